@@ -1,0 +1,40 @@
+// Small @inline v128 helpers shared by the kernels.
+
+/** Largest lane of a f32x4 (inputs are never NaN: the facade rejects NaN/Inf). */
+// @ts-ignore: decorator
+@inline export function hmax_f32x4(a: v128): f32 {
+  a = f32x4.max(a, v128.shuffle<u32>(a, a, 2, 3, 0, 1));
+  a = f32x4.max(a, v128.shuffle<u32>(a, a, 1, 0, 3, 2));
+  return f32x4.extract_lane(a, 0);
+}
+
+/** Smallest lane of a f32x4. */
+// @ts-ignore: decorator
+@inline export function hmin_f32x4(a: v128): f32 {
+  a = f32x4.min(a, v128.shuffle<u32>(a, a, 2, 3, 0, 1));
+  a = f32x4.min(a, v128.shuffle<u32>(a, a, 1, 0, 3, 2));
+  return f32x4.extract_lane(a, 0);
+}
+
+/** C roundf per lane: round half away from zero, exact (no x+0.5 shortcut). Result still f32. */
+// @ts-ignore: decorator
+@inline export function roundf_f32x4(v: v128): v128 {
+  const t = f32x4.trunc(v);
+  const r = f32x4.abs(f32x4.sub(v, t));
+  const half = f32x4.ge(r, f32x4.splat(0.5));
+  const one = v128.or(v128.and(v, i32x4.splat(0x80000000)), f32x4.splat(1.0));
+  return f32x4.add(t, v128.and(one, half));
+}
+
+/** Scalar C roundf: round half away from zero, exact. */
+// @ts-ignore: decorator
+@inline export function roundf(v: f32): f32 {
+  const t = trunc<f32>(v);
+  return abs<f32>(v - t) >= <f32>0.5 ? t + copysign<f32>(1, v) : t;
+}
+
+/** Scalar nearest-even (ggml nearest_int for |x| < 2^22), as an i32. */
+// @ts-ignore: decorator
+@inline export function nearest_int(v: f32): i32 {
+  return <i32>nearest<f32>(v);
+}

@@ -1,0 +1,55 @@
+// f16 rows: ggml_fp32_to_fp16_row / ggml_fp16_to_fp32_row, SIMD and scalar _ref twins.
+import { fp32_to_fp16, fp16_to_fp32, fp32x4_to_fp16x4 } from "../inline/f16";
+
+/** Scalar: n f32 at x -> n fp16 (2 bytes each) at y. */
+export function ggml_fp32_to_fp16_row_ref(y: usize, x: usize, n: i32): void {
+  for (let i = 0; i < n; i++) store<u16>(y + (<usize>i << 1), fp32_to_fp16(load<f32>(x + (<usize>i << 2))));
+}
+
+/** SIMD: 8 values per iteration, scalar tail. Same bits as the _ref twin. */
+export function ggml_fp32_to_fp16_row(y: usize, x: usize, n: i32): void {
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const a = fp32x4_to_fp16x4(v128.load(x + (<usize>i << 2)));
+    const b = fp32x4_to_fp16x4(v128.load(x + (<usize>i << 2), 16));
+    v128.store(y + (<usize>i << 1), i16x8.narrow_i32x4_u(a, b));
+  }
+  for (; i < n; i++) store<u16>(y + (<usize>i << 1), fp32_to_fp16(load<f32>(x + (<usize>i << 2))));
+}
+
+export function ggml_fp16_to_fp32_row_ref(y: usize, x: usize, n: i32): void {
+  for (let i = 0; i < n; i++) store<f32>(y + (<usize>i << 2), fp16_to_fp32(load<u16>(x + (<usize>i << 1))));
+}
+
+/** fp16 -> fp32. Integer-only, so NaN payloads are preserved exactly (no float op touches them). */
+export function ggml_fp16_to_fp32_row(y: usize, x: usize, n: i32): void {
+  let i = 0;
+  const m1f = i32x4.splat(0x1F);
+  for (; i + 4 <= n; i += 4) {
+    const h = i32x4.extend_low_i16x8_u(v128.load64_zero(x + (<usize>i << 1)));
+    const sign = i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16);
+    const exp = v128.and(i32x4.shr_u(h, 10), m1f);
+    const mant = v128.and(h, i32x4.splat(0x3FF));
+    const normal = v128.or(i32x4.shl(i32x4.add(exp, i32x4.splat(112)), 23), i32x4.shl(mant, 13));
+    const special = v128.or(v128.or(i32x4.splat(0x7F800000), i32x4.shl(mant, 13)),
+      v128.andnot(i32x4.splat(0x400000), i32x4.eq(mant, i32x4.splat(0))));
+    const sub = f32x4.mul(f32x4.convert_i32x4_u(mant), f32x4.splat(reinterpret<f32>(0x33800000)));
+    const isz = i32x4.eq(exp, i32x4.splat(0));
+    const isinf = i32x4.eq(exp, m1f);
+    const r = v128.bitselect(sub, v128.bitselect(special, normal, isinf), isz);
+    v128.store(y + (<usize>i << 2), v128.or(r, sign));
+  }
+  for (; i < n; i++) store<f32>(y + (<usize>i << 2), fp16_to_fp32(load<u16>(x + (<usize>i << 1))));
+}
+
+// Uniform chunk API used by the facade (out first, rows x n_per_row, imatrix ignored).
+export function quantize_f16(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize): usize {
+  ggml_fp32_to_fp16_row(y, x, nrows * n_per_row);
+  return <usize>nrows * n_per_row * 2;
+}
+export function quantize_f16_ref(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize): usize {
+  ggml_fp32_to_fp16_row_ref(y, x, nrows * n_per_row);
+  return <usize>nrows * n_per_row * 2;
+}
+export function dequantize_row_f16(y: usize, x: usize, k: i32): void { ggml_fp16_to_fp32_row(y, x, k); }
+export function dequantize_row_f16_ref(y: usize, x: usize, k: i32): void { ggml_fp16_to_fp32_row_ref(y, x, k); }

@@ -1,0 +1,41 @@
+// Build: asc (SIMD128) -> binaryen wasm-opt -O3 -> tsup (ESM + CJS + .d.ts) into dist/.
+// No network. Usage: node scripts/build.mjs [--wasm-only]
+import { execFileSync } from "node:child_process";
+import { mkdirSync, copyFileSync, existsSync, statSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const bin = (n) => path.join(root, "node_modules", ".bin", n);
+const t0 = Date.now();
+const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: "inherit" });
+
+mkdirSync(path.join(root, "build"), { recursive: true });
+run(process.execPath, [path.join(root, "node_modules/assemblyscript/bin/asc.js"), "assembly/index.ts", "--target", "release"]);
+run(bin("wasm-opt"), [
+  "build/tensorshrink.asc.wasm", "-O3",
+  "--enable-simd", "--enable-bulk-memory", "--enable-sign-ext", "--enable-nontrapping-float-to-int", "--enable-mutable-globals",
+  "-o", "build/tensorshrink.wasm",
+]);
+console.log(`wasm: ${statSync(path.join(root, "build/tensorshrink.wasm")).size} bytes (${Date.now() - t0} ms)`);
+if (process.argv.includes("--wasm-only")) process.exit(0);
+
+const { build } = await import("tsup");
+const wasmBundle = (flavor) => ({
+  name: "wasm-default-" + flavor,
+  setup(b) {
+    // From source the engine reads build/tensorshrink.wasm; in the bundle the bytes are inlined
+    // (flavor "bundle"), or, for workerd, not at all (the module is imported).
+    b.onResolve({ filter: /\/wasm-default$/ }, (args) => ({ path: path.join(args.resolveDir, `wasm-default.${flavor}.ts`) }));
+    // The workerd entry imports the module file next to it at run time.
+    b.onResolve({ filter: /^\.\/tensorshrink\.wasm$/ }, () => ({ path: "./tensorshrink.wasm", external: true }));
+  },
+});
+const common = { outDir: "dist", target: "es2022", sourcemap: false, silent: true, loader: { ".wasm": "binary" }, noExternal: ["@assemblyscript/loader"], shims: true, splitting: false };
+await build({ ...common, entry: { index: "src/index.ts" }, format: ["esm", "cjs"], dts: true, clean: true, platform: "neutral", esbuildPlugins: [wasmBundle("bundle")] });
+await build({ ...common, entry: { "index.workerd": "src/index.workerd.ts" }, format: ["esm"], platform: "neutral", esbuildPlugins: [wasmBundle("workerd")] });
+if (existsSync(path.join(root, "src/cli/main.ts"))) {
+  await build({ ...common, entry: { cli: "src/cli/main.ts" }, format: ["esm"], platform: "node", esbuildPlugins: [wasmBundle("bundle")], banner: { js: "#!/usr/bin/env node" } });
+}
+copyFileSync(path.join(root, "build/tensorshrink.wasm"), path.join(root, "dist/tensorshrink.wasm"));
+console.log(`build done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

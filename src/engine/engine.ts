@@ -1,0 +1,525 @@
+import { TensorshrinkError } from "../errors";
+import { lookupType, type TypeInfo, type QuantTypeName } from "../quant/types";
+import { WorkerPool, availableCores, workersAvailable, type PoolJob } from "./pool";
+import { WasmTensor } from "./tensor";
+
+/** Options shared by quantize and dequantize. */
+export interface QuantizeOptions {
+  /** ggml type name, case-insensitive: "q8_0", "q4_K", "f16", ... */
+  type: QuantTypeName;
+  /** Number of rows (ggml ne[1] * ne[2] * ...). */
+  rows: number;
+  /** Values per row (ggml ne[0]); a multiple of the type's block size. */
+  cols: number;
+  /** Per-column importance (length `cols`, finite, >= 0), used exactly as llama.cpp uses it. */
+  imatrix?: Float32Array | null;
+  /** "simd" (default) or "ref": the scalar twin kernel (same bytes, slower; for testing). */
+  kernel?: "simd" | "ref";
+  /** Tensor name, used in error messages. */
+  name?: string;
+}
+export type DequantizeOptions = Omit<QuantizeOptions, "imatrix">;
+
+/** Reconstruction error of `b` against reference `a`. */
+export interface ErrorStats {
+  /** Mean squared error. */
+  mse: number;
+  /** Signal-to-quantization-noise ratio in dB: 10 log10(sum a^2 / sum (a-b)^2); Infinity when exact. */
+  sqnrDb: number;
+  /** Largest |a - b|. */
+  maxAbs: number;
+  /** Cosine similarity of a and b (1 when both are zero). */
+  cosine: number;
+}
+
+type Exports = Record<string, any> & { memory: WebAssembly.Memory };
+
+const DEFAULT_CHUNK_BYTES = 16 << 20;
+
+/**
+ * An initialized tensorshrink engine: one wasm instance (SIMD128) plus an optional worker pool.
+ * Sync methods run on the calling thread; `...Async` methods may spread rows over the pool.
+ * Memory: each call holds at most ~`chunkBytes` (default 16 MiB) of input in wasm memory and releases
+ * everything it allocated before returning.
+ */
+export class Engine {
+  /** @internal Raw wasm exports (kernels take pointers; prefer the typed methods). */
+  readonly exports: Exports;
+  /** Largest f32 input (bytes) one call keeps in wasm memory at once. */
+  readonly chunkBytes: number;
+  private readonly module: WebAssembly.Module;
+  private readonly bytes: Uint8Array | null;
+  private readonly threads: number | undefined;
+  private pool: WorkerPool | null = null;
+  private live = new Set<number>();
+  private scopes: Set<number>[] = [];
+  private disposed = false;
+
+  /** @internal Use `init()`. */
+  constructor(instance: WebAssembly.Instance, module: WebAssembly.Module, bytes: Uint8Array | null, opts: { threads?: number; chunkBytes?: number } = {}) {
+    this.exports = instance.exports as Exports;
+    this.module = module;
+    this.bytes = bytes;
+    this.threads = opts.threads;
+    const cb = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+    if (!(Number.isFinite(cb) && cb >= 1024)) throw new TensorshrinkError("E_RANGE", `chunkBytes must be >= 1024, got ${cb}`);
+    this.chunkBytes = cb;
+  }
+
+  /** Current size of the wasm linear memory, in bytes (it grows in 64 KiB pages and never shrinks). */
+  get memoryBytes(): number {
+    return this.exports.memory.buffer.byteLength;
+  }
+
+  /** True after `dispose()`. */
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
+  /** Number of allocations made through this engine and not yet freed (tensors, scratch). */
+  get liveAllocations(): number {
+    return this.live.size;
+  }
+
+  // ---------------------------------------------------------------- memory
+
+  /** @internal Allocates `bytes` (16-byte aligned) in wasm memory. Throws E_OOM. */
+  alloc(bytes: number): number {
+    this.check();
+    let p = 0;
+    try {
+      p = this.exports.ts_alloc(Math.max(16, bytes)) >>> 0;
+    } catch (e) {
+      throw new TensorshrinkError("E_OOM", `wasm memory could not grow to allocate ${bytes} bytes (memory is ${this.memoryBytes} bytes)`, { bytes }, { cause: e });
+    }
+    this.live.add(p);
+    const s = this.scopes[this.scopes.length - 1];
+    if (s) s.add(p);
+    return p;
+  }
+
+  /** @internal Frees a pointer from `alloc`. Double frees are ignored. */
+  free(p: number): void {
+    if (!this.live.delete(p)) return;
+    for (const s of this.scopes) s.delete(p);
+    if (!this.disposed) this.exports.ts_free(p);
+  }
+
+  /**
+   * A Float32 tensor living in wasm memory (zero-copy input for quantize). `length` values, or a copy
+   * of `src`. Release with `tensor.dispose()` or allocate inside `engine.scope()`.
+   */
+  tensor(src: Float32Array | number): WasmTensor {
+    const n = typeof src === "number" ? src : src.length;
+    if (!Number.isInteger(n) || n < 0) throw new TensorshrinkError("E_SHAPE", `tensor length must be a non-negative integer, got ${n}`);
+    const t = new WasmTensor(this, this.alloc(n * 4), n);
+    if (typeof src !== "number") t.f32.set(src);
+    return t;
+  }
+
+  /**
+   * Runs `fn`; every tensor/allocation made inside it and not disposed is freed when it returns
+   * (or its promise settles).
+   */
+  scope<T>(fn: () => T): T {
+    const s = new Set<number>();
+    this.scopes.push(s);
+    const done = () => {
+      const i = this.scopes.indexOf(s);
+      if (i >= 0) this.scopes.splice(i, 1);
+      for (const p of s) this.free(p);
+    };
+    let r: T;
+    try {
+      r = fn();
+    } catch (e) {
+      done();
+      throw e;
+    }
+    if (r && typeof (r as any).then === "function") return (r as any).finally(done);
+    done();
+    return r;
+  }
+
+  private u8(): Uint8Array {
+    return new Uint8Array(this.exports.memory.buffer);
+  }
+
+  private check(): void {
+    if (this.disposed) throw new TensorshrinkError("E_DISPOSED", "this engine was disposed");
+  }
+
+  // ---------------------------------------------------------------- types
+
+  /** Block size, bytes per block and bits per weight of a ggml type (q8_0: 32, 34, 8.5). */
+  typeInfo(type: QuantTypeName): TypeInfo {
+    return lookupType(type);
+  }
+
+  /** Whether the engine has a quantize kernel for `type`. */
+  supports(type: QuantTypeName): boolean {
+    const t = lookupType(type);
+    return t.name === "f32" || typeof this.exports[`quantize_${t.name}`] === "function";
+  }
+
+  private kernelFor(prefix: string, t: TypeInfo, kernel: "simd" | "ref" | undefined): Function {
+    if (kernel !== undefined && kernel !== "simd" && kernel !== "ref") throw new TensorshrinkError("E_RANGE", `kernel must be "simd" or "ref", got ${String(kernel)}`);
+    const name = `${prefix}${t.name}${kernel === "ref" ? "_ref" : ""}`;
+    const f = this.exports[name];
+    if (typeof f !== "function") throw new TensorshrinkError("E_UNSUPPORTED", `no ${prefix.replace(/_$/, "")} kernel for type ${t.name} in this build`, { type: t.name });
+    return f;
+  }
+
+  private validate(n: number, opts: QuantizeOptions | DequantizeOptions, t: TypeInfo): void {
+    const { rows, cols } = opts;
+    const where = opts.name ? ` (tensor "${opts.name}")` : "";
+    if (!Number.isSafeInteger(rows) || rows < 0) throw new TensorshrinkError("E_SHAPE", `rows must be a non-negative integer, got ${rows}${where}`, { name: opts.name });
+    if (!Number.isSafeInteger(cols) || cols <= 0) throw new TensorshrinkError("E_SHAPE", `cols must be a positive integer, got ${cols}${where}`, { name: opts.name });
+    if (cols % t.blockSize !== 0) throw new TensorshrinkError("E_BLOCK", `cols = ${cols} is not a multiple of the ${t.name} block size ${t.blockSize}${where}`, { name: opts.name, cols, blockSize: t.blockSize });
+    if (cols > 0x7fffffff / 4) throw new TensorshrinkError("E_SHAPE", `cols = ${cols} is too large${where}`);
+    if (rows * cols !== n) throw new TensorshrinkError("E_SHAPE", `rows * cols = ${rows} * ${cols} = ${rows * cols} does not match the input length ${n}${where}`, { name: opts.name, rows, cols, length: n });
+  }
+
+  private validateImatrix(im: unknown, t: TypeInfo, cols: number, name?: string): Float32Array | null {
+    if (im === undefined || im === null) return null;
+    const where = name ? ` of tensor "${name}"` : "";
+    if (!(im instanceof Float32Array)) throw new TensorshrinkError("E_ARG_TYPE", `imatrix${where} must be a Float32Array, got ${describe(im)}`);
+    if (im.length !== cols) throw new TensorshrinkError("E_IMATRIX", `imatrix${where} has ${im.length} values, expected one per column (${cols})`, { name, length: im.length, cols });
+    for (let i = 0; i < im.length; i++) {
+      const v = im[i];
+      if (!(v >= 0) || v === Infinity) throw new TensorshrinkError("E_IMATRIX", `imatrix${where} column ${i} is ${v}; importance must be finite and >= 0`, { name, column: i, value: v });
+    }
+    return t.usesImatrix ? im : null;
+  }
+
+  private rowBytes(t: TypeInfo, cols: number): number {
+    return (cols / t.blockSize) * t.bytesPerBlock;
+  }
+
+  // ---------------------------------------------------------------- quantize
+
+  /**
+   * Quantizes a row-major f32 matrix (`rows` x `cols`) to ggml blocks, bytes identical to llama.cpp
+   * (`ggml_quantize_chunk`). Input: a Float32Array or a WasmTensor (zero-copy). Returns
+   * rows * cols / blockSize * bytesPerBlock bytes (q8_0: 34 per 32 values = 8.5 bits/weight).
+   * NaN/Inf in block formats -> E_NONFINITE naming row and column.
+   */
+  quantize(x: Float32Array | WasmTensor, opts: QuantizeOptions): Uint8Array {
+    this.check();
+    const { t, kernel, im } = this.prepareQuantize(x, opts);
+    const { rows, cols } = opts;
+    const rb = this.rowBytes(t, cols);
+    const out = new Uint8Array(rows * rb);
+    if (t.name === "f32") {
+      out.set(new Uint8Array(xArray(x).buffer, xArray(x).byteOffset, rows * cols * 4));
+      return out;
+    }
+    const rpc = Math.max(1, Math.floor(this.chunkBytes / (cols * 4)));
+    const chunkRows = Math.min(rows, rpc);
+    const inWasm = x instanceof WasmTensor;
+    const pin = inWasm || rows === 0 ? 0 : this.alloc(chunkRows * cols * 4);
+    const pout = rows === 0 ? 0 : this.alloc(chunkRows * rb + 16);
+    const pim = im ? this.alloc(cols * 4) : 0;
+    try {
+      if (im) new Float32Array(this.exports.memory.buffer, pim, cols).set(im);
+      for (let r0 = 0; r0 < rows; r0 += chunkRows) {
+        const nr = Math.min(chunkRows, rows - r0);
+        let src: number;
+        if (inWasm) src = (x as WasmTensor).ptr + r0 * cols * 4;
+        else {
+          src = pin;
+          new Float32Array(this.exports.memory.buffer, pin, nr * cols).set((x as Float32Array).subarray(r0 * cols, (r0 + nr) * cols));
+        }
+        if (t.rejectsNonFinite) {
+          const bad = this.exports.find_nonfinite(src, nr * cols);
+          if (bad >= 0) throw nonFinite(opts, r0 * cols + bad, this.u8(), src + bad * 4);
+        }
+        this.callKernel(kernel, t, pout, src, nr, cols, pim);
+        out.set(this.u8().subarray(pout, pout + nr * rb), r0 * rb);
+      }
+    } finally {
+      if (pin) this.free(pin);
+      if (pout) this.free(pout);
+      if (pim) this.free(pim);
+    }
+    return out;
+  }
+
+  private prepareQuantize(x: unknown, opts: QuantizeOptions) {
+    if (!opts || typeof opts !== "object") throw new TensorshrinkError("E_ARG_TYPE", "quantize needs options { type, rows, cols }");
+    const t = lookupType(opts.type);
+    if (!(x instanceof Float32Array) && !(x instanceof WasmTensor)) throw new TensorshrinkError("E_ARG_TYPE", `quantize input must be a Float32Array or WasmTensor, got ${describe(x)}${opts.name ? ` (tensor "${opts.name}")` : ""}`);
+    if (x instanceof WasmTensor) x.check(this);
+    this.validate(x.length, opts, t);
+    const kernel = t.name === "f32" ? null : this.kernelFor("quantize_", t, opts.kernel);
+    const im = this.validateImatrix(opts.imatrix, t, opts.cols, opts.name);
+    return { t, kernel, im };
+  }
+
+  private callKernel(kernel: Function | null, t: TypeInfo, dst: number, src: number, nrows: number, cols: number, im: number): void {
+    try {
+      kernel!(dst, src, nrows, cols, im);
+    } catch (e) {
+      throw new TensorshrinkError("E_WASM_ABORT", `the ${t.name} kernel failed: ${(e as Error).message}`, { type: t.name }, { cause: e });
+    }
+  }
+
+  /**
+   * Dequantizes ggml blocks back to f32 (bit-identical to ggml's dequantize_row_*).
+   * `bytes` must hold exactly rows * cols / blockSize * bytesPerBlock bytes.
+   */
+  dequantize(bytes: Uint8Array, opts: DequantizeOptions): Float32Array {
+    this.check();
+    const { t, kernel } = this.prepareDequantize(bytes, opts);
+    const { rows, cols } = opts;
+    const rb = this.rowBytes(t, cols);
+    const out = new Float32Array(rows * cols);
+    if (t.name === "f32") {
+      new Uint8Array(out.buffer).set(bytes);
+      return out;
+    }
+    const rpc = Math.max(1, Math.floor(this.chunkBytes / (cols * 4)));
+    const chunkRows = Math.min(rows, rpc);
+    if (rows === 0) return out;
+    const pin = this.alloc(chunkRows * rb + 16);
+    const pout = this.alloc(chunkRows * cols * 4);
+    try {
+      for (let r0 = 0; r0 < rows; r0 += chunkRows) {
+        const nr = Math.min(chunkRows, rows - r0);
+        this.u8().set(bytes.subarray(r0 * rb, (r0 + nr) * rb), pin);
+        try {
+          kernel(pout, pin, nr * cols);
+        } catch (e) {
+          throw new TensorshrinkError("E_WASM_ABORT", `the ${t.name} dequantize kernel failed: ${(e as Error).message}`, {}, { cause: e });
+        }
+        out.set(new Float32Array(this.exports.memory.buffer, pout, nr * cols), r0 * cols);
+      }
+    } finally {
+      this.free(pin);
+      this.free(pout);
+    }
+    return out;
+  }
+
+  private prepareDequantize(bytes: unknown, opts: DequantizeOptions) {
+    if (!opts || typeof opts !== "object") throw new TensorshrinkError("E_ARG_TYPE", "dequantize needs options { type, rows, cols }");
+    const t = lookupType(opts.type);
+    if (!(bytes instanceof Uint8Array)) throw new TensorshrinkError("E_ARG_TYPE", `dequantize input must be a Uint8Array of ${t.name} blocks, got ${describe(bytes)}`);
+    const { rows, cols } = opts;
+    this.validate(rows * cols, opts, t);
+    const need = rows * this.rowBytes(t, cols);
+    if (bytes.length !== need) throw new TensorshrinkError("E_SHAPE", `${t.name} data for ${rows} x ${cols} must be ${need} bytes, got ${bytes.length}${opts.name ? ` (tensor "${opts.name}")` : ""}`, { expected: need, got: bytes.length });
+    const kernel = t.name === "f32" ? (null as any) : this.kernelFor("dequantize_row_", t, opts.kernel);
+    return { t, kernel };
+  }
+
+  // ---------------------------------------------------------------- async (worker pool)
+
+  private async getPool(): Promise<WorkerPool | null> {
+    if (this.pool) return this.pool;
+    if (this.threads === 0 || !workersAvailable()) return null;
+    const n = this.threads ?? (await availableCores());
+    if (n <= 1 && this.threads === undefined) return null;
+    this.pool ??= new WorkerPool(this.module, this.bytes, Math.max(1, n));
+    return this.pool;
+  }
+
+  /**
+   * Like `quantize`, but row ranges run in parallel on the worker pool (worker_threads in Node, Web
+   * Workers elsewhere; single-threaded where workers do not exist). Same bytes as `quantize`.
+   */
+  async quantizeAsync(x: Float32Array, opts: QuantizeOptions): Promise<Uint8Array> {
+    this.check();
+    const { t, im } = this.prepareQuantize(x, opts);
+    const pool = await this.getPool();
+    if (!pool || t.name === "f32" || x instanceof WasmTensor) return this.quantize(x, opts);
+    const { rows, cols } = opts;
+    const rb = this.rowBytes(t, cols);
+    const kernel = `quantize_${t.name}${opts.kernel === "ref" ? "_ref" : ""}`;
+    const out = new Uint8Array(rows * rb);
+    const ranges = splitRows(rows, cols, pool.size, this.chunkBytes);
+    await Promise.all(ranges.map(async ([r0, nr]) => {
+      const data = x.slice(r0 * cols, (r0 + nr) * cols).buffer;
+      const job: PoolJob = { op: "quantize", kernel, rows: nr, cols, rowBytes: rb, data, imatrix: im, checkFinite: t.rejectsNonFinite };
+      const res = await pool.run(job);
+      if (res.nonfinite !== undefined) throw nonFinite(opts, r0 * cols + res.nonfinite, new Uint8Array(x.buffer, x.byteOffset), (r0 * cols + res.nonfinite) * 4);
+      out.set(new Uint8Array(res.data!), r0 * rb);
+    }));
+    return out;
+  }
+
+  /** Like `dequantize`, spread over the worker pool. Same values as `dequantize`. */
+  async dequantizeAsync(bytes: Uint8Array, opts: DequantizeOptions): Promise<Float32Array> {
+    this.check();
+    const { t } = this.prepareDequantize(bytes, opts);
+    const pool = await this.getPool();
+    if (!pool || t.name === "f32") return this.dequantize(bytes, opts);
+    const { rows, cols } = opts;
+    const rb = this.rowBytes(t, cols);
+    const kernel = `dequantize_row_${t.name}${opts.kernel === "ref" ? "_ref" : ""}`;
+    const out = new Float32Array(rows * cols);
+    await Promise.all(splitRows(rows, cols, pool.size, this.chunkBytes).map(async ([r0, nr]) => {
+      const data = bytes.slice(r0 * rb, (r0 + nr) * rb).buffer;
+      const res = await pool.run({ op: "dequantize", kernel, rows: nr, cols, rowBytes: rb, data });
+      out.set(new Float32Array(res.data!), r0 * cols);
+    }));
+    return out;
+  }
+
+  // ---------------------------------------------------------------- streaming
+
+  /**
+   * Streaming quantizer: push f32 chunks of any length (rows may be split across chunks); each push
+   * returns the blocks of the rows it completed. `end()` checks that no partial row is left.
+   * Memory: one row of carry-over plus one chunk.
+   */
+  createQuantizer(opts: Omit<QuantizeOptions, "rows"> & { rows?: number }): StreamQuantizer {
+    this.check();
+    const t = lookupType(opts.type);
+    this.validate(opts.cols, { ...opts, rows: 1 }, t);
+    this.validateImatrix(opts.imatrix, t, opts.cols, opts.name);
+    return new StreamQuantizer(this, opts);
+  }
+
+  /** A web TransformStream: Float32Array chunks in, ggml block bytes out (see createQuantizer). */
+  quantizeStream(opts: Omit<QuantizeOptions, "rows"> & { rows?: number }): TransformStream<Float32Array, Uint8Array> {
+    const q = this.createQuantizer(opts);
+    return new TransformStream<Float32Array, Uint8Array>({
+      transform(chunk, ctl) {
+        const out = q.push(chunk);
+        if (out.length) ctl.enqueue(out);
+      },
+      flush() {
+        q.end();
+      },
+    });
+  }
+
+  // ---------------------------------------------------------------- metrics
+
+  /**
+   * Reconstruction error of `b` against `a` (same length), computed in wasm with f64 accumulation:
+   * MSE, SQNR in dB, max abs error, cosine similarity.
+   */
+  error(a: Float32Array, b: Float32Array): ErrorStats {
+    this.check();
+    if (!(a instanceof Float32Array) || !(b instanceof Float32Array)) throw new TensorshrinkError("E_ARG_TYPE", `error(a, b) needs two Float32Arrays, got ${describe(a)} and ${describe(b)}`);
+    if (a.length !== b.length) throw new TensorshrinkError("E_SHAPE", `error(a, b): lengths differ (${a.length} vs ${b.length})`);
+    const n = a.length;
+    const acc = { se: 0, sa: 0, maxAbs: 0, dot: 0, na: 0, nb: 0 };
+    const f = this.exports.error_stats;
+    if (typeof f !== "function") throw new TensorshrinkError("E_UNSUPPORTED", "error_stats kernel missing from this build");
+    const chunk = Math.max(1024, Math.floor(this.chunkBytes / 8));
+    const pa = this.alloc(Math.min(n, chunk) * 4), pb = this.alloc(Math.min(n, chunk) * 4), po = this.alloc(6 * 8);
+    try {
+      for (let i = 0; i < n; i += chunk) {
+        const m = Math.min(chunk, n - i);
+        new Float32Array(this.exports.memory.buffer, pa, m).set(a.subarray(i, i + m));
+        new Float32Array(this.exports.memory.buffer, pb, m).set(b.subarray(i, i + m));
+        f(po, pa, pb, m);
+        const r = new Float64Array(this.exports.memory.buffer, po, 6);
+        acc.se += r[0]; acc.sa += r[1]; acc.maxAbs = Math.max(acc.maxAbs, r[2]); acc.dot += r[3]; acc.na += r[4]; acc.nb += r[5];
+      }
+    } finally {
+      this.free(pa); this.free(pb); this.free(po);
+    }
+    const mse = n ? acc.se / n : 0;
+    const sqnrDb = acc.se === 0 ? Infinity : 10 * Math.log10(acc.sa / acc.se);
+    const den = Math.sqrt(acc.na) * Math.sqrt(acc.nb);
+    const cosine = den === 0 ? (acc.na === acc.nb ? 1 : 0) : acc.dot / den;
+    return { mse, sqnrDb, maxAbs: acc.maxAbs, cosine };
+  }
+
+  /** Frees all wasm allocations and terminates the worker pool. The engine is unusable afterwards. */
+  dispose(): void {
+    if (this.disposed) return;
+    for (const p of [...this.live]) this.free(p);
+    this.pool?.close();
+    this.pool = null;
+    this.disposed = true;
+  }
+}
+
+/** Incremental quantizer returned by `engine.createQuantizer`. */
+export class StreamQuantizer {
+  private carry: Float32Array;
+  private carryLen = 0;
+  /** Rows completed so far. */
+  rowsDone = 0;
+  constructor(private readonly engine: Engine, private readonly opts: Omit<QuantizeOptions, "rows"> & { rows?: number }) {
+    this.carry = new Float32Array(opts.cols);
+  }
+  /** Adds values (row-major); returns the quantized bytes of every row completed by this chunk. */
+  push(chunk: Float32Array): Uint8Array {
+    if (!(chunk instanceof Float32Array)) throw new TensorshrinkError("E_ARG_TYPE", `stream chunks must be Float32Array, got ${describe(chunk)}`);
+    const cols = this.opts.cols;
+    const parts: Uint8Array[] = [];
+    let off = 0;
+    if (this.carryLen) {
+      const take = Math.min(cols - this.carryLen, chunk.length);
+      this.carry.set(chunk.subarray(0, take), this.carryLen);
+      this.carryLen += take;
+      off = take;
+      if (this.carryLen === cols) {
+        parts.push(this.run(this.carry, 1));
+        this.carryLen = 0;
+      }
+    }
+    const whole = Math.floor((chunk.length - off) / cols);
+    if (whole) parts.push(this.run(chunk.subarray(off, off + whole * cols), whole));
+    off += whole * cols;
+    if (off < chunk.length) {
+      this.carry.set(chunk.subarray(off), 0);
+      this.carryLen = chunk.length - off;
+    }
+    if (parts.length === 1) return parts[0];
+    const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+    let o = 0;
+    for (const p of parts) { out.set(p, o); o += p.length; }
+    return out;
+  }
+  private run(x: Float32Array, rows: number): Uint8Array {
+    if (this.opts.rows !== undefined && this.rowsDone + rows > this.opts.rows) throw new TensorshrinkError("E_SHAPE", `stream got more than the declared ${this.opts.rows} rows`);
+    try {
+      return this.engine.quantize(x, { ...this.opts, rows });
+    } catch (e) {
+      if (e instanceof TensorshrinkError && e.code === "E_NONFINITE") {
+        const row = (e.details.row as number) + this.rowsDone;
+        throw new TensorshrinkError("E_NONFINITE", `non-finite value ${e.details.value} at row ${row}, column ${e.details.column}${this.opts.name ? ` of tensor "${this.opts.name}"` : ""}`, { ...e.details, row });
+      }
+      throw e;
+    } finally {
+      this.rowsDone += rows;
+    }
+  }
+  /** Finishes the stream: throws E_SHAPE if a partial row or fewer than the declared rows arrived. */
+  end(): void {
+    if (this.carryLen) throw new TensorshrinkError("E_SHAPE", `stream ended inside a row: ${this.carryLen} of ${this.opts.cols} values`);
+    if (this.opts.rows !== undefined && this.rowsDone !== this.opts.rows) throw new TensorshrinkError("E_SHAPE", `stream ended after ${this.rowsDone} rows, expected ${this.opts.rows}`);
+  }
+}
+
+function splitRows(rows: number, cols: number, workers: number, chunkBytes: number): [number, number][] {
+  const maxRows = Math.max(1, Math.floor(chunkBytes / (cols * 4)));
+  const per = Math.max(1, Math.min(maxRows, Math.ceil(rows / workers)));
+  const r: [number, number][] = [];
+  for (let r0 = 0; r0 < rows; r0 += per) r.push([r0, Math.min(per, rows - r0)]);
+  return r;
+}
+
+function xArray(x: Float32Array | WasmTensor): Float32Array {
+  return x instanceof WasmTensor ? x.f32 : x;
+}
+
+function nonFinite(opts: QuantizeOptions, flat: number, mem: Uint8Array, byteOff: number): TensorshrinkError {
+  const row = Math.floor(flat / opts.cols), column = flat % opts.cols;
+  const value = new DataView(mem.buffer, mem.byteOffset).getFloat32(byteOff, true);
+  return new TensorshrinkError("E_NONFINITE", `non-finite value ${value} at row ${row}, column ${column}${opts.name ? ` of tensor "${opts.name}"` : ""}; ggml quantizers refuse NaN/Inf`, { name: opts.name, row, column, value });
+}
+
+/** Short description of a value's type for error messages. */
+export function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (typeof v !== "object") return typeof v;
+  return (v as object).constructor?.name ?? "object";
+}
