@@ -2,7 +2,7 @@
 //   quantize_<type>(dst, src, nrows, n_per_row, imatrix|0) -> bytes written   (ggml chunk API)
 //   quantize_<type>_ref(...)                                                   (scalar twin)
 //   dequantize_row_<type>(dst_f32, src, k), dequantize_row_<type>_ref(...)
-export { ts_alloc, ts_free } from "./mem";
+export { ts_alloc, ts_free, ts_memcpy } from "./mem";
 export * from "./quant/f16";
 export * from "./quant/bf16";
 export * from "./quant/q8_0";

@@ -10,3 +10,8 @@ export function ts_alloc(size: usize): usize {
 export function ts_free(ptr: usize): void {
   heap.free(ptr);
 }
+
+/** memory.copy of n bytes (the benchmark's bandwidth yardstick). */
+export function ts_memcpy(dst: usize, src: usize, n: usize): void {
+  memory.copy(dst, src, n);
+}

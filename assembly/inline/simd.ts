@@ -16,14 +16,23 @@
   return f32x4.extract_lane(a, 0);
 }
 
-/** C roundf per lane: round half away from zero, exact (no x+0.5 shortcut). Result still f32. */
+/**
+ * C roundf per lane: round half away from zero, exact (no x+0.5 shortcut). Result still f32.
+ * t = trunc(v); r = v - t is exact and |r| < 1, so trunc(r + r) is +-1 exactly when |r| >= 0.5.
+ */
 // @ts-ignore: decorator
 @inline export function roundf_f32x4(v: v128): v128 {
   const t = f32x4.trunc(v);
-  const r = f32x4.abs(f32x4.sub(v, t));
-  const half = f32x4.ge(r, f32x4.splat(0.5));
-  const one = v128.or(v128.and(v, i32x4.splat(0x80000000)), f32x4.splat(1.0));
-  return f32x4.add(t, v128.and(one, half));
+  const r = f32x4.sub(v, t);
+  return f32x4.add(t, f32x4.trunc(f32x4.add(r, r)));
+}
+
+/** Lane-wise max of four f32x4 reduced per vector: result lane b = max over the lanes of m_b. */
+// @ts-ignore: decorator
+@inline export function hmax4_f32x4(m0: v128, m1: v128, m2: v128, m3: v128): v128 {
+  const t0 = f32x4.max(v128.shuffle<u32>(m0, m1, 0, 1, 4, 5), v128.shuffle<u32>(m0, m1, 2, 3, 6, 7));
+  const t1 = f32x4.max(v128.shuffle<u32>(m2, m3, 0, 1, 4, 5), v128.shuffle<u32>(m2, m3, 2, 3, 6, 7));
+  return f32x4.max(v128.shuffle<u32>(t0, t1, 0, 2, 4, 6), v128.shuffle<u32>(t0, t1, 1, 3, 5, 7));
 }
 
 /** Scalar C roundf: round half away from zero, exact. */

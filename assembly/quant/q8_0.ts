@@ -1,7 +1,7 @@
 // q8_0: 32 values -> fp16 scale d + 32 x int8 (34 bytes). ggml quantize_row_q8_0_ref semantics:
 // amax = max |x|, d = amax/127, id = 1/d (0 if d == 0), q = roundf(x * id) (half away from zero).
-import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
-import { hmax_f32x4, roundf_f32x4, roundf } from "../inline/simd";
+import { fp32_to_fp16, fp16_to_fp32, fp32x4_to_fp16x4 } from "../inline/f16";
+import { hmax_f32x4, hmax4_f32x4, roundf_f32x4, roundf } from "../inline/simd";
 
 // @ts-ignore: decorator
 @inline const QK8_0: i32 = 32;
@@ -28,30 +28,58 @@ export function quantize_row_q8_0_ref(y: usize, x: usize, k: i32): void {
   }
 }
 
-/** SIMD: one block per iteration, 8 x f32x4. Bit-identical to quantize_row_q8_0_ref. */
+// @ts-ignore: decorator
+@inline function absmax8(x: usize): v128 {
+  return f32x4.max(
+    f32x4.max(f32x4.max(f32x4.abs(v128.load(x, 0)), f32x4.abs(v128.load(x, 16))), f32x4.max(f32x4.abs(v128.load(x, 32)), f32x4.abs(v128.load(x, 48)))),
+    f32x4.max(f32x4.max(f32x4.abs(v128.load(x, 64)), f32x4.abs(v128.load(x, 80))), f32x4.max(f32x4.abs(v128.load(x, 96)), f32x4.abs(v128.load(x, 112)))));
+}
+
+// @ts-ignore: decorator
+@inline function q8x16(x: usize, vid: v128): v128 {
+  const q0 = i32x4.trunc_sat_f32x4_s(roundf_f32x4(f32x4.mul(v128.load(x, 0), vid)));
+  const q1 = i32x4.trunc_sat_f32x4_s(roundf_f32x4(f32x4.mul(v128.load(x, 16), vid)));
+  const q2 = i32x4.trunc_sat_f32x4_s(roundf_f32x4(f32x4.mul(v128.load(x, 32), vid)));
+  const q3 = i32x4.trunc_sat_f32x4_s(roundf_f32x4(f32x4.mul(v128.load(x, 48), vid)));
+  return i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3));
+}
+
+// @ts-ignore: decorator
+@inline function store_q8_block(y: usize, x: usize, vid: v128): void {
+  v128.store(y + 2, q8x16(x, vid));
+  v128.store(y + 18, q8x16(x + 64, vid));
+}
+
+/**
+ * SIMD: 4 blocks per step — block maxima are reduced together so d, 1/d and the fp16 scale are
+ * computed for 4 blocks in one vector; then 8 x f32x4 per block. Bit-identical to the _ref twin
+ * (max is order-independent; each lane does ggml's f32 operations).
+ */
 export function quantize_row_q8_0(y: usize, x: usize, k: i32): void {
   const nb = k / QK8_0;
-  for (let i = 0; i < nb; i++) {
-    const v0 = v128.load(x, 0), v1 = v128.load(x, 16), v2 = v128.load(x, 32), v3 = v128.load(x, 48);
-    const v4 = v128.load(x, 64), v5 = v128.load(x, 80), v6 = v128.load(x, 96), v7 = v128.load(x, 112);
-    const m = f32x4.max(
-      f32x4.max(f32x4.max(f32x4.abs(v0), f32x4.abs(v1)), f32x4.max(f32x4.abs(v2), f32x4.abs(v3))),
-      f32x4.max(f32x4.max(f32x4.abs(v4), f32x4.abs(v5)), f32x4.max(f32x4.abs(v6), f32x4.abs(v7))));
-    const amax = hmax_f32x4(m);
+  let i = 0;
+  for (; i + 4 <= nb; i += 4) {
+    const amax = hmax4_f32x4(absmax8(x), absmax8(x + 128), absmax8(x + 256), absmax8(x + 384));
+    const d = f32x4.div(amax, f32x4.splat(127));
+    const id = v128.andnot(f32x4.div(f32x4.splat(1), d), f32x4.eq(d, f32x4.splat(0)));
+    const h = fp32x4_to_fp16x4(d);
+    store<u16>(y, <u16>i32x4.extract_lane(h, 0));
+    store<u16>(y + BLOCK_Q8_0, <u16>i32x4.extract_lane(h, 1));
+    store<u16>(y + 2 * BLOCK_Q8_0, <u16>i32x4.extract_lane(h, 2));
+    store<u16>(y + 3 * BLOCK_Q8_0, <u16>i32x4.extract_lane(h, 3));
+    store_q8_block(y, x, v128.shuffle<u32>(id, id, 0, 0, 0, 0));
+    store_q8_block(y + BLOCK_Q8_0, x + 128, v128.shuffle<u32>(id, id, 1, 1, 1, 1));
+    store_q8_block(y + 2 * BLOCK_Q8_0, x + 256, v128.shuffle<u32>(id, id, 2, 2, 2, 2));
+    store_q8_block(y + 3 * BLOCK_Q8_0, x + 384, v128.shuffle<u32>(id, id, 3, 3, 3, 3));
+    x += 4 * (QK8_0 << 2);
+    y += 4 * BLOCK_Q8_0;
+  }
+  for (; i < nb; i++) {
+    const amax = hmax_f32x4(absmax8(x));
     const d: f32 = amax / <f32>127;
     const id: f32 = d != 0 ? <f32>1 / d : 0;
     store<u16>(y, fp32_to_fp16(d));
-    const vid = f32x4.splat(id);
-    const q0 = i32x4.trunc_sat_f32x4_s(roundf_f32x4(f32x4.mul(v0, vid)));
-    const q1 = i32x4.trunc_sat_f32x4_s(roundf_f32x4(f32x4.mul(v1, vid)));
-    const q2 = i32x4.trunc_sat_f32x4_s(roundf_f32x4(f32x4.mul(v2, vid)));
-    const q3 = i32x4.trunc_sat_f32x4_s(roundf_f32x4(f32x4.mul(v3, vid)));
-    const q4 = i32x4.trunc_sat_f32x4_s(roundf_f32x4(f32x4.mul(v4, vid)));
-    const q5 = i32x4.trunc_sat_f32x4_s(roundf_f32x4(f32x4.mul(v5, vid)));
-    const q6 = i32x4.trunc_sat_f32x4_s(roundf_f32x4(f32x4.mul(v6, vid)));
-    const q7 = i32x4.trunc_sat_f32x4_s(roundf_f32x4(f32x4.mul(v7, vid)));
-    v128.store(y + 2, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
-    v128.store(y + 18, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q4, q5), i16x8.narrow_i32x4_s(q6, q7)));
+    store_q8_block(y, x, f32x4.splat(id));
     x += QK8_0 << 2;
     y += BLOCK_Q8_0;
   }
