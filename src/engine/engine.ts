@@ -402,6 +402,20 @@ export class Engine {
    * MSE, SQNR in dB, max abs error, cosine similarity.
    */
   error(a: Float32Array, b: Float32Array): ErrorStats {
+    const acc = this.errorSums(a, b);
+    const n = a.length;
+    const mse = n ? acc.se / n : 0;
+    const sqnrDb = acc.se === 0 ? Infinity : 10 * Math.log10(acc.sa / acc.se);
+    const den = Math.sqrt(acc.na) * Math.sqrt(acc.nb);
+    const cosine = den === 0 ? (acc.na === acc.nb ? 1 : 0) : acc.dot / den;
+    return { mse, sqnrDb, maxAbs: acc.maxAbs, cosine };
+  }
+
+  /**
+   * Raw f64 sums behind `error`: se = sum (a-b)^2, sa = sum a^2, maxAbs, dot = sum a*b,
+   * na = sum a^2, nb = sum b^2. Sums of chunks add up, so large tensors can be measured piecewise.
+   */
+  errorSums(a: Float32Array, b: Float32Array): { se: number; sa: number; maxAbs: number; dot: number; na: number; nb: number } {
     this.check();
     if (!(a instanceof Float32Array) || !(b instanceof Float32Array)) throw new TensorshrinkError("E_ARG_TYPE", `error(a, b) needs two Float32Arrays, got ${describe(a)} and ${describe(b)}`);
     if (a.length !== b.length) throw new TensorshrinkError("E_SHAPE", `error(a, b): lengths differ (${a.length} vs ${b.length})`);
@@ -423,11 +437,7 @@ export class Engine {
     } finally {
       this.free(pa); this.free(pb); this.free(po);
     }
-    const mse = n ? acc.se / n : 0;
-    const sqnrDb = acc.se === 0 ? Infinity : 10 * Math.log10(acc.sa / acc.se);
-    const den = Math.sqrt(acc.na) * Math.sqrt(acc.nb);
-    const cosine = den === 0 ? (acc.na === acc.nb ? 1 : 0) : acc.dot / den;
-    return { mse, sqnrDb, maxAbs: acc.maxAbs, cosine };
+    return acc;
   }
 
   /** Frees all wasm allocations and terminates the worker pool. The engine is unusable afterwards. */
