@@ -1,0 +1,104 @@
+/**
+ * llama.cpp importance-matrix files, read the way llama-quantize reads them:
+ * - GGUF imatrix (`general.type = "imatrix"`): tensors `<name>.in_sum2` [ne0, n_mat] and
+ *   `<name>.counts` [1, n_mat]; importance = in_sum2 / count (1 where count is 0).
+ * - legacy `.dat`: i32 n_entries, then per entry i32 name length, name bytes, i32 ncall, i32 nval,
+ *   nval f32 values; importance = value / ncall (when ncall > 0). Optional trailer ignored.
+ * Result: tensor name -> Float32Array (ne0 * n_mat values; ne0 per matrix).
+ */
+import { TensorshrinkError } from "../errors";
+import { readGguf } from "./gguf";
+import type { ByteSource } from "./source";
+
+const MAX_ENTRIES = 1 << 20;
+const MAX_NAME = 1 << 12;
+const MAX_VALUES = 1 << 28;
+
+/** Reads an imatrix file of either format (detected by the GGUF magic). */
+export async function readImatrix(src: ByteSource): Promise<Map<string, Float32Array>> {
+  const head = await src.read(0, Math.min(4, src.size));
+  if (head.length === 4 && head[0] === 0x47 && head[1] === 0x47 && head[2] === 0x55 && head[3] === 0x46) return readGgufImatrix(src);
+  return readLegacyImatrix(src);
+}
+
+async function readGgufImatrix(src: ByteSource): Promise<Map<string, Float32Array>> {
+  const g = await readGguf(src);
+  const out = new Map<string, Float32Array>();
+  const byName = new Map(g.tensors.map((t) => [t.name, t]));
+  for (const t of g.tensors) {
+    if (!t.name.endsWith(".in_sum2")) continue;
+    const name = t.name.slice(0, -".in_sum2".length);
+    const c = byName.get(`${name}.counts`);
+    if (!c) throw new TensorshrinkError("E_FORMAT", `imatrix ${src.name}: tensor ${t.name} has no ${name}.counts`, { offset: t.absOffset, name });
+    if (t.type.name !== "f32" || c.type.name !== "f32") throw new TensorshrinkError("E_FORMAT", `imatrix ${src.name}: ${name} must be f32`, { offset: t.absOffset, name });
+    const ne0 = t.ne[0], ne1 = t.rows;
+    if (c.nelements !== ne1) throw new TensorshrinkError("E_FORMAT", `imatrix ${src.name}: ${name}.counts has ${c.nelements} values, expected ${ne1}`, { offset: c.absOffset, name });
+    const sums = f32(await src.read(t.absOffset, t.nbytes));
+    const counts = f32(await src.read(c.absOffset, c.nbytes));
+    const e = new Float32Array(ne0 * ne1);
+    for (let j = 0; j < ne1; j++) {
+      const n = counts[j];
+      for (let i = 0; i < ne0; i++) e[j * ne0 + i] = n > 0 ? sums[j * ne0 + i] / n : 1;
+    }
+    out.set(name, e);
+  }
+  if (!out.size) throw new TensorshrinkError("E_FORMAT", `imatrix ${src.name}: GGUF file has no *.in_sum2 tensors`, { offset: g.dataOffset });
+  return out;
+}
+
+async function readLegacyImatrix(src: ByteSource): Promise<Map<string, Float32Array>> {
+  if (src.size < 4) throw new TensorshrinkError("E_TRUNCATED", `imatrix ${src.name} is ${src.size} bytes, too short`, { offset: 0 });
+  const bytes = await src.read(0, src.size > 64 << 20 ? 4 : src.size);
+  let buf = bytes, base = 0;
+  const need = async (off: number, n: number) => {
+    if (off + n > src.size) throw new TensorshrinkError("E_TRUNCATED", `imatrix ${src.name} ends at byte ${src.size}, ${n} bytes needed at offset ${off}`, { offset: off });
+    if (off < base || off + n > base + buf.length) { buf = await src.read(off, Math.min(src.size - off, Math.max(n, 1 << 20))); base = off; }
+    return new DataView(buf.buffer, buf.byteOffset + (off - base), n);
+  };
+  let off = 0;
+  const n = (await need(off, 4)).getInt32(0, true); off += 4;
+  if (n <= 0 || n > MAX_ENTRIES) throw new TensorshrinkError("E_FORMAT", `imatrix ${src.name}: entry count ${n} at offset 0 is not plausible (not an imatrix file?)`, { offset: 0 });
+  const out = new Map<string, Float32Array>();
+  const dec = new TextDecoder("utf-8", { fatal: true });
+  for (let i = 0; i < n; i++) {
+    const len = (await need(off, 4)).getInt32(0, true);
+    if (len <= 0 || len > MAX_NAME) throw new TensorshrinkError("E_FORMAT", `imatrix ${src.name}: entry ${i} name length ${len} at offset ${off} is invalid`, { offset: off });
+    off += 4;
+    const nv = await need(off, len);
+    let name: string;
+    try { name = dec.decode(new Uint8Array(nv.buffer, nv.byteOffset, len)); } catch { throw new TensorshrinkError("E_FORMAT", `imatrix ${src.name}: entry ${i} name at offset ${off} is not UTF-8`, { offset: off }); }
+    off += len;
+    const hv = await need(off, 8);
+    const ncall = hv.getInt32(0, true), nval = hv.getInt32(4, true);
+    if (nval <= 0 || nval > MAX_VALUES) throw new TensorshrinkError("E_FORMAT", `imatrix ${src.name}: entry "${name}" value count ${nval} at offset ${off + 4} is invalid`, { offset: off + 4, name });
+    off += 8;
+    if (off + nval * 4 > src.size) throw new TensorshrinkError("E_TRUNCATED", `imatrix ${src.name}: entry "${name}" needs ${nval * 4} bytes at offset ${off}, file ends at ${src.size}`, { offset: off, name });
+    const vals = f32(await src.read(off, nval * 4));
+    off += nval * 4;
+    if (ncall > 0) for (let j = 0; j < nval; j++) vals[j] = vals[j] / ncall;
+    if (out.has(name)) throw new TensorshrinkError("E_FORMAT", `imatrix ${src.name}: duplicate entry "${name}"`, { offset: off, name });
+    out.set(name, vals);
+  }
+  return out;
+}
+
+function f32(b: Uint8Array): Float32Array {
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+}
+
+/** Writes the legacy .dat format (entries as given, ncall = 1). Used by tests and tools. */
+export function encodeLegacyImatrix(entries: Map<string, Float32Array>): Uint8Array {
+  const enc = new TextEncoder();
+  const parts: Uint8Array[] = [];
+  const i32 = (v: number) => { const b = new Uint8Array(4); new DataView(b.buffer).setInt32(0, v, true); parts.push(b); };
+  i32(entries.size);
+  for (const [name, v] of entries) {
+    const nb = enc.encode(name);
+    i32(nb.length); parts.push(nb); i32(1); i32(v.length);
+    parts.push(new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength)));
+  }
+  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+  let o = 0;
+  for (const p of parts) { out.set(p, o); o += p.length; }
+  return out;
+}

@@ -1,0 +1,191 @@
+/**
+ * The main job: a whole model in, a GGUF out. Tensors stream through in chunks of whole rows (bounded
+ * memory however large the model), quantized with llama.cpp's per-tensor type choices for the ftype,
+ * spread over the worker pool, and written to a sink that is committed only when complete.
+ */
+import { TensorshrinkError } from "../errors";
+import type { Engine } from "../engine/engine";
+import { ggufKV, writeGguf, type GgufKV, type GgufTensorSpec } from "../formats/gguf";
+import type { ByteSink } from "../formats/source";
+import { lookupType } from "../quant/types";
+import { lookupFtype, planModel, type TensorRule, type TensorPlan } from "./recipes";
+import { tensorRows, type ModelSource, type ModelTensor } from "./source";
+
+/** Options of {@link quantizeModel}. */
+export interface QuantizeModelOptions {
+  /** llama-quantize ftype: "Q4_K_M", "Q8_0", "F16", ... */
+  ftype: string;
+  /** Per-tensor importance vectors (tensor name -> one value per column), e.g. from readImatrix(). */
+  imatrix?: ReadonlyMap<string, Float32Array> | null;
+  /** User rules, first match wins (see parseRule). */
+  rules?: TensorRule[];
+  /** Every quantizable tensor gets the ftype's base type (llama-quantize --pure). */
+  pure?: boolean;
+  /** Compute per-tensor SQNR (dequantize + compare; default true). */
+  stats?: boolean;
+  /** f32 input bytes per work unit (default 4 MiB); peak memory is about (threads + 2) units. */
+  chunkBytes?: number;
+  /** Use the engine's worker pool (default true). */
+  parallel?: boolean;
+  /** Progress callback, called after each chunk. */
+  onProgress?(p: QuantizeProgress): void;
+  signal?: AbortSignal;
+}
+
+/** Progress of a running quantization. */
+export interface QuantizeProgress {
+  tensor: string;
+  tensorIndex: number;
+  tensorCount: number;
+  /** Input bytes (as f32) processed so far, of `totalBytes`. */
+  doneBytes: number;
+  totalBytes: number;
+  elapsedMs: number;
+}
+
+/** Per-tensor line of the report. */
+export interface TensorReport {
+  name: string;
+  ne: number[];
+  inType: string;
+  type: string;
+  /** Bytes as stored in the input, and in the output (without alignment padding). */
+  bytesBefore: number;
+  bytesAfter: number;
+  /** Signal-to-quantization-noise ratio in dB (null when copied unchanged or stats are off). */
+  sqnrDb: number | null;
+  reason: string;
+}
+
+/** What quantizeModel did. */
+export interface QuantizeReport {
+  ftype: string;
+  tensors: TensorReport[];
+  /** Output file size in bytes (header + aligned data). */
+  fileSize: number;
+  /** Parameters in the model. */
+  params: number;
+  /** Output tensor bits per parameter (tensor data only, no header). */
+  bitsPerWeight: number;
+  /** Input tensor bytes read, as stored. */
+  inputBytes: number;
+  seconds: number;
+  /** f32-equivalent input MB (1e6 bytes) per second. */
+  mbPerSecond: number;
+}
+
+const rowBytesOf = (type: string, cols: number) => {
+  const t = lookupType(type);
+  return (cols / t.blockSize) * t.bytesPerBlock;
+};
+
+/**
+ * Quantizes `source` to GGUF into `sink` with the ftype's per-tensor types. The sink is committed
+ * only after the last byte; on any error or abort it is aborted (no partial file). Returns the report.
+ */
+export async function quantizeModel(engine: Engine, source: ModelSource, sink: ByteSink, opts: QuantizeModelOptions): Promise<QuantizeReport> {
+  const t0 = Date.now();
+  const ftype = lookupFtype(opts.ftype);
+  const imatrix = opts.imatrix ?? null;
+  const plan: TensorPlan[] = planModel(
+    source.tensors.map((t) => ({ name: t.name, shape: [...t.ne], type: t.type })),
+    ftype.name, source.hparams, { rules: opts.rules, hasImatrix: !!imatrix && imatrix.size > 0, pure: opts.pure },
+  );
+  for (const t of source.tensors) {
+    if (!engine.supports(t.type) && t.type !== "f32") {
+      throw new TensorshrinkError("E_UNSUPPORTED", `tensor "${t.name}" is stored as ${t.type}, which tensorshrink cannot read`, { name: t.name });
+    }
+  }
+  // Metadata: copy, then (re)set quantization_version and file_type at the end, as llama-quantize does.
+  const metadata: GgufKV[] = source.metadata.filter((kv) => kv.key !== "general.quantization_version" && kv.key !== "general.file_type" && !kv.key.startsWith("split."));
+  metadata.push(ggufKV("general.quantization_version", "u32", 2));
+  metadata.push(ggufKV("general.file_type", "u32", ftype.id));
+  const specs: GgufTensorSpec[] = source.tensors.map((t, i) => ({ name: t.name, ne: t.ne, type: plan[i].type }));
+
+  const chunkBytes = opts.chunkBytes ?? 4 << 20;
+  const parallel = opts.parallel !== false;
+  const stats = opts.stats !== false;
+  const totalBytes = source.tensors.reduce((s, t) => s + t.ne.reduce((a, b) => a * b, 1) * 4, 0);
+  let doneBytes = 0;
+  const reports: TensorReport[] = [];
+
+  async function* tensorData(t: ModelTensor, p: TensorPlan, index: number): AsyncGenerator<Uint8Array> {
+    const cols = t.ne[0];
+    const rows = tensorRows(t.ne);
+    const rowsPerChunk = Math.max(1, Math.floor(chunkBytes / (cols * 4)));
+    const rep: TensorReport = { name: t.name, ne: [...t.ne], inType: t.type, type: p.type, bytesBefore: rows * rowBytesOf(t.type, cols), bytesAfter: rows * rowBytesOf(p.type, cols), sqnrDb: null, reason: p.reason };
+    reports.push(rep);
+    const progress = (n: number) => {
+      doneBytes += n;
+      opts.onProgress?.({ tensor: t.name, tensorIndex: index, tensorCount: source.tensors.length, doneBytes, totalBytes, elapsedMs: Date.now() - t0 });
+    };
+    if (!p.quantize) {
+      for (let r = 0; r < rows; r += rowsPerChunk) {
+        const n = Math.min(rowsPerChunk, rows - r);
+        yield await t.readRawRows(r, n);
+        progress(n * cols * 4);
+      }
+      return;
+    }
+    const im = imatrix?.get(t.name) ?? null;
+    if (im && im.length !== cols) throw new TensorshrinkError("E_IMATRIX", `imatrix entry for tensor "${t.name}" has ${im.length} values, the tensor has ${cols} columns`, { name: t.name });
+    let se = 0, sa = 0;
+    // Up to `depth` chunks in flight: reads stay sequential, quantization runs on the pool.
+    const depth = parallel ? 3 : 1;
+    const inflight: Promise<Uint8Array>[] = [];
+    const launch = async (r: number, n: number): Promise<Uint8Array> => {
+      const x = await t.readRows(r, n);
+      const o = { type: p.type, rows: n, cols, imatrix: im, name: t.name };
+      let q: Uint8Array;
+      try {
+        q = parallel ? await engine.quantizeAsync(x, o) : engine.quantize(x, o);
+      } catch (e) {
+        if (e instanceof TensorshrinkError && e.code === "E_NONFINITE") {
+          const row = (e.details.row as number) + r;
+          throw new TensorshrinkError("E_NONFINITE", `non-finite value ${e.details.value} in tensor "${t.name}" at row ${row}, column ${e.details.column}`, { ...e.details, row });
+        }
+        throw e;
+      }
+      if (stats) {
+        const back = engine.dequantize(q, o);
+        const e = engine.errorSums(x, back);
+        se += e.se;
+        sa += e.sa;
+      }
+      progress(n * cols * 4);
+      return q;
+    };
+    let r = 0;
+    const nextLaunch = () => {
+      if (r >= rows) return false;
+      const n = Math.min(rowsPerChunk, rows - r);
+      const pr = launch(r, n);
+      pr.catch(() => {}); // surfaced when awaited in order
+      inflight.push(pr);
+      r += n;
+      return true;
+    };
+    while (inflight.length < depth && nextLaunch());
+    while (inflight.length) {
+      const q = await inflight.shift()!;
+      nextLaunch();
+      yield q;
+    }
+    if (stats) rep.sqnrDb = se === 0 ? Infinity : 10 * Math.log10(sa / se);
+  }
+
+  const layout = await writeGguf(sink, metadata, specs, (_spec, i) => tensorData(source.tensors[i], plan[i], i), { signal: opts.signal });
+  const seconds = (Date.now() - t0) / 1000;
+  const params = source.tensors.reduce((s, t) => s + t.ne.reduce((a, b) => a * b, 1), 0);
+  const outBytes = reports.reduce((s, r) => s + r.bytesAfter, 0);
+  return {
+    ftype: ftype.name,
+    tensors: reports,
+    fileSize: layout.fileSize,
+    params,
+    bitsPerWeight: (8 * outBytes) / params,
+    inputBytes: reports.reduce((s, r) => s + r.bytesBefore, 0),
+    seconds,
+    mbPerSecond: totalBytes / 1e6 / Math.max(seconds, 1e-9),
+  };
+}

@@ -1,0 +1,233 @@
+/**
+ * Recipes: llama-quantize's ftypes and the per-tensor type choices llama.cpp makes for them
+ * (llama_tensor_get_type in src/llama-quant.cpp, llama architecture), so that for the same input
+ * and ftype our tensors get the same types as llama.cpp's. Plus user rules by tensor-name pattern.
+ */
+import { TensorshrinkError } from "../errors";
+import { lookupType } from "../quant/types";
+
+/** llama_ftype values as stored in `general.file_type`. */
+export const FTYPES = {
+  F32: { id: 0, base: "f32" },
+  F16: { id: 1, base: "f16" },
+  Q4_0: { id: 2, base: "q4_0" },
+  Q4_1: { id: 3, base: "q4_1" },
+  Q8_0: { id: 7, base: "q8_0" },
+  Q5_0: { id: 8, base: "q5_0" },
+  Q5_1: { id: 9, base: "q5_1" },
+  Q2_K: { id: 10, base: "q2_K" },
+  Q3_K_S: { id: 11, base: "q3_K" },
+  Q3_K_M: { id: 12, base: "q3_K" },
+  Q3_K_L: { id: 13, base: "q3_K" },
+  Q4_K_S: { id: 14, base: "q4_K" },
+  Q4_K_M: { id: 15, base: "q4_K" },
+  Q5_K_S: { id: 16, base: "q5_K" },
+  Q5_K_M: { id: 17, base: "q5_K" },
+  Q6_K: { id: 18, base: "q6_K" },
+  Q2_K_S: { id: 21, base: "q2_K" },
+  IQ4_NL: { id: 25, base: "iq4_nl" },
+  BF16: { id: 32, base: "bf16" },
+  TQ1_0: { id: 36, base: "tq1_0" },
+  TQ2_0: { id: 37, base: "tq2_0" },
+} as const;
+
+/** An ftype name as llama-quantize spells it (case-insensitive on input). */
+export type FtypeName = keyof typeof FTYPES;
+
+/** Resolves an ftype name ("Q4_K_M", "q8_0", ...). Throws E_UNKNOWN_TYPE listing the known ones. */
+export function lookupFtype(name: string): { name: FtypeName; id: number; base: string } {
+  const key = String(name).toUpperCase() as FtypeName;
+  const f = FTYPES[key];
+  if (!f) throw new TensorshrinkError("E_UNKNOWN_TYPE", `unknown ftype "${name}"; known: ${Object.keys(FTYPES).join(", ")}`, { ftype: name });
+  return { name: key, ...f };
+}
+
+/** What the planner needs to know about one tensor. */
+export interface PlanTensor {
+  name: string;
+  /** ggml ne order: ne[0] is the row length. */
+  shape: number[];
+  /** Current storage type (ggml name), e.g. "f32" or "f16". */
+  type: string;
+}
+
+/** Llama hyperparameters that affect the choices. */
+export interface PlanHparams {
+  nLayer: number;
+  nHead: number;
+  nHeadKv: number;
+  nExpert?: number;
+}
+
+/** A user rule: tensors whose name matches `pattern` (regex search) get `type`, or are kept as they are ("skip"). */
+export interface TensorRule {
+  pattern: RegExp;
+  type: string | "skip";
+}
+
+/** Parses `--rule 'blk\.[0-3]\..*=q8_0'` / `'ffn_.*=skip'`. Throws E_RANGE / E_UNKNOWN_TYPE. */
+export function parseRule(s: string): TensorRule {
+  const i = s.lastIndexOf("=");
+  if (i <= 0 || i === s.length - 1) throw new TensorshrinkError("E_RANGE", `rule "${s}" must look like PATTERN=TYPE (e.g. 'blk\\.[0-3]\\..*=q8_0' or 'ffn_.*=skip')`);
+  let pattern: RegExp;
+  try {
+    pattern = new RegExp(s.slice(0, i));
+  } catch (e) {
+    throw new TensorshrinkError("E_RANGE", `rule "${s}": invalid pattern: ${(e as Error).message}`);
+  }
+  const t = s.slice(i + 1);
+  if (t.toLowerCase() === "skip") return { pattern, type: "skip" };
+  return { pattern, type: lookupType(t).name };
+}
+
+/** The decision for one tensor. */
+export interface TensorPlan {
+  name: string;
+  /** Type to write (ggml name). Equal to the input type when the tensor is copied as it is. */
+  type: string;
+  /** False when the tensor is copied unchanged (1D, norms, rule "skip", same type). */
+  quantize: boolean;
+  /** Why: "1d", "norm", "rule", "fallback", "output", ... (for the report). */
+  reason: string;
+}
+
+/** Options of {@link planModel}. */
+export interface PlanOptions {
+  rules?: TensorRule[];
+  hasImatrix?: boolean;
+  /** Like llama-quantize --pure: every quantizable tensor gets the base type (fallbacks still apply). */
+  pure?: boolean;
+}
+
+const FALLBACK: Record<string, string> = {
+  tq1_0: "q4_0", tq2_0: "q4_0", q2_K: "iq4_nl", q3_K: "iq4_nl", q4_K: "q5_0", q5_K: "q5_1", q6_K: "q8_0",
+};
+
+/**
+ * Decides each tensor's output type for an ftype, as llama-quantize does for the llama architecture:
+ * only 2D+ tensors whose name ends in "weight" and that are not norms are quantized; output /
+ * tied token_embd -> q6_K (q8_0 when ne[0] is not a multiple of 256); attn_v / ffn_down bumps for
+ * Q2_K, Q3_K_*, Q4_K_*, Q5_K_M, IQ4_NL; rows whose length is not a multiple of the block size fall
+ * back (q4_K -> q5_0, q5_K -> q5_1, q6_K -> q8_0, q2_K/q3_K -> iq4_nl, then f16).
+ */
+export function planModel(tensors: PlanTensor[], ftypeName: string, hp: PlanHparams, opts: PlanOptions = {}): TensorPlan[] {
+  const ftype = lookupFtype(ftypeName).name;
+  const base = FTYPES[ftype].base;
+  const baseQuantized = lookupType(base).blockSize > 1;
+  const nExpert = hp.nExpert ?? 0;
+  const nGqa = hp.nHeadKv > 0 ? Math.floor(hp.nHead / hp.nHeadKv) : 1;
+  const is70B = hp.nLayer === 80 && hp.nHead !== hp.nHeadKv;
+  const qs = { nAttnV: 0, iAttnV: 0, iFfnDown: 0, iFfnGate: 0, iFfnUp: 0, hasOutput: false };
+  for (const t of tensors) {
+    if (t.name.includes("attn_v.weight") || t.name.includes("attn_qkv.weight") || t.name.includes("attn_kv_b.weight")) qs.nAttnV++;
+    else if (t.name === "output.weight") qs.hasOutput = true;
+  }
+  const nLayer = hp.nLayer;
+  const moreBits = (i: number, n: number) => i < Math.trunc(n / 8) || i >= Math.trunc((7 * n) / 8) || (i - Math.trunc(n / 8)) % 3 === 2;
+  const layerOf = (i: number, name: string): number => {
+    if (nExpert > 1) {
+      const m = /^blk\.(\d+)\./.exec(name);
+      if (!m) throw new TensorshrinkError("E_FORMAT", `cannot determine the layer of tensor "${name}"`, { name });
+      return Number(m[1]);
+    }
+    return i;
+  };
+
+  const getType = (t: PlanTensor, newType: string): string => {
+    const name = t.name;
+    if (name === "output.weight" || (!qs.hasOutput && name === "token_embd.weight")) {
+      const nx = t.shape[0];
+      if (nx % lookupType(newType).blockSize !== 0) newType = "q8_0";
+      else if (newType !== "q8_0") newType = "q6_K";
+    } else if (name === "token_embd.weight") {
+      if (ftype === "TQ1_0" || ftype === "TQ2_0") newType = "q4_K";
+    } else if (name.includes("attn_v.weight")) {
+      if (ftype === "Q2_K") newType = nGqa >= 4 ? "q4_K" : "q3_K";
+      else if (ftype === "Q2_K_S" && nGqa >= 4) newType = "q4_K";
+      else if (ftype === "Q3_K_M") newType = qs.iAttnV < 2 ? "q5_K" : "q4_K";
+      else if (ftype === "Q3_K_L") newType = "q5_K";
+      else if (ftype === "IQ4_NL" && nGqa >= 4) newType = "q5_K";
+      else if ((ftype === "Q4_K_M" || ftype === "Q5_K_M") && moreBits(qs.iAttnV, qs.nAttnV)) newType = "q6_K";
+      else if (ftype === "Q4_K_S" && qs.iAttnV < 4) newType = "q5_K";
+      if (is70B && (newType === "q3_K" || newType === "q4_K")) newType = "q5_K";
+      if (nExpert === 8) newType = "q8_0";
+      qs.iAttnV++;
+    } else if (name.includes("attn_k.weight")) {
+      if (nExpert === 8) newType = "q8_0";
+    } else if (name.includes("ffn_down")) {
+      const iLayer = layerOf(qs.iFfnDown, name);
+      if (ftype === "Q2_K") newType = "q3_K";
+      else if (ftype === "Q2_K_S") { if (iLayer < Math.trunc(nLayer / 8)) newType = "q4_K"; }
+      else if (ftype === "Q3_K_M") newType = iLayer < Math.trunc(nLayer / 16) ? "q5_K" : "q4_K"; // non-Falcon: always >= q4_K
+      else if (ftype === "Q3_K_L") newType = "q5_K";
+      else if (ftype === "Q4_K_M") { if (moreBits(iLayer, nLayer)) newType = "q6_K"; }
+      else if (iLayer < Math.trunc(nLayer / 8) && ftype === "IQ4_NL" && !opts.hasImatrix) newType = "q5_K";
+      else if (ftype === "Q5_K_M" && moreBits(iLayer, nLayer)) newType = "q6_K";
+      else if (ftype === "Q4_K_S" && iLayer < Math.trunc(nLayer / 8)) newType = "q5_K";
+      else if ((ftype === "Q4_0" || ftype === "Q5_0") && opts.hasImatrix && iLayer < Math.trunc(nLayer / 8)) newType = ftype === "Q4_0" ? "q4_1" : "q5_1";
+      qs.iFfnDown++;
+    } else if (name.includes("attn_output.weight")) {
+      if (nExpert === 8) {
+        if (["Q2_K", "Q3_K_S", "Q3_K_M", "IQ4_NL", "Q4_K_S", "Q4_K_M"].includes(ftype)) newType = "q5_K";
+      } else {
+        if (ftype === "Q2_K") newType = "q3_K";
+        else if (ftype === "Q3_K_M") newType = "q4_K";
+        else if (ftype === "Q3_K_L") newType = "q5_K";
+      }
+    } else if (name.includes("attn_qkv.weight")) {
+      if (ftype === "Q3_K_M" || ftype === "Q3_K_L") newType = "q4_K";
+      else if (ftype === "Q4_K_M") newType = "q5_K";
+      else if (ftype === "Q5_K_M") newType = "q6_K";
+    } else if (name.includes("ffn_gate")) {
+      qs.iFfnGate++;
+    } else if (name.includes("ffn_up")) {
+      qs.iFfnUp++;
+    }
+    return newType;
+  };
+
+  const fallback = (t: PlanTensor, type: string): { type: string; fell: boolean } => {
+    const nx = t.shape[0];
+    if (nx % lookupType(type).blockSize === 0) return { type, fell: false };
+    let nt = FALLBACK[type];
+    if (!nt) throw new TensorshrinkError("E_BLOCK", `tensor "${t.name}": row length ${nx} is not a multiple of the ${type} block size ${lookupType(type).blockSize} and ${type} has no fallback type`, { name: t.name });
+    if (nx % lookupType(nt).blockSize !== 0) nt = "f16";
+    return { type: nt, fell: true };
+  };
+
+  return tensors.map((t): TensorPlan => {
+    const name = t.name;
+    const inType = lookupType(t.type).name;
+    const rule = opts.rules?.find((r) => r.pattern.test(name));
+    let quantize = name.endsWith("weight") && countDims(t.shape) >= 2;
+    let reason = "";
+    if (!quantize) reason = countDims(t.shape) < 2 ? "1d" : "not a weight";
+    if (quantize && name.includes("_norm.weight")) { quantize = false; reason = "norm"; }
+    if (quantize && name.includes("ffn_gate_inp.weight")) { quantize = false; reason = "expert gate"; }
+    if (rule?.type === "skip") return { name, type: inType, quantize: false, reason: "rule: skip" };
+    if (!quantize) return { name, type: inType, quantize: false, reason };
+    let type = base;
+    reason = "ftype";
+    if (!opts.pure && baseQuantized) {
+      const got = getType(t, type);
+      if (got !== type) reason = name === "output.weight" || name === "token_embd.weight" ? "output" : "layer rule";
+      type = got;
+      const fb = fallback(t, type);
+      if (fb.fell) reason = `fallback (ne[0]=${t.shape[0]} % ${lookupType(type).blockSize} != 0)`;
+      type = fb.type;
+    }
+    if (rule) {
+      const fb = fallback(t, lookupType(rule.type).name);
+      type = fb.type;
+      reason = fb.fell ? `rule, fallback (ne[0]=${t.shape[0]})` : "rule";
+    }
+    return { name, type, quantize: type !== inType, reason: type === inType ? "same type" : reason };
+  });
+}
+
+function countDims(shape: number[]): number {
+  // ggml_n_dims: index of the last extent > 1, plus one (at least 1)
+  let n = 1;
+  for (let i = shape.length - 1; i >= 1; i--) if (shape[i] > 1) { n = i + 1; break; }
+  return n;
+}
