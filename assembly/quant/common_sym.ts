@@ -1,0 +1,343 @@
+// Shared algorithm helpers of ggml's SYMMETRIC quantizers (q3_K, q6_K, q4_0/q5_0 imatrix paths):
+// make_qx_quants and make_q3_quants, as scalar ports of ggml-quants.c (same f32 operation order),
+// plus 4-lane twins that run four independent blocks at once (one block per lane, every sum kept
+// sequential inside its lane), bit-identical to the scalar versions.
+// Not re-exported from assembly/index.ts.
+import { nearest_int_x, nearest_int_x4 } from "../inline/sym";
+
+// @ts-ignore: decorator
+@inline export const GROUP_MAX_EPS: f32 = 1e-15;
+
+// @ts-ignore: decorator
+@inline function qx_weight(rmse_type: i32, qw: usize, i: i32, xi: f32): f32 {
+  if (qw) return load<f32>(qw + (<usize>i << 2));
+  if (rmse_type == 1) return xi * xi;
+  if (rmse_type == 2) return 1;
+  if (rmse_type == 3) return abs<f32>(xi);
+  return sqrt<f32>(abs<f32>(xi));
+}
+
+/**
+ * ggml make_qx_quants: n values at x (f32) -> n codes at L (i8, in 0..2*nmax-1) and returns the
+ * scale. rmse_type 0: plain RTN; 1..4: weights x^2, 1, |x|, sqrt|x| (qw != 0 overrides with qw[i])
+ * and an 18-candidate search of the inverse scale; negative: one least-squares step only.
+ */
+export function make_qx_quants(n: i32, nmax: i32, x: usize, L: usize, rmse_type: i32, qw: usize): f32 {
+  let vmax: f32 = 0;
+  let amax: f32 = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = load<f32>(x + (<usize>i << 2));
+    const ax = abs<f32>(xi);
+    if (ax > amax) { amax = ax; vmax = xi; }
+  }
+  if (amax < GROUP_MAX_EPS) {
+    memory.fill(L, 0, <usize>n);
+    return 0;
+  }
+  let iscale: f32 = <f32>(-nmax) / vmax;
+  if (rmse_type == 0) {
+    for (let i = 0; i < n; i++) {
+      const l = nearest_int_x(iscale * load<f32>(x + (<usize>i << 2)));
+      store<i8>(L + i, <i8>(nmax + max<i32>(-nmax, min<i32>(nmax - 1, l))));
+    }
+    return <f32>1 / iscale;
+  }
+  let return_early = false;
+  if (rmse_type < 0) {
+    rmse_type = -rmse_type;
+    return_early = true;
+  }
+  let sumlx: f32 = 0;
+  let suml2: f32 = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = load<f32>(x + (<usize>i << 2));
+    let l = nearest_int_x(iscale * xi);
+    l = max<i32>(-nmax, min<i32>(nmax - 1, l));
+    store<i8>(L + i, <i8>(l + nmax));
+    const w = qx_weight(rmse_type, qw, i, xi);
+    const lf = <f32>l;
+    sumlx += w * xi * lf;
+    suml2 += w * lf * lf;
+  }
+  let scale: f32 = suml2 != 0 ? sumlx / suml2 : 0;
+  if (return_early) return suml2 > 0 ? <f32>0.5 * (scale + <f32>1 / iscale) : <f32>1 / iscale;
+  let best = scale * sumlx;
+  for (let is = -9; is <= 9; ++is) {
+    if (is == 0) continue;
+    iscale = -(<f32>nmax + <f32>0.1 * <f32>is) / vmax;
+    sumlx = 0;
+    suml2 = 0;
+    for (let i = 0; i < n; i++) {
+      const xi = load<f32>(x + (<usize>i << 2));
+      let l = nearest_int_x(iscale * xi);
+      l = max<i32>(-nmax, min<i32>(nmax - 1, l));
+      const w = qx_weight(rmse_type, qw, i, xi);
+      const lf = <f32>l;
+      sumlx += w * xi * lf;
+      suml2 += w * lf * lf;
+    }
+    if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+      for (let i = 0; i < n; i++) {
+        const l = nearest_int_x(iscale * load<f32>(x + (<usize>i << 2)));
+        store<i8>(L + i, <i8>(nmax + max<i32>(-nmax, min<i32>(nmax - 1, l))));
+      }
+      scale = sumlx / suml2;
+      best = scale * sumlx;
+    }
+  }
+  return scale;
+}
+
+/**
+ * ggml make_q3_quants: n values -> codes in 0..2*nmax-1 at L (i8); with do_rmse, weights x^2 and
+ * up to 5 passes of coordinate descent. Returns the scale.
+ */
+export function make_q3_quants(n: i32, nmax: i32, x: usize, L: usize, do_rmse: bool): f32 {
+  let vmax: f32 = 0;
+  let amax: f32 = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = load<f32>(x + (<usize>i << 2));
+    const ax = abs<f32>(xi);
+    if (ax > amax) { amax = ax; vmax = xi; }
+  }
+  if (amax < GROUP_MAX_EPS) {
+    memory.fill(L, 0, <usize>n);
+    return 0;
+  }
+  const iscale: f32 = <f32>(-nmax) / vmax;
+  if (do_rmse) {
+    let sumlx: f32 = 0;
+    let suml2: f32 = 0;
+    for (let i = 0; i < n; i++) {
+      const xi = load<f32>(x + (<usize>i << 2));
+      let l = nearest_int_x(iscale * xi);
+      l = max<i32>(-nmax, min<i32>(nmax - 1, l));
+      store<i8>(L + i, <i8>l);
+      const w = xi * xi;
+      const lf = <f32>l;
+      sumlx += w * xi * lf;
+      suml2 += w * lf * lf;
+    }
+    for (let itry = 0; itry < 5; ++itry) {
+      let n_changed = 0;
+      for (let i = 0; i < n; i++) {
+        const xi = load<f32>(x + (<usize>i << 2));
+        const w = xi * xi;
+        const Li = <f32>load<i8>(L + i);
+        let slx = sumlx - w * xi * Li;
+        if (slx > 0) {
+          let sl2 = suml2 - w * Li * Li;
+          let new_l = nearest_int_x(xi * sl2 / slx);
+          new_l = max<i32>(-nmax, min<i32>(nmax - 1, new_l));
+          if (new_l != <i32>load<i8>(L + i)) {
+            const nl = <f32>new_l;
+            slx += w * xi * nl;
+            sl2 += w * nl * nl;
+            if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) {
+              store<i8>(L + i, <i8>new_l);
+              sumlx = slx;
+              suml2 = sl2;
+              ++n_changed;
+            }
+          }
+        }
+      }
+      if (!n_changed) break;
+    }
+    for (let i = 0; i < n; i++) store<i8>(L + i, <i8>(load<i8>(L + i) + nmax));
+    return suml2 > 0 ? sumlx / suml2 : 0;
+  }
+  for (let i = 0; i < n; i++) {
+    let l = nearest_int_x(iscale * load<f32>(x + (<usize>i << 2)));
+    l = max<i32>(-nmax, min<i32>(nmax - 1, l));
+    store<i8>(L + i, <i8>(l + nmax));
+  }
+  return <f32>1 / iscale;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4-lane twins. Data are "transposed": row i (16 bytes at xt + 16*i) holds element i of the four
+// blocks, lane k = block k. Codes come back the same way as i32 lanes at Lt (n rows).
+
+/** Lane-wise signed value of the largest magnitude (first one on ties) and the all-zero mask. */
+// @ts-ignore: decorator
+@inline function lane_max(n: i32, xt: usize): v128 {
+  let amax = f32x4.splat(0);
+  let vmax = f32x4.splat(0);
+  for (let i = 0; i < n; i++) {
+    const xi = v128.load(xt + (<usize>i << 4));
+    const ax = f32x4.abs(xi);
+    const m = f32x4.gt(ax, amax);
+    amax = v128.bitselect(ax, amax, m);
+    vmax = v128.bitselect(xi, vmax, m);
+  }
+  lane_zero = f32x4.lt(amax, f32x4.splat(GROUP_MAX_EPS));
+  return vmax;
+}
+let lane_zero: v128 = i32x4.splat(0);
+
+const W4 = memory.data(32 * 16, 16);    // per-row weights w (n <= 32)
+const WX4 = memory.data(32 * 16, 16);   // per-row w * x
+
+/**
+ * make_qx_quants(n, nmax, x, L, rmse_type = 1, qw) for four blocks at once (n <= 32). wt = 0:
+ * weights x^2, else transposed weights. Returns the four scales; bit-identical to the scalar version.
+ * In lanes with a nonzero block |iscale * x| <= nmax + 0.9, so ggml's nearest_int equals
+ * f32x4.nearest there and the code can be clamped as a float (lanes of all-zero blocks are
+ * masked at the end).
+ */
+export function make_qx_quants_x4(n: i32, nmax: i32, xt: usize, wt: usize, Lt: usize): v128 {
+  const vmax = lane_max(n, xt);
+  const zero = lane_zero;
+  const nmaxf = <f32>nmax;
+  const lo = f32x4.splat(-nmaxf), hi = f32x4.splat(nmaxf - 1);
+  for (let i = 0; i < n; i++) {
+    const o = <usize>i << 4;
+    const xi = v128.load(xt + o);
+    const w = wt ? v128.load(wt + o) : f32x4.mul(xi, xi);
+    v128.store(W4 + o, w);
+    v128.store(WX4 + o, f32x4.mul(w, xi));
+  }
+  let iscale = f32x4.div(f32x4.splat(-nmaxf), vmax);
+  let sumlx = f32x4.splat(0);
+  let suml2 = f32x4.splat(0);
+  for (let i = 0; i < n; i++) {
+    const o = <usize>i << 4;
+    const lf = f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(iscale, v128.load(xt + o)))));
+    sumlx = f32x4.add(sumlx, f32x4.mul(v128.load(WX4 + o), lf));
+    suml2 = f32x4.add(suml2, f32x4.mul(f32x4.mul(v128.load(W4 + o), lf), lf));
+  }
+  let scale = v128.and(f32x4.div(sumlx, suml2), f32x4.ne(suml2, f32x4.splat(0)));
+  let best = f32x4.mul(scale, sumlx);
+  let bis = iscale;
+  // candidates is = -9..-1, 1..9, three per sweep over the rows: their sums are independent
+  // (only the accept decisions are sequential), so three add chains run interleaved.
+  for (let k = 0; k < 6; k++) {
+    const i0 = k < 3 ? 3 * k - 9 : 3 * k - 8;  // -9,-6,-3, 1,4,7
+    const is0 = f32x4.div(f32x4.splat(-(nmaxf + <f32>0.1 * <f32>i0)), vmax);
+    const is1 = f32x4.div(f32x4.splat(-(nmaxf + <f32>0.1 * <f32>(i0 + 1))), vmax);
+    const is2 = f32x4.div(f32x4.splat(-(nmaxf + <f32>0.1 * <f32>(i0 + 2))), vmax);
+    let sx0 = f32x4.splat(0), s20 = f32x4.splat(0);
+    let sx1 = f32x4.splat(0), s21 = f32x4.splat(0);
+    let sx2 = f32x4.splat(0), s22 = f32x4.splat(0);
+    for (let i = 0; i < n; i++) {
+      const o = <usize>i << 4;
+      const xi = v128.load(xt + o), wx = v128.load(WX4 + o), w = v128.load(W4 + o);
+      const l0 = f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(is0, xi))));
+      const l1 = f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(is1, xi))));
+      const l2 = f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(is2, xi))));
+      sx0 = f32x4.add(sx0, f32x4.mul(wx, l0));
+      sx1 = f32x4.add(sx1, f32x4.mul(wx, l1));
+      sx2 = f32x4.add(sx2, f32x4.mul(wx, l2));
+      s20 = f32x4.add(s20, f32x4.mul(f32x4.mul(w, l0), l0));
+      s21 = f32x4.add(s21, f32x4.mul(f32x4.mul(w, l1), l1));
+      s22 = f32x4.add(s22, f32x4.mul(f32x4.mul(w, l2), l2));
+    }
+    for (let c = 0; c < 3; c++) {
+      sumlx = c == 0 ? sx0 : c == 1 ? sx1 : sx2;
+      suml2 = c == 0 ? s20 : c == 1 ? s21 : s22;
+      iscale = c == 0 ? is0 : c == 1 ? is1 : is2;
+      const cond = v128.and(f32x4.gt(suml2, f32x4.splat(0)),
+        f32x4.gt(f32x4.mul(sumlx, sumlx), f32x4.mul(best, suml2)));
+      const ns = f32x4.div(sumlx, suml2);
+      scale = v128.bitselect(ns, scale, cond);
+      best = v128.bitselect(f32x4.mul(ns, sumlx), best, cond);
+      bis = v128.bitselect(iscale, bis, cond);
+    }
+  }
+  const vn = f32x4.splat(nmaxf);
+  for (let i = 0; i < n; i++) {
+    const o = <usize>i << 4;
+    const lf = f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(bis, v128.load(xt + o)))));
+    v128.store(Lt + o, v128.andnot(i32x4.trunc_sat_f32x4_s(f32x4.add(lf, vn)), zero));
+  }
+  return v128.andnot(scale, zero);
+}
+
+const LF4 = memory.data(32 * 16, 16);   // per-row codes as f32 (make_q3_quants_x4)
+
+/** make_q3_quants(n, nmax, x, L, do_rmse = true) for four blocks at once (n <= 32; codes as i32 lanes). */
+export function make_q3_quants_x4(n: i32, nmax: i32, xt: usize, Lt: usize): v128 {
+  const vmax = lane_max(n, xt);
+  const zero = lane_zero;
+  const nmaxf = <f32>nmax;
+  const flo = f32x4.splat(-nmaxf), fhi = f32x4.splat(nmaxf - 1);
+  const lo = i32x4.splat(-nmax), hi = i32x4.splat(nmax - 1);
+  const fzero = f32x4.splat(0);
+  const iscale = f32x4.div(f32x4.splat(-nmaxf), vmax);
+  let sumlx = f32x4.splat(0);
+  let suml2 = f32x4.splat(0);
+  for (let i = 0; i < n; i++) {
+    const o = <usize>i << 4;
+    const xi = v128.load(xt + o);
+    // |iscale * x| <= nmax in nonzero lanes: nearest_int == f32x4.nearest
+    const lf = f32x4.pmax(flo, f32x4.pmin(fhi, f32x4.nearest(f32x4.mul(iscale, xi))));
+    v128.store(LF4 + o, lf);
+    const w = f32x4.mul(xi, xi);
+    const wx = f32x4.mul(w, xi);
+    v128.store(W4 + o, w);
+    v128.store(WX4 + o, wx);
+    sumlx = f32x4.add(sumlx, f32x4.mul(wx, lf));
+    suml2 = f32x4.add(suml2, f32x4.mul(f32x4.mul(w, lf), lf));
+  }
+  // lanes of all-zero blocks hold NaN garbage; keep them out of the descent
+  let active = v128.not(zero);
+  for (let itry = 0; itry < 5; ++itry) {
+    let changed = i32x4.splat(0);
+    for (let i = 0; i < n; i++) {
+      const o = <usize>i << 4;
+      const Lf = v128.load(LF4 + o);
+      const w = v128.load(W4 + o), wx = v128.load(WX4 + o);
+      let slx = f32x4.sub(sumlx, f32x4.mul(wx, Lf));
+      const c1 = v128.and(active, f32x4.gt(slx, fzero));
+      if (!v128.any_true(c1)) continue;
+      let sl2 = f32x4.sub(suml2, f32x4.mul(f32x4.mul(w, Lf), Lf));
+      // x * sl2 / slx can be huge here: ggml's exact nearest_int, clamped as integers
+      const nl = i32x4.max_s(lo, i32x4.min_s(hi,
+        nearest_int_x4(f32x4.div(f32x4.mul(v128.load(xt + o), sl2), slx))));
+      const nf = f32x4.convert_i32x4_s(nl);
+      const c2 = v128.andnot(c1, f32x4.eq(nf, Lf));
+      if (!v128.any_true(c2)) continue;
+      slx = f32x4.add(slx, f32x4.mul(wx, nf));
+      sl2 = f32x4.add(sl2, f32x4.mul(f32x4.mul(w, nf), nf));
+      const c3 = v128.and(v128.and(c2, f32x4.gt(sl2, fzero)),
+        f32x4.gt(f32x4.mul(f32x4.mul(slx, slx), suml2), f32x4.mul(f32x4.mul(sumlx, sumlx), sl2)));
+      v128.store(LF4 + o, v128.bitselect(nf, Lf, c3));
+      sumlx = v128.bitselect(slx, sumlx, c3);
+      suml2 = v128.bitselect(sl2, suml2, c3);
+      changed = v128.or(changed, c3);
+    }
+    active = v128.and(active, changed);
+    if (!v128.any_true(active)) break;
+  }
+  const vn = f32x4.splat(nmaxf);
+  for (let i = 0; i < n; i++) {
+    const o = <usize>i << 4;
+    v128.store(Lt + o, v128.andnot(i32x4.trunc_sat_f32x4_s(f32x4.add(v128.load(LF4 + o), vn)), zero));
+  }
+  const sc = v128.and(f32x4.div(sumlx, suml2), f32x4.gt(suml2, fzero));
+  return v128.andnot(sc, zero);
+}
+
+
+/**
+ * Four sequential sums of squares at once: lane k = sum over j < n (in order, from 0) of
+ * x[k*stride + j]^2 (stride in bytes, n a multiple of 4). Same f32 operations, in the same order,
+ * as the scalar `for (j) s += x[j]*x[j]` loop of each lane.
+ */
+export function sumsq_x4(x: usize, stride: usize, n: i32): v128 {
+  let acc = f32x4.splat(0);
+  for (let j = 0; j < n; j += 4) {
+    const p = x + (<usize>j << 2);
+    const r0 = v128.load(p), r1 = v128.load(p + stride), r2 = v128.load(p + 2 * stride), r3 = v128.load(p + 3 * stride);
+    const t0 = v128.shuffle<u32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<u32>(r0, r1, 2, 6, 3, 7);
+    const t2 = v128.shuffle<u32>(r2, r3, 0, 4, 1, 5), t3 = v128.shuffle<u32>(r2, r3, 2, 6, 3, 7);
+    const c0 = v128.shuffle<u32>(t0, t2, 0, 1, 4, 5), c1 = v128.shuffle<u32>(t0, t2, 2, 3, 6, 7);
+    const c2 = v128.shuffle<u32>(t1, t3, 0, 1, 4, 5), c3 = v128.shuffle<u32>(t1, t3, 2, 3, 6, 7);
+    acc = f32x4.add(acc, f32x4.mul(c0, c0));
+    acc = f32x4.add(acc, f32x4.mul(c1, c1));
+    acc = f32x4.add(acc, f32x4.mul(c2, c2));
+    acc = f32x4.add(acc, f32x4.mul(c3, c3));
+  }
+  return acc;
+}
