@@ -1,0 +1,356 @@
+// iq4_nl: 32 values -> fp16 scale d + 16 bytes of 4-bit indices (nibble layout A) into the
+// non-linear table kvalues_iq4nl; value = d * T[nibble]. 18 bytes per block, 4.5 bits per weight.
+//
+// Two ggml quantizers exist (both quantize_row_iq4_nl_impl with super_block = block = 32):
+//  * quantize_iq4_nl (chunk API, used for model files): ntry = 7, scale search over 15 candidate
+//    inverse scales (itry - 127) / max, optional importance weights
+//    w = imatrix[j] * sqrt(sigma2 + x^2) with sigma2 = 2 * mean(x^2) over the 32-block, else w = x^2.
+//    The final indices are recomputed from the stored fp32 scale (before fp16 rounding).
+//  * quantize_row_iq4_nl_ref: ntry = -1: a single pass with d = max / -127, then the least-squares
+//    scale; the indices of that single pass are kept.
+// Blocks with max|x| < 1e-15 get d = 0. The chunk path then writes index 8 (T = +1) for every
+// element; ggml's reference path leaves stale scratch indices there, we write index 8 too.
+// Index lookup = ggml best_index_int8 (bisection; exact midpoint goes to the larger value).
+// If all weights of a block are 0 (an imatrix with zeros there), sumq2 = 0 and d = 0 (current
+// llama.cpp guards this division, ggml-org/llama.cpp#20460; older builds wrote a NaN scale).
+//
+// SIMD kernel: the weighted sums of the scale search are sequential per block, so the search runs
+// 4 blocks at once (one block per lane, the 4 blocks transposed into a scratch buffer); the final
+// index computation and the nibble packing are vectorized within a block.
+import { fp32_to_fp16, fp16_to_fp32, fp32x4_to_fp16x4 } from "../inline/f16";
+
+// @ts-ignore: decorator
+@inline const QK4_NL: i32 = 32;
+// @ts-ignore: decorator
+@inline const BLOCK_IQ4_NL: usize = 18;
+// @ts-ignore: decorator
+@inline const GROUP_MAX_EPS: f32 = 1e-15;
+
+const KV: usize = memory.data<i8>([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]);
+
+// scratch (static, no allocation): transposed x and weights of 4 blocks, scalar L and weights.
+const XT: usize = memory.data(32 * 16, 16);
+const WT: usize = memory.data(32 * 16, 16);
+const LB: usize = memory.data(32, 16);
+const WB: usize = memory.data(32 * 4, 16);
+
+// @ts-ignore: decorator
+@inline function kv(i: i32): f32 {
+  return <f32>load<i8>(KV + <usize>i);
+}
+
+/** ggml best_index_int8(16, kvalues_iq4nl, x). */
+// @ts-ignore: decorator
+@inline function best_index(x: f32): i32 {
+  if (x <= <f32>-127) return 0;
+  if (x >= <f32>113) return 15;
+  let ml = 0, mu = 15;
+  while (mu - ml > 1) {
+    const mav = (ml + mu) >> 1;
+    if (x < kv(mav)) mu = mav; else ml = mav;
+  }
+  return x - kv(mu - 1) < kv(mu) - x ? mu - 1 : mu;
+}
+
+/** mu = 1 + #{i in 1..14 : T[i] <= x} per lane (1..15): T[mu-1] <= x < T[mu] inside the table range. */
+// @ts-ignore: decorator
+@inline function upper_x4(x: v128): v128 {
+  let c = i32x4.splat(1);
+  c = i32x4.sub(c, f32x4.le(f32x4.splat(-104), x));
+  c = i32x4.sub(c, f32x4.le(f32x4.splat(-83), x));
+  c = i32x4.sub(c, f32x4.le(f32x4.splat(-65), x));
+  c = i32x4.sub(c, f32x4.le(f32x4.splat(-49), x));
+  c = i32x4.sub(c, f32x4.le(f32x4.splat(-35), x));
+  c = i32x4.sub(c, f32x4.le(f32x4.splat(-22), x));
+  c = i32x4.sub(c, f32x4.le(f32x4.splat(-10), x));
+  c = i32x4.sub(c, f32x4.le(f32x4.splat(1), x));
+  c = i32x4.sub(c, f32x4.le(f32x4.splat(13), x));
+  c = i32x4.sub(c, f32x4.le(f32x4.splat(25), x));
+  c = i32x4.sub(c, f32x4.le(f32x4.splat(38), x));
+  c = i32x4.sub(c, f32x4.le(f32x4.splat(53), x));
+  c = i32x4.sub(c, f32x4.le(f32x4.splat(69), x));
+  return i32x4.sub(c, f32x4.le(f32x4.splat(89), x));
+}
+
+// @ts-ignore: decorator
+@inline function tbl_x4(tbl: v128, l: v128): v128 {
+  return f32x4.convert_i32x4_s(i32x4.shr_s(i32x4.shl(i8x16.swizzle(tbl, l), 24), 24));
+}
+
+/** 4-lane best_index: bisection result = mu - 1 if x - T[mu-1] < T[mu] - x else mu, which also
+ *  covers x <= T[0] (-> 0) and x >= T[15] (-> 15). NaN -> 15, as the scalar bisection gives. */
+// @ts-ignore: decorator
+@inline function best_index_x4(x: v128): v128 {
+  const c = upper_x4(x);
+  const tbl = v128.load(KV);
+  const lo = tbl_x4(tbl, i32x4.sub(c, i32x4.splat(1))), hi = tbl_x4(tbl, c);
+  const r = i32x4.add(c, f32x4.lt(f32x4.sub(x, lo), f32x4.sub(hi, x)));
+  return v128.bitselect(i32x4.splat(15), r, f32x4.ne(x, x));
+}
+
+/** Table value T[best_index(x)] (f32) per lane, without a third lookup. */
+// @ts-ignore: decorator
+@inline function best_value_x4(x: v128): v128 {
+  const c = upper_x4(x);
+  const tbl = v128.load(KV);
+  const lo = tbl_x4(tbl, i32x4.sub(c, i32x4.splat(1))), hi = tbl_x4(tbl, c);
+  const q = v128.bitselect(lo, hi, f32x4.lt(f32x4.sub(x, lo), f32x4.sub(hi, x)));
+  return v128.bitselect(f32x4.splat(113), q, f32x4.ne(x, x));
+}
+
+/** Scalar quantize_row_iq4_nl_impl(32, 32, ...) for one block. ntry = 7 (chunk) or -1 (ref). */
+function block_ref(y: usize, x: usize, qw: usize, ntry: i32): void {
+  let sigma2: f32 = 0;
+  for (let j = 0; j < QK4_NL; j++) {
+    const v = load<f32>(x + (<usize>j << 2));
+    sigma2 += v * v;
+  }
+  sigma2 *= <f32>0.0625; // 2.f / 32
+  for (let j = 0; j < QK4_NL; j++) {
+    const v = load<f32>(x + (<usize>j << 2));
+    const w: f32 = qw != 0 ? load<f32>(qw + (<usize>j << 2)) * sqrt<f32>(sigma2 + v * v) : v * v;
+    store<f32>(WB + (<usize>j << 2), w);
+  }
+  let amax: f32 = 0, max: f32 = 0;
+  for (let j = 0; j < QK4_NL; j++) {
+    const v = load<f32>(x + (<usize>j << 2));
+    const ax = abs<f32>(v);
+    if (ax > amax) { amax = ax; max = v; }
+  }
+  let scale: f32 = 0;
+  if (amax < GROUP_MAX_EPS) {
+    for (let j = 0; j < QK4_NL; j++) store<u8>(LB + j, 8);
+  } else {
+    let d: f32 = ntry > 0 ? -max / <f32>-127 : max / <f32>-127;
+    let id: f32 = <f32>1 / d;
+    let sumqx: f32 = 0, sumq2: f32 = 0;
+    for (let j = 0; j < QK4_NL; j++) {
+      const v = load<f32>(x + (<usize>j << 2));
+      const l = best_index(id * v);
+      store<u8>(LB + j, <u8>l);
+      const q = kv(l);
+      const w = load<f32>(WB + (<usize>j << 2));
+      sumqx += w * q * v;
+      sumq2 += w * q * q;
+    }
+    d = sumq2 > 0 ? sumqx / sumq2 : <f32>0;
+    let best: f32 = d * sumqx;
+    for (let itry = -ntry; itry <= ntry; ++itry) {
+      id = <f32>(itry - 127) / max;
+      sumqx = 0; sumq2 = 0;
+      for (let j = 0; j < QK4_NL; j++) {
+        const v = load<f32>(x + (<usize>j << 2));
+        const q = kv(best_index(id * v));
+        const w = load<f32>(WB + (<usize>j << 2));
+        sumqx += w * q * v;
+        sumq2 += w * q * q;
+      }
+      if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+        d = sumqx / sumq2; best = d * sumqx;
+      }
+    }
+    scale = d;
+  }
+  store<u16>(y, fp32_to_fp16(scale));
+  if (ntry > 0) {
+    const id: f32 = scale != 0 ? <f32>1 / scale : <f32>0;
+    for (let j = 0; j < QK4_NL; j++) store<u8>(LB + j, <u8>best_index(id * load<f32>(x + (<usize>j << 2))));
+  }
+  for (let j = 0; j < 16; j++) store<u8>(y + 2 + j, load<u8>(LB + j) | (load<u8>(LB + 16 + j) << 4));
+}
+
+/** Transposes 4 blocks of 32 f32 (pointers a..d) into dst: dst[j] = (a[j], b[j], c[j], d[j]). */
+// @ts-ignore: decorator
+@inline function transpose4(dst: usize, a: usize, b: usize, c: usize, d: usize): void {
+  for (let j: usize = 0; j < 128; j += 16) {
+    const va = v128.load(a + j), vb = v128.load(b + j), vc = v128.load(c + j), vd = v128.load(d + j);
+    const ab_lo = v128.shuffle<u32>(va, vb, 0, 4, 1, 5), ab_hi = v128.shuffle<u32>(va, vb, 2, 6, 3, 7);
+    const cd_lo = v128.shuffle<u32>(vc, vd, 0, 4, 1, 5), cd_hi = v128.shuffle<u32>(vc, vd, 2, 6, 3, 7);
+    const o = dst + (j << 2);
+    v128.store(o, v128.shuffle<u32>(ab_lo, cd_lo, 0, 1, 4, 5));
+    v128.store(o, v128.shuffle<u32>(ab_lo, cd_lo, 2, 3, 6, 7), 16);
+    v128.store(o, v128.shuffle<u32>(ab_hi, cd_hi, 0, 1, 4, 5), 32);
+    v128.store(o, v128.shuffle<u32>(ab_hi, cd_hi, 2, 3, 6, 7), 48);
+  }
+}
+
+/** Final indices of one block from its fp32 scale (vectorized within the block) + nibble packing. */
+// @ts-ignore: decorator
+@inline function pack_block(y: usize, x: usize, scale: f32): void {
+  const vid = f32x4.splat(scale != 0 ? <f32>1 / scale : <f32>0);
+  const l0 = best_index_x4(f32x4.mul(vid, v128.load(x, 0)));
+  const l1 = best_index_x4(f32x4.mul(vid, v128.load(x, 16)));
+  const l2 = best_index_x4(f32x4.mul(vid, v128.load(x, 32)));
+  const l3 = best_index_x4(f32x4.mul(vid, v128.load(x, 48)));
+  const h0 = best_index_x4(f32x4.mul(vid, v128.load(x, 64)));
+  const h1 = best_index_x4(f32x4.mul(vid, v128.load(x, 80)));
+  const h2 = best_index_x4(f32x4.mul(vid, v128.load(x, 96)));
+  const h3 = best_index_x4(f32x4.mul(vid, v128.load(x, 112)));
+  const lo = i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(l0, l1), i16x8.narrow_i32x4_u(l2, l3));
+  const hi = i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(h0, h1), i16x8.narrow_i32x4_u(h2, h3));
+  v128.store(y + 2, v128.or(lo, i8x16.shl(hi, 4)));
+}
+
+/** SIMD chunk path for 4 blocks (x0..x3, imatrix blocks w0..w3 or 0), outputs at y, y+18, ... */
+function quad_simd(y: usize, x0: usize, x1: usize, x2: usize, x3: usize,
+                   w0: usize, w1: usize, w2: usize, w3: usize): void {
+  transpose4(XT, x0, x1, x2, x3);
+  let sigma2 = f32x4.splat(0);
+  for (let j: usize = 0; j < 32; j++) {
+    const v = v128.load(XT + (j << 4));
+    sigma2 = f32x4.add(sigma2, f32x4.mul(v, v));
+  }
+  sigma2 = f32x4.mul(sigma2, f32x4.splat(0.0625));
+  if (w0 != 0) {
+    transpose4(WT, w0, w1, w2, w3);
+    for (let j: usize = 0; j < 32; j++) {
+      const v = v128.load(XT + (j << 4));
+      const o = WT + (j << 4);
+      v128.store(o, f32x4.mul(v128.load(o), f32x4.sqrt(f32x4.add(sigma2, f32x4.mul(v, v)))));
+    }
+  } else {
+    for (let j: usize = 0; j < 32; j++) {
+      const v = v128.load(XT + (j << 4));
+      v128.store(WT + (j << 4), f32x4.mul(v, v));
+    }
+  }
+  let amax = f32x4.splat(0), max = f32x4.splat(0);
+  for (let j: usize = 0; j < 32; j++) {
+    const v = v128.load(XT + (j << 4));
+    const m = f32x4.gt(f32x4.abs(v), amax);
+    amax = v128.bitselect(f32x4.abs(v), amax, m);
+    max = v128.bitselect(v, max, m);
+  }
+  // first pass: d = -max / -127
+  let id = f32x4.div(f32x4.splat(1), f32x4.div(f32x4.neg(max), f32x4.splat(-127)));
+  let sumqx = f32x4.splat(0), sumq2 = f32x4.splat(0);
+  for (let j: usize = 0; j < 32; j++) {
+    const v = v128.load(XT + (j << 4));
+    const q = best_value_x4(f32x4.mul(id, v));
+    const wq = f32x4.mul(v128.load(WT + (j << 4)), q);
+    sumqx = f32x4.add(sumqx, f32x4.mul(wq, v));
+    sumq2 = f32x4.add(sumq2, f32x4.mul(wq, q));
+  }
+  const zero = f32x4.splat(0);
+  let d = v128.and(f32x4.div(sumqx, sumq2), f32x4.gt(sumq2, zero));
+  let best = f32x4.mul(d, sumqx);
+  for (let itry = -7; itry <= 7; ++itry) {
+    id = f32x4.div(f32x4.splat(<f32>(itry - 127)), max);
+    sumqx = zero; sumq2 = zero;
+    for (let j: usize = 0; j < 32; j++) {
+      const v = v128.load(XT + (j << 4));
+      const q = best_value_x4(f32x4.mul(id, v));
+      const wq = f32x4.mul(v128.load(WT + (j << 4)), q);
+      sumqx = f32x4.add(sumqx, f32x4.mul(wq, v));
+      sumq2 = f32x4.add(sumq2, f32x4.mul(wq, q));
+    }
+    const take = v128.and(f32x4.gt(sumq2, zero), f32x4.gt(f32x4.mul(sumqx, sumqx), f32x4.mul(best, sumq2)));
+    const dn = f32x4.div(sumqx, sumq2);
+    d = v128.bitselect(dn, d, take);
+    best = v128.bitselect(f32x4.mul(dn, sumqx), best, take);
+  }
+  d = v128.andnot(d, f32x4.lt(amax, f32x4.splat(GROUP_MAX_EPS)));
+  const dh = fp32x4_to_fp16x4(d);
+  store<u16>(y, <u16>i32x4.extract_lane(dh, 0));
+  store<u16>(y + BLOCK_IQ4_NL, <u16>i32x4.extract_lane(dh, 1));
+  store<u16>(y + 2 * BLOCK_IQ4_NL, <u16>i32x4.extract_lane(dh, 2));
+  store<u16>(y + 3 * BLOCK_IQ4_NL, <u16>i32x4.extract_lane(dh, 3));
+  pack_block(y, x0, f32x4.extract_lane(d, 0));
+  pack_block(y + BLOCK_IQ4_NL, x1, f32x4.extract_lane(d, 1));
+  pack_block(y + 2 * BLOCK_IQ4_NL, x2, f32x4.extract_lane(d, 2));
+  pack_block(y + 3 * BLOCK_IQ4_NL, x3, f32x4.extract_lane(d, 3));
+}
+
+/** ggml quantize_row_iq4_nl_ref (ntry = -1, no imatrix): k values (multiple of 32) at x -> y. */
+export function quantize_row_iq4_nl_ref(y: usize, x: usize, k: i32): void {
+  const nb = k / QK4_NL;
+  for (let i = 0; i < nb; i++) {
+    block_ref(y, x, 0, -1);
+    x += <usize>QK4_NL << 2;
+    y += BLOCK_IQ4_NL;
+  }
+}
+
+/** Scalar twin of quantize_iq4_nl (ggml chunk API: ntry = 7, optional imatrix). Returns bytes written. */
+export function quantize_iq4_nl_ref(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize): usize {
+  const nblock = n_per_row / QK4_NL;
+  for (let r = 0; r < nrows; r++) {
+    for (let ib = 0; ib < nblock; ib++) {
+      block_ref(y, x, imatrix != 0 ? imatrix + (<usize>ib << 7) : 0, 7);
+      x += <usize>QK4_NL << 2;
+      y += BLOCK_IQ4_NL;
+    }
+  }
+  return <usize>nrows * nblock * BLOCK_IQ4_NL;
+}
+
+/** ggml quantize_iq4_nl (chunk API), SIMD: 4 blocks per step across rows; bit-identical to _ref. */
+export function quantize_iq4_nl(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize): usize {
+  const nblock = n_per_row / QK4_NL;
+  const total = nrows * nblock;
+  let ib = 0; // block index inside the current row
+  let i = 0;
+  const bx: usize = <usize>QK4_NL << 2;
+  for (; i + 4 <= total; i += 4) {
+    let w0: usize = 0, w1: usize = 0, w2: usize = 0, w3: usize = 0;
+    if (imatrix != 0) {
+      w0 = imatrix + (<usize>ib << 7);
+      let b = ib + 1; if (b >= nblock) b -= nblock;
+      w1 = imatrix + (<usize>b << 7);
+      b++; if (b >= nblock) b -= nblock;
+      w2 = imatrix + (<usize>b << 7);
+      b++; if (b >= nblock) b -= nblock;
+      w3 = imatrix + (<usize>b << 7);
+    }
+    quad_simd(y, x, x + bx, x + 2 * bx, x + 3 * bx, w0, w1, w2, w3);
+    x += 4 * bx;
+    y += 4 * BLOCK_IQ4_NL;
+    ib += 4;
+    while (ib >= nblock) ib -= nblock;
+  }
+  for (; i < total; i++) {
+    block_ref(y, x, imatrix != 0 ? imatrix + (<usize>ib << 7) : 0, 7);
+    x += bx;
+    y += BLOCK_IQ4_NL;
+    ib++;
+    if (ib >= nblock) ib = 0;
+  }
+  return <usize>nrows * nblock * BLOCK_IQ4_NL;
+}
+
+export function dequantize_row_iq4_nl_ref(y: usize, x: usize, k: i32): void {
+  const nb = k / QK4_NL;
+  for (let i = 0; i < nb; i++) {
+    const d = fp16_to_fp32(load<u16>(x));
+    for (let j = 0; j < 16; j++) {
+      const q = load<u8>(x + 2 + j);
+      store<f32>(y + (<usize>j << 2), d * kv(q & 0xF));
+      store<f32>(y + (<usize>(j + 16) << 2), d * kv(q >> 4));
+    }
+    x += BLOCK_IQ4_NL;
+    y += <usize>QK4_NL << 2;
+  }
+}
+
+export function dequantize_row_iq4_nl(y: usize, x: usize, k: i32): void {
+  const nb = k / QK4_NL;
+  const tbl = v128.load(KV);
+  for (let i = 0; i < nb; i++) {
+    const vd = f32x4.splat(fp16_to_fp32(load<u16>(x)));
+    const q = v128.load(x + 2);
+    const lo = i8x16.swizzle(tbl, v128.and(q, i8x16.splat(0x0F)));
+    const hi = i8x16.swizzle(tbl, i8x16.shr_u(q, 4));
+    const lo0 = i16x8.extend_low_i8x16_s(lo), lo1 = i16x8.extend_high_i8x16_s(lo);
+    const hi0 = i16x8.extend_low_i8x16_s(hi), hi1 = i16x8.extend_high_i8x16_s(hi);
+    v128.store(y, f32x4.mul(vd, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(lo0))));
+    v128.store(y, f32x4.mul(vd, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(lo0))), 16);
+    v128.store(y, f32x4.mul(vd, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(lo1))), 32);
+    v128.store(y, f32x4.mul(vd, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(lo1))), 48);
+    v128.store(y, f32x4.mul(vd, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(hi0))), 64);
+    v128.store(y, f32x4.mul(vd, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(hi0))), 80);
+    v128.store(y, f32x4.mul(vd, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(hi1))), 96);
+    v128.store(y, f32x4.mul(vd, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(hi1))), 112);
+    x += BLOCK_IQ4_NL;
+    y += <usize>QK4_NL << 2;
+  }
+}
