@@ -1,0 +1,503 @@
+/**
+ * Random-access byte sources and sequential byte sinks, runtime-agnostic.
+ *
+ * - Sources: a file (Node/Deno/Bun through `node:fs/promises`, imported lazily so browsers and
+ *   workerd never load it), a `Blob`/`File` (`Blob.slice`), an HTTP(S) URL (range requests,
+ *   206 verified) and an in-memory `Uint8Array`. Readers only ever ask for the bytes they need, so
+ *   a 10 GB model is never in memory.
+ * - Sinks: a file written to `<out>.tmp-<random>` and renamed on `commit()` (deleted on `abort()`,
+ *   never overwriting an input), memory (chunks collected) and a `WritableStream` (browsers).
+ */
+import { nodeBuiltin } from "../engine/node-builtin";
+import { TensorshrinkError, isTensorshrinkError } from "../errors";
+
+/** A random-access, read-only sequence of bytes. */
+export interface ByteSource {
+  /** Total length in bytes. */
+  readonly size: number;
+  /** A human-readable name (path, URL, file name) used in error messages. */
+  readonly name: string;
+  /**
+   * Read exactly `length` bytes starting at byte `offset`.
+   * @throws TensorshrinkError `E_TRUNCATED` (details.offset = first missing byte) when the range ends past `size`, `E_IO` on I/O errors.
+   */
+  read(offset: number, length: number): Promise<Uint8Array>;
+  /** Release the underlying handle, if any. Idempotent. */
+  close?(): Promise<void>;
+  /** The absolute file path for file sources (used by file sinks to refuse overwriting an input). */
+  readonly path?: string;
+}
+
+function checkRange(src: { size: number; name: string }, offset: number, length: number): void {
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+    throw new TensorshrinkError("E_RANGE", `invalid read range offset=${offset} length=${length} in ${src.name}`, { offset, length, file: src.name });
+  }
+  if (offset + length > src.size) {
+    const at = Math.max(offset, src.size);
+    throw new TensorshrinkError("E_TRUNCATED", `${src.name} ends at byte ${src.size}, but ${length} bytes are needed at byte offset ${offset}`, { offset: at, length, size: src.size, file: src.name });
+  }
+}
+
+/**
+ * A source over bytes already in memory (no copy: returned views share `bytes`).
+ * @param bytes the whole file.
+ * @param name used in error messages.
+ */
+export function memorySource(bytes: Uint8Array, name = "<memory>"): ByteSource {
+  return {
+    size: bytes.byteLength,
+    name,
+    async read(offset: number, length: number) {
+      checkRange(this, offset, length);
+      return bytes.subarray(offset, offset + length);
+    },
+  };
+}
+
+/**
+ * A source over a `Blob` or `File` (browsers, Deno, Bun, Node ≥ 20), reading with `Blob.slice`,
+ * so only the requested range is materialized.
+ */
+export function blobSource(blob: Blob, name?: string): ByteSource {
+  return {
+    size: blob.size,
+    name: name ?? ((blob as any).name as string | undefined) ?? "<blob>",
+    async read(offset: number, length: number) {
+      checkRange(this, offset, length);
+      if (length === 0) return new Uint8Array(0);
+      const buf = new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer());
+      if (buf.byteLength !== length) {
+        throw new TensorshrinkError("E_TRUNCATED", `${this.name}: short read of ${buf.byteLength}/${length} bytes at byte offset ${offset}`, { offset: offset + buf.byteLength, file: this.name });
+      }
+      return buf;
+    },
+  };
+}
+
+async function nodeFs(): Promise<typeof import("node:fs/promises")> {
+  try {
+    return await nodeBuiltin("node:fs/promises");
+  } catch (e) {
+    throw new TensorshrinkError("E_UNSUPPORTED", "file paths need node:fs (Node, Deno, Bun); in a browser pass a Blob/File or a URL", {}, { cause: e });
+  }
+}
+
+async function nodePath(): Promise<typeof import("node:path")> {
+  return await nodeBuiltin("node:path");
+}
+
+function ioError(e: unknown, what: string, file: string): TensorshrinkError {
+  if (isTensorshrinkError(e)) return e;
+  const code = (e as any)?.code as string | undefined;
+  if (code === "EEXIST") return new TensorshrinkError("E_EXISTS", `${what}: ${file} already exists`, { file }, { cause: e });
+  return new TensorshrinkError("E_IO", `${what} ${file}: ${(e as Error)?.message ?? String(e)}`, { file, errno: code }, { cause: e });
+}
+
+/**
+ * Open a file for random access (Node, Deno, Bun). Call `close()` when done.
+ * @param path file path.
+ * @throws TensorshrinkError `E_IO` when it cannot be opened.
+ */
+export async function openFileSource(path: string): Promise<ByteSource> {
+  const fs = await nodeFs();
+  const p = await nodePath();
+  const abs = p.resolve(path);
+  let fh: import("node:fs/promises").FileHandle;
+  try {
+    fh = await fs.open(abs, "r");
+  } catch (e) {
+    throw ioError(e, "cannot open", path);
+  }
+  const st = await fh.stat();
+  if (!st.isFile()) {
+    await fh.close();
+    throw new TensorshrinkError("E_IO", `${path} is not a regular file`, { file: path });
+  }
+  let closed = false;
+  const info = { size: st.size, name: path };
+  return {
+    size: st.size,
+    name: path,
+    path: abs,
+    async read(offset: number, length: number) {
+      checkRange(info, offset, length);
+      if (closed) throw new TensorshrinkError("E_DISPOSED", `${path} was closed`, { file: path });
+      const buf = new Uint8Array(length);
+      let done = 0;
+      try {
+        while (done < length) {
+          const { bytesRead } = await fh.read(buf, done, length - done, offset + done);
+          if (bytesRead === 0) {
+            throw new TensorshrinkError("E_TRUNCATED", `${path} ended at byte offset ${offset + done} while reading ${length} bytes at ${offset} (file shrank?)`, { offset: offset + done, file: path });
+          }
+          done += bytesRead;
+        }
+      } catch (e) {
+        throw ioError(e, "cannot read", path);
+      }
+      return buf;
+    },
+    async close() {
+      if (!closed) {
+        closed = true;
+        await fh.close();
+      }
+    },
+  };
+}
+
+/** Options of {@link openUrlSource}. */
+export interface UrlSourceOptions {
+  /** The fetch to use (default `globalThis.fetch`). */
+  fetch?: typeof fetch;
+  /** Extra request headers (e.g. Authorization). */
+  headers?: Record<string, string>;
+  /** Known size in bytes (skips the size probe). */
+  size?: number;
+}
+
+/**
+ * A source over an HTTP(S) URL, reading with `Range: bytes=a-b` requests. The server must answer
+ * 206 Partial Content with the requested range; a 200 (range ignored) is an error, so a huge
+ * file is never downloaded whole by accident.
+ * @throws TensorshrinkError `E_IO` when the server does not support ranges or fails.
+ */
+export async function openUrlSource(url: string | URL, opts: UrlSourceOptions = {}): Promise<ByteSource> {
+  const f = opts.fetch ?? globalThis.fetch;
+  if (typeof f !== "function") throw new TensorshrinkError("E_UNSUPPORTED", "no fetch() in this runtime", { url: String(url) });
+  const name = String(url);
+  const rangeFetch = async (start: number, endInclusive: number): Promise<Response> => {
+    let res: Response;
+    try {
+      res = await f(name, { headers: { ...(opts.headers ?? {}), Range: `bytes=${start}-${endInclusive}` } });
+    } catch (e) {
+      throw new TensorshrinkError("E_IO", `fetch ${name} failed: ${(e as Error)?.message ?? e}`, { url: name, offset: start }, { cause: e });
+    }
+    if (res.status !== 206) {
+      try { await res.body?.cancel(); } catch { /* ignore */ }
+      if (res.status === 416) {
+        throw new TensorshrinkError("E_TRUNCATED", `${name}: range ${start}-${endInclusive} not satisfiable (HTTP 416)`, { url: name, offset: start });
+      }
+      throw new TensorshrinkError("E_IO", `${name}: expected HTTP 206 Partial Content for a range request, got ${res.status}${res.status === 200 ? " (server ignores Range)" : ""}`, { url: name, status: res.status, offset: start });
+    }
+    return res;
+  };
+  let size = opts.size;
+  if (size === undefined) {
+    const res = await rangeFetch(0, 0);
+    const cr = res.headers.get("content-range");
+    try { await res.body?.cancel(); } catch { /* ignore */ }
+    const m = cr ? /\/(\d+)\s*$/.exec(cr) : null;
+    if (!m) throw new TensorshrinkError("E_IO", `${name}: no total size in Content-Range (${cr ?? "missing"})`, { url: name });
+    size = Number(m[1]);
+  }
+  const info = { size, name };
+  return {
+    size,
+    name,
+    async read(offset: number, length: number) {
+      checkRange(info, offset, length);
+      if (length === 0) return new Uint8Array(0);
+      const res = await rangeFetch(offset, offset + length - 1);
+      const cr = res.headers.get("content-range");
+      if (cr) {
+        const m = /bytes\s+(\d+)-(\d+)\//.exec(cr);
+        if (!m || Number(m[1]) !== offset || Number(m[2]) !== offset + length - 1) {
+          throw new TensorshrinkError("E_IO", `${name}: server returned range ${cr}, asked for ${offset}-${offset + length - 1}`, { url: name, offset });
+        }
+      }
+      const buf = new Uint8Array(await res.arrayBuffer());
+      if (buf.byteLength !== length) {
+        throw new TensorshrinkError("E_TRUNCATED", `${name}: got ${buf.byteLength} of ${length} bytes at byte offset ${offset}`, { url: name, offset: offset + buf.byteLength });
+      }
+      return buf;
+    },
+  };
+}
+
+/** Anything {@link openSource} accepts. */
+export type SourceInput = ByteSource | Uint8Array | ArrayBuffer | Blob | URL | string;
+
+function isByteSource(x: unknown): x is ByteSource {
+  return typeof x === "object" && x !== null && typeof (x as any).read === "function" && typeof (x as any).size === "number";
+}
+
+/**
+ * Open any supported input as a {@link ByteSource}: a ByteSource (returned as is), bytes, a Blob/File,
+ * a URL object or an `http(s)://` string (range requests), or a file path (Node/Deno/Bun).
+ */
+export async function openSource(input: SourceInput, opts: UrlSourceOptions = {}): Promise<ByteSource> {
+  if (isByteSource(input)) return input;
+  if (input instanceof Uint8Array) return memorySource(input);
+  if (input instanceof ArrayBuffer) return memorySource(new Uint8Array(input));
+  if (typeof Blob !== "undefined" && input instanceof Blob) return blobSource(input);
+  if (input instanceof URL) {
+    if (input.protocol === "file:") {
+      const { fileURLToPath } = await nodeBuiltin("node:url");
+      return openFileSource(fileURLToPath(input));
+    }
+    return openUrlSource(input, opts);
+  }
+  if (typeof input === "string") {
+    if (/^https?:\/\//i.test(input)) return openUrlSource(input, opts);
+    return openFileSource(input);
+  }
+  throw new TensorshrinkError("E_ARG_TYPE", "expected a path, URL, Blob, Uint8Array or ByteSource", {});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sinks
+
+/** A sequential writer. Nothing is visible at the destination until `commit()`; `abort()` removes everything. */
+export interface ByteSink {
+  /** Append bytes. The chunk may be reused by the caller after the promise resolves. */
+  write(chunk: Uint8Array): Promise<void>;
+  /** Bytes written so far. */
+  readonly bytesWritten: number;
+  /** Finish: flush, close and make the output visible (file sinks rename the temporary file). */
+  commit(): Promise<void>;
+  /** Give up: close and delete the temporary output. Idempotent; safe after a failed write. */
+  abort(reason?: unknown): Promise<void>;
+}
+
+/** An in-memory sink; `bytes()` returns the concatenation after (or before) `commit()`. */
+export interface MemorySink extends ByteSink {
+  /** The bytes written so far, concatenated (one copy). */
+  bytes(): Uint8Array;
+}
+
+/** Collects chunks in memory (tests, small models, browser downloads). Chunks are copied. */
+export function memorySink(): MemorySink {
+  const chunks: Uint8Array[] = [];
+  let n = 0;
+  let state: "open" | "committed" | "aborted" = "open";
+  return {
+    get bytesWritten() { return n; },
+    async write(chunk: Uint8Array) {
+      if (state !== "open") throw new TensorshrinkError("E_DISPOSED", `memory sink is ${state}`, {});
+      chunks.push(chunk.slice());
+      n += chunk.byteLength;
+    },
+    async commit() { state = "committed"; },
+    async abort() { state = "aborted"; chunks.length = 0; n = 0; },
+    bytes() {
+      if (chunks.length === 1) return chunks[0]!;
+      const out = new Uint8Array(n);
+      let o = 0;
+      for (const c of chunks) { out.set(c, o); o += c.byteLength; }
+      chunks.length = 0;
+      chunks.push(out);
+      return out;
+    },
+  };
+}
+
+/** Options of {@link openFileSink}. */
+export interface FileSinkOptions {
+  /** Paths that must never be overwritten (the inputs). Compared after resolving symlinks. */
+  inputs?: Array<string | ByteSource | undefined>;
+  /** Allow replacing an existing output file (default true; inputs are protected regardless). */
+  overwrite?: boolean;
+  /** Write buffer in bytes (default 1 MiB). */
+  bufferBytes?: number;
+}
+
+/**
+ * A file sink (Node/Deno/Bun): writes `<path>.tmp-<random>` next to the output and renames it
+ * to `path` on `commit()`; `abort()` deletes it. The temporary file is only created when the first
+ * buffered MiB is flushed (or on commit), so a sink abandoned before that leaves nothing. Refuses
+ * (`E_EXISTS`) when `path` is one of the inputs, so the input is never touched.
+ * @throws TensorshrinkError `E_EXISTS` / `E_IO`.
+ */
+export async function openFileSink(path: string, opts: FileSinkOptions = {}): Promise<ByteSink> {
+  const fs = await nodeFs();
+  const p = await nodePath();
+  const abs = p.resolve(path);
+  const real = async (x: string): Promise<string> => {
+    try { return await fs.realpath(x); } catch { return p.resolve(x); }
+  };
+  const outReal = await real(abs);
+  for (const inp of opts.inputs ?? []) {
+    if (!inp) continue;
+    const ip = typeof inp === "string" ? inp : inp.path;
+    if (!ip) continue;
+    if ((await real(ip)) === outReal) {
+      throw new TensorshrinkError("E_EXISTS", `refusing to overwrite the input file ${ip} with the output`, { file: path });
+    }
+  }
+  if (opts.overwrite === false) {
+    try {
+      await fs.access(abs);
+      throw new TensorshrinkError("E_EXISTS", `${path} already exists`, { file: path });
+    } catch (e) {
+      if (isTensorshrinkError(e)) throw e;
+    }
+  }
+  try {
+    await fs.access(p.dirname(abs), fs.constants.W_OK);
+  } catch (e) {
+    throw ioError(e, "cannot write into the directory of", path);
+  }
+  const rnd = Math.random().toString(36).slice(2, 10);
+  const tmp = `${abs}.tmp-${rnd}`;
+  // The temporary file is created lazily at the first flush, so a sink that is opened and then
+  // abandoned before any data reaches the disk leaves nothing behind.
+  let fh: import("node:fs/promises").FileHandle | undefined;
+  const handle = async () => {
+    if (!fh) {
+      try {
+        fh = await fs.open(tmp, "wx");
+      } catch (e) {
+        throw ioError(e, "cannot create", tmp);
+      }
+    }
+    return fh;
+  };
+  const cap = Math.max(4096, opts.bufferBytes ?? 1 << 20);
+  const buf = new Uint8Array(cap);
+  let used = 0;
+  let written = 0;
+  let state: "open" | "committed" | "aborted" = "open";
+  const writeAll = async (b: Uint8Array) => {
+    const h = await handle();
+    let o = 0;
+    while (o < b.byteLength) {
+      const { bytesWritten } = await h.write(b, o, b.byteLength - o);
+      o += bytesWritten;
+    }
+  };
+  const flush = async () => {
+    if (used > 0) {
+      await writeAll(buf.subarray(0, used));
+      used = 0;
+    }
+  };
+  const sink: ByteSink & { readonly tempPath: string } = {
+    tempPath: tmp,
+    get bytesWritten() { return written; },
+    async write(chunk: Uint8Array) {
+      if (state !== "open") throw new TensorshrinkError("E_DISPOSED", `output ${path} is ${state}`, { file: path });
+      try {
+        if (used + chunk.byteLength <= cap) {
+          buf.set(chunk, used);
+          used += chunk.byteLength;
+        } else {
+          await flush();
+          if (chunk.byteLength >= cap) await writeAll(chunk);
+          else { buf.set(chunk, 0); used = chunk.byteLength; }
+        }
+        written += chunk.byteLength;
+      } catch (e) {
+        throw ioError(e, "cannot write", tmp);
+      }
+    },
+    async commit() {
+      if (state !== "open") throw new TensorshrinkError("E_DISPOSED", `output ${path} is ${state}`, { file: path });
+      try {
+        await flush();
+        const h = await handle();
+        await h.sync().catch(() => undefined);
+        await h.close();
+        await fs.rename(tmp, abs);
+        state = "committed";
+      } catch (e) {
+        await sink.abort(e);
+        throw ioError(e, "cannot finish", path);
+      }
+    },
+    async abort() {
+      if (state === "committed" || state === "aborted") return;
+      state = "aborted";
+      if (fh) {
+        try { await fh.close(); } catch { /* already closed */ }
+        try { await fs.unlink(tmp); } catch { /* gone */ }
+      }
+    },
+  };
+  return sink;
+}
+
+/**
+ * A sink over a `WritableStream<Uint8Array>` (browsers: e.g. the File System Access API's
+ * `createWritable()`, or a stream into a download). `commit()` closes the stream, `abort()` aborts it
+ * (the File System Access API then discards the partial file).
+ */
+export function writableStreamSink(stream: WritableStream<Uint8Array>): ByteSink {
+  const writer = stream.getWriter();
+  let n = 0;
+  let state: "open" | "committed" | "aborted" = "open";
+  return {
+    get bytesWritten() { return n; },
+    async write(chunk: Uint8Array) {
+      if (state !== "open") throw new TensorshrinkError("E_DISPOSED", `stream sink is ${state}`, {});
+      try {
+        await writer.write(chunk.slice());
+      } catch (e) {
+        throw new TensorshrinkError("E_IO", `stream write failed: ${(e as Error)?.message ?? e}`, {}, { cause: e });
+      }
+      n += chunk.byteLength;
+    },
+    async commit() {
+      if (state !== "open") throw new TensorshrinkError("E_DISPOSED", `stream sink is ${state}`, {});
+      state = "committed";
+      await writer.close();
+    },
+    async abort(reason?: unknown) {
+      if (state !== "open") return;
+      state = "aborted";
+      try { await writer.abort(reason); } catch { /* ignore */ }
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resolvers: open a file by name relative to a model location (HF directories, sharded weights).
+
+/** Opens a file by name relative to some location (a directory, a base URL, a set of Files). Rejects when absent. */
+export type FileResolver = (name: string) => Promise<ByteSource>;
+
+function checkRelName(name: string): void {
+  if (name.includes("..") || name.startsWith("/") || name.includes("\\") || name.includes("\0")) {
+    throw new TensorshrinkError("E_FORMAT", `refusing to open ${JSON.stringify(name)}: not a plain relative file name`, { file: name });
+  }
+}
+
+/** Resolve names inside a directory (Node/Deno/Bun). */
+export function directoryResolver(dir: string): FileResolver {
+  return async (name: string) => {
+    checkRelName(name);
+    const p = await nodePath();
+    return openFileSource(p.join(dir, name));
+  };
+}
+
+/**
+ * Resolve names among in-memory files or Blobs/Files (browsers: the FileList of an
+ * `<input type=file webkitdirectory>`; the base name of each `File.name` / `webkitRelativePath` is used).
+ */
+export function filesResolver(files: Iterable<Blob> | Record<string, Blob | Uint8Array>): FileResolver {
+  const map = new Map<string, Blob | Uint8Array>();
+  if (Symbol.iterator in (files as object)) {
+    for (const f of files as Iterable<Blob>) {
+      const n = String((f as any).webkitRelativePath || (f as any).name || "");
+      map.set(n.split("/").pop()!, f);
+    }
+  } else {
+    for (const [k, v] of Object.entries(files as Record<string, Blob | Uint8Array>)) map.set(k, v);
+  }
+  return async (name: string) => {
+    const f = map.get(name);
+    if (!f) throw new TensorshrinkError("E_IO", `no file named ${name} among the given files`, { file: name });
+    return f instanceof Uint8Array ? memorySource(f, name) : blobSource(f, name);
+  };
+}
+
+/** Resolve names relative to a base URL (a trailing `/` is added), with range requests. */
+export function urlResolver(base: string | URL, opts: UrlSourceOptions = {}): FileResolver {
+  let b = String(base);
+  if (!b.endsWith("/")) b += "/";
+  return async (name: string) => {
+    checkRelName(name);
+    return openUrlSource(new URL(name, b), { ...opts, size: undefined });
+  };
+}

@@ -1,0 +1,475 @@
+/**
+ * Llama-architecture models → GGUF, streaming.
+ *
+ * A {@link ModelPlan} is GGUF metadata plus a list of tensors in GGUF naming and ggml `ne` order,
+ * each readable lazily by row range, so a quantization pipeline can pull one tensor (or a few rows)
+ * at a time through the quantizer and into {@link writeGguf} in bounded memory.
+ * Sources: a llama2.c checkpoint + tokenizer.bin (no q/k permutation: llama2.c already rotates
+ * adjacent pairs, like llama.cpp's NORM rope), or a Hugging Face directory (config.json,
+ * safetensors, tokenizer.json) with the q/k row permutation of llama.cpp's convert_hf_to_gguf.py.
+ */
+import { nodeBuiltin } from "../engine/node-builtin";
+import { TensorshrinkError } from "../errors";
+import { ggufKV, writeGguf, type GgufKV, type GgufLayout, type GgufTensorSpec } from "../formats/gguf";
+import { encodeF16, encodeF32 } from "../formats/half";
+import { readLlama2cCheckpoint, readLlama2cTokenizer, type Llama2cTensor } from "../formats/llama2c";
+import { openSafetensorsModel, type SafetensorsTensor } from "../formats/safetensors";
+import { directoryResolver, openSource, type ByteSink, type FileResolver, type SourceInput } from "../formats/source";
+import { vocabFromHfTokenizer, vocabFromLlama2c, vocabMetadata, type GgufVocab } from "./vocab";
+
+/** A tensor of a model plan, read lazily. */
+export interface ModelTensor {
+  /** GGUF name, e.g. `blk.3.attn_q.weight`. */
+  readonly name: string;
+  /** Extents in ggml order: `[cols, rows]` for matrices (`ne[0]` = row length), `[n]` for vectors. */
+  readonly ne: readonly number[];
+  /** dtype in the source file ("F32", "F16", "BF16"). */
+  readonly sourceDtype: string;
+  /** ggml type name of the source data ("f32", "f16", "bf16"), what {@link readRawRows} returns. */
+  readonly type: string;
+  /** Values per row (= ne[0]). */
+  readonly rowLength: number;
+  /** Rows (= product of ne[1..]). */
+  readonly rows: number;
+  /** Rows [start, start+count) as float32 (`count * rowLength` values, 4 bytes each). */
+  readRows(start: number, count: number): Promise<Float32Array>;
+  /** The whole tensor as float32 (allocates `4 * rows * rowLength` bytes). */
+  read(): Promise<Float32Array>;
+  /** Rows [start, start+count) as stored (in `type`), after any row permutation. */
+  readRawRows(start: number, count: number): Promise<Uint8Array>;
+}
+
+/** Llama hyperparameters as GGUF stores them. */
+export interface LlamaHParams {
+  contextLength: number;
+  embeddingLength: number;
+  blockCount: number;
+  feedForwardLength: number;
+  headCount: number;
+  headCountKv: number;
+  /** Rotary dimensions per head (= head size). */
+  ropeDimensionCount: number;
+  ropeFreqBase: number;
+  rmsEps: number;
+  vocabSize: number;
+  /** Linear rope scaling (`llama.rope.scaling.type` = "linear", `.factor`), from HF `rope_scaling`. */
+  ropeScaling?: { type: "linear"; factor: number };
+}
+
+/** A whole model, ready to be written as GGUF (after choosing an ftype). */
+export interface ModelPlan {
+  readonly arch: "llama";
+  readonly name: string;
+  readonly hparams: LlamaHParams;
+  readonly vocab: GgufVocab;
+  /** Tensors in the order they will be written. */
+  readonly tensors: readonly ModelTensor[];
+  /** Close the underlying sources. */
+  close(): Promise<void>;
+}
+
+/** llama.cpp `llama_ftype` values for `general.file_type`. */
+export const LLAMA_FTYPE: Readonly<Record<string, number>> = Object.freeze({
+  F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q8_0: 7, Q5_0: 8, Q5_1: 9, Q2_K: 10, Q3_K_S: 11, Q3_K_M: 12, Q3_K_L: 13,
+  Q4_K_S: 14, Q4_K_M: 15, Q5_K_S: 16, Q5_K_M: 17, Q6_K: 18, IQ2_XXS: 19, IQ2_XS: 20, Q2_K_S: 21, IQ3_XS: 22,
+  IQ3_XXS: 23, IQ1_S: 24, IQ4_NL: 25, IQ3_S: 26, IQ3_M: 27, IQ2_S: 28, IQ2_M: 29, IQ4_XS: 30, IQ1_M: 31,
+  BF16: 32, TQ1_0: 36, TQ2_0: 37, MXFP4_MOE: 38,
+});
+
+/**
+ * The GGUF metadata of a plan, in llama.cpp converter order: general.*, llama.* hyperparameters,
+ * general.file_type, tokenizer.ggml.*, general.quantization_version (= 2).
+ * @param fileType `general.file_type` (see {@link LLAMA_FTYPE}); a name like "Q4_K_M" or the number.
+ */
+export function llamaMetadata(plan: ModelPlan, fileType: string | number): GgufKV[] {
+  const ft = typeof fileType === "number" ? fileType : LLAMA_FTYPE[fileType.toUpperCase()];
+  if (ft === undefined) throw new TensorshrinkError("E_UNKNOWN_TYPE", `unknown file type ${fileType}`, { ftype: fileType });
+  const h = plan.hparams;
+  return [
+    ggufKV("general.architecture", "str", "llama"),
+    ggufKV("general.type", "str", "model"),
+    ggufKV("general.name", "str", plan.name),
+    ggufKV("llama.block_count", "u32", h.blockCount),
+    ggufKV("llama.context_length", "u32", h.contextLength),
+    ggufKV("llama.embedding_length", "u32", h.embeddingLength),
+    ggufKV("llama.feed_forward_length", "u32", h.feedForwardLength),
+    ggufKV("llama.attention.head_count", "u32", h.headCount),
+    ggufKV("llama.attention.head_count_kv", "u32", h.headCountKv),
+    ggufKV("llama.rope.freq_base", "f32", h.ropeFreqBase),
+    ggufKV("llama.attention.layer_norm_rms_epsilon", "f32", h.rmsEps),
+    ggufKV("general.file_type", "u32", ft),
+    ggufKV("llama.vocab_size", "u32", h.vocabSize),
+    ggufKV("llama.rope.dimension_count", "u32", h.ropeDimensionCount),
+    ...(h.ropeScaling ? [ggufKV("llama.rope.scaling.type", "str", h.ropeScaling.type), ggufKV("llama.rope.scaling.factor", "f32", h.ropeScaling.factor)] : []),
+    ...vocabMetadata(plan.vocab),
+    ggufKV("general.quantization_version", "u32", 2),
+  ];
+}
+
+function plainTensor(name: string, rows: number, cols: number, vector: boolean, dtype: string, readRows: (s: number, c: number) => Promise<Float32Array>, readRawRows: (s: number, c: number) => Promise<Uint8Array>): ModelTensor {
+  // vectors (norm weights) are stored as a single row [1, n] and written 1-D
+  if (vector && rows !== 1) throw new TensorshrinkError("E_SHAPE", `${name}: a vector must be one row, got ${rows}`, { tensor: name });
+  const t: ModelTensor = {
+    name, ne: vector ? [cols] : [cols, rows], sourceDtype: dtype, type: dtype.toLowerCase(), rowLength: cols, rows,
+    readRows, readRawRows,
+    read: () => readRows(0, rows),
+  };
+  return t;
+}
+
+/** Options of the plan builders. */
+export interface PlanOptions {
+  /** general.name (default: from the file name / config). */
+  name?: string;
+}
+
+/**
+ * Plan a llama2.c checkpoint + tokenizer.bin as a llama GGUF (no q/k permutation).
+ * `output.weight` is included only when the checkpoint has a separate classifier.
+ * @throws TensorshrinkError from the readers (E_FORMAT / E_TRUNCATED).
+ */
+export async function llamaFromLlama2c(checkpoint: SourceInput, tokenizer: SourceInput, opts: PlanOptions = {}): Promise<ModelPlan> {
+  const src = await openSource(checkpoint);
+  const tsrc = await openSource(tokenizer);
+  try {
+    const ck = await readLlama2cCheckpoint(src);
+    const tok = await readLlama2cTokenizer(tsrc, ck.config.vocabSize);
+    await tsrc.close?.();
+    const c = ck.config;
+    const m = (gname: string, t: Llama2cTensor, vector = false) =>
+      plainTensor(gname, t.shape[0], t.shape[1], vector, "F32", (s, n) => t.readRows(s, n), (s, n) => src.read(t.offset + s * t.shape[1] * 4, n * t.shape[1] * 4));
+    const tensors: ModelTensor[] = [m("token_embd.weight", ck.get("token_embedding_table"))];
+    for (let l = 0; l < c.nLayers; l++) {
+      tensors.push(
+        m(`blk.${l}.attn_norm.weight`, ck.get("rms_att_weight", l), true),
+        m(`blk.${l}.attn_q.weight`, ck.get("wq", l)),
+        m(`blk.${l}.attn_k.weight`, ck.get("wk", l)),
+        m(`blk.${l}.attn_v.weight`, ck.get("wv", l)),
+        m(`blk.${l}.attn_output.weight`, ck.get("wo", l)),
+        m(`blk.${l}.ffn_norm.weight`, ck.get("rms_ffn_weight", l), true),
+        m(`blk.${l}.ffn_gate.weight`, ck.get("w1", l)),
+        m(`blk.${l}.ffn_down.weight`, ck.get("w2", l)),
+        m(`blk.${l}.ffn_up.weight`, ck.get("w3", l)),
+      );
+    }
+    tensors.push(m("output_norm.weight", ck.get("rms_final_weight"), true));
+    if (!c.sharedClassifier) tensors.push(m("output.weight", ck.get("wcls")));
+    const base = src.name.split(/[\\/]/).pop()!.replace(/\.bin$/i, "");
+    return {
+      arch: "llama",
+      name: opts.name ?? base,
+      hparams: {
+        contextLength: c.seqLen, embeddingLength: c.dim, blockCount: c.nLayers, feedForwardLength: c.hiddenDim,
+        headCount: c.nHeads, headCountKv: c.nKvHeads, ropeDimensionCount: c.dim / c.nHeads, ropeFreqBase: 10000,
+        rmsEps: 1e-5, vocabSize: c.vocabSize,
+      },
+      vocab: vocabFromLlama2c(tok),
+      tensors,
+      close: async () => { await src.close?.(); },
+    };
+  } catch (e) {
+    await src.close?.();
+    await tsrc.close?.();
+    throw e;
+  }
+}
+
+/**
+ * Row `r` of the permuted matrix comes from this source row, following convert_hf_to_gguf.py's
+ * `permute(w, n_head, n_head_kv)`: `w.reshape(H, 2, D/2, cols).swapaxes(1, 2)` with D = rows / H.
+ */
+export function hfPermuteSourceRow(r: number, rows: number, heads: number): number {
+  const d = rows / heads;
+  const half = d / 2;
+  const h = Math.floor(r / d);
+  const k = r - h * d;
+  const i = k >> 1;
+  const j = k & 1;
+  return h * d + j * half + i;
+}
+
+function permutedTensor(name: string, st: SafetensorsTensor, heads: number): ModelTensor {
+  const rows = st.rows;
+  const cols = st.rowLength;
+  if (rows % heads !== 0 || (rows / heads) % 2 !== 0) {
+    throw new TensorshrinkError("E_SHAPE", `${st.name}: ${rows} rows cannot be split into ${heads} heads of even size for the rope permutation`, { tensor: st.name });
+  }
+  const d = rows / heads;
+  // Read the whole heads touched by [start, start+count) as stored bytes, then permute rows.
+  const readRawRows = async (start: number, count: number) => {
+    if (count === 0) return new Uint8Array(0);
+    const h0 = Math.floor(start / d);
+    const h1 = Math.floor((start + count - 1) / d);
+    const src = await st.readBytes(h0 * d, (h1 - h0 + 1) * d);
+    const rb = src.byteLength / ((h1 - h0 + 1) * d);
+    const out = new Uint8Array(count * rb);
+    for (let r = start; r < start + count; r++) {
+      const s = hfPermuteSourceRow(r, rows, heads) - h0 * d;
+      out.set(src.subarray(s * rb, (s + 1) * rb), (r - start) * rb);
+    }
+    return out;
+  };
+  const readRows = async (start: number, count: number) => {
+    const out = new Float32Array(count * cols);
+    if (count === 0) return out;
+    const h0 = Math.floor(start / d);
+    const h1 = Math.floor((start + count - 1) / d);
+    const src = await st.readRows(h0 * d, (h1 - h0 + 1) * d);
+    for (let r = start; r < start + count; r++) {
+      const s = hfPermuteSourceRow(r, rows, heads) - h0 * d;
+      out.set(src.subarray(s * cols, (s + 1) * cols), (r - start) * cols);
+    }
+    return out;
+  };
+  return { name, ne: [cols, rows], sourceDtype: st.dtype, type: st.dtype.toLowerCase(), rowLength: cols, rows, readRows, readRawRows, read: () => readRows(0, rows) };
+}
+
+function stTensor(name: string, st: SafetensorsTensor): ModelTensor {
+  const vector = st.shape.length <= 1;
+  return {
+    name, ne: vector ? [st.rowLength] : [st.rowLength, st.rows], sourceDtype: st.dtype, type: st.dtype.toLowerCase(), rowLength: st.rowLength, rows: vector ? 1 : st.rows,
+    readRows: (s, c) => st.readRows(s, c), readRawRows: (s, c) => st.readBytes(s, c), read: () => st.read(),
+  };
+}
+
+async function readJson(resolve: FileResolver, name: string, required: boolean): Promise<any> {
+  let src;
+  try {
+    src = await resolve(name);
+  } catch (e) {
+    if (required) throw new TensorshrinkError("E_IO", `model directory has no ${name}`, { file: name }, { cause: e });
+    return undefined;
+  }
+  try {
+    if (src.size > 256 << 20) throw new TensorshrinkError("E_FORMAT", `${name} is ${src.size} bytes, too large (at byte offset 0)`, { offset: 0, file: name });
+    const text = new TextDecoder("utf-8", { fatal: true }).decode(await src.read(0, src.size));
+    return JSON.parse(text);
+  } catch (e) {
+    if ((e as any)?.name === "TensorshrinkError") throw e;
+    throw new TensorshrinkError("E_FORMAT", `${name} is not valid JSON: ${(e as Error).message} (at byte offset 0)`, { offset: 0, file: name });
+  } finally {
+    await src.close?.();
+  }
+}
+
+/**
+ * Plan a Hugging Face Llama directory (config.json, model.safetensors or sharded with
+ * model.safetensors.index.json, tokenizer.json [+ tokenizer_config.json]) as a llama GGUF, applying
+ * llama.cpp's q/k row permutation (HF checkpoints rotate halves, llama.cpp rotates adjacent pairs).
+ * @param dir a directory path (Node/Deno/Bun) or a {@link FileResolver} (browsers: `filesResolver`, URLs: `urlResolver`).
+ */
+export async function llamaFromHf(dir: string | FileResolver, opts: PlanOptions = {}): Promise<ModelPlan> {
+  const resolve = typeof dir === "string" ? directoryResolver(dir) : dir;
+  const config = await readJson(resolve, "config.json", true);
+  const arch = (config.architectures ?? [])[0];
+  if (arch && !["LlamaForCausalLM", "MistralForCausalLM"].includes(arch)) {
+    throw new TensorshrinkError("E_UNSUPPORTED", `config.json architecture ${arch} is not supported (LlamaForCausalLM is)`, { arch });
+  }
+  const num = (k: string, d?: number): number => {
+    const v = config[k] ?? d;
+    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) throw new TensorshrinkError("E_FORMAT", `config.json: ${k} = ${JSON.stringify(config[k])} is missing or invalid`, { key: k });
+    return v;
+  };
+  const dim = num("hidden_size");
+  const nHead = num("num_attention_heads");
+  const nKv = num("num_key_value_heads", nHead);
+  const nLayers = num("num_hidden_layers");
+  const headDim = config.head_dim ?? dim / nHead;
+  const tokJson = await readJson(resolve, "tokenizer.json", true);
+  const tokCfg = (await readJson(resolve, "tokenizer_config.json", false)) ?? {};
+  const vocab = vocabFromHfTokenizer(tokJson, tokCfg, config, { vocabSize: config.vocab_size });
+  const model = await openSafetensorsModel(resolve);
+  try {
+    const get = (n: string) => {
+      const t = model.tensors.get(n);
+      if (!t) throw new TensorshrinkError("E_FORMAT", `safetensors weights have no tensor ${n}`, { tensor: n });
+      return t;
+    };
+    const tensors: ModelTensor[] = [stTensor("token_embd.weight", get("model.embed_tokens.weight"))];
+    for (let l = 0; l < nLayers; l++) {
+      const p = `model.layers.${l}.`;
+      tensors.push(
+        stTensor(`blk.${l}.attn_norm.weight`, get(p + "input_layernorm.weight")),
+        permutedTensor(`blk.${l}.attn_q.weight`, get(p + "self_attn.q_proj.weight"), nHead),
+        permutedTensor(`blk.${l}.attn_k.weight`, get(p + "self_attn.k_proj.weight"), nKv),
+        stTensor(`blk.${l}.attn_v.weight`, get(p + "self_attn.v_proj.weight")),
+        stTensor(`blk.${l}.attn_output.weight`, get(p + "self_attn.o_proj.weight")),
+        stTensor(`blk.${l}.ffn_norm.weight`, get(p + "post_attention_layernorm.weight")),
+        stTensor(`blk.${l}.ffn_gate.weight`, get(p + "mlp.gate_proj.weight")),
+        stTensor(`blk.${l}.ffn_down.weight`, get(p + "mlp.down_proj.weight")),
+        stTensor(`blk.${l}.ffn_up.weight`, get(p + "mlp.up_proj.weight")),
+      );
+    }
+    tensors.push(stTensor("output_norm.weight", get("model.norm.weight")));
+    let ropeScaling: LlamaHParams["ropeScaling"];
+    const rs = config.rope_scaling;
+    if (rs && typeof rs === "object") {
+      const type = String(rs.rope_type ?? rs.type ?? "").toLowerCase();
+      if (type === "llama3") {
+        const f = llama3RopeFactors(config.rope_theta ?? 10000, headDim, rs);
+        // llama.cpp's converter writes rope_freqs.weight first (generate_extra_tensors)
+        tensors.unshift({ name: "rope_freqs.weight", ne: [f.length], sourceDtype: "F32", type: "f32", rowLength: f.length, rows: 1,
+          readRows: async () => f.slice(), read: async () => f.slice(), readRawRows: async () => new Uint8Array(f.slice().buffer) });
+      } else if (type === "linear") {
+        ropeScaling = { type: "linear", factor: Number(rs.factor) };
+      } else if (type !== "default" && type !== "") {
+        throw new TensorshrinkError("E_UNSUPPORTED", `config.json rope_scaling type ${type} is not supported (linear and llama3 are)`, { rope: type });
+      }
+    }
+    const lm = model.tensors.get("lm_head.weight");
+    if (lm && config.tie_word_embeddings !== true) tensors.push(stTensor("output.weight", lm));
+    const ffn = config.intermediate_size ?? tensors.find((t) => t.name === "blk.0.ffn_gate.weight")!.rows;
+    return {
+      arch: "llama",
+      name: opts.name ?? config._name_or_path?.split("/").pop() ?? "llama",
+      hparams: {
+        contextLength: num("max_position_embeddings", 2048), embeddingLength: dim, blockCount: nLayers, feedForwardLength: ffn,
+        headCount: nHead, headCountKv: nKv, ropeDimensionCount: headDim, ropeFreqBase: config.rope_theta ?? 10000,
+        rmsEps: config.rms_norm_eps ?? 1e-5, vocabSize: vocab.tokens.length, ropeScaling,
+      },
+      vocab,
+      tensors,
+      close: () => model.close(),
+    };
+  } catch (e) {
+    await model.close();
+    throw e;
+  }
+}
+
+/**
+ * Llama 3 rope frequency factors (`rope_freqs.weight`, head_dim / 2 values), as
+ * convert_hf_to_gguf.py computes them from `rope_scaling` {rope_type: "llama3", factor,
+ * low_freq_factor, high_freq_factor, original_max_position_embeddings}.
+ */
+export function llama3RopeFactors(ropeTheta: number, headDim: number, rs: Record<string, any>): Float32Array {
+  const factor = rs.factor ?? 8.0;
+  const lowF = rs.low_freq_factor ?? 1.0;
+  const highF = rs.high_freq_factor ?? 4.0;
+  const oldCtx = rs.original_max_position_embeddings ?? 8192;
+  const lowWl = oldCtx / lowF;
+  const highWl = oldCtx / highF;
+  const out = new Float32Array(headDim / 2);
+  for (let k = 0; k < out.length; k++) {
+    const e = Math.fround(Math.fround(2 * k) / headDim);
+    const freq = Math.fround(1 / Math.fround(Math.pow(ropeTheta, e)));
+    const wl = (2 * Math.PI) / freq;
+    if (wl < highWl) out[k] = 1;
+    else if (wl > lowWl) out[k] = factor;
+    else {
+      const smooth = (oldCtx / wl - lowF) / (highF - lowF);
+      out[k] = 1 / ((1 - smooth) / factor + smooth);
+    }
+  }
+  return out;
+}
+
+/** Input of {@link openLlamaModel} / {@link convertToGguf}. */
+export type LlamaInput =
+  | ModelPlan
+  | { llama2c: SourceInput; tokenizer: SourceInput; name?: string }
+  | { hf: string | FileResolver; name?: string };
+
+/** Build a plan from any supported input (a plan is returned as is). */
+export async function openLlamaModel(input: LlamaInput): Promise<ModelPlan> {
+  if ("tensors" in input && "hparams" in input) return input;
+  if ("llama2c" in input) return llamaFromLlama2c(input.llama2c, input.tokenizer, { name: input.name });
+  if ("hf" in input) return llamaFromHf(input.hf, { name: input.name });
+  throw new TensorshrinkError("E_ARG_TYPE", "expected a ModelPlan, {llama2c, tokenizer} or {hf}", {});
+}
+
+/** Options of {@link convertToGguf}. */
+export interface ConvertOptions {
+  /** "F32" (every tensor f32) or "F16" (matrices f16, vectors f32, as convert_hf_to_gguf.py --outtype f16). */
+  ftype: "F32" | "F16";
+  /** Rows per read (default: about 1 MiB of float32 per chunk). */
+  chunkValues?: number;
+  /** Progress after each tensor: index, count, tensor name, bytes written so far. */
+  onTensor?(index: number, count: number, name: string, bytesWritten: number): void;
+  signal?: AbortSignal;
+}
+
+/** Result of a conversion. */
+export interface ConvertResult {
+  layout: GgufLayout;
+  tensors: { name: string; type: string; ne: readonly number[]; nbytes: number }[];
+}
+
+/**
+ * Convert a Llama model to an unquantized GGUF (F32 or F16), streaming: each tensor is read in
+ * chunks of whole rows (~1 MiB) and written as it arrives, so memory stays ~2 MiB plus the header.
+ * The sink is committed on success and aborted on failure (no partial file).
+ */
+export async function convertToGguf(source: LlamaInput, sink: ByteSink, opts: ConvertOptions): Promise<ConvertResult> {
+  const plan = await openLlamaModel(source);
+  try {
+    if (opts.ftype !== "F32" && opts.ftype !== "F16") throw new TensorshrinkError("E_UNKNOWN_TYPE", `convertToGguf writes F32 or F16, got ${opts.ftype}`, { ftype: opts.ftype });
+    const specs: GgufTensorSpec[] = plan.tensors.map((t) => ({ name: t.name, ne: t.ne, type: opts.ftype === "F16" && t.ne.length >= 2 ? "f16" : "f32" }));
+    const chunk = opts.chunkValues ?? 1 << 18;
+    const layout = await writeGguf(sink, llamaMetadata(plan, opts.ftype), specs, (spec, i) => {
+      const t = plan.tensors[i]!;
+      const f16 = spec.type === "f16";
+      return (async function* () {
+        const per = Math.max(1, Math.floor(chunk / Math.max(1, t.rowLength)));
+        for (let r = 0; r < t.rows; r += per) {
+          const n = Math.min(per, t.rows - r);
+          const vals = await t.readRows(r, n);
+          yield f16 ? encodeF16(vals) : encodeF32(vals);
+        }
+      })();
+    }, { signal: opts.signal, onTensor: (i, b) => opts.onTensor?.(i, specs.length, specs[i]!.name, b) });
+    return { layout, tensors: specs.map((s, i) => ({ name: s.name, type: String(s.type), ne: s.ne, nbytes: layout.nbytes[i]! })) };
+  } finally {
+    if (plan !== source) await plan.close();
+  }
+}
+
+/** The shape of a model the quantization pipeline consumes (src/model/source.ts `ModelSource`). */
+export interface PlanModelSource {
+  readonly name: string;
+  /** Full GGUF metadata (general.file_type = 0 here; the quantizer replaces it). */
+  readonly metadata: readonly GgufKV[];
+  readonly tensors: readonly ModelTensor[];
+  readonly hparams: { nLayer: number; nHead: number; nHeadKv: number; nExpert: number };
+  /** The plan it came from. */
+  readonly plan: ModelPlan;
+  close(): Promise<void>;
+}
+
+/** View a plan as the quantization pipeline's model source (metadata with `general.file_type` F32). */
+export function planAsModelSource(plan: ModelPlan): PlanModelSource {
+  return {
+    name: plan.name,
+    metadata: llamaMetadata(plan, "F32"),
+    tensors: plan.tensors,
+    hparams: { nLayer: plan.hparams.blockCount, nHead: plan.hparams.headCount, nHeadKv: plan.hparams.headCountKv, nExpert: 0 },
+    plan,
+    close: () => plan.close(),
+  };
+}
+
+/**
+ * Open a llama2.c checkpoint as a model source. Without `tokenizer`, looks beside the checkpoint for
+ * `tokenizer.bin`, then a single `tok*.bin` (Node/Deno/Bun).
+ * @throws TensorshrinkError `E_IO` when no tokenizer is found.
+ */
+export async function openLlama2cModel(path: string, tokenizer?: string): Promise<PlanModelSource> {
+  let tok = tokenizer;
+  if (!tok) {
+    const fs = await nodeBuiltin("node:fs/promises");
+    const p = await nodeBuiltin("node:path");
+    const dir = p.dirname(p.resolve(path));
+    const names: string[] = await fs.readdir(dir);
+    const cands = names.includes("tokenizer.bin") ? ["tokenizer.bin"] : names.filter((n) => /^tok.*\.bin$/i.test(n) && p.join(dir, n) !== p.resolve(path));
+    if (cands.length !== 1) {
+      throw new TensorshrinkError("E_IO", `${path}: need the llama2.c tokenizer: found ${cands.length ? cands.join(", ") : "no tokenizer.bin / tok*.bin"} beside it; pass --tokenizer`, { file: path });
+    }
+    tok = p.join(dir, cands[0]!);
+  }
+  return planAsModelSource(await llamaFromLlama2c(path, tok!));
+}
+
+/** Open a Hugging Face Llama directory (or resolver) as a model source (q/k permuted as llama.cpp does). */
+export async function openHfModel(dir: string | FileResolver): Promise<PlanModelSource> {
+  return planAsModelSource(await llamaFromHf(dir));
+}

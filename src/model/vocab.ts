@@ -1,0 +1,158 @@
+/**
+ * Tokenizer vocabularies → GGUF `tokenizer.ggml.*` metadata, as llama.cpp's converters write them.
+ */
+import { TensorshrinkError } from "../errors";
+import { ggufArray, ggufKV, type GgufKV } from "../formats/gguf";
+import type { Llama2cTokenizer } from "../formats/llama2c";
+
+/** llama.cpp token types (`enum llama_token_type` / gguf TokenType). */
+export const TOKEN_TYPE = Object.freeze({ NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const);
+
+/** A vocabulary ready for GGUF. */
+export interface GgufVocab {
+  /** "llama" (SentencePiece) or "gpt2" (byte-level BPE). */
+  model: "llama" | "gpt2";
+  /** Pre-tokenizer name for gpt2 vocabularies (`tokenizer.ggml.pre`), e.g. "default", "llama-bpe". */
+  pre: string;
+  tokens: string[];
+  /** Scores (SentencePiece only). */
+  scores?: number[];
+  tokenTypes: number[];
+  /** BPE merges "a b" (gpt2 only). */
+  merges?: string[];
+  bosId?: number;
+  eosId?: number;
+  unkId?: number;
+  padId?: number;
+  addBos: boolean;
+  addEos: boolean;
+}
+
+const BYTE_RE = /^<0x[0-9A-Fa-f]{2}>$/;
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * The vocabulary of a llama2.c tokenizer.bin as llama.cpp's `llama` (SPM) tokenizer needs it:
+ * ASCII spaces turned back into U+2581, `<unk>`/`<s>`/`</s>` at ids 0/1/2, byte tokens `<0xNN>`,
+ * token types unk=2, control=3, byte=6, normal=1, scores as stored.
+ */
+export function vocabFromLlama2c(tok: Llama2cTokenizer): GgufVocab {
+  const n = tok.tokens.length;
+  const tokens: string[] = new Array(n);
+  const types: number[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    let s: string;
+    try {
+      s = utf8.decode(tok.tokens[i]!);
+    } catch {
+      throw new TensorshrinkError("E_FORMAT", `llama2.c tokenizer: token ${i} is not valid UTF-8`, { token: i });
+    }
+    if (i === 0) { tokens[i] = "<unk>"; types[i] = TOKEN_TYPE.UNKNOWN; continue; }
+    if (i === 1) { tokens[i] = "<s>"; types[i] = TOKEN_TYPE.CONTROL; continue; }
+    if (i === 2) { tokens[i] = "</s>"; types[i] = TOKEN_TYPE.CONTROL; continue; }
+    if (BYTE_RE.test(s)) { tokens[i] = s; types[i] = TOKEN_TYPE.BYTE; continue; }
+    tokens[i] = s.replace(/ /g, "\u2581");
+    types[i] = s.length === 0 ? TOKEN_TYPE.CONTROL : TOKEN_TYPE.NORMAL;
+  }
+  return { model: "llama", pre: "default", tokens, scores: Array.from(tok.scores), tokenTypes: types, bosId: 1, eosId: 2, unkId: 0, addBos: true, addEos: false };
+}
+
+function tokenContent(t: unknown): string | undefined {
+  if (typeof t === "string") return t;
+  if (t && typeof t === "object" && typeof (t as any).content === "string") return (t as any).content;
+  return undefined;
+}
+
+/**
+ * The vocabulary of a Hugging Face `tokenizer.json` (+ optional `tokenizer_config.json`, `config.json`):
+ * - BPE with `byte_fallback` / `<0xNN>` tokens (Llama 1/2, Mistral, TinyLlama): `llama` (SPM), tokens in id
+ *   order, byte tokens typed 6, added special tokens 3, the unk token 2; scores follow SentencePiece's
+ *   BPE convention (score = -(id - first normal id)), which reproduces the merge order.
+ * - byte-level BPE without byte fallback (GPT-2 style, Llama 3): `gpt2` with merges; `tokenizer.ggml.pre`
+ *   is "llama-bpe" for Llama-3-like vocabularies (≥ 128000 tokens), else "default" (override with `pre`).
+ * @param vocabSize pad the vocabulary up to this many tokens (config.json `vocab_size`) with `[PAD<id>]` tokens typed UNUSED.
+ */
+export function vocabFromHfTokenizer(tokenizerJson: any, tokenizerConfig: any = {}, config: any = {}, opts: { vocabSize?: number; pre?: string } = {}): GgufVocab {
+  const model = tokenizerJson?.model;
+  if (!model || typeof model !== "object" || typeof model.vocab !== "object" || model.vocab === null) {
+    throw new TensorshrinkError("E_FORMAT", "tokenizer.json has no model.vocab", {});
+  }
+  if (model.type !== undefined && model.type !== "BPE") {
+    throw new TensorshrinkError("E_UNSUPPORTED", `tokenizer.json model type ${model.type} is not supported (BPE is)`, {});
+  }
+  const byId = new Map<number, string>();
+  for (const [tok, id] of Object.entries(model.vocab as Record<string, number>)) {
+    if (!Number.isSafeInteger(id) || id < 0 || id > 1 << 22) throw new TensorshrinkError("E_FORMAT", `tokenizer.json: token ${JSON.stringify(tok)} has bad id ${id}`, {});
+    byId.set(id, tok);
+  }
+  const added = new Map<number, { content: string; special: boolean }>();
+  for (const a of (tokenizerJson.added_tokens ?? []) as any[]) {
+    if (a && Number.isSafeInteger(a.id) && typeof a.content === "string") {
+      added.set(a.id, { content: a.content, special: !!a.special });
+      byId.set(a.id, a.content);
+    }
+  }
+  let n = 0;
+  for (const id of byId.keys()) n = Math.max(n, id + 1);
+  if (opts.vocabSize && opts.vocabSize > n) n = opts.vocabSize;
+  const idOf = (s: string | undefined) => {
+    if (s === undefined) return undefined;
+    for (const [id, c] of added) if (c.content === s) return id;
+    const v = (model.vocab as Record<string, number>)[s];
+    return typeof v === "number" ? v : undefined;
+  };
+  const spm = model.byte_fallback === true || "<0x00>" in model.vocab;
+  const unkId = idOf(tokenContent(model.unk_token) ?? tokenContent(tokenizerConfig.unk_token));
+  const bosId = idOf(tokenContent(tokenizerConfig.bos_token)) ?? (Number.isSafeInteger(config.bos_token_id) ? config.bos_token_id : undefined);
+  const eosRaw = Array.isArray(config.eos_token_id) ? config.eos_token_id[0] : config.eos_token_id;
+  const eosId = idOf(tokenContent(tokenizerConfig.eos_token)) ?? (Number.isSafeInteger(eosRaw) ? eosRaw : undefined);
+  const padId = idOf(tokenContent(tokenizerConfig.pad_token));
+  const tokens: string[] = new Array(n);
+  const types: number[] = new Array(n);
+  const scores: number[] = new Array(n);
+  let firstNormal = -1;
+  for (let id = 0; id < n; id++) {
+    const t = byId.get(id);
+    const a = added.get(id);
+    if (t === undefined) { tokens[id] = `[PAD${id}]`; types[id] = TOKEN_TYPE.UNUSED; scores[id] = -1000; continue; }
+    tokens[id] = t;
+    if (id === unkId) types[id] = TOKEN_TYPE.UNKNOWN;
+    else if (a?.special) types[id] = TOKEN_TYPE.CONTROL;
+    else if (a) types[id] = TOKEN_TYPE.USER_DEFINED;
+    else if (spm && BYTE_RE.test(t)) types[id] = TOKEN_TYPE.BYTE;
+    else { types[id] = TOKEN_TYPE.NORMAL; if (firstNormal < 0) firstNormal = id; }
+    scores[id] = 0;
+  }
+  if (spm) {
+    for (let id = 0; id < n; id++) if (types[id] === TOKEN_TYPE.NORMAL) scores[id] = -(id - firstNormal);
+    return {
+      model: "llama", pre: "default", tokens, scores, tokenTypes: types, bosId, eosId, unkId, padId,
+      addBos: tokenizerConfig.add_bos_token ?? true, addEos: tokenizerConfig.add_eos_token ?? false,
+    };
+  }
+  const merges: string[] = ((model.merges ?? []) as any[]).map((m) => (Array.isArray(m) ? m.join(" ") : String(m)));
+  const pre = opts.pre ?? (n >= 128000 ? "llama-bpe" : "default");
+  return {
+    model: "gpt2", pre, tokens, tokenTypes: types, merges, bosId, eosId, unkId, padId,
+    addBos: tokenizerConfig.add_bos_token ?? bosId !== undefined, addEos: tokenizerConfig.add_eos_token ?? false,
+  };
+}
+
+/** `tokenizer.ggml.*` key/values for a vocabulary, in the order llama.cpp's converter writes them. */
+export function vocabMetadata(v: GgufVocab): GgufKV[] {
+  const kv: GgufKV[] = [
+    ggufKV("tokenizer.ggml.model", "str", v.model),
+    ggufKV("tokenizer.ggml.pre", "str", v.pre),
+    ggufKV("tokenizer.ggml.tokens", "arr", ggufArray("str", v.tokens)),
+  ];
+  if (v.scores) kv.push(ggufKV("tokenizer.ggml.scores", "arr", ggufArray("f32", v.scores)));
+  kv.push(ggufKV("tokenizer.ggml.token_type", "arr", ggufArray("i32", v.tokenTypes)));
+  if (v.merges) kv.push(ggufKV("tokenizer.ggml.merges", "arr", ggufArray("str", v.merges)));
+  if (v.bosId !== undefined) kv.push(ggufKV("tokenizer.ggml.bos_token_id", "u32", v.bosId));
+  if (v.eosId !== undefined) kv.push(ggufKV("tokenizer.ggml.eos_token_id", "u32", v.eosId));
+  if (v.unkId !== undefined) kv.push(ggufKV("tokenizer.ggml.unknown_token_id", "u32", v.unkId));
+  if (v.padId !== undefined) kv.push(ggufKV("tokenizer.ggml.padding_token_id", "u32", v.padId));
+  kv.push(ggufKV("tokenizer.ggml.add_bos_token", "bool", v.addBos));
+  kv.push(ggufKV("tokenizer.ggml.add_eos_token", "bool", v.addEos));
+  return kv;
+}
