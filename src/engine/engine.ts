@@ -17,6 +17,11 @@ export interface QuantizeOptions {
   kernel?: "simd" | "ref";
   /** Tensor name, used in error messages. */
   name?: string;
+  /**
+   * "chunk" (default): ggml_quantize_chunk, what llama-quantize writes. "ref": ggml's
+   * quantize_row_<type>_ref row function; it differs only for iq4_nl (no scale search), and ignores imatrix.
+   */
+  algorithm?: "chunk" | "ref";
 }
 export type DequantizeOptions = Omit<QuantizeOptions, "imatrix">;
 
@@ -251,7 +256,12 @@ export class Engine {
     if (!(x instanceof Float32Array) && !(x instanceof WasmTensor)) throw new TensorshrinkError("E_ARG_TYPE", `quantize input must be a Float32Array or WasmTensor, got ${describe(x)}${opts.name ? ` (tensor "${opts.name}")` : ""}`);
     if (x instanceof WasmTensor) x.check(this);
     this.validate(x.length, opts, t);
-    const kernel = t.name === "f32" ? null : this.kernelFor("quantize_", t, opts.kernel);
+    let kernel = t.name === "f32" ? null : this.kernelFor("quantize_", t, opts.kernel);
+    if (opts.algorithm !== undefined && opts.algorithm !== "chunk") {
+      if (opts.algorithm !== "ref") throw new TensorshrinkError("E_RANGE", `algorithm must be "chunk" or "ref", got ${String(opts.algorithm)}`);
+      const row = this.exports[`quantize_row_${t.name}_ref`];
+      if (t.name !== "f32" && typeof row === "function") kernel = (dst: number, src: number, nr: number, nc: number) => row(dst, src, nr * nc);
+    }
     const im = this.validateImatrix(opts.imatrix, t, opts.cols, opts.name);
     return { t, kernel, im };
   }
@@ -332,7 +342,7 @@ export class Engine {
     this.check();
     const { t, im } = this.prepareQuantize(x, opts);
     const pool = await this.getPool();
-    if (!pool || t.name === "f32" || x instanceof WasmTensor) return this.quantize(x, opts);
+    if (!pool || t.name === "f32" || x instanceof WasmTensor || (opts.algorithm ?? "chunk") !== "chunk") return this.quantize(x, opts);
     const { rows, cols } = opts;
     const rb = this.rowBytes(t, cols);
     const kernel = `quantize_${t.name}${opts.kernel === "ref" ? "_ref" : ""}`;

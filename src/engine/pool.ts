@@ -1,4 +1,5 @@
 import { TensorshrinkError } from "../errors";
+import { nodeBuiltin } from "./node-builtin";
 
 
 /** A job for a pool worker: run one quantize/dequantize kernel over whole rows. */
@@ -68,19 +69,20 @@ function workerMain(nodePort: any) {
   else (globalThis as any).onmessage = (ev: any) => onMessage(ev.data);
 }
 
-interface WorkerHandle { post(m: any, t?: Transferable[]): void; terminate(): void }
+interface WorkerHandle { post(m: any, t?: Transferable[]): void; terminate(): void; ref?(): void; unref?(): void }
 
 /** Number of logical cores, or 1 when the runtime does not say. */
 export async function availableCores(): Promise<number> {
   const nav = (globalThis as any).navigator;
   if (nav && typeof nav.hardwareConcurrency === "number" && nav.hardwareConcurrency > 0) return nav.hardwareConcurrency;
   try {
-    const os: any = await import("node:os");
+    const os: any = await nodeBuiltin("node:os");
     return typeof os.availableParallelism === "function" ? os.availableParallelism() : os.cpus().length;
   } catch {
     return 1;
   }
 }
+
 
 /** True when this runtime can start workers (false in workerd / Cloudflare Workers). */
 export function workersAvailable(): boolean {
@@ -117,12 +119,13 @@ export class WorkerPool {
     for (let i = 0; i < this.size; i++) {
       let h: WorkerHandle;
       if (isNodeLike()) {
-        const wt: any = await import("node:worker_threads");
+        const wt: any = await nodeBuiltin("node:worker_threads");
         const w = new wt.Worker(src, { eval: true });
-        w.unref?.();
         w.on("message", (m: any) => this.onResult(h, m));
         w.on("error", (e: unknown) => this.onCrash(h, e));
-        h = { post: (m, t) => w.postMessage(m, t as any), terminate: () => void w.terminate() };
+        // Idle workers never keep the process alive; a worker with a job in flight does (see pump/onResult).
+        w.unref?.();
+        h = { post: (m, t) => w.postMessage(m, t as any), terminate: () => void w.terminate(), ref: () => w.ref?.(), unref: () => w.unref?.() };
       } else {
         const url = URL.createObjectURL(new Blob([src], { type: "text/javascript" }));
         const w = new (globalThis as any).Worker(url, { type: "module" });
@@ -154,6 +157,7 @@ export class WorkerPool {
       const { job, resolve, reject } = this.queue.shift()!;
       const id = this.nextId++;
       this.waiting.set(id, { w, resolve, reject });
+      w.ref?.();
       w.post({ id, job }, [job.data]);
     }
   }
@@ -162,6 +166,7 @@ export class WorkerPool {
     const p = this.waiting.get(m.id);
     if (!p) return;
     this.waiting.delete(m.id);
+    w.unref?.();
     this.idle.push(w);
     if (m.error) p.reject(new TensorshrinkError("E_WORKER", `pool worker failed: ${m.error}`));
     else p.resolve(m);

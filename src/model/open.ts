@@ -1,4 +1,5 @@
 /** Opens any supported model input as a ModelSource: GGUF, llama2.c checkpoint, Hugging Face directory. */
+import { nodeBuiltin } from "../engine/node-builtin";
 import { TensorshrinkError } from "../errors";
 import type { Engine } from "../engine/engine";
 import { openFileSource } from "../formats/source";
@@ -13,7 +14,7 @@ export interface OpenModelOptions {
 
 /** Opens `path` (Node/Deno/Bun file system) and detects its format from the content. */
 export async function openModel(path: string, engine: Engine, opts: OpenModelOptions = {}): Promise<ModelSource> {
-  const fs = await import("node:fs/promises");
+  const fs = await nodeBuiltin<typeof import("node:fs/promises")>("node:fs/promises");
   let st;
   try { st = await fs.stat(path); } catch (e) { throw new TensorshrinkError("E_IO", `cannot open ${path}: ${(e as Error).message}`, { file: path }); }
   if (st.isDirectory()) return openHfDirectory(path, engine);

@@ -108,7 +108,8 @@ const FALLBACK: Record<string, string> = {
  * only 2D+ tensors whose name ends in "weight" and that are not norms are quantized; output /
  * tied token_embd -> q6_K (q8_0 when ne[0] is not a multiple of 256); attn_v / ffn_down bumps for
  * Q2_K, Q3_K_*, Q4_K_*, Q5_K_M, IQ4_NL; rows whose length is not a multiple of the block size fall
- * back (q4_K -> q5_0, q5_K -> q5_1, q6_K -> q8_0, q2_K/q3_K -> iq4_nl, then f16).
+ * back (q4_K -> q5_0, q5_K -> q5_1, q6_K -> q8_0, q2_K/q3_K -> iq4_nl, tq* -> q4_0; then, or for any
+ * other type, f16).
  */
 export function planModel(tensors: PlanTensor[], ftypeName: string, hp: PlanHparams, opts: PlanOptions = {}): TensorPlan[] {
   const ftype = lookupFtype(ftypeName).name;
@@ -189,8 +190,9 @@ export function planModel(tensors: PlanTensor[], ftypeName: string, hp: PlanHpar
   const fallback = (t: PlanTensor, type: string): { type: string; fell: boolean } => {
     const nx = t.shape[0];
     if (nx % lookupType(type).blockSize === 0) return { type, fell: false };
-    let nt = FALLBACK[type];
-    if (!nt) throw new TensorshrinkError("E_BLOCK", `tensor "${t.name}": row length ${nx} is not a multiple of the ${type} block size ${lookupType(type).blockSize} and ${type} has no fallback type`, { name: t.name });
+    // Types without a named fallback (q8_0, q4_0, ...) go straight to f16, as current llama.cpp does
+    // (older llama-quantize threw "Unsupported tensor size encountered" there).
+    let nt = FALLBACK[type] ?? type;
     if (nx % lookupType(nt).blockSize !== 0) nt = "f16";
     return { type: nt, fell: true };
   };
@@ -206,7 +208,7 @@ export function planModel(tensors: PlanTensor[], ftypeName: string, hp: PlanHpar
     if (quantize && name.includes("ffn_gate_inp.weight")) { quantize = false; reason = "expert gate"; }
     if (rule?.type === "skip") return { name, type: inType, quantize: false, reason: "rule: skip" };
     if (!quantize) return { name, type: inType, quantize: false, reason };
-    let type = base;
+    let type: string = base;
     reason = "ftype";
     if (!opts.pure && baseQuantized) {
       const got = getType(t, type);

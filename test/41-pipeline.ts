@@ -1,0 +1,103 @@
+// The main job end to end on a synthetic model: types from the recipe, bytes equal to engine.quantize
+// on the same rows, streaming writer, no partial file on abort, inputs never overwritten.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { mkdtempSync, readdirSync, writeFileSync, readFileSync, existsSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { init, syntheticModel, quantizeModel, planModel, TensorshrinkError, ggufModelSource, readImatrix, encodeLegacyImatrix } from "../src/index";
+import { memorySink, memorySource, openFileSink, openFileSource } from "../src/formats/source";
+import { readGguf, readGgufTensorBytes } from "../src/formats/gguf";
+
+const engine = await init({ threads: 2 });
+const model = syntheticModel({ nLayer: 2, nEmbd: 256, nFf: 512, nVocab: 300, nHead: 4, nHeadKv: 2 });
+
+for (const ftype of ["Q8_0", "Q4_K_M", "Q6_K", "F16"]) {
+  test(`${ftype}: every tensor has the recipe's type and engine.quantize's bytes`, async () => {
+    if (!["q8_0", "q4_K", "q6_K"].every((t) => engine.supports(t))) { console.log("  (skipped: kernels missing)"); return; }
+    const sink = memorySink();
+    const rep = await quantizeModel(engine, model, sink, { ftype, chunkBytes: 64 * 1024 });
+    const g = await readGguf(memorySource(sink.bytes()));
+    const plan = planModel(model.tensors.map((t) => ({ name: t.name, shape: [...t.ne], type: t.type })), ftype, model.hparams);
+    assert.is(g.tensors.length, model.tensors.length);
+    assert.is(rep.fileSize, sink.bytes().length);
+    const ft = g.kv.get("general.file_type")!;
+    assert.is(Number(ft.value), { Q8_0: 7, Q4_K_M: 15, Q6_K: 18, F16: 1 }[ftype]);
+    for (let i = 0; i < g.tensors.length; i++) {
+      const t = g.tensors[i], src = model.tensors[i];
+      assert.is(t.name, src.name);
+      assert.is(t.type.name, plan[i].type, t.name);
+      const rows = t.rows;
+      const x = await src.readRows(0, rows);
+      const want = plan[i].quantize ? engine.quantize(x, { type: plan[i].type, rows, cols: t.ne[0] }) : new Uint8Array(x.buffer);
+      assert.equal(await readGgufTensorBytes(g, t), want, t.name);
+      const r = rep.tensors[i];
+      if (plan[i].quantize) assert.ok(r.sqnrDb! > 10, `${t.name} SQNR ${r.sqnrDb}`);
+    }
+  });
+}
+
+test("same bytes with and without the worker pool", async () => {
+  if (!engine.supports("q6_K")) return;
+  const a = memorySink(), b = memorySink();
+  await quantizeModel(engine, model, a, { ftype: "Q4_K_M", parallel: true, chunkBytes: 32 * 1024 });
+  await quantizeModel(engine, model, b, { ftype: "Q4_K_M", parallel: false });
+  assert.equal(a.bytes(), b.bytes());
+});
+
+test("abort leaves no partial file; the input is never overwritten", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "ts-pipe-"));
+  try {
+    const out = path.join(dir, "out.gguf");
+    const ac = new AbortController();
+    const sink = await openFileSink(out);
+    const err = await quantizeModel(engine, model, sink, { ftype: "Q8_0", signal: ac.signal, chunkBytes: 16 * 1024, onProgress: (p) => { if (p.tensorIndex >= 3) ac.abort(); } }).catch((e) => e);
+    assert.instance(err, TensorshrinkError);
+    assert.is(err.code, "E_ABORTED");
+    assert.equal(readdirSync(dir), []);
+    // write an F32 GGUF, then try to use it as both input and output
+    const s2 = await openFileSink(out);
+    await quantizeModel(engine, model, s2, { ftype: "F32" });
+    const before = readFileSync(out);
+    const src = await openFileSource(out);
+    const e2 = await openFileSink(out, { inputs: [src] }).catch((e) => e);
+    assert.instance(e2, TensorshrinkError);
+    assert.equal(readFileSync(out), before);
+    // requantize the GGUF file itself: Q8_0 bytes equal to quantizing the synthetic model directly
+    const g = await readGguf(src);
+    const m2 = ggufModelSource(g, engine);
+    const s3 = memorySink(), s4 = memorySink();
+    await quantizeModel(engine, m2, s3, { ftype: "Q8_0" });
+    await quantizeModel(engine, model, s4, { ftype: "Q8_0" });
+    assert.equal(s3.bytes(), s4.bytes());
+    await src.close?.();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("NaN in a tensor: typed error naming tensor, row and column; nothing committed", async () => {
+  const bad = { ...model, tensors: model.tensors.map((t) => t.name !== "blk.1.attn_q.weight" ? t : { ...t, readRows: async (s: number, n: number) => { const x = await t.readRows(s, n); if (s <= 7 && 7 < s + n) x[(7 - s) * t.ne[0] + 3] = NaN; return x; } }) };
+  const sink = memorySink();
+  const err = await quantizeModel(engine, bad, sink, { ftype: "Q8_0", chunkBytes: 8 * 1024 }).catch((e) => e);
+  assert.instance(err, TensorshrinkError);
+  assert.is(err.code, "E_NONFINITE");
+  assert.match(err.message, /blk\.1\.attn_q\.weight.*row 7, column 3/);
+  assert.is(sink.bytesWritten, 0);
+});
+
+test("imatrix (legacy .dat) is read as llama.cpp does and changes imatrix-aware types only", async () => {
+  if (!engine.supports("q4_K")) return;
+  const m = new Map<string, Float32Array>();
+  for (const t of model.tensors) if (t.ne.length > 1) m.set(t.name, Float32Array.from({ length: t.ne[0] }, (_, j) => 0.5 + (j % 7)));
+  const im = await readImatrix(memorySource(encodeLegacyImatrix(m)));
+  assert.equal(im.get("blk.0.attn_q.weight"), m.get("blk.0.attn_q.weight"));
+  const a = memorySink(), b = memorySink();
+  await quantizeModel(engine, model, a, { ftype: "Q4_K_M", imatrix: im });
+  await quantizeModel(engine, model, b, { ftype: "Q4_K_M" });
+  assert.not.equal(a.bytes(), b.bytes());
+  const bad = await readImatrix(memorySource(new Uint8Array([5, 0, 0, 0, 200, 0, 0]))).catch((e) => e);
+  assert.instance(bad, TensorshrinkError);
+});
+
+test.run();

@@ -1,0 +1,70 @@
+// Shared body of the runtime smoke test (Node ESM/CJS, Deno, Bun, Chromium, workerd).
+// Plain JS with no imports: each runtime's entry does `import { init } from "tensorshrink"` (or
+// `require`) and passes `init` here, so every runtime runs the very same code.
+// The input uses integer arithmetic only (xorshift32, exact float conversions), so it is bit-identical
+// in V8 and JavaScriptCore (Math.sin & co. may differ in the last bit between engines).
+
+export const ROWS = 64;
+export const COLS = 256;
+
+/** 64 x 256 f32 values: seeded uniform noise, per-row scales, a few outliers. */
+export function smokeInput() {
+  const x = new Float32Array(ROWS * COLS);
+  let s = 0x2545f491;
+  const next = () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s; };
+  for (let r = 0; r < ROWS; r++) {
+    const scale = (1 + (r % 7)) / 64;
+    for (let c = 0; c < COLS; c++) {
+      const u = (next() >>> 8) / 16777216 - 0.5;
+      let v = u * scale;
+      if ((next() & 255) === 0) v *= 24;
+      x[r * COLS + c] = v;
+    }
+  }
+  x[5] = 0; x[COLS + 3] = -1e-30; x[2 * COLS] = 3.5;
+  return x;
+}
+
+export async function sha256(view) {
+  const u8 = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", u8.slice()));
+  return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Runs the smoke test with the package's `init`. opts.url: also check `init({ url })`.
+ * Returns { sha, refSha, dequantSha, asyncSha, bytes, workers, urlSha?, ms }.
+ */
+export async function smoke(init, opts = {}) {
+  const t0 = Date.now();
+  const x = smokeInput();
+  const shape = { type: "q8_0", rows: ROWS, cols: COLS };
+  const out = {};
+
+  // The documented one-liner, unchanged.
+  const engine = await init();
+  const q = engine.quantize(x, shape);
+  out.bytes = q.length;
+  out.sha = await sha256(q);
+  out.refSha = await sha256(engine.quantize(x, { ...shape, kernel: "ref" }));
+  out.dequantSha = await sha256(engine.dequantize(q, shape));
+  out.typeInfo = engine.typeInfo("q8_0");
+  engine.dispose();
+
+  // The worker pool (worker_threads in Node, Web Workers elsewhere, none in workerd).
+  const pooled = await init({ threads: 2 });
+  const qa = await pooled.quantizeAsync(x, shape);
+  // Not public API: how many pool workers really ran (0 = single-threaded fallback).
+  out.workers = pooled.pool && pooled.pool.workers ? pooled.pool.workers.length : 0;
+  out.asyncSha = await sha256(qa);
+  out.asyncDequantSha = await sha256(await pooled.dequantizeAsync(qa, shape));
+  pooled.dispose();
+
+  if (opts.url) {
+    const e = await init({ url: opts.url });
+    out.urlSha = await sha256(e.quantize(x, shape));
+    e.dispose();
+  }
+  out.ms = Date.now() - t0;
+  return out;
+}

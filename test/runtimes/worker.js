@@ -1,0 +1,15 @@
+// workerd entry, bundled by esbuild with conditions ["workerd"]: "tensorshrink" resolves to
+// dist/index.workerd.js, which imports ./tensorshrink.wasm as a compiled wasm module.
+import { init } from "tensorshrink";
+import { smoke } from "./core.mjs";
+
+export default {
+  async fetch() {
+    try {
+      const result = await smoke(init);
+      return new Response("SMOKE_RESULT " + JSON.stringify(result), { headers: { "content-type": "text/plain" } });
+    } catch (e) {
+      return new Response("SMOKE_ERROR " + String(e && e.stack || e), { status: 500 });
+    }
+  },
+};
