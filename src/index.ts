@@ -11,3 +11,11 @@ export { ggufModelSource, hparamsFromMetadata, tensorRows, type ModelSource, typ
 export { syntheticModel, type SyntheticOptions } from "./model/synthetic";
 export { openModel, type OpenModelOptions } from "./model/open";
 export { readImatrix, encodeLegacyImatrix } from "./formats/imatrix";
+export { quantizeIntN, dequantizeIntN, quantizeNF4, dequantizeNF4, NF4_LEVELS, quantizeFP8, dequantizeFP8, quantizeMXFP4, dequantizeMXFP4, type IntNOptions, type IntNTensor, type NF4Tensor, type FP8Tensor, type FP8Format, type MXFP4Tensor } from "./quant/general";
+export { readGguf, writeGguf, encodeGgufHeader, readGgufTensorBytes, readGgufTensorRows, ggufGet, ggufKV, ggufArray, ggufValueToJSON, type GgufFile, type GgufKV, type GgufValue, type GgufTensorInfo, type GgufTensorSpec } from "./formats/gguf";
+export { GGML_TYPES, ggmlType, type GgmlTypeInfo } from "./formats/ggml-types";
+export { openSource, openFileSource, openUrlSource, blobSource, memorySource, openFileSink, memorySink, writableStreamSink, directoryResolver, filesResolver, urlResolver, type ByteSource, type ByteSink, type FileResolver } from "./formats/source";
+export { readSafetensors, openSafetensorsModel, encodeSafetensors } from "./formats/safetensors";
+export { readLlama2cCheckpoint, readLlama2cTokenizer } from "./formats/llama2c";
+export { llamaFromLlama2c, llamaFromHf, openLlamaModel, convertToGguf, openLlama2cModel, openHfModel } from "./model/convert";
+export { EvalAccumulator, klDivergence, logSoftmax, perplexity, tokenNll, type EvalSummary } from "./eval/metrics";
