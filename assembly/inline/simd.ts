@@ -17,14 +17,20 @@
 }
 
 /**
- * C roundf per lane: round half away from zero, exact (no x+0.5 shortcut). Result still f32.
- * t = trunc(v); r = v - t is exact and |r| < 1, so trunc(r + r) is +-1 exactly when |r| >= 0.5.
+ * C roundf per lane: round half away from zero, exact for every finite float. Result still f32.
+ * trunc(v + copysign(0.49999997, v)): the one input where adding 0.5 goes wrong (0.49999997 + 0.5
+ * rounds to 1.0 in f32) is avoided by adding the float just below 0.5; checked exhaustively against
+ * C roundf for all |v| < 2^23 (larger floats are integers and come back unchanged).
  */
 // @ts-ignore: decorator
 @inline export function roundf_f32x4(v: v128): v128 {
-  const t = f32x4.trunc(v);
-  const r = f32x4.sub(v, t);
-  return f32x4.add(t, f32x4.trunc(f32x4.add(r, r)));
+  return f32x4.trunc(f32x4.add(v, v128.or(v128.and(v, i32x4.splat(0x80000000)), f32x4.splat(0.49999997))));
+}
+
+/** roundf per lane straight to i32 (saturating), same rounding as roundf_f32x4. */
+// @ts-ignore: decorator
+@inline export function roundf_i32x4(v: v128): v128 {
+  return i32x4.trunc_sat_f32x4_s(f32x4.add(v, v128.or(v128.and(v, i32x4.splat(0x80000000)), f32x4.splat(0.49999997))));
 }
 
 /** Lane-wise max of four f32x4 reduced per vector: result lane b = max over the lanes of m_b. */
@@ -46,4 +52,22 @@
 // @ts-ignore: decorator
 @inline export function nearest_int(v: f32): i32 {
   return <i32>nearest<f32>(v);
+}
+
+/**
+ * Lane-wise max of |x| as raw bits: for non-negative floats, integer order of the bit patterns is
+ * float order, and i32x4.max_s is one instruction where f32x4.max needs several for its NaN/-0 rules.
+ * (Inputs are never NaN: the facade rejects NaN/Inf before kernels run.)
+ */
+// @ts-ignore: decorator
+@inline export function absmax_bits(m: v128, v: v128): v128 {
+  return i32x4.max_s(m, v128.and(v, i32x4.splat(0x7FFFFFFF)));
+}
+
+/** hmax4_f32x4 for lanes holding non-negative float bits (integer max): lane b = max over m_b's lanes. */
+// @ts-ignore: decorator
+@inline export function hmax4_bits(m0: v128, m1: v128, m2: v128, m3: v128): v128 {
+  const t0 = i32x4.max_s(v128.shuffle<u32>(m0, m1, 0, 1, 4, 5), v128.shuffle<u32>(m0, m1, 2, 3, 6, 7));
+  const t1 = i32x4.max_s(v128.shuffle<u32>(m2, m3, 0, 1, 4, 5), v128.shuffle<u32>(m2, m3, 2, 3, 6, 7));
+  return i32x4.max_s(v128.shuffle<u32>(t0, t1, 0, 2, 4, 6), v128.shuffle<u32>(t0, t1, 1, 3, 5, 7));
 }

@@ -1,7 +1,7 @@
 // q8_0: 32 values -> fp16 scale d + 32 x int8 (34 bytes). ggml quantize_row_q8_0_ref semantics:
 // amax = max |x|, d = amax/127, id = 1/d (0 if d == 0), q = roundf(x * id) (half away from zero).
 import { fp32_to_fp16, fp16_to_fp32, fp32x4_to_fp16x4 } from "../inline/f16";
-import { hmax_f32x4, hmax4_f32x4, roundf_f32x4, roundf } from "../inline/simd";
+import { hmax_f32x4, hmax4_bits, absmax_bits, roundf_i32x4, roundf } from "../inline/simd";
 
 // @ts-ignore: decorator
 @inline const QK8_0: i32 = 32;
@@ -30,17 +30,18 @@ export function quantize_row_q8_0_ref(y: usize, x: usize, k: i32): void {
 
 // @ts-ignore: decorator
 @inline function absmax8(x: usize): v128 {
-  return f32x4.max(
-    f32x4.max(f32x4.max(f32x4.abs(v128.load(x, 0)), f32x4.abs(v128.load(x, 16))), f32x4.max(f32x4.abs(v128.load(x, 32)), f32x4.abs(v128.load(x, 48)))),
-    f32x4.max(f32x4.max(f32x4.abs(v128.load(x, 64)), f32x4.abs(v128.load(x, 80))), f32x4.max(f32x4.abs(v128.load(x, 96)), f32x4.abs(v128.load(x, 112)))));
+  // |x| maxima as raw bits (see absmax_bits): exact, and cheaper than f32x4.max
+  const a = absmax_bits(absmax_bits(v128.and(v128.load(x, 0), i32x4.splat(0x7FFFFFFF)), v128.load(x, 16)), v128.load(x, 32));
+  const b = absmax_bits(absmax_bits(v128.and(v128.load(x, 48), i32x4.splat(0x7FFFFFFF)), v128.load(x, 64)), v128.load(x, 80));
+  return i32x4.max_s(absmax_bits(a, v128.load(x, 96)), absmax_bits(b, v128.load(x, 112)));
 }
 
 // @ts-ignore: decorator
 @inline function q8x16(x: usize, vid: v128): v128 {
-  const q0 = i32x4.trunc_sat_f32x4_s(roundf_f32x4(f32x4.mul(v128.load(x, 0), vid)));
-  const q1 = i32x4.trunc_sat_f32x4_s(roundf_f32x4(f32x4.mul(v128.load(x, 16), vid)));
-  const q2 = i32x4.trunc_sat_f32x4_s(roundf_f32x4(f32x4.mul(v128.load(x, 32), vid)));
-  const q3 = i32x4.trunc_sat_f32x4_s(roundf_f32x4(f32x4.mul(v128.load(x, 48), vid)));
+  const q0 = roundf_i32x4((f32x4.mul(v128.load(x, 0), vid)));
+  const q1 = roundf_i32x4((f32x4.mul(v128.load(x, 16), vid)));
+  const q2 = roundf_i32x4((f32x4.mul(v128.load(x, 32), vid)));
+  const q3 = roundf_i32x4((f32x4.mul(v128.load(x, 48), vid)));
   return i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3));
 }
 
@@ -59,7 +60,7 @@ export function quantize_row_q8_0(y: usize, x: usize, k: i32): void {
   const nb = k / QK8_0;
   let i = 0;
   for (; i + 4 <= nb; i += 4) {
-    const amax = hmax4_f32x4(absmax8(x), absmax8(x + 128), absmax8(x + 256), absmax8(x + 384));
+    const amax = hmax4_bits(absmax8(x), absmax8(x + 128), absmax8(x + 256), absmax8(x + 384));
     const d = f32x4.div(amax, f32x4.splat(127));
     const id = v128.andnot(f32x4.div(f32x4.splat(1), d), f32x4.eq(d, f32x4.splat(0)));
     const h = fp32x4_to_fp16x4(d);
