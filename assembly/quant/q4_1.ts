@@ -1,8 +1,8 @@
 // q4_1: 32 values -> fp16 d, fp16 m (minimum), 16 bytes of nibbles (20 bytes, 5 bits per weight).
 // imatrix = 0: ggml quantize_row_q4_1_ref (d = (max - min)/15, q = min(15, trunc((x - min)/d + 0.5))).
 // imatrix given: ggml quantize_row_q4_1_impl (make_qkx3_quants, weights from the whole-row sigma2).
-import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
-import { hmax_f32x4, hmin_f32x4 } from "../inline/simd";
+import { fp32_to_fp16, fp16_to_fp32, fp32x4_to_fp16x4 } from "../inline/f16";
+import { minmax32_pairs, min4_of_pairs, max4_of_pairs, first_equal32, code_floor, small_f32_to_i32 } from "../inline/minmax";
 import { cvtt_i32, cvtt_i32x4 } from "../inline/asym";
 import { make_qkx2_quants, qk_the_min } from "./common_asym";
 import { make_qkx_x4_blocks32, make_qkx_x8_blocks32, row_sigma2 } from "./common_asym_simd";
@@ -16,6 +16,7 @@ const WEIGHTS = memory.data(128, 16);
 const L_BUF = memory.data(128, 16);
 const LAUX = memory.data(32, 16);
 const SCRATCH = memory.data(512, 16);
+const MM = memory.data(32, 16); // block minima f32x4, maxima f32x4 (4-block step, zero fix-up)
 
 function quantize_row_q4_1_ref(y: usize, x: usize, k: i32): void {
   const nb = k / QK4_1;
@@ -42,44 +43,103 @@ function quantize_row_q4_1_ref(y: usize, x: usize, k: i32): void {
   }
 }
 
-/** First element (in order) equal to v: ggml's sequential min/max keep the first of equal values (matters for -0). */
-// @ts-ignore: decorator
-@inline function first_equal(x: usize, v: f32): f32 {
-  if (v != 0) return v;
-  for (let j = 0; j < 32; j++) {
-    const t = load<f32>(x + (<usize>j << 2));
-    if (t == v) return t;
-  }
-  return v;
+/** Codes of one block, x86 semantics for every finite input (1/d or max - min may be infinite). */
+function q4_1_codes_any(y: usize, x: usize, mn: f32, id: f32): void {
+  const m = f32x4.splat(mn), vid = f32x4.splat(id), half = f32x4.splat(0.5), fifteen = i32x4.splat(15);
+  const q0 = i32x4.min_s(cvtt_i32x4(f32x4.add(f32x4.mul(f32x4.sub(v128.load(x, 0), m), vid), half)), fifteen);
+  const q1 = i32x4.min_s(cvtt_i32x4(f32x4.add(f32x4.mul(f32x4.sub(v128.load(x, 16), m), vid), half)), fifteen);
+  const q2 = i32x4.min_s(cvtt_i32x4(f32x4.add(f32x4.mul(f32x4.sub(v128.load(x, 32), m), vid), half)), fifteen);
+  const q3 = i32x4.min_s(cvtt_i32x4(f32x4.add(f32x4.mul(f32x4.sub(v128.load(x, 48), m), vid), half)), fifteen);
+  const q4 = i32x4.min_s(cvtt_i32x4(f32x4.add(f32x4.mul(f32x4.sub(v128.load(x, 64), m), vid), half)), fifteen);
+  const q5 = i32x4.min_s(cvtt_i32x4(f32x4.add(f32x4.mul(f32x4.sub(v128.load(x, 80), m), vid), half)), fifteen);
+  const q6 = i32x4.min_s(cvtt_i32x4(f32x4.add(f32x4.mul(f32x4.sub(v128.load(x, 96), m), vid), half)), fifteen);
+  const q7 = i32x4.min_s(cvtt_i32x4(f32x4.add(f32x4.mul(f32x4.sub(v128.load(x, 112), m), vid), half)), fifteen);
+  const lo = i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3));
+  const hi = i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(q4, q5), i16x8.narrow_i32x4_s(q6, q7));
+  v128.store(y + 4, v128.or(lo, i8x16.shl(hi, 4)));
 }
 
-/** SIMD quantize_row_q4_1_ref: one block per iteration. */
+/**
+ * Codes of one block when max - min and 1/d are finite: then 0 <= (x - min) * id <= 15 * (1 + 2^-21),
+ * so trunc(t + 0.5) = floor(t + 0.5) is 0..15 (ggml's MIN(15, .) never bites) and the packed byte
+ * code_j + 16 * code_{j+16} is computed exactly in f32.
+ */
+// @ts-ignore: decorator
+@inline function q4_1_codes_fast(y: usize, x: usize, m: v128, vid: v128): void {
+  const s16 = f32x4.splat(16);
+  const c0 = small_f32_to_i32(f32x4.add(code_floor(v128.load(x, 0), m, vid), f32x4.mul(code_floor(v128.load(x, 64), m, vid), s16)));
+  const c1 = small_f32_to_i32(f32x4.add(code_floor(v128.load(x, 16), m, vid), f32x4.mul(code_floor(v128.load(x, 80), m, vid), s16)));
+  const c2 = small_f32_to_i32(f32x4.add(code_floor(v128.load(x, 32), m, vid), f32x4.mul(code_floor(v128.load(x, 96), m, vid), s16)));
+  const c3 = small_f32_to_i32(f32x4.add(code_floor(v128.load(x, 48), m, vid), f32x4.mul(code_floor(v128.load(x, 112), m, vid), s16)));
+  v128.store(y + 4, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(c0, c1), i16x8.narrow_i32x4_s(c2, c3)));
+}
+
+/** Zero block extremes: ggml keeps the first of +0/-0 in scan order (mn @MM, mx @MM+16, 4 blocks at x). */
+function fix_zero_extremes(x: usize): void {
+  for (let k = 0; k < 4; k++) {
+    const xb = x + (<usize>k << 7), o = MM + (<usize>k << 2);
+    store<f32>(o, first_equal32(xb, load<f32>(o)));
+    store<f32>(o + 16, first_equal32(xb, load<f32>(o + 16)));
+  }
+}
+
+/** One block (tail), same operations as one lane of the 4-block step. */
+// @ts-ignore: decorator
+@inline function q4_1_block(y: usize, x: usize): void {
+  const r = minmax32_pairs(x);
+  const mn = first_equal32(x, f32x4.extract_lane(f32x4.pmin(r, v128.shuffle<u32>(r, r, 1, 1, 1, 1)), 0));
+  const mx = first_equal32(x, f32x4.extract_lane(f32x4.pmax(r, v128.shuffle<u32>(r, r, 3, 3, 3, 3)), 2));
+  const d: f32 = (mx - mn) / <f32>15;
+  const id: f32 = d != 0 ? <f32>1 / d : 0;
+  store<u16>(y, fp32_to_fp16(d));
+  store<u16>(y, fp32_to_fp16(mn), 2);
+  if (d < f32.POSITIVE_INFINITY && id < f32.POSITIVE_INFINITY) q4_1_codes_fast(y, x, f32x4.splat(mn), f32x4.splat(id));
+  else q4_1_codes_any(y, x, mn, id);
+}
+
+/**
+ * SIMD quantize_row_q4_1_ref: 4 blocks per step — minima/maxima of the 4 blocks are reduced into one
+ * vector each, so d, 1/d and both fp16 conversions run once for 4 blocks; then the codes per block.
+ */
 function quantize_row_q4_1_simd(y: usize, x: usize, k: i32): void {
   const nb = k / QK4_1;
-  const half = f32x4.splat(0.5), fifteen = i32x4.splat(15);
-  for (let i = 0; i < nb; i++) {
-    const v0 = v128.load(x, 0), v1 = v128.load(x, 16), v2 = v128.load(x, 32), v3 = v128.load(x, 48);
-    const v4 = v128.load(x, 64), v5 = v128.load(x, 80), v6 = v128.load(x, 96), v7 = v128.load(x, 112);
-    const vmn = f32x4.min(f32x4.min(f32x4.min(v0, v1), f32x4.min(v2, v3)), f32x4.min(f32x4.min(v4, v5), f32x4.min(v6, v7)));
-    const vmx = f32x4.max(f32x4.max(f32x4.max(v0, v1), f32x4.max(v2, v3)), f32x4.max(f32x4.max(v4, v5), f32x4.max(v6, v7)));
-    const mn = first_equal(x, hmin_f32x4(vmn));
-    const mx = first_equal(x, hmax_f32x4(vmx));
-    const d: f32 = (mx - mn) / <f32>15;
-    const id: f32 = d != 0 ? <f32>1 / d : 0;
-    store<u16>(y, fp32_to_fp16(d));
-    store<u16>(y, fp32_to_fp16(mn), 2);
-    const m = f32x4.splat(mn), vid = f32x4.splat(id);
-    const q0 = i32x4.min_s(cvtt_i32x4(f32x4.add(f32x4.mul(f32x4.sub(v0, m), vid), half)), fifteen);
-    const q1 = i32x4.min_s(cvtt_i32x4(f32x4.add(f32x4.mul(f32x4.sub(v1, m), vid), half)), fifteen);
-    const q2 = i32x4.min_s(cvtt_i32x4(f32x4.add(f32x4.mul(f32x4.sub(v2, m), vid), half)), fifteen);
-    const q3 = i32x4.min_s(cvtt_i32x4(f32x4.add(f32x4.mul(f32x4.sub(v3, m), vid), half)), fifteen);
-    const q4 = i32x4.min_s(cvtt_i32x4(f32x4.add(f32x4.mul(f32x4.sub(v4, m), vid), half)), fifteen);
-    const q5 = i32x4.min_s(cvtt_i32x4(f32x4.add(f32x4.mul(f32x4.sub(v5, m), vid), half)), fifteen);
-    const q6 = i32x4.min_s(cvtt_i32x4(f32x4.add(f32x4.mul(f32x4.sub(v6, m), vid), half)), fifteen);
-    const q7 = i32x4.min_s(cvtt_i32x4(f32x4.add(f32x4.mul(f32x4.sub(v7, m), vid), half)), fifteen);
-    const lo = i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3));
-    const hi = i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(q4, q5), i16x8.narrow_i32x4_s(q6, q7));
-    v128.store(y + 4, v128.or(lo, i8x16.shl(hi, 4)));
+  const zero = f32x4.splat(0), inf = f32x4.splat(f32.POSITIVE_INFINITY);
+  let i = 0;
+  for (; i + 4 <= nb; i += 4) {
+    const r0 = minmax32_pairs(x), r1 = minmax32_pairs(x + 128), r2 = minmax32_pairs(x + 256), r3 = minmax32_pairs(x + 384);
+    let mn = min4_of_pairs(r0, r1, r2, r3), mx = max4_of_pairs(r0, r1, r2, r3);
+    if (v128.any_true(v128.or(f32x4.eq(mn, zero), f32x4.eq(mx, zero)))) {
+      v128.store(MM, mn);
+      v128.store(MM, mx, 16);
+      fix_zero_extremes(x);
+      mn = v128.load(MM);
+      mx = v128.load(MM, 16);
+    }
+    const d = f32x4.div(f32x4.sub(mx, mn), f32x4.splat(15));
+    const id = v128.andnot(f32x4.div(f32x4.splat(1), d), f32x4.eq(d, zero));
+    const h = v128.or(fp32x4_to_fp16x4(d), i32x4.shl(fp32x4_to_fp16x4(mn), 16));
+    store<u32>(y, i32x4.extract_lane(h, 0));
+    store<u32>(y + BLOCK_Q4_1, i32x4.extract_lane(h, 1));
+    store<u32>(y + 2 * BLOCK_Q4_1, i32x4.extract_lane(h, 2));
+    store<u32>(y + 3 * BLOCK_Q4_1, i32x4.extract_lane(h, 3));
+    // fast codes need finite d and 1/d: max - min overflowing gives id = 0 and (x - min) * 0 = NaN
+    // (whose sign, hence the magic-number result, is platform-dependent); d subnormal gives id = inf
+    if (i32x4.all_true(v128.and(f32x4.lt(d, inf), f32x4.lt(id, inf)))) {
+      q4_1_codes_fast(y, x, v128.shuffle<u32>(mn, mn, 0, 0, 0, 0), v128.shuffle<u32>(id, id, 0, 0, 0, 0));
+      q4_1_codes_fast(y + BLOCK_Q4_1, x + 128, v128.shuffle<u32>(mn, mn, 1, 1, 1, 1), v128.shuffle<u32>(id, id, 1, 1, 1, 1));
+      q4_1_codes_fast(y + 2 * BLOCK_Q4_1, x + 256, v128.shuffle<u32>(mn, mn, 2, 2, 2, 2), v128.shuffle<u32>(id, id, 2, 2, 2, 2));
+      q4_1_codes_fast(y + 3 * BLOCK_Q4_1, x + 384, v128.shuffle<u32>(mn, mn, 3, 3, 3, 3), v128.shuffle<u32>(id, id, 3, 3, 3, 3));
+    } else {
+      q4_1_codes_any(y, x, f32x4.extract_lane(mn, 0), f32x4.extract_lane(id, 0));
+      q4_1_codes_any(y + BLOCK_Q4_1, x + 128, f32x4.extract_lane(mn, 1), f32x4.extract_lane(id, 1));
+      q4_1_codes_any(y + 2 * BLOCK_Q4_1, x + 256, f32x4.extract_lane(mn, 2), f32x4.extract_lane(id, 2));
+      q4_1_codes_any(y + 3 * BLOCK_Q4_1, x + 384, f32x4.extract_lane(mn, 3), f32x4.extract_lane(id, 3));
+    }
+    x += 4 * (QK4_1 << 2);
+    y += 4 * BLOCK_Q4_1;
+  }
+  for (; i < nb; i++) {
+    q4_1_block(y, x);
     x += QK4_1 << 2;
     y += BLOCK_Q4_1;
   }
