@@ -170,7 +170,13 @@ export async function runEval(a: Args): Promise<number> {
   if (!base || !other || !text) throw new TensorshrinkError("E_RANGE", "usage: tensorshrink eval <base.gguf> <other.gguf> --text <file> [--threads N] [--json]");
   const { evaluatePair } = await import("../eval/llama");
   const fs = await import("node:fs/promises");
-  const r = await evaluatePair(base, other, await fs.readFile(text, "utf8"), { threads: threadsOf(a) ?? 2, contextSize: one(a, "--ctx") ? Number(one(a, "--ctx")) : undefined });
+  let body: string;
+  try {
+    body = await fs.readFile(text, "utf8");
+  } catch (e) {
+    throw new TensorshrinkError("E_IO", `cannot read --text ${text}: ${(e as Error).message}`, { file: text });
+  }
+  const r = await evaluatePair(base, other, body, { threads: threadsOf(a) ?? 2, contextSize: one(a, "--ctx") ? Number(one(a, "--ctx")) : undefined });
   if (a.flags.has("--json")) process.stdout.write(JSON.stringify(r, jsonNum, 1) + "\n");
   else {
     process.stdout.write(`base:  ${base}\nother: ${other}\ntext:  ${text} (${r.tokens} tokens scored)\n\n`);

@@ -41,10 +41,20 @@ export async function loadNodeLlamaCpp(opts: LlamaCppOptions = {}): Promise<any>
 
 const llamaCache = new WeakMap<object, Promise<any>>();
 
+const msgOf = (e: unknown) => String((e as Error)?.message ?? e);
+
 async function getLlamaInstance(mod: any): Promise<any> {
   let p = llamaCache.get(mod);
   if (!p) {
-    p = mod.getLlama({ gpu: false, build: "never", skipDownload: true, logLevel: "error" }) as Promise<any>;
+    p = (async () => {
+      try {
+        return await mod.getLlama({ gpu: false, build: "never", skipDownload: true, logLevel: "error" });
+      } catch (e) {
+        llamaCache.delete(mod); // a later call may retry
+        const where = typeof process !== "undefined" ? `${process.platform}-${process.arch}` : "this platform";
+        throw new TensorshrinkError("E_UNSUPPORTED", `node-llama-cpp has no usable prebuilt llama.cpp binary for ${where} (nothing is built or downloaded): ${msgOf(e)}`, { platform: where }, { cause: e });
+      }
+    })();
     llamaCache.set(mod, p);
   }
   return p;
@@ -59,9 +69,22 @@ interface Loaded { model: any; context: any; sequence: any; dispose(): Promise<v
 
 async function load(mod: any, path: string, opts: LlamaCppOptions): Promise<Loaded> {
   const llama = await getLlamaInstance(mod);
-  const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
+  let model: any;
+  try {
+    model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
+  } catch (e) {
+    // file system errors (ENOENT, EACCES, ...) vs files llama.cpp rejects (bad magic, truncated, unknown arch)
+    const sys = typeof (e as any)?.code === "string" && /^E[A-Z]+$/.test((e as any).code);
+    throw new TensorshrinkError(sys ? "E_IO" : "E_FORMAT", `llama.cpp cannot load ${path}: ${msgOf(e)}`, { file: path }, { cause: e });
+  }
   const ctxSize = opts.contextSize ?? Math.min(model.trainContextSize || 2048, 2048);
-  const context = await model.createContext({ contextSize: ctxSize, threads: opts.threads ?? 2, batchSize: ctxSize });
+  let context: any;
+  try {
+    context = await model.createContext({ contextSize: ctxSize, threads: opts.threads ?? 2, batchSize: ctxSize });
+  } catch (e) {
+    await model.dispose();
+    throw new TensorshrinkError("E_UNSUPPORTED", `llama.cpp cannot create a context of ${ctxSize} tokens for ${path}: ${msgOf(e)}`, { file: path, contextSize: ctxSize }, { cause: e });
+  }
   const sequence = context.getSequence();
   return {
     model, context, sequence,

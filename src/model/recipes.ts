@@ -108,8 +108,8 @@ const FALLBACK: Record<string, string> = {
  * only 2D+ tensors whose name ends in "weight" and that are not norms are quantized; output /
  * tied token_embd -> q6_K (q8_0 when ne[0] is not a multiple of 256); attn_v / ffn_down bumps for
  * Q2_K, Q3_K_*, Q4_K_*, Q5_K_M, IQ4_NL; rows whose length is not a multiple of the block size fall
- * back (q4_K -> q5_0, q5_K -> q5_1, q6_K -> q8_0, q2_K/q3_K -> iq4_nl, tq* -> q4_0; then, or for any
- * other type, f16).
+ * back (q4_K -> q5_0, q5_K -> q5_1, q6_K -> q8_0, q2_K/q3_K -> iq4_nl, tq* -> q4_0; then f16). For
+ * other types llama-quantize gives up; tensorshrink uses f16 there (a documented deviation).
  */
 export function planModel(tensors: PlanTensor[], ftypeName: string, hp: PlanHparams, opts: PlanOptions = {}): TensorPlan[] {
   const ftype = lookupFtype(ftypeName).name;
@@ -190,8 +190,9 @@ export function planModel(tensors: PlanTensor[], ftypeName: string, hp: PlanHpar
   const fallback = (t: PlanTensor, type: string): { type: string; fell: boolean } => {
     const nx = t.shape[0];
     if (nx % lookupType(type).blockSize === 0) return { type, fell: false };
-    // Types without a named fallback (q8_0, q4_0, ...) go straight to f16, as current llama.cpp does
-    // (older llama-quantize threw "Unsupported tensor size encountered" there).
+    // Types without a named fallback (q8_0, q4_0, ...): llama-quantize refuses the model there
+    // ("Unsupported tensor size encountered"); tensorshrink deliberately deviates and keeps such a
+    // tensor in f16, so that e.g. stories260K (ffn_down rows of 172) still converts to Q8_0 / Q4_0.
     let nt = FALLBACK[type] ?? type;
     if (nx % lookupType(nt).blockSize !== 0) nt = "f16";
     return { type: nt, fell: true };
