@@ -40,6 +40,9 @@ export interface ErrorStats {
 type Exports = Record<string, any> & { memory: WebAssembly.Memory };
 
 const DEFAULT_CHUNK_BYTES = 16 << 20;
+/** Values per slice of a pool quantize job / quantizeUnit (64 KiB of f32: in cache with its output and dequantized copy). */
+const SLICE_VALUES = 16384;
+const sliceRowsFor = (cols: number) => Math.max(1, Math.floor(SLICE_VALUES / cols));
 
 /**
  * An initialized tensorshrink engine: one wasm instance (SIMD128) plus an optional worker pool.
@@ -350,12 +353,80 @@ export class Engine {
     const ranges = splitRows(rows, cols, pool.size, this.chunkBytes);
     await Promise.all(ranges.map(async ([r0, nr]) => {
       const data = x.slice(r0 * cols, (r0 + nr) * cols).buffer;
-      const job: PoolJob = { op: "quantize", kernel, rows: nr, cols, rowBytes: rb, data, imatrix: im, checkFinite: t.rejectsNonFinite };
+      const job: PoolJob = { op: "quantize", kernel, rows: nr, cols, rowBytes: rb, data, imatrix: im, checkFinite: t.rejectsNonFinite, sliceRows: sliceRowsFor(cols) };
       const res = await pool.run(job);
-      if (res.nonfinite !== undefined) throw nonFinite(opts, r0 * cols + res.nonfinite, new Uint8Array(x.buffer, x.byteOffset), (r0 * cols + res.nonfinite) * 4);
+      if (res.nonfinite !== undefined) throw nonFiniteValue(opts, r0 * cols + res.nonfinite, res.value!);
       out.set(new Uint8Array(res.data!), r0 * rb);
     }));
     return out;
+  }
+
+  /** @internal Number of pool workers `...Async` calls use (0: they run on the calling thread). Starts no worker. */
+  async poolSize(): Promise<number> {
+    this.check();
+    return (await this.getPool())?.size ?? 0;
+  }
+
+  /**
+   * @internal One work unit of a streaming pipeline (quantizeModel): quantizes `x` (rows x cols, same
+   * bytes as `quantize`) and, with `stats`, measures the error of its dequantized blocks (se = sum of
+   * (x - x')^2, sa = sum of x^2, f64) where the quantization ran, with no second pass on this thread.
+   * Work goes slice by slice (64 KiB of f32, whole rows: copy in, check, quantize, copy out, dequantize,
+   * compare while the slice is in cache); the sums are added slice by slice in order, so they are the
+   * same with and without the pool. With `pool` (and a pool), the job runs on a worker and x's buffer is
+   * transferred to it when x spans the whole buffer (x is then detached: the caller hands it over),
+   * else x is copied once. wasm memory used: about 3 slices.
+   */
+  async quantizeUnit(x: Float32Array, opts: QuantizeOptions, o: { stats: boolean; pool: boolean }): Promise<{ bytes: Uint8Array; se: number; sa: number }> {
+    this.check();
+    const { t, kernel, im } = this.prepareQuantize(x, opts);
+    const pool = o.pool ? await this.getPool() : null;
+    const { rows, cols } = opts;
+    if (t.name === "f32" || rows === 0) return { bytes: this.quantize(x, opts), se: 0, sa: 0 };
+    const rb = this.rowBytes(t, cols);
+    const sliceRows = Math.min(rows, sliceRowsFor(cols));
+    const dq = o.stats ? `dequantize_row_${t.name}` : undefined;
+    if (dq && typeof this.exports[dq] !== "function") throw new TensorshrinkError("E_UNSUPPORTED", `no dequantize kernel for type ${t.name} in this build`, { type: t.name });
+    if (pool && (opts.algorithm ?? "chunk") === "chunk" && !(x instanceof WasmTensor)) {
+      const whole = x.byteOffset === 0 && x.byteLength === x.buffer.byteLength && !(typeof SharedArrayBuffer !== "undefined" && x.buffer instanceof SharedArrayBuffer);
+      const data = whole ? (x.buffer as ArrayBuffer) : x.slice().buffer;
+      const kname = `quantize_${t.name}${opts.kernel === "ref" ? "_ref" : ""}`;
+      const res = await pool.run({ op: "quantize", kernel: kname, rows, cols, rowBytes: rb, data, imatrix: im, checkFinite: t.rejectsNonFinite, statsKernel: dq, sliceRows });
+      if (res.nonfinite !== undefined) throw nonFiniteValue(opts, res.nonfinite, res.value!);
+      return { bytes: new Uint8Array(res.data!), se: res.stats?.[0] ?? 0, sa: res.stats?.[1] ?? 0 };
+    }
+    const xs = xArray(x);
+    const bytes = new Uint8Array(rows * rb);
+    const pin = this.alloc(sliceRows * cols * 4), pout = this.alloc(sliceRows * rb + 16), pim = im ? this.alloc(cols * 4) : 0;
+    const pdq = dq ? this.alloc(sliceRows * cols * 4) : 0, pst = dq ? this.alloc(48) : 0;
+    const dqk = dq ? this.exports[dq] : null, es = this.exports.error_stats;
+    let se = 0, sa = 0;
+    try {
+      const mem = this.exports.memory.buffer;
+      if (im) new Float32Array(mem, pim, cols).set(im);
+      for (let r0 = 0; r0 < rows; r0 += sliceRows) {
+        const nr = Math.min(sliceRows, rows - r0), m = nr * cols;
+        new Float32Array(mem, pin, m).set(xs.subarray(r0 * cols, r0 * cols + m));
+        if (t.rejectsNonFinite) {
+          const bad = this.exports.find_nonfinite(pin, m);
+          if (bad >= 0) throw nonFinite(opts, r0 * cols + bad, this.u8(), pin + bad * 4);
+        }
+        this.callKernel(kernel, t, pout, pin, nr, cols, pim);
+        bytes.set(new Uint8Array(mem, pout, nr * rb), r0 * rb);
+        if (dqk) {
+          dqk(pdq, pout, m);
+          es(pst, pin, pdq, m);
+          const r = new Float64Array(mem, pst, 2);
+          se += r[0]; sa += r[1];
+        }
+      }
+      return { bytes, se, sa };
+    } finally {
+      this.free(pin); this.free(pout);
+      if (pim) this.free(pim);
+      if (pdq) this.free(pdq);
+      if (pst) this.free(pst);
+    }
   }
 
   /** Like `dequantize`, spread over the worker pool. Same values as `dequantize`. */
@@ -532,8 +603,11 @@ function xArray(x: Float32Array | WasmTensor): Float32Array {
 }
 
 function nonFinite(opts: QuantizeOptions, flat: number, mem: Uint8Array, byteOff: number): TensorshrinkError {
+  return nonFiniteValue(opts, flat, new DataView(mem.buffer, mem.byteOffset).getFloat32(byteOff, true));
+}
+
+function nonFiniteValue(opts: QuantizeOptions, flat: number, value: number): TensorshrinkError {
   const row = Math.floor(flat / opts.cols), column = flat % opts.cols;
-  const value = new DataView(mem.buffer, mem.byteOffset).getFloat32(byteOff, true);
   return new TensorshrinkError("E_NONFINITE", `non-finite value ${value} at row ${row}, column ${column}${opts.name ? ` of tensor "${opts.name}"` : ""}; ggml quantizers refuse NaN/Inf`, { name: opts.name, row, column, value });
 }
 

@@ -14,10 +14,21 @@ export interface PoolJob {
   /** Input: f32 values (quantize) or block bytes (dequantize). Transferred to the worker. */
   data: ArrayBuffer;
   imatrix?: Float32Array | null;
-  /** Check for NaN/Inf before quantizing (reported as the flat index). */
+  /** Check for NaN/Inf before quantizing (reported as the flat index and the value). */
   checkFinite?: boolean;
+  /**
+   * Quantize only: also dequantize the result with this kernel (e.g. "dequantize_row_q4_K") and return
+   * the `error_stats` sums of the input against it (SQNR without a second pass on the calling thread).
+   */
+  statsKernel?: string;
+  /**
+   * Quantize only: rows per slice (default: all). The worker runs copy-in, check, kernel, copy-out and
+   * the stats slice by slice so each slice stays in cache; the stats are summed slice by slice in order.
+   */
+  sliceRows?: number;
 }
-export interface PoolResult { data?: ArrayBuffer; nonfinite?: number; error?: string }
+/** `stats`: [se, sa] = f64 sums of (x - dequantized)^2 and x^2, when the job asked for them. */
+export interface PoolResult { data?: ArrayBuffer; nonfinite?: number; value?: number; stats?: number[]; error?: string }
 
 // The worker body: self-contained (no imports), turned into source text with Function.toString so it
 // runs from a Blob URL (Web Workers: Deno, Bun, browsers) or `eval: true` (Node worker_threads) and
@@ -38,28 +49,59 @@ function workerMain(nodePort: any) {
     try {
       if (!inst) await pending;
       const e = inst.exports;
+      if (job.op === "quantize") {
+        // Slice by slice (whole rows, `sliceRows` at a time): copy in, check, quantize, copy out and
+        // (with stats) dequantize + error_stats while the slice is still in cache. Rows are independent,
+        // so the bytes are those of one call over all rows; the wasm buffers are one slice each.
+        const { rows, cols, rowBytes: rb } = job;
+        const sliceRows = Math.max(1, Math.min(rows, job.sliceRows || rows));
+        const stats = !!job.statsKernel;
+        const src = new Uint8Array(job.data);
+        const out = new Uint8Array(rows * rb);
+        // Every allocation first: views of e.memory.buffer are taken after the last possible growth.
+        const pin = e.ts_alloc(sliceRows * cols * 4);
+        const pout = e.ts_alloc(sliceRows * rb + 16);
+        const pim = job.imatrix ? e.ts_alloc(job.imatrix.byteLength) : 0;
+        const pdq = stats ? e.ts_alloc(sliceRows * cols * 4) : 0;
+        const pst = stats ? e.ts_alloc(48) : 0;
+        try {
+          const mem = e.memory.buffer;
+          if (pim) new Float32Array(mem, pim, job.imatrix.length).set(job.imatrix);
+          let se = 0, sa = 0;
+          for (let r0 = 0; r0 < rows; r0 += sliceRows) {
+            const nr = Math.min(sliceRows, rows - r0), m = nr * cols;
+            new Uint8Array(mem, pin, m * 4).set(src.subarray(r0 * cols * 4, (r0 * cols + m) * 4));
+            if (job.checkFinite) {
+              const bad = e.find_nonfinite(pin, m);
+              if (bad >= 0) { post({ id, nonfinite: r0 * cols + bad, value: new Float32Array(mem, pin + bad * 4, 1)[0] }); return; }
+            }
+            e[job.kernel](pout, pin, nr, cols, pim);
+            out.set(new Uint8Array(mem, pout, nr * rb), r0 * rb);
+            if (stats) {
+              e[job.statsKernel](pdq, pout, m);
+              e.error_stats(pst, pin, pdq, m);
+              const r = new Float64Array(mem, pst, 2);
+              se += r[0]; sa += r[1];
+            }
+          }
+          post({ id, data: out.buffer, stats: stats ? [se, sa] : undefined }, [out.buffer]);
+        } finally {
+          e.ts_free(pin); e.ts_free(pout); if (pim) e.ts_free(pim); if (pdq) e.ts_free(pdq); if (pst) e.ts_free(pst);
+        }
+        return;
+      }
       const inBytes = job.data.byteLength;
-      const outBytes = job.op === "quantize" ? job.rows * job.rowBytes : job.rows * job.cols * 4;
+      const outBytes = job.rows * job.cols * 4;
       const pin = e.ts_alloc(inBytes);
       const pout = e.ts_alloc(outBytes + 16);
-      let pim = 0;
       try {
         new Uint8Array(e.memory.buffer, pin, inBytes).set(new Uint8Array(job.data));
-        if (job.checkFinite) {
-          const bad = e.find_nonfinite(pin, job.rows * job.cols);
-          if (bad >= 0) { post({ id, nonfinite: bad }); return; }
-        }
-        if (job.imatrix) {
-          pim = e.ts_alloc(job.imatrix.byteLength);
-          new Float32Array(e.memory.buffer, pim, job.imatrix.length).set(job.imatrix);
-        }
-        if (job.op === "quantize") e[job.kernel](pout, pin, job.rows, job.cols, pim);
-        else e[job.kernel](pout, pin, job.rows * job.cols);
+        e[job.kernel](pout, pin, job.rows * job.cols);
         const out = new Uint8Array(outBytes);
         out.set(new Uint8Array(e.memory.buffer, pout, outBytes));
         post({ id, data: out.buffer }, [out.buffer]);
       } finally {
-        e.ts_free(pin); e.ts_free(pout); if (pim) e.ts_free(pim);
+        e.ts_free(pin); e.ts_free(pout);
       }
     } catch (err: any) {
       post({ id, error: String(err && err.message || err) });

@@ -23,9 +23,15 @@ export interface QuantizeModelOptions {
   pure?: boolean;
   /** Compute per-tensor SQNR (dequantize + compare; default true). */
   stats?: boolean;
-  /** f32 input bytes per work unit (default 4 MiB); peak memory is about (threads + 2) units. */
+  /**
+   * f32 input bytes per work unit (default 4 MiB). Up to 2 x threads + 2 units are in flight (2
+   * without a pool); each holds its input and output, and a worker also a dequantized copy for the SQNR.
+   */
   chunkBytes?: number;
-  /** Use the engine's worker pool (default true). */
+  /**
+   * Use the engine's worker pool (default true): units are quantized and measured on the workers and
+   * their f32 buffers (fresh arrays from `readRows`) are transferred to them.
+   */
   parallel?: boolean;
   /** Progress callback, called after each chunk. */
   onProgress?(p: QuantizeProgress): void;
@@ -103,78 +109,83 @@ export async function quantizeModel(engine: Engine, source: ModelSource, sink: B
   const specs: GgufTensorSpec[] = source.tensors.map((t, i) => ({ name: t.name, ne: t.ne, type: plan[i].type }));
 
   const chunkBytes = opts.chunkBytes ?? 4 << 20;
-  const parallel = opts.parallel !== false;
   const stats = opts.stats !== false;
   const totalBytes = source.tensors.reduce((s, t) => s + t.ne.reduce((a, b) => a * b, 1) * 4, 0);
+  // Work units: whole rows, about chunkBytes of f32 each, in file order across all tensors. Up to
+  // `depth` units are in flight at once (read, then quantized + measured on a pool worker or, without
+  // a pool, on this thread), across tensor boundaries, so the workers never wait for a tensor's tail
+  // or the next tensor's first read; the writer consumes them in order. Without a pool, depth 2 keeps
+  // one read ahead of the quantization.
+  const poolSize = opts.parallel !== false ? await engine.poolSize() : 0;
+  const depth = poolSize > 0 ? 2 * poolSize + 2 : 2;
+  interface Unit { i: number; r: number; n: number }
+  interface Done { bytes: Uint8Array; se: number; sa: number }
+  const units = (function* (): Generator<Unit> {
+    for (let i = 0; i < source.tensors.length; i++) {
+      const t = source.tensors[i];
+      const rows = tensorRows(t.ne);
+      const rowsPerChunk = Math.max(1, Math.floor(chunkBytes / (t.ne[0] * 4)));
+      for (let r = 0; r < rows; r += rowsPerChunk) yield { i, r, n: Math.min(rowsPerChunk, rows - r) };
+    }
+  })();
+  const launch = async (u: Unit): Promise<Done> => {
+    const t = source.tensors[u.i], p = plan[u.i], cols = t.ne[0];
+    if (!p.quantize) return { bytes: await t.readRawRows(u.r, u.n), se: 0, sa: 0 };
+    const im = imatrix?.get(t.name) ?? null;
+    if (im && im.length !== cols) throw new TensorshrinkError("E_IMATRIX", `imatrix entry for tensor "${t.name}" has ${im.length} values, the tensor has ${cols} columns`, { name: t.name });
+    // readRows hands over a fresh array (every ModelSource in this package returns one); its buffer may be transferred to a worker.
+    const x = await t.readRows(u.r, u.n);
+    try {
+      return await engine.quantizeUnit(x, { type: p.type, rows: u.n, cols, imatrix: im, name: t.name }, { stats, pool: poolSize > 0 });
+    } catch (e) {
+      if (e instanceof TensorshrinkError && e.code === "E_NONFINITE") {
+        const row = (e.details.row as number) + u.r;
+        throw new TensorshrinkError("E_NONFINITE", `non-finite value ${e.details.value} in tensor "${t.name}" at row ${row}, column ${e.details.column}`, { ...e.details, row });
+      }
+      throw e;
+    }
+  };
+  const inflight: { u: Unit; done: Promise<Done> }[] = [];
+  const fill = () => {
+    while (inflight.length < depth) {
+      const next = units.next();
+      if (next.done) return;
+      const done = launch(next.value);
+      done.catch(() => {}); // surfaced when awaited in order
+      inflight.push({ u: next.value, done });
+    }
+  };
+
   let doneBytes = 0;
   const reports: TensorReport[] = [];
-
   async function* tensorData(t: ModelTensor, p: TensorPlan, index: number): AsyncGenerator<Uint8Array> {
     const cols = t.ne[0];
     const rows = tensorRows(t.ne);
-    const rowsPerChunk = Math.max(1, Math.floor(chunkBytes / (cols * 4)));
     const rep: TensorReport = { name: t.name, ne: [...t.ne], inType: t.type, type: p.type, bytesBefore: rows * rowBytesOf(t.type, cols), bytesAfter: rows * rowBytesOf(p.type, cols), sqnrDb: null, reason: p.reason };
     reports.push(rep);
-    const progress = (n: number) => {
-      doneBytes += n;
-      opts.onProgress?.({ tensor: t.name, tensorIndex: index, tensorCount: source.tensors.length, doneBytes, totalBytes, elapsedMs: Date.now() - t0 });
-    };
-    if (!p.quantize) {
-      for (let r = 0; r < rows; r += rowsPerChunk) {
-        const n = Math.min(rowsPerChunk, rows - r);
-        yield await t.readRawRows(r, n);
-        progress(n * cols * 4);
-      }
-      return;
-    }
-    const im = imatrix?.get(t.name) ?? null;
-    if (im && im.length !== cols) throw new TensorshrinkError("E_IMATRIX", `imatrix entry for tensor "${t.name}" has ${im.length} values, the tensor has ${cols} columns`, { name: t.name });
+    // Error sums added in unit order: the same report with or without the pool.
     let se = 0, sa = 0;
-    // Up to `depth` chunks in flight: reads stay sequential, quantization runs on the pool.
-    const depth = parallel ? 3 : 1;
-    const inflight: Promise<Uint8Array>[] = [];
-    const launch = async (r: number, n: number): Promise<Uint8Array> => {
-      const x = await t.readRows(r, n);
-      const o = { type: p.type, rows: n, cols, imatrix: im, name: t.name };
-      let q: Uint8Array;
-      try {
-        q = parallel ? await engine.quantizeAsync(x, o) : engine.quantize(x, o);
-      } catch (e) {
-        if (e instanceof TensorshrinkError && e.code === "E_NONFINITE") {
-          const row = (e.details.row as number) + r;
-          throw new TensorshrinkError("E_NONFINITE", `non-finite value ${e.details.value} in tensor "${t.name}" at row ${row}, column ${e.details.column}`, { ...e.details, row });
-        }
-        throw e;
-      }
-      if (stats) {
-        const back = engine.dequantize(q, o);
-        const e = engine.errorSums(x, back);
-        se += e.se;
-        sa += e.sa;
-      }
-      progress(n * cols * 4);
-      return q;
-    };
-    let r = 0;
-    const nextLaunch = () => {
-      if (r >= rows) return false;
-      const n = Math.min(rowsPerChunk, rows - r);
-      const pr = launch(r, n);
-      pr.catch(() => {}); // surfaced when awaited in order
-      inflight.push(pr);
-      r += n;
-      return true;
-    };
-    while (inflight.length < depth && nextLaunch());
-    while (inflight.length) {
-      const q = await inflight.shift()!;
-      nextLaunch();
-      yield q;
+    fill();
+    while (inflight.length && inflight[0].u.i === index) {
+      const { u, done } = inflight.shift()!;
+      const d = await done;
+      fill();
+      se += d.se;
+      sa += d.sa;
+      doneBytes += u.n * cols * 4;
+      opts.onProgress?.({ tensor: t.name, tensorIndex: index, tensorCount: source.tensors.length, doneBytes, totalBytes, elapsedMs: Date.now() - t0 });
+      yield d.bytes;
     }
-    if (stats) rep.sqnrDb = se === 0 ? Infinity : 10 * Math.log10(sa / se);
+    if (p.quantize && stats) rep.sqnrDb = se === 0 ? Infinity : 10 * Math.log10(sa / se);
   }
 
-  const layout = await writeGguf(sink, metadata, specs, (_spec, i) => tensorData(source.tensors[i], plan[i], i), { signal: opts.signal });
+  let layout: Awaited<ReturnType<typeof writeGguf>>;
+  try {
+    layout = await writeGguf(sink, metadata, specs, (_spec, i) => tensorData(source.tensors[i], plan[i], i), { signal: opts.signal });
+  } finally {
+    // On an error or abort, let the units already started settle: no work continues after we return.
+    await Promise.allSettled(inflight.map((f) => f.done));
+  }
   const seconds = (Date.now() - t0) / 1000;
   const params = source.tensors.reduce((s, t) => s + t.ne.reduce((a, b) => a * b, 1), 0);
   const outBytes = reports.reduce((s, r) => s + r.bytesAfter, 0);

@@ -16,7 +16,10 @@ export interface ModelTensor {
   readonly ne: readonly number[];
   /** ggml type name of the stored data ("f32", "f16", "bf16", "q8_0", ...). */
   readonly type: string;
-  /** Reads `count` rows from row `start` as f32 (dequantized/converted when needed). */
+  /**
+   * Reads `count` rows from row `start` as f32 (dequantized/converted when needed). The caller owns
+   * the returned array: the pipeline may transfer its buffer to a pool worker, so return a fresh one.
+   */
   readRows(start: number, count: number): Promise<Float32Array>;
   /** Reads `count` rows from row `start` as stored bytes (for tensors copied unchanged). */
   readRawRows(start: number, count: number): Promise<Uint8Array>;
@@ -67,7 +70,11 @@ export function ggufModelSource(file: GgufFile, engine: Engine): ModelSource {
     readRawRows: (start: number, count: number) => readGgufTensorRows(file, t, start, count),
     async readRows(start: number, count: number) {
       const raw = await readGgufTensorRows(file, t, start, count);
-      if (t.type.name === "f32") return new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+      if (t.type.name === "f32") {
+        // A fresh read fills its own buffer: use it directly (the caller owns it); else copy once.
+        if (raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength) return new Float32Array(raw.buffer, 0, raw.byteLength / 4);
+        return new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+      }
       if (!engine.supports(t.type.name)) throw new TensorshrinkError("E_UNSUPPORTED", `tensor "${t.name}" is stored as ${t.type.name}, which tensorshrink cannot dequantize`, { name: t.name });
       return engine.dequantize(raw, { type: t.type.name, rows: count, cols: t.ne[0], name: t.name });
     },
