@@ -3,7 +3,8 @@
 // code = min(15, (int8)(x * (1/d) + 8.5)) (offset and truncate, x86 float->int8 semantics).
 // imatrix path (ggml quantize_row_q4_0_impl): weights imatrix * sqrt(sigma2 + x^2), sigma2 = mean
 // square of the whole row, make_qx_quants(32, 8) search; codes are the search's codes.
-import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
+import { fp32_to_fp16, fp16_to_fp32, fp32x4_to_fp16x4 } from "../inline/f16";
+import { signed_absmax32_x4 } from "../inline/absmax4";
 import { cvt_f32_i8, transpose4x4, signed_absmax32, offset_trunc_x4 } from "../inline/sym";
 import { make_qx_quants, make_qx_quants_x4, sumsq_x4 } from "./common_sym";
 
@@ -46,29 +47,85 @@ export function quantize_row_q4_0_ref(y: usize, x: usize, k: i32): void {
   }
 }
 
-/** SIMD twin of quantize_row_q4_0_ref (one block per step, 8 x f32x4). */
+/**
+ * Codes of one block for a finite 1/d: |x * id| <= 8 (+ rounding), so x * id + 8.5 truncates to
+ * 0..16 in range (trunc = floor, the argument is > 0) and MIN(15, .) is an unsigned byte min.
+ */
+// @ts-ignore: decorator
+@inline function q4_0_codes(y: usize, x: usize, vid: v128): void {
+  const off = f32x4.splat(8.5), m15 = i8x16.splat(15);
+  const lo = i8x16.min_u(i8x16.narrow_i16x8_u(
+    i16x8.narrow_i32x4_s(offset_trunc_x4(v128.load(x, 0), vid, off), offset_trunc_x4(v128.load(x, 16), vid, off)),
+    i16x8.narrow_i32x4_s(offset_trunc_x4(v128.load(x, 32), vid, off), offset_trunc_x4(v128.load(x, 48), vid, off))), m15);
+  const hi = i8x16.min_u(i8x16.narrow_i16x8_u(
+    i16x8.narrow_i32x4_s(offset_trunc_x4(v128.load(x, 64), vid, off), offset_trunc_x4(v128.load(x, 80), vid, off)),
+    i16x8.narrow_i32x4_s(offset_trunc_x4(v128.load(x, 96), vid, off), offset_trunc_x4(v128.load(x, 112), vid, off))), m15);
+  // bytes <= 15: a 16-bit shift by 4 never carries into the next byte (cheaper than i8x16.shl)
+  v128.store(y + 2, v128.or(lo, i16x8.shl(hi, 4)));
+}
+
+/**
+ * Codes of one block for any id: 1/d overflowed (|max| < ~2^-125) gives x * inf + 8.5 = +-inf or
+ * NaN, which x86's float->int8 conversion (cvt_f32_i8) turns into 0, so every code is 0.
+ */
+// @ts-ignore: decorator
+@inline function q4_0_codes_any(y: usize, x: usize, id: f32): void {
+  if (id - id == 0) q4_0_codes(y, x, f32x4.splat(id));
+  else v128.store(y + 2, i8x16.splat(0));
+}
+
+/** Codes of 4 consecutive blocks, lane k of id = 1/d of block k; fin: every lane of id is finite. */
+// @ts-ignore: decorator
+@inline function q4_0_codes4(y: usize, x: usize, id: v128, fin: bool): void {
+  if (fin) {
+    q4_0_codes(y, x, v128.shuffle<u32>(id, id, 0, 0, 0, 0));
+    q4_0_codes(y + BLOCK_Q4_0, x + 128, v128.shuffle<u32>(id, id, 1, 1, 1, 1));
+    q4_0_codes(y + 2 * BLOCK_Q4_0, x + 256, v128.shuffle<u32>(id, id, 2, 2, 2, 2));
+    q4_0_codes(y + 3 * BLOCK_Q4_0, x + 384, v128.shuffle<u32>(id, id, 3, 3, 3, 3));
+  } else {
+    q4_0_codes_any(y, x, f32x4.extract_lane(id, 0));
+    q4_0_codes_any(y + BLOCK_Q4_0, x + 128, f32x4.extract_lane(id, 1));
+    q4_0_codes_any(y + 2 * BLOCK_Q4_0, x + 256, f32x4.extract_lane(id, 2));
+    q4_0_codes_any(y + 3 * BLOCK_Q4_0, x + 384, f32x4.extract_lane(id, 3));
+  }
+}
+
+/**
+ * SIMD twin of quantize_row_q4_0_ref. 4 blocks per step: the blocks' signed absolute maxima are
+ * reduced into one vector, so d, 1/d and the fp16 scales are computed once for 4 blocks; the codes
+ * (block by block, 8 x f32x4) of each group of 4 are written one step later, after the next group's
+ * reduction, so the CPU overlaps the streaming loads with the code arithmetic on data still in L1.
+ * One block per step for the nb % 4 tail.
+ */
 export function quantize_row_q4_0(y: usize, x: usize, k: i32): void {
   const nb = k / QK4_0;
-  for (let i = 0; i < nb; i++) {
+  const zero = f32x4.splat(0);
+  let i = 0;
+  let pid = zero;
+  let pfin = true;
+  for (; i + 4 <= nb; i += 4) {
+    const d = f32x4.div(signed_absmax32_x4(x), f32x4.splat(-8));
+    const id = v128.andnot(f32x4.div(f32x4.splat(1), d), f32x4.eq(d, zero));
+    const h = fp32x4_to_fp16x4(d);
+    store<u16>(y, <u16>i32x4.extract_lane(h, 0));
+    store<u16>(y + BLOCK_Q4_0, <u16>i32x4.extract_lane(h, 1));
+    store<u16>(y + 2 * BLOCK_Q4_0, <u16>i32x4.extract_lane(h, 2));
+    store<u16>(y + 3 * BLOCK_Q4_0, <u16>i32x4.extract_lane(h, 3));
+    if (i > 0) q4_0_codes4(y - 4 * BLOCK_Q4_0, x - 512, pid, pfin);
+    pid = id;
+    pfin = i32x4.all_true(f32x4.eq(f32x4.sub(id, id), zero));
+    x += 4 * (QK4_0 << 2);
+    y += 4 * BLOCK_Q4_0;
+  }
+  if (i > 0) q4_0_codes4(y - 4 * BLOCK_Q4_0, x - 512, pid, pfin);
+  for (; i < nb; i++) {
     const v0 = v128.load(x), v1 = v128.load(x, 16), v2 = v128.load(x, 32), v3 = v128.load(x, 48);
     const v4 = v128.load(x, 64), v5 = v128.load(x, 80), v6 = v128.load(x, 96), v7 = v128.load(x, 112);
     const vmax = signed_absmax32(x, v0, v1, v2, v3, v4, v5, v6, v7);
     const d: f32 = vmax / <f32>-8;
     const id: f32 = d != 0 ? <f32>1 / d : 0;
     store<u16>(y, fp32_to_fp16(d));
-    if (id - id == 0) {
-      // finite 1/d: |x * id| <= 8 (+ rounding), so x * id + 8.5 truncates to 0..16 in range
-      const vid = f32x4.splat(id), off = f32x4.splat(8.5), m15 = i8x16.splat(15);
-      const lo = i8x16.min_u(i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(offset_trunc_x4(v0, vid, off), offset_trunc_x4(v1, vid, off)),
-        i16x8.narrow_i32x4_s(offset_trunc_x4(v2, vid, off), offset_trunc_x4(v3, vid, off))), m15);
-      const hi = i8x16.min_u(i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(offset_trunc_x4(v4, vid, off), offset_trunc_x4(v5, vid, off)),
-        i16x8.narrow_i32x4_s(offset_trunc_x4(v6, vid, off), offset_trunc_x4(v7, vid, off))), m15);
-      v128.store(y + 2, v128.or(lo, i8x16.shl(hi, 4)));
-    } else {
-      // 1/d overflowed (|max| < ~2^-125): x * inf + 8.5 is +-inf or NaN, which x86's float->int8
-      // conversion turns into 0 (cvt_f32_i8), so every code is 0
-      v128.store(y + 2, i8x16.splat(0));
-    }
+    q4_0_codes_any(y, x, id);
     x += QK4_0 << 2;
     y += BLOCK_Q4_0;
   }
