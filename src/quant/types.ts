@@ -1,4 +1,5 @@
 import { TensorshrinkError } from "../errors";
+import { GGML_TYPES } from "../formats/ggml-types";
 
 /** Static facts about a ggml storage type. */
 export interface TypeInfo {
@@ -18,28 +19,32 @@ export interface TypeInfo {
   rejectsNonFinite: boolean;
 }
 
-const T = (name: string, ggmlTypeId: number, blockSize: number, bytesPerBlock: number, usesImatrix: boolean, rejectsNonFinite = true): TypeInfo =>
-  Object.freeze({ name, ggmlTypeId, blockSize, bytesPerBlock, bitsPerWeight: (8 * bytesPerBlock) / blockSize, usesImatrix, rejectsNonFinite });
+// Ids and block geometry come from the one ggml type table (formats/ggml-types); this adds what the
+// quantization engine needs to know about each type it has kernels for.
+const T = (name: keyof typeof GGML_TYPES, usesImatrix: boolean, rejectsNonFinite = true): TypeInfo => {
+  const g = GGML_TYPES[name];
+  return Object.freeze({ name: g.name, ggmlTypeId: g.id, blockSize: g.blockSize, bytesPerBlock: g.bytesPerBlock, bitsPerWeight: g.bitsPerWeight, usesImatrix, rejectsNonFinite });
+};
 
 /** The ggml types the engine quantizes/dequantizes, keyed by ggml spelling. */
 export const QUANT_TYPES: Readonly<Record<string, TypeInfo>> = Object.freeze({
-  f32: T("f32", 0, 1, 4, false, false),
-  f16: T("f16", 1, 1, 2, false, false),
-  bf16: T("bf16", 30, 1, 2, false, false),
-  q8_0: T("q8_0", 8, 32, 34, false),
-  q4_0: T("q4_0", 2, 32, 18, true),
-  q4_1: T("q4_1", 3, 32, 20, true),
-  q5_0: T("q5_0", 6, 32, 22, true),
-  q5_1: T("q5_1", 7, 32, 24, true),
-  q2_K: T("q2_K", 10, 256, 84, true),
-  q3_K: T("q3_K", 11, 256, 110, true),
-  q4_K: T("q4_K", 12, 256, 144, true),
-  q5_K: T("q5_K", 13, 256, 176, true),
-  q6_K: T("q6_K", 14, 256, 210, true),
-  iq4_nl: T("iq4_nl", 20, 32, 18, true),
-  tq1_0: T("tq1_0", 34, 256, 54, false),
-  tq2_0: T("tq2_0", 35, 256, 66, false),
-  mxfp4: T("mxfp4", 39, 32, 17, false),
+  f32: T("f32", false, false),
+  f16: T("f16", false, false),
+  bf16: T("bf16", false, false),
+  q8_0: T("q8_0", false),
+  q4_0: T("q4_0", true),
+  q4_1: T("q4_1", true),
+  q5_0: T("q5_0", true),
+  q5_1: T("q5_1", true),
+  q2_K: T("q2_K", true),
+  q3_K: T("q3_K", true),
+  q4_K: T("q4_K", true),
+  q5_K: T("q5_K", true),
+  q6_K: T("q6_K", true),
+  iq4_nl: T("iq4_nl", true),
+  tq1_0: T("tq1_0", false),
+  tq2_0: T("tq2_0", false),
+  mxfp4: T("mxfp4", false),
 });
 
 const LOWER: Record<string, TypeInfo> = {};
