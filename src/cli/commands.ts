@@ -4,6 +4,7 @@ import { init } from "../engine/init";
 import type { Engine } from "../engine/engine";
 import { openFileSink, openFileSource, memorySink } from "../formats/source";
 import { readGguf, ggufValueToJSON } from "../formats/gguf";
+import { readSafetensors } from "../formats/safetensors";
 import { quantizeModel, type QuantizeReport, type QuantizeProgress } from "../model/quantize";
 import { parseRule, lookupFtype } from "../model/recipes";
 import { openModel } from "../model/open";
@@ -97,7 +98,15 @@ const jsonNum = (_k: string, v: unknown) => (typeof v === "bigint" ? v.toString(
 export async function runInspect(a: Args): Promise<number> {
   const [file] = a._;
   if (!file) throw new TensorshrinkError("E_RANGE", "usage: tensorshrink inspect <file> [--json]");
+  const fs = await import("node:fs/promises");
+  const st = await fs.stat(file).catch((e) => { throw new TensorshrinkError("E_IO", `cannot open ${file}: ${(e as Error).message}`, { file }); });
+  if (st.isDirectory()) return inspectModel(a, file);
   const src = await openFileSource(file);
+  const magic = await src.read(0, Math.min(4, src.size));
+  if (magic.length < 4 || String.fromCharCode(...magic) !== "GGUF") {
+    await src.close?.();
+    return file.endsWith(".safetensors") ? inspectSafetensors(a, file) : inspectModel(a, file);
+  }
   try {
     const g = await readGguf(src);
     if (a.flags.has("--json")) {
@@ -128,6 +137,53 @@ export async function runInspect(a: Args): Promise<number> {
     return 0;
   } finally {
     await src.close?.();
+  }
+}
+
+/** inspect for safetensors files: header metadata and tensors (dtype, shape, byte offset). */
+async function inspectSafetensors(a: Args, file: string): Promise<number> {
+  const src = await openFileSource(file);
+  try {
+    const f = await readSafetensors(src);
+    const tensors = f.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape], offset: t.offset, bytes: t.nbytes }));
+    if (a.flags.has("--json")) {
+      process.stdout.write(JSON.stringify({ file, format: "safetensors", size: src.size, headerBytes: f.headerBytes, metadata: f.metadata, tensors }, jsonNum, 1) + "\n");
+      return 0;
+    }
+    let out = `${file}: safetensors, ${fmtBytes(src.size)}, header ${f.headerBytes} bytes, ${tensors.length} tensors\n`;
+    for (const [k, v] of Object.entries(f.metadata)) out += `  ${k} = ${JSON.stringify(v)}\n`;
+    for (const t of tensors) out += `  ${t.name.padEnd(48)} ${t.dtype.padEnd(5)} [${t.shape.join(", ")}]  ${fmtBytes(t.bytes)} @ ${t.offset}\n`;
+    process.stdout.write(out);
+    return 0;
+  } finally {
+    await src.close?.();
+  }
+}
+
+/** inspect for a llama2.c checkpoint or a Hugging Face directory: the GGUF it converts to. */
+async function inspectModel(a: Args, file: string): Promise<number> {
+  const engine = await init({ threads: 0 });
+  const model = await openModel(file, engine, { tokenizer: one(a, "--tokenizer") });
+  try {
+    const tensors = model.tensors.map((t) => ({ name: t.name, type: t.type, ne: [...t.ne] }));
+    const metadata = Object.fromEntries(model.metadata.map((kv) => [kv.key, ggufValueToJSON(kv.value)]));
+    if (a.flags.has("--json")) {
+      process.stdout.write(JSON.stringify({ file, format: "converted", name: model.name, hparams: model.hparams, metadata, tensors }, jsonNum, 1) + "\n");
+      return 0;
+    }
+    let out = `${file}: ${model.name}, converted view (GGUF names), ${tensors.length} tensors, ${model.hparams.nLayer} layers\n\n`;
+    for (const [k, v] of Object.entries(metadata)) {
+      let s = JSON.stringify(v, jsonNum);
+      if (s.length > 100) s = `${s.slice(0, 97)}...`;
+      out += `  ${k} = ${s}\n`;
+    }
+    out += "\n";
+    for (const t of tensors) out += `  ${t.name.padEnd(36)} ${t.type.padEnd(5)} [${t.ne.join(", ")}]\n`;
+    process.stdout.write(out);
+    return 0;
+  } finally {
+    await model.close?.();
+    engine.dispose();
   }
 }
 
