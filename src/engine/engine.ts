@@ -1,6 +1,6 @@
 import { TensorshrinkError } from "../errors";
 import { lookupType, type TypeInfo, type QuantTypeName } from "../quant/types";
-import { WorkerPool, availableCores, workersAvailable, type PoolJob } from "./pool";
+import { WorkerPool, availableCores, workersAvailable, type PoolJob, type FileRange } from "./pool";
 import { WasmTensor } from "./tensor";
 
 /** Options shared by quantize and dequantize. */
@@ -43,6 +43,9 @@ const DEFAULT_CHUNK_BYTES = 16 << 20;
 /** Values per slice of a pool quantize job / quantizeUnit (64 KiB of f32: in cache with its output and dequantized copy). */
 const SLICE_VALUES = 16384;
 const sliceRowsFor = (cols: number) => Math.max(1, Math.floor(SLICE_VALUES / cols));
+
+/** @internal Output of one pipeline unit: its bytes (null when a pool worker wrote them into the output file) and the f64 error sums. */
+export interface UnitResult { bytes: Uint8Array | null; se: number; sa: number }
 
 /**
  * An initialized tensorshrink engine: one wasm instance (SIMD128) plus an optional worker pool.
@@ -375,9 +378,10 @@ export class Engine {
    * compare while the slice is in cache); the sums are added slice by slice in order, so they are the
    * same with and without the pool. With `pool` (and a pool), the job runs on a worker and x's buffer is
    * transferred to it when x spans the whole buffer (x is then detached: the caller hands it over),
-   * else x is copied once. wasm memory used: about 3 slices.
+   * else x is copied once. With `out` and a pool that can access files, the worker writes the bytes
+   * into that file range itself and `bytes` is null. wasm memory used: about 2 slices + the output.
    */
-  async quantizeUnit(x: Float32Array, opts: QuantizeOptions, o: { stats: boolean; pool: boolean }): Promise<{ bytes: Uint8Array; se: number; sa: number }> {
+  async quantizeUnit(x: Float32Array, opts: QuantizeOptions, o: { stats: boolean; pool: boolean; out?: FileRange | null }): Promise<UnitResult> {
     this.check();
     const { t, kernel, im } = this.prepareQuantize(x, opts);
     const pool = o.pool ? await this.getPool() : null;
@@ -391,9 +395,10 @@ export class Engine {
       const whole = x.byteOffset === 0 && x.byteLength === x.buffer.byteLength && !(typeof SharedArrayBuffer !== "undefined" && x.buffer instanceof SharedArrayBuffer);
       const data = whole ? (x.buffer as ArrayBuffer) : x.slice().buffer;
       const kname = `quantize_${t.name}${opts.kernel === "ref" ? "_ref" : ""}`;
-      const res = await pool.run({ op: "quantize", kernel: kname, rows, cols, rowBytes: rb, data, imatrix: im, checkFinite: t.rejectsNonFinite, statsKernel: dq, sliceRows });
+      const out = pool.readsFiles ? o.out ?? undefined : undefined;
+      const res = await pool.run({ op: "quantize", kernel: kname, rows, cols, rowBytes: rb, data, imatrix: im, checkFinite: t.rejectsNonFinite, statsKernel: dq, sliceRows, out });
       if (res.nonfinite !== undefined) throw nonFiniteValue(opts, res.nonfinite, res.value!);
-      return { bytes: new Uint8Array(res.data!), se: res.stats?.[0] ?? 0, sa: res.stats?.[1] ?? 0 };
+      return { bytes: res.data ? new Uint8Array(res.data) : null, se: res.stats?.[0] ?? 0, sa: res.stats?.[1] ?? 0 };
     }
     const xs = xArray(x);
     const bytes = new Uint8Array(rows * rb);
@@ -427,6 +432,39 @@ export class Engine {
       if (pdq) this.free(pdq);
       if (pst) this.free(pst);
     }
+  }
+
+  /**
+   * @internal Whether {@link quantizeFileUnit} can hand units to pool workers that read the file
+   * themselves (Node worker_threads with node:fs). Starts no worker.
+   */
+  async poolReadsFiles(): Promise<boolean> {
+    this.check();
+    return !!(await this.getPool())?.readsFiles;
+  }
+
+  /**
+   * @internal Like {@link quantizeUnit} for f32 rows stored in a local file: a pool worker reads the
+   * `rows * cols * 4` bytes at `file.offset` itself, slice by slice straight into its wasm memory (after
+   * checking the file's dev/ino), so the calling thread neither reads nor copies the input. Same bytes
+   * and sums as quantizeUnit over the same values. Needs a pool that reads files (poolReadsFiles).
+   */
+  async quantizeFileUnit(file: FileRange, opts: QuantizeOptions, o: { stats: boolean; out?: FileRange | null }): Promise<UnitResult> {
+    this.check();
+    const t = lookupType(opts.type);
+    const { rows, cols } = opts;
+    this.validate(rows * cols, opts, t);
+    const im = this.validateImatrix(opts.imatrix, t, cols, opts.name);
+    const pool = await this.getPool();
+    if (!pool?.readsFiles) throw new TensorshrinkError("E_UNSUPPORTED", "this engine has no worker pool that can read files");
+    if (t.name === "f32") throw new TensorshrinkError("E_UNSUPPORTED", "quantizeFileUnit does not copy f32 rows");
+    const rb = this.rowBytes(t, cols);
+    const dq = o.stats ? `dequantize_row_${t.name}` : undefined;
+    if (dq && typeof this.exports[dq] !== "function") throw new TensorshrinkError("E_UNSUPPORTED", `no dequantize kernel for type ${t.name} in this build`, { type: t.name });
+    const kname = `quantize_${t.name}${opts.kernel === "ref" ? "_ref" : ""}`;
+    const res = await pool.run({ op: "quantize", kernel: kname, rows, cols, rowBytes: rb, file, imatrix: im, checkFinite: t.rejectsNonFinite, statsKernel: dq, sliceRows: Math.min(rows, sliceRowsFor(cols)), out: o.out ?? undefined });
+    if (res.nonfinite !== undefined) throw nonFiniteValue(opts, res.nonfinite, res.value!);
+    return { bytes: res.data ? new Uint8Array(res.data) : null, se: res.stats?.[0] ?? 0, sa: res.stats?.[1] ?? 0 };
   }
 
   /** Like `dequantize`, spread over the worker pool. Same values as `dequantize`. */

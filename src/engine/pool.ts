@@ -2,6 +2,13 @@ import { TensorshrinkError } from "../errors";
 import { nodeBuiltin } from "./node-builtin";
 
 
+/**
+ * A byte range of a local file that a pool worker reads itself: it opens `path` and checks that
+ * `dev`/`ino` are those of the file the caller opened (so a file replaced meanwhile is an error, not
+ * other data), then reads from byte `offset`.
+ */
+export interface FileRange { path: string; dev: number; ino: number; offset: number }
+
 /** A job for a pool worker: run one quantize/dequantize kernel over whole rows. */
 export interface PoolJob {
   op: "quantize" | "dequantize";
@@ -11,8 +18,14 @@ export interface PoolJob {
   cols: number;
   /** Output bytes per row (quantize) or input bytes per row (dequantize). */
   rowBytes: number;
-  /** Input: f32 values (quantize) or block bytes (dequantize). Transferred to the worker. */
-  data: ArrayBuffer;
+  /** Input: f32 values (quantize) or block bytes (dequantize), unless `file`. Transferred to the worker. */
+  data?: ArrayBuffer;
+  /**
+   * Quantize only, instead of `data` (pools with `readsFiles`): the worker reads the f32 input itself,
+   * `rows * cols * 4` bytes at byte `offset` of the file at `path`, slice by slice straight into its
+   * wasm memory, after checking that the file it opened is the one identified by `dev`/`ino`.
+   */
+  file?: FileRange;
   imatrix?: Float32Array | null;
   /** Check for NaN/Inf before quantizing (reported as the flat index and the value). */
   checkFinite?: boolean;
@@ -26,14 +39,19 @@ export interface PoolJob {
    * the stats slice by slice so each slice stays in cache; the stats are summed slice by slice in order.
    */
   sliceRows?: number;
+  /**
+   * Quantize only (pools with `readsFiles`): write the unit's `rows * rowBytes` output bytes into this
+   * file at `offset` instead of returning them (the result then has no `data`).
+   */
+  out?: FileRange;
 }
 /** `stats`: [se, sa] = f64 sums of (x - dequantized)^2 and x^2, when the job asked for them. */
-export interface PoolResult { data?: ArrayBuffer; nonfinite?: number; value?: number; stats?: number[]; error?: string }
+export interface PoolResult { data?: ArrayBuffer; nonfinite?: number; value?: number; stats?: number[]; error?: string; code?: string; details?: Record<string, unknown> }
 
 // The worker body: self-contained (no imports), turned into source text with Function.toString so it
 // runs from a Blob URL (Web Workers: Deno, Bun, browsers) or `eval: true` (Node worker_threads) and
 // needs no separate file next to the bundle. One wasm instance per worker.
-function workerMain(nodePort: any) {
+function workerMain(nodePort: any, fs: any) {
   const isNode = !!nodePort;
   let inst: any = null;
   let pending: Promise<any> | null = null;
@@ -50,43 +68,100 @@ function workerMain(nodePort: any) {
       if (!inst) await pending;
       const e = inst.exports;
       if (job.op === "quantize") {
-        // Slice by slice (whole rows, `sliceRows` at a time): copy in, check, quantize, copy out and
+        // Slice by slice (whole rows, `sliceRows` at a time): copy (or read) in, check, quantize and
         // (with stats) dequantize + error_stats while the slice is still in cache. Rows are independent,
-        // so the bytes are those of one call over all rows; the wasm buffers are one slice each.
+        // so the bytes are those of one call over all rows. The output of the whole unit collects in
+        // wasm memory and leaves in one piece: copied out and transferred, or written to `job.out`.
         const { rows, cols, rowBytes: rb } = job;
         const sliceRows = Math.max(1, Math.min(rows, job.sliceRows || rows));
         const stats = !!job.statsKernel;
-        const src = new Uint8Array(job.data);
-        const out = new Uint8Array(rows * rb);
+        const file = job.file, dest = job.out;
+        const src = file ? null : new Uint8Array(job.data);
+        const fds: number[] = [];
+        // Opens a FileRange's file and checks it is the one the caller opened; posts E_IO and returns -1 if not.
+        const open = (f: any, flags: string): number => {
+          if (!fs) { post({ id, code: "E_UNSUPPORTED", error: "this worker cannot access files" }); return -1; }
+          let fd = -1;
+          try {
+            fd = fs.openSync(f.path, flags);
+            fds.push(fd);
+            const st = fs.fstatSync(fd);
+            if (Number(st.dev) !== f.dev || Number(st.ino) !== f.ino) {
+              post({ id, code: "E_IO", error: `${f.path} was replaced by another file while tensorshrink was using it`, details: { file: f.path } });
+              return -1;
+            }
+            return fd;
+          } catch (err: any) {
+            post({ id, code: "E_IO", error: `cannot open ${f.path}: ${err && err.message}`, details: { file: f.path, errno: err && err.code } });
+            return -1;
+          }
+        };
         // Every allocation first: views of e.memory.buffer are taken after the last possible growth.
         const pin = e.ts_alloc(sliceRows * cols * 4);
-        const pout = e.ts_alloc(sliceRows * rb + 16);
+        const pout = e.ts_alloc(rows * rb + 16);
         const pim = job.imatrix ? e.ts_alloc(job.imatrix.byteLength) : 0;
         const pdq = stats ? e.ts_alloc(sliceRows * cols * 4) : 0;
         const pst = stats ? e.ts_alloc(48) : 0;
         try {
+          const fdIn = file ? open(file, "r") : -1;
+          if (file && fdIn < 0) return;
+          const fdOut = dest ? open(dest, "r+") : -1;
+          if (dest && fdOut < 0) return;
           const mem = e.memory.buffer;
           if (pim) new Float32Array(mem, pim, job.imatrix.length).set(job.imatrix);
           let se = 0, sa = 0;
           for (let r0 = 0; r0 < rows; r0 += sliceRows) {
             const nr = Math.min(sliceRows, rows - r0), m = nr * cols;
-            new Uint8Array(mem, pin, m * 4).set(src.subarray(r0 * cols * 4, (r0 * cols + m) * 4));
+            if (src) new Uint8Array(mem, pin, m * 4).set(src.subarray(r0 * cols * 4, (r0 * cols + m) * 4));
+            else {
+              const dst = new Uint8Array(mem, pin, m * 4), at = file.offset + r0 * cols * 4;
+              for (let done = 0; done < m * 4;) {
+                let n = 0;
+                try {
+                  n = fs.readSync(fdIn, dst, done, m * 4 - done, at + done);
+                } catch (err: any) {
+                  post({ id, code: "E_IO", error: `cannot read ${file.path} at byte offset ${at + done}: ${err && err.message}`, details: { offset: at + done, file: file.path, errno: err && err.code } });
+                  return;
+                }
+                if (n === 0) {
+                  post({ id, code: "E_TRUNCATED", error: `${file.path} ended at byte offset ${at + done} while reading ${m * 4} bytes at ${at} (file shrank?)`, details: { offset: at + done, file: file.path } });
+                  return;
+                }
+                done += n;
+              }
+            }
             if (job.checkFinite) {
               const bad = e.find_nonfinite(pin, m);
               if (bad >= 0) { post({ id, nonfinite: r0 * cols + bad, value: new Float32Array(mem, pin + bad * 4, 1)[0] }); return; }
             }
-            e[job.kernel](pout, pin, nr, cols, pim);
-            out.set(new Uint8Array(mem, pout, nr * rb), r0 * rb);
+            e[job.kernel](pout + r0 * rb, pin, nr, cols, pim);
             if (stats) {
-              e[job.statsKernel](pdq, pout, m);
+              e[job.statsKernel](pdq, pout + r0 * rb, m);
               e.error_stats(pst, pin, pdq, m);
               const r = new Float64Array(mem, pst, 2);
               se += r[0]; sa += r[1];
             }
           }
-          post({ id, data: out.buffer, stats: stats ? [se, sa] : undefined }, [out.buffer]);
+          const st = stats ? [se, sa] : undefined;
+          if (dest) {
+            const all = new Uint8Array(mem, pout, rows * rb);
+            for (let done = 0; done < all.length;) {
+              try {
+                done += fs.writeSync(fdOut, all, done, all.length - done, dest.offset + done);
+              } catch (err: any) {
+                post({ id, code: "E_IO", error: `cannot write ${dest.path} at byte offset ${dest.offset + done}: ${err && err.message}`, details: { offset: dest.offset + done, file: dest.path, errno: err && err.code } });
+                return;
+              }
+            }
+            post({ id, stats: st });
+          } else {
+            const out = new Uint8Array(rows * rb);
+            out.set(new Uint8Array(mem, pout, rows * rb));
+            post({ id, data: out.buffer, stats: st }, [out.buffer]);
+          }
         } finally {
           e.ts_free(pin); e.ts_free(pout); if (pim) e.ts_free(pim); if (pdq) e.ts_free(pdq); if (pst) e.ts_free(pst);
+          for (const fd of fds) { try { fs.closeSync(fd); } catch { /* closed */ } }
         }
         return;
       }
@@ -152,11 +227,14 @@ export class WorkerPool {
   private starting: Promise<void> | null = null;
   private closed = false;
 
+  /** Whether jobs may name a file to read (`PoolJob.file`): Node worker_threads, which have node:fs. */
+  readonly readsFiles = isNodeLike();
+
   constructor(private readonly module: WebAssembly.Module, private readonly bytes: Uint8Array | null, readonly size: number) {}
 
   private async start(): Promise<void> {
     // The port lookup is plain text here so that no bundler rewrites `require`.
-    const port = isNodeLike() ? 'require("node:worker_threads").parentPort' : "null";
+    const port = isNodeLike() ? 'require("node:worker_threads").parentPort, require("node:fs")' : "null, null";
     const src = `var __name = (f) => f;\n(${workerMain.toString()})(${port});`;
     for (let i = 0; i < this.size; i++) {
       let h: WorkerHandle;
@@ -200,7 +278,7 @@ export class WorkerPool {
       const id = this.nextId++;
       this.waiting.set(id, { w, resolve, reject });
       w.ref?.();
-      w.post({ id, job }, [job.data]);
+      w.post({ id, job }, job.data ? [job.data] : []);
     }
   }
 
@@ -210,7 +288,7 @@ export class WorkerPool {
     this.waiting.delete(m.id);
     w.unref?.();
     this.idle.push(w);
-    if (m.error) p.reject(new TensorshrinkError("E_WORKER", `pool worker failed: ${m.error}`));
+    if (m.error) p.reject(m.code ? new TensorshrinkError(m.code, m.error, m.details ?? {}) : new TensorshrinkError("E_WORKER", `pool worker failed: ${m.error}`));
     else p.resolve(m);
     this.pump();
   }

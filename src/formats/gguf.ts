@@ -583,7 +583,15 @@ export function encodeGgufHeader(metadata: readonly GgufKV[], tensors: readonly 
 }
 
 /** Tensor data for the writer: whole bytes, or chunks (sync or async iterable) that add up to `nbytes`. */
-export type TensorData = Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
+export type TensorData = Uint8Array | Iterable<Uint8Array | SkipBytes> | AsyncIterable<Uint8Array | SkipBytes>;
+
+/**
+ * @internal A piece of tensor data that another writer puts into the sink's target file at this
+ * position (a pool worker writing by offset): the sink only advances past it (ByteSink.skip).
+ */
+export class SkipBytes {
+  constructor(readonly byteLength: number) {}
+}
 
 /** Options of {@link writeGguf}. */
 export interface WriteGgufOptions {
@@ -617,15 +625,18 @@ export async function writeGguf(
       const spec = tensors[i]!;
       const d = await data(spec, i);
       let n = 0;
-      const put = async (chunk: Uint8Array) => {
+      const put = async (chunk: Uint8Array | SkipBytes) => {
         if (opts.signal?.aborted) throw new TensorshrinkError("E_ABORTED", "aborted", { tensor: spec.name });
         n += chunk.byteLength;
         if (n > layout.nbytes[i]!) throw new TensorshrinkError("E_SHAPE", `tensor ${spec.name}: got more than the ${layout.nbytes[i]} bytes its shape and type need`, { tensor: spec.name });
-        await sink.write(chunk);
+        if (chunk instanceof SkipBytes) {
+          if (!sink.skip) throw new TensorshrinkError("E_ARG_TYPE", `tensor ${spec.name}: data written elsewhere, but the sink cannot skip`, { tensor: spec.name });
+          await sink.skip(chunk.byteLength);
+        } else await sink.write(chunk);
       };
       if (d instanceof Uint8Array) await put(d);
-      else if (Symbol.asyncIterator in (d as object)) { for await (const ch of d as AsyncIterable<Uint8Array>) await put(ch); }
-      else for (const ch of d as Iterable<Uint8Array>) await put(ch);
+      else if (Symbol.asyncIterator in (d as object)) { for await (const ch of d as AsyncIterable<Uint8Array | SkipBytes>) await put(ch); }
+      else for (const ch of d as Iterable<Uint8Array | SkipBytes>) await put(ch);
       if (n !== layout.nbytes[i]) throw new TensorshrinkError("E_SHAPE", `tensor ${spec.name}: got ${n} bytes, its shape and type need ${layout.nbytes[i]}`, { tensor: spec.name });
       const pad = (layout.alignment - (n % layout.alignment)) % layout.alignment;
       if (pad) await sink.write(zeros.subarray(0, pad));

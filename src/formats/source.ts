@@ -93,6 +93,18 @@ function ioError(e: unknown, what: string, file: string): TensorshrinkError {
   return new TensorshrinkError("E_IO", `${what} ${file}: ${(e as Error)?.message ?? String(e)}`, { file, errno: code }, { cause: e });
 }
 
+/** Identity of a file opened by {@link openFileSource}: absolute path plus the stat taken at open. */
+export interface FileIdentity { path: string; dev: number; ino: number; size: number }
+const fileIdentities = new WeakMap<ByteSource, FileIdentity>();
+
+/**
+ * @internal The file behind a source made by {@link openFileSource} (null for any other source), so
+ * that pool workers can read ranges of it themselves: they open `path` and check `dev`/`ino` first.
+ */
+export function fileIdentityOf(src: ByteSource): FileIdentity | null {
+  return fileIdentities.get(src) ?? null;
+}
+
 /**
  * Open a file for random access (Node, Deno, Bun). Call `close()` when done.
  * @param path file path.
@@ -115,7 +127,7 @@ export async function openFileSource(path: string): Promise<ByteSource> {
   }
   let closed = false;
   const info = { size: st.size, name: path };
-  return {
+  const source: ByteSource = {
     size: st.size,
     name: path,
     path: abs,
@@ -140,10 +152,13 @@ export async function openFileSource(path: string): Promise<ByteSource> {
     async close() {
       if (!closed) {
         closed = true;
+        fileIdentities.delete(source);
         await fh.close();
       }
     },
   };
+  fileIdentities.set(source, { path: abs, dev: Number(st.dev), ino: Number(st.ino), size: st.size });
+  return source;
 }
 
 /** Options of {@link openUrlSource}. */
@@ -258,6 +273,17 @@ export interface ByteSink {
   commit(): Promise<void>;
   /** Give up: close and delete the temporary output. Idempotent; safe after a failed write. */
   abort(reason?: unknown): Promise<void>;
+  /**
+   * @internal Optional (file sinks in Node/Deno/Bun): the temporary file, for writers on other threads
+   * that put byte ranges into it by position (see `skip`). Creates the file. Its `dev`/`ino` let such a
+   * writer check it opened this very file.
+   */
+  target?(): Promise<{ path: string; dev: number; ino: number }>;
+  /**
+   * @internal Optional, with `target`: advance past `n` bytes at the current position that another
+   * writer puts into the target file (the sink never writes them). `commit()` checks the file's size.
+   */
+  skip?(n: number): Promise<void>;
 }
 
 /** An in-memory sink; `bytes()` returns the concatenation after (or before) `commit()`. */
@@ -356,15 +382,29 @@ export async function openFileSink(path: string, opts: FileSinkOptions = {}): Pr
   const cap = Math.max(4096, opts.bufferBytes ?? 1 << 20);
   const buf = new Uint8Array(cap);
   let used = 0;
-  let written = 0;
+  let written = 0; // logical size: bytes written + skipped
+  let filePos = 0; // where the next flushed byte goes
   let state: "open" | "committed" | "aborted" = "open";
+  // The data reaches the disk while the job runs: every SYNC_EVERY bytes a datasync starts in the
+  // background (one at a time), so the fsync in commit() has little left to do.
+  const SYNC_EVERY = 64 << 20;
+  let unsynced = 0;
+  let syncing: Promise<void> | null = null;
+  const backgroundSync = (h: import("node:fs/promises").FileHandle, n: number) => {
+    unsynced += n;
+    if (unsynced < SYNC_EVERY || syncing) return;
+    unsynced = 0;
+    syncing = h.datasync().catch(() => undefined).then(() => { syncing = null; });
+  };
   const writeAll = async (b: Uint8Array) => {
     const h = await handle();
     let o = 0;
     while (o < b.byteLength) {
-      const { bytesWritten } = await h.write(b, o, b.byteLength - o);
+      const { bytesWritten } = await h.write(b, o, b.byteLength - o, filePos);
       o += bytesWritten;
+      filePos += bytesWritten;
     }
+    backgroundSync(h, b.byteLength);
   };
   const flush = async () => {
     if (used > 0) {
@@ -391,11 +431,30 @@ export async function openFileSink(path: string, opts: FileSinkOptions = {}): Pr
         throw ioError(e, "cannot write", tmp);
       }
     },
+    async target() {
+      if (state !== "open") throw new TensorshrinkError("E_DISPOSED", `output ${path} is ${state}`, { file: path });
+      const st = await (await handle()).stat();
+      return { path: tmp, dev: Number(st.dev), ino: Number(st.ino) };
+    },
+    async skip(n: number) {
+      if (state !== "open") throw new TensorshrinkError("E_DISPOSED", `output ${path} is ${state}`, { file: path });
+      try {
+        await flush();
+      } catch (e) {
+        throw ioError(e, "cannot write", tmp);
+      }
+      filePos += n;
+      written += n;
+      if (fh) backgroundSync(fh, n);
+    },
     async commit() {
       if (state !== "open") throw new TensorshrinkError("E_DISPOSED", `output ${path} is ${state}`, { file: path });
       try {
         await flush();
         const h = await handle();
+        await syncing;
+        const size = (await h.stat()).size;
+        if (size !== written) throw new TensorshrinkError("E_IO", `${tmp} has ${size} bytes, ${written} were written: refusing to commit ${path}`, { file: path, expected: written, got: size });
         await h.sync().catch(() => undefined);
         await h.close();
         await fs.rename(tmp, abs);
@@ -409,6 +468,7 @@ export async function openFileSink(path: string, opts: FileSinkOptions = {}): Pr
       if (state === "committed" || state === "aborted") return;
       state = "aborted";
       if (fh) {
+        await syncing;
         try { await fh.close(); } catch { /* already closed */ }
         try { await fs.unlink(tmp); } catch { /* gone */ }
       }

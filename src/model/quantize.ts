@@ -5,7 +5,8 @@
  */
 import { TensorshrinkError } from "../errors";
 import type { Engine } from "../engine/engine";
-import { ggufKV, writeGguf, type GgufKV, type GgufTensorSpec } from "../formats/gguf";
+import { encodeGgufHeader, ggufKV, SkipBytes, writeGguf, type GgufKV, type GgufTensorSpec } from "../formats/gguf";
+import type { FileRange } from "../engine/pool";
 import type { ByteSink } from "../formats/source";
 import { lookupType } from "../quant/types";
 import { lookupFtype, planModel, type TensorRule, type TensorPlan } from "./recipes";
@@ -117,9 +118,20 @@ export async function quantizeModel(engine: Engine, source: ModelSource, sink: B
   // or the next tensor's first read; the writer consumes them in order. Without a pool, depth 2 keeps
   // one read ahead of the quantization.
   const poolSize = opts.parallel !== false ? await engine.poolSize() : 0;
+  const poolReadsFiles = poolSize > 0 && (await engine.poolReadsFiles());
   const depth = poolSize > 0 ? 2 * poolSize + 2 : 2;
   interface Unit { i: number; r: number; n: number }
-  interface Done { bytes: Uint8Array; se: number; sa: number }
+  interface Done { bytes: Uint8Array | null; se: number; sa: number }
+  // With a pool that can access files (Node) and a file sink, workers write their quantized units
+  // straight into the temporary output file at their final offsets (the header fixes the layout), and
+  // read f32 rows that live in a local file themselves: this thread then only schedules.
+  let outFile: { path: string; dev: number; ino: number } | null = null;
+  let outOffsets: number[] = [];
+  if (poolReadsFiles && sink.target && sink.skip && sink.bytesWritten === 0) {
+    const layout = encodeGgufHeader(metadata, specs);
+    outFile = await sink.target();
+    outOffsets = layout.offsets.map((o) => layout.dataOffset + o);
+  }
   const units = (function* (): Generator<Unit> {
     for (let i = 0; i < source.tensors.length; i++) {
       const t = source.tensors[i];
@@ -130,13 +142,17 @@ export async function quantizeModel(engine: Engine, source: ModelSource, sink: B
   })();
   const launch = async (u: Unit): Promise<Done> => {
     const t = source.tensors[u.i], p = plan[u.i], cols = t.ne[0];
+    const out: FileRange | null = outFile && p.quantize ? { ...outFile, offset: outOffsets[u.i] + u.r * rowBytesOf(p.type, cols) } : null;
     if (!p.quantize) return { bytes: await t.readRawRows(u.r, u.n), se: 0, sa: 0 };
     const im = imatrix?.get(t.name) ?? null;
     if (im && im.length !== cols) throw new TensorshrinkError("E_IMATRIX", `imatrix entry for tensor "${t.name}" has ${im.length} values, the tensor has ${cols} columns`, { name: t.name });
+    // f32 rows in a local file go to a worker that reads them itself (no read or copy on this thread).
+    const fr = poolReadsFiles ? t.fileRows?.(u.r, u.n) ?? null : null;
     // readRows hands over a fresh array (every ModelSource in this package returns one); its buffer may be transferred to a worker.
-    const x = await t.readRows(u.r, u.n);
+    const x = fr ? null : await t.readRows(u.r, u.n);
     try {
-      return await engine.quantizeUnit(x, { type: p.type, rows: u.n, cols, imatrix: im, name: t.name }, { stats, pool: poolSize > 0 });
+      const q = { type: p.type, rows: u.n, cols, imatrix: im, name: t.name };
+      return fr ? await engine.quantizeFileUnit(fr, q, { stats, out }) : await engine.quantizeUnit(x!, q, { stats, pool: poolSize > 0, out });
     } catch (e) {
       if (e instanceof TensorshrinkError && e.code === "E_NONFINITE") {
         const row = (e.details.row as number) + u.r;
@@ -158,7 +174,7 @@ export async function quantizeModel(engine: Engine, source: ModelSource, sink: B
 
   let doneBytes = 0;
   const reports: TensorReport[] = [];
-  async function* tensorData(t: ModelTensor, p: TensorPlan, index: number): AsyncGenerator<Uint8Array> {
+  async function* tensorData(t: ModelTensor, p: TensorPlan, index: number): AsyncGenerator<Uint8Array | SkipBytes> {
     const cols = t.ne[0];
     const rows = tensorRows(t.ne);
     const rep: TensorReport = { name: t.name, ne: [...t.ne], inType: t.type, type: p.type, bytesBefore: rows * rowBytesOf(t.type, cols), bytesAfter: rows * rowBytesOf(p.type, cols), sqnrDb: null, reason: p.reason };
@@ -174,7 +190,7 @@ export async function quantizeModel(engine: Engine, source: ModelSource, sink: B
       sa += d.sa;
       doneBytes += u.n * cols * 4;
       opts.onProgress?.({ tensor: t.name, tensorIndex: index, tensorCount: source.tensors.length, doneBytes, totalBytes, elapsedMs: Date.now() - t0 });
-      yield d.bytes;
+      yield d.bytes ?? new SkipBytes(u.n * rowBytesOf(p.type, cols));
     }
     if (p.quantize && stats) rep.sqnrDb = se === 0 ? Infinity : 10 * Math.log10(sa / se);
   }

@@ -7,6 +7,8 @@ import type { Engine } from "../engine/engine";
 import type { GgufKV, GgufFile } from "../formats/gguf";
 import { readGgufTensorRows, ggufGet } from "../formats/gguf";
 import type { PlanHparams } from "./recipes";
+import { fileIdentityOf } from "../formats/source";
+import type { FileRange } from "../engine/pool";
 
 /** One tensor of a model source. */
 export interface ModelTensor {
@@ -23,7 +25,13 @@ export interface ModelTensor {
   readRows(start: number, count: number): Promise<Float32Array>;
   /** Reads `count` rows from row `start` as stored bytes (for tensors copied unchanged). */
   readRawRows(start: number, count: number): Promise<Uint8Array>;
+  /**
+   * @internal For f32 tensors stored in a local file (openFileSource): where the bytes of rows
+   * [start, start + count) are, so a pool worker can read them itself; null when not available.
+   */
+  fileRows?(start: number, count: number): FileRange | null;
 }
+
 
 /** A model: GGUF-style metadata (in order) plus tensors (in file order). */
 export interface ModelSource {
@@ -68,6 +76,13 @@ export function ggufModelSource(file: GgufFile, engine: Engine): ModelSource {
     ne: t.ne,
     type: t.type.name,
     readRawRows: (start: number, count: number) => readGgufTensorRows(file, t, start, count),
+    fileRows(start: number, count: number): FileRange | null {
+      const id = t.type.name === "f32" ? fileIdentityOf(file.source) : null;
+      if (!id || !Number.isSafeInteger(start) || !Number.isSafeInteger(count) || start < 0 || count < 0 || start + count > t.rows) return null;
+      const offset = t.absOffset + start * t.rowBytes;
+      if (offset + count * t.rowBytes > id.size) return null; // let the regular read report the truncation
+      return { path: id.path, dev: id.dev, ino: id.ino, offset };
+    },
     async readRows(start: number, count: number) {
       const raw = await readGgufTensorRows(file, t, start, count);
       if (t.type.name === "f32") {
