@@ -321,6 +321,35 @@ test("mxfp4 (OCP): SIMD == ref, chunked == one-shot, error bound", () => {
   }
 });
 
+// ------------------------------------------------------------------ error_sums (pipeline SQNR)
+
+test("error_sums: ref is sequential f64; SIMD within summation-order tolerance; equals error_stats' se, sa", () => {
+  const e = engine.exports;
+  for (const n of [0, 1, 3, 4, 5, 7, 1001, 65537]) {
+    const a = randn(n, 1, 2), b = Float32Array.from(a, (v, i) => v * (1 + ((i % 5) - 2) * 1e-2) + ((i % 3) - 1) * 1e-4);
+    const pa = engine.alloc(n * 4 + 16), pb = engine.alloc(n * 4 + 16), po = engine.alloc(16), pr = engine.alloc(16), pst = engine.alloc(48);
+    try {
+      new Float32Array(e.memory.buffer, pa, n).set(a);
+      new Float32Array(e.memory.buffer, pb, n).set(b);
+      e.error_sums(po, pa, pb, n);
+      e.error_sums_ref(pr, pa, pb, n);
+      e.error_stats(pst, pa, pb, n);
+      const s = Array.from(new Float64Array(e.memory.buffer, po, 2)), r = Array.from(new Float64Array(e.memory.buffer, pr, 2));
+      const st = Array.from(new Float64Array(e.memory.buffer, pst, 2));
+      let se = 0, sa = 0;
+      for (let i = 0; i < n; i++) { const d = a[i] - b[i]; se += d * d; sa += a[i] * a[i]; }
+      assert.equal(r, [se, sa], `ref is sequential f64 (n=${n})`);
+      if (n > 0) assert.ok(se > 0 && sa > 0);
+      for (const k of [0, 1]) {
+        assert.ok(Math.abs(s[k] - r[k]) <= 1e-12 * Math.abs(r[k]) + 1e-300, `sum ${k} n=${n}: ${s[k]} vs ${r[k]}`);
+        assert.ok(Math.abs(st[k] - r[k]) <= 1e-12 * Math.abs(r[k]) + 1e-300, `error_stats sum ${k} n=${n}`);
+      }
+    } finally {
+      engine.free(pa); engine.free(pb); engine.free(po); engine.free(pr); engine.free(pst);
+    }
+  }
+});
+
 // ------------------------------------------------------------------ error_stats
 
 test("error_stats: SIMD vs ref within summation-order tolerance; engine.error vs f64 JS", () => {

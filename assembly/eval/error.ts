@@ -68,3 +68,46 @@ export function error_stats(out: usize, a: usize, b: usize, n: i32): void {
   store<f64>(out, sa, 32);
   store<f64>(out, sb, 40);
 }
+
+// The two sums an SQNR needs, nothing else: error_sums(out, a, b, n) writes 2 f64 at out:
+//   out[0] = sum (a - b)^2        out[1] = sum a^2
+// The quantization pipeline calls it on every slice it quantizes (b = the dequantized slice), so it
+// skips error_stats's max, dot and norm2(b): about 2.5x less work per value. Same rounding model as
+// error_stats (f64 products; error_sums keeps 4 partial sums per quantity, error_sums_ref sums
+// strictly sequentially, so they may differ in the last bits).
+export function error_sums_ref(out: usize, a: usize, b: usize, n: i32): void {
+  let se: f64 = 0, sa: f64 = 0;
+  for (let i = 0; i < n; i++) {
+    const x = <f64>load<f32>(a + (<usize>i << 2));
+    const d = x - <f64>load<f32>(b + (<usize>i << 2));
+    se += d * d;
+    sa += x * x;
+  }
+  store<f64>(out, se);
+  store<f64>(out, sa, 8);
+}
+
+export function error_sums(out: usize, a: usize, b: usize, n: i32): void {
+  const z = f64x2.splat(0);
+  let se0 = z, se1 = z, sa0 = z, sa1 = z;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const va = v128.load(a + (<usize>i << 2)), vb = v128.load(b + (<usize>i << 2));
+    const vh = v128.shuffle<u32>(va, va, 2, 3, 2, 3), bh = v128.shuffle<u32>(vb, vb, 2, 3, 2, 3);
+    const x0 = f64x2.promote_low_f32x4(va), x1 = f64x2.promote_low_f32x4(vh);
+    const d0 = f64x2.sub(x0, f64x2.promote_low_f32x4(vb)), d1 = f64x2.sub(x1, f64x2.promote_low_f32x4(bh));
+    se0 = f64x2.add(se0, f64x2.mul(d0, d0)); se1 = f64x2.add(se1, f64x2.mul(d1, d1));
+    sa0 = f64x2.add(sa0, f64x2.mul(x0, x0)); sa1 = f64x2.add(sa1, f64x2.mul(x1, x1));
+  }
+  const se2 = f64x2.add(se0, se1), sa2 = f64x2.add(sa0, sa1);
+  let se = f64x2.extract_lane(se2, 0) + f64x2.extract_lane(se2, 1);
+  let sa = f64x2.extract_lane(sa2, 0) + f64x2.extract_lane(sa2, 1);
+  for (; i < n; i++) {
+    const x = <f64>load<f32>(a + (<usize>i << 2));
+    const d = x - <f64>load<f32>(b + (<usize>i << 2));
+    se += d * d;
+    sa += x * x;
+  }
+  store<f64>(out, se);
+  store<f64>(out, sa, 8);
+}

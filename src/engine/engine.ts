@@ -40,8 +40,8 @@ export interface ErrorStats {
 type Exports = Record<string, any> & { memory: WebAssembly.Memory };
 
 const DEFAULT_CHUNK_BYTES = 16 << 20;
-/** Values per slice of a pool quantize job / quantizeUnit (64 KiB of f32: in cache with its output and dequantized copy). */
-const SLICE_VALUES = 16384;
+/** Values per slice of a pool quantize job / quantizeUnit (1 MiB of f32: one read syscall and a few kernel calls per slice, the slice and its dequantized copy still in L2/L3). */
+const SLICE_VALUES = 262144;
 const sliceRowsFor = (cols: number) => Math.max(1, Math.floor(SLICE_VALUES / cols));
 
 /** @internal Output of one pipeline unit: its bytes (null when a pool worker wrote them into the output file) and the f64 error sums. */
@@ -374,7 +374,7 @@ export class Engine {
    * @internal One work unit of a streaming pipeline (quantizeModel): quantizes `x` (rows x cols, same
    * bytes as `quantize`) and, with `stats`, measures the error of its dequantized blocks (se = sum of
    * (x - x')^2, sa = sum of x^2, f64) where the quantization ran, with no second pass on this thread.
-   * Work goes slice by slice (64 KiB of f32, whole rows: copy in, check, quantize, copy out, dequantize,
+   * Work goes slice by slice (1 MiB of f32, whole rows: copy in, check, quantize, copy out, dequantize,
    * compare while the slice is in cache); the sums are added slice by slice in order, so they are the
    * same with and without the pool. With `pool` (and a pool), the job runs on a worker and x's buffer is
    * transferred to it when x spans the whole buffer (x is then detached: the caller hands it over),
@@ -404,7 +404,7 @@ export class Engine {
     const bytes = new Uint8Array(rows * rb);
     const pin = this.alloc(sliceRows * cols * 4), pout = this.alloc(sliceRows * rb + 16), pim = im ? this.alloc(cols * 4) : 0;
     const pdq = dq ? this.alloc(sliceRows * cols * 4) : 0, pst = dq ? this.alloc(48) : 0;
-    const dqk = dq ? this.exports[dq] : null, es = this.exports.error_stats;
+    const dqk = dq ? this.exports[dq] : null, es = this.exports.error_sums;
     let se = 0, sa = 0;
     try {
       const mem = this.exports.memory.buffer;

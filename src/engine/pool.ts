@@ -31,7 +31,7 @@ export interface PoolJob {
   checkFinite?: boolean;
   /**
    * Quantize only: also dequantize the result with this kernel (e.g. "dequantize_row_q4_K") and return
-   * the `error_stats` sums of the input against it (SQNR without a second pass on the calling thread).
+   * the `error_sums` (se, sa) of the input against it (SQNR without a second pass on the calling thread).
    */
   statsKernel?: string;
   /**
@@ -69,7 +69,7 @@ function workerMain(nodePort: any, fs: any) {
       const e = inst.exports;
       if (job.op === "quantize") {
         // Slice by slice (whole rows, `sliceRows` at a time): copy (or read) in, check, quantize and
-        // (with stats) dequantize + error_stats while the slice is still in cache. Rows are independent,
+        // (with stats) dequantize + error_sums while the slice is still in cache. Rows are independent,
         // so the bytes are those of one call over all rows. The output of the whole unit collects in
         // wasm memory and leaves in one piece: copied out and transferred, or written to `job.out`.
         const { rows, cols, rowBytes: rb } = job;
@@ -137,7 +137,7 @@ function workerMain(nodePort: any, fs: any) {
             e[job.kernel](pout + r0 * rb, pin, nr, cols, pim);
             if (stats) {
               e[job.statsKernel](pdq, pout + r0 * rb, m);
-              e.error_stats(pst, pin, pdq, m);
+              e.error_sums(pst, pin, pdq, m);
               const r = new Float64Array(mem, pst, 2);
               se += r[0]; sa += r[1];
             }
