@@ -5,12 +5,12 @@ export { Engine, StreamQuantizer, type QuantizeOptions, type DequantizeOptions, 
 export { WasmTensor } from "./engine/tensor";
 export { TensorshrinkError, isTensorshrinkError, type ErrorCode } from "./errors";
 export { QUANT_TYPES, lookupType, type TypeInfo, type QuantTypeName } from "./quant/types";
-export { FTYPES, lookupFtype, planModel, parseRule, type FtypeName, type TensorRule, type TensorPlan, type PlanTensor, type PlanHparams, type PlanOptions } from "./model/recipes";
+export { FTYPES, lookupFtype, planModel, llamaCppTensorOrder, parseRule, type FtypeName, type TensorRule, type TensorPlan, type PlanTensor, type PlanHparams, type PlanOptions } from "./model/recipes";
 export { quantizeModel, type QuantizeModelOptions, type QuantizeReport, type TensorReport, type QuantizeProgress } from "./model/quantize";
 export { ggufModelSource, hparamsFromMetadata, tensorRows, type ModelSource, type ModelTensor } from "./model/source";
 export { syntheticModel, type SyntheticOptions } from "./model/synthetic";
 export { openModel, type OpenModelOptions } from "./model/open";
-export { readImatrix, encodeLegacyImatrix } from "./formats/imatrix";
+export { readImatrix, encodeLegacyImatrix, Imatrix } from "./formats/imatrix";
 export { quantizeIntN, dequantizeIntN, quantizeNF4, dequantizeNF4, NF4_LEVELS, quantizeFP8, dequantizeFP8, quantizeMXFP4, dequantizeMXFP4, type IntNOptions, type IntNTensor, type NF4Tensor, type FP8Tensor, type FP8Format, type MXFP4Tensor } from "./quant/general";
 export { readGguf, writeGguf, encodeGgufHeader, readGgufTensorBytes, readGgufTensorRows, ggufGet, ggufKV, ggufArray, ggufValueToJSON, type GgufFile, type GgufKV, type GgufValue, type GgufTensorInfo, type GgufTensorSpec } from "./formats/gguf";
 export { GGML_TYPES, ggmlType, type GgmlTypeInfo } from "./formats/ggml-types";

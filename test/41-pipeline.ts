@@ -5,7 +5,7 @@ import * as assert from "uvu/assert";
 import { mkdtempSync, readdirSync, writeFileSync, readFileSync, existsSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { init, syntheticModel, quantizeModel, planModel, TensorshrinkError, ggufModelSource, readImatrix, encodeLegacyImatrix } from "../src/index";
+import { init, syntheticModel, quantizeModel, planModel, llamaCppTensorOrder, TensorshrinkError, ggufModelSource, readImatrix, encodeLegacyImatrix } from "../src/index";
 import { memorySink, memorySource, openFileSink, openFileSource } from "../src/formats/source";
 import { readGguf, readGgufTensorBytes } from "../src/formats/gguf";
 
@@ -18,13 +18,16 @@ for (const ftype of ["Q8_0", "Q4_K_M", "Q6_K", "F16"]) {
     const sink = memorySink();
     const rep = await quantizeModel(engine, model, sink, { ftype, chunkBytes: 64 * 1024 });
     const g = await readGguf(memorySource(sink.bytes()));
-    const plan = planModel(model.tensors.map((t) => ({ name: t.name, shape: [...t.ne], type: t.type })), ftype, model.hparams);
+    // llama-quantize's order: non-layer tensors, then blk.0.* by name, blk.1.*, ...
+    const ordered = llamaCppTensorOrder(model.tensors);
+    assert.equal(g.tensors.map((t) => t.name).slice(0, 4), ["output.weight", "output_norm.weight", "token_embd.weight", "blk.0.attn_k.weight"]);
+    const plan = planModel(ordered.map((t) => ({ name: t.name, shape: [...t.ne], type: t.type })), ftype, model.hparams);
     assert.is(g.tensors.length, model.tensors.length);
     assert.is(rep.fileSize, sink.bytes().length);
     const ft = g.kv.get("general.file_type")!;
     assert.is(Number(ft.value), { Q8_0: 7, Q4_K_M: 15, Q6_K: 18, F16: 1 }[ftype]);
     for (let i = 0; i < g.tensors.length; i++) {
-      const t = g.tensors[i], src = model.tensors[i];
+      const t = g.tensors[i], src = ordered[i];
       assert.is(t.name, src.name);
       assert.is(t.type.name, plan[i].type, t.name);
       const rows = t.rows;
@@ -36,6 +39,28 @@ for (const ftype of ["Q8_0", "Q4_K_M", "Q6_K", "F16"]) {
     }
   });
 }
+
+test('order: "input" keeps the source order; tensor bytes are the same either way', async () => {
+  const a = memorySink(), b = memorySink();
+  await quantizeModel(engine, model, a, { ftype: "Q8_0", order: "input" });
+  await quantizeModel(engine, model, b, { ftype: "Q8_0" });
+  const ga = await readGguf(memorySource(a.bytes())), gb = await readGguf(memorySource(b.bytes()));
+  assert.equal(ga.tensors.map((t) => t.name), model.tensors.map((t) => t.name));
+  assert.equal(gb.tensors.map((t) => t.name), llamaCppTensorOrder(model.tensors).map((t) => t.name));
+  assert.not.equal(ga.tensors.map((t) => t.name), gb.tensors.map((t) => t.name));
+  for (const t of ga.tensors) assert.equal(await readGgufTensorBytes(ga, t), await readGgufTensorBytes(gb, gb.tensors.find((u) => u.name === t.name)!), t.name);
+  const bad = await quantizeModel(engine, model, memorySink(), { ftype: "Q8_0", order: "sorted" as any }).catch((e) => e);
+  assert.instance(bad, TensorshrinkError);
+  assert.is(bad.code, "E_ARG_TYPE");
+});
+
+test("llamaCppTensorOrder: layer number (numeric), then bytewise name; non-layer tensors first", () => {
+  const names = ["blk.10.attn_q.weight", "blk.2.ffn_up.weight", "token_embd.weight", "blk.2.attn_k.weight", "output.weight", "output_norm.weight", "blk.9.x", "blk.2.Z", "blk.2.é", "blk.2.z"];
+  assert.equal(llamaCppTensorOrder(names.map((name) => ({ name }))).map((t) => t.name), [
+    "output.weight", "output_norm.weight", "token_embd.weight",
+    "blk.2.Z", "blk.2.attn_k.weight", "blk.2.ffn_up.weight", "blk.2.z", "blk.2.é", "blk.9.x", "blk.10.attn_q.weight",
+  ]);
+});
 
 test("same bytes with and without the worker pool", async () => {
   if (!engine.supports("q6_K")) return;

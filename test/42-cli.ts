@@ -15,7 +15,7 @@ const dir = mkdtempSync(path.join(tmpdir(), "ts-cli-"));
 const input = path.join(dir, "model-f32.gguf");
 {
   const engine = await init({ threads: 0 });
-  await quantizeModel(engine, syntheticModel({ nLayer: 2, nEmbd: 256, nFf: 512, nVocab: 300, nHead: 4, nHeadKv: 2 }), await openFileSink(input), { ftype: "F32" });
+  await quantizeModel(engine, syntheticModel({ nLayer: 2, nEmbd: 256, nFf: 512, nVocab: 300, nHead: 4, nHeadKv: 2 }), await openFileSink(input), { ftype: "F32", order: "input" });
   engine.dispose();
 }
 
@@ -57,6 +57,7 @@ test("bad input: typed one-line errors, non-zero exit, no output file, input unt
     ["quantize", input, path.join(dir, "x.gguf"), "Q8_0", "--rule", "(=q8_0"],
     ["inspect", path.join(dir, "nope")],
     ["frobnicate"],
+    ["quantize", input, path.join(dir, "x.gguf"), "Q8_0", "--pur"],
   ]) {
     const r = run(args);
     assert.ok(r.status !== 0, args.join(" "));
@@ -69,6 +70,23 @@ test("bad input: typed one-line errors, non-zero exit, no output file, input unt
   assert.equal(readFileSync(input), before);
   assert.not.ok(existsSync(path.join(dir, "x.gguf")));
   assert.equal(readdirSync(dir).filter((f) => f.includes(".tmp")), []);
+});
+
+test("unknown options are refused by name; --keep-order keeps the input's tensor order", async () => {
+  const r = run(["quantize", input, path.join(dir, "x.gguf"), "Q8_0", "--jsno"]);
+  assert.is(r.status, 1);
+  assert.match(r.stderr, /E_RANGE.*unknown option --jsno/);
+  const { readGguf } = await import("../src/formats/gguf");
+  const { openFileSource } = await import("../src/formats/source");
+  const names = async (f: string) => { const s = await openFileSource(f); try { return (await readGguf(s)).tensors.map((t) => t.name); } finally { await s.close?.(); } };
+  const a = path.join(dir, "keep.gguf"), b = path.join(dir, "sorted.gguf");
+  assert.is(run(["quantize", input, a, "Q8_0", "--keep-order", "--json"]).status, 0);
+  assert.is(run(["quantize", input, b, "Q8_0", "--json"]).status, 0);
+  const inNames = await names(input), an = await names(a), bn = await names(b);
+  assert.equal(an, inNames);
+  assert.not.equal(bn, inNames);
+  assert.equal([...bn].sort(), [...inNames].sort());
+  rmSync(a); rmSync(b);
 });
 
 test("Ctrl-C during quantize leaves no partial file", async () => {

@@ -3,7 +3,7 @@
 // Usage: node test/run.mjs [filter-substring ...]
 import { spawnSync } from "node:child_process";
 import { readdirSync, existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import path from "node:path";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -19,7 +19,7 @@ const t0 = Date.now();
 for (const f of files) {
   const t = Date.now();
   console.log(`\n# ${f}`);
-  const r = spawnSync(process.execPath, ["--import", "tsx", path.join(here, f)], { cwd: root, encoding: "utf8", env: { ...process.env, FORCE_COLOR: "0" }, maxBuffer: 256 << 20, timeout: 30 * 60 * 1000 });
+  const r = spawnSync(process.execPath, ["--import", "tsx", "--import", pathToFileURL(path.join(here, "_uvu-details.mjs")).href, path.join(here, f)], { cwd: root, encoding: "utf8", env: { ...process.env, FORCE_COLOR: "0" }, maxBuffer: 256 << 20, timeout: 30 * 60 * 1000 });
   const out = (r.stdout || "") + (r.stderr || "");
   process.stdout.write(out);
   const num = (k) => { const m = out.match(new RegExp(`^\\s*${k}:\\s+(\\d+)`, "m")); return m ? Number(m[1]) : null; };

@@ -70,7 +70,11 @@ export async function runQuantize(a: Args): Promise<number> {
   const engine = await init({ threads: threadsOf(a) });
   const model = await openModel(input, engine, { tokenizer: one(a, "--tokenizer") });
   const imPath = one(a, "--imatrix");
-  const imatrix = imPath ? await readImatrix(await openFileSource(imPath)) : null;
+  let imatrix = null;
+  if (imPath) {
+    const imSrc = await openFileSource(imPath);
+    try { imatrix = await readImatrix(imSrc); } finally { await imSrc.close?.(); }
+  }
   const sink = await openFileSink(output, { inputs: [input, imPath, one(a, "--tokenizer")] });
   const ac = new AbortController();
   const onSig = () => ac.abort();
@@ -78,7 +82,7 @@ export async function runQuantize(a: Args): Promise<number> {
   process.once("SIGTERM", onSig);
   const bar = progressBar(!!process.stderr.isTTY && !a.flags.has("--json"));
   try {
-    const report = await quantizeModel(engine, model, sink, { ftype, rules, imatrix, pure: a.flags.has("--pure"), onProgress: bar.update, signal: ac.signal });
+    const report = await quantizeModel(engine, model, sink, { ftype, rules, imatrix, pure: a.flags.has("--pure"), order: a.flags.has("--keep-order") ? "input" : "llama.cpp", onProgress: bar.update, signal: ac.signal });
     bar.done();
     if (a.flags.has("--json")) process.stdout.write(JSON.stringify({ input, output, ...report }, jsonNum, 1) + "\n");
     else process.stdout.write(formatReport(report, `${input} -> ${output}`));

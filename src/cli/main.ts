@@ -1,6 +1,6 @@
 /**
  * The `tensorshrink` command.
- *   tensorshrink quantize <input> <output.gguf> <FTYPE> [--imatrix F] [--threads N] [--rule P=T]... [--pure] [--json]
+ *   tensorshrink quantize <input> <output.gguf> <FTYPE> [--imatrix F] [--threads N] [--rule P=T]... [--pure] [--keep-order] [--json]
  *   tensorshrink inspect <file> [--json]
  *   tensorshrink eval <base.gguf> <other.gguf> --text <file> [--threads N] [--json]
  *   tensorshrink demo [--json]
@@ -22,6 +22,7 @@ Usage:
       --rule P=T        tensors matching regex P get type T (or "skip"); first match wins; repeatable
       --tokenizer F     tokenizer.bin for a llama2.c checkpoint
       --pure            no per-tensor bumps: every quantizable tensor gets the base type
+      --keep-order      keep the input's tensor order (default: llama-quantize's order, byte-identical files)
       --json            print one JSON document instead of the table
   tensorshrink inspect <file> [--json]
   tensorshrink eval <base.gguf> <other.gguf> --text <file> [--threads N] [--ctx N] [--json]
@@ -32,6 +33,7 @@ Usage:
 export interface Args { _: string[]; opts: Map<string, string[]>; flags: Set<string> }
 
 const WITH_VALUE = new Set(["--imatrix", "--threads", "--rule", "--text", "--tokenizer", "--ctx", "--ftypes"]);
+const FLAGS = new Set(["--json", "--pure", "--keep-order", "--help"]);
 
 /** Parses argv (without node and script). Throws E_RANGE on a missing option value. */
 export function parseArgs(argv: string[]): Args {
@@ -46,7 +48,8 @@ export function parseArgs(argv: string[]): Args {
         if (v === undefined) throw new TensorshrinkError("E_RANGE", `option ${k} needs a value`);
         if (!a.opts.has(k)) a.opts.set(k, []);
         a.opts.get(k)!.push(v);
-      } else a.flags.add(k);
+      } else if (FLAGS.has(k) && eq < 0) a.flags.add(k);
+      else throw new TensorshrinkError("E_RANGE", `unknown option ${s} (see tensorshrink --help)`);
     } else if (s === "-h") a.flags.add("--help");
     else a._.push(s);
   }

@@ -3,8 +3,11 @@
  * - GGUF imatrix (`general.type = "imatrix"`): tensors `<name>.in_sum2` [ne0, n_mat] and
  *   `<name>.counts` [1, n_mat]; importance = in_sum2 / count (1 where count is 0).
  * - legacy `.dat`: i32 n_entries, then per entry i32 name length, name bytes, i32 ncall, i32 nval,
- *   nval f32 values; importance = value / ncall (when ncall > 0). Optional trailer ignored.
- * Result: tensor name -> Float32Array (ne0 * n_mat values; ne0 per matrix).
+ *   nval f32 values; importance = value / ncall (when ncall > 0). Optional trailer: i32 chunk count,
+ *   i32 length + the dataset name.
+ * Result: an {@link Imatrix}: tensor name -> Float32Array (ne0 * n_mat values; ne0 per matrix), plus
+ * the file's datasets and chunk count, which quantizeModel records as llama-quantize does
+ * (quantize.imatrix.file / dataset / entries_count / chunks_count).
  */
 import { TensorshrinkError } from "../errors";
 import { readGguf } from "./gguf";
@@ -14,16 +17,41 @@ const MAX_ENTRIES = 1 << 20;
 const MAX_NAME = 1 << 12;
 const MAX_VALUES = 1 << 28;
 
-/** Reads an imatrix file of either format (detected by the GGUF magic). */
-export async function readImatrix(src: ByteSource): Promise<Map<string, Float32Array>> {
-  const head = await src.read(0, Math.min(4, src.size));
-  if (head.length === 4 && head[0] === 0x47 && head[1] === 0x47 && head[2] === 0x55 && head[3] === 0x46) return readGgufImatrix(src);
-  return readLegacyImatrix(src);
+/**
+ * Importance vectors by tensor name (a Map), with what the file says about how they were computed.
+ * quantizeModel writes `quantize.imatrix.file` = `file`, `quantize.imatrix.dataset` = datasets[0]
+ * (when any), `quantize.imatrix.entries_count` = size and `quantize.imatrix.chunks_count` = chunkCount
+ * (when > 0), as llama-quantize does.
+ */
+export class Imatrix extends Map<string, Float32Array> {
+  /** The file name as given (llama-quantize records the path as typed on its command line). */
+  file = "";
+  /** Datasets the matrix was computed on (GGUF `imatrix.datasets`, or the legacy trailer's one name). */
+  datasets: string[] = [];
+  /** Chunks processed (GGUF `imatrix.chunk_count`, legacy trailer); 0 when unknown. */
+  chunkCount = 0;
+  /** "gguf" or "legacy" (.dat). */
+  format: "gguf" | "legacy" = "gguf";
 }
 
-async function readGgufImatrix(src: ByteSource): Promise<Map<string, Float32Array>> {
+/** Reads an imatrix file of either format (detected by the GGUF magic). */
+export async function readImatrix(src: ByteSource): Promise<Imatrix> {
+  const head = await src.read(0, Math.min(4, src.size));
+  const im = head.length === 4 && head[0] === 0x47 && head[1] === 0x47 && head[2] === 0x55 && head[3] === 0x46 ? await readGgufImatrix(src) : await readLegacyImatrix(src);
+  im.file = src.name;
+  return im;
+}
+
+// lround: half away from zero
+const lround = (x: number) => (x < 0 ? -Math.round(-x) : Math.round(x));
+
+async function readGgufImatrix(src: ByteSource): Promise<Imatrix> {
   const g = await readGguf(src);
-  const out = new Map<string, Float32Array>();
+  const out = new Imatrix();
+  const ds = g.kv.get("imatrix.datasets");
+  if (ds && typeof ds.value === "object" && ds.value !== null && Array.isArray((ds.value as any).items)) out.datasets = (ds.value as any).items.filter((x: unknown) => typeof x === "string");
+  const cc = g.kv.get("imatrix.chunk_count");
+  if (cc && (typeof cc.value === "number" || typeof cc.value === "bigint")) out.chunkCount = Number(cc.value);
   const byName = new Map(g.tensors.map((t) => [t.name, t]));
   for (const t of g.tensors) {
     if (!t.name.endsWith(".in_sum2")) continue;
@@ -37,7 +65,8 @@ async function readGgufImatrix(src: ByteSource): Promise<Map<string, Float32Arra
     const counts = f32(await src.read(c.absOffset, c.nbytes));
     const e = new Float32Array(ne0 * ne1);
     for (let j = 0; j < ne1; j++) {
-      const n = counts[j];
+      // as llama.cpp: the count is rounded to an integer, then used as a float divisor
+      const n = Math.fround(lround(counts[j]));
       for (let i = 0; i < ne0; i++) e[j * ne0 + i] = n > 0 ? sums[j * ne0 + i] / n : 1;
     }
     out.set(name, e);
@@ -46,7 +75,7 @@ async function readGgufImatrix(src: ByteSource): Promise<Map<string, Float32Arra
   return out;
 }
 
-async function readLegacyImatrix(src: ByteSource): Promise<Map<string, Float32Array>> {
+async function readLegacyImatrix(src: ByteSource): Promise<Imatrix> {
   if (src.size < 4) throw new TensorshrinkError("E_TRUNCATED", `imatrix ${src.name} is ${src.size} bytes, too short`, { offset: 0 });
   const bytes = await src.read(0, src.size > 64 << 20 ? 4 : src.size);
   let buf = bytes, base = 0;
@@ -58,7 +87,8 @@ async function readLegacyImatrix(src: ByteSource): Promise<Map<string, Float32Ar
   let off = 0;
   const n = (await need(off, 4)).getInt32(0, true); off += 4;
   if (n <= 0 || n > MAX_ENTRIES) throw new TensorshrinkError("E_FORMAT", `imatrix ${src.name}: entry count ${n} at offset 0 is not plausible (not an imatrix file?)`, { offset: 0 });
-  const out = new Map<string, Float32Array>();
+  const out = new Imatrix();
+  out.format = "legacy";
   const dec = new TextDecoder("utf-8", { fatal: true });
   for (let i = 0; i < n; i++) {
     const len = (await need(off, 4)).getInt32(0, true);
@@ -75,9 +105,24 @@ async function readLegacyImatrix(src: ByteSource): Promise<Map<string, Float32Ar
     if (off + nval * 4 > src.size) throw new TensorshrinkError("E_TRUNCATED", `imatrix ${src.name}: entry "${name}" needs ${nval * 4} bytes at offset ${off}, file ends at ${src.size}`, { offset: off, name });
     const vals = f32(await src.read(off, nval * 4));
     off += nval * 4;
-    if (ncall > 0) for (let j = 0; j < nval; j++) vals[j] = vals[j] / ncall;
+    if (ncall > 0) { const d = Math.fround(ncall); for (let j = 0; j < nval; j++) vals[j] = vals[j] / d; }
     if (out.has(name)) throw new TensorshrinkError("E_FORMAT", `imatrix ${src.name}: duplicate entry "${name}"`, { offset: off, name });
     out.set(name, vals);
+  }
+  // Optional trailer, read as leniently as llama.cpp does: i32 chunk count, i32 length, dataset name.
+  if (off + 4 <= src.size) {
+    out.chunkCount = Math.max(0, (await need(off, 4)).getInt32(0, true));
+    off += 4;
+    if (off + 4 <= src.size) {
+      const len = (await need(off, 4)).getInt32(0, true);
+      off += 4;
+      if (len > 0 && len <= MAX_NAME && off + len <= src.size) {
+        const b = await need(off, len);
+        const raw = new Uint8Array(b.buffer, b.byteOffset, len);
+        const z = raw.indexOf(0);
+        out.datasets = [new TextDecoder("utf-8").decode(z >= 0 ? raw.subarray(0, z) : raw)];
+      }
+    }
   }
   return out;
 }
@@ -86,8 +131,11 @@ function f32(b: Uint8Array): Float32Array {
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 }
 
-/** Writes the legacy .dat format (entries as given, ncall = 1). Used by tests and tools. */
-export function encodeLegacyImatrix(entries: Map<string, Float32Array>): Uint8Array {
+/**
+ * Writes the legacy .dat format (entries as given, ncall = 1), with the optional trailer (chunk count
+ * and dataset name) when `trailer` is given. Used by tests and tools.
+ */
+export function encodeLegacyImatrix(entries: ReadonlyMap<string, Float32Array>, trailer?: { chunkCount: number; dataset?: string }): Uint8Array {
   const enc = new TextEncoder();
   const parts: Uint8Array[] = [];
   const i32 = (v: number) => { const b = new Uint8Array(4); new DataView(b.buffer).setInt32(0, v, true); parts.push(b); };
@@ -96,6 +144,12 @@ export function encodeLegacyImatrix(entries: Map<string, Float32Array>): Uint8Ar
     const nb = enc.encode(name);
     i32(nb.length); parts.push(nb); i32(1); i32(v.length);
     parts.push(new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength)));
+  }
+  if (trailer) {
+    i32(trailer.chunkCount);
+    const db = enc.encode(trailer.dataset ?? "");
+    i32(db.length);
+    parts.push(db);
   }
   const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
   let o = 0;

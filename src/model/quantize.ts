@@ -7,19 +7,32 @@ import { TensorshrinkError } from "../errors";
 import type { Engine } from "../engine/engine";
 import { encodeGgufHeader, ggufKV, SkipBytes, writeGguf, type GgufKV, type GgufTensorSpec } from "../formats/gguf";
 import type { FileRange } from "../engine/pool";
+import { Imatrix } from "../formats/imatrix";
 import type { ByteSink } from "../formats/source";
 import { lookupType } from "../quant/types";
-import { lookupFtype, planModel, type TensorRule, type TensorPlan } from "./recipes";
+import { llamaCppTensorOrder, lookupFtype, planModel, type TensorRule, type TensorPlan } from "./recipes";
 import { tensorRows, type ModelSource, type ModelTensor } from "./source";
 
 /** Options of {@link quantizeModel}. */
 export interface QuantizeModelOptions {
   /** llama-quantize ftype: "Q4_K_M", "Q8_0", "F16", ... */
   ftype: string;
-  /** Per-tensor importance vectors (tensor name -> one value per column), e.g. from readImatrix(). */
+  /**
+   * Per-tensor importance vectors (tensor name -> one value per column), e.g. from readImatrix(). When
+   * non-empty, the output records it as llama-quantize does: quantize.imatrix.file, .dataset (when
+   * known), .entries_count and .chunks_count (when known; an {@link Imatrix} carries both).
+   */
   imatrix?: ReadonlyMap<string, Float32Array> | null;
+  /** The value of quantize.imatrix.file (default: the Imatrix's `file`, the path it was read from). */
+  imatrixFile?: string;
   /** User rules, first match wins (see parseRule). */
   rules?: TensorRule[];
+  /**
+   * Tensor order of the output: "llama.cpp" (default) = llama-quantize's (by layer number, then name;
+   * see llamaCppTensorOrder), which also decides the order the recipe counts layers in, so the file is
+   * byte-identical to llama-quantize's; "input" keeps the source's order.
+   */
+  order?: "llama.cpp" | "input";
   /** Every quantizable tensor gets the ftype's base type (llama-quantize --pure). */
   pure?: boolean;
   /** Compute per-tensor SQNR (dequantize + compare; default true). */
@@ -93,12 +106,14 @@ const rowBytesOf = (type: string, cols: number) => {
 export async function quantizeModel(engine: Engine, source: ModelSource, sink: ByteSink, opts: QuantizeModelOptions): Promise<QuantizeReport> {
   const t0 = Date.now();
   const ftype = lookupFtype(opts.ftype);
+  if (opts.order !== undefined && opts.order !== "llama.cpp" && opts.order !== "input") throw new TensorshrinkError("E_ARG_TYPE", `order must be "llama.cpp" or "input", got ${String(opts.order)}`);
+  const tensors: readonly ModelTensor[] = opts.order === "input" ? source.tensors : llamaCppTensorOrder(source.tensors);
   const imatrix = opts.imatrix ?? null;
   const plan: TensorPlan[] = planModel(
-    source.tensors.map((t) => ({ name: t.name, shape: [...t.ne], type: t.type })),
+    tensors.map((t) => ({ name: t.name, shape: [...t.ne], type: t.type })),
     ftype.name, source.hparams, { rules: opts.rules, hasImatrix: !!imatrix && imatrix.size > 0, pure: opts.pure },
   );
-  for (const t of source.tensors) {
+  for (const t of tensors) {
     if (!engine.supports(t.type) && t.type !== "f32") {
       throw new TensorshrinkError("E_UNSUPPORTED", `tensor "${t.name}" is stored as ${t.type}, which tensorshrink cannot read`, { name: t.name });
     }
@@ -107,11 +122,23 @@ export async function quantizeModel(engine: Engine, source: ModelSource, sink: B
   const metadata: GgufKV[] = source.metadata.filter((kv) => kv.key !== "general.quantization_version" && kv.key !== "general.file_type" && !kv.key.startsWith("split."));
   metadata.push(ggufKV("general.quantization_version", "u32", 2));
   metadata.push(ggufKV("general.file_type", "u32", ftype.id));
-  const specs: GgufTensorSpec[] = source.tensors.map((t, i) => ({ name: t.name, ne: t.ne, type: plan[i].type }));
+  // llama-quantize records the importance matrix it used (after file_type, as KV overrides).
+  if (imatrix && imatrix.size > 0) {
+    const info = imatrix instanceof Imatrix ? imatrix : null;
+    for (const k of ["quantize.imatrix.file", "quantize.imatrix.dataset", "quantize.imatrix.entries_count", "quantize.imatrix.chunks_count"]) {
+      const at = metadata.findIndex((kv) => kv.key === k);
+      if (at >= 0) metadata.splice(at, 1);
+    }
+    metadata.push(ggufKV("quantize.imatrix.file", "str", opts.imatrixFile ?? info?.file ?? ""));
+    if (info?.datasets.length) metadata.push(ggufKV("quantize.imatrix.dataset", "str", info.datasets[0]));
+    metadata.push(ggufKV("quantize.imatrix.entries_count", "u32", imatrix.size));
+    if (info && info.chunkCount > 0) metadata.push(ggufKV("quantize.imatrix.chunks_count", "u32", info.chunkCount));
+  }
+  const specs: GgufTensorSpec[] = tensors.map((t, i) => ({ name: t.name, ne: t.ne, type: plan[i].type }));
 
   const chunkBytes = opts.chunkBytes ?? 4 << 20;
   const stats = opts.stats !== false;
-  const totalBytes = source.tensors.reduce((s, t) => s + t.ne.reduce((a, b) => a * b, 1) * 4, 0);
+  const totalBytes = tensors.reduce((s, t) => s + t.ne.reduce((a, b) => a * b, 1) * 4, 0);
   // Work units: whole rows, about chunkBytes of f32 each, in file order across all tensors. Up to
   // `depth` units are in flight at once (read, then quantized + measured on a pool worker or, without
   // a pool, on this thread), across tensor boundaries, so the workers never wait for a tensor's tail
@@ -133,15 +160,15 @@ export async function quantizeModel(engine: Engine, source: ModelSource, sink: B
     outOffsets = layout.offsets.map((o) => layout.dataOffset + o);
   }
   const units = (function* (): Generator<Unit> {
-    for (let i = 0; i < source.tensors.length; i++) {
-      const t = source.tensors[i];
+    for (let i = 0; i < tensors.length; i++) {
+      const t = tensors[i];
       const rows = tensorRows(t.ne);
       const rowsPerChunk = Math.max(1, Math.floor(chunkBytes / (t.ne[0] * 4)));
       for (let r = 0; r < rows; r += rowsPerChunk) yield { i, r, n: Math.min(rowsPerChunk, rows - r) };
     }
   })();
   const launch = async (u: Unit): Promise<Done> => {
-    const t = source.tensors[u.i], p = plan[u.i], cols = t.ne[0];
+    const t = tensors[u.i], p = plan[u.i], cols = t.ne[0];
     const out: FileRange | null = outFile && p.quantize ? { ...outFile, offset: outOffsets[u.i] + u.r * rowBytesOf(p.type, cols) } : null;
     if (!p.quantize) return { bytes: await t.readRawRows(u.r, u.n), se: 0, sa: 0 };
     const im = imatrix?.get(t.name) ?? null;
@@ -189,7 +216,7 @@ export async function quantizeModel(engine: Engine, source: ModelSource, sink: B
       se += d.se;
       sa += d.sa;
       doneBytes += u.n * cols * 4;
-      opts.onProgress?.({ tensor: t.name, tensorIndex: index, tensorCount: source.tensors.length, doneBytes, totalBytes, elapsedMs: Date.now() - t0 });
+      opts.onProgress?.({ tensor: t.name, tensorIndex: index, tensorCount: tensors.length, doneBytes, totalBytes, elapsedMs: Date.now() - t0 });
       yield d.bytes ?? new SkipBytes(u.n * rowBytesOf(p.type, cols));
     }
     if (p.quantize && stats) rep.sqnrDb = se === 0 ? Infinity : 10 * Math.log10(sa / se);
@@ -197,13 +224,13 @@ export async function quantizeModel(engine: Engine, source: ModelSource, sink: B
 
   let layout: Awaited<ReturnType<typeof writeGguf>>;
   try {
-    layout = await writeGguf(sink, metadata, specs, (_spec, i) => tensorData(source.tensors[i], plan[i], i), { signal: opts.signal });
+    layout = await writeGguf(sink, metadata, specs, (_spec, i) => tensorData(tensors[i], plan[i], i), { signal: opts.signal });
   } finally {
     // On an error or abort, let the units already started settle: no work continues after we return.
     await Promise.allSettled(inflight.map((f) => f.done));
   }
   const seconds = (Date.now() - t0) / 1000;
-  const params = source.tensors.reduce((s, t) => s + t.ne.reduce((a, b) => a * b, 1), 0);
+  const params = tensors.reduce((s, t) => s + t.ne.reduce((a, b) => a * b, 1), 0);
   const outBytes = reports.reduce((s, r) => s + r.bytesAfter, 0);
   return {
     ftype: ftype.name,

@@ -100,7 +100,7 @@ export interface PlanOptions {
 }
 
 const FALLBACK: Record<string, string> = {
-  tq1_0: "q4_0", tq2_0: "q4_0", q2_K: "iq4_nl", q3_K: "iq4_nl", q4_K: "q5_0", q5_K: "q5_1", q6_K: "q8_0",
+  tq1_0: "q4_0", tq2_0: "q4_0", q2_K: "q4_0", q3_K: "q4_0", q4_K: "q5_0", q5_K: "q5_1", q6_K: "q8_0",
 };
 
 /**
@@ -108,8 +108,8 @@ const FALLBACK: Record<string, string> = {
  * only 2D+ tensors whose name ends in "weight" and that are not norms are quantized; output /
  * tied token_embd -> q6_K (q8_0 when ne[0] is not a multiple of 256); attn_v / ffn_down bumps for
  * Q2_K, Q3_K_*, Q4_K_*, Q5_K_M, IQ4_NL; rows whose length is not a multiple of the block size fall
- * back (q4_K -> q5_0, q5_K -> q5_1, q6_K -> q8_0, q2_K/q3_K -> iq4_nl, tq* -> q4_0; then f16). For
- * other types llama-quantize gives up; tensorshrink uses f16 there (a documented deviation).
+ * back (q4_K -> q5_0, q5_K -> q5_1, q6_K -> q8_0, q2_K/q3_K/tq* -> q4_0; a 32-block type that still
+ * does not fit -> f16), as in the llama.cpp release node-llama-cpp ships (test/61 compares the files).
  */
 export function planModel(tensors: PlanTensor[], ftypeName: string, hp: PlanHparams, opts: PlanOptions = {}): TensorPlan[] {
   const ftype = lookupFtype(ftypeName).name;
@@ -190,9 +190,8 @@ export function planModel(tensors: PlanTensor[], ftypeName: string, hp: PlanHpar
   const fallback = (t: PlanTensor, type: string): { type: string; fell: boolean } => {
     const nx = t.shape[0];
     if (nx % lookupType(type).blockSize === 0) return { type, fell: false };
-    // Types without a named fallback (q8_0, q4_0, ...): llama-quantize refuses the model there
-    // ("Unsupported tensor size encountered"); tensorshrink deliberately deviates and keeps such a
-    // tensor in f16, so that e.g. stories260K (ffn_down rows of 172) still converts to Q8_0 / Q4_0.
+    // 32-block types (q8_0, q4_0, ...) have no smaller block to demote to: f16, as llama.cpp does
+    // (e.g. stories260K's 172-wide ffn_down rows under Q8_0 / Q4_0).
     let nt = FALLBACK[type] ?? type;
     if (nx % lookupType(nt).blockSize !== 0) nt = "f16";
     return { type: nt, fell: true };
@@ -211,10 +210,13 @@ export function planModel(tensors: PlanTensor[], ftypeName: string, hp: PlanHpar
     if (!quantize) return { name, type: inType, quantize: false, reason };
     let type: string = base;
     reason = "ftype";
-    if (!opts.pure && baseQuantized) {
-      const got = getType(t, type);
-      if (got !== type) reason = name === "output.weight" || name === "token_embd.weight" ? "output" : "layer rule";
-      type = got;
+    if (baseQuantized) {
+      if (!opts.pure) {
+        const got = getType(t, type);
+        if (got !== type) reason = name === "output.weight" || name === "token_embd.weight" ? "output" : "layer rule";
+        type = got;
+      }
+      // incompatible row lengths fall back with or without --pure, as in llama.cpp
       const fb = fallback(t, type);
       if (fb.fell) reason = `fallback (ne[0]=${t.shape[0]} % ${lookupType(type).blockSize} != 0)`;
       type = fb.type;
@@ -233,4 +235,31 @@ function countDims(shape: number[]): number {
   let n = 1;
   for (let i = shape.length - 1; i >= 1; i--) if (shape[i] > 1) { n = i + 1; break; }
   return n;
+}
+
+const utf8 = new TextEncoder();
+/** Layer number as llama.cpp's loader reads it: `sscanf(name, "blk.%d.")`, -1 when the name has none. */
+function layerOf(name: string): number {
+  const m = /^blk\.\s*([+-]?\d+)/.exec(name);
+  if (!m) return -1;
+  const v = Number(m[1]);
+  return Number.isSafeInteger(v) && v >= -2147483648 && v <= 2147483647 ? v : -1;
+}
+
+/**
+ * Tensors in the order llama-quantize writes them (and walks them when it picks types): llama.cpp's
+ * loader keeps weights in a map ordered by layer number (`blk.N.`; other tensors, layer -1, first),
+ * then by name compared bytewise (UTF-8). So token_embd/output tensors come first, then blk.0.*
+ * alphabetically (attn_k, attn_norm, attn_output, attn_q, attn_v, ffn_down, ...), blk.1.*, ...,
+ * blk.10.* after blk.9.*. Returns a new array; stable for equal keys.
+ */
+export function llamaCppTensorOrder<T extends { readonly name: string }>(tensors: readonly T[]): T[] {
+  const keyed = tensors.map((t, i) => ({ t, i, layer: layerOf(t.name), bytes: utf8.encode(t.name) }));
+  keyed.sort((a, b) => {
+    if (a.layer !== b.layer) return a.layer - b.layer;
+    const n = Math.min(a.bytes.length, b.bytes.length);
+    for (let k = 0; k < n; k++) if (a.bytes[k] !== b.bytes[k]) return a.bytes[k] - b.bytes[k];
+    return a.bytes.length - b.bytes.length || a.i - b.i;
+  });
+  return keyed.map((k) => k.t);
 }

@@ -1,0 +1,184 @@
+// tensorshrink's output against llama.cpp's own quantizer, byte for byte, whole files: header (KV
+// order, quantize.imatrix.* keys, alignment), tensor order, per-tensor types and block bytes.
+// llama.cpp = the libllama that node-llama-cpp ships prebuilt (a devDependency), driven by
+// test/tools/llama-quantize-ref.c (compiled here with the system C compiler), which calls
+// llama_model_quantize as llama.cpp's tools/quantize does. Inputs: a synthetic llama model whose
+// dimensions are multiples of 256 (every k-quant applies as such), and stories260K converted by
+// tensorshrink (64 / 172-wide rows: the fallbacks), when ../shared/models is present.
+// Skips with a message when there is no C compiler or no prebuilt libllama for this platform.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { init, syntheticModel, quantizeModel, readImatrix, encodeLegacyImatrix, FTYPES } from "../src/index";
+import { openLlama2cModel } from "../src/model/convert";
+import { openModel } from "../src/model/open";
+import { openFileSink, openFileSource } from "../src/formats/source";
+import { readGguf, readGgufTensorBytes } from "../src/formats/gguf";
+import { ROOT, SHARED } from "./_util";
+
+const THREADS = 2;
+const tmp = mkdtempSync(path.join(tmpdir(), "ts-llama-quantize-"));
+const log = (s: string) => console.log(`  ${s}`);
+
+/** Directory of the prebuilt libllama for this platform, or null. */
+function libllamaDir(): string | null {
+  const req = createRequire(path.join(ROOT, "package.json"));
+  const plat = `${process.platform}-${process.arch}`;
+  const candidates = [path.join(ROOT, "node_modules/@node-llama-cpp", plat)];
+  try { candidates.unshift(path.resolve(path.dirname(req.resolve(`@node-llama-cpp/${plat}`)), "..")); } catch { /* not resolvable: try the folder */ }
+  for (const pkg of candidates) {
+    const dir = path.join(pkg, "bins", plat);
+    if (existsSync(path.join(dir, "libllama.v0.5.0.so"))) return dir;
+  }
+  return null;
+}
+
+function buildHarness(): string | string[] {
+  const lib = libllamaDir();
+  if (!lib) return `no prebuilt libllama (@node-llama-cpp/${process.platform}-${process.arch}) installed`;
+  const exe = path.join(tmp, "llama-quantize-ref");
+  const r = spawnSync("cc", ["-O1", "-o", exe, path.join(ROOT, "test/tools/llama-quantize-ref.c"), `-L${lib}`, "-l:libllama.v0.5.0.so", `-Wl,-rpath,${lib}`], { encoding: "utf8" });
+  if (r.error) return `no C compiler (cc): ${r.error.message}`;
+  if (r.status !== 0) throw new Error(`compiling test/tools/llama-quantize-ref.c failed:\n${r.stderr}`);
+  return [exe];
+}
+
+const harness = buildHarness();
+if (typeof harness === "string") {
+  console.log(`SKIP: ${harness}; the byte-for-byte comparison with llama.cpp needs it`);
+  test.run();
+} else {
+  const [exe] = harness;
+  const engine = await init({ threads: THREADS });
+
+  /** llama.cpp's quantization of `input` (ftype by id) into `out`; extra = harness options. */
+  const llamaQuantize = (input: string, out: string, ftype: string, extra: string[] = []) => {
+    const r = spawnSync(exe, [input, out, String(FTYPES[ftype as keyof typeof FTYPES].id), String(THREADS), ...extra], { encoding: "utf8", timeout: 300_000 });
+    return { ok: r.status === 0, log: `${r.stdout}\n${r.stderr}` };
+  };
+  const ours = async (input: string, out: string, ftype: string, o: { imatrix?: Map<string, Float32Array>; pure?: boolean } = {}) => {
+    const model = await openModel(input, engine);
+    try {
+      return await quantizeModel(engine, model, await openFileSink(out, { inputs: [input] }), { ftype, ...o });
+    } finally {
+      await model.close?.();
+    }
+  };
+  /** First difference between two GGUF files, for the failure message. */
+  const explain = async (a: string, b: string): Promise<string> => {
+    const [sa, sb] = [await openFileSource(a), await openFileSource(b)];
+    try {
+      const [A, B] = [await readGguf(sa), await readGguf(sb)];
+      const ka = A.metadata.map((k) => k.key), kb = B.metadata.map((k) => k.key);
+      if (ka.join() !== kb.join()) return `KV keys differ: llama.cpp [${ka.join(", ")}] vs ours [${kb.join(", ")}]`;
+      for (let i = 0; i < ka.length; i++) if (JSON.stringify(A.metadata[i], (_k, v) => (typeof v === "bigint" ? String(v) : v)) !== JSON.stringify(B.metadata[i], (_k, v) => (typeof v === "bigint" ? String(v) : v))) return `KV ${ka[i]} differs`;
+      const na = A.tensors.map((t) => t.name), nb = B.tensors.map((t) => t.name);
+      if (na.join() !== nb.join()) return `tensor order differs: llama.cpp ${na.slice(0, 5).join(", ")}... vs ours ${nb.slice(0, 5).join(", ")}...`;
+      for (let i = 0; i < A.tensors.length; i++) {
+        const [x, y] = [A.tensors[i], B.tensors[i]];
+        if (x.type.name !== y.type.name) return `${x.name}: llama.cpp ${x.type.name}, ours ${y.type.name}`;
+        const [bx, by] = [await readGgufTensorBytes(A, x), await readGgufTensorBytes(B, y)];
+        if (Buffer.compare(Buffer.from(bx), Buffer.from(by)) !== 0) { let k = 0; while (bx[k] === by[k]) k++; return `${x.name} (${x.type.name}): bytes differ from byte ${k}`; }
+      }
+      return "files differ outside the header and tensor data (padding?)";
+    } finally {
+      await sa.close?.(); await sb.close?.();
+    }
+  };
+  const same = async (ref: string, mine: string, what: string) => {
+    const [a, b] = [readFileSync(ref), readFileSync(mine)];
+    if (!a.equals(b)) assert.unreachable(`${what}: not byte-identical to llama.cpp (${a.length} vs ${b.length} bytes): ${await explain(ref, mine)}`);
+  };
+
+  // Every ftype tensorshrink offers; llama.cpp's library refuses Q2_K_S without an imatrix, as we do not.
+  const ALL = Object.keys(FTYPES) as (keyof typeof FTYPES)[];
+  const IMATRIX_TYPES = ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q2_K_S", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K", "IQ4_NL"];
+
+  const inputs: { tag: string; file: string }[] = [];
+  const syn = path.join(tmp, "synthetic-F32.gguf");
+  await quantizeModel(engine, syntheticModel({ nLayer: 8, nEmbd: 256, nFf: 768, nHead: 4, nHeadKv: 2, nVocab: 512, seed: 3 }), await openFileSink(syn), { ftype: "F32", order: "input" });
+  inputs.push({ tag: "synthetic (8 layers, 256 x 768, untied output)", file: syn });
+  const CKPT = path.join(SHARED, "models/stories260K/stories260K.bin"), TOK = path.join(SHARED, "models/stories260K/tok512.bin");
+  if (existsSync(CKPT) && existsSync(TOK)) {
+    const s260 = path.join(tmp, "stories260K-F32.gguf");
+    const m = await openLlama2cModel(CKPT, TOK);
+    await quantizeModel(engine, m, await openFileSink(s260), { ftype: "F32" });
+    await m.close?.();
+    inputs.push({ tag: "stories260K", file: s260 });
+  } else console.log("SKIP (part): ../shared/models/stories260K not found: compared on the synthetic model only");
+
+  for (const { tag, file } of inputs) {
+    test(`${tag}: every ftype byte-identical to llama.cpp's llama_model_quantize`, async () => {
+      const done: string[] = [];
+      for (const f of ALL) {
+        const ref = path.join(tmp, `ref-${f}.gguf`), mine = path.join(tmp, `ours-${f}.gguf`);
+        const r = llamaQuantize(file, ref, f);
+        if (!r.ok) {
+          assert.is(f, "Q2_K_S", `llama.cpp failed on ${f}:\n${r.log.slice(-600)}`);
+          continue;
+        }
+        await ours(file, mine, f);
+        await same(ref, mine, `${tag} ${f}`);
+        done.push(f);
+        rmSync(ref); rmSync(mine);
+      }
+      assert.ok(done.length >= ALL.length - 1);
+      log(`${tag}: ${done.length} ftypes identical (${done.join(" ")})`);
+    });
+
+    test(`${tag}: with an importance matrix (legacy .dat, chunk count + dataset): identical, quantize.imatrix.* keys included`, async () => {
+      const src = await openFileSource(file);
+      const g = await readGguf(src);
+      await src.close?.();
+      let seed = 7;
+      const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+      const m = new Map<string, Float32Array>();
+      for (const t of g.tensors) if (t.ne.length > 1) m.set(t.name, Float32Array.from({ length: t.ne[0] }, () => 0.01 + rnd() * rnd() * 5));
+      m.set("blk.99.unused.weight", new Float32Array(8).fill(1)); // entries the model does not have still count
+      const dat = path.join(tmp, "im.dat");
+      writeFileSync(dat, encodeLegacyImatrix(m, { chunkCount: 10, dataset: "tinystories_sample.txt" }));
+      const imSrc = await openFileSource(dat);
+      const im = await readImatrix(imSrc).finally(() => imSrc.close?.());
+      assert.is(im.chunkCount, 10);
+      assert.equal(im.datasets, ["tinystories_sample.txt"]);
+      // The harness takes the importance values llama.cpp's loader would hand over, in a plain dump.
+      const parts: Buffer[] = [];
+      const u32 = (v: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); parts.push(b); };
+      u32(im.size);
+      for (const [k, v] of im) { const nb = Buffer.from(k); u32(nb.length); parts.push(nb); u32(v.length); parts.push(Buffer.from(v.buffer, v.byteOffset, v.byteLength)); }
+      const dump = path.join(tmp, "im.bin");
+      writeFileSync(dump, Buffer.concat(parts));
+      const kv = ["--kv-str", "quantize.imatrix.file", dat, "--kv-str", "quantize.imatrix.dataset", "tinystories_sample.txt", "--kv-int", "quantize.imatrix.entries_count", String(im.size), "--kv-int", "quantize.imatrix.chunks_count", "10"];
+      for (const f of IMATRIX_TYPES) {
+        const ref = path.join(tmp, `ref-im-${f}.gguf`), mine = path.join(tmp, `ours-im-${f}.gguf`);
+        const r = llamaQuantize(file, ref, f, ["--imatrix", dump, ...kv]);
+        assert.ok(r.ok, `llama.cpp failed on ${f} with imatrix:\n${r.log.slice(-600)}`);
+        await ours(file, mine, f, { imatrix: im });
+        await same(ref, mine, `${tag} ${f} + imatrix`);
+        rmSync(ref); rmSync(mine);
+      }
+      log(`${tag}: ${IMATRIX_TYPES.length} ftypes with imatrix identical`);
+    });
+
+    test(`${tag}: --pure identical`, async () => {
+      for (const f of ["Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M"]) {
+        const ref = path.join(tmp, `ref-pure-${f}.gguf`), mine = path.join(tmp, `ours-pure-${f}.gguf`);
+        const r = llamaQuantize(file, ref, f, ["--pure"]);
+        assert.ok(r.ok, r.log.slice(-600));
+        await ours(file, mine, f, { pure: true });
+        await same(ref, mine, `${tag} ${f} --pure`);
+        rmSync(ref); rmSync(mine);
+      }
+    });
+  }
+
+  test.after(() => {
+    engine.dispose();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+  test.run();
+}
