@@ -199,6 +199,7 @@ try {
   md += `Peak RSS = \`process.resourceUsage().maxRSS\` of the child at exit (whole process, workers included), the largest of the ${reps} runs. `;
   md += `"pool" = worker pool, ${threads} threads; "single" = \`threads: 0\`, \`parallel: false\`. Main-thread busy = event-loop active time. `;
   md += `Targets: pool ≥ ${targets.speedupMin}× single, peak RSS ≤ ${targets.maxRssMB} MB.\n\n`;
+  md += `The two paths do not do the same I/O work: in the pool, each worker reads its f32 rows straight from the input file into its wasm memory and writes its blocks into the output file at their final offsets (no copies, no fresh buffers, the main thread only schedules); single-threaded, the main thread reads each unit asynchronously into a fresh buffer, copies it into wasm memory and hands the blocks to the buffered sink. For Q8_0, whose kernel is cheap, that I/O is most of the time, so its pool speedup can exceed the number of cores. This machine's page cache is not fully reliable (pages of the input are sometimes evicted between runs), which is why run times vary by up to 1.5× for the same mode.\n\n`;
   md += `| ftype | mode | output MB | bits/w | time s | MB/s f32 in | speedup | peak RSS MB | RSS / model | main thread busy s | process CPU s | sha256 | same bytes | median s (speedup) |\n`;
   md += `|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|\n`;
   for (const r of results) {
