@@ -62,6 +62,36 @@ test("llamaCppTensorOrder: layer number (numeric), then bytewise name; non-layer
   ]);
 });
 
+test("MoE (3D expert tensors): one importance vector per expert, units never span two experts; wrong sizes refused up front", async () => {
+  if (!engine.supports("q4_K")) return;
+  const moe = syntheticModel({ nLayer: 1, nEmbd: 256, nFf: 256, nVocab: 300, nHead: 4, nHeadKv: 2, nExpert: 4 });
+  const t = moe.tensors.find((x) => x.name === "blk.0.ffn_up_exps.weight")!;
+  assert.equal([...t.ne], [256, 256, 4]);
+  const im = new Map<string, Float32Array>();
+  for (const x of moe.tensors) if (x.ne.length > 1) im.set(x.name, Float32Array.from({ length: x.ne[0] * (x.ne[2] ?? 1) }, (_, j) => 0.1 + ((j * 13) % 17) * (1 + Math.floor(j / x.ne[0]))));
+  const sink = memorySink();
+  // 48 KiB units: 48 rows of 256, so without the split units would straddle experts
+  await quantizeModel(engine, moe, sink, { ftype: "Q4_K_M", imatrix: im, chunkBytes: 48 * 1024, pure: true });
+  const g = await readGguf(memorySource(sink.bytes()));
+  const gt = g.tensors.find((x) => x.name === t.name)!;
+  const got = await readGgufTensorBytes(g, gt);
+  const x = await t.readRows(0, 1024);
+  const all = im.get(t.name)!;
+  const rb = (256 / 256) * 144;
+  for (let e = 0; e < 4; e++) {
+    const want = engine.quantize(x.subarray(e * 256 * 256, (e + 1) * 256 * 256), { type: "q4_K", rows: 256, cols: 256, imatrix: all.subarray(e * 256, (e + 1) * 256) });
+    assert.equal(got.subarray(e * 256 * rb, (e + 1) * 256 * rb), want, `expert ${e}`);
+  }
+  const bad = new Map(im);
+  bad.set(t.name, new Float32Array(256)); // one vector for four experts: llama.cpp refuses this too
+  const s2 = memorySink();
+  const err = await quantizeModel(engine, moe, s2, { ftype: "Q4_K_M", imatrix: bad }).catch((e) => e);
+  assert.instance(err, TensorshrinkError);
+  assert.is(err.code, "E_IMATRIX");
+  assert.match(err.message, /ffn_up_exps\.weight.*256 values.*256 x 4 matrices = 1024/);
+  assert.is(s2.bytesWritten, 0);
+});
+
 test("same bytes with and without the worker pool", async () => {
   if (!engine.supports("q6_K")) return;
   const a = memorySink(), b = memorySink();

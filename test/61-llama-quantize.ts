@@ -102,6 +102,9 @@ if (typeof harness === "string") {
   const syn = path.join(tmp, "synthetic-F32.gguf");
   await quantizeModel(engine, syntheticModel({ nLayer: 8, nEmbd: 256, nFf: 768, nHead: 4, nHeadKv: 2, nVocab: 512, seed: 3 }), await openFileSink(syn), { ftype: "F32", order: "input" });
   inputs.push({ tag: "synthetic (8 layers, 256 x 768, untied output)", file: syn });
+  const moe = path.join(tmp, "moe-F32.gguf");
+  await quantizeModel(engine, syntheticModel({ nLayer: 4, nEmbd: 256, nFf: 512, nHead: 4, nHeadKv: 2, nVocab: 512, seed: 5, nExpert: 8, nExpertUsed: 2 }), await openFileSink(moe), { ftype: "F32", order: "input" });
+  inputs.push({ tag: "synthetic MoE (4 layers, 8 experts: 3D ffn_*_exps, per-expert imatrix)", file: moe });
   const CKPT = path.join(SHARED, "models/stories260K/stories260K.bin"), TOK = path.join(SHARED, "models/stories260K/tok512.bin");
   if (existsSync(CKPT) && existsSync(TOK)) {
     const s260 = path.join(tmp, "stories260K-F32.gguf");
@@ -137,7 +140,8 @@ if (typeof harness === "string") {
       let seed = 7;
       const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
       const m = new Map<string, Float32Array>();
-      for (const t of g.tensors) if (t.ne.length > 1) m.set(t.name, Float32Array.from({ length: t.ne[0] }, () => 0.01 + rnd() * rnd() * 5));
+      // one vector per matrix: ne[0] values, times ne[2] experts for the 3D expert tensors
+      for (const t of g.tensors) if (t.ne.length > 1) m.set(t.name, Float32Array.from({ length: t.ne[0] * (t.ne[2] ?? 1) }, () => 0.01 + rnd() * rnd() * 5));
       m.set("blk.99.unused.weight", new Float32Array(8).fill(1)); // entries the model does not have still count
       const dat = path.join(tmp, "im.dat");
       writeFileSync(dat, encodeLegacyImatrix(m, { chunkCount: 10, dataset: "tinystories_sample.txt" }));

@@ -159,20 +159,35 @@ export async function quantizeModel(engine: Engine, source: ModelSource, sink: B
     outFile = await sink.target();
     outOffsets = layout.offsets.map((o) => layout.dataOffset + o);
   }
+  // Importance vectors, checked before anything is written: one value per column, or (3D expert
+  // tensors, as llama.cpp's imatrix stores them) one vector per matrix, ne[0] x (ne[2] * ne[3]) values.
+  const imFor: (Float32Array | null)[] = tensors.map((t, i) => {
+    const im = plan[i].quantize ? imatrix?.get(t.name) ?? null : null;
+    if (!im) return null;
+    const cols = t.ne[0], mats = t.ne.length > 2 ? tensorRows(t.ne) / t.ne[1] : 1;
+    if (im.length === cols * mats) return im;
+    throw new TensorshrinkError("E_IMATRIX", `imatrix entry for tensor "${t.name}" has ${im.length} values, the tensor needs ${cols}${mats > 1 ? ` x ${mats} matrices = ${cols * mats}` : " (one per column)"}`, { name: t.name });
+  });
   const units = (function* (): Generator<Unit> {
     for (let i = 0; i < tensors.length; i++) {
       const t = tensors[i];
       const rows = tensorRows(t.ne);
       const rowsPerChunk = Math.max(1, Math.floor(chunkBytes / (t.ne[0] * 4)));
-      for (let r = 0; r < rows; r += rowsPerChunk) yield { i, r, n: Math.min(rowsPerChunk, rows - r) };
+      // A unit never spans two matrices of a 3D (expert) tensor: each has its own importance vector.
+      const span = t.ne.length > 2 && t.ne[1] > 0 ? t.ne[1] : rows;
+      for (let m0 = 0; m0 < rows; m0 += span) {
+        const end = Math.min(rows, m0 + span);
+        for (let r = m0; r < end; r += rowsPerChunk) yield { i, r, n: Math.min(rowsPerChunk, end - r) };
+      }
     }
   })();
   const launch = async (u: Unit): Promise<Done> => {
     const t = tensors[u.i], p = plan[u.i], cols = t.ne[0];
     const out: FileRange | null = outFile && p.quantize ? { ...outFile, offset: outOffsets[u.i] + u.r * rowBytesOf(p.type, cols) } : null;
     if (!p.quantize) return { bytes: await t.readRawRows(u.r, u.n), se: 0, sa: 0 };
-    const im = imatrix?.get(t.name) ?? null;
-    if (im && im.length !== cols) throw new TensorshrinkError("E_IMATRIX", `imatrix entry for tensor "${t.name}" has ${im.length} values, the tensor has ${cols} columns`, { name: t.name });
+    const imAll = imFor[u.i];
+    const mat = imAll && imAll.length > cols ? Math.floor(u.r / t.ne[1]) : 0; // units never span two matrices
+    const im = imAll ? (imAll.length > cols ? imAll.slice(mat * cols, (mat + 1) * cols) : imAll) : null;
     // f32 rows in a local file go to a worker that reads them itself (no read or copy on this thread).
     const fr = poolReadsFiles ? t.fileRows?.(u.r, u.n) ?? null : null;
     // readRows hands over a fresh array (every ModelSource in this package returns one); its buffer may be transferred to a worker.

@@ -18,6 +18,14 @@ export interface SyntheticOptions {
   seed?: number;
   /** Separate output.weight (default true; false = tied to token_embd). */
   untiedOutput?: boolean;
+  /**
+   * Mixture of experts (Mixtral layout, llama architecture): with nExpert > 1 each layer's FFN is
+   * ffn_gate_inp [n_embd, n_expert] plus 3D ffn_gate_exps / ffn_up_exps [n_embd, n_ff, n_expert] and
+   * ffn_down_exps [n_ff, n_embd, n_expert]. Default 0 (dense).
+   */
+  nExpert?: number;
+  /** Experts used per token (llama.expert_used_count; default 2). */
+  nExpertUsed?: number;
 }
 
 function mix(a: number, b: number): number {
@@ -31,6 +39,7 @@ export function syntheticModel(o: SyntheticOptions = {}): ModelSource {
   const nLayer = o.nLayer ?? 4, nEmbd = o.nEmbd ?? 512, nFf = o.nFf ?? 1536, nHead = o.nHead ?? 8, nHeadKv = o.nHeadKv ?? 4;
   const nVocab = o.nVocab ?? 1024, seed = o.seed ?? 1;
   const headDim = nEmbd / nHead, kvDim = headDim * nHeadKv;
+  const nExpert = o.nExpert ?? 0, nExpertUsed = o.nExpertUsed ?? 2;
   const specs: { name: string; ne: number[]; kind: "norm" | "w" }[] = [];
   specs.push({ name: "token_embd.weight", ne: [nEmbd, nVocab], kind: "w" });
   for (let l = 0; l < nLayer; l++) {
@@ -41,9 +50,16 @@ export function syntheticModel(o: SyntheticOptions = {}): ModelSource {
     specs.push({ name: p + "attn_v.weight", ne: [nEmbd, kvDim], kind: "w" });
     specs.push({ name: p + "attn_output.weight", ne: [nEmbd, nEmbd], kind: "w" });
     specs.push({ name: p + "ffn_norm.weight", ne: [nEmbd], kind: "norm" });
-    specs.push({ name: p + "ffn_gate.weight", ne: [nEmbd, nFf], kind: "w" });
-    specs.push({ name: p + "ffn_down.weight", ne: [nFf, nEmbd], kind: "w" });
-    specs.push({ name: p + "ffn_up.weight", ne: [nEmbd, nFf], kind: "w" });
+    if (nExpert > 1) {
+      specs.push({ name: p + "ffn_gate_inp.weight", ne: [nEmbd, nExpert], kind: "w" });
+      specs.push({ name: p + "ffn_gate_exps.weight", ne: [nEmbd, nFf, nExpert], kind: "w" });
+      specs.push({ name: p + "ffn_down_exps.weight", ne: [nFf, nEmbd, nExpert], kind: "w" });
+      specs.push({ name: p + "ffn_up_exps.weight", ne: [nEmbd, nFf, nExpert], kind: "w" });
+    } else {
+      specs.push({ name: p + "ffn_gate.weight", ne: [nEmbd, nFf], kind: "w" });
+      specs.push({ name: p + "ffn_down.weight", ne: [nFf, nEmbd], kind: "w" });
+      specs.push({ name: p + "ffn_up.weight", ne: [nEmbd, nFf], kind: "w" });
+    }
   }
   specs.push({ name: "output_norm.weight", ne: [nEmbd], kind: "norm" });
   if (o.untiedOutput !== false) specs.push({ name: "output.weight", ne: [nEmbd, nVocab], kind: "w" });
@@ -104,6 +120,7 @@ export function syntheticModel(o: SyntheticOptions = {}): ModelSource {
     ggufKV("llama.attention.layer_norm_rms_epsilon", "f32", 1e-5),
     ggufKV("llama.rope.freq_base", "f32", 10000),
     ggufKV("llama.vocab_size", "u32", nVocab),
+    ...(nExpert > 1 ? [ggufKV("llama.expert_count", "u32", nExpert), ggufKV("llama.expert_used_count", "u32", nExpertUsed)] : []),
     ggufKV("general.file_type", "u32", 0),
     ggufKV("tokenizer.ggml.model", "str", "llama"),
     ggufKV("tokenizer.ggml.tokens", "arr", ggufArray("str", tokens)),
@@ -113,5 +130,5 @@ export function syntheticModel(o: SyntheticOptions = {}): ModelSource {
     ggufKV("tokenizer.ggml.eos_token_id", "u32", 2),
     ggufKV("tokenizer.ggml.unknown_token_id", "u32", 0),
   ];
-  return { name: `synthetic-${nLayer}x${nEmbd}`, metadata, tensors, hparams: { nLayer, nHead, nHeadKv, nExpert: 0 } };
+  return { name: `synthetic-${nLayer}x${nEmbd}`, metadata, tensors, hparams: { nLayer, nHead, nHeadKv, nExpert: nExpert > 1 ? nExpert : 0 } };
 }
