@@ -3,6 +3,9 @@
 // runs test/runtimes/core.mjs against the BUILT package (dist/, resolved through the `exports` map of
 // a node_modules/tensorshrink symlink in a temp dir) and must produce the same q8_0 bytes (sha256) as
 // this Node process, on the calling thread and through the worker pool (`quantizeAsync`, threads: 2).
+// Each also runs the main job: quantizeModel writes an F32 GGUF of a small synthetic llama model,
+// reads it back from a Blob (and, in Chromium, over HTTP range requests from the test server) and
+// quantizes it to Q4_K_M on the pool; the output must be Node's bytes.
 // Every child process / browser has a hard timeout and is stopped; the temp dir is removed.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -12,9 +15,9 @@ import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { init as srcInit } from "../src/index";
+import * as srcPkg from "../src/index";
 // @ts-ignore: plain JS fixture
-import { smoke } from "./runtimes/core.mjs";
+import { smoke, SMOKE_MODEL } from "./runtimes/core.mjs";
 import { ROOT } from "./_util";
 
 const FIX = path.join(ROOT, "test/runtimes");
@@ -36,7 +39,8 @@ test.before(async () => {
     if (!existsSync(path.join(ROOT, f))) throw new Error(`${f} is missing: run \`npm run build\` first (the runtime tests use the built package)`);
   }
   // The reference: this Node process, engine from source (build/tensorshrink.wasm).
-  ref = await smoke(srcInit);
+  ref = await smoke(srcPkg.init, { pkg: srcPkg });
+  assert.ok(ref.model.tensors >= 10 && /q4_K/.test(ref.model.types) && /q6_K/.test(ref.model.types), `reference model job: ${JSON.stringify(ref.model)}`);
   assert.is(ref.bytes, 64 * 8 * 34, "64 rows x 8 blocks x 34 bytes");
   assert.is(ref.refSha, ref.sha, "reference: SIMD and _ref kernels agree");
   assert.is(ref.asyncSha, ref.sha, "reference: pool and calling thread agree");
@@ -47,6 +51,12 @@ test.before(async () => {
   mkdirSync(path.join(tmp, "node_modules"));
   symlinkSync(ROOT, path.join(tmp, "node_modules/tensorshrink"), "dir");
   for (const f of ["core.mjs", "smoke.mjs", "smoke.cjs", "app.js", "browser.html", "worker.js", "workerd-config.capnp"]) copyFileSync(path.join(FIX, f), path.join(tmp, f));
+  // The F32 GGUF the browser reads over HTTP range requests (the same file every runtime builds in memory).
+  const e = await srcPkg.init({ threads: 0 });
+  const f32 = srcPkg.memorySink();
+  await srcPkg.quantizeModel(e, srcPkg.syntheticModel(SMOKE_MODEL), f32, { ftype: "F32" });
+  e.dispose();
+  writeFileSync(path.join(tmp, "model-f32.gguf"), f32.bytes());
 });
 
 test.after(() => {
@@ -97,6 +107,9 @@ function same(label: string, r: Result, workers: number): void {
   assert.is(r.asyncDequantSha, ref.dequantSha, `${label}: sha256 of dequantizeAsync differs`);
   assert.equal(r.typeInfo, ref.typeInfo, `${label}: typeInfo("q8_0")`);
   assert.is(r.workers, workers, `${label}: pool workers used by quantizeAsync`);
+  // the main job: F32 GGUF written, read back from a Blob, quantized to Q4_K_M on the pool
+  assert.is(r.modelF32Sha, ref.modelF32Sha, `${label}: the F32 GGUF written by quantizeModel differs from Node's`);
+  assert.equal(r.model, ref.model, `${label}: Q4_K_M of the model read from a Blob differs from Node's`);
 }
 
 function withTimeout<T>(label: string, p: Promise<T>, ms: number): Promise<T> {
@@ -160,11 +173,23 @@ test("chromium (headless): esbuild browser bundle served on 127.0.0.1, pool of 2
   await bundle("app.js", "app.bundle.js", { platform: "browser" });
   copyFileSync(path.join(ROOT, "dist/tensorshrink.wasm"), path.join(tmp, "tensorshrink.wasm"));
   const types: Record<string, string> = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm" };
+  let rangeRequests = 0;
   const server: Server = createServer((req, res) => {
     const name = decodeURIComponent(new URL(req.url || "/", "http://x").pathname.slice(1)) || "browser.html";
     const file = path.join(tmp, name);
     if (name.includes("..") || name.includes("/") || !existsSync(file) || !statSync(file).isFile()) { res.writeHead(404).end("not found"); return; }
-    res.writeHead(200, { "content-type": types[path.extname(name)] || "application/octet-stream", "cache-control": "no-store" }).end(readFileSync(file));
+    const body = readFileSync(file);
+    const headers = { "content-type": types[path.extname(name)] || "application/octet-stream", "cache-control": "no-store", "accept-ranges": "bytes" };
+    const range = /^bytes=(\d+)-(\d+)$/.exec(String(req.headers.range ?? ""));
+    if (range) {
+      // Range requests (openUrlSource): 206 with exactly the bytes asked for
+      const a = Number(range[1]), b = Math.min(Number(range[2]), body.length - 1);
+      if (a >= body.length || a > b) { res.writeHead(416, { "content-range": `bytes */${body.length}` }).end(); return; }
+      rangeRequests++;
+      res.writeHead(206, { ...headers, "content-range": `bytes ${a}-${b}/${body.length}` }).end(body.subarray(a, b + 1));
+      return;
+    }
+    res.writeHead(200, headers).end(body);
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const port = (server.address() as any).port;
@@ -187,6 +212,8 @@ test("chromium (headless): esbuild browser bundle served on 127.0.0.1, pool of 2
     const out = await page.evaluate(() => (window as any).__smoke);
     if (!out.ok) assert.unreachable(`chromium: the page failed: ${out.error}\n${logs.join("\n")}`);
     same("chromium", out.result, 2);
+    assert.equal(out.result.modelUrl, ref.model, "chromium: the model read over HTTP range requests quantizes to the same bytes");
+    assert.ok(rangeRequests > 10, `chromium: ${rangeRequests} range requests`);
     assert.is(out.result.urlSha, ref.sha, "chromium: init({ url }) gives the same bytes");
   } catch (e) {
     if (logs.length) console.error(`chromium page log:\n${logs.join("\n")}`);

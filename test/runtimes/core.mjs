@@ -25,6 +25,9 @@ export function smokeInput() {
   return x;
 }
 
+/** The synthetic model of the model-level smoke job (about 1.6 MB of f32). */
+export const SMOKE_MODEL = { nLayer: 1, nEmbd: 256, nFf: 512, nHead: 4, nHeadKv: 2, nVocab: 300, seed: 9 };
+
 export async function sha256(view) {
   const u8 = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
   const d = new Uint8Array(await crypto.subtle.digest("SHA-256", u8.slice()));
@@ -32,8 +35,9 @@ export async function sha256(view) {
 }
 
 /**
- * Runs the smoke test with the package's `init`. opts.url: also check `init({ url })`.
- * Returns { sha, refSha, dequantSha, asyncSha, bytes, workers, urlSha?, ms }.
+ * Runs the smoke test with the package's `init`. opts.url: also check `init({ url })`. opts.pkg: the
+ * package's exports, to run the model-level job too; opts.modelUrl: an F32 GGUF served with ranges.
+ * Returns { sha, refSha, dequantSha, asyncSha, bytes, workers, model?, modelUrl?, urlSha?, ms }.
  */
 export async function smoke(init, opts = {}) {
   const t0 = Date.now();
@@ -59,6 +63,28 @@ export async function smoke(init, opts = {}) {
   out.asyncSha = await sha256(qa);
   out.asyncDequantSha = await sha256(await pooled.dequantizeAsync(qa, shape));
   pooled.dispose();
+
+  // The main job in this runtime: a model file in, a GGUF out. The "file" is an F32 GGUF the pipeline
+  // writes from a small synthetic llama model; it is read back through a Blob (Blob.slice reads, as
+  // for a browser File) and, where a URL is given, over HTTP range requests, and quantized to Q4_K_M
+  // on the pool into memory.
+  if (opts.pkg) {
+    const { syntheticModel, quantizeModel, memorySink, blobSource, openUrlSource, readGguf, ggufModelSource } = opts.pkg;
+    const e = await init({ threads: 2 });
+    const f32 = memorySink();
+    await quantizeModel(e, syntheticModel(SMOKE_MODEL), f32, { ftype: "F32" });
+    const file = f32.bytes();
+    out.modelF32Sha = await sha256(file);
+    const job = async (src) => {
+      const model = ggufModelSource(await readGguf(src), e);
+      const q = memorySink();
+      const rep = await quantizeModel(e, model, q, { ftype: "Q4_K_M" });
+      return { sha: await sha256(q.bytes()), bytes: q.bytes().length, tensors: rep.tensors.length, types: [...new Set(rep.tensors.map((t) => t.type))].sort().join(",") };
+    };
+    out.model = await job(blobSource(new Blob([file])));
+    if (opts.modelUrl) out.modelUrl = await job(await openUrlSource(opts.modelUrl));
+    e.dispose();
+  }
 
   if (opts.url) {
     const e = await init({ url: opts.url });

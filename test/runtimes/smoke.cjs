@@ -1,8 +1,8 @@
 // Node CommonJS entry: `require("tensorshrink")` takes the `require` condition (dist/index.cjs).
-const { init } = require("tensorshrink");
+const pkg = require("tensorshrink");
 
 import("./core.mjs").then(async ({ smoke }) => {
-  const result = await smoke(init);
+  const result = await smoke(pkg.init, { pkg });
   console.log("SMOKE_RESULT " + JSON.stringify(result));
 }).catch((e) => {
   console.error(e && e.stack || e);
