@@ -1,11 +1,12 @@
 // tensorshrink's output against llama.cpp's own quantizer, byte for byte, whole files: header (KV
 // order, quantize.imatrix.* keys, alignment), tensor order, per-tensor types and block bytes.
 // llama.cpp = the libllama that node-llama-cpp ships prebuilt (a devDependency), driven by
-// test/tools/llama-quantize-ref.c (compiled here with the system C compiler), which calls
-// llama_model_quantize as llama.cpp's tools/quantize does. Inputs: a synthetic llama model whose
+// test/tools/llama-quantize-ref.cpp (compiled here with the system C++ compiler), which calls
+// llama_model_quantize as llama.cpp's tools/quantize does, importance matrices loaded by llama.cpp's
+// own common_imatrix_load (legacy .dat and GGUF imatrix files). Inputs: a synthetic llama model whose
 // dimensions are multiples of 256 (every k-quant applies as such), and stories260K converted by
 // tensorshrink (64 / 172-wide rows: the fallbacks), when ../shared/models is present.
-// Skips with a message when there is no C compiler or no prebuilt libllama for this platform.
+// Skips with a message when there is no C++ compiler or no prebuilt libllama for this platform.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -17,7 +18,7 @@ import { init, syntheticModel, quantizeModel, readImatrix, encodeLegacyImatrix, 
 import { openLlama2cModel } from "../src/model/convert";
 import { openModel } from "../src/model/open";
 import { openFileSink, openFileSource } from "../src/formats/source";
-import { readGguf, readGgufTensorBytes } from "../src/formats/gguf";
+import { readGguf, readGgufTensorBytes, writeGguf, ggufKV, ggufArray, type GgufTensorSpec } from "../src/formats/gguf";
 import { ROOT, SHARED } from "./_util";
 
 const THREADS = 2;
@@ -32,7 +33,7 @@ function libllamaDir(): string | null {
   try { candidates.unshift(path.resolve(path.dirname(req.resolve(`@node-llama-cpp/${plat}`)), "..")); } catch { /* not resolvable: try the folder */ }
   for (const pkg of candidates) {
     const dir = path.join(pkg, "bins", plat);
-    if (existsSync(path.join(dir, "libllama.v0.5.0.so"))) return dir;
+    if (existsSync(path.join(dir, "libllama.v0.5.0.so")) && existsSync(path.join(dir, "libllama-common.so"))) return dir;
   }
   return null;
 }
@@ -41,9 +42,9 @@ function buildHarness(): string | string[] {
   const lib = libllamaDir();
   if (!lib) return `no prebuilt libllama (@node-llama-cpp/${process.platform}-${process.arch}) installed`;
   const exe = path.join(tmp, "llama-quantize-ref");
-  const r = spawnSync("cc", ["-O1", "-o", exe, path.join(ROOT, "test/tools/llama-quantize-ref.c"), `-L${lib}`, "-l:libllama.v0.5.0.so", `-Wl,-rpath,${lib}`], { encoding: "utf8" });
-  if (r.error) return `no C compiler (cc): ${r.error.message}`;
-  if (r.status !== 0) throw new Error(`compiling test/tools/llama-quantize-ref.c failed:\n${r.stderr}`);
+  const r = spawnSync("c++", ["-std=c++17", "-O1", "-o", exe, path.join(ROOT, "test/tools/llama-quantize-ref.cpp"), `-L${lib}`, "-l:libllama.v0.5.0.so", "-l:libllama-common.so", `-Wl,-rpath,${lib}`], { encoding: "utf8" });
+  if (r.error) return `no C++ compiler (c++): ${r.error.message}`;
+  if (r.status !== 0) throw new Error(`compiling test/tools/llama-quantize-ref.cpp failed:\n${r.stderr}`);
   return [exe];
 }
 
@@ -133,39 +134,55 @@ if (typeof harness === "string") {
       log(`${tag}: ${done.length} ftypes identical (${done.join(" ")})`);
     });
 
-    test(`${tag}: with an importance matrix (legacy .dat, chunk count + dataset): identical, quantize.imatrix.* keys included`, async () => {
+    test(`${tag}: with importance matrices (legacy .dat and GGUF imatrix, read by llama.cpp's own loader): identical, quantize.imatrix.* keys included`, async () => {
       const src = await openFileSource(file);
       const g = await readGguf(src);
       await src.close?.();
       let seed = 7;
       const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
-      const m = new Map<string, Float32Array>();
       // one vector per matrix: ne[0] values, times ne[2] experts for the 3D expert tensors
-      for (const t of g.tensors) if (t.ne.length > 1) m.set(t.name, Float32Array.from({ length: t.ne[0] * (t.ne[2] ?? 1) }, () => 0.01 + rnd() * rnd() * 5));
+      const mats = (t: { ne: readonly number[] }) => t.ne[2] ?? 1;
+      const m = new Map<string, Float32Array>();
+      for (const t of g.tensors) if (t.ne.length > 1) m.set(t.name, Float32Array.from({ length: t.ne[0] * mats(t) }, () => 0.01 + rnd() * rnd() * 5));
       m.set("blk.99.unused.weight", new Float32Array(8).fill(1)); // entries the model does not have still count
+      // legacy .dat with the optional trailer (chunk count, dataset)
       const dat = path.join(tmp, "im.dat");
       writeFileSync(dat, encodeLegacyImatrix(m, { chunkCount: 10, dataset: "tinystories_sample.txt" }));
-      const imSrc = await openFileSource(dat);
-      const im = await readImatrix(imSrc).finally(() => imSrc.close?.());
-      assert.is(im.chunkCount, 10);
-      assert.equal(im.datasets, ["tinystories_sample.txt"]);
-      // The harness takes the importance values llama.cpp's loader would hand over, in a plain dump.
-      const parts: Buffer[] = [];
-      const u32 = (v: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); parts.push(b); };
-      u32(im.size);
-      for (const [k, v] of im) { const nb = Buffer.from(k); u32(nb.length); parts.push(nb); u32(v.length); parts.push(Buffer.from(v.buffer, v.byteOffset, v.byteLength)); }
-      const dump = path.join(tmp, "im.bin");
-      writeFileSync(dump, Buffer.concat(parts));
-      const kv = ["--kv-str", "quantize.imatrix.file", dat, "--kv-str", "quantize.imatrix.dataset", "tinystories_sample.txt", "--kv-int", "quantize.imatrix.entries_count", String(im.size), "--kv-int", "quantize.imatrix.chunks_count", "10"];
-      for (const f of IMATRIX_TYPES) {
-        const ref = path.join(tmp, `ref-im-${f}.gguf`), mine = path.join(tmp, `ours-im-${f}.gguf`);
-        const r = llamaQuantize(file, ref, f, ["--imatrix", dump, ...kv]);
-        assert.ok(r.ok, `llama.cpp failed on ${f} with imatrix:\n${r.log.slice(-600)}`);
-        await ours(file, mine, f, { imatrix: im });
-        await same(ref, mine, `${tag} ${f} + imatrix`);
-        rmSync(ref); rmSync(mine);
+      // GGUF imatrix: <name>.in_sum2 [ne0, n_mat] and <name>.counts [1, n_mat]; counts that are not
+      // integers (llama.cpp rounds them) and a zero count (importance 1 for that matrix)
+      const gg = path.join(tmp, "im.gguf");
+      const specs: GgufTensorSpec[] = [], blobs: Uint8Array[] = [];
+      let k = 0;
+      for (const [name, v] of m) {
+        const n = name.includes("_exps") ? 8 : 1, ne0 = v.length / n;
+        const counts = Float32Array.from({ length: n }, (_, j) => [3, 2.5, 0.3, 7.49][(k + j) % 4]);
+        const sums = Float32Array.from(v, (x, i) => x * Math.max(1, Math.round(counts[Math.floor(i / ne0)])));
+        specs.push({ name: `${name}.in_sum2`, ne: [ne0, n], type: "f32" }, { name: `${name}.counts`, ne: [1, n], type: "f32" });
+        blobs.push(new Uint8Array(sums.buffer), new Uint8Array(counts.buffer));
+        k++;
       }
-      log(`${tag}: ${IMATRIX_TYPES.length} ftypes with imatrix identical`);
+      const ggSink = await openFileSink(gg);
+      await writeGguf(ggSink, [
+        ggufKV("general.type", "str", "imatrix"),
+        ggufKV("imatrix.datasets", "arr", ggufArray("str", ["wiki.train.raw", "tinystories_sample.txt"])),
+        ggufKV("imatrix.chunk_count", "u32", 42),
+        ggufKV("imatrix.chunk_size", "u32", 512),
+      ], specs, (_s, i) => blobs[i]);
+      for (const imFile of [dat, gg]) {
+        const imSrc = await openFileSource(imFile);
+        const im = await readImatrix(imSrc).finally(() => imSrc.close?.());
+        assert.is(im.file, imFile);
+        assert.is(im.size, m.size);
+        for (const f of IMATRIX_TYPES) {
+          const ref = path.join(tmp, `ref-im-${f}.gguf`), mine = path.join(tmp, `ours-im-${f}.gguf`);
+          const r = llamaQuantize(file, ref, f, ["--imatrix", imFile]);
+          assert.ok(r.ok, `llama.cpp failed on ${f} with imatrix ${imFile}:\n${r.log.slice(-600)}`);
+          await ours(file, mine, f, { imatrix: im });
+          await same(ref, mine, `${tag} ${f} + ${path.basename(imFile)}`);
+          rmSync(ref); rmSync(mine);
+        }
+      }
+      log(`${tag}: ${IMATRIX_TYPES.length} ftypes x 2 imatrix formats identical`);
     });
 
     test(`${tag}: --pure identical`, async () => {
