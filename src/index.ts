@@ -12,6 +12,8 @@ export { syntheticModel, type SyntheticOptions } from "./model/synthetic";
 export { openModel, type OpenModelOptions } from "./model/open";
 export { readImatrix, encodeLegacyImatrix, Imatrix } from "./formats/imatrix";
 export { quantizeIntN, dequantizeIntN, quantizeNF4, dequantizeNF4, NF4_LEVELS, quantizeFP8, dequantizeFP8, quantizeMXFP4, dequantizeMXFP4, type IntNOptions, type IntNTensor, type NF4Tensor, type FP8Tensor, type FP8Format, type MXFP4Tensor } from "./quant/general";
+export { quantizeIntNAsync, dequantizeIntNAsync, quantizeNF4Async, dequantizeNF4Async, quantizeFP8Async, dequantizeFP8Async, quantizeMXFP4Async, dequantizeMXFP4Async } from "./quant/general-async";
+export { createIntNQuantizer, createNF4Quantizer, createFP8Quantizer, createMXFP4Quantizer, type GeneralStreamQuantizer } from "./quant/general-stream";
 export { readGguf, writeGguf, encodeGgufHeader, readGgufTensorBytes, readGgufTensorRows, ggufGet, ggufKV, ggufArray, ggufValueToJSON, type GgufFile, type GgufKV, type GgufValue, type GgufTensorInfo, type GgufTensorSpec } from "./formats/gguf";
 export { GGML_TYPES, ggmlType, type GgmlTypeInfo } from "./formats/ggml-types";
 export { openSource, openFileSource, openUrlSource, blobSource, memorySource, openFileSink, memorySink, writableStreamSink, directoryResolver, filesResolver, urlResolver, type ByteSource, type ByteSink, type FileResolver } from "./formats/source";

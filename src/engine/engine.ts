@@ -1,6 +1,6 @@
 import { TensorshrinkError } from "../errors";
 import { lookupType, type TypeInfo, type QuantTypeName } from "../quant/types";
-import { WorkerPool, availableCores, workersAvailable, type PoolJob, type FileRange } from "./pool";
+import { WorkerPool, availableCores, workersAvailable, type PoolJob, type FileRange, type PoolCall, type PoolCallResult } from "./pool";
 import { WasmTensor } from "./tensor";
 
 /** Options shared by quantize and dequantize. */
@@ -362,6 +362,32 @@ export class Engine {
       out.set(new Uint8Array(res.data!), r0 * rb);
     }));
     return out;
+  }
+
+  /**
+   * @internal One generic kernel call (see PoolCall) on a pool worker, or on this thread when there
+   * is no pool: same bytes either way. Input `data` buffers may be transferred (detached).
+   */
+  async poolCall(job: Omit<PoolCall, "op">): Promise<PoolCallResult> {
+    this.check();
+    const pool = await this.getPool();
+    if (pool) return pool.call({ op: "call", ...job });
+    const ptrs: number[] = [];
+    try {
+      for (const b of job.buffers) ptrs.push(this.alloc(b.bytes + 16));
+      job.buffers.forEach((b, i) => { if (b.data) this.u8().set(new Uint8Array(b.data), ptrs[i]); });
+      const args = job.args.map((a) => (typeof a === "number" ? a : ptrs[a.buf]));
+      let ret: number;
+      try {
+        ret = Number(this.exports[job.kernel](...args));
+      } catch (e) {
+        throw new TensorshrinkError("E_WASM_ABORT", `the ${job.kernel} kernel failed: ${(e as Error).message}`, { kernel: job.kernel }, { cause: e });
+      }
+      const outputs = job.outputs.map((i) => this.u8().slice(ptrs[i], ptrs[i] + job.buffers[i].bytes).buffer);
+      return { outputs, ret };
+    } finally {
+      for (const p of ptrs) this.free(p);
+    }
   }
 
   /** @internal Number of pool workers `...Async` calls use (0: they run on the calling thread). Starts no worker. */

@@ -9,6 +9,21 @@ import { nodeBuiltin } from "./node-builtin";
  */
 export interface FileRange { path: string; dev: number; ino: number; offset: number }
 
+/**
+ * A generic kernel call for a pool worker (op "call"): every buffer is allocated in the worker's wasm
+ * memory (`bytes` long, filled from `data` when given), the export `kernel` is called with `args`
+ * (numbers, or `{ buf: i }` for buffer i's address), and the buffers listed in `outputs` come back.
+ */
+export interface PoolCall {
+  op: "call";
+  kernel: string;
+  buffers: { bytes: number; data?: ArrayBuffer }[];
+  args: (number | { buf: number })[];
+  outputs: number[];
+}
+/** What a "call" job returns: the output buffers (in `outputs` order) and the kernel's return value. */
+export interface PoolCallResult { outputs: ArrayBuffer[]; ret: number }
+
 /** A job for a pool worker: run one quantize/dequantize kernel over whole rows. */
 export interface PoolJob {
   op: "quantize" | "dequantize";
@@ -67,6 +82,26 @@ function workerMain(nodePort: any, fs: any) {
     try {
       if (!inst) await pending;
       const e = inst.exports;
+      if (job.op === "call") {
+        const bufs = job.buffers;
+        const ptrs: number[] = [];
+        try {
+          for (const b of bufs) ptrs.push(e.ts_alloc(b.bytes + 16));
+          const mem = e.memory.buffer;
+          bufs.forEach((b: any, i: number) => { if (b.data) new Uint8Array(mem, ptrs[i], b.data.byteLength).set(new Uint8Array(b.data)); });
+          const args = job.args.map((a: any) => (typeof a === "number" ? a : ptrs[a.buf]));
+          const ret = Number(e[job.kernel](...args));
+          const outs = job.outputs.map((i: number) => {
+            const o = new Uint8Array(bufs[i].bytes);
+            o.set(new Uint8Array(e.memory.buffer, ptrs[i], bufs[i].bytes));
+            return o.buffer;
+          });
+          post({ id, outputs: outs, ret }, outs);
+        } finally {
+          for (const p of ptrs) e.ts_free(p);
+        }
+        return;
+      }
       if (job.op === "quantize") {
         // Slice by slice (whole rows, `sliceRows` at a time): copy (or read) in, check, quantize and
         // (with stats) dequantize + error_sums while the slice is still in cache. Rows are independent,
@@ -260,6 +295,11 @@ export class WorkerPool {
     }
   }
 
+  /** Runs one generic kernel call on the next idle worker (input `data` buffers are transferred). */
+  async call(job: PoolCall): Promise<PoolCallResult> {
+    return (await this.run(job as any)) as unknown as PoolCallResult;
+  }
+
   /** Runs one job on the next idle worker. */
   async run(job: PoolJob): Promise<PoolResult> {
     if (this.closed) throw new TensorshrinkError("E_DISPOSED", "the worker pool was closed");
@@ -278,7 +318,8 @@ export class WorkerPool {
       const id = this.nextId++;
       this.waiting.set(id, { w, resolve, reject });
       w.ref?.();
-      w.post({ id, job }, job.data ? [job.data] : []);
+      const transfer: ArrayBuffer[] = (job as any).op === "call" ? (job as any as PoolCall).buffers.flatMap((b) => (b.data ? [b.data] : [])) : job.data ? [job.data] : [];
+      w.post({ id, job }, transfer);
     }
   }
 

@@ -71,12 +71,7 @@ export interface IntNTensor {
  * Throws E_ARG_TYPE, E_SHAPE, E_BLOCK (group does not divide cols), E_RANGE (bits), E_NONFINITE.
  */
 export function quantizeIntN(host: KernelHost, x: Float32Array, opts: IntNOptions): IntNTensor {
-  const { rows, cols } = checkMatrix(x, opts, "quantizeIntN");
-  const bits = opts.bits;
-  if (!Number.isInteger(bits) || bits < 2 || bits > 8) throw new TensorshrinkError("E_RANGE", `bits must be an integer 2..8, got ${bits}${where(opts.name)}`);
-  const group = resolveGroup(opts.group, cols, opts.name);
-  const symmetric = opts.symmetric ?? true;
-  if (typeof symmetric !== "boolean") throw new TensorshrinkError("E_ARG_TYPE", `symmetric must be a boolean, got ${typeof symmetric}`);
+  const { rows, cols, bits, group, symmetric } = checkIntNOptions(x, opts, "quantizeIntN");
   checkFinite(host, x, cols, opts.name);
   const rowBytes = Math.ceil((cols * bits) / 8);
   const ng = group === 0 ? 1 : rows * (cols / group);
@@ -134,8 +129,19 @@ export function quantizeIntN(host: KernelHost, x: Float32Array, opts: IntNOption
   return { codes, scales, zeros, rows, cols, bits, group, symmetric, rowBytes };
 }
 
-/** Dequantizes an {@link IntNTensor}: value = (code - zero) * scale (f32). */
-export function dequantizeIntN(host: KernelHost, q: IntNTensor, opts: { kernel?: KernelChoice } = {}): Float32Array {
+/** @internal Validates quantizeIntN's input and options; returns the resolved parameters. */
+export function checkIntNOptions(x: unknown, opts: IntNOptions, fn: string): { rows: number; cols: number; bits: number; group: number; symmetric: boolean } {
+  const { rows, cols } = checkMatrix(x, opts, fn);
+  const bits = opts.bits;
+  if (!Number.isInteger(bits) || bits < 2 || bits > 8) throw new TensorshrinkError("E_RANGE", `bits must be an integer 2..8, got ${bits}${where(opts.name)}`);
+  const group = resolveGroup(opts.group, cols, opts.name);
+  const symmetric = opts.symmetric ?? true;
+  if (typeof symmetric !== "boolean") throw new TensorshrinkError("E_ARG_TYPE", `symmetric must be a boolean, got ${typeof symmetric}`);
+  return { rows, cols, bits, group, symmetric };
+}
+
+/** @internal Validates an IntNTensor; returns its row bytes, groups per row and scale count. */
+export function checkIntNTensor(q: IntNTensor): { rowBytes: number; gpr: number; ng: number } {
   if (!q || typeof q !== "object" || !(q.codes instanceof Uint8Array) || !(q.scales instanceof Float32Array)) throw new TensorshrinkError("E_ARG_TYPE", "dequantizeIntN needs an IntNTensor { codes, scales, zeros, rows, cols, bits, group, symmetric }");
   const { rows, cols, bits, group, symmetric } = q;
   if (!Number.isSafeInteger(rows) || rows < 0 || !Number.isSafeInteger(cols) || cols <= 0) throw new TensorshrinkError("E_SHAPE", `bad shape ${rows} x ${cols}`);
@@ -147,6 +153,13 @@ export function dequantizeIntN(host: KernelHost, q: IntNTensor, opts: { kernel?:
   if (q.codes.length !== rows * rowBytes) throw new TensorshrinkError("E_SHAPE", `int${bits} codes for ${rows} x ${cols} must be ${rows * rowBytes} bytes, got ${q.codes.length}`);
   if (q.scales.length !== ng) throw new TensorshrinkError("E_SHAPE", `expected ${ng} scales, got ${q.scales.length}`);
   if (!symmetric && (!(q.zeros instanceof Uint8Array) || q.zeros.length !== ng)) throw new TensorshrinkError("E_SHAPE", `asymmetric int${bits} needs ${ng} zero points`);
+  return { rowBytes, gpr, ng };
+}
+
+/** Dequantizes an {@link IntNTensor}: value = (code - zero) * scale (f32). */
+export function dequantizeIntN(host: KernelHost, q: IntNTensor, opts: { kernel?: KernelChoice } = {}): Float32Array {
+  const { rowBytes, gpr } = checkIntNTensor(q);
+  const { rows, cols, bits, group, symmetric } = q;
   const k = kernelName(host, "gq_dequantize_intn", opts.kernel);
   const e = host.exports;
   const out = new Float32Array(rows * cols);
@@ -199,9 +212,7 @@ export const NF4_LEVELS: readonly number[] = Object.freeze([
  * Throws E_ARG_TYPE, E_RANGE (blockSize not an even integer >= 2), E_NONFINITE.
  */
 export function quantizeNF4(host: KernelHost, x: Float32Array, opts: { blockSize?: number; kernel?: KernelChoice; name?: string } = {}): NF4Tensor {
-  if (!(x instanceof Float32Array)) throw new TensorshrinkError("E_ARG_TYPE", `quantizeNF4 input must be a Float32Array, got ${describe(x)}${where(opts.name)}`);
-  const bs = opts.blockSize ?? 64;
-  if (!Number.isInteger(bs) || bs < 2 || bs % 2 !== 0 || bs > 1 << 24) throw new TensorshrinkError("E_RANGE", `NF4 blockSize must be an even integer >= 2, got ${bs}${where(opts.name)}`);
+  const bs = checkNF4Options(x, opts, "quantizeNF4");
   checkFinite(host, x, x.length, opts.name);
   const n = x.length;
   const nblocks = Math.ceil(n / bs);
@@ -225,12 +236,26 @@ export function quantizeNF4(host: KernelHost, x: Float32Array, opts: { blockSize
   return { codes, absmax, length: n, blockSize: bs };
 }
 
-/** Dequantizes an {@link NF4Tensor}: NF4_LEVELS[code] * absmax (f32). */
-export function dequantizeNF4(host: KernelHost, q: NF4Tensor, opts: { kernel?: KernelChoice } = {}): Float32Array {
+/** @internal Validates quantizeNF4's input; returns the block size. */
+export function checkNF4Options(x: unknown, opts: { blockSize?: number; name?: string }, fn: string): number {
+  if (!(x instanceof Float32Array)) throw new TensorshrinkError("E_ARG_TYPE", `${fn} input must be a Float32Array, got ${describe(x)}${where(opts.name)}`);
+  const bs = opts.blockSize ?? 64;
+  if (!Number.isInteger(bs) || bs < 2 || bs % 2 !== 0 || bs > 1 << 24) throw new TensorshrinkError("E_RANGE", `NF4 blockSize must be an even integer >= 2, got ${bs}${where(opts.name)}`);
+  return bs;
+}
+
+/** @internal Validates an NF4Tensor. */
+export function checkNF4Tensor(q: NF4Tensor): void {
   if (!q || !(q.codes instanceof Uint8Array) || !(q.absmax instanceof Float32Array)) throw new TensorshrinkError("E_ARG_TYPE", "dequantizeNF4 needs an NF4Tensor { codes, absmax, length, blockSize }");
   const { length: n, blockSize: bs } = q;
   if (!Number.isInteger(bs) || bs < 2 || bs % 2 !== 0) throw new TensorshrinkError("E_RANGE", `NF4 blockSize must be an even integer >= 2, got ${bs}`);
   if (!Number.isSafeInteger(n) || n < 0 || q.codes.length !== (n + 1) >> 1 || q.absmax.length !== Math.ceil(n / bs)) throw new TensorshrinkError("E_SHAPE", `NF4 data does not match length ${n} / blockSize ${bs}`);
+}
+
+/** Dequantizes an {@link NF4Tensor}: NF4_LEVELS[code] * absmax (f32). */
+export function dequantizeNF4(host: KernelHost, q: NF4Tensor, opts: { kernel?: KernelChoice } = {}): Float32Array {
+  checkNF4Tensor(q);
+  const { length: n, blockSize: bs } = q;
   const out = new Float32Array(n);
   if (n === 0) return out;
   const k = kernelName(host, "gq_dequantize_nf4", opts.kernel);
@@ -264,7 +289,8 @@ export interface FP8Tensor {
   scale: number;
 }
 
-const FP8_MAX = { e4m3: 448, e5m2: 57344 } as const;
+/** @internal Largest finite value of each FP8 format. */
+export const FP8_MAX = { e4m3: 448, e5m2: 57344 } as const;
 
 /**
  * Converts to FP8 (8 bits/weight), round to nearest even, saturating finite out-of-range values to
@@ -273,9 +299,7 @@ const FP8_MAX = { e4m3: 448, e5m2: 57344 } as const;
  * so the largest value maps to the format's maximum). NaN -> 0x7F (e4m3) / 0x7E (e5m2).
  */
 export function quantizeFP8(host: KernelHost, x: Float32Array, opts: { format?: FP8Format; scale?: number | "auto"; kernel?: KernelChoice; name?: string } = {}): FP8Tensor {
-  if (!(x instanceof Float32Array)) throw new TensorshrinkError("E_ARG_TYPE", `quantizeFP8 input must be a Float32Array, got ${describe(x)}${where(opts.name)}`);
-  const format = opts.format ?? "e4m3";
-  if (format !== "e4m3" && format !== "e5m2") throw new TensorshrinkError("E_RANGE", `FP8 format must be "e4m3" or "e5m2", got ${String(format)}`);
+  const format = checkFP8Options(x, opts, "quantizeFP8");
   const e = host.exports;
   const n = x.length;
   const per = Math.max(16, Math.floor(chunkBytes(host) / 4));
@@ -292,19 +316,10 @@ export function quantizeFP8(host: KernelHost, x: Float32Array, opts: { format?: 
         f32view(host, px, m).set(x.subarray(i0, i0 + m));
         amax = Math.max(amax, e[opts.kernel === "ref" ? "gq_absmax_ref" : "gq_absmax"](px, m));
       }
-      scale = amax > 0 ? Math.fround(amax / FP8_MAX[format]) : 1;
-      if (!(scale > 0) || !Number.isFinite(scale)) scale = 1; // amax below ~1e-42: keep plain conversion
-    } else {
-      scale = opts.scale ?? 1;
-      if (typeof scale !== "number" || !(scale > 0) || !Number.isFinite(scale)) throw new TensorshrinkError("E_RANGE", `FP8 scale must be a finite number > 0 or "auto", got ${String(opts.scale)}`);
-      scale = Math.fround(scale);
-      if (!(scale > 0) || !Number.isFinite(scale)) throw new TensorshrinkError("E_RANGE", `FP8 scale ${opts.scale} is not representable as a positive float32`);
-    }
-    let inv = Math.fround(1 / scale);
-    if (!Number.isFinite(inv)) {
-      if (opts.scale !== "auto") throw new TensorshrinkError("E_RANGE", `FP8 scale ${opts.scale} is too small: its float32 inverse overflows`);
-      scale = 1; inv = 1;
-    }
+      scale = autoFP8Scale(amax, format);
+    } else scale = fixedFP8Scale(opts.scale);
+    let inv: number;
+    ({ scale, inv } = fp8Inverse(scale, opts.scale === "auto", opts.scale));
     const k = kernelName(host, `gq_quantize_fp8_${format}`, opts.kernel);
     for (let i0 = 0; i0 < n; i0 += per) {
       const m = Math.min(per, n - i0);
@@ -318,12 +333,49 @@ export function quantizeFP8(host: KernelHost, x: Float32Array, opts: { format?: 
   return { codes, format, scale };
 }
 
-/** Decodes FP8 codes: decode(code) * scale (f32). */
-export function dequantizeFP8(host: KernelHost, q: FP8Tensor, opts: { kernel?: KernelChoice } = {}): Float32Array {
+/** @internal Validates quantizeFP8's input; returns the format. */
+export function checkFP8Options(x: unknown, opts: { format?: FP8Format; name?: string }, fn: string): FP8Format {
+  if (!(x instanceof Float32Array)) throw new TensorshrinkError("E_ARG_TYPE", `${fn} input must be a Float32Array, got ${describe(x)}${where(opts.name)}`);
+  const format = opts.format ?? "e4m3";
+  if (format !== "e4m3" && format !== "e5m2") throw new TensorshrinkError("E_RANGE", `FP8 format must be "e4m3" or "e5m2", got ${String(format)}`);
+  return format;
+}
+
+/** @internal A user-given FP8 scale (default 1) as a positive float32. */
+export function fixedFP8Scale(s: number | "auto" | undefined): number {
+  let scale = s ?? 1;
+  if (typeof scale !== "number" || !(scale > 0) || !Number.isFinite(scale)) throw new TensorshrinkError("E_RANGE", `FP8 scale must be a finite number > 0 or "auto", got ${String(s)}`);
+  scale = Math.fround(scale);
+  if (!(scale > 0) || !Number.isFinite(scale)) throw new TensorshrinkError("E_RANGE", `FP8 scale ${s} is not representable as a positive float32`);
+  return scale;
+}
+
+/** @internal The "auto" scale from max|x|: max|x| / max finite (1 when that underflows). */
+export function autoFP8Scale(amax: number, format: FP8Format): number {
+  const scale = amax > 0 ? Math.fround(amax / FP8_MAX[format]) : 1;
+  return !(scale > 0) || !Number.isFinite(scale) ? 1 : scale; // amax below ~1e-42: keep plain conversion
+}
+
+/** @internal The f32 inverse the kernels multiply by; an "auto" scale whose inverse overflows falls back to 1. */
+export function fp8Inverse(scale: number, auto: boolean, given: unknown): { scale: number; inv: number } {
+  const inv = Math.fround(1 / scale);
+  if (Number.isFinite(inv)) return { scale, inv };
+  if (!auto) throw new TensorshrinkError("E_RANGE", `FP8 scale ${given} is too small: its float32 inverse overflows`);
+  return { scale: 1, inv: 1 };
+}
+
+/** @internal Validates an FP8Tensor; returns its scale. */
+export function checkFP8Tensor(q: FP8Tensor): number {
   if (!q || !(q.codes instanceof Uint8Array)) throw new TensorshrinkError("E_ARG_TYPE", "dequantizeFP8 needs an FP8Tensor { codes, format, scale }");
   if (q.format !== "e4m3" && q.format !== "e5m2") throw new TensorshrinkError("E_RANGE", `FP8 format must be "e4m3" or "e5m2", got ${String(q.format)}`);
   const scale = q.scale ?? 1;
   if (typeof scale !== "number" || !(scale > 0) || !Number.isFinite(scale)) throw new TensorshrinkError("E_RANGE", `FP8 scale must be a finite number > 0, got ${String(q.scale)}`);
+  return scale;
+}
+
+/** Decodes FP8 codes: decode(code) * scale (f32). */
+export function dequantizeFP8(host: KernelHost, q: FP8Tensor, opts: { kernel?: KernelChoice } = {}): Float32Array {
+  const scale = checkFP8Tensor(q);
   const n = q.codes.length;
   const out = new Float32Array(n);
   if (n === 0) return out;
@@ -362,9 +414,7 @@ export interface MXFP4Tensor {
  * Throws E_ARG_TYPE, E_BLOCK, E_NONFINITE.
  */
 export function quantizeMXFP4(host: KernelHost, x: Float32Array, opts: { kernel?: KernelChoice; name?: string } = {}): MXFP4Tensor {
-  if (!(x instanceof Float32Array)) throw new TensorshrinkError("E_ARG_TYPE", `quantizeMXFP4 input must be a Float32Array, got ${describe(x)}${where(opts.name)}`);
-  const n = x.length;
-  if (n % 32 !== 0) throw new TensorshrinkError("E_BLOCK", `MXFP4 needs a multiple of 32 values, got ${n}${where(opts.name)}`, { length: n, blockSize: 32 });
+  const n = checkMXFP4Options(x, opts, "quantizeMXFP4");
   checkFinite(host, x, n, opts.name);
   const codes = new Uint8Array(n >> 1), scales = new Uint8Array(n >> 5);
   if (n === 0) return { codes, scales, length: 0 };
@@ -386,11 +436,25 @@ export function quantizeMXFP4(host: KernelHost, x: Float32Array, opts: { kernel?
   return { codes, scales, length: n };
 }
 
-/** Dequantizes an {@link MXFP4Tensor}: E2M1(code) * 2^(scale - 127) (f32). */
-export function dequantizeMXFP4(host: KernelHost, q: MXFP4Tensor, opts: { kernel?: KernelChoice } = {}): Float32Array {
+/** @internal Validates quantizeMXFP4's input; returns its length. */
+export function checkMXFP4Options(x: unknown, opts: { name?: string }, fn: string): number {
+  if (!(x instanceof Float32Array)) throw new TensorshrinkError("E_ARG_TYPE", `${fn} input must be a Float32Array, got ${describe(x)}${where(opts.name)}`);
+  const n = x.length;
+  if (n % 32 !== 0) throw new TensorshrinkError("E_BLOCK", `MXFP4 needs a multiple of 32 values, got ${n}${where(opts.name)}`, { length: n, blockSize: 32 });
+  return n;
+}
+
+/** @internal Validates an MXFP4Tensor. */
+export function checkMXFP4Tensor(q: MXFP4Tensor): void {
   if (!q || !(q.codes instanceof Uint8Array) || !(q.scales instanceof Uint8Array)) throw new TensorshrinkError("E_ARG_TYPE", "dequantizeMXFP4 needs an MXFP4Tensor { codes, scales, length }");
   const n = q.length;
   if (!Number.isSafeInteger(n) || n < 0 || n % 32 !== 0 || q.codes.length !== n >> 1 || q.scales.length !== n >> 5) throw new TensorshrinkError("E_SHAPE", `MXFP4 data does not match length ${n}`);
+}
+
+/** Dequantizes an {@link MXFP4Tensor}: E2M1(code) * 2^(scale - 127) (f32). */
+export function dequantizeMXFP4(host: KernelHost, q: MXFP4Tensor, opts: { kernel?: KernelChoice } = {}): Float32Array {
+  checkMXFP4Tensor(q);
+  const n = q.length;
   const out = new Float32Array(n);
   if (n === 0) return out;
   const k = kernelName(host, "gq_dequantize_mxfp4", opts.kernel);
@@ -413,37 +477,44 @@ export function dequantizeMXFP4(host: KernelHost, q: MXFP4Tensor, opts: { kernel
 
 // ------------------------------------------------------------------ helpers
 
-function where(name?: string): string {
+/** @internal */
+export function where(name?: string): string {
   return name ? ` (tensor "${name}")` : "";
 }
 
-function describe(v: unknown): string {
+/** @internal */
+export function describe(v: unknown): string {
   if (v === null) return "null";
   if (typeof v !== "object") return typeof v;
   return (v as object).constructor?.name ?? "object";
 }
 
-function chunkBytes(host: KernelHost): number {
+/** @internal */
+export function chunkBytes(host: KernelHost): number {
   const c = host.chunkBytes;
   return typeof c === "number" && c >= 1024 ? c : 16 << 20;
 }
 
-function f32view(host: KernelHost, p: number, n: number): Float32Array {
+/** @internal */
+export function f32view(host: KernelHost, p: number, n: number): Float32Array {
   return new Float32Array(host.exports.memory.buffer, p, n);
 }
 
-function u8view(host: KernelHost, p: number, n: number): Uint8Array {
+/** @internal */
+export function u8view(host: KernelHost, p: number, n: number): Uint8Array {
   return new Uint8Array(host.exports.memory.buffer, p, n);
 }
 
-function kernelName(host: KernelHost, base: string, kernel: KernelChoice | undefined): string {
+/** @internal */
+export function kernelName(host: KernelHost, base: string, kernel: KernelChoice | undefined): string {
   if (kernel !== undefined && kernel !== "simd" && kernel !== "ref") throw new TensorshrinkError("E_RANGE", `kernel must be "simd" or "ref", got ${String(kernel)}`);
   const name = kernel === "ref" ? `${base}_ref` : base;
   if (typeof host.exports[name] !== "function") throw new TensorshrinkError("E_UNSUPPORTED", `kernel ${name} is missing from this build`);
   return name;
 }
 
-function callKernel(name: string, f: () => any): number {
+/** @internal */
+export function callKernel(name: string, f: () => any): number {
   try {
     return Number(f());
   } catch (e) {
@@ -451,7 +522,8 @@ function callKernel(name: string, f: () => any): number {
   }
 }
 
-function checkMatrix(x: unknown, opts: { rows: number; cols: number; name?: string }, fn: string): { rows: number; cols: number } {
+/** @internal */
+export function checkMatrix(x: unknown, opts: { rows: number; cols: number; name?: string }, fn: string): { rows: number; cols: number } {
   if (!opts || typeof opts !== "object") throw new TensorshrinkError("E_ARG_TYPE", `${fn} needs options { rows, cols, ... }`);
   if (!(x instanceof Float32Array)) throw new TensorshrinkError("E_ARG_TYPE", `${fn} input must be a Float32Array, got ${describe(x)}${where(opts.name)}`);
   const { rows, cols } = opts;
@@ -461,7 +533,8 @@ function checkMatrix(x: unknown, opts: { rows: number; cols: number; name?: stri
   return { rows, cols };
 }
 
-function resolveGroup(g: IntNOptions["group"], cols: number, name?: string): number {
+/** @internal */
+export function resolveGroup(g: IntNOptions["group"], cols: number, name?: string): number {
   if (g === undefined || g === "row") return cols;
   if (g === "tensor") return 0;
   if (!Number.isSafeInteger(g) || g <= 0) throw new TensorshrinkError("E_RANGE", `group must be a positive integer, "row" or "tensor", got ${String(g)}${where(name)}`);
@@ -469,8 +542,8 @@ function resolveGroup(g: IntNOptions["group"], cols: number, name?: string): num
   return g;
 }
 
-/** Throws E_NONFINITE naming the first NaN/Inf (row and column when `cols` is the row length). */
-function checkFinite(host: KernelHost, x: Float32Array, cols: number, name?: string): void {
+/** @internal Throws E_NONFINITE naming the first NaN/Inf (row and column when `cols` is the row length). */
+export function checkFinite(host: KernelHost, x: Float32Array, cols: number, name?: string): void {
   for (let i = 0; i < x.length; i++) {
     const v = x[i];
     if (v - v !== 0) {
