@@ -54,6 +54,9 @@ export interface LlamaHParams {
   vocabSize: number;
   /** Linear rope scaling (`llama.rope.scaling.type` = "linear", `.factor`), from HF `rope_scaling`. */
   ropeScaling?: { type: "linear"; factor: number };
+  /** Mixture of experts (Mixtral): experts per layer and experts used per token; absent for dense models. */
+  expertCount?: number;
+  expertUsedCount?: number;
 }
 
 /** A whole model, ready to be written as GGUF (after choosing an ftype). */
@@ -97,6 +100,7 @@ export function llamaMetadata(plan: ModelPlan, fileType: string | number): GgufK
     ggufKV("llama.attention.head_count_kv", "u32", h.headCountKv),
     ggufKV("llama.rope.freq_base", "f32", h.ropeFreqBase),
     ggufKV("llama.attention.layer_norm_rms_epsilon", "f32", h.rmsEps),
+    ...(h.expertCount ? [ggufKV("llama.expert_count", "u32", h.expertCount), ggufKV("llama.expert_used_count", "u32", h.expertUsedCount ?? 2)] : []),
     ggufKV("general.file_type", "u32", ft),
     ggufKV("llama.vocab_size", "u32", h.vocabSize),
     ggufKV("llama.rope.dimension_count", "u32", h.ropeDimensionCount),
@@ -224,6 +228,38 @@ function permutedTensor(name: string, st: SafetensorsTensor, heads: number): Mod
   return { name, ne: [cols, rows], sourceDtype: st.dtype, type: st.dtype.toLowerCase(), rowLength: cols, rows, readRows, readRawRows, read: () => readRows(0, rows) };
 }
 
+/**
+ * Experts stacked into one 3D tensor (Mixtral: experts.E.w1 -> ffn_gate_exps, ne = [cols, rows, E]):
+ * row r of the stack is row r % rows of expert floor(r / rows), read from that expert's tensor.
+ */
+function stackedTensor(name: string, parts: SafetensorsTensor[]): ModelTensor {
+  const first = parts[0]!;
+  for (const p of parts) {
+    if (p.dtype !== first.dtype || p.rows !== first.rows || p.rowLength !== first.rowLength || p.shape.length !== 2) {
+      throw new TensorshrinkError("E_SHAPE", `${name}: expert tensors differ (${first.name} is ${first.dtype} [${first.shape}], ${p.name} is ${p.dtype} [${p.shape}])`, { tensor: p.name });
+    }
+  }
+  const per = first.rows, cols = first.rowLength, rows = per * parts.length;
+  const gather = async <T extends Uint8Array | Float32Array>(start: number, count: number, read: (t: SafetensorsTensor, s: number, c: number) => Promise<T>, make: (n: number) => T, unit: number): Promise<T> => {
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(count) || start < 0 || count < 0 || start + count > rows) {
+      throw new TensorshrinkError("E_RANGE", `tensor ${name}: rows [${start}, ${start + count}) outside [0, ${rows})`, { tensor: name });
+    }
+    const out = make(count * unit);
+    for (let r = start; r < start + count;) {
+      const e = Math.floor(r / per), r0 = r - e * per, n = Math.min(per - r0, start + count - r);
+      out.set(await read(parts[e]!, r0, n), (r - start) * unit);
+      r += n;
+    }
+    return out;
+  };
+  const es = first.dtype === "F32" ? 4 : first.dtype === "F64" ? 8 : 2;
+  const readRows = (s: number, c: number) => gather(s, c, (t, a, b) => t.readRows(a, b), (n) => new Float32Array(n), cols);
+  return {
+    name, ne: [cols, per, parts.length], sourceDtype: first.dtype, type: first.dtype.toLowerCase(), rowLength: cols, rows,
+    readRows, readRawRows: (s, c) => gather(s, c, (t, a, b) => t.readBytes(a, b), (n) => new Uint8Array(n), cols * es), read: () => readRows(0, rows),
+  };
+}
+
 function stTensor(name: string, st: SafetensorsTensor): ModelTensor {
   const vector = st.shape.length <= 1;
   return {
@@ -262,8 +298,8 @@ export async function llamaFromHf(dir: string | FileResolver, opts: PlanOptions 
   const resolve = typeof dir === "string" ? directoryResolver(dir) : dir;
   const config = await readJson(resolve, "config.json", true);
   const arch = (config.architectures ?? [])[0];
-  if (arch && !["LlamaForCausalLM", "MistralForCausalLM"].includes(arch)) {
-    throw new TensorshrinkError("E_UNSUPPORTED", `config.json architecture ${arch} is not supported (LlamaForCausalLM is)`, { arch });
+  if (arch && !["LlamaForCausalLM", "MistralForCausalLM", "MixtralForCausalLM"].includes(arch)) {
+    throw new TensorshrinkError("E_UNSUPPORTED", `config.json architecture ${arch} is not supported (LlamaForCausalLM, MistralForCausalLM and MixtralForCausalLM are)`, { arch });
   }
   const num = (k: string, d?: number): number => {
     const v = config[k] ?? d;
@@ -275,6 +311,9 @@ export async function llamaFromHf(dir: string | FileResolver, opts: PlanOptions 
   const nKv = num("num_key_value_heads", nHead);
   const nLayers = num("num_hidden_layers");
   const headDim = config.head_dim ?? dim / nHead;
+  // Mixtral: num_local_experts experts per layer, num_experts_per_tok used per token
+  const nExpert = config.num_local_experts !== undefined ? num("num_local_experts") : 0;
+  const nExpertUsed = nExpert ? num("num_experts_per_tok", 2) : 0;
   const tokJson = await readJson(resolve, "tokenizer.json", true);
   const tokCfg = (await readJson(resolve, "tokenizer_config.json", false)) ?? {};
   const vocab = vocabFromHfTokenizer(tokJson, tokCfg, config, { vocabSize: config.vocab_size });
@@ -295,10 +334,23 @@ export async function llamaFromHf(dir: string | FileResolver, opts: PlanOptions 
         stTensor(`blk.${l}.attn_v.weight`, get(p + "self_attn.v_proj.weight")),
         stTensor(`blk.${l}.attn_output.weight`, get(p + "self_attn.o_proj.weight")),
         stTensor(`blk.${l}.ffn_norm.weight`, get(p + "post_attention_layernorm.weight")),
-        stTensor(`blk.${l}.ffn_gate.weight`, get(p + "mlp.gate_proj.weight")),
-        stTensor(`blk.${l}.ffn_down.weight`, get(p + "mlp.down_proj.weight")),
-        stTensor(`blk.${l}.ffn_up.weight`, get(p + "mlp.up_proj.weight")),
       );
+      if (nExpert) {
+        // as llama.cpp's converter: router -> ffn_gate_inp, experts w1/w2/w3 stacked -> ffn_{gate,down,up}_exps
+        const ex = (w: string) => Array.from({ length: nExpert }, (_, e) => get(`${p}block_sparse_moe.experts.${e}.${w}.weight`));
+        tensors.push(
+          stTensor(`blk.${l}.ffn_gate_inp.weight`, get(p + "block_sparse_moe.gate.weight")),
+          stackedTensor(`blk.${l}.ffn_gate_exps.weight`, ex("w1")),
+          stackedTensor(`blk.${l}.ffn_down_exps.weight`, ex("w2")),
+          stackedTensor(`blk.${l}.ffn_up_exps.weight`, ex("w3")),
+        );
+      } else {
+        tensors.push(
+          stTensor(`blk.${l}.ffn_gate.weight`, get(p + "mlp.gate_proj.weight")),
+          stTensor(`blk.${l}.ffn_down.weight`, get(p + "mlp.down_proj.weight")),
+          stTensor(`blk.${l}.ffn_up.weight`, get(p + "mlp.up_proj.weight")),
+        );
+      }
     }
     tensors.push(stTensor("output_norm.weight", get("model.norm.weight")));
     let ropeScaling: LlamaHParams["ropeScaling"];
@@ -318,7 +370,7 @@ export async function llamaFromHf(dir: string | FileResolver, opts: PlanOptions 
     }
     const lm = model.tensors.get("lm_head.weight");
     if (lm && config.tie_word_embeddings !== true) tensors.push(stTensor("output.weight", lm));
-    const ffn = config.intermediate_size ?? tensors.find((t) => t.name === "blk.0.ffn_gate.weight")!.rows;
+    const ffn = config.intermediate_size ?? tensors.find((t) => t.name === "blk.0.ffn_gate.weight" || t.name === "blk.0.ffn_gate_exps.weight")!.ne[1]!;
     return {
       arch: "llama",
       name: opts.name ?? config._name_or_path?.split("/").pop() ?? "llama",
@@ -326,6 +378,7 @@ export async function llamaFromHf(dir: string | FileResolver, opts: PlanOptions 
         contextLength: num("max_position_embeddings", 2048), embeddingLength: dim, blockCount: nLayers, feedForwardLength: ffn,
         headCount: nHead, headCountKv: nKv, ropeDimensionCount: headDim, ropeFreqBase: config.rope_theta ?? 10000,
         rmsEps: config.rms_norm_eps ?? 1e-5, vocabSize: vocab.tokens.length, ropeScaling,
+        ...(nExpert ? { expertCount: nExpert, expertUsedCount: nExpertUsed } : {}),
       },
       vocab,
       tensors,
@@ -442,7 +495,7 @@ export function planAsModelSource(plan: ModelPlan): PlanModelSource {
     name: plan.name,
     metadata: llamaMetadata(plan, "F32"),
     tensors: plan.tensors,
-    hparams: { nLayer: plan.hparams.blockCount, nHead: plan.hparams.headCount, nHeadKv: plan.hparams.headCountKv, nExpert: 0 },
+    hparams: { nLayer: plan.hparams.blockCount, nHead: plan.hparams.headCount, nHeadKv: plan.hparams.headCountKv, nExpert: plan.hparams.expertCount ?? 0 },
     plan,
     close: () => plan.close(),
   };
