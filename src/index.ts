@@ -9,7 +9,7 @@ export { FTYPES, lookupFtype, planModel, llamaCppTensorOrder, parseRule, type Ft
 export { quantizeModel, type QuantizeModelOptions, type QuantizeReport, type TensorReport, type QuantizeProgress } from "./model/quantize";
 export { ggufModelSource, hparamsFromMetadata, tensorRows, type ModelSource, type ModelTensor } from "./model/source";
 export { syntheticModel, type SyntheticOptions } from "./model/synthetic";
-export { openModel, type OpenModelOptions } from "./model/open";
+export { openModel, type OpenModelOptions, type ModelInput } from "./model/open";
 export { readImatrix, encodeLegacyImatrix, Imatrix } from "./formats/imatrix";
 export { quantizeIntN, dequantizeIntN, quantizeNF4, dequantizeNF4, NF4_LEVELS, quantizeFP8, dequantizeFP8, quantizeMXFP4, dequantizeMXFP4, type IntNOptions, type IntNTensor, type NF4Tensor, type FP8Tensor, type FP8Format, type MXFP4Tensor } from "./quant/general";
 export { quantizeIntNAsync, dequantizeIntNAsync, quantizeNF4Async, dequantizeNF4Async, quantizeFP8Async, dequantizeFP8Async, quantizeMXFP4Async, dequantizeMXFP4Async } from "./quant/general-async";

@@ -7,64 +7,16 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { init, syntheticModel, quantizeModel, TensorshrinkError } from "../src/index";
 import { memorySink, memorySource, filesResolver } from "../src/formats/source";
-import { encodeSafetensors } from "../src/formats/safetensors";
 import { readGguf, readGgufTensorBytes, ggufGet } from "../src/formats/gguf";
 import { openHfModel, llamaFromHf } from "../src/model/convert";
+import { hfLayout, type StEntry } from "./_hf";
 
 const engine = await init({ threads: 2 });
 const H = { nLayer: 2, nEmbd: 256, nFf: 256, nHead: 4, nHeadKv: 2, nVocab: 300, seed: 21, nExpert: 4, nExpertUsed: 2 };
 const moe = syntheticModel(H);
 const byName = new Map(moe.tensors.map((t) => [t.name, t]));
-const rowsOf = (ne: readonly number[]) => ne.slice(1).reduce((a, b) => a * b, 1);
-const all = async (name: string) => { const t = byName.get(name)!; return t.readRows(0, rowsOf(t.ne)); };
 
-/** HF stores q/k with halves rotated: HF row h*D + j*D/2 + i holds GGUF row h*D + 2i + j. */
-function toHfRotation(x: Float32Array, rows: number, cols: number, heads: number): Float32Array {
-  const d = rows / heads, half = d / 2, out = new Float32Array(x.length);
-  for (let h = 0; h < heads; h++) for (let i = 0; i < half; i++) for (let j = 0; j < 2; j++) {
-    out.set(x.subarray((h * d + 2 * i + j) * cols, (h * d + 2 * i + j + 1) * cols), (h * d + j * half + i) * cols);
-  }
-  return out;
-}
-
-async function hfFiles(mutate?: (st: { name: string; dtype: "F32"; shape: number[]; data: Float32Array }[]) => void) {
-  const st: { name: string; dtype: "F32"; shape: number[]; data: Float32Array }[] = [];
-  const add = async (hf: string, gg: string, shape?: number[], data?: Float32Array) => {
-    const t = byName.get(gg)!;
-    st.push({ name: hf, dtype: "F32", shape: shape ?? (t.ne.length === 1 ? [t.ne[0]] : [rowsOf(t.ne), t.ne[0]]), data: data ?? (await all(gg)) });
-  };
-  const E = H.nExpert, ff = H.nFf, d = H.nEmbd, kv = (d / H.nHead) * H.nHeadKv;
-  await add("model.embed_tokens.weight", "token_embd.weight");
-  for (let l = 0; l < H.nLayer; l++) {
-    const p = `model.layers.${l}.`, b = `blk.${l}.`;
-    await add(p + "input_layernorm.weight", b + "attn_norm.weight");
-    await add(p + "self_attn.q_proj.weight", b + "attn_q.weight", [d, d], toHfRotation(await all(b + "attn_q.weight"), d, d, H.nHead));
-    await add(p + "self_attn.k_proj.weight", b + "attn_k.weight", [kv, d], toHfRotation(await all(b + "attn_k.weight"), kv, d, H.nHeadKv));
-    await add(p + "self_attn.v_proj.weight", b + "attn_v.weight");
-    await add(p + "self_attn.o_proj.weight", b + "attn_output.weight");
-    await add(p + "post_attention_layernorm.weight", b + "ffn_norm.weight");
-    await add(p + "block_sparse_moe.gate.weight", b + "ffn_gate_inp.weight");
-    const gate = await all(b + "ffn_gate_exps.weight"), down = await all(b + "ffn_down_exps.weight"), up = await all(b + "ffn_up_exps.weight");
-    for (let e = 0; e < E; e++) {
-      st.push({ name: `${p}block_sparse_moe.experts.${e}.w1.weight`, dtype: "F32", shape: [ff, d], data: gate.slice(e * ff * d, (e + 1) * ff * d) });
-      st.push({ name: `${p}block_sparse_moe.experts.${e}.w2.weight`, dtype: "F32", shape: [d, ff], data: down.slice(e * d * ff, (e + 1) * d * ff) });
-      st.push({ name: `${p}block_sparse_moe.experts.${e}.w3.weight`, dtype: "F32", shape: [ff, d], data: up.slice(e * ff * d, (e + 1) * ff * d) });
-    }
-  }
-  await add("model.norm.weight", "output_norm.weight");
-  await add("lm_head.weight", "output.weight");
-  mutate?.(st);
-  const tokens: string[] = (moe.metadata.find((k) => k.key === "tokenizer.ggml.tokens")!.value as any).items;
-  const vocab: Record<string, number> = {};
-  tokens.forEach((t, i) => { vocab[t] = i; });
-  const tokenizer = { version: "1.0", added_tokens: [0, 1, 2].map((id) => ({ id, content: tokens[id], special: true })), model: { type: "BPE", byte_fallback: true, unk_token: "<unk>", vocab, merges: [] } };
-  const config = {
-    architectures: ["MixtralForCausalLM"], hidden_size: d, intermediate_size: ff, num_hidden_layers: H.nLayer, num_attention_heads: H.nHead, num_key_value_heads: H.nHeadKv,
-    max_position_embeddings: 2048, rms_norm_eps: 1e-5, rope_theta: 10000, vocab_size: H.nVocab, tie_word_embeddings: false, num_local_experts: E, num_experts_per_tok: H.nExpertUsed,
-  };
-  const enc = (o: unknown) => new TextEncoder().encode(JSON.stringify(o));
-  return filesResolver({ "config.json": enc(config), "tokenizer.json": enc(tokenizer), "model.safetensors": encodeSafetensors(st) });
-}
+const hfFiles = async (mutate?: (st: StEntry[]) => void) => filesResolver(await hfLayout(moe, H, mutate));
 
 test("Mixtral directory → 3D expert tensors: quantizes to the original model's bytes; expert counts in the metadata", async () => {
   const m = await openHfModel(await hfFiles());
