@@ -4,7 +4,7 @@ import * as assert from "uvu/assert";
 import { TensorshrinkError } from "../src/errors";
 import { readSafetensors, encodeSafetensors, openSafetensorsModel } from "../src/formats/safetensors";
 import { memorySource, filesResolver } from "../src/formats/source";
-import { f16ToF32, f32ToF16, bf16ToF32, f32ToBf16, decodeF16, encodeF16 } from "../src/formats/half";
+import { f16ToF32, f32ToF16, bf16ToF32, f32ToBf16, decodeF16, encodeF16, decodeBf16 } from "../src/formats/half";
 import { randn } from "./_util";
 
 test("f16: exact values, rounding to nearest even, overflow, subnormals", () => {
@@ -35,6 +35,24 @@ test("bf16: round to nearest even, NaN stays NaN", () => {
   assert.is(f32ToBf16(1 + 3 * 2 ** -8), 0x3f82);
   assert.ok(Number.isNaN(bf16ToF32(f32ToBf16(NaN))));
   assert.is(f32ToBf16(Infinity), 0x7f80);
+});
+
+test("decodeF16 / decodeBf16 (table / shift, aligned and unaligned views) = the scalar conversions for all 65536 patterns", () => {
+  const buf = new Uint8Array(65536 * 2 + 1);
+  const dv = new DataView(buf.buffer, 1);
+  for (let h = 0; h < 65536; h++) dv.setUint16(h * 2, h, true);
+  const unaligned = buf.subarray(1), aligned = unaligned.slice();
+  for (const bytes of [aligned, unaligned]) {
+    const f = decodeF16(bytes), b = decodeBf16(bytes);
+    const fb = new Uint32Array(f.buffer), bb = new Uint32Array(b.buffer);
+    for (let h = 0; h < 65536; h++) {
+      const r = f16ToF32(h);
+      if (Number.isNaN(r)) assert.is((fb[h] & 0x7fffffff) >>> 0, (0x7f800000 | ((h & 0x3ff) << 13)) >>> 0, `f16 NaN 0x${h.toString(16)} keeps its payload`);
+      else assert.ok(Object.is(f[h], r), `f16 0x${h.toString(16)}`);
+      assert.is(bb[h], (h << 16) >>> 0, `bf16 0x${h.toString(16)}`);
+      if (!Number.isNaN(b[h])) assert.ok(Object.is(b[h], bf16ToF32(h)));
+    }
+  }
 });
 
 test("single file: F32 exact, F16/BF16 decoded, rows read lazily", async () => {

@@ -61,18 +61,43 @@ export function f32ToBf16(v: number): number {
   return ((x + (0x7fff + ((x >>> 16) & 1))) >>> 16) & 0xffff;
 }
 
-/** Decode `n` little-endian f16 values from `bytes` into `out` (allocated when absent). */
-export function decodeF16(bytes: Uint8Array, out = new Float32Array(bytes.byteLength >>> 1)): Float32Array {
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+let F16_LUT: Uint32Array | null = null;
+/** f32 bit patterns of all 65536 f16 values (exact; NaN payloads kept, as ggml's conversion does). */
+function f16Lut(): Uint32Array {
+  if (F16_LUT) return F16_LUT;
+  const t = new Uint32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const sign = (h & 0x8000) << 16, e = (h >>> 10) & 0x1f, m = h & 0x3ff;
+    if (e === 31) t[h] = sign | 0x7f800000 | (m << 13);
+    else if (e !== 0) t[h] = sign | ((e + 112) << 23) | (m << 13);
+    else { f32[0] = f16ToF32(h); t[h] = u32[0]!; }
+  }
+  return (F16_LUT = t);
+}
+
+/** The 16-bit words of `bytes` (little-endian): a view when aligned on a little-endian platform. */
+function words(bytes: Uint8Array, n: number): ArrayLike<number> {
+  if (LITTLE_ENDIAN && bytes.byteOffset % 2 === 0) return new Uint16Array(bytes.buffer, bytes.byteOffset, n);
+  const w = new Uint16Array(n);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let i = 0; i < out.length; i++) out[i] = f16ToF32(dv.getUint16(i * 2, true));
+  for (let i = 0; i < n; i++) w[i] = dv.getUint16(i * 2, true);
+  return w;
+}
+
+/** Decode `n` little-endian f16 values from `bytes` into `out` (allocated when absent). Exact (table lookup, ~1 GB/s). */
+export function decodeF16(bytes: Uint8Array, out = new Float32Array(bytes.byteLength >>> 1)): Float32Array {
+  const lut = f16Lut(), w = words(bytes, out.length);
+  const ou = new Uint32Array(out.buffer, out.byteOffset, out.length);
+  for (let i = 0; i < ou.length; i++) ou[i] = lut[w[i]!]!;
   return out;
 }
 
 /** Decode little-endian bf16 values from `bytes` into `out`. */
 export function decodeBf16(bytes: Uint8Array, out = new Float32Array(bytes.byteLength >>> 1)): Float32Array {
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const w = words(bytes, out.length);
   const ou = new Uint32Array(out.buffer, out.byteOffset, out.length);
-  for (let i = 0; i < out.length; i++) ou[i] = dv.getUint16(i * 2, true) << 16;
+  for (let i = 0; i < ou.length; i++) ou[i] = w[i]! << 16;
   return out;
 }
 
