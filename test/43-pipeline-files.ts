@@ -4,10 +4,11 @@
 // and leaves no output.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, unlinkSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { init, syntheticModel, quantizeModel, ggufModelSource, TensorshrinkError } from "../src/index";
+import { init, syntheticModel, quantizeModel, ggufModelSource, openModel, TensorshrinkError } from "../src/index";
+import { hfLayout } from "./_hf";
 import { memorySink, openFileSink, openFileSource } from "../src/formats/source";
 import { readGguf } from "../src/formats/gguf";
 
@@ -63,6 +64,36 @@ test("imatrix units on the file path: same bytes as single thread", async () => 
   await run("Q4_K_M", b, { parallel: false, imatrix: im });
   assert.ok(readFileSync(a).equals(readFileSync(b)));
   rmSync(a); rmSync(b);
+});
+
+test("stored f16 / bf16 / q8_0 GGUF and f16 / bf16 safetensors (HF directory, MoE experts too): workers read and convert them; same bytes as single thread", async () => {
+  const check = async (inp: string, what: string) => {
+    for (const ftype of ["Q4_K_M", "Q8_0"]) {
+      const outs: Buffer[] = [];
+      for (const parallel of [true, false]) {
+        const o = path.join(dir, `conv-${parallel}.gguf`);
+        const m = await openModel(inp, engine);
+        try { await quantizeModel(engine, m, await openFileSink(o), { ftype, parallel, chunkBytes: 16 * 1024 }); } finally { await m.close?.(); }
+        outs.push(readFileSync(o));
+        rmSync(o);
+      }
+      assert.ok(outs[0].equals(outs[1]), `${what} -> ${ftype}: pool and single thread differ`);
+    }
+  };
+  for (const ft of ["F16", "BF16", "Q8_0"]) {
+    const f = path.join(dir, `in-${ft}.gguf`);
+    await quantizeModel(engine, model, await openFileSink(f), { ftype: ft, parallel: false });
+    await check(f, `${ft} GGUF`);
+    rmSync(f);
+  }
+  const moe = syntheticModel({ nLayer: 1, nEmbd: 256, nFf: 256, nVocab: 300, nHead: 4, nHeadKv: 2, nExpert: 4 });
+  for (const dtype of ["F16", "BF16"] as const) {
+    const hf = path.join(dir, `hf-${dtype}`);
+    mkdirSync(hf);
+    for (const [n, b] of Object.entries(await hfLayout(moe, { nLayer: 1, nEmbd: 256, nFf: 256, nVocab: 300, nHead: 4, nHeadKv: 2, nExpert: 4 }, undefined, dtype))) writeFileSync(path.join(hf, n), b);
+    await check(hf, `${dtype} safetensors MoE`);
+    rmSync(hf, { recursive: true });
+  }
 });
 
 test("input replaced by another file mid-run: E_IO naming the file; no output; the new file untouched", async () => {

@@ -5,7 +5,7 @@ import { encodeSafetensors } from "../src/formats/safetensors";
 import type { ModelSource } from "../src/model/source";
 
 export interface HfOptions { nLayer: number; nEmbd: number; nFf: number; nHead: number; nHeadKv: number; nVocab: number; nExpert?: number; nExpertUsed?: number }
-export type StEntry = { name: string; dtype: "F32"; shape: number[]; data: Float32Array };
+export type StEntry = { name: string; dtype: "F32" | "F16" | "BF16"; shape: number[]; data: Float32Array };
 
 const rowsOf = (ne: readonly number[]) => ne.slice(1).reduce((a, b) => a * b, 1);
 
@@ -18,8 +18,8 @@ export function toHfRotation(x: Float32Array, rows: number, cols: number, heads:
   return out;
 }
 
-/** The HF directory's files (name -> bytes); `mutate` may edit the safetensors entries first. */
-export async function hfLayout(model: ModelSource, H: HfOptions, mutate?: (st: StEntry[]) => void): Promise<Record<string, Uint8Array>> {
+/** The HF directory's files (name -> bytes); `mutate` may edit the safetensors entries first; `dtype`: how the weights are stored. */
+export async function hfLayout(model: ModelSource, H: HfOptions, mutate?: (st: StEntry[]) => void, dtype: StEntry["dtype"] = "F32"): Promise<Record<string, Uint8Array>> {
   const byName = new Map(model.tensors.map((t) => [t.name, t]));
   const all = async (name: string) => { const t = byName.get(name)!; return t.readRows(0, rowsOf(t.ne)); };
   const st: StEntry[] = [];
@@ -53,6 +53,7 @@ export async function hfLayout(model: ModelSource, H: HfOptions, mutate?: (st: S
   }
   await add("model.norm.weight", "output_norm.weight");
   await add("lm_head.weight", "output.weight");
+  for (const e of st) e.dtype = dtype;
   mutate?.(st);
   const tokens: string[] = (model.metadata.find((k) => k.key === "tokenizer.ggml.tokens")!.value as any).items;
   const vocab: Record<string, number> = {};

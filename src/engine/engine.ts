@@ -484,6 +484,11 @@ export class Engine {
     const pool = await this.getPool();
     if (!pool?.readsFiles) throw new TensorshrinkError("E_UNSUPPORTED", "this engine has no worker pool that can read files");
     if (t.name === "f32") throw new TensorshrinkError("E_UNSUPPORTED", "quantizeFileUnit does not copy f32 rows");
+    if (file.type && file.type !== "f32") {
+      const st = lookupType(file.type);
+      if (typeof this.exports[`dequantize_row_${st.name}`] !== "function") throw new TensorshrinkError("E_UNSUPPORTED", `no dequantize kernel for stored type ${st.name}`, { type: st.name });
+      if (file.rowBytes !== this.rowBytes(st, cols)) throw new TensorshrinkError("E_SHAPE", `stored ${st.name} rows of ${cols} values are ${this.rowBytes(st, cols)} bytes, got ${file.rowBytes}`);
+    }
     const rb = this.rowBytes(t, cols);
     const dq = o.stats ? `dequantize_row_${t.name}` : undefined;
     if (dq && typeof this.exports[dq] !== "function") throw new TensorshrinkError("E_UNSUPPORTED", `no dequantize kernel for type ${t.name} in this build`, { type: t.name });

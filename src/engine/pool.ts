@@ -7,7 +7,15 @@ import { nodeBuiltin } from "./node-builtin";
  * `dev`/`ino` are those of the file the caller opened (so a file replaced meanwhile is an error, not
  * other data), then reads from byte `offset`.
  */
-export interface FileRange { path: string; dev: number; ino: number; offset: number }
+export interface FileRange {
+  path: string; dev: number; ino: number; offset: number;
+  /**
+   * ggml type of the stored rows (default "f32"); others ("f16", "bf16", "q8_0", ...) are read raw,
+   * `rowBytes` per row, and converted with the worker's `dequantize_row_<type>` kernel.
+   */
+  type?: string;
+  rowBytes?: number;
+}
 
 /**
  * A generic kernel call for a pool worker (op "call"): every buffer is allocated in the worker's wasm
@@ -131,7 +139,11 @@ function workerMain(nodePort: any, fs: any) {
             return -1;
           }
         };
+        // Stored rows that are not f32 are read raw into a staging buffer and converted in wasm.
+        const srcType = file && file.type && file.type !== "f32" ? file.type : null;
+        const srb = srcType ? file.rowBytes : cols * 4;
         // Every allocation first: views of e.memory.buffer are taken after the last possible growth.
+        const pstage = srcType ? e.ts_alloc(sliceRows * srb + 16) : 0;
         const pin = e.ts_alloc(sliceRows * cols * 4);
         const pout = e.ts_alloc(rows * rb + 16);
         const pim = job.imatrix ? e.ts_alloc(job.imatrix.byteLength) : 0;
@@ -149,21 +161,22 @@ function workerMain(nodePort: any, fs: any) {
             const nr = Math.min(sliceRows, rows - r0), m = nr * cols;
             if (src) new Uint8Array(mem, pin, m * 4).set(src.subarray(r0 * cols * 4, (r0 * cols + m) * 4));
             else {
-              const dst = new Uint8Array(mem, pin, m * 4), at = file.offset + r0 * cols * 4;
-              for (let done = 0; done < m * 4;) {
+              const want = nr * srb, dst = new Uint8Array(mem, srcType ? pstage : pin, want), at = file.offset + r0 * srb;
+              for (let done = 0; done < want;) {
                 let n = 0;
                 try {
-                  n = fs.readSync(fdIn, dst, done, m * 4 - done, at + done);
+                  n = fs.readSync(fdIn, dst, done, want - done, at + done);
                 } catch (err: any) {
                   post({ id, code: "E_IO", error: `cannot read ${file.path} at byte offset ${at + done}: ${err && err.message}`, details: { offset: at + done, file: file.path, errno: err && err.code } });
                   return;
                 }
                 if (n === 0) {
-                  post({ id, code: "E_TRUNCATED", error: `${file.path} ended at byte offset ${at + done} while reading ${m * 4} bytes at ${at} (file shrank?)`, details: { offset: at + done, file: file.path } });
+                  post({ id, code: "E_TRUNCATED", error: `${file.path} ended at byte offset ${at + done} while reading ${want} bytes at ${at} (file shrank?)`, details: { offset: at + done, file: file.path } });
                   return;
                 }
                 done += n;
               }
+              if (srcType) e["dequantize_row_" + srcType](pin, pstage, m);
             }
             if (job.checkFinite) {
               const bad = e.find_nonfinite(pin, m);
@@ -195,7 +208,7 @@ function workerMain(nodePort: any, fs: any) {
             post({ id, data: out.buffer, stats: st }, [out.buffer]);
           }
         } finally {
-          e.ts_free(pin); e.ts_free(pout); if (pim) e.ts_free(pim); if (pdq) e.ts_free(pdq); if (pst) e.ts_free(pst);
+          e.ts_free(pin); e.ts_free(pout); if (pim) e.ts_free(pim); if (pdq) e.ts_free(pdq); if (pst) e.ts_free(pst); if (pstage) e.ts_free(pstage);
           for (const fd of fds) { try { fs.closeSync(fd); } catch { /* closed */ } }
         }
         return;

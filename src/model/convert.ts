@@ -14,7 +14,8 @@ import { ggufKV, writeGguf, type GgufKV, type GgufLayout, type GgufTensorSpec } 
 import { encodeF16, encodeF32 } from "../formats/half";
 import { readLlama2cCheckpoint, readLlama2cTokenizer, type Llama2cTensor } from "../formats/llama2c";
 import { openSafetensorsModel, type SafetensorsTensor } from "../formats/safetensors";
-import { directoryResolver, openSource, type ByteSink, type FileResolver, type SourceInput } from "../formats/source";
+import { directoryResolver, fileIdentityOf, openSource, type ByteSink, type FileResolver, type SourceInput } from "../formats/source";
+import type { FileRange } from "../engine/pool";
 import { vocabFromHfTokenizer, vocabFromLlama2c, vocabMetadata, type GgufVocab } from "./vocab";
 
 /** A tensor of a model plan, read lazily. */
@@ -37,6 +38,22 @@ export interface ModelTensor {
   read(): Promise<Float32Array>;
   /** Rows [start, start+count) as stored (in `type`), after any row permutation. */
   readRawRows(start: number, count: number): Promise<Uint8Array>;
+  /**
+   * @internal Where rows [start, start+count) lie in a local file, stored contiguously (so a pool
+   * worker can read and convert them itself); null when they do not (permuted rows, memory sources).
+   */
+  fileRows?(start: number, count: number): FileRange | null;
+}
+
+const ST_TYPES: Record<string, { type: string; bytes: number }> = { F32: { type: "f32", bytes: 4 }, F16: { type: "f16", bytes: 2 }, BF16: { type: "bf16", bytes: 2 } };
+
+/** fileRows of a safetensors tensor: its rows are contiguous at `offset` of its file (F32/F16/BF16). */
+function stFileRows(st: SafetensorsTensor, start: number, count: number): FileRange | null {
+  const dt = ST_TYPES[st.dtype], id = dt ? fileIdentityOf(st.source) : null;
+  if (!dt || !id || !Number.isSafeInteger(start) || !Number.isSafeInteger(count) || start < 0 || count < 0 || start + count > st.rows) return null;
+  const rb = st.rowLength * dt.bytes, offset = st.offset + start * rb;
+  if (offset + count * rb > id.size) return null; // the regular read reports the truncation
+  return { path: id.path, dev: id.dev, ino: id.ino, offset, type: dt.type, rowBytes: rb };
 }
 
 /** Llama hyperparameters as GGUF stores them. */
@@ -257,6 +274,10 @@ function stackedTensor(name: string, parts: SafetensorsTensor[]): ModelTensor {
   return {
     name, ne: [cols, per, parts.length], sourceDtype: first.dtype, type: first.dtype.toLowerCase(), rowLength: cols, rows,
     readRows, readRawRows: (s, c) => gather(s, c, (t, a, b) => t.readBytes(a, b), (n) => new Uint8Array(n), cols * es), read: () => readRows(0, rows),
+    fileRows: (s, c) => {
+      const e = Math.floor(s / per);
+      return e >= 0 && e < parts.length && s + c <= (e + 1) * per ? stFileRows(parts[e]!, s - e * per, c) : null;
+    },
   };
 }
 
@@ -265,6 +286,7 @@ function stTensor(name: string, st: SafetensorsTensor): ModelTensor {
   return {
     name, ne: vector ? [st.rowLength] : [st.rowLength, st.rows], sourceDtype: st.dtype, type: st.dtype.toLowerCase(), rowLength: st.rowLength, rows: vector ? 1 : st.rows,
     readRows: (s, c) => st.readRows(s, c), readRawRows: (s, c) => st.readBytes(s, c), read: () => st.read(),
+    fileRows: (s, c) => stFileRows(st, s, c),
   };
 }
 

@@ -77,11 +77,12 @@ export function ggufModelSource(file: GgufFile, engine: Engine): ModelSource {
     type: t.type.name,
     readRawRows: (start: number, count: number) => readGgufTensorRows(file, t, start, count),
     fileRows(start: number, count: number): FileRange | null {
-      const id = t.type.name === "f32" ? fileIdentityOf(file.source) : null;
+      // f32 rows as they are; other stored types (f16, bf16, quantized) converted by the worker's kernel
+      const id = t.type.name === "f32" || engine.supports(t.type.name) ? fileIdentityOf(file.source) : null;
       if (!id || !Number.isSafeInteger(start) || !Number.isSafeInteger(count) || start < 0 || count < 0 || start + count > t.rows) return null;
       const offset = t.absOffset + start * t.rowBytes;
       if (offset + count * t.rowBytes > id.size) return null; // let the regular read report the truncation
-      return { path: id.path, dev: id.dev, ino: id.ino, offset };
+      return { path: id.path, dev: id.dev, ino: id.ino, offset, type: t.type.name, rowBytes: t.rowBytes };
     },
     async readRows(start: number, count: number) {
       const raw = await readGgufTensorRows(file, t, start, count);
