@@ -92,6 +92,12 @@ test("MoE (3D expert tensors): one importance vector per expert, units never spa
   assert.is(s2.bytesWritten, 0);
 });
 
+test("syntheticModel: impossible shapes are typed errors", () => {
+  assert.throws(() => syntheticModel({ nEmbd: 512, nHead: 24 }), (e: any) => e.code === "E_SHAPE" && /512 must split into 24 heads/.test(e.message));
+  assert.throws(() => syntheticModel({ nHead: 8, nHeadKv: 3 }), (e: any) => e.code === "E_SHAPE");
+  assert.throws(() => syntheticModel({ nLayer: 1.5 }), (e: any) => e.code === "E_RANGE");
+});
+
 test("same bytes with and without the worker pool", async () => {
   if (!engine.supports("q6_K")) return;
   const a = memorySink(), b = memorySink();

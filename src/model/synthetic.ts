@@ -3,6 +3,7 @@
  * real-model statistics — per-tensor scale ~ 1/sqrt(fan_in), heavier tails, and a few outlier columns
  * (input channels with 10-30x larger weights, as found in trained LLMs). Rows are produced on demand.
  */
+import { TensorshrinkError } from "../errors";
 import { ggufKV, ggufArray, type GgufKV } from "../formats/gguf";
 import type { ModelSource, ModelTensor } from "./source";
 
@@ -38,6 +39,11 @@ function mix(a: number, b: number): number {
 export function syntheticModel(o: SyntheticOptions = {}): ModelSource {
   const nLayer = o.nLayer ?? 4, nEmbd = o.nEmbd ?? 512, nFf = o.nFf ?? 1536, nHead = o.nHead ?? 8, nHeadKv = o.nHeadKv ?? 4;
   const nVocab = o.nVocab ?? 1024, seed = o.seed ?? 1;
+  for (const [k, v] of Object.entries({ nLayer, nEmbd, nFf, nHead, nHeadKv, nVocab })) {
+    if (!Number.isSafeInteger(v) || v <= 0 || v > 1 << 24) throw new TensorshrinkError("E_RANGE", `syntheticModel: ${k} must be a positive integer, got ${v}`, { [k]: v });
+  }
+  if (nEmbd % nHead !== 0 || (nEmbd / nHead) % 2 !== 0) throw new TensorshrinkError("E_SHAPE", `syntheticModel: nEmbd ${nEmbd} must split into ${nHead} heads of even size`, { nEmbd, nHead });
+  if (nHead % nHeadKv !== 0) throw new TensorshrinkError("E_SHAPE", `syntheticModel: nHead ${nHead} must be a multiple of nHeadKv ${nHeadKv}`, { nHead, nHeadKv });
   const headDim = nEmbd / nHead, kvDim = headDim * nHeadKv;
   const nExpert = o.nExpert ?? 0, nExpertUsed = o.nExpertUsed ?? 2;
   const specs: { name: string; ne: number[]; kind: "norm" | "w" }[] = [];
