@@ -6,7 +6,7 @@
 // which need the permutation, are read by the main thread); single-threaded, the main thread reads and
 // converts everything. Writes bench/hf.json and bench/HF.md.
 //
-// Usage: npm run bench:hf [-- --layers 16 --embd 1536 --ff 4096 --vocab 32000 --reps 3 --threads 2]
+// Usage: npm run bench:hf [-- --layers 16 --embd 1536 --ff 4096 --vocab 32000 --reps 3 --threads 2 --keep]
 import { createHash } from "node:crypto";
 import { createReadStream, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync, closeSync } from "node:fs";
 import { spawn } from "node:child_process";
@@ -128,6 +128,7 @@ try {
   console.error(e);
   exitCode = 1;
 } finally {
-  rmSync(dir, { recursive: true, force: true });
+  if (argv.includes("--keep")) console.error(`kept ${hf}`);
+  else rmSync(dir, { recursive: true, force: true });
 }
 process.exit(exitCode);
