@@ -74,21 +74,31 @@ import { fp16_to_fp32 } from "./f16";
   return v128.or(c, h);
 }
 
-/** SIMD: 16 f32 at y from 16 code bytes c: c * d + m (asym, c unsigned) or c * d (c signed). */
+/** SIMD: 32 f32 at y from code bytes lo (elements 0..15), hi (16..31): q * d + m (asym, unsigned) or q * d (signed). */
 // @ts-ignore: decorator
-@inline function store_dq16(y: usize, c: v128, d: v128, m: v128, asym: bool): void {
+@inline function store_dq32(y: usize, lo: v128, hi: v128, d: v128, m: v128, asym: bool): void {
   if (asym) {
-    const a = i16x8.extend_low_i8x16_u(c), b = i16x8.extend_high_i8x16_u(c);
-    v128.store(y, f32x4.add(f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(a)), d), m), 0);
-    v128.store(y, f32x4.add(f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(a)), d), m), 16);
-    v128.store(y, f32x4.add(f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(b)), d), m), 32);
-    v128.store(y, f32x4.add(f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(b)), d), m), 48);
+    const a0 = i16x8.extend_low_i8x16_u(lo), a1 = i16x8.extend_high_i8x16_u(lo);
+    const b0 = i16x8.extend_low_i8x16_u(hi), b1 = i16x8.extend_high_i8x16_u(hi);
+    v128.store(y, f32x4.add(f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(a0)), d), m), 0);
+    v128.store(y, f32x4.add(f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(a0)), d), m), 16);
+    v128.store(y, f32x4.add(f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(a1)), d), m), 32);
+    v128.store(y, f32x4.add(f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(a1)), d), m), 48);
+    v128.store(y, f32x4.add(f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(b0)), d), m), 64);
+    v128.store(y, f32x4.add(f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(b0)), d), m), 80);
+    v128.store(y, f32x4.add(f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(b1)), d), m), 96);
+    v128.store(y, f32x4.add(f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(b1)), d), m), 112);
   } else {
-    const a = i16x8.extend_low_i8x16_s(c), b = i16x8.extend_high_i8x16_s(c);
-    v128.store(y, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(a)), d), 0);
-    v128.store(y, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(a)), d), 16);
-    v128.store(y, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(b)), d), 32);
-    v128.store(y, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(b)), d), 48);
+    const a0 = i16x8.extend_low_i8x16_s(lo), a1 = i16x8.extend_high_i8x16_s(lo);
+    const b0 = i16x8.extend_low_i8x16_s(hi), b1 = i16x8.extend_high_i8x16_s(hi);
+    v128.store(y, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(a0)), d), 0);
+    v128.store(y, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(a0)), d), 16);
+    v128.store(y, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(a1)), d), 32);
+    v128.store(y, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(a1)), d), 48);
+    v128.store(y, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(b0)), d), 64);
+    v128.store(y, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(b0)), d), 80);
+    v128.store(y, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(b1)), d), 96);
+    v128.store(y, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(b1)), d), 112);
   }
 }
 
@@ -140,8 +150,7 @@ import { fp16_to_fp32 } from "./f16";
       lo = i8x16.sub(lo, off);
       hi = i8x16.sub(hi, off);
     }
-    store_dq16(y, lo, d, m, asym);
-    store_dq16(y + 64, hi, d, m, asym);
+    store_dq32(y, lo, hi, d, m, asym);
     x += block32_bytes(bits, asym);
     y += 32 << 2;
   }
