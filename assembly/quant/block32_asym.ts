@@ -242,29 +242,21 @@ function fix_zero_extremes(x: usize): void {
   }
 }
 
-/** Scalar chunk API (ggml quantize_q4_1 / q5_1, out first). imatrix: 0 or n_per_row f32. Returns bytes written. */
+/**
+ * Chunk API (ggml quantize_q4_1 / q5_1, out first): scalar (simd = false) or SIMD (simd = true,
+ * bit-identical). imatrix: 0 or n_per_row f32. Returns bytes written.
+ */
 // @ts-ignore: decorator
-@inline export function quantize_asym32_ref(dst: usize, src: usize, nrows: i32, n_per_row: i32, imatrix: usize, bits: i32): usize {
+@inline export function quantize_asym32(dst: usize, src: usize, nrows: i32, n_per_row: i32, imatrix: usize, bits: i32, simd: bool): usize {
   const row_size = <usize>(n_per_row / QK) * block32_bytes(bits, true);
   if (!imatrix) {
-    quantize_row_asym32_ref(dst, src, nrows * n_per_row, bits);
+    if (simd) quantize_row_asym32_simd(dst, src, nrows * n_per_row, bits);
+    else quantize_row_asym32_ref(dst, src, nrows * n_per_row, bits);
   } else {
     for (let r = 0; r < nrows; r++) {
-      quantize_row_asym32_impl_ref(dst + <usize>r * row_size, src + (<usize>r * <usize>n_per_row << 2), n_per_row, imatrix, bits);
-    }
-  }
-  return <usize>nrows * row_size;
-}
-
-/** SIMD chunk API, bit-identical to quantize_asym32_ref. */
-// @ts-ignore: decorator
-@inline export function quantize_asym32(dst: usize, src: usize, nrows: i32, n_per_row: i32, imatrix: usize, bits: i32): usize {
-  const row_size = <usize>(n_per_row / QK) * block32_bytes(bits, true);
-  if (!imatrix) {
-    quantize_row_asym32_simd(dst, src, nrows * n_per_row, bits);
-  } else {
-    for (let r = 0; r < nrows; r++) {
-      quantize_row_asym32_impl_simd(dst + <usize>r * row_size, src + (<usize>r * <usize>n_per_row << 2), n_per_row, imatrix, bits);
+      const yr = dst + <usize>r * row_size, xr = src + (<usize>r * <usize>n_per_row << 2);
+      if (simd) quantize_row_asym32_impl_simd(yr, xr, n_per_row, imatrix, bits);
+      else quantize_row_asym32_impl_ref(yr, xr, n_per_row, imatrix, bits);
     }
   }
   return <usize>nrows * row_size;
