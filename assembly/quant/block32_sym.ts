@@ -5,7 +5,8 @@
 // float->int8 semantics).
 // imatrix path (ggml quantize_row_q4_0_impl / q5_0_impl): weights imatrix * sqrt(sigma2 + x^2),
 // sigma2 = mean square of the whole row, make_qx_quants(32, nmax) search; codes are the search's codes.
-// Every function is @inline with a compile-time constant `bits` (4 or 5).
+// Every function is @inline with a compile-time constant `bits` (4 or 5); the row kernels also get
+// one non-inline instantiation per width (quantize_row_sym32_*_b4 / _b5).
 import { fp32_to_fp16, fp32x4_to_fp16x4 } from "../inline/f16";
 import { signed_absmax32_x4 } from "../inline/absmax4";
 import { cvt_f32_i8, transpose4x4, signed_absmax32, offset_trunc_x4 } from "../inline/sym";
@@ -21,7 +22,7 @@ const WEIGHT = memory.data(QK * 4, 16);   // f32 weights of one block
 const XT = memory.data(QK * 16, 16);      // 4 blocks transposed
 const WT = memory.data(QK * 16, 16);
 const LT = memory.data(QK * 16, 16);
-const S2 = memory.data(16, 16);          // row sums of squares of 4 rows (imatrix path)
+const S2 = memory.data(16, 16);           // row sums of squares of 4 rows (imatrix path)
 
 /** ggml quantize_row_q4_0_ref / q5_0_ref (scalar): k values (multiple of 32) -> k/32 blocks. */
 // @ts-ignore: decorator

@@ -98,15 +98,16 @@ const SCRATCH = memory.data(512, 16);
       const d1: f32 = d * <f32>get_scale_k4(is, x + 4), m1: f32 = mn * <f32>get_min_k4(is, x + 4);
       const d2: f32 = d * <f32>get_scale_k4(is + 1, x + 4), m2: f32 = mn * <f32>get_min_k4(is + 1, x + 4);
       const q = x + qs_k(bits) + (<usize>j << 5);
+      // codes 0..31: the signed i32 -> f32 conversion is exact (and one x86 instruction)
       for (let l = 0; l < 32; l++) {
         let c = <u32>load<u8>(q + l) & 0xF;
         if (bits == 5) c += (<u32>load<u8>(qh + l) & u1) ? 16 : 0;
-        store<f32>(y + (<usize>l << 2), d1 * <f32>c - m1);
+        store<f32>(y + (<usize>l << 2), d1 * <f32><i32>c - m1);
       }
       for (let l = 0; l < 32; l++) {
         let c = <u32>load<u8>(q + l) >> 4;
         if (bits == 5) c += (<u32>load<u8>(qh + l) & u2) ? 16 : 0;
-        store<f32>(y + 128 + (<usize>l << 2), d2 * <f32>c - m2);
+        store<f32>(y + 128 + (<usize>l << 2), d2 * <f32><i32>c - m2);
       }
       if (bits == 5) { u1 <<= 2; u2 <<= 2; }
       y += 256;
