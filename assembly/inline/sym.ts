@@ -97,3 +97,27 @@
     store<u32>(Lg + 48 + r, i32x4.extract_lane(b, 3));
   }
 }
+
+/**
+ * Final codes of one 16-value sub-block for the scale d != 0 (q3_K: n = 4, q6_K: n = 32):
+ * max(-n, min(n - 1, nearest_int(x / d))) + n as bytes at Lb. `n` and `simd` are compile-time
+ * constants (simd = false: ggml's scalar loop only).
+ */
+// @ts-ignore: decorator
+@inline export function requant16(Lb: usize, xb: usize, d: f32, n: i32, simd: bool): void {
+  if (simd) {
+    const vd = f32x4.splat(d);
+    const lo = i32x4.splat(-n), hi = i32x4.splat(n - 1), off = i32x4.splat(n);
+    const q0 = i32x4.add(i32x4.max_s(lo, i32x4.min_s(hi, nearest_int_x4(f32x4.div(v128.load(xb), vd)))), off);
+    const q1 = i32x4.add(i32x4.max_s(lo, i32x4.min_s(hi, nearest_int_x4(f32x4.div(v128.load(xb, 16), vd)))), off);
+    const q2 = i32x4.add(i32x4.max_s(lo, i32x4.min_s(hi, nearest_int_x4(f32x4.div(v128.load(xb, 32), vd)))), off);
+    const q3 = i32x4.add(i32x4.max_s(lo, i32x4.min_s(hi, nearest_int_x4(f32x4.div(v128.load(xb, 48), vd)))), off);
+    v128.store(Lb, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(q0, q1), i16x8.narrow_i32x4_u(q2, q3)));
+  } else {
+    for (let ii = 0; ii < 16; ii++) {
+      let l = nearest_int_x(load<f32>(xb + (<usize>ii << 2)) / d);
+      l = max<i32>(-n, min<i32>(n - 1, l));
+      store<i8>(Lb + ii, <i8>(l + n));
+    }
+  }
+}

@@ -6,7 +6,7 @@
 // super-block), make_qx_quants per sub-block and again over the 16 scales. Final codes in both
 // paths: nearest_int(x / (fp16(d) * (scale - 32))), clamped to -4..3.
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
-import { nearest_int_x, nearest_int_x4, transpose4x4, codes_x4_to_bytes } from "../inline/sym";
+import { nearest_int_x, nearest_int_x4, transpose4x4, codes_x4_to_bytes, requant16 } from "../inline/sym";
 import { make_qx_quants, make_q3_quants, make_qx_quants_x4, make_q3_quants_x4, sumsq_x4 } from "./common_sym";
 
 // @ts-ignore: decorator
@@ -40,21 +40,7 @@ const D4 = memory.data(16, 16);
     if (d == 0) continue;
     const xb = x + (<usize>j << 6);
     const Lb = Lp + (<usize>j << 4);
-    if (simd) {
-      const vd = f32x4.splat(d);
-      const lo = i32x4.splat(-4), hi = i32x4.splat(3), off = i32x4.splat(4);
-      const q0 = i32x4.add(i32x4.max_s(lo, i32x4.min_s(hi, nearest_int_x4(f32x4.div(v128.load(xb), vd)))), off);
-      const q1 = i32x4.add(i32x4.max_s(lo, i32x4.min_s(hi, nearest_int_x4(f32x4.div(v128.load(xb, 16), vd)))), off);
-      const q2 = i32x4.add(i32x4.max_s(lo, i32x4.min_s(hi, nearest_int_x4(f32x4.div(v128.load(xb, 32), vd)))), off);
-      const q3 = i32x4.add(i32x4.max_s(lo, i32x4.min_s(hi, nearest_int_x4(f32x4.div(v128.load(xb, 48), vd)))), off);
-      v128.store(Lb, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(q0, q1), i16x8.narrow_i32x4_u(q2, q3)));
-    } else {
-      for (let ii = 0; ii < 16; ii++) {
-        let l = nearest_int_x(load<f32>(xb + (<usize>ii << 2)) / d);
-        l = max<i32>(-4, min<i32>(3, l));
-        store<i8>(Lb + ii, <i8>(l + 4));
-      }
-    }
+    requant16(Lb, xb, d, 4, simd);
   }
   if (simd) {
     // hmask byte m, bit b <- L[32b + m] > 3; qs[32h + l] = L[128h+l] | L[128h+l+32]<<2 | ...

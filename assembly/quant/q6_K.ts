@@ -4,7 +4,7 @@
 // (nmax 32, weights x^2, or the raw imatrix values), scales quantized against -128/max_scale,
 // final codes recomputed as nearest_int(x / (fp16(d) * scale)).
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
-import { nearest_int_x, nearest_int_x4, transpose4x4, codes_x4_to_bytes } from "../inline/sym";
+import { nearest_int_x, nearest_int_x4, transpose4x4, codes_x4_to_bytes, requant16 } from "../inline/sym";
 import { make_qx_quants, make_qx_quants_x4, GROUP_MAX_EPS } from "./common_sym";
 
 // @ts-ignore: decorator
@@ -49,21 +49,7 @@ const LT = memory.data(16 * 16, 16);
     if (d == 0) continue;
     const xb = x + (<usize>j << 6);
     const Lb = L + (<usize>j << 4);
-    if (simd) {
-      const vd = f32x4.splat(d);
-      const lo = i32x4.splat(-32), hi = i32x4.splat(31), off = i32x4.splat(32);
-      const q0 = i32x4.add(i32x4.max_s(lo, i32x4.min_s(hi, nearest_int_x4(f32x4.div(v128.load(xb), vd)))), off);
-      const q1 = i32x4.add(i32x4.max_s(lo, i32x4.min_s(hi, nearest_int_x4(f32x4.div(v128.load(xb, 16), vd)))), off);
-      const q2 = i32x4.add(i32x4.max_s(lo, i32x4.min_s(hi, nearest_int_x4(f32x4.div(v128.load(xb, 32), vd)))), off);
-      const q3 = i32x4.add(i32x4.max_s(lo, i32x4.min_s(hi, nearest_int_x4(f32x4.div(v128.load(xb, 48), vd)))), off);
-      v128.store(Lb, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(q0, q1), i16x8.narrow_i32x4_u(q2, q3)));
-    } else {
-      for (let ii = 0; ii < 16; ii++) {
-        let l = nearest_int_x(load<f32>(xb + (<usize>ii << 2)) / d);
-        l = max<i32>(-32, min<i32>(31, l));
-        store<i8>(Lb + ii, <i8>(l + 32));
-      }
-    }
+    requant16(Lb, xb, d, 32, simd);
   }
   if (simd) {
     const m4 = i8x16.splat(0x0F), m3 = i8x16.splat(0x30);

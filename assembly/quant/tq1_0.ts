@@ -11,7 +11,7 @@
 // Trit n of byte b decodes as ((b * 3^n) mod 256) * 3 >> 8. Value = (trit - 1) * d.
 // imatrix accepted and ignored, as in ggml.
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
-import { roundf_f32x4, roundf } from "../inline/simd";
+import { absmax256_ref, absmax256, ternary_code, ternary_codes4 } from "../inline/ternary";
 
 // @ts-ignore: decorator
 @inline const QK_K: i32 = 256;
@@ -20,53 +20,35 @@ import { roundf_f32x4, roundf } from "../inline/simd";
 
 const POW3: usize = memory.data<u8>([1, 3, 9, 27, 81, 243]);
 
-// @ts-ignore: decorator
-@inline function trit(p: usize, id: f32): u32 {
-  const r = roundf(load<f32>(p) * id);
-  return r - r == 0 ? <u32>(<i32>r + 1) : 1; // x86 lroundf(inf/NaN) + 1 truncated to int -> 1
-}
-
 export function quantize_row_tq1_0_ref(y: usize, x: usize, k: i32): void {
   const nb = k / QK_K;
   for (let i = 0; i < nb; i++) {
-    let amax: f32 = 0;
-    for (let j = 0; j < QK_K; j++) {
-      const v = abs<f32>(load<f32>(x + (<usize>j << 2)));
-      amax = amax > v ? amax : v;
-    }
-    const d = amax;
+    const d = absmax256_ref(x);
     const id: f32 = d != 0 ? <f32>1 / d : 0;
     store<u16>(y + 52, fp32_to_fp16(d));
     for (let m = 0; m < 32; m++) {
       let q: u32 = 0;
-      for (let n = 0; n < 5; n++) q = ((q * 3) & 0xFF) + trit(x + (<usize>(m + n * 32) << 2), id);
+      for (let n = 0; n < 5; n++) q = ((q * 3) & 0xFF) + ternary_code(x + (<usize>(m + n * 32) << 2), id);
       q &= 0xFF;
       store<u8>(y + m, <u8>((q * 256 + 242) / 243));
     }
     x += 5 * 32 * 4;
     for (let m = 0; m < 16; m++) {
       let q: u32 = 0;
-      for (let n = 0; n < 5; n++) q = ((q * 3) & 0xFF) + trit(x + (<usize>(m + n * 16) << 2), id);
+      for (let n = 0; n < 5; n++) q = ((q * 3) & 0xFF) + ternary_code(x + (<usize>(m + n * 16) << 2), id);
       q &= 0xFF;
       store<u8>(y + 32 + m, <u8>((q * 256 + 242) / 243));
     }
     x += 5 * 16 * 4;
     for (let j = 0; j < 4; j++) {
       let q: u32 = 0;
-      for (let m = 0; m < 4; m++) q = ((q * 3) & 0xFF) + trit(x + (<usize>(j + m * 4) << 2), id);
+      for (let m = 0; m < 4; m++) q = ((q * 3) & 0xFF) + ternary_code(x + (<usize>(j + m * 4) << 2), id);
       q = (q * 3) & 0xFF;
       store<u8>(y + 48 + j, <u8>((q * 256 + 242) / 243));
     }
     x += 4 * 4 * 4;
     y += BLOCK_TQ1_0;
   }
-}
-
-// @ts-ignore: decorator
-@inline function trits4(p: usize, vid: v128): v128 {
-  const r = roundf_f32x4(f32x4.mul(v128.load(p), vid));
-  const t = i32x4.add(i32x4.trunc_sat_f32x4_s(r), i32x4.splat(1));
-  return v128.bitselect(t, i32x4.splat(1), f32x4.eq(f32x4.sub(r, r), f32x4.splat(0)));
 }
 
 /** ceil(v * 256 / 243) for v in 0..242, per i32 lane: floor(n / 243) = (n * 69043) >> 24 for n < 72005. */
@@ -76,59 +58,42 @@ export function quantize_row_tq1_0_ref(y: usize, x: usize, k: i32): void {
   return i32x4.shr_u(i32x4.mul(n, i32x4.splat(69043)), 24);
 }
 
+/** 16 bytes at y: byte m packs the trits of the floats at p + 4 m + n * stride (n = 0..4). */
+// @ts-ignore: decorator
+@inline function trits5_x16(y: usize, p: usize, stride: usize, vid: v128): void {
+  const three = i32x4.splat(3);
+  let a0 = ternary_codes4(p, vid), a1 = ternary_codes4(p + 16, vid), a2 = ternary_codes4(p + 32, vid), a3 = ternary_codes4(p + 48, vid);
+  for (let n: usize = 1; n < 5; n++) {
+    const pn = p + n * stride;
+    a0 = i32x4.add(i32x4.mul(a0, three), ternary_codes4(pn, vid));
+    a1 = i32x4.add(i32x4.mul(a1, three), ternary_codes4(pn + 16, vid));
+    a2 = i32x4.add(i32x4.mul(a2, three), ternary_codes4(pn + 32, vid));
+    a3 = i32x4.add(i32x4.mul(a3, three), ternary_codes4(pn + 48, vid));
+  }
+  v128.store(y, i8x16.narrow_i16x8_u(
+    i16x8.narrow_i32x4_u(ceildiv243(a0), ceildiv243(a1)),
+    i16x8.narrow_i32x4_u(ceildiv243(a2), ceildiv243(a3))));
+}
+
 export function quantize_row_tq1_0(y: usize, x: usize, k: i32): void {
   const nb = k / QK_K;
   for (let i = 0; i < nb; i++) {
-    let m0 = f32x4.splat(0), m1 = f32x4.splat(0);
-    for (let j: usize = 0; j < 1024; j += 32) {
-      m0 = f32x4.max(m0, f32x4.abs(v128.load(x + j)));
-      m1 = f32x4.max(m1, f32x4.abs(v128.load(x + j, 16)));
-    }
-    let m = f32x4.max(m0, m1);
-    m = f32x4.max(m, v128.shuffle<u32>(m, m, 2, 3, 0, 1));
-    m = f32x4.max(m, v128.shuffle<u32>(m, m, 1, 0, 3, 2));
-    const d = f32x4.extract_lane(m, 0);
+    const d = absmax256(x);
     const id: f32 = d != 0 ? <f32>1 / d : 0;
     store<u16>(y + 52, fp32_to_fp16(d));
     const vid = f32x4.splat(id);
     const three = i32x4.splat(3);
-    // qs[0..31]: 2 x 16 bytes
-    for (let g: usize = 0; g < 32; g += 16) {
-      const p = x + (g << 2);
-      let a0 = trits4(p, vid), a1 = trits4(p + 16, vid), a2 = trits4(p + 32, vid), a3 = trits4(p + 48, vid);
-      for (let n: usize = 1; n < 5; n++) {
-        const pn = p + (n << 7);
-        a0 = i32x4.add(i32x4.mul(a0, three), trits4(pn, vid));
-        a1 = i32x4.add(i32x4.mul(a1, three), trits4(pn + 16, vid));
-        a2 = i32x4.add(i32x4.mul(a2, three), trits4(pn + 32, vid));
-        a3 = i32x4.add(i32x4.mul(a3, three), trits4(pn + 48, vid));
-      }
-      v128.store(y + g, i8x16.narrow_i16x8_u(
-        i16x8.narrow_i32x4_u(ceildiv243(a0), ceildiv243(a1)),
-        i16x8.narrow_i32x4_u(ceildiv243(a2), ceildiv243(a3))));
-    }
-    // qs[32..47]
-    {
-      const p = x + 160 * 4;
-      let a0 = trits4(p, vid), a1 = trits4(p + 16, vid), a2 = trits4(p + 32, vid), a3 = trits4(p + 48, vid);
-      for (let n: usize = 1; n < 5; n++) {
-        const pn = p + (n << 6);
-        a0 = i32x4.add(i32x4.mul(a0, three), trits4(pn, vid));
-        a1 = i32x4.add(i32x4.mul(a1, three), trits4(pn + 16, vid));
-        a2 = i32x4.add(i32x4.mul(a2, three), trits4(pn + 32, vid));
-        a3 = i32x4.add(i32x4.mul(a3, three), trits4(pn + 48, vid));
-      }
-      v128.store(y + 32, i8x16.narrow_i16x8_u(
-        i16x8.narrow_i32x4_u(ceildiv243(a0), ceildiv243(a1)),
-        i16x8.narrow_i32x4_u(ceildiv243(a2), ceildiv243(a3))));
-    }
+    // qs[0..31]: 2 x 16 bytes, elements m + 32 n
+    for (let g: usize = 0; g < 32; g += 16) trits5_x16(y + g, x + (g << 2), 128, vid);
+    // qs[32..47]: elements 160 + m + 16 n
+    trits5_x16(y + 32, x + 160 * 4, 64, vid);
     // qh[0..3]
     {
       const p = x + 240 * 4;
-      let a = trits4(p, vid);
-      a = i32x4.add(i32x4.mul(a, three), trits4(p + 16, vid));
-      a = i32x4.add(i32x4.mul(a, three), trits4(p + 32, vid));
-      a = i32x4.add(i32x4.mul(a, three), trits4(p + 48, vid));
+      let a = ternary_codes4(p, vid);
+      a = i32x4.add(i32x4.mul(a, three), ternary_codes4(p + 16, vid));
+      a = i32x4.add(i32x4.mul(a, three), ternary_codes4(p + 32, vid));
+      a = i32x4.add(i32x4.mul(a, three), ternary_codes4(p + 48, vid));
       a = ceildiv243(i32x4.mul(a, three));
       const b = i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(a, a), i16x8.narrow_i32x4_u(a, a));
       store<u32>(y + 48, i32x4.extract_lane(b, 0));

@@ -5,7 +5,7 @@
 // Non-finite x * id (d = max|x| < 2^-128: 1/d = inf, stored d is fp16 0) gives code 1, as x86 ggml
 // (lroundf -> LONG_MIN, + 1, truncated to int). Value = (code - 1) * d. imatrix accepted and ignored, as in ggml.
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
-import { roundf_f32x4, roundf } from "../inline/simd";
+import { absmax256_ref, absmax256, ternary_code, ternary_codes4 } from "../inline/ternary";
 
 // @ts-ignore: decorator
 @inline const QK_K: i32 = 256;
@@ -15,22 +15,13 @@ import { roundf_f32x4, roundf } from "../inline/simd";
 export function quantize_row_tq2_0_ref(y: usize, x: usize, k: i32): void {
   const nb = k / QK_K;
   for (let i = 0; i < nb; i++) {
-    let amax: f32 = 0;
-    for (let j = 0; j < QK_K; j++) {
-      const v = abs<f32>(load<f32>(x + (<usize>j << 2)));
-      amax = amax > v ? amax : v;
-    }
-    const d = amax;
+    const d = absmax256_ref(x);
     const id: f32 = d != 0 ? <f32>1 / d : 0;
     store<u16>(y + 64, fp32_to_fp16(d));
     for (let j = 0; j < 64; j += 32) {
       for (let m = 0; m < 32; m++) {
-        let q = 0;
-        for (let n = 0; n < 4; n++) {
-          const r = roundf(load<f32>(x + (<usize>(m + n * 32) << 2)) * id);
-          const xi = r - r == 0 ? <i32>r + 1 : 1; // x86: lroundf(inf/NaN) + 1 truncated to int = 1
-          q += (xi & 3) << (2 * n);
-        }
+        let q: u32 = 0;
+        for (let n = 0; n < 4; n++) q += (ternary_code(x + (<usize>(m + n * 32) << 2), id) & 3) << (2 * n);
         store<u8>(y + j + m, <u8>q);
       }
       x += 4 * 32 * 4;
@@ -39,25 +30,10 @@ export function quantize_row_tq2_0_ref(y: usize, x: usize, k: i32): void {
   }
 }
 
-// @ts-ignore: decorator
-@inline function codes4(p: usize, vid: v128): v128 {
-  const r = roundf_f32x4(f32x4.mul(v128.load(p), vid));
-  const t = i32x4.add(i32x4.trunc_sat_f32x4_s(r), i32x4.splat(1));
-  return v128.bitselect(t, i32x4.splat(1), f32x4.eq(f32x4.sub(r, r), f32x4.splat(0)));
-}
-
 export function quantize_row_tq2_0(y: usize, x: usize, k: i32): void {
   const nb = k / QK_K;
   for (let i = 0; i < nb; i++) {
-    let m0 = f32x4.splat(0), m1 = f32x4.splat(0);
-    for (let j: usize = 0; j < 1024; j += 32) {
-      m0 = f32x4.max(m0, f32x4.abs(v128.load(x + j)));
-      m1 = f32x4.max(m1, f32x4.abs(v128.load(x + j, 16)));
-    }
-    let m = f32x4.max(m0, m1);
-    m = f32x4.max(m, v128.shuffle<u32>(m, m, 2, 3, 0, 1));
-    m = f32x4.max(m, v128.shuffle<u32>(m, m, 1, 0, 3, 2));
-    const d = f32x4.extract_lane(m, 0);
+    const d = absmax256(x);
     const id: f32 = d != 0 ? <f32>1 / d : 0;
     store<u16>(y + 64, fp32_to_fp16(d));
     const vid = f32x4.splat(id);
@@ -69,10 +45,10 @@ export function quantize_row_tq2_0(y: usize, x: usize, k: i32): void {
         let r0 = i32x4.splat(0), r1 = r0, r2 = r0, r3 = r0;
         for (let n: u32 = 0; n < 4; n++) {
           const p = xc + ((<usize>n * 32 + g) << 2);
-          r0 = v128.or(r0, i32x4.shl(v128.and(codes4(p, vid), three), 2 * n));
-          r1 = v128.or(r1, i32x4.shl(v128.and(codes4(p + 16, vid), three), 2 * n));
-          r2 = v128.or(r2, i32x4.shl(v128.and(codes4(p + 32, vid), three), 2 * n));
-          r3 = v128.or(r3, i32x4.shl(v128.and(codes4(p + 48, vid), three), 2 * n));
+          r0 = v128.or(r0, i32x4.shl(v128.and(ternary_codes4(p, vid), three), 2 * n));
+          r1 = v128.or(r1, i32x4.shl(v128.and(ternary_codes4(p + 16, vid), three), 2 * n));
+          r2 = v128.or(r2, i32x4.shl(v128.and(ternary_codes4(p + 32, vid), three), 2 * n));
+          r3 = v128.or(r3, i32x4.shl(v128.and(ternary_codes4(p + 48, vid), three), 2 * n));
         }
         v128.store(y + c * 32 + g, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(r0, r1), i16x8.narrow_i32x4_u(r2, r3)));
       }
