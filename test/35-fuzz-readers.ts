@@ -36,7 +36,8 @@ async function fuzz(name: string, file: Uint8Array, span: number, n: number, cod
       ok++;
     } catch (e) {
       if (!(e instanceof TensorshrinkError)) assert.unreachable(`${name} case ${i}: untyped error ${(e as Error)?.stack ?? e}`);
-      assert.ok(codes.includes(e.code), `${name} case ${i}: ${e.code}: ${e.message}`);
+      const te = e as TensorshrinkError;
+      assert.ok(codes.includes(te.code), `${name} case ${i}: ${te.code}: ${te.message}`);
       typed++;
     }
     i++;
