@@ -163,11 +163,15 @@ test("bun: bun run, pool of 2 Web Workers", async () => {
 
 // ------------------------------------------------------------------ Chromium
 
-test("chromium (headless): esbuild browser bundle served on 127.0.0.1, pool of 2 Web Workers, init({ url })", async () => {
-  if (!existsSync(CHROMIUM)) {
-    const msg = `Chromium is not installed at ${CHROMIUM}: install Debian's package (apt-get install -y chromium; .ci/run does this). Never download a browser.`;
-    console.error(`!! ${msg}`);
-    assert.unreachable(msg);
+// Without a browser the test is reported as skipped (with the reason and the install line), so
+// `npm test` passes on a fresh machine; under CI (CI=true) a missing browser stays a failure.
+const CHROMIUM_MISSING = !existsSync(CHROMIUM);
+const CHROMIUM_MSG = `Chromium is not installed at ${CHROMIUM}: install Debian's package (apt-get install -y chromium; .ci/run does this). Never download a browser.`;
+if (CHROMIUM_MISSING && !process.env.CI) console.error(`-- skipped: the Chromium test. ${CHROMIUM_MSG} (With CI=true a missing browser is a failure.)`);
+(CHROMIUM_MISSING && !process.env.CI ? test.skip : test)("chromium (headless): esbuild browser bundle served on 127.0.0.1, pool of 2 Web Workers, init({ url })", async () => {
+  if (CHROMIUM_MISSING) {
+    console.error(`!! ${CHROMIUM_MSG}`);
+    assert.unreachable(CHROMIUM_MSG);
   }
   const t0 = Date.now();
   await bundle("app.js", "app.bundle.js", { platform: "browser" });
