@@ -75,7 +75,9 @@ export async function runQuantize(a: Args): Promise<number> {
     const imSrc = await openFileSource(imPath);
     try { imatrix = await readImatrix(imSrc); } finally { await imSrc.close?.(); }
   }
-  const sink = await openFileSink(output, { inputs: [input, imPath, one(a, "--tokenizer")] });
+  // every file the job reads is protected: the input, --imatrix, --tokenizer and what the model found itself
+  const sink = await openFileSink(output, { inputs: [input, imPath, one(a, "--tokenizer"), ...(model.files ?? [])] })
+    .catch(async (e) => { await model.close?.(); engine.dispose(); throw e; });
   const ac = new AbortController();
   const onSig = () => ac.abort();
   process.once("SIGINT", onSig);

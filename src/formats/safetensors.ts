@@ -10,6 +10,7 @@
 import { TensorshrinkError } from "../errors";
 import { decodeBf16, decodeF16, decodeF32, encodeBf16, encodeF16 } from "./half";
 import type { ByteSource, FileResolver } from "./source";
+import { findDuplicateJsonKey } from "./json-keys";
 
 /** Element sizes in bytes of the safetensors dtypes. */
 export const SAFETENSORS_DTYPE_BYTES: Readonly<Record<string, number>> = Object.freeze({
@@ -129,6 +130,8 @@ export async function readSafetensors(source: ByteSource, opts: SafetensorsReadO
     throw fmt(8, `${source.name}: header is not valid JSON: ${(e as Error).message}`);
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) throw fmt(8, `${source.name}: header is not a JSON object`);
+  const dup = findDuplicateJsonKey(text);
+  if (dup) throw fmt(8 + dup.byteOffset, `${source.name}: duplicate key ${JSON.stringify(dup.key)} in the header (readers disagree on which one counts)`, { key: dup.key });
   const dataOffset = 8 + n;
   const dataSize = source.size - dataOffset;
   const tensors: SafetensorsTensor[] = [];
@@ -177,41 +180,55 @@ export interface SafetensorsModel {
  * @throws TensorshrinkError `E_FORMAT` on a bad index or a tensor missing from its shard, `E_IO` when no weights exist.
  */
 export async function openSafetensorsModel(resolve: FileResolver, opts: SafetensorsReadOptions = {}): Promise<SafetensorsModel> {
-  let index: ByteSource | undefined;
-  try { index = await resolve("model.safetensors.index.json"); } catch { index = undefined; }
   const files: SafetensorsFile[] = [];
   const tensors = new Map<string, SafetensorsTensor>();
-  const close = async () => { for (const f of files) await f.source.close?.(); };
+  const opened: ByteSource[] = [];
+  const close = async () => { for (const f of opened) await f.close?.().catch(() => undefined); };
+  // every source is registered before it is parsed, so a failure closes it too
+  const open = async (name: string) => { const src = await resolve(name); opened.push(src); return src; };
   try {
+    let index: ByteSource | undefined;
+    try {
+      index = await open("model.safetensors.index.json");
+    } catch (e) {
+      if (!isMissing(e)) throw e;
+    }
     if (index) {
-      if (index.size > 64 << 20) throw fmt(0, `model.safetensors.index.json is ${index.size} bytes, more than 64 MiB`);
-      let j: any;
+      const IDX = "model.safetensors.index.json";
+      if (index.size > 64 << 20) throw fmt(0, `${IDX} is ${index.size} bytes, more than 64 MiB`);
+      let j: any, text: string;
       try {
-        j = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(await index.read(0, index.size)));
+        text = new TextDecoder("utf-8", { fatal: true }).decode(await index.read(0, index.size));
+        j = JSON.parse(text);
       } catch (e) {
-        throw fmt(0, `model.safetensors.index.json is not valid JSON: ${(e as Error).message}`);
+        if ((e as any)?.name === "TensorshrinkError") throw e;
+        throw fmt(0, `${IDX} is not valid JSON: ${(e as Error).message}`);
       } finally {
         await index.close?.();
       }
+      const dup = findDuplicateJsonKey(text);
+      if (dup) throw fmt(dup.byteOffset, `${IDX}: duplicate key ${JSON.stringify(dup.key)} (a tensor listed twice, or in two shards?)`, { key: dup.key, file: IDX });
       const wm = j?.weight_map;
-      if (typeof wm !== "object" || wm === null) throw fmt(0, "model.safetensors.index.json has no weight_map object");
+      if (typeof wm !== "object" || wm === null || Array.isArray(wm)) throw fmt(0, `${IDX} has no weight_map object`);
       const shardNames = [...new Set(Object.values(wm as Record<string, unknown>))];
+      if (shardNames.length === 0) throw fmt(0, `${IDX}: weight_map is empty`);
+      if (shardNames.length > 100_000) throw fmt(0, `${IDX}: ${shardNames.length} shards is not plausible`);
       for (const s of shardNames) {
-        if (typeof s !== "string" || s.includes("..") || s.startsWith("/")) throw fmt(0, `bad shard name ${JSON.stringify(s)} in model.safetensors.index.json`);
+        if (typeof s !== "string" || s === "" || s.includes("..") || s.startsWith("/") || s.includes("\\") || s.includes("\0")) throw fmt(0, `bad shard name ${JSON.stringify(s)} in ${IDX}`);
       }
-      const byShard = new Map<string, SafetensorsFile>();
+      const byShard = new Map<string, Map<string, SafetensorsTensor>>();
       for (const s of shardNames as string[]) {
-        const f = await readSafetensors(await resolve(s), opts);
+        const f = await readSafetensors(await open(s), opts);
         files.push(f);
-        byShard.set(s, f);
+        byShard.set(s, new Map(f.tensors.map((t) => [t.name, t])));
       }
       for (const [name, s] of Object.entries(wm as Record<string, string>)) {
-        const t = byShard.get(s)!.tensors.find((x) => x.name === name);
-        if (!t) throw new TensorshrinkError("E_FORMAT", `tensor ${name} is listed in model.safetensors.index.json under ${s} but is not in that file`, { tensor: name, file: s });
+        const t = byShard.get(s)!.get(name);
+        if (!t) throw new TensorshrinkError("E_FORMAT", `tensor ${name} is listed in ${IDX} under ${s} but is not in that file`, { tensor: name, file: s });
         tensors.set(name, t);
       }
     } else {
-      const f = await readSafetensors(await resolve("model.safetensors"), opts);
+      const f = await readSafetensors(await open("model.safetensors"), opts);
       files.push(f);
       for (const t of f.tensors) tensors.set(t.name, t);
     }
@@ -220,6 +237,12 @@ export async function openSafetensorsModel(resolve: FileResolver, opts: Safetens
     throw e;
   }
   return { files, tensors, close };
+}
+
+/** True for the "no such file" errors of the resolvers (ENOENT, HTTP 404, a name not among the files). */
+export function isMissing(e: unknown): boolean {
+  const d = (e as any)?.details ?? {};
+  return d.errno === "ENOENT" || d.status === 404 || /^E_IO: no file named /.test(String((e as any)?.message ?? ""));
 }
 
 /** A tensor for {@link encodeSafetensors}. */

@@ -93,6 +93,14 @@ function ioError(e: unknown, what: string, file: string): TensorshrinkError {
   return new TensorshrinkError("E_IO", `${what} ${file}: ${(e as Error)?.message ?? String(e)}`, { file, errno: code }, { cause: e });
 }
 
+function fileKind(st: import("node:fs").Stats): string {
+  return st.isDirectory() ? "a directory" : st.isFIFO() ? "a FIFO (named pipe)" : st.isSocket() ? "a socket" : st.isCharacterDevice() ? "a character device" : st.isBlockDevice() ? "a block device" : "not a regular file";
+}
+
+function notRegular(path: string, st: import("node:fs").Stats): TensorshrinkError {
+  return new TensorshrinkError("E_IO", `${path} is not a regular file (${fileKind(st)}): refusing to read it`, { file: path, kind: fileKind(st) });
+}
+
 /** Identity of a file opened by {@link openFileSource}: absolute path plus the stat taken at open. */
 export interface FileIdentity { path: string; dev: number; ino: number; size: number }
 const fileIdentities = new WeakMap<ByteSource, FileIdentity>();
@@ -114,16 +122,32 @@ export async function openFileSource(path: string): Promise<ByteSource> {
   const fs = await nodeFs();
   const p = await nodePath();
   const abs = p.resolve(path);
-  let fh: import("node:fs/promises").FileHandle;
+  // Refuse anything but a regular file before opening it: open() on a FIFO blocks until a writer
+  // appears (forever), on a device it may have side effects. O_NONBLOCK closes the race where the
+  // path is swapped for a FIFO between stat and open; the fstat below checks what was opened.
+  let pre: import("node:fs").Stats;
   try {
-    fh = await fs.open(abs, "r");
+    pre = await fs.stat(abs);
   } catch (e) {
     throw ioError(e, "cannot open", path);
   }
-  const st = await fh.stat();
+  if (!pre.isFile()) throw notRegular(path, pre);
+  let fh: import("node:fs/promises").FileHandle;
+  try {
+    fh = await fs.open(abs, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
+  } catch (e) {
+    throw ioError(e, "cannot open", path);
+  }
+  let st: import("node:fs").Stats;
+  try {
+    st = await fh.stat();
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    throw ioError(e, "cannot stat", path);
+  }
   if (!st.isFile()) {
-    await fh.close();
-    throw new TensorshrinkError("E_IO", `${path} is not a regular file`, { file: path });
+    await fh.close().catch(() => undefined);
+    throw notRegular(path, st);
   }
   let closed = false;
   const info = { size: st.size, name: path };
@@ -320,12 +344,44 @@ export function memorySink(): MemorySink {
 
 /** Options of {@link openFileSink}. */
 export interface FileSinkOptions {
-  /** Paths that must never be overwritten (the inputs). Compared after resolving symlinks. */
+  /**
+   * Files that must never be overwritten: every file the job reads (for a model from `openModel`,
+   * pass its `files`). Compared after resolving symlinks and by device + inode (hard links).
+   */
   inputs?: Array<string | ByteSource | undefined>;
   /** Allow replacing an existing output file (default true; inputs are protected regardless). */
   overwrite?: boolean;
   /** Write buffer in bytes (default 1 MiB). */
   bufferBytes?: number;
+}
+
+/**
+ * Refuses (`E_EXISTS`) an output that is one of `inputs`: the same path after resolving symlinks
+ * (realpath of the file, or of its directory when it does not exist yet), or the same device + inode
+ * (a hard link, a bind mount). Inputs given as ByteSources from {@link openFileSource} are compared
+ * by the identity taken when they were opened.
+ */
+async function checkNotAnInput(fs: typeof import("node:fs/promises"), p: typeof import("node:path"), path: string, abs: string, inputs: ReadonlyArray<string | ByteSource | undefined>): Promise<void> {
+  const real = async (x: string): Promise<string> => {
+    try { return await fs.realpath(x); } catch { /* not there (yet) */ }
+    try { return p.join(await fs.realpath(p.dirname(x)), p.basename(x)); } catch { return p.resolve(x); }
+  };
+  const outReal = await real(abs);
+  const outSt = await fs.stat(abs).catch(() => null);
+  for (const inp of inputs) {
+    if (!inp) continue;
+    const ip = typeof inp === "string" ? p.resolve(inp) : inp.path;
+    if (!ip) continue;
+    const refuse = (why: string) => new TensorshrinkError("E_EXISTS", `refusing to write the output ${path}: ${why}, which this job reads`, { file: path, input: ip });
+    if ((await real(ip)) === outReal) throw refuse(ip === outReal || ip === abs ? `it is the input ${ip}` : `it resolves to the input ${ip}`);
+    if (outSt) {
+      const id = typeof inp === "string" ? null : fileIdentityOf(inp);
+      const st = id ?? (await fs.stat(ip).catch(() => null));
+      if (st && Number(st.dev) === Number(outSt.dev) && Number(st.ino) === Number(outSt.ino)) {
+        throw refuse(`it is the same file (device ${Number(outSt.dev)}, inode ${Number(outSt.ino)}: a hard link) as the input ${ip}`);
+      }
+    }
+  }
 }
 
 /**
@@ -339,18 +395,7 @@ export async function openFileSink(path: string, opts: FileSinkOptions = {}): Pr
   const fs = await nodeFs();
   const p = await nodePath();
   const abs = p.resolve(path);
-  const real = async (x: string): Promise<string> => {
-    try { return await fs.realpath(x); } catch { return p.resolve(x); }
-  };
-  const outReal = await real(abs);
-  for (const inp of opts.inputs ?? []) {
-    if (!inp) continue;
-    const ip = typeof inp === "string" ? inp : inp.path;
-    if (!ip) continue;
-    if ((await real(ip)) === outReal) {
-      throw new TensorshrinkError("E_EXISTS", `refusing to overwrite the input file ${ip} with the output`, { file: path });
-    }
-  }
+  await checkNotAnInput(fs, p, path, abs, opts.inputs ?? []);
   if (opts.overwrite === false) {
     try {
       await fs.access(abs);

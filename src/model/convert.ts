@@ -13,10 +13,13 @@ import { TensorshrinkError } from "../errors";
 import { ggufKV, writeGguf, type GgufKV, type GgufLayout, type GgufTensorSpec } from "../formats/gguf";
 import { encodeF16, encodeF32 } from "../formats/half";
 import { readLlama2cCheckpoint, readLlama2cTokenizer, type Llama2cTensor } from "../formats/llama2c";
-import { openSafetensorsModel, type SafetensorsTensor } from "../formats/safetensors";
-import { directoryResolver, fileIdentityOf, openSource, type ByteSink, type FileResolver, type SourceInput } from "../formats/source";
+import { isMissing, openSafetensorsModel, type SafetensorsTensor } from "../formats/safetensors";
+import { directoryResolver, fileIdentityOf, openSource, type ByteSink, type ByteSource, type FileResolver, type SourceInput } from "../formats/source";
 import type { FileRange } from "../engine/pool";
 import { vocabFromHfTokenizer, vocabFromLlama2c, vocabMetadata, type GgufVocab } from "./vocab";
+import { parseHfLlamaConfig } from "./hf-config";
+import { checkLlamaTensors, LLAMA_LIMITS, type LlamaShapeParams } from "./validate";
+import { findDuplicateJsonKey } from "../formats/json-keys";
 
 /** A tensor of a model plan, read lazily. */
 export interface ModelTensor {
@@ -66,6 +69,11 @@ export interface LlamaHParams {
   headCountKv: number;
   /** Rotary dimensions per head (= head size). */
   ropeDimensionCount: number;
+  /**
+   * Head size of q/k/v when it is not embeddingLength / headCount (HF `head_dim`, Mistral Nemo):
+   * written as `llama.attention.key_length` / `value_length`; absent otherwise.
+   */
+  keyLength?: number;
   ropeFreqBase: number;
   rmsEps: number;
   vocabSize: number;
@@ -84,6 +92,8 @@ export interface ModelPlan {
   readonly vocab: GgufVocab;
   /** Tensors in the order they will be written. */
   readonly tensors: readonly ModelTensor[];
+  /** Absolute paths of the local files the plan reads (checkpoint, tokenizer, config.json, shards, index). */
+  readonly files: readonly string[];
   /** Close the underlying sources. */
   close(): Promise<void>;
 }
@@ -117,6 +127,7 @@ export function llamaMetadata(plan: ModelPlan, fileType: string | number): GgufK
     ggufKV("llama.attention.head_count_kv", "u32", h.headCountKv),
     ggufKV("llama.rope.freq_base", "f32", h.ropeFreqBase),
     ggufKV("llama.attention.layer_norm_rms_epsilon", "f32", h.rmsEps),
+    ...(h.keyLength ? [ggufKV("llama.attention.key_length", "u32", h.keyLength), ggufKV("llama.attention.value_length", "u32", h.keyLength)] : []),
     ...(h.expertCount ? [ggufKV("llama.expert_count", "u32", h.expertCount), ggufKV("llama.expert_used_count", "u32", h.expertUsedCount ?? 2)] : []),
     ggufKV("general.file_type", "u32", ft),
     ggufKV("llama.vocab_size", "u32", h.vocabSize),
@@ -125,6 +136,17 @@ export function llamaMetadata(plan: ModelPlan, fileType: string | number): GgufK
     ...vocabMetadata(plan.vocab),
     ggufKV("general.quantization_version", "u32", 2),
   ];
+}
+
+/** The shape hyperparameters of a plan, for {@link checkLlamaTensors}. */
+export function planShapeParams(plan: Pick<ModelPlan, "hparams" | "vocab">): LlamaShapeParams {
+  const h = plan.hparams;
+  const head = h.keyLength ?? h.embeddingLength / h.headCount;
+  return {
+    nEmbd: h.embeddingLength, nLayer: h.blockCount, nHead: h.headCount, nHeadKv: h.headCountKv, headDimK: head, headDimV: head,
+    nFf: h.feedForwardLength, nVocab: plan.vocab.tokens.length, nExpert: h.expertCount ?? 0, nExpertUsed: h.expertCount ? h.expertUsedCount ?? 2 : 0,
+    nRot: h.ropeDimensionCount,
+  };
 }
 
 function plainTensor(name: string, rows: number, cols: number, vector: boolean, dtype: string, readRows: (s: number, c: number) => Promise<Float32Array>, readRawRows: (s: number, c: number) => Promise<Uint8Array>): ModelTensor {
@@ -151,7 +173,13 @@ export interface PlanOptions {
  */
 export async function llamaFromLlama2c(checkpoint: SourceInput, tokenizer: SourceInput, opts: PlanOptions = {}): Promise<ModelPlan> {
   const src = await openSource(checkpoint);
-  const tsrc = await openSource(tokenizer);
+  let tsrc: ByteSource;
+  try {
+    tsrc = await openSource(tokenizer);
+  } catch (e) {
+    await src.close?.().catch(() => undefined);
+    throw e;
+  }
   try {
     const ck = await readLlama2cCheckpoint(src);
     const tok = await readLlama2cTokenizer(tsrc, ck.config.vocabSize);
@@ -176,7 +204,7 @@ export async function llamaFromLlama2c(checkpoint: SourceInput, tokenizer: Sourc
     tensors.push(m("output_norm.weight", ck.get("rms_final_weight"), true));
     if (!c.sharedClassifier) tensors.push(m("output.weight", ck.get("wcls")));
     const base = src.name.split(/[\\/]/).pop()!.replace(/\.bin$/i, "");
-    return {
+    const plan: ModelPlan = {
       arch: "llama",
       name: opts.name ?? base,
       hparams: {
@@ -186,8 +214,11 @@ export async function llamaFromLlama2c(checkpoint: SourceInput, tokenizer: Sourc
       },
       vocab: vocabFromLlama2c(tok),
       tensors,
+      files: [src.path, tsrc.path].filter((x): x is string => !!x),
       close: async () => { await src.close?.(); },
     };
+    checkLlamaTensors(planShapeParams(plan), plan.tensors, src.name);
+    return plan;
   } catch (e) {
     await src.close?.();
     await tsrc.close?.();
@@ -295,16 +326,26 @@ async function readJson(resolve: FileResolver, name: string, required: boolean):
   try {
     src = await resolve(name);
   } catch (e) {
-    if (required) throw new TensorshrinkError("E_IO", `model directory has no ${name}`, { file: name }, { cause: e });
-    return undefined;
+    if (!required && isMissing(e)) return undefined;
+    if ((e as any)?.name === "TensorshrinkError" && !isMissing(e)) throw e; // not a regular file, permissions, ...
+    throw new TensorshrinkError("E_IO", `model directory has no ${name}`, { file: name }, { cause: e });
   }
   try {
     if (src.size > 256 << 20) throw new TensorshrinkError("E_FORMAT", `${name} is ${src.size} bytes, too large (at byte offset 0)`, { offset: 0, file: name });
-    const text = new TextDecoder("utf-8", { fatal: true }).decode(await src.read(0, src.size));
-    return JSON.parse(text);
-  } catch (e) {
-    if ((e as any)?.name === "TensorshrinkError") throw e;
-    throw new TensorshrinkError("E_FORMAT", `${name} is not valid JSON: ${(e as Error).message} (at byte offset 0)`, { offset: 0, file: name });
+    let json: unknown, text: string;
+    try {
+      text = new TextDecoder("utf-8", { fatal: true }).decode(await src.read(0, src.size));
+      json = JSON.parse(text);
+    } catch (e) {
+      if ((e as any)?.name === "TensorshrinkError") throw e;
+      throw new TensorshrinkError("E_FORMAT", `${name} is not valid JSON: ${(e as Error).message} (at byte offset 0)`, { offset: 0, file: name });
+    }
+    if (name !== "tokenizer.json") {
+      // tokenizer.json legitimately has no duplicates either, but it can be large: checked by the vocabulary's id checks instead
+      const dup = findDuplicateJsonKey(text);
+      if (dup) throw new TensorshrinkError("E_FORMAT", `${name}: duplicate key ${JSON.stringify(dup.key)} (at byte offset ${dup.byteOffset})`, { offset: dup.byteOffset, key: dup.key, file: name });
+    }
+    return json;
   } finally {
     await src.close?.();
   }
@@ -314,31 +355,25 @@ async function readJson(resolve: FileResolver, name: string, required: boolean):
  * Plan a Hugging Face Llama directory (config.json, model.safetensors or sharded with
  * model.safetensors.index.json, tokenizer.json [+ tokenizer_config.json]) as a llama GGUF, applying
  * llama.cpp's q/k row permutation (HF checkpoints rotate halves, llama.cpp rotates adjacent pairs).
+ * config.json is validated field by field, then checked against the tensors' shapes (only headers
+ * are read) before the vocabulary is built, so no hyperparameter sizes an allocation unchecked; the
+ * finished plan passes llama.cpp's shape checks ({@link checkLlamaTensors}).
  * @param dir a directory path (Node/Deno/Bun) or a {@link FileResolver} (browsers: `filesResolver`, URLs: `urlResolver`).
+ * @throws TensorshrinkError `E_FORMAT` (config/tokenizer/safetensors), `E_SHAPE` (a tensor that
+ *   does not fit the hyperparameters), `E_UNSUPPORTED`, `E_IO`.
  */
 export async function llamaFromHf(dir: string | FileResolver, opts: PlanOptions = {}): Promise<ModelPlan> {
-  const resolve = typeof dir === "string" ? directoryResolver(dir) : dir;
-  const config = await readJson(resolve, "config.json", true);
-  const arch = (config.architectures ?? [])[0];
-  if (arch && !["LlamaForCausalLM", "MistralForCausalLM", "MixtralForCausalLM"].includes(arch)) {
-    throw new TensorshrinkError("E_UNSUPPORTED", `config.json architecture ${arch} is not supported (LlamaForCausalLM, MistralForCausalLM and MixtralForCausalLM are)`, { arch });
-  }
-  const num = (k: string, d?: number): number => {
-    const v = config[k] ?? d;
-    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) throw new TensorshrinkError("E_FORMAT", `config.json: ${k} = ${JSON.stringify(config[k])} is missing or invalid`, { key: k });
-    return v;
+  const base = typeof dir === "string" ? directoryResolver(dir) : dir;
+  const files: string[] = [];
+  const resolve: FileResolver = async (name) => {
+    const src = await base(name);
+    if (src.path && !files.includes(src.path)) files.push(src.path);
+    return src;
   };
-  const dim = num("hidden_size");
-  const nHead = num("num_attention_heads");
-  const nKv = num("num_key_value_heads", nHead);
-  const nLayers = num("num_hidden_layers");
-  const headDim = config.head_dim ?? dim / nHead;
-  // Mixtral: num_local_experts experts per layer, num_experts_per_tok used per token
-  const nExpert = config.num_local_experts !== undefined ? num("num_local_experts") : 0;
-  const nExpertUsed = nExpert ? num("num_experts_per_tok", 2) : 0;
-  const tokJson = await readJson(resolve, "tokenizer.json", true);
-  const tokCfg = (await readJson(resolve, "tokenizer_config.json", false)) ?? {};
-  const vocab = vocabFromHfTokenizer(tokJson, tokCfg, config, { vocabSize: config.vocab_size });
+  const where = typeof dir === "string" ? dir : "model directory";
+  const rawConfig = await readJson(resolve, "config.json", true);
+  const cfg = parseHfLlamaConfig(rawConfig);
+  const { hiddenSize: dim, nHead, nHeadKv: nKv, nLayers, headDim, nExpert, nExpertUsed } = cfg;
   const model = await openSafetensorsModel(resolve);
   try {
     const get = (n: string) => {
@@ -346,7 +381,17 @@ export async function llamaFromHf(dir: string | FileResolver, opts: PlanOptions 
       if (!t) throw new TensorshrinkError("E_FORMAT", `safetensors weights have no tensor ${n}`, { tensor: n });
       return t;
     };
-    const tensors: ModelTensor[] = [stTensor("token_embd.weight", get("model.embed_tokens.weight"))];
+    // the embedding bounds the vocabulary: check it before any token id sizes an array
+    const emb = get("model.embed_tokens.weight");
+    if (emb.shape.length !== 2 || emb.shape[1] !== dim) {
+      throw new TensorshrinkError("E_SHAPE", `${where}: model.embed_tokens.weight has shape [${emb.shape.join(", ")}], config.json needs [n_vocab, ${dim}] (hidden_size ${dim})`, { tensor: emb.name, shape: [...emb.shape] });
+    }
+    const nVocabRows = emb.shape[0]!;
+    if (nVocabRows < 1 || nVocabRows > LLAMA_LIMITS.vocab) throw new TensorshrinkError("E_SHAPE", `${where}: model.embed_tokens.weight has ${nVocabRows} rows, not a vocabulary size from 1 to ${LLAMA_LIMITS.vocab}`, { tensor: emb.name });
+    const tokJson = await readJson(resolve, "tokenizer.json", true);
+    const tokCfg = (await readJson(resolve, "tokenizer_config.json", false)) ?? {};
+    const vocab = vocabFromHfTokenizer(tokJson, tokCfg, rawConfig, { vocabSize: cfg.vocabSize, maxTokens: nVocabRows });
+    const tensors: ModelTensor[] = [stTensor("token_embd.weight", emb)];
     for (let l = 0; l < nLayers; l++) {
       const p = `model.layers.${l}.`;
       tensors.push(
@@ -376,36 +421,34 @@ export async function llamaFromHf(dir: string | FileResolver, opts: PlanOptions 
     }
     tensors.push(stTensor("output_norm.weight", get("model.norm.weight")));
     let ropeScaling: LlamaHParams["ropeScaling"];
-    const rs = config.rope_scaling;
-    if (rs && typeof rs === "object") {
-      const type = String(rs.rope_type ?? rs.type ?? "").toLowerCase();
-      if (type === "llama3") {
-        const f = llama3RopeFactors(config.rope_theta ?? 10000, headDim, rs);
-        // llama.cpp's converter writes rope_freqs.weight first (generate_extra_tensors)
-        tensors.unshift({ name: "rope_freqs.weight", ne: [f.length], sourceDtype: "F32", type: "f32", rowLength: f.length, rows: 1,
-          readRows: async () => f.slice(), read: async () => f.slice(), readRawRows: async () => new Uint8Array(f.slice().buffer) });
-      } else if (type === "linear") {
-        ropeScaling = { type: "linear", factor: Number(rs.factor) };
-      } else if (type !== "default" && type !== "") {
-        throw new TensorshrinkError("E_UNSUPPORTED", `config.json rope_scaling type ${type} is not supported (linear and llama3 are)`, { rope: type });
-      }
-    }
+    const rs = cfg.ropeScaling;
+    if (rs?.type === "llama3") {
+      const f = llama3RopeFactors(cfg.ropeTheta, headDim, { factor: rs.factor, low_freq_factor: rs.lowFreqFactor, high_freq_factor: rs.highFreqFactor, original_max_position_embeddings: rs.originalMaxPositions });
+      // llama.cpp's converter writes rope_freqs.weight first (generate_extra_tensors)
+      tensors.unshift({ name: "rope_freqs.weight", ne: [f.length], sourceDtype: "F32", type: "f32", rowLength: f.length, rows: 1,
+        readRows: async () => f.slice(), read: async () => f.slice(), readRawRows: async () => new Uint8Array(f.slice().buffer) });
+    } else if (rs?.type === "linear") ropeScaling = { type: "linear", factor: rs.factor };
     const lm = model.tensors.get("lm_head.weight");
-    if (lm && config.tie_word_embeddings !== true) tensors.push(stTensor("output.weight", lm));
-    const ffn = config.intermediate_size ?? tensors.find((t) => t.name === "blk.0.ffn_gate.weight" || t.name === "blk.0.ffn_gate_exps.weight")!.ne[1]!;
-    return {
+    if (lm && !cfg.tieWordEmbeddings) tensors.push(stTensor("output.weight", lm));
+    const gate = tensors.find((t) => t.name === "blk.0.ffn_gate.weight" || t.name === "blk.0.ffn_gate_exps.weight")!;
+    const ffn = cfg.intermediateSize ?? (gate.ne.length >= 2 ? gate.ne[1]! : 0);
+    const plan: ModelPlan = {
       arch: "llama",
-      name: opts.name ?? config._name_or_path?.split("/").pop() ?? "llama",
+      name: opts.name ?? cfg.name ?? "llama",
       hparams: {
-        contextLength: num("max_position_embeddings", 2048), embeddingLength: dim, blockCount: nLayers, feedForwardLength: ffn,
-        headCount: nHead, headCountKv: nKv, ropeDimensionCount: headDim, ropeFreqBase: config.rope_theta ?? 10000,
-        rmsEps: config.rms_norm_eps ?? 1e-5, vocabSize: vocab.tokens.length, ropeScaling,
+        contextLength: cfg.maxPositions, embeddingLength: dim, blockCount: nLayers, feedForwardLength: ffn,
+        headCount: nHead, headCountKv: nKv, ropeDimensionCount: headDim, ropeFreqBase: cfg.ropeTheta,
+        rmsEps: cfg.rmsEps, vocabSize: vocab.tokens.length, ropeScaling,
+        ...(headDim * nHead !== dim ? { keyLength: headDim } : {}),
         ...(nExpert ? { expertCount: nExpert, expertUsedCount: nExpertUsed } : {}),
       },
       vocab,
       tensors,
+      files,
       close: () => model.close(),
     };
+    checkLlamaTensors(planShapeParams(plan), plan.tensors, where);
+    return plan;
   } catch (e) {
     await model.close();
     throw e;
@@ -508,6 +551,8 @@ export interface PlanModelSource {
   readonly hparams: { nLayer: number; nHead: number; nHeadKv: number; nExpert: number };
   /** The plan it came from. */
   readonly plan: ModelPlan;
+  /** Absolute paths of the local files it reads (= plan.files): protect them from the output. */
+  readonly files: readonly string[];
   close(): Promise<void>;
 }
 
@@ -519,6 +564,7 @@ export function planAsModelSource(plan: ModelPlan): PlanModelSource {
     tensors: plan.tensors,
     hparams: { nLayer: plan.hparams.blockCount, nHead: plan.hparams.headCount, nHeadKv: plan.hparams.headCountKv, nExpert: plan.hparams.expertCount ?? 0 },
     plan,
+    files: plan.files,
     close: () => plan.close(),
   };
 }
@@ -534,7 +580,8 @@ export async function openLlama2cModel(path: string, tokenizer?: string): Promis
     const fs = await nodeBuiltin("node:fs/promises");
     const p = await nodeBuiltin("node:path");
     const dir = p.dirname(p.resolve(path));
-    const names: string[] = await fs.readdir(dir);
+    let names: string[];
+    try { names = await fs.readdir(dir); } catch (e) { throw new TensorshrinkError("E_IO", `cannot list ${dir} to find the tokenizer of ${path}: ${(e as Error).message}`, { file: path }); }
     const cands = names.includes("tokenizer.bin") ? ["tokenizer.bin"] : names.filter((n) => /^tok.*\.bin$/i.test(n) && p.join(dir, n) !== p.resolve(path));
     if (cands.length !== 1) {
       throw new TensorshrinkError("E_IO", `${path}: need the llama2.c tokenizer: found ${cands.length ? cands.join(", ") : "no tokenizer.bin / tok*.bin"} beside it; pass --tokenizer`, { file: path });

@@ -40,6 +40,12 @@ export interface ModelSource {
   readonly tensors: readonly ModelTensor[];
   /** Llama hyperparameters used by the recipes. */
   readonly hparams: PlanHparams;
+  /**
+   * Absolute paths of every local file the model reads (the GGUF; the checkpoint and its tokenizer,
+   * found or given; config.json, tokenizer files, the shard index and every shard), so that an output
+   * sink can refuse to replace any of them: `openFileSink(out, { inputs: model.files })`.
+   */
+  readonly files?: readonly string[];
   close?(): Promise<void>;
 }
 
@@ -95,5 +101,8 @@ export function ggufModelSource(file: GgufFile, engine: Engine): ModelSource {
       return engine.dequantize(raw, { type: t.type.name, rows: count, cols: t.ne[0], name: t.name });
     },
   }));
-  return { name: file.source.name, metadata: file.metadata, tensors, hparams: hparamsFromMetadata(file.kv), close: async () => file.source.close?.() };
+  return {
+    name: file.source.name, metadata: file.metadata, tensors, hparams: hparamsFromMetadata(file.kv),
+    files: file.source.path ? [file.source.path] : [], close: async () => file.source.close?.(),
+  };
 }

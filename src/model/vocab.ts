@@ -71,30 +71,57 @@ function tokenContent(t: unknown): string | undefined {
  * - byte-level BPE without byte fallback (GPT-2 style, Llama 3): `gpt2` with merges; `tokenizer.ggml.pre`
  *   is "llama-bpe" for Llama-3-like vocabularies (≥ 128000 tokens), else "default" (override with `pre`).
  * @param vocabSize pad the vocabulary up to this many tokens (config.json `vocab_size`) with `[PAD<id>]` tokens typed UNUSED.
+ * @param maxTokens the most tokens the model can have (the embedding's rows): every id, and the
+ *   padded size, must fit, checked before anything is allocated (default 2 Mi).
+ * @throws TensorshrinkError `E_FORMAT` naming the bad field (ids out of range, wrong types),
+ *   `E_SHAPE` when the vocabulary needs more tokens than `maxTokens`, `E_UNSUPPORTED` (not BPE).
  */
-export function vocabFromHfTokenizer(tokenizerJson: any, tokenizerConfig: any = {}, config: any = {}, opts: { vocabSize?: number; pre?: string } = {}): GgufVocab {
-  const model = tokenizerJson?.model;
-  if (!model || typeof model !== "object" || typeof model.vocab !== "object" || model.vocab === null) {
+export function vocabFromHfTokenizer(tokenizerJson: any, tokenizerConfig: any = {}, config: any = {}, opts: { vocabSize?: number; pre?: string; maxTokens?: number } = {}): GgufVocab {
+  const bad = (msg: string, extra: Record<string, unknown> = {}) => new TensorshrinkError("E_FORMAT", `tokenizer.json: ${msg}`, { file: "tokenizer.json", ...extra });
+  if (typeof tokenizerJson !== "object" || tokenizerJson === null || Array.isArray(tokenizerJson)) throw bad("is not a JSON object");
+  if (tokenizerConfig === null || tokenizerConfig === undefined) tokenizerConfig = {};
+  if (typeof tokenizerConfig !== "object" || Array.isArray(tokenizerConfig)) throw new TensorshrinkError("E_FORMAT", "tokenizer_config.json is not a JSON object", { file: "tokenizer_config.json" });
+  if (typeof config !== "object" || config === null) config = {};
+  const model = tokenizerJson.model;
+  if (!model || typeof model !== "object" || typeof model.vocab !== "object" || model.vocab === null || Array.isArray(model.vocab)) {
     throw new TensorshrinkError("E_FORMAT", "tokenizer.json has no model.vocab", {});
   }
   if (model.type !== undefined && model.type !== "BPE") {
-    throw new TensorshrinkError("E_UNSUPPORTED", `tokenizer.json model type ${model.type} is not supported (BPE is)`, {});
+    throw new TensorshrinkError("E_UNSUPPORTED", `tokenizer.json model type ${JSON.stringify(model.type)} is not supported (BPE is)`, {});
   }
+  const maxTokens = Math.min(opts.maxTokens ?? 1 << 21, 1 << 21);
+  const limit = opts.maxTokens === undefined ? `the limit of ${maxTokens} tokens` : `the ${maxTokens} rows of the token embedding`;
+  const checkId = (id: unknown, what: string): number => {
+    if (typeof id !== "number" || !Number.isSafeInteger(id) || id < 0) throw bad(`${what} has bad id ${JSON.stringify(id)}`, { id });
+    if (id >= maxTokens) throw new TensorshrinkError("E_SHAPE", `tokenizer.json: ${what} has id ${id}, beyond ${limit}`, { id, file: "tokenizer.json" });
+    return id;
+  };
   const byId = new Map<number, string>();
-  for (const [tok, id] of Object.entries(model.vocab as Record<string, number>)) {
-    if (!Number.isSafeInteger(id) || id < 0 || id > 1 << 22) throw new TensorshrinkError("E_FORMAT", `tokenizer.json: token ${JSON.stringify(tok)} has bad id ${id}`, {});
-    byId.set(id, tok);
-  }
+  for (const [tok, id] of Object.entries(model.vocab as Record<string, unknown>)) byId.set(checkId(id, `token ${JSON.stringify(tok).slice(0, 40)}`), tok);
   const added = new Map<number, { content: string; special: boolean }>();
-  for (const a of (tokenizerJson.added_tokens ?? []) as any[]) {
-    if (a && Number.isSafeInteger(a.id) && typeof a.content === "string") {
-      added.set(a.id, { content: a.content, special: !!a.special });
-      byId.set(a.id, a.content);
-    }
+  const addedList = tokenizerJson.added_tokens ?? [];
+  if (!Array.isArray(addedList)) throw bad("added_tokens is not a list");
+  for (const a of addedList as unknown[]) {
+    if (typeof a !== "object" || a === null || typeof (a as any).content !== "string") throw bad(`added token ${JSON.stringify(a)?.slice(0, 60)} has no content string`);
+    const id = checkId((a as any).id, `added token ${JSON.stringify((a as any).content).slice(0, 40)}`);
+    added.set(id, { content: (a as any).content, special: (a as any).special === true });
+    byId.set(id, (a as any).content);
   }
   let n = 0;
   for (const id of byId.keys()) n = Math.max(n, id + 1);
-  if (opts.vocabSize && opts.vocabSize > n) n = opts.vocabSize;
+  if (opts.vocabSize !== undefined) {
+    if (!Number.isSafeInteger(opts.vocabSize) || opts.vocabSize < 1) throw new TensorshrinkError("E_FORMAT", `vocab_size ${opts.vocabSize} is not a positive integer`, { key: "vocab_size" });
+    if (opts.vocabSize > maxTokens) throw new TensorshrinkError("E_SHAPE", `config.json: vocab_size ${opts.vocabSize} is more than ${limit}`, { key: "vocab_size", file: "config.json" });
+    if (opts.vocabSize > n) n = opts.vocabSize;
+  }
+  if (n === 0) throw bad("the vocabulary is empty");
+  const flag = (obj: any, k: string, d: boolean): boolean => {
+    const v = obj[k];
+    if (v === undefined || v === null) return d;
+    if (typeof v !== "boolean") throw new TensorshrinkError("E_FORMAT", `tokenizer_config.json: ${k} = ${JSON.stringify(v)} is not true or false`, { key: k, file: "tokenizer_config.json" });
+    return v;
+  };
+  const inRange = (id: unknown) => (typeof id === "number" && Number.isSafeInteger(id) && id >= 0 && id < n ? id : undefined);
   const idOf = (s: string | undefined) => {
     if (s === undefined) return undefined;
     for (const [id, c] of added) if (c.content === s) return id;
@@ -103,9 +130,10 @@ export function vocabFromHfTokenizer(tokenizerJson: any, tokenizerConfig: any = 
   };
   const spm = model.byte_fallback === true || "<0x00>" in model.vocab;
   const unkId = idOf(tokenContent(model.unk_token) ?? tokenContent(tokenizerConfig.unk_token));
-  const bosId = idOf(tokenContent(tokenizerConfig.bos_token)) ?? (Number.isSafeInteger(config.bos_token_id) ? config.bos_token_id : undefined);
+  const bosRaw = Array.isArray(config.bos_token_id) ? config.bos_token_id[0] : config.bos_token_id;
+  const bosId = idOf(tokenContent(tokenizerConfig.bos_token)) ?? inRange(bosRaw);
   const eosRaw = Array.isArray(config.eos_token_id) ? config.eos_token_id[0] : config.eos_token_id;
-  const eosId = idOf(tokenContent(tokenizerConfig.eos_token)) ?? (Number.isSafeInteger(eosRaw) ? eosRaw : undefined);
+  const eosId = idOf(tokenContent(tokenizerConfig.eos_token)) ?? inRange(eosRaw);
   const padId = idOf(tokenContent(tokenizerConfig.pad_token));
   const tokens: string[] = new Array(n);
   const types: number[] = new Array(n);
@@ -127,14 +155,20 @@ export function vocabFromHfTokenizer(tokenizerJson: any, tokenizerConfig: any = 
     for (let id = 0; id < n; id++) if (types[id] === TOKEN_TYPE.NORMAL) scores[id] = -(id - firstNormal);
     return {
       model: "llama", pre: "default", tokens, scores, tokenTypes: types, bosId, eosId, unkId, padId,
-      addBos: tokenizerConfig.add_bos_token ?? true, addEos: tokenizerConfig.add_eos_token ?? false,
+      addBos: flag(tokenizerConfig, "add_bos_token", true), addEos: flag(tokenizerConfig, "add_eos_token", false),
     };
   }
-  const merges: string[] = ((model.merges ?? []) as any[]).map((m) => (Array.isArray(m) ? m.join(" ") : String(m)));
+  const rawMerges = model.merges ?? [];
+  if (!Array.isArray(rawMerges)) throw bad("model.merges is not a list");
+  const merges: string[] = rawMerges.map((m, i) => {
+    if (typeof m === "string") return m;
+    if (Array.isArray(m) && m.length === 2 && typeof m[0] === "string" && typeof m[1] === "string") return `${m[0]} ${m[1]}`;
+    throw bad(`merge ${i} = ${JSON.stringify(m)?.slice(0, 60)} is neither "a b" nor ["a", "b"]`, { merge: i });
+  });
   const pre = opts.pre ?? (n >= 128000 ? "llama-bpe" : "default");
   return {
     model: "gpt2", pre, tokens, tokenTypes: types, merges, bosId, eosId, unkId, padId,
-    addBos: tokenizerConfig.add_bos_token ?? bosId !== undefined, addEos: tokenizerConfig.add_eos_token ?? false,
+    addBos: flag(tokenizerConfig, "add_bos_token", bosId !== undefined), addEos: flag(tokenizerConfig, "add_eos_token", false),
   };
 }
 

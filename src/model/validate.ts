@@ -1,0 +1,213 @@
+/**
+ * Shape checks of llama-architecture models before anything is written: the tensors llama.cpp's
+ * loader creates for LLM_ARCH_LLAMA (llama-model.cpp, `create_tensor` calls) with the extents it
+ * derives from the hyperparameters, and the sanity limits every hyperparameter must meet before it
+ * sizes an allocation. A file that passes is one llama.cpp's loader accepts shape-wise; one that does
+ * not fails here with `E_SHAPE` naming the tensor, instead of after the whole file was written.
+ */
+import { TensorshrinkError } from "../errors";
+import type { GgufKV } from "../formats/gguf";
+
+/** Upper limits of llama hyperparameters (far above any published model; they bound allocations). */
+export const LLAMA_LIMITS = Object.freeze({
+  /** n_embd (hidden_size). */
+  embd: 1 << 17,
+  /** n_layer; llama.cpp's LLAMA_MAX_LAYERS is 512. */
+  layers: 512,
+  /** n_head, n_head_kv. */
+  heads: 1 << 12,
+  /** head size (head_dim, key_length). */
+  headDim: 1 << 12,
+  /** n_ff (intermediate_size). */
+  ff: 1 << 20,
+  /** n_vocab: 2 Mi tokens (the largest published vocabularies have ~260 k). */
+  vocab: 1 << 21,
+  /** n_expert; llama.cpp's LLAMA_MAX_EXPERTS is 256 or more depending on the version. */
+  experts: 512,
+  /** context length (a u32 in GGUF). */
+  context: 0xffffffff,
+});
+
+/** The hyperparameters the llama tensor shapes follow. Per-layer values may be arrays (GGUF allows it). */
+export interface LlamaShapeParams {
+  nEmbd: number;
+  nLayer: number;
+  nHead: number | readonly number[];
+  nHeadKv: number | readonly number[];
+  /** Head size of q/k (`llama.attention.key_length`, default n_embd / n_head). */
+  headDimK: number;
+  /** Head size of v (`llama.attention.value_length`, default = headDimK). */
+  headDimV: number;
+  nFf: number | readonly number[];
+  nVocab: number;
+  /** 0 for dense models. */
+  nExpert: number;
+  nExpertUsed: number;
+  /** Rotary dimensions (`llama.rope.dimension_count`); llama.cpp requires = headDimK for llama. */
+  nRot: number;
+}
+
+/** One expected tensor: extents in ggml order, and whether llama.cpp requires it. */
+export interface ExpectedTensor { readonly ne: readonly number[]; readonly required: boolean }
+
+const at = (v: number | readonly number[], il: number) => (typeof v === "number" ? v : v[il]!);
+
+/**
+ * The tensors llama.cpp's loader looks for in a LLM_ARCH_LLAMA model, by GGUF name, with their ggml
+ * extents: token_embd {n_embd, n_vocab}; output_norm {n_embd}; output {n_embd, n_vocab} (optional:
+ * tied to token_embd); rope_freqs {n_rot/2} (optional); per layer attn_norm / ffn_norm {n_embd},
+ * attn_q {n_embd, head_k * n_head}, attn_k {n_embd, head_k * n_head_kv}, attn_v {n_embd, head_v * n_head_kv},
+ * attn_output {head_k * n_head, n_embd}, then ffn_gate / ffn_up {n_embd, n_ff}, ffn_down {n_ff, n_embd}
+ * or, with experts, ffn_gate_inp {n_embd, n_expert} and ffn_{gate,up}_exps {n_embd, n_ff, n_expert},
+ * ffn_down_exps {n_ff, n_embd, n_expert}.
+ */
+export function expectedLlamaTensors(h: LlamaShapeParams): Map<string, ExpectedTensor> {
+  const m = new Map<string, ExpectedTensor>();
+  const req = (name: string, ne: number[]) => m.set(name, { ne, required: true });
+  req("token_embd.weight", [h.nEmbd, h.nVocab]);
+  req("output_norm.weight", [h.nEmbd]);
+  m.set("output.weight", { ne: [h.nEmbd, h.nVocab], required: false });
+  m.set("rope_freqs.weight", { ne: [h.nRot / 2], required: false });
+  for (let il = 0; il < h.nLayer; il++) {
+    const b = `blk.${il}.`, nh = at(h.nHead, il), nkv = at(h.nHeadKv, il), ff = at(h.nFf, il);
+    req(b + "attn_norm.weight", [h.nEmbd]);
+    req(b + "attn_q.weight", [h.nEmbd, h.headDimK * nh]);
+    req(b + "attn_k.weight", [h.nEmbd, h.headDimK * nkv]);
+    req(b + "attn_v.weight", [h.nEmbd, h.headDimV * nkv]);
+    req(b + "attn_output.weight", [h.headDimK * nh, h.nEmbd]);
+    req(b + "ffn_norm.weight", [h.nEmbd]);
+    if (h.nExpert > 0) {
+      req(b + "ffn_gate_inp.weight", [h.nEmbd, h.nExpert]);
+      req(b + "ffn_gate_exps.weight", [h.nEmbd, ff, h.nExpert]);
+      req(b + "ffn_down_exps.weight", [ff, h.nEmbd, h.nExpert]);
+      req(b + "ffn_up_exps.weight", [h.nEmbd, ff, h.nExpert]);
+    } else {
+      req(b + "ffn_gate.weight", [h.nEmbd, ff]);
+      req(b + "ffn_down.weight", [ff, h.nEmbd]);
+      req(b + "ffn_up.weight", [h.nEmbd, ff]);
+    }
+  }
+  return m;
+}
+
+const shape = (ne: readonly number[]) => `[${ne.join(", ")}]`;
+
+/** ggml compares all GGML_MAX_DIMS extents, missing ones being 1 (so [64, 300, 1] = [64, 300]). */
+function sameExtents(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length > 4 || b.length > 4) return false;
+  for (let i = 0; i < 4; i++) if ((a[i] ?? 1) !== (b[i] ?? 1)) return false;
+  return true;
+}
+
+/**
+ * Checks the hyperparameters against {@link LLAMA_LIMITS} and the relations llama.cpp relies on
+ * (head counts divide, n_rot = head size, experts used ≤ experts).
+ * @param where what is checked, for messages ("config.json", "model.gguf").
+ * @throws TensorshrinkError `E_FORMAT` naming the hyperparameter.
+ */
+export function checkLlamaParams(h: LlamaShapeParams, where: string): void {
+  const bad = (k: string, v: unknown, why: string) => new TensorshrinkError("E_FORMAT", `${where}: ${k} = ${JSON.stringify(v)} ${why}`, { key: k, value: v, file: where });
+  const int = (k: string, v: number, lo: number, hi: number) => {
+    if (!Number.isSafeInteger(v) || v < lo || v > hi) throw bad(k, v, `is not an integer from ${lo} to ${hi}`);
+  };
+  const perLayer = (k: string, v: number | readonly number[], lo: number, hi: number) => {
+    if (typeof v === "number") return int(k, v, lo, hi);
+    if (v.length !== h.nLayer) throw bad(k, `array of ${v.length}`, `needs one value per layer (${h.nLayer})`);
+    v.forEach((x, i) => int(`${k}[${i}]`, x, lo, hi));
+  };
+  int("n_embd", h.nEmbd, 1, LLAMA_LIMITS.embd);
+  int("n_layer", h.nLayer, 1, LLAMA_LIMITS.layers);
+  perLayer("n_head", h.nHead, 1, LLAMA_LIMITS.heads);
+  perLayer("n_head_kv", h.nHeadKv, 1, LLAMA_LIMITS.heads);
+  int("head_dim", h.headDimK, 1, LLAMA_LIMITS.headDim);
+  int("value head_dim", h.headDimV, 1, LLAMA_LIMITS.headDim);
+  perLayer("n_ff", h.nFf, 1, LLAMA_LIMITS.ff);
+  int("n_vocab", h.nVocab, 1, LLAMA_LIMITS.vocab);
+  int("n_expert", h.nExpert, 0, LLAMA_LIMITS.experts);
+  int("n_expert_used", h.nExpertUsed, 0, Math.max(h.nExpert, 0));
+  if (h.nExpert > 0 && h.nExpertUsed < 1) throw bad("n_expert_used", h.nExpertUsed, `must be at least 1 with ${h.nExpert} experts`);
+  if (h.nExpert === 1) throw bad("n_expert", 1, "must be 0 (dense) or at least 2");
+  if (h.nRot !== h.headDimK) throw bad("n_rot", h.nRot, `must equal the head size ${h.headDimK} for llama (llama.cpp: invalid n_rot)`);
+  if (h.nRot % 2 !== 0) throw bad("n_rot", h.nRot, "must be even");
+  for (let il = 0; il < h.nLayer; il++) {
+    const nh = at(h.nHead, il), nkv = at(h.nHeadKv, il);
+    if (nh % nkv !== 0) throw bad("n_head", nh, `is not a multiple of n_head_kv ${nkv}${typeof h.nHead === "number" ? "" : ` (layer ${il})`}`);
+  }
+}
+
+/**
+ * Checks every tensor against {@link expectedLlamaTensors}: each required one present with exactly
+ * the expected extents, optional ones right when present, nothing else (llama.cpp refuses a file with
+ * tensors it does not use: "wrong number of tensors").
+ * @param where the model, for messages.
+ * @throws TensorshrinkError `E_FORMAT` (hyperparameters, see {@link checkLlamaParams}) or `E_SHAPE`
+ *   naming the tensor, its extents and the expected ones.
+ */
+export function checkLlamaTensors(h: LlamaShapeParams, tensors: readonly { readonly name: string; readonly ne: readonly number[] }[], where: string): void {
+  checkLlamaParams(h, where);
+  const want = expectedLlamaTensors(h);
+  const seen = new Set<string>();
+  for (const t of tensors) {
+    const e = want.get(t.name);
+    if (!e) throw new TensorshrinkError("E_SHAPE", `${where}: unexpected tensor ${t.name} ${shape(t.ne)} for a llama model with ${h.nLayer} layers${h.nExpert ? ` and ${h.nExpert} experts` : ""} (llama.cpp refuses tensors it does not use)`, { tensor: t.name, ne: [...t.ne] });
+    if (seen.has(t.name)) throw new TensorshrinkError("E_SHAPE", `${where}: tensor ${t.name} appears twice`, { tensor: t.name });
+    seen.add(t.name);
+    if (!sameExtents(t.ne, e.ne)) {
+      throw new TensorshrinkError("E_SHAPE", `${where}: tensor ${t.name} has extents ${shape(t.ne)}, the hyperparameters (n_embd ${h.nEmbd}, n_vocab ${h.nVocab}, head size ${h.headDimK}) give ${shape(e.ne)} (ggml order)`, { tensor: t.name, ne: [...t.ne], expected: [...e.ne] });
+    }
+  }
+  for (const [name, e] of want) {
+    if (e.required && !seen.has(name)) throw new TensorshrinkError("E_SHAPE", `${where}: tensor ${name} ${shape(e.ne)} is missing`, { tensor: name, expected: [...e.ne] });
+  }
+}
+
+/**
+ * The shape hyperparameters of a GGUF model's metadata, as llama.cpp reads them for
+ * `general.architecture` = llama; null for other architectures (not checked).
+ * @throws TensorshrinkError `E_FORMAT` when a key is missing or has the wrong type.
+ */
+export function llamaShapeParamsFromMetadata(metadata: readonly GgufKV[], where: string): LlamaShapeParams | null {
+  const kv = new Map(metadata.map((e) => [e.key, e.value]));
+  if (kv.get("general.architecture") !== "llama") return null;
+  const bad = (k: string, why: string) => new TensorshrinkError("E_FORMAT", `${where}: ${k} ${why}`, { key: k, file: where });
+  const toNum = (k: string, v: unknown): number => {
+    if (typeof v === "number") return v;
+    if (typeof v === "bigint") return v > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(v);
+    throw bad(k, `has type ${typeof v}, not an integer`);
+  };
+  const scalar = (k: string, d?: number): number => {
+    const v = kv.get(k);
+    if (v === undefined) { if (d === undefined) throw bad(k, "is missing"); return d; }
+    return toNum(k, v);
+  };
+  const orArr = (k: string, d?: number): number | number[] => {
+    const v = kv.get(k);
+    if (v && typeof v === "object" && "items" in v) return v.items.map((x) => toNum(k, x));
+    return scalar(k, d);
+  };
+  const nEmbd = scalar("llama.embedding_length");
+  const nLayer = scalar("llama.block_count");
+  const nHead = orArr("llama.attention.head_count");
+  const nHeadKv = orArr("llama.attention.head_count_kv", typeof nHead === "number" ? nHead : undefined) ?? nHead;
+  const h0 = typeof nHead === "number" ? nHead : nHead[0] ?? 1;
+  const headDimK = scalar("llama.attention.key_length", h0 > 0 && nEmbd % h0 === 0 ? nEmbd / h0 : NaN);
+  const headDimV = scalar("llama.attention.value_length", headDimK);
+  const tokens = kv.get("tokenizer.ggml.tokens");
+  const nVocab = tokens && typeof tokens === "object" && "items" in tokens ? tokens.items.length : scalar("llama.vocab_size");
+  const nExpert = scalar("llama.expert_count", 0);
+  return {
+    nEmbd, nLayer, nHead, nHeadKv: nHeadKv as number | number[], headDimK, headDimV,
+    nFf: orArr("llama.feed_forward_length"), nVocab, nExpert, nExpertUsed: scalar("llama.expert_used_count", 0),
+    nRot: scalar("llama.rope.dimension_count", headDimK),
+  };
+}
+
+/**
+ * Checks a model (GGUF metadata + tensors) the way llama.cpp's loader would, for the llama
+ * architecture; other architectures pass unchecked.
+ * @throws TensorshrinkError `E_FORMAT` / `E_SHAPE` (see {@link checkLlamaTensors}).
+ */
+export function checkLlamaModel(model: { readonly metadata: readonly GgufKV[]; readonly tensors: readonly { readonly name: string; readonly ne: readonly number[] }[] }, where: string): void {
+  const h = llamaShapeParamsFromMetadata(model.metadata, where);
+  if (h) checkLlamaTensors(h, model.tensors, where);
+}
