@@ -1,7 +1,7 @@
 import { TensorshrinkError } from "../errors";
 import { lookupType, type TypeInfo, type QuantTypeName } from "../quant/types";
 import { WorkerPool, availableCores, workersAvailable, type PoolJob, type FileRange, type PoolCall, type PoolCallResult } from "./pool";
-import { WasmTensor } from "./tensor";
+import { WasmTensor, TensorScope } from "./tensor";
 
 /** Options shared by quantize and dequantize. */
 export interface QuantizeOptions {
@@ -40,6 +40,11 @@ export interface ErrorStats {
 type Exports = Record<string, any> & { memory: WebAssembly.Memory };
 
 const DEFAULT_CHUNK_BYTES = 16 << 20;
+/**
+ * Largest single wasm allocation in bytes: the AssemblyScript TLSF heap's block limit (2^30 minus its
+ * block header) inside the 4 GiB wasm32 address space. Larger requests are refused with E_OOM.
+ */
+export const MAX_ALLOC_BYTES = 0x40000000 - 16;
 /** Values per slice of a pool quantize job / quantizeUnit (1 MiB of f32: one read syscall and a few kernel calls per slice, the slice and its dequantized copy still in L2/L3). */
 const SLICE_VALUES = 262144;
 const sliceRowsFor = (cols: number) => Math.max(1, Math.floor(SLICE_VALUES / cols));
@@ -63,7 +68,8 @@ export class Engine {
   private readonly threads: number | undefined;
   private pool: WorkerPool | null = null;
   private live = new Set<number>();
-  private scopes: Set<number>[] = [];
+  /** Scopes whose function is running synchronously right now (innermost last). */
+  private syncScopes: TensorScope[] = [];
   private disposed = false;
 
   /** @internal Use `init()`. */
@@ -94,9 +100,17 @@ export class Engine {
 
   // ---------------------------------------------------------------- memory
 
-  /** @internal Allocates `bytes` (16-byte aligned) in wasm memory. Throws E_OOM. */
+  /**
+   * @internal Allocates `bytes` (16-byte aligned) in wasm memory. Throws E_OOM (naming the bytes) when
+   * the size is not a byte count the wasm32 heap can hold (one block is at most {@link MAX_ALLOC_BYTES},
+   * the address space 4 GiB) or the memory cannot grow; never wraps to a small block.
+   */
   alloc(bytes: number): number {
     this.check();
+    if (!Number.isSafeInteger(bytes) || bytes < 0) throw new TensorshrinkError("E_RANGE", `allocation size must be a non-negative integer byte count, got ${bytes}`, { bytes });
+    if (bytes > MAX_ALLOC_BYTES) {
+      throw new TensorshrinkError("E_OOM", `cannot allocate ${bytes} bytes in wasm memory: one allocation is at most ${MAX_ALLOC_BYTES} bytes (wasm32: 4 GiB address space, 1 GiB heap blocks); split the tensor into row ranges`, { bytes, max: MAX_ALLOC_BYTES });
+    }
     let p = 0;
     try {
       p = this.exports.ts_alloc(Math.max(16, bytes)) >>> 0;
@@ -104,52 +118,62 @@ export class Engine {
       throw new TensorshrinkError("E_OOM", `wasm memory could not grow to allocate ${bytes} bytes (memory is ${this.memoryBytes} bytes)`, { bytes }, { cause: e });
     }
     this.live.add(p);
-    const s = this.scopes[this.scopes.length - 1];
-    if (s) s.add(p);
     return p;
   }
 
   /** @internal Frees a pointer from `alloc`. Double frees are ignored. */
   free(p: number): void {
     if (!this.live.delete(p)) return;
-    for (const s of this.scopes) s.delete(p);
     if (!this.disposed) this.exports.ts_free(p);
   }
 
   /**
-   * A Float32 tensor living in wasm memory (zero-copy input for quantize). `length` values, or a copy
-   * of `src`. Release with `tensor.dispose()` or allocate inside `engine.scope()`.
+   * A Float32 tensor living in wasm memory (zero-copy input for quantize). `length` values (at most
+   * {@link MAX_ALLOC_BYTES} / 4 = 268,435,452), or a copy of `src`. Release with `tensor.dispose()` or
+   * allocate inside `engine.scope()`. Throws E_SHAPE (bad length) or E_OOM (too large, bytes named).
    */
-  tensor(src: Float32Array | number): WasmTensor {
+  tensor(src: Float32Array | number, scope?: TensorScope): WasmTensor {
+    this.check();
+    if (typeof src !== "number" && !(src instanceof Float32Array)) throw new TensorshrinkError("E_ARG_TYPE", `tensor() needs a length or a Float32Array, got ${describe(src)}`);
     const n = typeof src === "number" ? src : src.length;
-    if (!Number.isInteger(n) || n < 0) throw new TensorshrinkError("E_SHAPE", `tensor length must be a non-negative integer, got ${n}`);
+    if (!Number.isSafeInteger(n) || n < 0) throw new TensorshrinkError("E_SHAPE", `tensor length must be a non-negative integer, got ${n}`);
+    const owner = scope ?? this.syncScopes[this.syncScopes.length - 1];
+    if (owner?.isEnded) throw new TensorshrinkError("E_DISPOSED", "this scope has ended: its tensors were disposed");
     const t = new WasmTensor(this, this.alloc(n * 4), n);
+    owner?.adopt(t);
     if (typeof src !== "number") t.f32.set(src);
     return t;
   }
 
   /**
-   * Runs `fn`; every tensor/allocation made inside it and not disposed is freed when it returns
-   * (or its promise settles).
+   * Runs `fn(scope)`; every tensor made inside it and not disposed is disposed when it returns, throws
+   * or (async) its promise settles. A tensor escaping the scope is then unusable (E_DISPOSED), never a
+   * view of someone else's memory. Inside `fn`, tensors made with `scope.tensor()` always belong to
+   * the scope; `engine.tensor()` joins the innermost scope only while `fn` runs synchronously, so an
+   * async `fn` should use `scope.tensor()` after its first await. Tensors other callers make while an
+   * async scope awaits are never captured.
    */
-  scope<T>(fn: () => T): T {
-    const s = new Set<number>();
-    this.scopes.push(s);
-    const done = () => {
-      const i = this.scopes.indexOf(s);
-      if (i >= 0) this.scopes.splice(i, 1);
-      for (const p of s) this.free(p);
-    };
+  scope<T>(fn: (scope: TensorScope) => T): T {
+    this.check();
+    const s = new TensorScope(this);
+    this.syncScopes.push(s);
     let r: T;
     try {
-      r = fn();
+      r = fn(s);
     } catch (e) {
-      done();
+      this.popScope(s);
+      s.end();
       throw e;
     }
-    if (r && typeof (r as any).then === "function") return (r as any).finally(done);
-    done();
+    this.popScope(s);
+    if (r && typeof (r as any).then === "function") return Promise.resolve(r).finally(() => s.end()) as T;
+    s.end();
     return r;
+  }
+
+  private popScope(s: TensorScope): void {
+    const i = this.syncScopes.lastIndexOf(s);
+    if (i >= 0) this.syncScopes.splice(i, 1);
   }
 
   private u8(): Uint8Array {
