@@ -22,6 +22,12 @@ export interface QuantizeOptions {
    * quantize_row_<type>_ref row function; it differs only for iq4_nl (no scale search), and ignores imatrix.
    */
   algorithm?: "chunk" | "ref";
+  /**
+   * Let NaN/Inf through unchanged (default false). By default every output type refuses non-finite
+   * input with E_NONFINITE naming row and column, as llama-quantize does (it validates every tensor's
+   * data). Only for "f32", "f16" and "bf16" (which can encode NaN/Inf); E_RANGE for block types.
+   */
+  allowNonFinite?: boolean;
 }
 export type DequantizeOptions = Omit<QuantizeOptions, "imatrix">;
 
@@ -209,7 +215,7 @@ export class Engine {
     const { rows, cols } = opts;
     const where = opts.name ? ` (tensor "${opts.name}")` : "";
     if (!Number.isSafeInteger(rows) || rows < 0) throw new TensorshrinkError("E_SHAPE", `rows must be a non-negative integer, got ${rows}${where}`, { name: opts.name });
-    if (!Number.isSafeInteger(cols) || cols <= 0) throw new TensorshrinkError("E_SHAPE", `cols must be a positive integer, got ${cols}${where}`, { name: opts.name });
+    if (!Number.isSafeInteger(cols) || cols < 0) throw new TensorshrinkError("E_SHAPE", `cols must be a non-negative integer, got ${cols}${where}`, { name: opts.name });
     if (cols % t.blockSize !== 0) throw new TensorshrinkError("E_BLOCK", `cols = ${cols} is not a multiple of the ${t.name} block size ${t.blockSize}${where}`, { name: opts.name, cols, blockSize: t.blockSize });
     if (cols > 0x7fffffff / 4) throw new TensorshrinkError("E_SHAPE", `cols = ${cols} is too large${where}`);
     if (rows * cols !== n) throw new TensorshrinkError("E_SHAPE", `rows * cols = ${rows} * ${cols} = ${rows * cols} does not match the input length ${n}${where}`, { name: opts.name, rows, cols, length: n });
@@ -241,19 +247,25 @@ export class Engine {
    */
   quantize(x: Float32Array | WasmTensor, opts: QuantizeOptions): Uint8Array {
     this.check();
-    const { t, kernel, im } = this.prepareQuantize(x, opts);
+    const { t, kernel, im, finite } = this.prepareQuantize(x, opts);
     const { rows, cols } = opts;
     const rb = this.rowBytes(t, cols);
     const out = new Uint8Array(rows * rb);
+    if (rows === 0 || cols === 0) return out; // an empty tensor is valid: empty output for every type
     if (t.name === "f32") {
-      out.set(new Uint8Array(xArray(x).buffer, xArray(x).byteOffset, rows * cols * 4));
+      const xs = xArray(x);
+      if (finite) {
+        const bad = firstNonFinite(xs);
+        if (bad >= 0) throw nonFiniteValue(opts, bad, xs[bad]);
+      }
+      out.set(new Uint8Array(xs.buffer, xs.byteOffset, rows * cols * 4));
       return out;
     }
     const rpc = Math.max(1, Math.floor(this.chunkBytes / (cols * 4)));
     const chunkRows = Math.min(rows, rpc);
     const inWasm = x instanceof WasmTensor;
-    const pin = inWasm || rows === 0 ? 0 : this.alloc(chunkRows * cols * 4);
-    const pout = rows === 0 ? 0 : this.alloc(chunkRows * rb + 16);
+    const pin = inWasm ? 0 : this.alloc(chunkRows * cols * 4);
+    const pout = this.alloc(chunkRows * rb + 16);
     const pim = im ? this.alloc(cols * 4) : 0;
     try {
       if (im) new Float32Array(this.exports.memory.buffer, pim, cols).set(im);
@@ -265,7 +277,7 @@ export class Engine {
           src = pin;
           new Float32Array(this.exports.memory.buffer, pin, nr * cols).set((x as Float32Array).subarray(r0 * cols, (r0 + nr) * cols));
         }
-        if (t.rejectsNonFinite) {
+        if (finite) {
           const bad = this.exports.find_nonfinite(src, nr * cols);
           if (bad >= 0) throw nonFinite(opts, r0 * cols + bad, this.u8(), src + bad * 4);
         }
@@ -293,7 +305,7 @@ export class Engine {
       if (t.name !== "f32" && typeof row === "function") kernel = (dst: number, src: number, nr: number, nc: number) => row(dst, src, nr * nc);
     }
     const im = this.validateImatrix(opts.imatrix, t, opts.cols, opts.name);
-    return { t, kernel, im };
+    return { t, kernel, im, finite: checksFinite(t, opts) };
   }
 
   private callKernel(kernel: Function | null, t: TypeInfo, dst: number, src: number, nrows: number, cols: number, im: number): void {
@@ -314,6 +326,7 @@ export class Engine {
     const { rows, cols } = opts;
     const rb = this.rowBytes(t, cols);
     const out = new Float32Array(rows * cols);
+    if (rows === 0 || cols === 0) return out;
     if (t.name === "f32") {
       new Uint8Array(out.buffer).set(bytes);
       return out;
@@ -370,9 +383,9 @@ export class Engine {
    */
   async quantizeAsync(x: Float32Array, opts: QuantizeOptions): Promise<Uint8Array> {
     this.check();
-    const { t, im } = this.prepareQuantize(x, opts);
+    const { t, im, finite } = this.prepareQuantize(x, opts);
     const pool = await this.getPool();
-    if (!pool || t.name === "f32" || x instanceof WasmTensor || (opts.algorithm ?? "chunk") !== "chunk") return this.quantize(x, opts);
+    if (!pool || t.name === "f32" || opts.rows === 0 || opts.cols === 0 || x instanceof WasmTensor || (opts.algorithm ?? "chunk") !== "chunk") return this.quantize(x, opts);
     const { rows, cols } = opts;
     const rb = this.rowBytes(t, cols);
     const kernel = `quantize_${t.name}${opts.kernel === "ref" ? "_ref" : ""}`;
@@ -380,7 +393,7 @@ export class Engine {
     const ranges = splitRows(rows, cols, pool.size, this.chunkBytes);
     await Promise.all(ranges.map(async ([r0, nr]) => {
       const data = x.slice(r0 * cols, (r0 + nr) * cols).buffer;
-      const job: PoolJob = { op: "quantize", kernel, rows: nr, cols, rowBytes: rb, data, imatrix: im, checkFinite: t.rejectsNonFinite, sliceRows: sliceRowsFor(cols) };
+      const job: PoolJob = { op: "quantize", kernel, rows: nr, cols, rowBytes: rb, data, imatrix: im, checkFinite: finite, sliceRows: sliceRowsFor(cols) };
       const res = await pool.run(job);
       if (res.nonfinite !== undefined) throw nonFiniteValue(opts, r0 * cols + res.nonfinite, res.value!);
       out.set(new Uint8Array(res.data!), r0 * rb);
@@ -433,10 +446,10 @@ export class Engine {
    */
   async quantizeUnit(x: Float32Array, opts: QuantizeOptions, o: { stats: boolean; pool: boolean; out?: FileRange | null }): Promise<UnitResult> {
     this.check();
-    const { t, kernel, im } = this.prepareQuantize(x, opts);
+    const { t, kernel, im, finite } = this.prepareQuantize(x, opts);
     const pool = o.pool ? await this.getPool() : null;
     const { rows, cols } = opts;
-    if (t.name === "f32" || rows === 0) return { bytes: this.quantize(x, opts), se: 0, sa: 0 };
+    if (t.name === "f32" || rows === 0 || cols === 0) return { bytes: this.quantize(x, opts), se: 0, sa: 0 };
     const rb = this.rowBytes(t, cols);
     const sliceRows = Math.min(rows, sliceRowsFor(cols));
     const dq = o.stats ? `dequantize_row_${t.name}` : undefined;
@@ -446,7 +459,7 @@ export class Engine {
       const data = whole ? (x.buffer as ArrayBuffer) : x.slice().buffer;
       const kname = `quantize_${t.name}${opts.kernel === "ref" ? "_ref" : ""}`;
       const out = pool.readsFiles ? o.out ?? undefined : undefined;
-      const res = await pool.run({ op: "quantize", kernel: kname, rows, cols, rowBytes: rb, data, imatrix: im, checkFinite: t.rejectsNonFinite, statsKernel: dq, sliceRows, out });
+      const res = await pool.run({ op: "quantize", kernel: kname, rows, cols, rowBytes: rb, data, imatrix: im, checkFinite: finite, statsKernel: dq, sliceRows, out });
       if (res.nonfinite !== undefined) throw nonFiniteValue(opts, res.nonfinite, res.value!);
       return { bytes: res.data ? new Uint8Array(res.data) : null, se: res.stats?.[0] ?? 0, sa: res.stats?.[1] ?? 0 };
     }
@@ -462,7 +475,7 @@ export class Engine {
       for (let r0 = 0; r0 < rows; r0 += sliceRows) {
         const nr = Math.min(sliceRows, rows - r0), m = nr * cols;
         new Float32Array(mem, pin, m).set(xs.subarray(r0 * cols, r0 * cols + m));
-        if (t.rejectsNonFinite) {
+        if (finite) {
           const bad = this.exports.find_nonfinite(pin, m);
           if (bad >= 0) throw nonFinite(opts, r0 * cols + bad, this.u8(), pin + bad * 4);
         }
@@ -505,6 +518,8 @@ export class Engine {
     const { rows, cols } = opts;
     this.validate(rows * cols, opts, t);
     const im = this.validateImatrix(opts.imatrix, t, cols, opts.name);
+    const finite = checksFinite(t, opts);
+    if (rows === 0 || cols === 0) return { bytes: new Uint8Array(0), se: 0, sa: 0 };
     const pool = await this.getPool();
     if (!pool?.readsFiles) throw new TensorshrinkError("E_UNSUPPORTED", "this engine has no worker pool that can read files");
     if (t.name === "f32") throw new TensorshrinkError("E_UNSUPPORTED", "quantizeFileUnit does not copy f32 rows");
@@ -517,7 +532,7 @@ export class Engine {
     const dq = o.stats ? `dequantize_row_${t.name}` : undefined;
     if (dq && typeof this.exports[dq] !== "function") throw new TensorshrinkError("E_UNSUPPORTED", `no dequantize kernel for type ${t.name} in this build`, { type: t.name });
     const kname = `quantize_${t.name}${opts.kernel === "ref" ? "_ref" : ""}`;
-    const res = await pool.run({ op: "quantize", kernel: kname, rows, cols, rowBytes: rb, file, imatrix: im, checkFinite: t.rejectsNonFinite, statsKernel: dq, sliceRows: Math.min(rows, sliceRowsFor(cols)), out: o.out ?? undefined });
+    const res = await pool.run({ op: "quantize", kernel: kname, rows, cols, rowBytes: rb, file, imatrix: im, checkFinite: finite, statsKernel: dq, sliceRows: Math.min(rows, sliceRowsFor(cols)), out: o.out ?? undefined });
     if (res.nonfinite !== undefined) throw nonFiniteValue(opts, res.nonfinite, res.value!);
     return { bytes: res.data ? new Uint8Array(res.data) : null, se: res.stats?.[0] ?? 0, sa: res.stats?.[1] ?? 0 };
   }
@@ -527,7 +542,7 @@ export class Engine {
     this.check();
     const { t } = this.prepareDequantize(bytes, opts);
     const pool = await this.getPool();
-    if (!pool || t.name === "f32") return this.dequantize(bytes, opts);
+    if (!pool || t.name === "f32" || opts.rows === 0 || opts.cols === 0) return this.dequantize(bytes, opts);
     const { rows, cols } = opts;
     const rb = this.rowBytes(t, cols);
     const kernel = `dequantize_row_${t.name}${opts.kernel === "ref" ? "_ref" : ""}`;
@@ -552,6 +567,8 @@ export class Engine {
     const t = lookupType(opts.type);
     this.validate(opts.cols, { ...opts, rows: 1 }, t);
     this.validateImatrix(opts.imatrix, t, opts.cols, opts.name);
+    checksFinite(t, { ...opts, rows: 1 });
+    if (opts.rows !== undefined && (!Number.isSafeInteger(opts.rows) || opts.rows < 0)) throw new TensorshrinkError("E_SHAPE", `rows must be a non-negative integer, got ${opts.rows}`);
     return new StreamQuantizer(this, opts);
   }
 
@@ -628,6 +645,7 @@ export class Engine {
 export class StreamQuantizer {
   private carry: Float32Array;
   private carryLen = 0;
+  private state: "open" | "ended" | "failed" = "open";
   /** Rows completed so far. */
   rowsDone = 0;
   constructor(private readonly engine: Engine, private readonly opts: Omit<QuantizeOptions, "rows"> & { rows?: number }) {
@@ -635,7 +653,23 @@ export class StreamQuantizer {
   }
   /** Adds values (row-major); returns the quantized bytes of every row completed by this chunk. */
   push(chunk: Float32Array): Uint8Array {
+    this.checkOpen("push()");
     if (!(chunk instanceof Float32Array)) throw new TensorshrinkError("E_ARG_TYPE", `stream chunks must be Float32Array, got ${describe(chunk)}`);
+    if (this.opts.cols === 0) {
+      if (chunk.length) throw new TensorshrinkError("E_SHAPE", `a stream of empty rows (cols = 0) takes no values, got ${chunk.length}${this.opts.name ? ` (tensor "${this.opts.name}")` : ""}`);
+      return new Uint8Array(0);
+    }
+    try {
+      return this.pushChunk(chunk);
+    } catch (e) {
+      this.state = "failed"; // rows may have been half consumed: the stream cannot go on
+      throw e;
+    }
+  }
+  private checkOpen(what: string): void {
+    if (this.state !== "open") throw new TensorshrinkError("E_DISPOSED", `${what} on a stream quantizer that ${this.state === "ended" ? "already ended" : "failed earlier"}${this.opts.name ? ` (tensor "${this.opts.name}")` : ""}`);
+  }
+  private pushChunk(chunk: Float32Array): Uint8Array {
     const cols = this.opts.cols;
     const parts: Uint8Array[] = [];
     let off = 0;
@@ -676,8 +710,14 @@ export class StreamQuantizer {
       this.rowsDone += rows;
     }
   }
-  /** Finishes the stream: throws E_SHAPE if a partial row or fewer than the declared rows arrived. */
+  /**
+   * Finishes the stream: throws E_SHAPE if a partial row or fewer than the declared rows arrived.
+   * Afterwards (and after a push that threw) push() and end() throw E_DISPOSED.
+   */
   end(): void {
+    this.checkOpen("end()");
+    this.state = "ended";
+    if (this.opts.cols === 0) return;
     if (this.carryLen) throw new TensorshrinkError("E_SHAPE", `stream ended inside a row: ${this.carryLen} of ${this.opts.cols} values`);
     if (this.opts.rows !== undefined && this.rowsDone !== this.opts.rows) throw new TensorshrinkError("E_SHAPE", `stream ended after ${this.rowsDone} rows, expected ${this.opts.rows}`);
   }
@@ -691,6 +731,27 @@ function splitRows(rows: number, cols: number, workers: number, chunkBytes: numb
   return r;
 }
 
+/**
+ * The non-finite policy: true when the input must be checked for NaN/Inf (always, unless
+ * `allowNonFinite: true` for f32/f16/bf16). Throws E_ARG_TYPE (not a boolean) or E_RANGE (block type).
+ */
+function checksFinite(t: TypeInfo, opts: QuantizeOptions): boolean {
+  const a = opts.allowNonFinite;
+  if (a === undefined || a === false) return true;
+  if (a !== true) throw new TensorshrinkError("E_ARG_TYPE", `allowNonFinite must be a boolean, got ${describe(a)}`);
+  if (t.rejectsNonFinite) throw new TensorshrinkError("E_RANGE", `allowNonFinite is only for f32, f16 and bf16 outputs: ${t.name} blocks cannot hold NaN/Inf${opts.name ? ` (tensor "${opts.name}")` : ""}`, { type: t.name, name: opts.name });
+  return false;
+}
+
+/** Index of the first NaN/Inf in `a`, or -1. */
+function firstNonFinite(a: Float32Array): number {
+  for (let i = 0; i < a.length; i++) {
+    const v = a[i];
+    if (v - v !== 0) return i;
+  }
+  return -1;
+}
+
 function xArray(x: Float32Array | WasmTensor): Float32Array {
   return x instanceof WasmTensor ? x.f32 : x;
 }
@@ -701,7 +762,7 @@ function nonFinite(opts: QuantizeOptions, flat: number, mem: Uint8Array, byteOff
 
 function nonFiniteValue(opts: QuantizeOptions, flat: number, value: number): TensorshrinkError {
   const row = Math.floor(flat / opts.cols), column = flat % opts.cols;
-  return new TensorshrinkError("E_NONFINITE", `non-finite value ${value} at row ${row}, column ${column}${opts.name ? ` of tensor "${opts.name}"` : ""}; ggml quantizers refuse NaN/Inf`, { name: opts.name, row, column, value });
+  return new TensorshrinkError("E_NONFINITE", `non-finite value ${value} at row ${row}, column ${column}${opts.name ? ` of tensor "${opts.name}"` : ""}; NaN/Inf are refused for every output type (allowNonFinite lets them through for f32/f16/bf16)`, { name: opts.name, row, column, value });
 }
 
 /** Short description of a value's type for error messages. */

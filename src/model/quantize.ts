@@ -50,6 +50,13 @@ export interface QuantizeModelOptions {
   /** Progress callback, called after each chunk. */
   onProgress?(p: QuantizeProgress): void;
   signal?: AbortSignal;
+  /**
+   * Let NaN/Inf through (default false). By default, as llama-quantize does, a NaN or Inf in any
+   * tensor (quantized, converted to f16/bf16, or copied unchanged as f32/f16/bf16) is refused with
+   * E_NONFINITE naming tensor, row and column. With true, f32/f16/bf16 outputs and copies keep them;
+   * block types still refuse them.
+   */
+  allowNonFinite?: boolean;
 }
 
 /** Progress of a running quantization. */
@@ -137,6 +144,8 @@ export async function quantizeModel(engine: Engine, source: ModelSource, sink: B
   const specs: GgufTensorSpec[] = tensors.map((t, i) => ({ name: t.name, ne: t.ne, type: plan[i].type }));
 
   const chunkBytes = opts.chunkBytes ?? 4 << 20;
+  if (opts.allowNonFinite !== undefined && typeof opts.allowNonFinite !== "boolean") throw new TensorshrinkError("E_ARG_TYPE", `allowNonFinite must be a boolean, got ${typeof opts.allowNonFinite}`);
+  const allowNonFinite = opts.allowNonFinite === true;
   const stats = opts.stats !== false;
   const totalBytes = tensors.reduce((s, t) => s + t.ne.reduce((a, b) => a * b, 1) * 4, 0);
   // Work units: whole rows, about chunkBytes of f32 each, in file order across all tensors. Up to
@@ -184,7 +193,11 @@ export async function quantizeModel(engine: Engine, source: ModelSource, sink: B
   const launch = async (u: Unit): Promise<Done> => {
     const t = tensors[u.i], p = plan[u.i], cols = t.ne[0];
     const out: FileRange | null = outFile && p.quantize ? { ...outFile, offset: outOffsets[u.i] + u.r * rowBytesOf(p.type, cols) } : null;
-    if (!p.quantize) return { bytes: await t.readRawRows(u.r, u.n), se: 0, sa: 0 };
+    if (!p.quantize) {
+      const raw = await t.readRawRows(u.r, u.n);
+      if (!allowNonFinite) checkRawFinite(raw, t.type, cols, u.r, t.name);
+      return { bytes: raw, se: 0, sa: 0 };
+    }
     const imAll = imFor[u.i];
     const mat = imAll && imAll.length > cols ? Math.floor(u.r / t.ne[1]) : 0; // units never span two matrices
     const im = imAll ? (imAll.length > cols ? imAll.slice(mat * cols, (mat + 1) * cols) : imAll) : null;
@@ -193,7 +206,7 @@ export async function quantizeModel(engine: Engine, source: ModelSource, sink: B
     // readRows hands over a fresh array (every ModelSource in this package returns one); its buffer may be transferred to a worker.
     const x = fr ? null : await t.readRows(u.r, u.n);
     try {
-      const q = { type: p.type, rows: u.n, cols, imatrix: im, name: t.name };
+      const q = { type: p.type, rows: u.n, cols, imatrix: im, name: t.name, allowNonFinite: allowNonFinite && !lookupType(p.type).rejectsNonFinite };
       return fr ? await engine.quantizeFileUnit(fr, q, { stats, out }) : await engine.quantizeUnit(x!, q, { stats, pool: poolSize > 0, out });
     } catch (e) {
       if (e instanceof TensorshrinkError && e.code === "E_NONFINITE") {
@@ -257,4 +270,28 @@ export async function quantizeModel(engine: Engine, source: ModelSource, sink: B
     seconds,
     mbPerSecond: totalBytes / 1e6 / Math.max(seconds, 1e-9),
   };
+}
+
+/**
+ * Refuses NaN/Inf in rows copied unchanged (stored f32, f16 or bf16; llama-quantize validates every
+ * tensor's data the same way). Other stored types are copied as they are. `r0` is the first row.
+ */
+function checkRawFinite(raw: Uint8Array, type: string, cols: number, r0: number, name: string): void {
+  const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  let bad = -1, value = NaN;
+  if (type === "f32") {
+    for (let i = 0, n = raw.byteLength >> 2; i < n; i++) {
+      const v = dv.getFloat32(4 * i, true);
+      if (v - v !== 0) { bad = i; value = v; break; }
+    }
+  } else if (type === "f16" || type === "bf16") {
+    const exp = type === "f16" ? 0x7c00 : 0x7f80;
+    for (let i = 0, n = raw.byteLength >> 1; i < n; i++) {
+      const h = dv.getUint16(2 * i, true);
+      if ((h & exp) === exp) { bad = i; value = (h & (exp === 0x7c00 ? 0x3ff : 0x7f)) ? NaN : h & 0x8000 ? -Infinity : Infinity; break; }
+    }
+  } else return;
+  if (bad < 0) return;
+  const row = r0 + Math.floor(bad / cols), column = bad % cols;
+  throw new TensorshrinkError("E_NONFINITE", `non-finite value ${value} in tensor "${name}" at row ${row}, column ${column} (stored ${type}, copied unchanged); NaN/Inf are refused (allowNonFinite lets them through)`, { name, row, column, value });
 }
