@@ -108,10 +108,22 @@ const rowBytesOf = (type: string, cols: number) => {
 
 /**
  * Quantizes `source` to GGUF into `sink` with the ftype's per-tensor types. The sink is committed
- * only after the last byte; on any error or abort it is aborted (no partial file). Returns the report.
+ * only after the last byte; on any error or abort (including bad options, a wrong-length importance
+ * vector or an already-aborted signal, all checked before the sink's file is created) it is aborted:
+ * no partial or empty file remains. Returns the report.
  */
 export async function quantizeModel(engine: Engine, source: ModelSource, sink: ByteSink, opts: QuantizeModelOptions): Promise<QuantizeReport> {
+  try {
+    return await quantizeModelInner(engine, source, sink, opts);
+  } catch (e) {
+    try { await sink.abort(e); } catch { /* the first error is the one to report */ }
+    throw e;
+  }
+}
+
+async function quantizeModelInner(engine: Engine, source: ModelSource, sink: ByteSink, opts: QuantizeModelOptions): Promise<QuantizeReport> {
   const t0 = Date.now();
+  if (opts.signal?.aborted) throw new TensorshrinkError("E_ABORTED", "aborted before the first tensor", {});
   const ftype = lookupFtype(opts.ftype);
   if (opts.order !== undefined && opts.order !== "llama.cpp" && opts.order !== "input") throw new TensorshrinkError("E_ARG_TYPE", `order must be "llama.cpp" or "input", got ${String(opts.order)}`);
   const tensors: readonly ModelTensor[] = opts.order === "input" ? source.tensors : llamaCppTensorOrder(source.tensors);
@@ -158,6 +170,15 @@ export async function quantizeModel(engine: Engine, source: ModelSource, sink: B
   const depth = poolSize > 0 ? 2 * poolSize + 2 : 2;
   interface Unit { i: number; r: number; n: number }
   interface Done { bytes: Uint8Array | null; se: number; sa: number }
+  // Importance vectors, checked before anything is written: one value per column, or (3D expert
+  // tensors, as llama.cpp's imatrix stores them) one vector per matrix, ne[0] x (ne[2] * ne[3]) values.
+  const imFor: (Float32Array | null)[] = tensors.map((t, i) => {
+    const im = plan[i].quantize ? imatrix?.get(t.name) ?? null : null;
+    if (!im) return null;
+    const cols = t.ne[0], mats = t.ne.length > 2 ? tensorRows(t.ne) / t.ne[1] : 1;
+    if (im.length === cols * mats) return im;
+    throw new TensorshrinkError("E_IMATRIX", `imatrix entry for tensor "${t.name}" has ${im.length} values, the tensor needs ${cols}${mats > 1 ? ` x ${mats} matrices = ${cols * mats}` : " (one per column)"}`, { name: t.name });
+  });
   // With a pool that can access files (Node) and a file sink, workers write their quantized units
   // straight into the temporary output file at their final offsets (the header fixes the layout), and
   // read f32 rows that live in a local file themselves: this thread then only schedules.
@@ -168,15 +189,6 @@ export async function quantizeModel(engine: Engine, source: ModelSource, sink: B
     outFile = await sink.target();
     outOffsets = layout.offsets.map((o) => layout.dataOffset + o);
   }
-  // Importance vectors, checked before anything is written: one value per column, or (3D expert
-  // tensors, as llama.cpp's imatrix stores them) one vector per matrix, ne[0] x (ne[2] * ne[3]) values.
-  const imFor: (Float32Array | null)[] = tensors.map((t, i) => {
-    const im = plan[i].quantize ? imatrix?.get(t.name) ?? null : null;
-    if (!im) return null;
-    const cols = t.ne[0], mats = t.ne.length > 2 ? tensorRows(t.ne) / t.ne[1] : 1;
-    if (im.length === cols * mats) return im;
-    throw new TensorshrinkError("E_IMATRIX", `imatrix entry for tensor "${t.name}" has ${im.length} values, the tensor needs ${cols}${mats > 1 ? ` x ${mats} matrices = ${cols * mats}` : " (one per column)"}`, { name: t.name });
-  });
   const units = (function* (): Generator<Unit> {
     for (let i = 0; i < tensors.length; i++) {
       const t = tensors[i];
