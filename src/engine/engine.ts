@@ -255,7 +255,7 @@ export class Engine {
     if (t.name === "f32") {
       const xs = xArray(x);
       if (finite) {
-        const bad = firstNonFinite(xs);
+        const bad = this.findNonFinite(x);
         if (bad >= 0) throw nonFiniteValue(opts, bad, xs[bad]);
       }
       out.set(new Uint8Array(xs.buffer, xs.byteOffset, rows * cols * 4));
@@ -290,6 +290,25 @@ export class Engine {
       if (pim) this.free(pim);
     }
     return out;
+  }
+
+  /** Index of the first NaN/Inf in x (the SIMD find_nonfinite kernel, chunk by chunk for JS arrays), or -1. */
+  private findNonFinite(x: Float32Array | WasmTensor): number {
+    if (x instanceof WasmTensor) return this.exports.find_nonfinite(x.ptr, x.length);
+    const n = x.length, chunk = Math.min(n, Math.max(256, Math.floor(this.chunkBytes / 4)));
+    if (n === 0) return -1;
+    const p = this.alloc(chunk * 4);
+    try {
+      for (let i = 0; i < n; i += chunk) {
+        const m = Math.min(chunk, n - i);
+        new Float32Array(this.exports.memory.buffer, p, m).set(x.subarray(i, i + m));
+        const bad = this.exports.find_nonfinite(p, m);
+        if (bad >= 0) return i + bad;
+      }
+      return -1;
+    } finally {
+      this.free(p);
+    }
   }
 
   private prepareQuantize(x: unknown, opts: QuantizeOptions) {
@@ -741,15 +760,6 @@ function checksFinite(t: TypeInfo, opts: QuantizeOptions): boolean {
   if (a !== true) throw new TensorshrinkError("E_ARG_TYPE", `allowNonFinite must be a boolean, got ${describe(a)}`);
   if (t.rejectsNonFinite) throw new TensorshrinkError("E_RANGE", `allowNonFinite is only for f32, f16 and bf16 outputs: ${t.name} blocks cannot hold NaN/Inf${opts.name ? ` (tensor "${opts.name}")` : ""}`, { type: t.name, name: opts.name });
   return false;
-}
-
-/** Index of the first NaN/Inf in `a`, or -1. */
-function firstNonFinite(a: Float32Array): number {
-  for (let i = 0; i < a.length; i++) {
-    const v = a[i];
-    if (v - v !== 0) return i;
-  }
-  return -1;
 }
 
 function xArray(x: Float32Array | WasmTensor): Float32Array {
