@@ -29,6 +29,12 @@ const EVIL = "blk.0.attn_q\x1b[2J\x1b]0;pwned\x07\x9b31m\u202eweight\u0085";
     tensors: base.tensors.map((t) => (t.name === "blk.0.attn_q.weight" ? { ...t, name: EVIL } : t)),
   };
   await quantizeModel(engine, evil, await openFileSink(path.join(dir, "evil.gguf")), { ftype: "F32", order: "input" });
+  // A NaN in one weight, written as F32 with the opt-out.
+  const nan: ModelSource = {
+    ...base,
+    tensors: base.tensors.map((t) => (t.name !== "blk.0.ffn_up.weight" ? t : { ...t, fileRows: undefined, readRawRows: async (r: number, n: number) => { const a = await t.readRawRows(r, n); if (r === 0) a.set([0, 0, 0xc0, 0x7f], 4 * 70); return a; } })),
+  };
+  await quantizeModel(engine, nan, await openFileSink(path.join(dir, "nan.gguf")), { ftype: "F32", order: "input", allowNonFinite: true });
   engine.dispose();
 }
 const noTmp = () => assert.equal(readdirSync(dir).filter((f) => f.includes(".tmp")), []);
@@ -94,6 +100,21 @@ test("prototype-chain names are unknown types/ftypes; demo checks --ftypes befor
   const r = run(["__proto__"]);
   assert.is(r.status, 2);
   assert.match(r.stderr, /unknown command "__proto__"/);
+  noTmp();
+});
+
+test("NaN in the input: refused for F16/F32/Q8_0 by default; --allow-nonfinite lets F16 and F32 through", () => {
+  const nan = path.join(dir, "nan.gguf"), out = path.join(dir, "nan-out.gguf");
+  for (const f of ["F16", "F32", "BF16", "Q8_0"]) {
+    const r = fails(["quantize", nan, out, f], /E_NONFINITE.*blk\.0\.ffn_up\.weight.*row 1, column 6/);
+    assert.ok(r.stderr.length > 0);
+  }
+  fails(["quantize", nan, out, "Q8_0", "--allow-nonfinite"], /E_NONFINITE/);
+  for (const f of ["F16", "F32"]) {
+    const r = run(["quantize", nan, out, f, "--allow-nonfinite", "--json"]);
+    assert.is(r.status, 0, r.stderr);
+    rmSync(out);
+  }
   noTmp();
 });
 

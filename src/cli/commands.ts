@@ -122,7 +122,7 @@ export async function runQuantize(a: Args): Promise<number> {
         const imSrc = await openFileSource(imPath);
         try { imatrix = await readImatrix(imSrc); } finally { await imSrc.close?.(); }
       }
-      const report = await quantizeModel(engine, model, sink, { ftype, rules, imatrix, pure: a.flags.has("--pure"), order: a.flags.has("--keep-order") ? "input" : "llama.cpp", onProgress: bar.update, signal: sig.signal });
+      const report = await quantizeModel(engine, model, sink, { ftype, rules, imatrix, pure: a.flags.has("--pure"), allowNonFinite: a.flags.has("--allow-nonfinite"), order: a.flags.has("--keep-order") ? "input" : "llama.cpp", onProgress: bar.update, signal: sig.signal });
       bar.done();
       if (a.flags.has("--json")) process.stdout.write(safeJson(JSON.stringify({ input, output, ...report }, jsonNum, 1)) + "\n");
       else process.stdout.write(formatReport(report, `${input} -> ${output}`));

@@ -25,6 +25,8 @@ Usage:
       --tokenizer F     tokenizer.bin for a llama2.c checkpoint
       --pure            no per-tensor bumps: every quantizable tensor gets the base type
       --keep-order      keep the input's tensor order (default: llama-quantize's order, byte-identical files)
+      --allow-nonfinite let NaN/Inf through into f32/f16/bf16 outputs and copies (default: refused, as
+                        llama-quantize does; block types always refuse them)
       --json            print one JSON document instead of the table
       Ctrl-C / SIGTERM / SIGHUP / SIGQUIT stop the job and delete the partial output (exit 128 + the
       signal number: 130, 143, 129, 131); a second signal exits at once, also deleting it.
@@ -38,7 +40,7 @@ Usage:
 export interface Args { _: string[]; opts: Map<string, string[]>; flags: Set<string> }
 
 const WITH_VALUE = new Set(["--imatrix", "--threads", "--rule", "--text", "--tokenizer", "--ctx", "--ftypes"]);
-const FLAGS = new Set(["--json", "--pure", "--keep-order", "--help"]);
+const FLAGS = new Set(["--json", "--pure", "--keep-order", "--help", "--allow-nonfinite"]);
 
 /** Single-dash aliases: -t N is --threads N, -h is --help. */
 const SHORT = new Map<string, string>([["-t", "--threads"], ["-h", "--help"]]);
