@@ -12,6 +12,7 @@ import { init, syntheticModel, quantizeModel, type ModelSource } from "../src/in
 import { openFileSink } from "../src/formats/source";
 import { ggufKV } from "../src/formats/gguf";
 import { ROOT } from "./_util";
+import { safeText, safeJson } from "../src/cli/escape";
 
 const CLI = path.join(ROOT, "dist/cli.js");
 const run = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", timeout: 120_000 });
@@ -141,6 +142,20 @@ test("inspect escapes control characters, C1 controls and bidi overrides in ever
   assert.not.ok(RAW.test(bad.stderr.replace(/\n/g, "")), `raw control character in the error: ${JSON.stringify(bad.stderr)}`);
   rmSync(path.join(dir, "evil-q.gguf"));
   noTmp();
+});
+
+test("safeText / safeJson: every unsafe code point escaped, emoji and backslashes kept, JSON round-trips", () => {
+  let all = "";
+  for (let c = 0; c < 0x100; c++) all += String.fromCharCode(c);
+  all += "\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufffd\ud800x\udc00🙂\\";
+  const t = safeText(all);
+  assert.not.ok(RAW.test(t) || /[\ud800-\udfff]/.test(t.replace("🙂", "")), JSON.stringify(t));
+  assert.ok(t.includes("🙂") && t.includes("\\x1b") && t.includes("\\x9b") && t.includes("\\u202e") && t.includes("\\ud800") && t.includes("\\n"));
+  assert.is(safeText("plain ascii: blk.0.attn_q.weight"), "plain ascii: blk.0.attn_q.weight");
+  assert.is(safeText("a\nb", true), "a\nb");
+  const j = safeJson(JSON.stringify({ k: all }));
+  assert.not.ok(RAW.test(j));
+  assert.is(JSON.parse(j).k, all);
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));

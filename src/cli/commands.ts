@@ -74,7 +74,7 @@ export function progressBar(enabled: boolean) {
       const w = 24, fill = Math.round(frac * w);
       const mbs = p.doneBytes / 1e6 / Math.max(p.elapsedMs / 1000, 1e-3);
       const eta = frac > 0 ? ((p.elapsedMs / 1000) * (1 - frac)) / frac : 0;
-      const line = `[${"#".repeat(fill)}${".".repeat(w - fill)}] ${(frac * 100).toFixed(0).padStart(3)}% ${p.tensorIndex + 1}/${p.tensorCount} ${p.tensor.slice(0, 32).padEnd(32)} ${mbs.toFixed(0)} MB/s ETA ${eta.toFixed(0)}s`;
+      const line = `[${"#".repeat(fill)}${".".repeat(w - fill)}] ${(frac * 100).toFixed(0).padStart(3)}% ${p.tensorIndex + 1}/${p.tensorCount} ${safeText(p.tensor).slice(0, 32).padEnd(32)} ${mbs.toFixed(0)} MB/s ETA ${eta.toFixed(0)}s`;
       process.stderr.write(`\r${line.slice(0, (process.stderr.columns || 120) - 1)}`);
     },
     done() {
