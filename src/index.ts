@@ -26,3 +26,7 @@ export { checkLlamaModel, checkLlamaTensors, checkLlamaParams, expectedLlamaTens
 export { parseHfLlamaConfig, type HfLlamaConfig } from "./model/hf-config";
 export { sniffModelFormat, type SniffedFormat } from "./model/open";
 export { findDuplicateJsonKey, type DuplicateJsonKey } from "./formats/json-keys";
+
+// --- hostile-engine ---
+export { TensorScope } from "./engine/tensor";
+export { MAX_ALLOC_BYTES } from "./engine/engine";

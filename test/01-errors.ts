@@ -49,8 +49,9 @@ test("NaN / Inf name row and column", () => {
   const y = new Float32Array(96);
   y[2 * 32 + 5] = Infinity;
   throwsCode(() => engine.quantize(y, { type: "q8_0", rows: 3, cols: 32, name: "t" }), "E_NONFINITE", /row 2, column 5 of tensor "t"/);
-  // f16/bf16 convert NaN/Inf (they are representable)
-  const h = engine.quantize(y, { type: "f16", rows: 3, cols: 32 });
+  // f16/bf16 refuse them too by default (as llama-quantize); allowNonFinite converts them (representable)
+  throwsCode(() => engine.quantize(y, { type: "f16", rows: 3, cols: 32, name: "t" }), "E_NONFINITE", /row 2, column 5 of tensor "t"/);
+  const h = engine.quantize(y, { type: "f16", rows: 3, cols: 32, allowNonFinite: true });
   assert.is(new Uint16Array(h.buffer)[69], 0x7c00);
 });
 

@@ -2,7 +2,9 @@
 import { TensorshrinkError } from "../errors";
 import { init } from "../engine/init";
 import type { Engine } from "../engine/engine";
-import { openFileSink, openFileSource, memorySink } from "../formats/source";
+import { openFileSink, openFileSource, memorySink, checkOutputNotInput } from "../formats/source";
+import { safeText, safeJson } from "./escape";
+import { installSignalHandlers } from "./signals";
 import { readGguf, ggufValueToJSON } from "../formats/gguf";
 import { readSafetensors } from "../formats/safetensors";
 import { quantizeModel, type QuantizeReport, type QuantizeProgress } from "../model/quantize";
@@ -14,12 +16,46 @@ import type { Args } from "./main";
 
 const one = (a: Args, k: string) => a.opts.get(k)?.at(-1);
 
-function threadsOf(a: Args): number | undefined {
-  const t = one(a, "--threads");
+/** A plain decimal integer (digits only: no sign, exponent, hex, spaces or fraction) in [min, max], or E_RANGE naming the option. */
+function intOption(a: Args, k: string, min: number, max: number): number | undefined {
+  const t = one(a, k);
   if (t === undefined) return undefined;
-  const n = Number(t);
-  if (!Number.isInteger(n) || n < 1 || n > 256) throw new TensorshrinkError("E_RANGE", `--threads must be an integer from 1 to 256, got "${t}"`);
+  const n = /^[0-9]{1,16}$/.test(t) ? Number(t) : NaN;
+  if (!(n >= min && n <= max)) throw new TensorshrinkError("E_RANGE", `${k} must be a plain decimal integer from ${min} to ${max}, got "${safeText(t)}"`, { option: k, value: t });
   return n;
+}
+
+/** Logical cores of this machine (os.availableParallelism, else navigator.hardwareConcurrency, else 1). */
+async function coreCount(): Promise<number> {
+  try {
+    const os = await import("node:os");
+    const n = typeof os.availableParallelism === "function" ? os.availableParallelism() : os.cpus().length;
+    if (n >= 1) return n;
+  } catch { /* not Node */ }
+  const h = (globalThis as any).navigator?.hardwareConcurrency;
+  return typeof h === "number" && h >= 1 ? h : 1;
+}
+
+/** Most worker threads the CLI starts: 4 x the cores (each worker holds a wasm instance and its buffers). */
+export const THREADS_PER_CORE_CAP = 4;
+
+/** --threads / -t: a plain decimal integer >= 1; above 4 x the cores it is capped, with a note on stderr. */
+async function threadsOf(a: Args): Promise<number | undefined> {
+  const n = intOption(a, "--threads", 1, Number.MAX_SAFE_INTEGER);
+  if (n === undefined) return undefined;
+  const cores = await coreCount();
+  const cap = THREADS_PER_CORE_CAP * cores;
+  if (n > cap) {
+    process.stderr.write(`tensorshrink: --threads ${n} capped to ${cap} (${THREADS_PER_CORE_CAP} x ${cores} cores)\n`);
+    return cap;
+  }
+  return n;
+}
+
+/** Refuses positionals beyond the `n` a command takes, naming the first extra one. */
+function positionals(a: Args, n: number, usage: string): string[] {
+  if (a._.length > n) throw new TensorshrinkError("E_RANGE", `unexpected argument "${safeText(a._[n])}"; ${usage}`, { argument: a._[n] });
+  return a._;
 }
 
 const fmtBytes = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : n >= 1e6 ? `${(n / 1e6).toFixed(2)} MB` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} kB` : `${n} B`);
@@ -38,7 +74,7 @@ export function progressBar(enabled: boolean) {
       const w = 24, fill = Math.round(frac * w);
       const mbs = p.doneBytes / 1e6 / Math.max(p.elapsedMs / 1000, 1e-3);
       const eta = frac > 0 ? ((p.elapsedMs / 1000) * (1 - frac)) / frac : 0;
-      const line = `[${"#".repeat(fill)}${".".repeat(w - fill)}] ${(frac * 100).toFixed(0).padStart(3)}% ${p.tensorIndex + 1}/${p.tensorCount} ${p.tensor.slice(0, 32).padEnd(32)} ${mbs.toFixed(0)} MB/s ETA ${eta.toFixed(0)}s`;
+      const line = `[${"#".repeat(fill)}${".".repeat(w - fill)}] ${(frac * 100).toFixed(0).padStart(3)}% ${p.tensorIndex + 1}/${p.tensorCount} ${safeText(p.tensor).slice(0, 32).padEnd(32)} ${mbs.toFixed(0)} MB/s ETA ${eta.toFixed(0)}s`;
       process.stderr.write(`\r${line.slice(0, (process.stderr.columns || 120) - 1)}`);
     },
     done() {
@@ -49,11 +85,11 @@ export function progressBar(enabled: boolean) {
 
 /** The per-tensor table and totals, as text. */
 export function formatReport(r: QuantizeReport, title = ""): string {
-  const rows = r.tensors.map((t) => [t.name, `${t.inType}→${t.type}`, fmtBytes(t.bytesBefore), fmtBytes(t.bytesAfter), fmtSqnr(t.sqnrDb)]);
+  const rows = r.tensors.map((t) => [safeText(t.name), `${t.inType}→${t.type}`, fmtBytes(t.bytesBefore), fmtBytes(t.bytesAfter), fmtSqnr(t.sqnrDb)]);
   const head = ["tensor", "type", "before", "after", "SQNR"];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i].length)));
   const line = (c: string[]) => c.map((s, i) => (i >= 2 ? s.padStart(w[i]) : s.padEnd(w[i]))).join("  ");
-  let out = title ? `${title}\n` : "";
+  let out = title ? `${safeText(title)}\n` : "";
   out += line(head) + "\n" + w.map((n) => "-".repeat(n)).join("  ") + "\n";
   for (const x of rows) out += line(x) + "\n";
   out += `\n${r.ftype}: ${r.tensors.length} tensors, ${r.params.toLocaleString("en-US")} parameters, file ${fmtBytes(r.fileSize)}, ` +
@@ -63,38 +99,50 @@ export function formatReport(r: QuantizeReport, title = ""): string {
 
 /** `tensorshrink quantize <input> <output.gguf> <FTYPE> ...` */
 export async function runQuantize(a: Args): Promise<number> {
-  const [input, output, ftypeArg] = a._;
-  if (!input || !output || !ftypeArg) throw new TensorshrinkError("E_RANGE", "usage: tensorshrink quantize <input> <output.gguf> <FTYPE> [--imatrix F] [--threads N] [--rule P=T]... [--json]");
+  const usage = "usage: tensorshrink quantize <input> <output.gguf> <FTYPE> [--imatrix F] [--threads N] [--rule P=T]... [--json]";
+  const [input, output, ftypeArg] = positionals(a, 3, usage);
+  if (!input || !output || !ftypeArg) throw new TensorshrinkError("E_RANGE", usage);
+  // Everything that can be checked is checked before any work: options, then the output path.
   const ftype = lookupFtype(ftypeArg).name;
   const rules = (a.opts.get("--rule") ?? []).map(parseRule);
-  const engine = await init({ threads: threadsOf(a) });
-  const model = await openModel(input, engine, { tokenizer: one(a, "--tokenizer") });
+  const threads = await threadsOf(a);
   const imPath = one(a, "--imatrix");
-  let imatrix = null;
-  if (imPath) {
-    const imSrc = await openFileSource(imPath);
-    try { imatrix = await readImatrix(imSrc); } finally { await imSrc.close?.(); }
-  }
-  // every file the job reads is protected: the input, --imatrix, --tokenizer and what the model found itself
-  const sink = await openFileSink(output, { inputs: [input, imPath, one(a, "--tokenizer"), ...(model.files ?? [])] })
-    .catch(async (e) => { await model.close?.(); engine.dispose(); throw e; });
-  const ac = new AbortController();
-  const onSig = () => ac.abort();
-  process.once("SIGINT", onSig);
-  process.once("SIGTERM", onSig);
-  const bar = progressBar(!!process.stderr.isTTY && !a.flags.has("--json"));
+  // The signal handlers go in first: from here on a signal aborts the job and removes the temp file.
+  const sig = installSignalHandlers();
   try {
-    const report = await quantizeModel(engine, model, sink, { ftype, rules, imatrix, pure: a.flags.has("--pure"), order: a.flags.has("--keep-order") ? "input" : "llama.cpp", onProgress: bar.update, signal: ac.signal });
-    bar.done();
-    if (a.flags.has("--json")) process.stdout.write(JSON.stringify({ input, output, ...report }, jsonNum, 1) + "\n");
-    else process.stdout.write(formatReport(report, `${input} -> ${output}`));
-    return 0;
+    const sink = await openFileSink(output, { inputs: [input, imPath, one(a, "--tokenizer")] });
+    sig.tempPath = sink.tempPath;
+    const engine = await init({ threads });
+    let model: Awaited<ReturnType<typeof openModel>> | null = null;
+    const bar = progressBar(!!process.stderr.isTTY && !a.flags.has("--json"));
+    try {
+      model = await openModel(input, engine, { tokenizer: one(a, "--tokenizer") });
+      // every file the job reads is protected: also what the model found itself (shards, config, tokenizer)
+      await checkOutputNotInput(output, model.files ?? []);
+      let imatrix = null;
+      if (imPath) {
+        const imSrc = await openFileSource(imPath);
+        try { imatrix = await readImatrix(imSrc); } finally { await imSrc.close?.(); }
+      }
+      const report = await quantizeModel(engine, model, sink, { ftype, rules, imatrix, pure: a.flags.has("--pure"), allowNonFinite: a.flags.has("--allow-nonfinite"), order: a.flags.has("--keep-order") ? "input" : "llama.cpp", onProgress: bar.update, signal: sig.signal });
+      bar.done();
+      if (a.flags.has("--json")) process.stdout.write(safeJson(JSON.stringify({ input, output, ...report }, jsonNum, 1)) + "\n");
+      else process.stdout.write(formatReport(report, `${input} -> ${output}`));
+      return 0; // a signal that came after the commit: the output is complete, keep it
+    } catch (e) {
+      await sink.abort(e);
+      sig.rethrowIfSignalled(e);
+      throw e;
+    } finally {
+      bar.done();
+      await model?.close?.();
+      engine.dispose();
+    }
+  } catch (e) {
+    sig.rethrowIfSignalled(e);
+    throw e;
   } finally {
-    bar.done();
-    process.off("SIGINT", onSig);
-    process.off("SIGTERM", onSig);
-    await model.close?.();
-    engine.dispose();
+    sig.uninstall();
   }
 }
 
@@ -102,10 +150,10 @@ const jsonNum = (_k: string, v: unknown) => (typeof v === "bigint" ? v.toString(
 
 /** `tensorshrink inspect <file>`: GGUF header, metadata and tensors. */
 export async function runInspect(a: Args): Promise<number> {
-  const [file] = a._;
+  const [file] = positionals(a, 1, "usage: tensorshrink inspect <file> [--json]");
   if (!file) throw new TensorshrinkError("E_RANGE", "usage: tensorshrink inspect <file> [--json]");
   const fs = await import("node:fs/promises");
-  const st = await fs.stat(file).catch((e) => { throw new TensorshrinkError("E_IO", `cannot open ${file}: ${(e as Error).message}`, { file }); });
+  const st = await fs.stat(file).catch((e) => { throw new TensorshrinkError("E_IO", `cannot open ${safeText(file)}: ${(e as Error).message}`, { file }); });
   if (st.isDirectory()) return inspectModel(a, file);
   const src = await openFileSource(file);
   const magic = await src.read(0, Math.min(4, src.size));
@@ -121,20 +169,20 @@ export async function runInspect(a: Args): Promise<number> {
         metadata: Object.fromEntries(g.metadata.map((kv) => [kv.key, ggufValueToJSON(kv.value)])),
         tensors: g.tensors.map((t) => ({ name: t.name, type: t.type.name, ne: t.ne, offset: t.absOffset, bytes: t.nbytes })),
       };
-      process.stdout.write(JSON.stringify(doc, jsonNum, 1) + "\n");
+      process.stdout.write(safeJson(JSON.stringify(doc, jsonNum, 1)) + "\n");
       return 0;
     }
-    let out = `${file}: GGUF v${g.version}, ${fmtBytes(src.size)}, ${g.metadata.length} key/values, ${g.tensors.length} tensors, alignment ${g.alignment}, data at byte ${g.dataOffset}\n\n`;
+    let out = `${safeText(file)}: GGUF v${g.version}, ${fmtBytes(src.size)}, ${g.metadata.length} key/values, ${g.tensors.length} tensors, alignment ${g.alignment}, data at byte ${g.dataOffset}\n\n`;
     for (const kv of g.metadata) {
       let v = JSON.stringify(ggufValueToJSON(kv.value), jsonNum);
       if (v.length > 100) v = `${v.slice(0, 97)}...` + (Array.isArray(ggufValueToJSON(kv.value)) ? ` (${(ggufValueToJSON(kv.value) as unknown[]).length} items)` : "");
-      out += `  ${kv.key} = ${v}\n`;
+      out += `  ${safeText(kv.key)} = ${safeText(v)}\n`;
     }
     out += "\n";
     const counts = new Map<string, number>();
     for (const t of g.tensors) {
       counts.set(t.type.name, (counts.get(t.type.name) ?? 0) + t.nelements);
-      out += `  ${t.name.padEnd(36)} ${t.type.name.padEnd(7)} [${t.ne.join(", ")}]  ${fmtBytes(t.nbytes)} @ ${t.absOffset}\n`;
+      out += `  ${safeText(t.name).padEnd(36)} ${t.type.name.padEnd(7)} [${t.ne.join(", ")}]  ${fmtBytes(t.nbytes)} @ ${t.absOffset}\n`;
     }
     const total = [...counts.values()].reduce((s, n) => s + n, 0);
     const bytes = g.tensors.reduce((s, t) => s + t.nbytes, 0);
@@ -153,12 +201,12 @@ async function inspectSafetensors(a: Args, file: string): Promise<number> {
     const f = await readSafetensors(src);
     const tensors = f.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape], offset: t.offset, bytes: t.nbytes }));
     if (a.flags.has("--json")) {
-      process.stdout.write(JSON.stringify({ file, format: "safetensors", size: src.size, headerBytes: f.headerBytes, metadata: f.metadata, tensors }, jsonNum, 1) + "\n");
+      process.stdout.write(safeJson(JSON.stringify({ file, format: "safetensors", size: src.size, headerBytes: f.headerBytes, metadata: f.metadata, tensors }, jsonNum, 1)) + "\n");
       return 0;
     }
-    let out = `${file}: safetensors, ${fmtBytes(src.size)}, header ${f.headerBytes} bytes, ${tensors.length} tensors\n`;
-    for (const [k, v] of Object.entries(f.metadata)) out += `  ${k} = ${JSON.stringify(v)}\n`;
-    for (const t of tensors) out += `  ${t.name.padEnd(48)} ${t.dtype.padEnd(5)} [${t.shape.join(", ")}]  ${fmtBytes(t.bytes)} @ ${t.offset}\n`;
+    let out = `${safeText(file)}: safetensors, ${fmtBytes(src.size)}, header ${f.headerBytes} bytes, ${tensors.length} tensors\n`;
+    for (const [k, v] of Object.entries(f.metadata)) out += `  ${safeText(k)} = ${safeText(JSON.stringify(v))}\n`;
+    for (const t of tensors) out += `  ${safeText(t.name).padEnd(48)} ${safeText(t.dtype).padEnd(5)} [${t.shape.join(", ")}]  ${fmtBytes(t.bytes)} @ ${t.offset}\n`;
     process.stdout.write(out);
     return 0;
   } finally {
@@ -174,17 +222,17 @@ async function inspectModel(a: Args, file: string): Promise<number> {
     const tensors = model.tensors.map((t) => ({ name: t.name, type: t.type, ne: [...t.ne] }));
     const metadata = Object.fromEntries(model.metadata.map((kv) => [kv.key, ggufValueToJSON(kv.value)]));
     if (a.flags.has("--json")) {
-      process.stdout.write(JSON.stringify({ file, format: "converted", name: model.name, hparams: model.hparams, metadata, tensors }, jsonNum, 1) + "\n");
+      process.stdout.write(safeJson(JSON.stringify({ file, format: "converted", name: model.name, hparams: model.hparams, metadata, tensors }, jsonNum, 1)) + "\n");
       return 0;
     }
-    let out = `${file}: ${model.name}, converted view (GGUF names), ${tensors.length} tensors, ${model.hparams.nLayer} layers\n\n`;
+    let out = `${safeText(file)}: ${safeText(model.name)}, converted view (GGUF names), ${tensors.length} tensors, ${model.hparams.nLayer} layers\n\n`;
     for (const [k, v] of Object.entries(metadata)) {
       let s = JSON.stringify(v, jsonNum);
       if (s.length > 100) s = `${s.slice(0, 97)}...`;
-      out += `  ${k} = ${s}\n`;
+      out += `  ${safeText(k)} = ${safeText(s)}\n`;
     }
     out += "\n";
-    for (const t of tensors) out += `  ${t.name.padEnd(36)} ${t.type.padEnd(5)} [${t.ne.join(", ")}]\n`;
+    for (const t of tensors) out += `  ${safeText(t.name).padEnd(36)} ${safeText(t.type).padEnd(5)} [${t.ne.join(", ")}]\n`;
     process.stdout.write(out);
     return 0;
   } finally {
@@ -195,8 +243,9 @@ async function inspectModel(a: Args, file: string): Promise<number> {
 
 /** `tensorshrink demo`: the whole job on a built-in synthetic llama-shaped model, nothing downloaded. */
 export async function runDemo(a: Args): Promise<number> {
-  const ftypes = (one(a, "--ftypes") ?? "Q8_0,Q6_K,Q4_K_M,Q4_0").split(",");
-  const engine = await init({ threads: threadsOf(a) });
+  positionals(a, 0, "usage: tensorshrink demo [--ftypes A,B,...] [--threads N] [--json]");
+  const ftypes = (one(a, "--ftypes") ?? "Q8_0,Q6_K,Q4_K_M,Q4_0").split(",").map((f) => lookupFtype(f).name); // all checked before any work
+  const engine = await init({ threads: await threadsOf(a) });
   const model = syntheticModel();
   const reports: QuantizeReport[] = [];
   const json = a.flags.has("--json");
@@ -210,7 +259,7 @@ export async function runDemo(a: Args): Promise<number> {
       reports.push(r);
       if (!json) process.stdout.write(formatReport(r, `== ${r.ftype}`) + "\n");
     }
-    if (json) process.stdout.write(JSON.stringify({ model: model.name, reports }, jsonNum, 1) + "\n");
+    if (json) process.stdout.write(safeJson(JSON.stringify({ model: model.name, reports }, jsonNum, 1)) + "\n");
     else {
       process.stdout.write("summary\n");
       for (const r of reports) {
@@ -227,21 +276,24 @@ export async function runDemo(a: Args): Promise<number> {
 
 /** `tensorshrink eval <base.gguf> <other.gguf> --text <file>` */
 export async function runEval(a: Args): Promise<number> {
-  const [base, other] = a._;
+  const usage = "usage: tensorshrink eval <base.gguf> <other.gguf> --text <file> [--threads N] [--ctx N] [--json]";
+  const [base, other] = positionals(a, 2, usage);
   const text = one(a, "--text");
-  if (!base || !other || !text) throw new TensorshrinkError("E_RANGE", "usage: tensorshrink eval <base.gguf> <other.gguf> --text <file> [--threads N] [--json]");
+  if (!base || !other || !text) throw new TensorshrinkError("E_RANGE", usage);
+  const threads = (await threadsOf(a)) ?? 2;
+  const contextSize = intOption(a, "--ctx", 8, 1 << 20); // checked before any model is loaded
   const { evaluatePair } = await import("../eval/llama");
   const fs = await import("node:fs/promises");
   let body: string;
   try {
     body = await fs.readFile(text, "utf8");
   } catch (e) {
-    throw new TensorshrinkError("E_IO", `cannot read --text ${text}: ${(e as Error).message}`, { file: text });
+    throw new TensorshrinkError("E_IO", `cannot read --text ${safeText(text)}: ${(e as Error).message}`, { file: text });
   }
-  const r = await evaluatePair(base, other, body, { threads: threadsOf(a) ?? 2, contextSize: one(a, "--ctx") ? Number(one(a, "--ctx")) : undefined });
-  if (a.flags.has("--json")) process.stdout.write(JSON.stringify(r, jsonNum, 1) + "\n");
+  const r = await evaluatePair(base, other, body, { threads, contextSize });
+  if (a.flags.has("--json")) process.stdout.write(safeJson(JSON.stringify(r, jsonNum, 1)) + "\n");
   else {
-    process.stdout.write(`base:  ${base}\nother: ${other}\ntext:  ${text} (${r.tokens} tokens scored)\n\n`);
+    process.stdout.write(`base:  ${safeText(base)}\nother: ${safeText(other)}\ntext:  ${safeText(text)} (${r.tokens} tokens scored)\n\n`);
     process.stdout.write(`  perplexity base   ${r.perplexityBase.toFixed(4)}\n  perplexity other  ${r.perplexityOther.toFixed(4)}\n  mean KL(base||other) ${r.meanKld.toFixed(6)} nats\n  top-1 agreement   ${(100 * r.top1Agreement).toFixed(2)}%\n`);
   }
   return 0;

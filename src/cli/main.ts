@@ -7,6 +7,7 @@
  */
 import { TensorshrinkError, isTensorshrinkError } from "../errors";
 import { runQuantize, runInspect, runDemo, runEval } from "./commands";
+import { safeText } from "./escape";
 
 const HELP = `tensorshrink — compress LLM weights to GGUF in any JavaScript runtime
 
@@ -18,13 +19,19 @@ Usage:
              or a Hugging Face directory (config.json + *.safetensors + tokenizer.json).
       FTYPE: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K IQ4_NL
       --imatrix F       llama.cpp importance matrix (GGUF imatrix or legacy .dat)
-      --threads N       worker threads (default: all cores)
+      --threads N, -t N worker threads (default: all cores; a plain decimal integer >= 1, capped at
+                        4 x the cores with a note on stderr)
       --rule P=T        tensors matching regex P get type T (or "skip"); first match wins; repeatable
       --tokenizer F     tokenizer.bin for a llama2.c checkpoint
       --pure            no per-tensor bumps: every quantizable tensor gets the base type
       --keep-order      keep the input's tensor order (default: llama-quantize's order, byte-identical files)
+      --allow-nonfinite let NaN/Inf through into f32/f16/bf16 outputs and copies (default: refused, as
+                        llama-quantize does; block types always refuse them)
       --json            print one JSON document instead of the table
+      Ctrl-C / SIGTERM / SIGHUP / SIGQUIT stop the job and delete the partial output (exit 128 + the
+      signal number: 130, 143, 129, 131); a second signal exits at once, also deleting it.
   tensorshrink inspect <file> [--json]
+      control characters, C1 controls and bidi overrides in names and values are printed escaped (\x1b)
   tensorshrink eval <base.gguf> <other.gguf> --text <file> [--threads N] [--ctx N] [--json]
       perplexity of both, mean KL divergence and top-1 agreement of other vs base (llama.cpp via node-llama-cpp)
 `;
@@ -33,14 +40,41 @@ Usage:
 export interface Args { _: string[]; opts: Map<string, string[]>; flags: Set<string> }
 
 const WITH_VALUE = new Set(["--imatrix", "--threads", "--rule", "--text", "--tokenizer", "--ctx", "--ftypes"]);
-const FLAGS = new Set(["--json", "--pure", "--keep-order", "--help"]);
+const FLAGS = new Set(["--json", "--pure", "--keep-order", "--help", "--allow-nonfinite"]);
 
-/** Parses argv (without node and script). Throws E_RANGE on a missing option value. */
+/** Single-dash aliases: -t N is --threads N, -h is --help. */
+const SHORT = new Map<string, string>([["-t", "--threads"], ["-h", "--help"]]);
+
+/**
+ * Parses argv (without node and script). Throws E_RANGE, naming it, on an unknown option (long or
+ * single-dash) or a missing option value. `--` ends the options; a lone `-` is a positional.
+ */
 export function parseArgs(argv: string[]): Args {
   const a: Args = { _: [], opts: new Map(), flags: new Set() };
+  let onlyPositionals = false;
   for (let i = 0; i < argv.length; i++) {
     const s = argv[i];
-    if (s.startsWith("--")) {
+    if (onlyPositionals || s === "-" || !s.startsWith("-")) {
+      a._.push(s);
+      continue;
+    }
+    if (s === "--") {
+      onlyPositionals = true;
+      continue;
+    }
+    if (!s.startsWith("--")) {
+      const long = SHORT.get(s);
+      if (!long) throw new TensorshrinkError("E_RANGE", `unknown option ${safeText(s)} (see tensorshrink --help)`);
+      if (FLAGS.has(long)) a.flags.add(long);
+      else {
+        const v = argv[++i];
+        if (v === undefined) throw new TensorshrinkError("E_RANGE", `option ${s} needs a value`);
+        if (!a.opts.has(long)) a.opts.set(long, []);
+        a.opts.get(long)!.push(v);
+      }
+      continue;
+    }
+    {
       const eq = s.indexOf("=");
       const k = eq > 0 ? s.slice(0, eq) : s;
       if (WITH_VALUE.has(k)) {
@@ -49,9 +83,8 @@ export function parseArgs(argv: string[]): Args {
         if (!a.opts.has(k)) a.opts.set(k, []);
         a.opts.get(k)!.push(v);
       } else if (FLAGS.has(k) && eq < 0) a.flags.add(k);
-      else throw new TensorshrinkError("E_RANGE", `unknown option ${s} (see tensorshrink --help)`);
-    } else if (s === "-h") a.flags.add("--help");
-    else a._.push(s);
+      else throw new TensorshrinkError("E_RANGE", `unknown option ${safeText(s)} (see tensorshrink --help)`);
+    }
   }
   return a;
 }
@@ -69,7 +102,7 @@ async function main(argv: string[]): Promise<number> {
     case "demo": return runDemo(args);
     case "eval": return runEval(args);
     default:
-      process.stderr.write(`unknown command "${cmd}"\n\n${HELP}`);
+      process.stderr.write(`unknown command "${safeText(cmd)}"\n\n${HELP}`);
       return 2;
   }
 }
@@ -78,10 +111,12 @@ main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (e) => {
     if (isTensorshrinkError(e)) {
-      process.stderr.write(`tensorshrink: ${e.message}\n`);
-      process.exitCode = e.code === "E_ABORTED" ? 130 : 1;
+      process.stderr.write(`tensorshrink: ${safeText(e.message)}\n`);
+      // interrupted by a signal: 128 + its number (SIGINT 130, SIGTERM 143, SIGHUP 129, SIGQUIT 131)
+      const sigExit = e.details.exitCode;
+      process.exitCode = e.code === "E_ABORTED" ? (typeof sigExit === "number" ? sigExit : 130) : 1;
     } else {
-      process.stderr.write(`tensorshrink: unexpected error: ${(e as Error)?.stack ?? e}\n`);
+      process.stderr.write(`tensorshrink: unexpected error: ${safeText(String((e as Error)?.stack ?? e), true)}\n`);
       process.exitCode = 1;
     }
   },

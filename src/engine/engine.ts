@@ -1,7 +1,7 @@
 import { TensorshrinkError } from "../errors";
 import { lookupType, type TypeInfo, type QuantTypeName } from "../quant/types";
 import { WorkerPool, availableCores, workersAvailable, type PoolJob, type FileRange, type PoolCall, type PoolCallResult } from "./pool";
-import { WasmTensor } from "./tensor";
+import { WasmTensor, TensorScope } from "./tensor";
 
 /** Options shared by quantize and dequantize. */
 export interface QuantizeOptions {
@@ -22,6 +22,12 @@ export interface QuantizeOptions {
    * quantize_row_<type>_ref row function; it differs only for iq4_nl (no scale search), and ignores imatrix.
    */
   algorithm?: "chunk" | "ref";
+  /**
+   * Let NaN/Inf through unchanged (default false). By default every output type refuses non-finite
+   * input with E_NONFINITE naming row and column, as llama-quantize does (it validates every tensor's
+   * data). Only for "f32", "f16" and "bf16" (which can encode NaN/Inf); E_RANGE for block types.
+   */
+  allowNonFinite?: boolean;
 }
 export type DequantizeOptions = Omit<QuantizeOptions, "imatrix">;
 
@@ -40,6 +46,11 @@ export interface ErrorStats {
 type Exports = Record<string, any> & { memory: WebAssembly.Memory };
 
 const DEFAULT_CHUNK_BYTES = 16 << 20;
+/**
+ * Largest single wasm allocation in bytes: the AssemblyScript TLSF heap's block limit (2^30 minus its
+ * block header) inside the 4 GiB wasm32 address space. Larger requests are refused with E_OOM.
+ */
+export const MAX_ALLOC_BYTES = 0x40000000 - 16;
 /** Values per slice of a pool quantize job / quantizeUnit (1 MiB of f32: one read syscall and a few kernel calls per slice, the slice and its dequantized copy still in L2/L3). */
 const SLICE_VALUES = 262144;
 const sliceRowsFor = (cols: number) => Math.max(1, Math.floor(SLICE_VALUES / cols));
@@ -63,7 +74,8 @@ export class Engine {
   private readonly threads: number | undefined;
   private pool: WorkerPool | null = null;
   private live = new Set<number>();
-  private scopes: Set<number>[] = [];
+  /** Scopes whose function is running synchronously right now (innermost last). */
+  private syncScopes: TensorScope[] = [];
   private disposed = false;
 
   /** @internal Use `init()`. */
@@ -94,9 +106,17 @@ export class Engine {
 
   // ---------------------------------------------------------------- memory
 
-  /** @internal Allocates `bytes` (16-byte aligned) in wasm memory. Throws E_OOM. */
+  /**
+   * @internal Allocates `bytes` (16-byte aligned) in wasm memory. Throws E_OOM (naming the bytes) when
+   * the size is not a byte count the wasm32 heap can hold (one block is at most {@link MAX_ALLOC_BYTES},
+   * the address space 4 GiB) or the memory cannot grow; never wraps to a small block.
+   */
   alloc(bytes: number): number {
     this.check();
+    if (!Number.isSafeInteger(bytes) || bytes < 0) throw new TensorshrinkError("E_RANGE", `allocation size must be a non-negative integer byte count, got ${bytes}`, { bytes });
+    if (bytes > MAX_ALLOC_BYTES) {
+      throw new TensorshrinkError("E_OOM", `cannot allocate ${bytes} bytes in wasm memory: one allocation is at most ${MAX_ALLOC_BYTES} bytes (wasm32: 4 GiB address space, 1 GiB heap blocks); split the tensor into row ranges`, { bytes, max: MAX_ALLOC_BYTES });
+    }
     let p = 0;
     try {
       p = this.exports.ts_alloc(Math.max(16, bytes)) >>> 0;
@@ -104,52 +124,62 @@ export class Engine {
       throw new TensorshrinkError("E_OOM", `wasm memory could not grow to allocate ${bytes} bytes (memory is ${this.memoryBytes} bytes)`, { bytes }, { cause: e });
     }
     this.live.add(p);
-    const s = this.scopes[this.scopes.length - 1];
-    if (s) s.add(p);
     return p;
   }
 
   /** @internal Frees a pointer from `alloc`. Double frees are ignored. */
   free(p: number): void {
     if (!this.live.delete(p)) return;
-    for (const s of this.scopes) s.delete(p);
     if (!this.disposed) this.exports.ts_free(p);
   }
 
   /**
-   * A Float32 tensor living in wasm memory (zero-copy input for quantize). `length` values, or a copy
-   * of `src`. Release with `tensor.dispose()` or allocate inside `engine.scope()`.
+   * A Float32 tensor living in wasm memory (zero-copy input for quantize). `length` values (at most
+   * {@link MAX_ALLOC_BYTES} / 4 = 268,435,452), or a copy of `src`. Release with `tensor.dispose()` or
+   * allocate inside `engine.scope()`. Throws E_SHAPE (bad length) or E_OOM (too large, bytes named).
    */
-  tensor(src: Float32Array | number): WasmTensor {
+  tensor(src: Float32Array | number, scope?: TensorScope): WasmTensor {
+    this.check();
+    if (typeof src !== "number" && !(src instanceof Float32Array)) throw new TensorshrinkError("E_ARG_TYPE", `tensor() needs a length or a Float32Array, got ${describe(src)}`);
     const n = typeof src === "number" ? src : src.length;
-    if (!Number.isInteger(n) || n < 0) throw new TensorshrinkError("E_SHAPE", `tensor length must be a non-negative integer, got ${n}`);
+    if (!Number.isSafeInteger(n) || n < 0) throw new TensorshrinkError("E_SHAPE", `tensor length must be a non-negative integer, got ${n}`);
+    const owner = scope ?? this.syncScopes[this.syncScopes.length - 1];
+    if (owner?.isEnded) throw new TensorshrinkError("E_DISPOSED", "this scope has ended: its tensors were disposed");
     const t = new WasmTensor(this, this.alloc(n * 4), n);
+    owner?.adopt(t);
     if (typeof src !== "number") t.f32.set(src);
     return t;
   }
 
   /**
-   * Runs `fn`; every tensor/allocation made inside it and not disposed is freed when it returns
-   * (or its promise settles).
+   * Runs `fn(scope)`; every tensor made inside it and not disposed is disposed when it returns, throws
+   * or (async) its promise settles. A tensor escaping the scope is then unusable (E_DISPOSED), never a
+   * view of someone else's memory. Inside `fn`, tensors made with `scope.tensor()` always belong to
+   * the scope; `engine.tensor()` joins the innermost scope only while `fn` runs synchronously, so an
+   * async `fn` should use `scope.tensor()` after its first await. Tensors other callers make while an
+   * async scope awaits are never captured.
    */
-  scope<T>(fn: () => T): T {
-    const s = new Set<number>();
-    this.scopes.push(s);
-    const done = () => {
-      const i = this.scopes.indexOf(s);
-      if (i >= 0) this.scopes.splice(i, 1);
-      for (const p of s) this.free(p);
-    };
+  scope<T>(fn: (scope: TensorScope) => T): T {
+    this.check();
+    const s = new TensorScope(this);
+    this.syncScopes.push(s);
     let r: T;
     try {
-      r = fn();
+      r = fn(s);
     } catch (e) {
-      done();
+      this.popScope(s);
+      s.end();
       throw e;
     }
-    if (r && typeof (r as any).then === "function") return (r as any).finally(done);
-    done();
+    this.popScope(s);
+    if (r && typeof (r as any).then === "function") return Promise.resolve(r).finally(() => s.end()) as T;
+    s.end();
     return r;
+  }
+
+  private popScope(s: TensorScope): void {
+    const i = this.syncScopes.lastIndexOf(s);
+    if (i >= 0) this.syncScopes.splice(i, 1);
   }
 
   private u8(): Uint8Array {
@@ -185,7 +215,7 @@ export class Engine {
     const { rows, cols } = opts;
     const where = opts.name ? ` (tensor "${opts.name}")` : "";
     if (!Number.isSafeInteger(rows) || rows < 0) throw new TensorshrinkError("E_SHAPE", `rows must be a non-negative integer, got ${rows}${where}`, { name: opts.name });
-    if (!Number.isSafeInteger(cols) || cols <= 0) throw new TensorshrinkError("E_SHAPE", `cols must be a positive integer, got ${cols}${where}`, { name: opts.name });
+    if (!Number.isSafeInteger(cols) || cols < 0) throw new TensorshrinkError("E_SHAPE", `cols must be a non-negative integer, got ${cols}${where}`, { name: opts.name });
     if (cols % t.blockSize !== 0) throw new TensorshrinkError("E_BLOCK", `cols = ${cols} is not a multiple of the ${t.name} block size ${t.blockSize}${where}`, { name: opts.name, cols, blockSize: t.blockSize });
     if (cols > 0x7fffffff / 4) throw new TensorshrinkError("E_SHAPE", `cols = ${cols} is too large${where}`);
     if (rows * cols !== n) throw new TensorshrinkError("E_SHAPE", `rows * cols = ${rows} * ${cols} = ${rows * cols} does not match the input length ${n}${where}`, { name: opts.name, rows, cols, length: n });
@@ -217,19 +247,25 @@ export class Engine {
    */
   quantize(x: Float32Array | WasmTensor, opts: QuantizeOptions): Uint8Array {
     this.check();
-    const { t, kernel, im } = this.prepareQuantize(x, opts);
+    const { t, kernel, im, finite } = this.prepareQuantize(x, opts);
     const { rows, cols } = opts;
     const rb = this.rowBytes(t, cols);
     const out = new Uint8Array(rows * rb);
+    if (rows === 0 || cols === 0) return out; // an empty tensor is valid: empty output for every type
     if (t.name === "f32") {
-      out.set(new Uint8Array(xArray(x).buffer, xArray(x).byteOffset, rows * cols * 4));
+      const xs = xArray(x);
+      if (finite) {
+        const bad = this.findNonFinite(x);
+        if (bad >= 0) throw nonFiniteValue(opts, bad, xs[bad]);
+      }
+      out.set(new Uint8Array(xs.buffer, xs.byteOffset, rows * cols * 4));
       return out;
     }
     const rpc = Math.max(1, Math.floor(this.chunkBytes / (cols * 4)));
     const chunkRows = Math.min(rows, rpc);
     const inWasm = x instanceof WasmTensor;
-    const pin = inWasm || rows === 0 ? 0 : this.alloc(chunkRows * cols * 4);
-    const pout = rows === 0 ? 0 : this.alloc(chunkRows * rb + 16);
+    const pin = inWasm ? 0 : this.alloc(chunkRows * cols * 4);
+    const pout = this.alloc(chunkRows * rb + 16);
     const pim = im ? this.alloc(cols * 4) : 0;
     try {
       if (im) new Float32Array(this.exports.memory.buffer, pim, cols).set(im);
@@ -241,7 +277,7 @@ export class Engine {
           src = pin;
           new Float32Array(this.exports.memory.buffer, pin, nr * cols).set((x as Float32Array).subarray(r0 * cols, (r0 + nr) * cols));
         }
-        if (t.rejectsNonFinite) {
+        if (finite) {
           const bad = this.exports.find_nonfinite(src, nr * cols);
           if (bad >= 0) throw nonFinite(opts, r0 * cols + bad, this.u8(), src + bad * 4);
         }
@@ -254,6 +290,25 @@ export class Engine {
       if (pim) this.free(pim);
     }
     return out;
+  }
+
+  /** Index of the first NaN/Inf in x (the SIMD find_nonfinite kernel, chunk by chunk for JS arrays), or -1. */
+  private findNonFinite(x: Float32Array | WasmTensor): number {
+    if (x instanceof WasmTensor) return this.exports.find_nonfinite(x.ptr, x.length);
+    const n = x.length, chunk = Math.min(n, Math.max(256, Math.floor(this.chunkBytes / 4)));
+    if (n === 0) return -1;
+    const p = this.alloc(chunk * 4);
+    try {
+      for (let i = 0; i < n; i += chunk) {
+        const m = Math.min(chunk, n - i);
+        new Float32Array(this.exports.memory.buffer, p, m).set(x.subarray(i, i + m));
+        const bad = this.exports.find_nonfinite(p, m);
+        if (bad >= 0) return i + bad;
+      }
+      return -1;
+    } finally {
+      this.free(p);
+    }
   }
 
   private prepareQuantize(x: unknown, opts: QuantizeOptions) {
@@ -269,7 +324,7 @@ export class Engine {
       if (t.name !== "f32" && typeof row === "function") kernel = (dst: number, src: number, nr: number, nc: number) => row(dst, src, nr * nc);
     }
     const im = this.validateImatrix(opts.imatrix, t, opts.cols, opts.name);
-    return { t, kernel, im };
+    return { t, kernel, im, finite: checksFinite(t, opts) };
   }
 
   private callKernel(kernel: Function | null, t: TypeInfo, dst: number, src: number, nrows: number, cols: number, im: number): void {
@@ -290,6 +345,7 @@ export class Engine {
     const { rows, cols } = opts;
     const rb = this.rowBytes(t, cols);
     const out = new Float32Array(rows * cols);
+    if (rows === 0 || cols === 0) return out;
     if (t.name === "f32") {
       new Uint8Array(out.buffer).set(bytes);
       return out;
@@ -346,9 +402,9 @@ export class Engine {
    */
   async quantizeAsync(x: Float32Array, opts: QuantizeOptions): Promise<Uint8Array> {
     this.check();
-    const { t, im } = this.prepareQuantize(x, opts);
+    const { t, im, finite } = this.prepareQuantize(x, opts);
     const pool = await this.getPool();
-    if (!pool || t.name === "f32" || x instanceof WasmTensor || (opts.algorithm ?? "chunk") !== "chunk") return this.quantize(x, opts);
+    if (!pool || t.name === "f32" || opts.rows === 0 || opts.cols === 0 || x instanceof WasmTensor || (opts.algorithm ?? "chunk") !== "chunk") return this.quantize(x, opts);
     const { rows, cols } = opts;
     const rb = this.rowBytes(t, cols);
     const kernel = `quantize_${t.name}${opts.kernel === "ref" ? "_ref" : ""}`;
@@ -356,7 +412,7 @@ export class Engine {
     const ranges = splitRows(rows, cols, pool.size, this.chunkBytes);
     await Promise.all(ranges.map(async ([r0, nr]) => {
       const data = x.slice(r0 * cols, (r0 + nr) * cols).buffer;
-      const job: PoolJob = { op: "quantize", kernel, rows: nr, cols, rowBytes: rb, data, imatrix: im, checkFinite: t.rejectsNonFinite, sliceRows: sliceRowsFor(cols) };
+      const job: PoolJob = { op: "quantize", kernel, rows: nr, cols, rowBytes: rb, data, imatrix: im, checkFinite: finite, sliceRows: sliceRowsFor(cols) };
       const res = await pool.run(job);
       if (res.nonfinite !== undefined) throw nonFiniteValue(opts, r0 * cols + res.nonfinite, res.value!);
       out.set(new Uint8Array(res.data!), r0 * rb);
@@ -409,10 +465,10 @@ export class Engine {
    */
   async quantizeUnit(x: Float32Array, opts: QuantizeOptions, o: { stats: boolean; pool: boolean; out?: FileRange | null }): Promise<UnitResult> {
     this.check();
-    const { t, kernel, im } = this.prepareQuantize(x, opts);
+    const { t, kernel, im, finite } = this.prepareQuantize(x, opts);
     const pool = o.pool ? await this.getPool() : null;
     const { rows, cols } = opts;
-    if (t.name === "f32" || rows === 0) return { bytes: this.quantize(x, opts), se: 0, sa: 0 };
+    if (t.name === "f32" || rows === 0 || cols === 0) return { bytes: this.quantize(x, opts), se: 0, sa: 0 };
     const rb = this.rowBytes(t, cols);
     const sliceRows = Math.min(rows, sliceRowsFor(cols));
     const dq = o.stats ? `dequantize_row_${t.name}` : undefined;
@@ -422,7 +478,7 @@ export class Engine {
       const data = whole ? (x.buffer as ArrayBuffer) : x.slice().buffer;
       const kname = `quantize_${t.name}${opts.kernel === "ref" ? "_ref" : ""}`;
       const out = pool.readsFiles ? o.out ?? undefined : undefined;
-      const res = await pool.run({ op: "quantize", kernel: kname, rows, cols, rowBytes: rb, data, imatrix: im, checkFinite: t.rejectsNonFinite, statsKernel: dq, sliceRows, out });
+      const res = await pool.run({ op: "quantize", kernel: kname, rows, cols, rowBytes: rb, data, imatrix: im, checkFinite: finite, statsKernel: dq, sliceRows, out });
       if (res.nonfinite !== undefined) throw nonFiniteValue(opts, res.nonfinite, res.value!);
       return { bytes: res.data ? new Uint8Array(res.data) : null, se: res.stats?.[0] ?? 0, sa: res.stats?.[1] ?? 0 };
     }
@@ -438,7 +494,7 @@ export class Engine {
       for (let r0 = 0; r0 < rows; r0 += sliceRows) {
         const nr = Math.min(sliceRows, rows - r0), m = nr * cols;
         new Float32Array(mem, pin, m).set(xs.subarray(r0 * cols, r0 * cols + m));
-        if (t.rejectsNonFinite) {
+        if (finite) {
           const bad = this.exports.find_nonfinite(pin, m);
           if (bad >= 0) throw nonFinite(opts, r0 * cols + bad, this.u8(), pin + bad * 4);
         }
@@ -481,6 +537,8 @@ export class Engine {
     const { rows, cols } = opts;
     this.validate(rows * cols, opts, t);
     const im = this.validateImatrix(opts.imatrix, t, cols, opts.name);
+    const finite = checksFinite(t, opts);
+    if (rows === 0 || cols === 0) return { bytes: new Uint8Array(0), se: 0, sa: 0 };
     const pool = await this.getPool();
     if (!pool?.readsFiles) throw new TensorshrinkError("E_UNSUPPORTED", "this engine has no worker pool that can read files");
     if (t.name === "f32") throw new TensorshrinkError("E_UNSUPPORTED", "quantizeFileUnit does not copy f32 rows");
@@ -493,7 +551,7 @@ export class Engine {
     const dq = o.stats ? `dequantize_row_${t.name}` : undefined;
     if (dq && typeof this.exports[dq] !== "function") throw new TensorshrinkError("E_UNSUPPORTED", `no dequantize kernel for type ${t.name} in this build`, { type: t.name });
     const kname = `quantize_${t.name}${opts.kernel === "ref" ? "_ref" : ""}`;
-    const res = await pool.run({ op: "quantize", kernel: kname, rows, cols, rowBytes: rb, file, imatrix: im, checkFinite: t.rejectsNonFinite, statsKernel: dq, sliceRows: Math.min(rows, sliceRowsFor(cols)), out: o.out ?? undefined });
+    const res = await pool.run({ op: "quantize", kernel: kname, rows, cols, rowBytes: rb, file, imatrix: im, checkFinite: finite, statsKernel: dq, sliceRows: Math.min(rows, sliceRowsFor(cols)), out: o.out ?? undefined });
     if (res.nonfinite !== undefined) throw nonFiniteValue(opts, res.nonfinite, res.value!);
     return { bytes: res.data ? new Uint8Array(res.data) : null, se: res.stats?.[0] ?? 0, sa: res.stats?.[1] ?? 0 };
   }
@@ -503,7 +561,7 @@ export class Engine {
     this.check();
     const { t } = this.prepareDequantize(bytes, opts);
     const pool = await this.getPool();
-    if (!pool || t.name === "f32") return this.dequantize(bytes, opts);
+    if (!pool || t.name === "f32" || opts.rows === 0 || opts.cols === 0) return this.dequantize(bytes, opts);
     const { rows, cols } = opts;
     const rb = this.rowBytes(t, cols);
     const kernel = `dequantize_row_${t.name}${opts.kernel === "ref" ? "_ref" : ""}`;
@@ -528,6 +586,8 @@ export class Engine {
     const t = lookupType(opts.type);
     this.validate(opts.cols, { ...opts, rows: 1 }, t);
     this.validateImatrix(opts.imatrix, t, opts.cols, opts.name);
+    checksFinite(t, { ...opts, rows: 1 });
+    if (opts.rows !== undefined && (!Number.isSafeInteger(opts.rows) || opts.rows < 0)) throw new TensorshrinkError("E_SHAPE", `rows must be a non-negative integer, got ${opts.rows}`);
     return new StreamQuantizer(this, opts);
   }
 
@@ -604,6 +664,7 @@ export class Engine {
 export class StreamQuantizer {
   private carry: Float32Array;
   private carryLen = 0;
+  private state: "open" | "ended" | "failed" = "open";
   /** Rows completed so far. */
   rowsDone = 0;
   constructor(private readonly engine: Engine, private readonly opts: Omit<QuantizeOptions, "rows"> & { rows?: number }) {
@@ -611,7 +672,23 @@ export class StreamQuantizer {
   }
   /** Adds values (row-major); returns the quantized bytes of every row completed by this chunk. */
   push(chunk: Float32Array): Uint8Array {
+    this.checkOpen("push()");
     if (!(chunk instanceof Float32Array)) throw new TensorshrinkError("E_ARG_TYPE", `stream chunks must be Float32Array, got ${describe(chunk)}`);
+    if (this.opts.cols === 0) {
+      if (chunk.length) throw new TensorshrinkError("E_SHAPE", `a stream of empty rows (cols = 0) takes no values, got ${chunk.length}${this.opts.name ? ` (tensor "${this.opts.name}")` : ""}`);
+      return new Uint8Array(0);
+    }
+    try {
+      return this.pushChunk(chunk);
+    } catch (e) {
+      this.state = "failed"; // rows may have been half consumed: the stream cannot go on
+      throw e;
+    }
+  }
+  private checkOpen(what: string): void {
+    if (this.state !== "open") throw new TensorshrinkError("E_DISPOSED", `${what} on a stream quantizer that ${this.state === "ended" ? "already ended" : "failed earlier"}${this.opts.name ? ` (tensor "${this.opts.name}")` : ""}`);
+  }
+  private pushChunk(chunk: Float32Array): Uint8Array {
     const cols = this.opts.cols;
     const parts: Uint8Array[] = [];
     let off = 0;
@@ -652,8 +729,14 @@ export class StreamQuantizer {
       this.rowsDone += rows;
     }
   }
-  /** Finishes the stream: throws E_SHAPE if a partial row or fewer than the declared rows arrived. */
+  /**
+   * Finishes the stream: throws E_SHAPE if a partial row or fewer than the declared rows arrived.
+   * Afterwards (and after a push that threw) push() and end() throw E_DISPOSED.
+   */
   end(): void {
+    this.checkOpen("end()");
+    this.state = "ended";
+    if (this.opts.cols === 0) return;
     if (this.carryLen) throw new TensorshrinkError("E_SHAPE", `stream ended inside a row: ${this.carryLen} of ${this.opts.cols} values`);
     if (this.opts.rows !== undefined && this.rowsDone !== this.opts.rows) throw new TensorshrinkError("E_SHAPE", `stream ended after ${this.rowsDone} rows, expected ${this.opts.rows}`);
   }
@@ -667,6 +750,18 @@ function splitRows(rows: number, cols: number, workers: number, chunkBytes: numb
   return r;
 }
 
+/**
+ * The non-finite policy: true when the input must be checked for NaN/Inf (always, unless
+ * `allowNonFinite: true` for f32/f16/bf16). Throws E_ARG_TYPE (not a boolean) or E_RANGE (block type).
+ */
+function checksFinite(t: TypeInfo, opts: QuantizeOptions): boolean {
+  const a = opts.allowNonFinite;
+  if (a === undefined || a === false) return true;
+  if (a !== true) throw new TensorshrinkError("E_ARG_TYPE", `allowNonFinite must be a boolean, got ${describe(a)}`);
+  if (t.rejectsNonFinite) throw new TensorshrinkError("E_RANGE", `allowNonFinite is only for f32, f16 and bf16 outputs: ${t.name} blocks cannot hold NaN/Inf${opts.name ? ` (tensor "${opts.name}")` : ""}`, { type: t.name, name: opts.name });
+  return false;
+}
+
 function xArray(x: Float32Array | WasmTensor): Float32Array {
   return x instanceof WasmTensor ? x.f32 : x;
 }
@@ -677,7 +772,7 @@ function nonFinite(opts: QuantizeOptions, flat: number, mem: Uint8Array, byteOff
 
 function nonFiniteValue(opts: QuantizeOptions, flat: number, value: number): TensorshrinkError {
   const row = Math.floor(flat / opts.cols), column = flat % opts.cols;
-  return new TensorshrinkError("E_NONFINITE", `non-finite value ${value} at row ${row}, column ${column}${opts.name ? ` of tensor "${opts.name}"` : ""}; ggml quantizers refuse NaN/Inf`, { name: opts.name, row, column, value });
+  return new TensorshrinkError("E_NONFINITE", `non-finite value ${value} at row ${row}, column ${column}${opts.name ? ` of tensor "${opts.name}"` : ""}; NaN/Inf are refused for every output type (allowNonFinite lets them through for f32/f16/bf16)`, { name: opts.name, row, column, value });
 }
 
 /** Short description of a value's type for error messages. */

@@ -5,7 +5,7 @@
  *   workerd never load it), a `Blob`/`File` (`Blob.slice`), an HTTP(S) URL (range requests,
  *   206 verified) and an in-memory `Uint8Array`. Readers only ever ask for the bytes they need, so
  *   a 10 GB model is never in memory.
- * - Sinks: a file written to `<out>.tmp-<random>` and renamed on `commit()` (deleted on `abort()`,
+ * - Sinks: a file written to `<out>.tmp-<pid>-<random>` and renamed on `commit()` (deleted on `abort()`,
  *   never overwriting an input), memory (chunks collected) and a `WritableStream` (browsers).
  */
 import { nodeBuiltin } from "../engine/node-builtin";
@@ -355,6 +355,33 @@ export interface FileSinkOptions {
   bufferBytes?: number;
 }
 
+/** A file sink: a ByteSink plus the path of its temporary file. */
+export interface FileSink extends ByteSink {
+  /**
+   * The temporary file (`<output>.tmp-<pid>-<random>`, created at the first flush). A process that
+   * must exit at once (a second Ctrl-C) may unlink it synchronously; see also {@link removeStaleTempFiles}.
+   */
+  readonly tempPath: string;
+}
+
+/** `.tmp-<pid>-<random>`: the temporary file's suffix, with this process's id (0 where there is none). */
+function tempSuffix(): string {
+  const pid = typeof process !== "undefined" && Number.isSafeInteger(process.pid) ? process.pid : 0;
+  return `.tmp-${pid}-${Math.random().toString(36).slice(2, 10)}`;
+}
+
+/** Whether process `pid` exists (EPERM: it exists, owned by someone else). Unknown -> true (keep the file). */
+function pidAlive(pid: number): boolean {
+  if (typeof process === "undefined" || typeof process.kill !== "function") return true;
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as any)?.code !== "ESRCH";
+  }
+}
+
 /**
  * Refuses (`E_EXISTS`) an output that is one of `inputs`: the same path after resolving symlinks
  * (realpath of the file, or of its directory when it does not exist yet), or the same device + inode
@@ -385,13 +412,51 @@ async function checkNotAnInput(fs: typeof import("node:fs/promises"), p: typeof 
 }
 
 /**
- * A file sink (Node/Deno/Bun): writes `<path>.tmp-<random>` next to the output and renames it
+ * Refuses (`E_EXISTS`) writing `path` when it resolves (realpath, or device + inode: hard links) to
+ * one of `inputs` — for files a job discovers only after its sink was opened (a model's shards,
+ * config.json, an auto-found tokenizer). {@link openFileSink} makes the same check for its `inputs`.
+ * @throws TensorshrinkError `E_EXISTS`.
+ */
+export async function checkOutputNotInput(path: string, inputs: ReadonlyArray<string | ByteSource | undefined>): Promise<void> {
+  const fs = await nodeFs();
+  const p = await nodePath();
+  await checkNotAnInput(fs, p, path, p.resolve(path), inputs);
+}
+
+/**
+ * Removes temporary files a killed run (SIGKILL, power loss) left for the same output:
+ * `<output>.tmp-<pid>-<random>` whose pid is no longer alive. Files of live processes, other outputs
+ * and anything not matching the pattern are left alone. Returns the names removed.
+ */
+export async function removeStaleTempFiles(fs: typeof import("node:fs/promises"), p: typeof import("node:path"), abs: string): Promise<string[]> {
+  const dir = p.dirname(abs), base = p.basename(abs);
+  let names: string[];
+  try { names = await fs.readdir(dir); } catch { return []; }
+  const removed: string[] = [];
+  for (const n of names) {
+    if (!n.startsWith(`${base}.tmp-`)) continue;
+    const m = /^\.tmp-([1-9][0-9]{0,9})-[a-z0-9]{1,16}$/.exec(n.slice(base.length));
+    if (!m || pidAlive(Number(m[1]))) continue;
+    try {
+      const st = await fs.lstat(p.join(dir, n));
+      if (!st.isFile()) continue;
+      await fs.unlink(p.join(dir, n));
+      removed.push(n);
+    } catch { /* raced with someone else: fine */ }
+  }
+  return removed;
+}
+
+/**
+ * A file sink (Node/Deno/Bun): writes `<path>.tmp-<pid>-<random>` next to the output and renames it
  * to `path` on `commit()`; `abort()` deletes it. The temporary file is only created when the first
  * buffered MiB is flushed (or on commit), so a sink abandoned before that leaves nothing. Refuses
- * (`E_EXISTS`) when `path` is one of the inputs, so the input is never touched.
+ * (`E_EXISTS`) when `path` is one of the inputs, so the input is never touched, and (`E_IO`) at once when
+ * `path` is a directory or its directory is missing or unwritable. On open it removes stale temporary
+ * files of the same output left by dead processes ({@link removeStaleTempFiles}).
  * @throws TensorshrinkError `E_EXISTS` / `E_IO`.
  */
-export async function openFileSink(path: string, opts: FileSinkOptions = {}): Promise<ByteSink> {
+export async function openFileSink(path: string, opts: FileSinkOptions = {}): Promise<FileSink> {
   const fs = await nodeFs();
   const p = await nodePath();
   const abs = p.resolve(path);
@@ -404,13 +469,19 @@ export async function openFileSink(path: string, opts: FileSinkOptions = {}): Pr
       if (isTensorshrinkError(e)) throw e;
     }
   }
+  // The output is checked now, before any work: an existing directory, a missing or unwritable
+  // directory fail here rather than at commit() after the whole job.
+  const existing = await fs.stat(abs).catch(() => null);
+  if (existing?.isDirectory()) throw new TensorshrinkError("E_IO", `cannot write the output ${path}: it is a directory`, { file: path });
   try {
+    const dst = await fs.stat(p.dirname(abs));
+    if (!dst.isDirectory()) throw new TensorshrinkError("E_IO", `cannot write the output ${path}: ${p.dirname(abs)} is not a directory`, { file: path });
     await fs.access(p.dirname(abs), fs.constants.W_OK);
   } catch (e) {
     throw ioError(e, "cannot write into the directory of", path);
   }
-  const rnd = Math.random().toString(36).slice(2, 10);
-  const tmp = `${abs}.tmp-${rnd}`;
+  await removeStaleTempFiles(fs, p, abs);
+  const tmp = `${abs}${tempSuffix()}`;
   // The temporary file is created lazily at the first flush, so a sink that is opened and then
   // abandoned before any data reaches the disk leaves nothing behind.
   let fh: import("node:fs/promises").FileHandle | undefined;
@@ -457,7 +528,7 @@ export async function openFileSink(path: string, opts: FileSinkOptions = {}): Pr
       used = 0;
     }
   };
-  const sink: ByteSink & { readonly tempPath: string } = {
+  const sink: FileSink = {
     tempPath: tmp,
     get bytesWritten() { return written; },
     async write(chunk: Uint8Array) {

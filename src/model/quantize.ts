@@ -50,6 +50,13 @@ export interface QuantizeModelOptions {
   /** Progress callback, called after each chunk. */
   onProgress?(p: QuantizeProgress): void;
   signal?: AbortSignal;
+  /**
+   * Let NaN/Inf through (default false). By default, as llama-quantize does, a NaN or Inf in any
+   * tensor (quantized, converted to f16/bf16, or copied unchanged as f32/f16/bf16) is refused with
+   * E_NONFINITE naming tensor, row and column. With true, f32/f16/bf16 outputs and copies keep them;
+   * block types still refuse them.
+   */
+  allowNonFinite?: boolean;
 }
 
 /** Progress of a running quantization. */
@@ -101,10 +108,22 @@ const rowBytesOf = (type: string, cols: number) => {
 
 /**
  * Quantizes `source` to GGUF into `sink` with the ftype's per-tensor types. The sink is committed
- * only after the last byte; on any error or abort it is aborted (no partial file). Returns the report.
+ * only after the last byte; on any error or abort (including bad options, a wrong-length importance
+ * vector or an already-aborted signal, all checked before the sink's file is created) it is aborted:
+ * no partial or empty file remains. Returns the report.
  */
 export async function quantizeModel(engine: Engine, source: ModelSource, sink: ByteSink, opts: QuantizeModelOptions): Promise<QuantizeReport> {
+  try {
+    return await quantizeModelInner(engine, source, sink, opts);
+  } catch (e) {
+    try { await sink.abort(e); } catch { /* the first error is the one to report */ }
+    throw e;
+  }
+}
+
+async function quantizeModelInner(engine: Engine, source: ModelSource, sink: ByteSink, opts: QuantizeModelOptions): Promise<QuantizeReport> {
   const t0 = Date.now();
+  if (opts.signal?.aborted) throw new TensorshrinkError("E_ABORTED", "aborted before the first tensor", {});
   const ftype = lookupFtype(opts.ftype);
   if (opts.order !== undefined && opts.order !== "llama.cpp" && opts.order !== "input") throw new TensorshrinkError("E_ARG_TYPE", `order must be "llama.cpp" or "input", got ${String(opts.order)}`);
   const tensors: readonly ModelTensor[] = opts.order === "input" ? source.tensors : llamaCppTensorOrder(source.tensors);
@@ -137,6 +156,8 @@ export async function quantizeModel(engine: Engine, source: ModelSource, sink: B
   const specs: GgufTensorSpec[] = tensors.map((t, i) => ({ name: t.name, ne: t.ne, type: plan[i].type }));
 
   const chunkBytes = opts.chunkBytes ?? 4 << 20;
+  if (opts.allowNonFinite !== undefined && typeof opts.allowNonFinite !== "boolean") throw new TensorshrinkError("E_ARG_TYPE", `allowNonFinite must be a boolean, got ${typeof opts.allowNonFinite}`);
+  const allowNonFinite = opts.allowNonFinite === true;
   const stats = opts.stats !== false;
   const totalBytes = tensors.reduce((s, t) => s + t.ne.reduce((a, b) => a * b, 1) * 4, 0);
   // Work units: whole rows, about chunkBytes of f32 each, in file order across all tensors. Up to
@@ -149,6 +170,15 @@ export async function quantizeModel(engine: Engine, source: ModelSource, sink: B
   const depth = poolSize > 0 ? 2 * poolSize + 2 : 2;
   interface Unit { i: number; r: number; n: number }
   interface Done { bytes: Uint8Array | null; se: number; sa: number }
+  // Importance vectors, checked before anything is written: one value per column, or (3D expert
+  // tensors, as llama.cpp's imatrix stores them) one vector per matrix, ne[0] x (ne[2] * ne[3]) values.
+  const imFor: (Float32Array | null)[] = tensors.map((t, i) => {
+    const im = plan[i].quantize ? imatrix?.get(t.name) ?? null : null;
+    if (!im) return null;
+    const cols = t.ne[0], mats = t.ne.length > 2 ? tensorRows(t.ne) / t.ne[1] : 1;
+    if (im.length === cols * mats) return im;
+    throw new TensorshrinkError("E_IMATRIX", `imatrix entry for tensor "${t.name}" has ${im.length} values, the tensor needs ${cols}${mats > 1 ? ` x ${mats} matrices = ${cols * mats}` : " (one per column)"}`, { name: t.name });
+  });
   // With a pool that can access files (Node) and a file sink, workers write their quantized units
   // straight into the temporary output file at their final offsets (the header fixes the layout), and
   // read f32 rows that live in a local file themselves: this thread then only schedules.
@@ -159,15 +189,6 @@ export async function quantizeModel(engine: Engine, source: ModelSource, sink: B
     outFile = await sink.target();
     outOffsets = layout.offsets.map((o) => layout.dataOffset + o);
   }
-  // Importance vectors, checked before anything is written: one value per column, or (3D expert
-  // tensors, as llama.cpp's imatrix stores them) one vector per matrix, ne[0] x (ne[2] * ne[3]) values.
-  const imFor: (Float32Array | null)[] = tensors.map((t, i) => {
-    const im = plan[i].quantize ? imatrix?.get(t.name) ?? null : null;
-    if (!im) return null;
-    const cols = t.ne[0], mats = t.ne.length > 2 ? tensorRows(t.ne) / t.ne[1] : 1;
-    if (im.length === cols * mats) return im;
-    throw new TensorshrinkError("E_IMATRIX", `imatrix entry for tensor "${t.name}" has ${im.length} values, the tensor needs ${cols}${mats > 1 ? ` x ${mats} matrices = ${cols * mats}` : " (one per column)"}`, { name: t.name });
-  });
   const units = (function* (): Generator<Unit> {
     for (let i = 0; i < tensors.length; i++) {
       const t = tensors[i];
@@ -184,7 +205,11 @@ export async function quantizeModel(engine: Engine, source: ModelSource, sink: B
   const launch = async (u: Unit): Promise<Done> => {
     const t = tensors[u.i], p = plan[u.i], cols = t.ne[0];
     const out: FileRange | null = outFile && p.quantize ? { ...outFile, offset: outOffsets[u.i] + u.r * rowBytesOf(p.type, cols) } : null;
-    if (!p.quantize) return { bytes: await t.readRawRows(u.r, u.n), se: 0, sa: 0 };
+    if (!p.quantize) {
+      const raw = await t.readRawRows(u.r, u.n);
+      if (!allowNonFinite) checkRawFinite(raw, t.type, cols, u.r, t.name);
+      return { bytes: raw, se: 0, sa: 0 };
+    }
     const imAll = imFor[u.i];
     const mat = imAll && imAll.length > cols ? Math.floor(u.r / t.ne[1]) : 0; // units never span two matrices
     const im = imAll ? (imAll.length > cols ? imAll.slice(mat * cols, (mat + 1) * cols) : imAll) : null;
@@ -193,7 +218,7 @@ export async function quantizeModel(engine: Engine, source: ModelSource, sink: B
     // readRows hands over a fresh array (every ModelSource in this package returns one); its buffer may be transferred to a worker.
     const x = fr ? null : await t.readRows(u.r, u.n);
     try {
-      const q = { type: p.type, rows: u.n, cols, imatrix: im, name: t.name };
+      const q = { type: p.type, rows: u.n, cols, imatrix: im, name: t.name, allowNonFinite: allowNonFinite && !lookupType(p.type).rejectsNonFinite };
       return fr ? await engine.quantizeFileUnit(fr, q, { stats, out }) : await engine.quantizeUnit(x!, q, { stats, pool: poolSize > 0, out });
     } catch (e) {
       if (e instanceof TensorshrinkError && e.code === "E_NONFINITE") {
@@ -257,4 +282,28 @@ export async function quantizeModel(engine: Engine, source: ModelSource, sink: B
     seconds,
     mbPerSecond: totalBytes / 1e6 / Math.max(seconds, 1e-9),
   };
+}
+
+/**
+ * Refuses NaN/Inf in rows copied unchanged (stored f32, f16 or bf16; llama-quantize validates every
+ * tensor's data the same way). Other stored types are copied as they are. `r0` is the first row.
+ */
+function checkRawFinite(raw: Uint8Array, type: string, cols: number, r0: number, name: string): void {
+  const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  let bad = -1, value = NaN;
+  if (type === "f32") {
+    for (let i = 0, n = raw.byteLength >> 2; i < n; i++) {
+      const v = dv.getFloat32(4 * i, true);
+      if (v - v !== 0) { bad = i; value = v; break; }
+    }
+  } else if (type === "f16" || type === "bf16") {
+    const exp = type === "f16" ? 0x7c00 : 0x7f80;
+    for (let i = 0, n = raw.byteLength >> 1; i < n; i++) {
+      const h = dv.getUint16(2 * i, true);
+      if ((h & exp) === exp) { bad = i; value = (h & (exp === 0x7c00 ? 0x3ff : 0x7f)) ? NaN : h & 0x8000 ? -Infinity : Infinity; break; }
+    }
+  } else return;
+  if (bad < 0) return;
+  const row = r0 + Math.floor(bad / cols), column = bad % cols;
+  throw new TensorshrinkError("E_NONFINITE", `non-finite value ${value} in tensor "${name}" at row ${row}, column ${column} (stored ${type}, copied unchanged); NaN/Inf are refused (allowNonFinite lets them through)`, { name, row, column, value });
 }

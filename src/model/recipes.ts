@@ -37,7 +37,7 @@ export type FtypeName = keyof typeof FTYPES;
 /** Resolves an ftype name ("Q4_K_M", "q8_0", ...). Throws E_UNKNOWN_TYPE listing the known ones. */
 export function lookupFtype(name: string): { name: FtypeName; id: number; base: string } {
   const key = String(name).toUpperCase() as FtypeName;
-  const f = FTYPES[key];
+  const f = Object.hasOwn(FTYPES, key) ? FTYPES[key] : undefined; // never through the prototype chain
   if (!f) throw new TensorshrinkError("E_UNKNOWN_TYPE", `unknown ftype "${name}"; known: ${Object.keys(FTYPES).join(", ")}`, { ftype: name });
   return { name: key, ...f };
 }

@@ -16,10 +16,37 @@ import {
 export interface GeneralStreamQuantizer<T> {
   /** Adds values; returns the packed form of every whole unit completed (possibly empty). */
   push(chunk: Float32Array): T;
-  /** Finishes: returns the rest (may be empty); throws E_SHAPE / E_BLOCK on an incomplete unit. */
+  /** Finishes: returns the rest (may be empty); throws E_SHAPE / E_BLOCK on an incomplete unit. Afterwards push()/end() throw E_DISPOSED. */
   end(): T;
   /** Values pushed so far. */
   readonly valuesIn: number;
+}
+
+/**
+ * Wraps a stream so that push() / end() after end() (or after a push/end that threw: its carry-over is
+ * then unknown) throw E_DISPOSED instead of returning bytes.
+ */
+function guarded<T>(what: string, q: GeneralStreamQuantizer<T>): GeneralStreamQuantizer<T> {
+  let state: "open" | "ended" | "failed" = "open";
+  const run = <R>(op: string, f: () => R, last: boolean): R => {
+    if (state !== "open") throw new TensorshrinkError("E_DISPOSED", `${what}: ${op} on a stream that ${state === "ended" ? "already ended" : "failed earlier"}`);
+    try {
+      const r = f();
+      if (last) state = "ended";
+      return r;
+    } catch (e) {
+      state = last ? "ended" : "failed";
+      throw e;
+    }
+  };
+  return {
+    get valuesIn() { return q.valuesIn; },
+    push: (chunk) => {
+      if (!(chunk instanceof Float32Array) && state === "open") throw new TensorshrinkError("E_ARG_TYPE", `${what}: push() needs a Float32Array`);
+      return run("push()", () => q.push(chunk), false);
+    },
+    end: () => run("end()", () => q.end(), true),
+  };
 }
 
 /** Keeps the values that do not yet fill a whole unit; hands out whole units. */
@@ -68,7 +95,7 @@ export function createIntNQuantizer(host: KernelHost, opts: Omit<IntNOptions, "r
   quantizeIntN(host, new Float32Array(0), { ...opts, rows: 0 });
   const carry = new Carry(opts.cols, "createIntNQuantizer");
   const run = (x: Float32Array) => quantizeIntN(host, x, { ...opts, rows: x.length / opts.cols });
-  return {
+  return guarded("createIntNQuantizer", {
     get valuesIn() { return carry.total; },
     push: (chunk) => run(carry.take(chunk)),
     end: () => {
@@ -76,7 +103,7 @@ export function createIntNQuantizer(host: KernelHost, opts: Omit<IntNOptions, "r
       if (r.length) throw new TensorshrinkError("E_SHAPE", `stream ended inside a row: ${r.length} of ${opts.cols} values${opts.name ? ` (tensor "${opts.name}")` : ""}`, { left: r.length, cols: opts.cols });
       return run(r);
     },
-  };
+  });
 }
 
 /** Streaming NF4 ({@link quantizeNF4}): each push returns the whole blocks completed; end() the last, possibly shorter block. */
@@ -84,7 +111,7 @@ export function createNF4Quantizer(host: KernelHost, opts: { blockSize?: number;
   const bs = checkNF4Options(new Float32Array(0), opts, "createNF4Quantizer");
   const carry = new Carry(bs, "createNF4Quantizer");
   const run = (x: Float32Array) => quantizeNF4(host, x, { ...opts, blockSize: bs });
-  return { get valuesIn() { return carry.total; }, push: (chunk) => run(carry.take(chunk)), end: () => run(carry.rest()) };
+  return guarded("createNF4Quantizer", { get valuesIn() { return carry.total; }, push: (chunk) => run(carry.take(chunk)), end: () => run(carry.rest()) });
 }
 
 /** Streaming FP8 ({@link quantizeFP8}) with a fixed scale (default 1; "auto" cannot stream): codes for every value pushed. */
@@ -98,14 +125,14 @@ export function createFP8Quantizer(host: KernelHost, opts: { format?: FP8Format;
     total += x.length;
     return quantizeFP8(host, x, { ...opts, format, scale });
   };
-  return { get valuesIn() { return total; }, push: run, end: () => ({ codes: new Uint8Array(0), format, scale }) };
+  return guarded("createFP8Quantizer", { get valuesIn() { return total; }, push: run, end: () => ({ codes: new Uint8Array(0), format, scale }) });
 }
 
 /** Streaming MXFP4 ({@link quantizeMXFP4}): each push returns the whole 32-value blocks completed. */
 export function createMXFP4Quantizer(host: KernelHost, opts: { kernel?: KernelChoice; name?: string } = {}): GeneralStreamQuantizer<MXFP4Tensor> {
   const carry = new Carry(32, "createMXFP4Quantizer");
   const run = (x: Float32Array) => quantizeMXFP4(host, x, opts);
-  return {
+  return guarded("createMXFP4Quantizer", {
     get valuesIn() { return carry.total; },
     push: (chunk) => run(carry.take(chunk)),
     end: () => {
@@ -113,5 +140,5 @@ export function createMXFP4Quantizer(host: KernelHost, opts: { kernel?: KernelCh
       if (r.length) throw new TensorshrinkError("E_BLOCK", `MXFP4 stream ended inside a block: ${r.length} of 32 values${opts.name ? ` (tensor "${opts.name}")` : ""}`, { left: r.length, blockSize: 32 });
       return run(r);
     },
-  };
+  });
 }

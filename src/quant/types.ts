@@ -15,7 +15,11 @@ export interface TypeInfo {
   bitsPerWeight: number;
   /** Whether an importance matrix changes this type's output (q8_0, tq*, mxfp4 ignore it, as in ggml). */
   usesImatrix: boolean;
-  /** Whether the quantizer rejects NaN/Inf input (all block formats; f16/bf16 convert them). */
+  /**
+   * Whether the ggml quantizer itself cannot take NaN/Inf (all block formats). The engine refuses
+   * non-finite input for every type by default anyway (E_NONFINITE, as llama-quantize does); only
+   * types with `rejectsNonFinite === false` (f32, f16, bf16) accept the `allowNonFinite` opt-out.
+   */
   rejectsNonFinite: boolean;
 }
 
@@ -47,8 +51,9 @@ export const QUANT_TYPES: Readonly<Record<string, TypeInfo>> = Object.freeze({
   mxfp4: T("mxfp4", false),
 });
 
-const LOWER: Record<string, TypeInfo> = {};
-for (const t of Object.values(QUANT_TYPES)) LOWER[t.name.toLowerCase()] = t;
+// A Map, not an object: "__proto__" / "constructor" must not resolve through the prototype chain.
+const LOWER = new Map<string, TypeInfo>();
+for (const t of Object.values(QUANT_TYPES)) LOWER.set(t.name.toLowerCase(), t);
 
 /** Names accepted by quantize/dequantize: ggml spellings (case-insensitive). */
 export type QuantTypeName = keyof typeof QUANT_TYPES | (string & {});
@@ -56,7 +61,7 @@ export type QuantTypeName = keyof typeof QUANT_TYPES | (string & {});
 /** Looks a type up by name (case-insensitive, ggml spelling). Throws E_UNKNOWN_TYPE. */
 export function lookupType(type: unknown): TypeInfo {
   if (typeof type !== "string") throw new TensorshrinkError("E_ARG_TYPE", `type must be a string such as "q8_0", got ${typeof type}`);
-  const t = LOWER[type.toLowerCase()];
+  const t = LOWER.get(type.toLowerCase());
   if (!t) throw new TensorshrinkError("E_UNKNOWN_TYPE", `unknown quantization type "${type}"; known: ${Object.keys(QUANT_TYPES).join(", ")}`, { type });
   return t;
 }
