@@ -25,3 +25,4 @@ export { EvalAccumulator, klDivergence, logSoftmax, perplexity, tokenNll, type E
 // --- hostile-engine ---
 export { TensorScope } from "./engine/tensor";
 export { MAX_ALLOC_BYTES } from "./engine/engine";
+export type { FileSink } from "./formats/source";
