@@ -30,3 +30,4 @@ export { findDuplicateJsonKey, type DuplicateJsonKey } from "./formats/json-keys
 // --- hostile-engine ---
 export { TensorScope } from "./engine/tensor";
 export { MAX_ALLOC_BYTES } from "./engine/engine";
+export type { FileSink } from "./formats/source";
