@@ -1,0 +1,178 @@
+// f64 symmetric eigendecomposition: Householder tridiagonalization (tred2) + implicit QL with
+// Wilkinson-style shifts (tql2), the EISPACK/JAMA algorithms, on the transposed eigenvector matrix
+// so that every inner loop runs over a contiguous row (f64x2 dots, axpys and plane rotations).
+//   dsyev(W, n, d, e) -> 0, or -1 when QL did not converge (60 iterations for one eigenvalue).
+//     In: W (n x n, row-major) holds the symmetric matrix (both triangles). Out: d[n] eigenvalues in
+//     ascending order, row i of W the unit eigenvector of d[i] (W = V^T). e: n f64 scratch.
+import { dot64, dot64_ref, axpy64, axpy64_ref, rot64, rot64_ref, at64 } from "./vec64";
+
+// @ts-ignore: decorator
+@inline function ld(p: usize, i: i32): f64 { return load<f64>(p + (<usize>i << 3)); }
+// @ts-ignore: decorator
+@inline function st(p: usize, i: i32, v: f64): void { store<f64>(p + (<usize>i << 3), v); }
+
+// @ts-ignore: decorator
+@inline function tred2(w: usize, n: i32, d: usize, e: usize, simd: bool): void {
+  // JAMA tred2 with V[a][b] read as W[b][a]
+  for (let j = 0; j < n; j++) st(d, j, load<f64>(at64(w, j, n - 1, n)));
+  for (let i = n - 1; i > 0; i--) {
+    let scale: f64 = 0, h: f64 = 0;
+    for (let k = 0; k < i; k++) scale += abs(ld(d, k));
+    if (scale == 0) {
+      st(e, i, ld(d, i - 1));
+      for (let j = 0; j < i; j++) {
+        st(d, j, load<f64>(at64(w, j, i - 1, n)));
+        store<f64>(at64(w, j, i, n), 0);
+        store<f64>(at64(w, i, j, n), 0);
+      }
+    } else {
+      for (let k = 0; k < i; k++) { const v = ld(d, k) / scale; st(d, k, v); h += v * v; }
+      let f = ld(d, i - 1);
+      let g = Math.sqrt(h);
+      if (f > 0) g = -g;
+      st(e, i, scale * g);
+      h = h - f * g;
+      st(d, i - 1, f - g);
+      memory.fill(e, 0, <usize>i << 3);
+      for (let j = 0; j < i; j++) {
+        f = ld(d, j);
+        store<f64>(at64(w, i, j, n), f);
+        const wj = at64(w, j, 0, n);
+        // g = e[j] + W[j][j] f + sum_{k=j+1}^{i-1} W[j][k] d[k];  e[k] += W[j][k] f
+        const cnt = i - 1 - j;
+        if (simd) {
+          g = ld(e, j) + ld(wj, j) * f + dot64(wj + (<usize>(j + 1) << 3), d + (<usize>(j + 1) << 3), cnt);
+          axpy64(e + (<usize>(j + 1) << 3), wj + (<usize>(j + 1) << 3), f, cnt);
+        } else {
+          g = ld(e, j) + ld(wj, j) * f + dot64_ref(wj + (<usize>(j + 1) << 3), d + (<usize>(j + 1) << 3), cnt);
+          axpy64_ref(e + (<usize>(j + 1) << 3), wj + (<usize>(j + 1) << 3), f, cnt);
+        }
+        st(e, j, g);
+      }
+      f = 0;
+      for (let j = 0; j < i; j++) { const v = ld(e, j) / h; st(e, j, v); f += v * ld(d, j); }
+      const hh = f / (h + h);
+      for (let j = 0; j < i; j++) st(e, j, ld(e, j) - hh * ld(d, j));
+      for (let j = 0; j < i; j++) {
+        f = ld(d, j); g = ld(e, j);
+        const wj = at64(w, j, 0, n);
+        // W[j][k] -= f e[k] + g d[k], k = j..i-1
+        if (simd) {
+          axpy64(wj + (<usize>j << 3), e + (<usize>j << 3), -f, i - j);
+          axpy64(wj + (<usize>j << 3), d + (<usize>j << 3), -g, i - j);
+        } else {
+          for (let k = j; k < i; k++) st(wj, k, ld(wj, k) - (f * ld(e, k) + g * ld(d, k)));
+        }
+        st(d, j, ld(wj, i - 1));
+        st(wj, i, 0);
+      }
+    }
+    st(d, i, h);
+  }
+  // accumulate the transformations
+  for (let i = 0; i < n - 1; i++) {
+    const wi = at64(w, i, 0, n), wi1 = at64(w, i + 1, 0, n);
+    st(wi, n - 1, ld(wi, i));
+    st(wi, i, 1.0);
+    const h = ld(d, i + 1);
+    if (h != 0) {
+      for (let k = 0; k <= i; k++) st(d, k, ld(wi1, k) / h);
+      for (let j = 0; j <= i; j++) {
+        const wj = at64(w, j, 0, n);
+        if (simd) axpy64(wj, d, -dot64(wi1, wj, i + 1), i + 1);
+        else axpy64_ref(wj, d, -dot64_ref(wi1, wj, i + 1), i + 1);
+      }
+    }
+    memory.fill(wi1, 0, <usize>(i + 1) << 3);
+  }
+  for (let j = 0; j < n; j++) {
+    const q = at64(w, j, n - 1, n);
+    st(d, j, load<f64>(q));
+    store<f64>(q, 0);
+  }
+  store<f64>(at64(w, n - 1, n - 1, n), 1.0);
+  st(e, 0, 0);
+}
+
+// @ts-ignore: decorator
+@inline function tql2(w: usize, n: i32, d: usize, e: usize, simd: bool): i32 {
+  for (let i = 1; i < n; i++) st(e, i - 1, ld(e, i));
+  st(e, n - 1, 0);
+  let f: f64 = 0, tst1: f64 = 0;
+  const eps: f64 = 2.220446049250313e-16;
+  for (let l = 0; l < n; l++) {
+    tst1 = max(tst1, abs(ld(d, l)) + abs(ld(e, l)));
+    let m = l;
+    while (m < n - 1) {
+      if (abs(ld(e, m)) <= eps * tst1) break;
+      m++;
+    }
+    if (m > l) {
+      let iter = 0;
+      do {
+        if (++iter > 60) return -1;
+        let g = ld(d, l);
+        let p = (ld(d, l + 1) - g) / (2.0 * ld(e, l));
+        let r = Math.hypot(p, 1.0);
+        if (p < 0) r = -r;
+        st(d, l, ld(e, l) / (p + r));
+        st(d, l + 1, ld(e, l) * (p + r));
+        const dl1 = ld(d, l + 1);
+        let h = g - ld(d, l);
+        for (let i = l + 2; i < n; i++) st(d, i, ld(d, i) - h);
+        f += h;
+        p = ld(d, m);
+        let c: f64 = 1, c2: f64 = 1, c3: f64 = 1, s: f64 = 0, s2: f64 = 0;
+        const el1 = ld(e, l + 1);
+        for (let i = m - 1; i >= l; i--) {
+          c3 = c2; c2 = c; s2 = s;
+          g = c * ld(e, i);
+          h = c * p;
+          r = Math.hypot(p, ld(e, i));
+          st(e, i + 1, s * r);
+          s = ld(e, i) / r;
+          c = p / r;
+          p = c * ld(d, i) - s * g;
+          st(d, i + 1, h + s * (c * g + s * ld(d, i)));
+          // rows i, i+1 of W: (W_i, W_i1) <- (c W_i - s W_i1, s W_i + c W_i1)
+          if (simd) rot64(at64(w, i, 0, n), at64(w, i + 1, 0, n), c, s, n);
+          else rot64_ref(at64(w, i, 0, n), at64(w, i + 1, 0, n), c, s, n);
+        }
+        p = -s * s2 * c3 * el1 * ld(e, l) / dl1;
+        st(e, l, s * p);
+        st(d, l, c * p);
+      } while (abs(ld(e, l)) > eps * tst1);
+    }
+    st(d, l, ld(d, l) + f);
+    st(e, l, 0);
+  }
+  // ascending order, rows of W follow
+  for (let i = 0; i < n - 1; i++) {
+    let k = i;
+    let p = ld(d, i);
+    for (let j = i + 1; j < n; j++) if (ld(d, j) < p) { k = j; p = ld(d, j); }
+    if (k != i) {
+      st(d, k, ld(d, i));
+      st(d, i, p);
+      const a = at64(w, i, 0, n), b = at64(w, k, 0, n);
+      for (let j = 0; j < n; j++) { const t = ld(a, j); st(a, j, ld(b, j)); st(b, j, t); }
+    }
+  }
+  return 0;
+}
+
+/** SIMD symmetric eigensolver (see the file header). About 9 n^3 flops (4/3 + 4/3 for tred2, ~6 n^3 for the QL rotations). */
+export function dsyev(w: usize, n: i32, d: usize, e: usize): i32 {
+  if (n <= 0) return 0;
+  if (n == 1) { st(d, 0, load<f64>(w)); store<f64>(w, 1.0); return 0; }
+  tred2(w, n, d, e, true);
+  return tql2(w, n, d, e, true);
+}
+
+/** Scalar twin of dsyev (same algorithm, plain scalar loops). */
+export function dsyev_ref(w: usize, n: i32, d: usize, e: usize): i32 {
+  if (n <= 0) return 0;
+  if (n == 1) { st(d, 0, load<f64>(w)); store<f64>(w, 1.0); return 0; }
+  tred2(w, n, d, e, false);
+  return tql2(w, n, d, e, false);
+}
