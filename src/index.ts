@@ -21,3 +21,9 @@ export { readSafetensors, openSafetensorsModel, encodeSafetensors } from "./form
 export { readLlama2cCheckpoint, readLlama2cTokenizer } from "./formats/llama2c";
 export { llamaFromLlama2c, llamaFromHf, openLlamaModel, convertToGguf, openLlama2cModel, openHfModel } from "./model/convert";
 export { EvalAccumulator, klDivergence, logSoftmax, perplexity, tokenNll, type EvalSummary } from "./eval/metrics";
+// --- linalg ---
+export { matrix, identity, transpose, DEFAULT_MAX_BYTES, type Matrix, type LinalgOptions } from "./linalg/matrix";
+export { gemm, gemmAsync, syrk, gemmWorkBytes, type GemmOptions, type SyrkOptions } from "./linalg/gemm";
+export { cholesky, choleskyInverseUpper, spdInverse, solveTriangular, type DampOptions, type CholeskyResult, type SpdInverseResult, type TrsmOptions } from "./linalg/cholesky";
+export { qr, eigh, svd, type QrResult, type EighResult, type SvdResult, type SvdOptions } from "./linalg/decomp";
+export { randomizedSvd, gaussianStream, type RandomizedSvdOptions } from "./linalg/rsvd";
