@@ -6,6 +6,8 @@ import { dot64, dot64_ref, at64 } from "./vec64";
 
 // @ts-ignore: decorator
 @inline const KB: i32 = 256;
+// @ts-ignore: decorator
+@inline const JB: i32 = 64;
 
 // @ts-ignore: decorator
 @inline function hsum(v: v128): f64 {
@@ -27,11 +29,14 @@ export function dgemm_nt(c: usize, a: usize, b: usize, M: i32, N: i32, K: i32, l
     const kb = min(KB, K - k0);
     const first = k0 == 0;
     const kk = kb & ~1;
+    // JB rows of B (JB x 256 f64 = 128 KiB) stay in L2 while all row blocks of A pass over them
+    for (let j0 = 0; j0 < N; j0 += JB) {
+    const jend = min(N, j0 + JB);
     let i = 0;
     for (; i + 4 <= M; i += 4) {
       const a0 = at64(a, i, k0, lda), a1 = at64(a, i + 1, k0, lda), a2 = at64(a, i + 2, k0, lda), a3 = at64(a, i + 3, k0, lda);
-      const jn = sym ? min(N, i + 4) : N;
-      let j = 0;
+      const jn = sym ? min(jend, i + 4) : jend;
+      let j = j0;
       for (; j + 2 <= jn; j += 2) {
         const b0 = at64(b, j, k0, ldb), b1 = at64(b, j + 1, k0, ldb);
         let s00 = f64x2.splat(0), s01 = f64x2.splat(0), s10 = f64x2.splat(0), s11 = f64x2.splat(0);
@@ -72,8 +77,9 @@ export function dgemm_nt(c: usize, a: usize, b: usize, M: i32, N: i32, K: i32, l
     }
     for (; i < M; i++) {
       const ai = at64(a, i, k0, lda);
-      const jn = sym ? min(N, i + 1) : N;
-      for (let j = 0; j < jn; j++) put(at64(c, i, j, ldc), dot64(ai, at64(b, j, k0, ldb), kb), first);
+      const jn = sym ? min(jend, i + 1) : jend;
+      for (let j = j0; j < jn; j++) put(at64(c, i, j, ldc), dot64(ai, at64(b, j, k0, ldb), kb), first);
+    }
     }
   }
 }

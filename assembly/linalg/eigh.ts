@@ -1,10 +1,14 @@
 // f64 symmetric eigendecomposition: Householder tridiagonalization (tred2) + implicit QL with
 // Wilkinson-style shifts (tql2), the EISPACK/JAMA algorithms, on the transposed eigenvector matrix
 // so that every inner loop runs over a contiguous row (f64x2 dots, axpys and plane rotations).
-//   dsyev(W, n, d, e) -> 0, or -1 when QL did not converge (60 iterations for one eigenvalue).
+//   dsyev(W, n, d, e, rot, cap) -> 0, or -1 when QL did not converge (60 iterations for one eigenvalue).
 //     In: W (n x n, row-major) holds the symmetric matrix (both triangles). Out: d[n] eigenvalues in
 //     ascending order, row i of W the unit eigenvector of d[i] (W = V^T). e: n f64 scratch.
-import { dot64, dot64_ref, axpy64, axpy64_ref, rot64, rot64_ref, at64 } from "./vec64";
+//     rot: scratch for `cap` recorded plane rotations (24 bytes each, cap >= 1): the SIMD form
+//     records the QL rotations and applies them to W in 32-column strips whenever the buffer
+//     fills (each strip stays in cache for the whole batch instead of W streaming from memory once
+//     per QL sweep); every element sees the same operations in the same order as rotating at once.
+import { dot64, dot64_ref, axpy64, axpy64_ref, rot64, rot64_ref, dot_axpy64, rank2_64, at64 } from "./vec64";
 
 // @ts-ignore: decorator
 @inline function ld(p: usize, i: i32): f64 { return load<f64>(p + (<usize>i << 3)); }
@@ -41,8 +45,7 @@ import { dot64, dot64_ref, axpy64, axpy64_ref, rot64, rot64_ref, at64 } from "./
         // g = e[j] + W[j][j] f + sum_{k=j+1}^{i-1} W[j][k] d[k];  e[k] += W[j][k] f
         const cnt = i - 1 - j;
         if (simd) {
-          g = ld(e, j) + ld(wj, j) * f + dot64(wj + (<usize>(j + 1) << 3), d + (<usize>(j + 1) << 3), cnt);
-          axpy64(e + (<usize>(j + 1) << 3), wj + (<usize>(j + 1) << 3), f, cnt);
+          g = ld(e, j) + ld(wj, j) * f + dot_axpy64(wj + (<usize>(j + 1) << 3), d + (<usize>(j + 1) << 3), e + (<usize>(j + 1) << 3), f, cnt);
         } else {
           g = ld(e, j) + ld(wj, j) * f + dot64_ref(wj + (<usize>(j + 1) << 3), d + (<usize>(j + 1) << 3), cnt);
           axpy64_ref(e + (<usize>(j + 1) << 3), wj + (<usize>(j + 1) << 3), f, cnt);
@@ -58,8 +61,7 @@ import { dot64, dot64_ref, axpy64, axpy64_ref, rot64, rot64_ref, at64 } from "./
         const wj = at64(w, j, 0, n);
         // W[j][k] -= f e[k] + g d[k], k = j..i-1
         if (simd) {
-          axpy64(wj + (<usize>j << 3), e + (<usize>j << 3), -f, i - j);
-          axpy64(wj + (<usize>j << 3), d + (<usize>j << 3), -g, i - j);
+          rank2_64(wj + (<usize>j << 3), e + (<usize>j << 3), d + (<usize>j << 3), f, g, i - j);
         } else {
           for (let k = j; k < i; k++) st(wj, k, ld(wj, k) - (f * ld(e, k) + g * ld(d, k)));
         }
@@ -95,7 +97,8 @@ import { dot64, dot64_ref, axpy64, axpy64_ref, rot64, rot64_ref, at64 } from "./
 }
 
 // @ts-ignore: decorator
-@inline function tql2(w: usize, n: i32, d: usize, e: usize, simd: bool): i32 {
+@inline function tql2(w: usize, n: i32, d: usize, e: usize, rot: usize, cap: i32, simd: bool): i32 {
+  let nrot = 0;
   for (let i = 1; i < n; i++) st(e, i - 1, ld(e, i));
   st(e, n - 1, 0);
   let f: f64 = 0, tst1: f64 = 0;
@@ -135,8 +138,12 @@ import { dot64, dot64_ref, axpy64, axpy64_ref, rot64, rot64_ref, at64 } from "./
           p = c * ld(d, i) - s * g;
           st(d, i + 1, h + s * (c * g + s * ld(d, i)));
           // rows i, i+1 of W: (W_i, W_i1) <- (c W_i - s W_i1, s W_i + c W_i1)
-          if (simd) rot64(at64(w, i, 0, n), at64(w, i + 1, 0, n), c, s, n);
-          else rot64_ref(at64(w, i, 0, n), at64(w, i + 1, 0, n), c, s, n);
+          if (simd) {
+            // recorded, applied in column blocks when the buffer is full (same operations per element)
+            const q = rot + <usize>nrot * 24;
+            store<f64>(q, <f64>i); store<f64>(q, c, 8); store<f64>(q, s, 16);
+            if (++nrot == cap) { flush_rotations(w, n, rot, nrot); nrot = 0; }
+          } else rot64_ref(at64(w, i, 0, n), at64(w, i + 1, 0, n), c, s, n);
         }
         p = -s * s2 * c3 * el1 * ld(e, l) / dl1;
         st(e, l, s * p);
@@ -146,6 +153,7 @@ import { dot64, dot64_ref, axpy64, axpy64_ref, rot64, rot64_ref, at64 } from "./
     st(d, l, ld(d, l) + f);
     st(e, l, 0);
   }
+  if (nrot > 0) flush_rotations(w, n, rot, nrot);
   // ascending order, rows of W follow
   for (let i = 0; i < n - 1; i++) {
     let k = i;
@@ -161,18 +169,44 @@ import { dot64, dot64_ref, axpy64, axpy64_ref, rot64, rot64_ref, at64 } from "./
   return 0;
 }
 
+/** Column block width of the deferred rotations (a 32-column strip of W stays in L2). */
+// @ts-ignore: decorator
+@inline const ROT_CB: i32 = 32;
+
+/** Applies `count` recorded rotations (row i, c, s) in order to W, one 32-column strip at a time. */
+function flush_rotations(w: usize, n: i32, rot: usize, count: i32): void {
+  for (let c0 = 0; c0 < n; c0 += ROT_CB) {
+    const cb = min(ROT_CB, n - c0);
+    for (let r = 0; r < count; r++) {
+      const q = rot + <usize>r * 24;
+      const i = <i32>load<f64>(q);
+      rot64(at64(w, i, c0, n), at64(w, i + 1, c0, n), load<f64>(q, 8), load<f64>(q, 16), cb);
+    }
+  }
+}
+
 /** SIMD symmetric eigensolver (see the file header). About 9 n^3 flops (4/3 + 4/3 for tred2, ~6 n^3 for the QL rotations). */
-export function dsyev(w: usize, n: i32, d: usize, e: usize): i32 {
+export function dsyev(w: usize, n: i32, d: usize, e: usize, rot: usize, cap: i32): i32 {
   if (n <= 0) return 0;
   if (n == 1) { st(d, 0, load<f64>(w)); store<f64>(w, 1.0); return 0; }
   tred2(w, n, d, e, true);
-  return tql2(w, n, d, e, true);
+  return tql2(w, n, d, e, rot, cap, true);
 }
 
 /** Scalar twin of dsyev (same algorithm, plain scalar loops). */
-export function dsyev_ref(w: usize, n: i32, d: usize, e: usize): i32 {
+export function dsyev_ref(w: usize, n: i32, d: usize, e: usize, rot: usize, cap: i32): i32 {
   if (n <= 0) return 0;
   if (n == 1) { st(d, 0, load<f64>(w)); store<f64>(w, 1.0); return 0; }
   tred2(w, n, d, e, false);
-  return tql2(w, n, d, e, false);
+  return tql2(w, n, d, e, rot, cap, false);
+}
+
+/** Stage 1 of dsyev alone (for profiling): tridiagonalize W, d = diagonal, e = off-diagonal (e[0] = 0), W = accumulated Q^T. */
+export function dsytrd_stage(w: usize, n: i32, d: usize, e: usize): void {
+  tred2(w, n, d, e, true);
+}
+
+/** Stage 2 of dsyev alone (for profiling): QL on (d, e) from dsytrd_stage, rotating the rows of W. */
+export function dsteqr_stage(w: usize, n: i32, d: usize, e: usize, rot: usize, cap: i32): i32 {
+  return tql2(w, n, d, e, rot, cap, true);
 }

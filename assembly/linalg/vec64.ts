@@ -94,3 +94,36 @@
 @inline export function at64(a: usize, i: i32, j: i32, ld: i32): usize {
   return a + ((<usize>i * <usize>ld + <usize>j) << 3);
 }
+
+/** One pass over w: returns sum w[k] d[k] and does e[k] += f w[k] (the symmetric matvec of tred2). */
+// @ts-ignore: decorator
+@inline export function dot_axpy64(w: usize, d: usize, e: usize, f: f64, n: i32): f64 {
+  const vf = f64x2.splat(f);
+  let a0 = f64x2.splat(0);
+  let i = 0;
+  for (; i + 2 <= n; i += 2) {
+    const o = <usize>i << 3;
+    const x = v128.load(w + o);
+    a0 = f64x2.add(a0, f64x2.mul(x, v128.load(d + o)));
+    v128.store(e + o, f64x2.add(v128.load(e + o), f64x2.mul(vf, x)));
+  }
+  let s = f64x2.extract_lane(a0, 0) + f64x2.extract_lane(a0, 1);
+  for (; i < n; i++) {
+    const o = <usize>i << 3, x = load<f64>(w + o);
+    s += x * load<f64>(d + o);
+    store<f64>(e + o, load<f64>(e + o) + f * x);
+  }
+  return s;
+}
+
+/** w[k] -= f e[k] + g d[k] (the rank-2 update of tred2), one pass. */
+// @ts-ignore: decorator
+@inline export function rank2_64(w: usize, e: usize, d: usize, f: f64, g: f64, n: i32): void {
+  const vf = f64x2.splat(f), vg = f64x2.splat(g);
+  let i = 0;
+  for (; i + 2 <= n; i += 2) {
+    const o = <usize>i << 3;
+    v128.store(w + o, f64x2.sub(v128.load(w + o), f64x2.add(f64x2.mul(vf, v128.load(e + o)), f64x2.mul(vg, v128.load(d + o)))));
+  }
+  for (; i < n; i++) { const o = <usize>i << 3; store<f64>(w + o, load<f64>(w + o) - (f * load<f64>(e + o) + g * load<f64>(d + o))); }
+}

@@ -49,10 +49,13 @@ export interface EighResult {
   vectors: Matrix;
 }
 
+/** @internal Plane rotations dsyev buffers before applying them (24 bytes each). */
+export const rotationCap = (n: number) => Math.max(1024, 64 * n);
+
 /** @internal Runs dsyev on the symmetric f64 n x n matrix at pw; eigenvalues (ascending) returned, rows of pw become the eigenvectors. */
 export function eighInPlace(s: Scratch, pw: number, n: number, opts?: LinalgOptions): Float64Array {
-  const pd = s.alloc(8 * n), pe = s.alloc(8 * n);
-  const r = s.call(kname(s.host, "dsyev", opts), pw, n, pd, pe);
+  const pd = s.alloc(8 * n), pe = s.alloc(8 * n), cap = rotationCap(n), pr = s.alloc(24 * cap);
+  const r = s.call(kname(s.host, "dsyev", opts), pw, n, pd, pe, pr, cap);
   if (r !== 0) throw new TensorshrinkError("E_NO_CONVERGENCE", `eigh: the QL iteration did not converge for a ${n} x ${n} matrix${opts?.name ? ` "${opts.name}"` : ""}`, { n });
   return s.f64(pd, n).slice();
 }
@@ -60,13 +63,13 @@ export function eighInPlace(s: Scratch, pw: number, n: number, opts?: LinalgOpti
 /**
  * Symmetric eigendecomposition (lower triangle of A read), f64: Householder tridiagonalization +
  * implicit QL. Eigenvalues ascending; eigenvectors orthonormal to ~1e-15 before the f32 rounding.
- * Wasm memory: 8 n^2 + 16 n bytes. About 9 n^3 flops.
+ * Wasm memory: 8 n^2 + 16 n + 24 max(1024, 64 n) bytes (the last: the rotation buffer). About 9 n^3 flops.
  * Errors: E_SHAPE, E_NONFINITE, E_NO_CONVERGENCE (never seen in practice: 60 QL iterations per eigenvalue).
  */
 export function eigh(host: KernelHost, a: Matrix, opts: LinalgOptions = {}): EighResult {
   checkMatrix(a, "eigh A", opts.name);
   const n = checkSquare(a, "eigh A", opts.name);
-  checkBudget(8 * n * n + 16 * n, opts, "eigh");
+  checkBudget(8 * n * n + 16 * n + 24 * rotationCap(n), opts, "eigh");
   return withScratch(host, (s) => {
     const pw = s.alloc(8 * n * n);
     const w = s.f64(pw, n * n), d = a.data;
@@ -115,14 +118,14 @@ const REORTH_BELOW = 1e-4;
  * A w_c / σ_c loses orthogonality: rank-deficient or ill-conditioned inputs) are re-orthogonalized
  * against the larger ones by two Gram-Schmidt passes (replaced by a completing unit vector when
  * nothing is left), so U stays orthonormal.
- * Wasm memory (m >= n): 16 m n + 8 n^2 + 8 m k + 32 n bytes. About 2 m n^2 + 9 n^3 + 2 m n k flops.
+ * Wasm memory (m >= n): 16 m n + 8 n^2 + 8 m k + 32 n + 24 max(1024, 64 n) bytes. About 2 m n^2 + 9 n^3 + 2 m n k flops.
  * Errors: E_SHAPE, E_NONFINITE, E_RANGE (rank), E_NO_CONVERGENCE, E_OOM.
  */
 export function svd(host: KernelHost, a: Matrix, opts: SvdOptions = {}): SvdResult {
   checkMatrix(a, "svd A", opts.name);
   const k = checkRank(opts.rank, a.rows, a.cols, "svd");
   const m = Math.max(a.rows, a.cols), n = Math.min(a.rows, a.cols);
-  checkBudget(16 * m * n + 8 * n * n + 8 * m * k + 32 * n, opts, "svd");
+  checkBudget(16 * m * n + 8 * n * n + 8 * m * k + 32 * n + 24 * rotationCap(n), opts, "svd");
   if (a.rows < a.cols) {
     const t = new Float32Array(a.rows * a.cols);
     for (let i = 0; i < a.rows; i++) for (let j = 0; j < a.cols; j++) t[j * a.rows + i] = a.data[i * a.cols + j];

@@ -1,0 +1,15 @@
+import { init, syrk } from "../src/index";
+const e = await init();
+const n = Number(process.argv[2] ?? 512);
+const x = { data: Float32Array.from({ length: 2 * n * n }, () => Math.random() - 0.5), rows: 2 * n, cols: n };
+const h = syrk(e, x);
+const ex = e.exports as any;
+const pw = e.alloc(8 * n * n), pd = e.alloc(8 * n), pe = e.alloc(8 * n);
+new Float64Array(ex.memory.buffer, pw, n * n).set(h.data);
+let t = performance.now(); ex.dsytrd_stage(pw, n, pd, pe); const t1 = performance.now() - t;
+t = performance.now(); ex.dsteqr_stage(pw, n, pd, pe, e.alloc(24 * 64 * n), 64 * n); const t2 = performance.now() - t;
+const pa = e.alloc(8 * n * n), pc = e.alloc(8 * n * n);
+t = performance.now(); ex.dgemm_nt(pc, pw, pa, n, n, n, n, n, n, 0); const t3 = performance.now() - t;
+const pf = e.alloc(4 * n * n), pg = e.alloc(4 * n * n), wk = e.alloc(ex.sgemm_work_bytes());
+t = performance.now(); ex.sgemm(pg, pf, pf, n, n, n, n, n, n, 0, 0, 1, 0, wk); const t4 = performance.now() - t;
+console.log({ n, tred2: t1, tql2: t2, dgemm_nt_ms: t3, dgemm_gflops: 2 * n ** 3 / t3 / 1e6, sgemm_gflops: 2 * n ** 3 / t4 / 1e6 });
