@@ -32,3 +32,4 @@ export * from "./linalg/cholesky";
 export * from "./linalg/trsm";
 export * from "./linalg/qr";
 export * from "./linalg/eigh";
+export * from "./linalg/stein";

@@ -13,6 +13,9 @@ import { init, gemm, gemmAsync, svd, randomizedSvd, qr, cholesky, choleskyInvers
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes("--quick");
+/** --only=gemm,svd,rsvd,chol: run just those sections (nothing written). */
+const only = (process.argv.find((a) => a.startsWith("--only=")) ?? "").slice(7).split(",").filter(Boolean);
+const run = (name) => !only.length || only.includes(name);
 const engine = await init({ threads: 2 });
 const tmp = mkdtempSync(path.join(os.tmpdir(), "ts-linalg-"));
 const now = () => performance.now();
@@ -34,7 +37,7 @@ const f32file = (name, m) => { const p = path.join(tmp, name); writeFileSync(p, 
 
 // ---------------------------------------------------------------- GEMM
 const G = quick ? 512 : 1024;
-{
+if (run("gemm")) {
   const a = mat(G, G, 1), b = mat(G, G, 2);
   const flops = 2 * G ** 3;
   const ts = time(() => gemm(engine, a, b), 3);
@@ -83,7 +86,7 @@ function jacobiSvdJs(a, maxSweeps = 30) {
 
 // ---------------------------------------------------------------- SVD 1024 x 1024
 const S = quick ? 256 : 1024;
-{
+if (run("svd")) {
   const a = mat(S, S, 3);
   let r;
   const t = time(() => { r = svd(engine, a); }, 0);
@@ -93,8 +96,9 @@ np.linalg.svd(a[:64,:64]); t=time.perf_counter(); u,s,vt=np.linalg.svd(a, full_m
 s64=np.linalg.svd(a.astype(np.float64), compute_uv=False)
 print(json.dumps({"t": t, "s": s.tolist(), "s64": s64.tolist()}))`);
   // plain-JS baseline: full run at S/2 for the sweep count, then 1 timed sweep at S (x that count: a lower bound, since sweeps grow with n)
-  const half = jacobiSvdJs(mat(S / 2, S / 2, 4));
-  const one = jacobiSvdJs(a, 1);
+  const skipJs = process.argv.includes("--no-js");
+  const half = skipJs ? { sweeps: NaN, seconds: NaN } : jacobiSvdJs(mat(S / 2, S / 2, 4));
+  const one = skipJs ? { sweeps: NaN, seconds: NaN } : jacobiSvdJs(a, 1);
   const jsEstimate = one.seconds * half.sweeps;
   let maxDiff = null, maxDiff64 = null;
   if (np) {
@@ -109,7 +113,7 @@ print(json.dumps({"t": t, "s": s.tolist(), "s64": s64.tolist()}))`);
 
 // ---------------------------------------------------------------- randomized SVD rank 64 of 4096 x 4096
 const R = quick ? 1024 : 4096, RK = 64, TAIL = 512;
-{
+if (run("rsvd")) {
   // A = U diag(s) V^T with orthonormal U, V (R x TAIL) and s_i = 1 / (1 + i): exact spectrum known
   const u = qr(engine, mat(R, TAIL, 5)).Q, v = qr(engine, mat(R, TAIL, 6)).Q;
   const sv = Float64Array.from({ length: TAIL }, (_, i) => 1 / (1 + i));
@@ -132,7 +136,7 @@ const R = quick ? 1024 : 4096, RK = 64, TAIL = 512;
 }
 
 // ---------------------------------------------------------------- GPTQ-shaped Cholesky work
-{
+if (run("chol")) {
   const n = quick ? 256 : 1024;
   const h = syrk(engine, mat(2 * n, n, 8));
   out.chol = { n, cholesky_s: time(() => cholesky(engine, h), 1), choleskyInverseUpper_s: time(() => choleskyInverseUpper(engine, h, 0.01), 1), eigh_s: time(() => eigh(engine, h), 0) };
@@ -140,7 +144,7 @@ const R = quick ? 1024 : 4096, RK = 64, TAIL = 512;
 }
 
 rmSync(tmp, { recursive: true, force: true });
-if (!quick) {
+if (!quick && !only.length) {
   writeFileSync(path.join(here, "linalg.json"), JSON.stringify(out, null, 1) + "\n");
   const f = (x, d = 2) => (x === null || x === undefined || Number.isNaN(x) ? "n/a" : Number(x).toFixed(d));
   const g = out.gemm, s = out.svd, r = out.rsvd, c = out.chol;

@@ -90,10 +90,10 @@ test("dgeqrf / dorgqr == _ref (tall, wide, square with tails)", () => {
   }
 });
 
-test("dsyev == dsyev_ref (eigh; svd through it), n = 1, 2, 5, 64, 101", () => {
-  for (const n of [1, 2, 5, 64, 101]) {
+test("dsytrd_stage + dstein + dgemm_nt == _ref, dsyev == dsyev_ref (eigh both methods; svd through it), n = 1, 2, 5, 64, 101", () => {
+  for (const [n, method] of [1, 2, 5, 64, 101].flatMap((n) => [[n, "stein"], [n, "ql"]] as const)) {
     const h = spd(n, n + 3);
-    const x = eigh(engine, h), y = eigh(engine, h, { kernel: "ref" });
+    const x = eigh(engine, h, { method }), y = eigh(engine, h, { kernel: "ref", method });
     assert.ok(relDiff(x.values, y.values) < 1e-10, `values ${n}`);
     // eigenvectors up to sign
     for (let c = 0; c < n; c++) {

@@ -135,17 +135,28 @@ test("qr: ‖A − QR‖/‖A‖ < 1e-6, ‖QᵀQ − I‖ < 1e-5, tall / wide /
 });
 
 test("eigh: ‖A V − V Λ‖/‖A‖ < 1e-6, ‖VᵀV − I‖ < 1e-5, ascending; repeated and zero eigenvalues", () => {
-  const check = (h: Matrix) => {
-    const n = h.rows, { values, vectors: V } = eigh(engine, h);
+  const check = (h: Matrix, method?: "stein" | "ql") => {
+    const n = h.rows, { values, vectors: V } = eigh(engine, h, { method });
     for (let i = 1; i < n; i++) assert.ok(values[i] >= values[i - 1]);
     const av = mul(h.data, n, n, V.data, n, n), vl = Float64Array.from(V.data, (v, i) => v * values[i % n]);
     assert.ok(diffFro(av, vl) / fro(h.data) < 1e-6, `${diffFro(av, vl) / fro(h.data)}`);
     assert.ok(orthErr(V) < 1e-5);
     return values;
   };
-  check(syrk(engine, rand(100, 70, 10)));
-  const v = check(syrk(engine, withSpectrum(50, 40, [3, 3, 3, 1], 11))); // eigenvalues 9, 9, 9, 1, 0 x 36
-  assert.ok(Math.abs(v[39] - 9) < 1e-4 && Math.abs(v[37] - 9) < 1e-4 && Math.abs(v[36] - 1) < 1e-4 && Math.abs(v[0]) < 1e-4);
+  for (const method of ["stein", "ql"] as const) {
+    const g = syrk(engine, rand(100, 70, 10));
+    const a = check(g, method), b = eigh(engine, g, { method: method === "ql" ? "stein" : "ql" }).values;
+    for (let i = 0; i < 70; i++) assert.ok(Math.abs(a[i] - b[i]) < 1e-12 * a[69]);
+    const v = check(syrk(engine, withSpectrum(50, 40, [3, 3, 3, 1], 11)), method); // eigenvalues 9, 9, 9, 1, 0 x 36
+    assert.ok(Math.abs(v[39] - 9) < 1e-4 && Math.abs(v[37] - 9) < 1e-4 && Math.abs(v[36] - 1) < 1e-4 && Math.abs(v[0]) < 1e-4);
+    // identity (one cluster of 30), a tight cluster 1 + 1e-9 i, a rank-1 matrix (59 zero eigenvalues)
+    const id = { data: new Float32Array(900), rows: 30, cols: 30 }; for (let i = 0; i < 30; i++) id.data[i * 31] = 1;
+    check(id, method);
+    const q = qr(engine, rand(40, 40, 15)).Q, cl = new Float64Array(1600);
+    for (let i = 0; i < 40; i++) for (let j = 0; j < 40; j++) { let t = 0; for (let c = 0; c < 40; c++) t += q.data[i * 40 + c] * (1 + 1e-9 * c) * q.data[j * 40 + c]; cl[i * 40 + j] = t; }
+    check({ data: Float32Array.from(cl), rows: 40, cols: 40 }, method);
+    const r1 = rand(60, 1, 16); check(syrk(engine, { data: r1.data, rows: 1, cols: 60 }), method);
+  }
 });
 
 test("svd: ‖A − UΣVᵀ‖/‖A‖ < 1e-6, U, V orthonormal (1e-5); known spectra to 1e-5 σmax incl. cond 1e6 and rank-deficient; truncation", () => {

@@ -97,7 +97,7 @@ import { dot64, dot64_ref, axpy64, axpy64_ref, rot64, rot64_ref, dot_axpy64, ran
 }
 
 // @ts-ignore: decorator
-@inline function tql2(w: usize, n: i32, d: usize, e: usize, rot: usize, cap: i32, simd: bool): i32 {
+@inline function tql2(w: usize, n: i32, d: usize, e: usize, rot: usize, cap: i32, simd: bool, vec: bool = true): i32 {
   let nrot = 0;
   for (let i = 1; i < n; i++) st(e, i - 1, ld(e, i));
   st(e, n - 1, 0);
@@ -138,7 +138,9 @@ import { dot64, dot64_ref, axpy64, axpy64_ref, rot64, rot64_ref, dot_axpy64, ran
           p = c * ld(d, i) - s * g;
           st(d, i + 1, h + s * (c * g + s * ld(d, i)));
           // rows i, i+1 of W: (W_i, W_i1) <- (c W_i - s W_i1, s W_i + c W_i1)
-          if (simd) {
+          if (!vec) {
+            // eigenvalues only
+          } else if (simd) {
             // recorded, applied in column blocks when the buffer is full (same operations per element)
             const q = rot + <usize>nrot * 24;
             store<f64>(q, <f64>i); store<f64>(q, c, 8); store<f64>(q, s, 16);
@@ -162,6 +164,7 @@ import { dot64, dot64_ref, axpy64, axpy64_ref, rot64, rot64_ref, dot_axpy64, ran
     if (k != i) {
       st(d, k, ld(d, i));
       st(d, i, p);
+      if (!vec) continue;
       const a = at64(w, i, 0, n), b = at64(w, k, 0, n);
       for (let j = 0; j < n; j++) { const t = ld(a, j); st(a, j, ld(b, j)); st(b, j, t); }
     }
@@ -209,4 +212,15 @@ export function dsytrd_stage(w: usize, n: i32, d: usize, e: usize): void {
 /** Stage 2 of dsyev alone (for profiling): QL on (d, e) from dsytrd_stage, rotating the rows of W. */
 export function dsteqr_stage(w: usize, n: i32, d: usize, e: usize, rot: usize, cap: i32): i32 {
   return tql2(w, n, d, e, rot, cap, true);
+}
+
+/** Eigenvalues only (ascending into d) of the tridiagonal (d, e) from dsytrd_stage, by the same QL iteration. e is overwritten. */
+export function dsterf_stage(n: i32, d: usize, e: usize): i32 {
+  if (n <= 1) return 0;
+  return tql2(0, n, d, e, 0, 1, false, false);
+}
+
+/** Scalar twin of dsytrd_stage. */
+export function dsytrd_stage_ref(w: usize, n: i32, d: usize, e: usize): void {
+  tred2(w, n, d, e, false);
 }

@@ -52,24 +52,49 @@ export interface EighResult {
 /** @internal Plane rotations dsyev buffers before applying them (24 bytes each). */
 export const rotationCap = (n: number) => Math.max(1024, 64 * n);
 
-/** @internal Runs dsyev on the symmetric f64 n x n matrix at pw; eigenvalues (ascending) returned, rows of pw become the eigenvectors. */
-export function eighInPlace(s: Scratch, pw: number, n: number, opts?: LinalgOptions): Float64Array {
-  const pd = s.alloc(8 * n), pe = s.alloc(8 * n), cap = rotationCap(n), pr = s.alloc(24 * cap);
-  const r = s.call(kname(s.host, "dsyev", opts), pw, n, pd, pe, pr, cap);
-  if (r !== 0) throw new TensorshrinkError("E_NO_CONVERGENCE", `eigh: the QL iteration did not converge for a ${n} x ${n} matrix${opts?.name ? ` "${opts.name}"` : ""}`, { n });
+/** Eigensolver of {@link eigh}: "stein" (default) = tridiagonal QL for the eigenvalues, inverse iteration for the eigenvectors, one f64 GEMM back; "ql" = QL rotating the eigenvectors (EISPACK tql2: ~6 n^3 more flops, no clustering heuristics). */
+export type EighMethod = "stein" | "ql";
+
+/** @internal Wasm bytes of eighInPlace beyond the n x n input. */
+export const eighExtraBytes = (n: number, method: EighMethod = "stein") => (method === "ql" ? 16 * n + 24 * rotationCap(n) : 16 * n * n + 88 * n);
+
+/** @internal Symmetric f64 n x n matrix at pw -> eigenvalues (ascending) returned; rows of pw become the eigenvectors. */
+export function eighInPlace(s: Scratch, pw: number, n: number, opts?: LinalgOptions & { method?: EighMethod }): Float64Array {
+  const method = opts?.method ?? "stein";
+  if (method !== "stein" && method !== "ql") throw new TensorshrinkError("E_RANGE", `eigh: method must be "stein" or "ql", got ${String(method)}`);
+  const fail = () => new TensorshrinkError("E_NO_CONVERGENCE", `eigh: the QL iteration did not converge for a ${n} x ${n} matrix${opts?.name ? ` "${opts.name}"` : ""}`, { n });
+  const pd = s.alloc(8 * n), pe = s.alloc(8 * n);
+  if (method === "ql" || n <= 1) {
+    const cap = rotationCap(n), pr = s.alloc(24 * cap);
+    if (s.call(kname(s.host, "dsyev", opts), pw, n, pd, pe, pr, cap) !== 0) throw fail();
+    return s.f64(pd, n).slice();
+  }
+  s.call(kname(s.host, "dsytrd_stage", opts), pw, n, pd, pe);
+  const dt = s.putF64(s.f64(pd, n)), et = s.putF64(s.f64(pe, n));
+  if (s.call("dsterf_stage", n, pd, pe) !== 0) throw fail();
+  const pz = s.alloc(8 * n * n), work = s.alloc(56 * n);
+  if (s.call(kname(s.host, "dstein", opts), pz, n, pd, dt, et, work) !== 0) throw new TensorshrinkError("E_NO_CONVERGENCE", `eigh: inverse iteration broke down for a ${n} x ${n} matrix`, { n });
+  s.call("dtranspose_square", pw, n);
+  const py = s.alloc(8 * n * n);
+  s.call(kname(s.host, "dgemm_nt", opts), py, pz, pw, n, n, n, n, n, n, 0);
+  s.f64(pw, n * n).set(s.f64(py, n * n));
+  s.release(py); s.release(pz); s.release(work); s.release(dt); s.release(et);
   return s.f64(pd, n).slice();
 }
 
 /**
- * Symmetric eigendecomposition (lower triangle of A read), f64: Householder tridiagonalization +
- * implicit QL. Eigenvalues ascending; eigenvectors orthonormal to ~1e-15 before the f32 rounding.
- * Wasm memory: 8 n^2 + 16 n + 24 max(1024, 64 n) bytes (the last: the rotation buffer). About 9 n^3 flops.
+ * Symmetric eigendecomposition (lower triangle of A read), f64: Householder tridiagonalization
+ * (tred2), then (method "stein", default) QL for the eigenvalues, inverse iteration on the
+ * tridiagonal for its eigenvectors and one f64 GEMM to transform them back, or (method "ql")
+ * implicit QL rotating the eigenvectors. Eigenvalues ascending; eigenvectors orthonormal
+ * (residual and orthogonality ~1e-12 before the f32 rounding for generic matrices).
+ * Wasm memory: "stein" 24 n^2 + 104 n bytes, about 4.7 n^3 flops; "ql" 8 n^2 + 32 n + 24 max(1024, 64 n) bytes, about 9 n^3 flops.
  * Errors: E_SHAPE, E_NONFINITE, E_NO_CONVERGENCE (never seen in practice: 60 QL iterations per eigenvalue).
  */
-export function eigh(host: KernelHost, a: Matrix, opts: LinalgOptions = {}): EighResult {
+export function eigh(host: KernelHost, a: Matrix, opts: LinalgOptions & { method?: EighMethod } = {}): EighResult {
   checkMatrix(a, "eigh A", opts.name);
   const n = checkSquare(a, "eigh A", opts.name);
-  checkBudget(8 * n * n + 16 * n + 24 * rotationCap(n), opts, "eigh");
+  checkBudget(8 * n * n + 16 * n + eighExtraBytes(n, opts.method), opts, "eigh");
   return withScratch(host, (s) => {
     const pw = s.alloc(8 * n * n);
     const w = s.f64(pw, n * n), d = a.data;
@@ -93,6 +118,8 @@ export interface SvdResult {
 
 /** Options of {@link svd}. */
 export interface SvdOptions extends LinalgOptions {
+  /** Eigensolver for the Gram matrix (see {@link EighMethod}). Default "stein". */
+  method?: EighMethod;
   /** Keep the k largest singular triplets (truncated SVD), 1 <= k <= min(m, n). Default min(m, n). */
   rank?: number;
 }
@@ -118,14 +145,14 @@ const REORTH_BELOW = 1e-4;
  * A w_c / σ_c loses orthogonality: rank-deficient or ill-conditioned inputs) are re-orthogonalized
  * against the larger ones by two Gram-Schmidt passes (replaced by a completing unit vector when
  * nothing is left), so U stays orthonormal.
- * Wasm memory (m >= n): 16 m n + 8 n^2 + 8 m k + 32 n + 24 max(1024, 64 n) bytes. About 2 m n^2 + 9 n^3 + 2 m n k flops.
+ * Wasm memory (m >= n): 16 m n + 24 n^2 + 8 m k + 136 n bytes. About 2 m n^2 + 9 n^3 + 2 m n k flops.
  * Errors: E_SHAPE, E_NONFINITE, E_RANGE (rank), E_NO_CONVERGENCE, E_OOM.
  */
 export function svd(host: KernelHost, a: Matrix, opts: SvdOptions = {}): SvdResult {
   checkMatrix(a, "svd A", opts.name);
   const k = checkRank(opts.rank, a.rows, a.cols, "svd");
   const m = Math.max(a.rows, a.cols), n = Math.min(a.rows, a.cols);
-  checkBudget(16 * m * n + 8 * n * n + 8 * m * k + 32 * n + 24 * rotationCap(n), opts, "svd");
+  checkBudget(16 * m * n + 8 * n * n + 8 * m * k + 32 * n + eighExtraBytes(n), opts, "svd");
   if (a.rows < a.cols) {
     const t = new Float32Array(a.rows * a.cols);
     for (let i = 0; i < a.rows; i++) for (let j = 0; j < a.cols; j++) t[j * a.rows + i] = a.data[i * a.cols + j];
