@@ -16,7 +16,7 @@ import { dot64, dot64_ref, axpy64, axpy64_ref, rot64, rot64_ref, dot_axpy64, ran
 @inline function st(p: usize, i: i32, v: f64): void { store<f64>(p + (<usize>i << 3), v); }
 
 // @ts-ignore: decorator
-@inline function tred2(w: usize, n: i32, d: usize, e: usize, simd: bool): void {
+@inline function tred2(w: usize, n: i32, d: usize, e: usize, simd: bool, hout: usize = 0): void {
   // JAMA tred2 with V[a][b] read as W[b][a]
   for (let j = 0; j < n; j++) st(d, j, load<f64>(at64(w, j, n - 1, n)));
   for (let i = n - 1; i > 0; i--) {
@@ -70,6 +70,12 @@ import { dot64, dot64_ref, axpy64, axpy64_ref, rot64, rot64_ref, dot_axpy64, ran
       }
     }
     st(d, i, h);
+  }
+  if (hout) {
+    // reduction only: h_i of the reflectors to hout, the tridiagonal's diagonal (W[i][i]) to d
+    for (let i = 0; i < n; i++) { st(hout, i, ld(d, i)); st(d, i, load<f64>(at64(w, i, i, n))); }
+    st(e, 0, 0);
+    return;
   }
   // accumulate the transformations
   for (let i = 0; i < n - 1; i++) {
@@ -223,4 +229,49 @@ export function dsterf_stage(n: i32, d: usize, e: usize): i32 {
 /** Scalar twin of dsytrd_stage. */
 export function dsytrd_stage_ref(w: usize, n: i32, d: usize, e: usize): void {
   tred2(w, n, d, e, false);
+}
+
+/**
+ * Householder reduction of dsytrd_stage without forming Q: d = diagonal of T, e[i] couples i-1 and
+ * i (e[0] = 0); reflector i (1 <= i < n) is u_i = W[i][0..i-1] with h[i] (skipped when 0), and
+ * Q = H_{n-1} ... H_1 with H_i = I - u_i u_i^T / h_i (acting on coordinates 0..i-1).
+ */
+export function dsytrd_reduce(w: usize, n: i32, d: usize, e: usize, h: usize): void {
+  tred2(w, n, d, e, true, h);
+}
+
+/** Scalar twin of dsytrd_reduce. */
+export function dsytrd_reduce_ref(w: usize, n: i32, d: usize, e: usize, h: usize): void {
+  tred2(w, n, d, e, false, h);
+}
+
+// @ts-ignore: decorator
+@inline const ORM_RB: i32 = 32;
+
+// @ts-ignore: decorator
+@inline function ormtr_impl(z: usize, n: i32, w: usize, h: usize, simd: bool): void {
+  // each row z of Z: z <- Q z, i.e. H_1 first, ..., H_{n-1} last; 32 rows of Z at a time stay in L2
+  for (let r0 = 0; r0 < n; r0 += ORM_RB) {
+    const r1 = min(n, r0 + ORM_RB);
+    for (let i = 1; i < n; i++) {
+      const hi = ld(h, i);
+      if (hi == 0) continue;
+      const u = at64(w, i, 0, n);
+      for (let r = r0; r < r1; r++) {
+        const zr = at64(z, r, 0, n);
+        if (simd) axpy64(zr, u, -dot64(u, zr, i) / hi, i);
+        else axpy64_ref(zr, u, -dot64_ref(u, zr, i) / hi, i);
+      }
+    }
+  }
+}
+
+/** SIMD: multiplies every row of Z (n x n) by Q from dsytrd_reduce (W, h): row j becomes the eigenvector Q z_j. 2 n^3 flops. */
+export function dormtr_rows(z: usize, n: i32, w: usize, h: usize): void {
+  ormtr_impl(z, n, w, h, true);
+}
+
+/** Scalar twin of dormtr_rows. */
+export function dormtr_rows_ref(z: usize, n: i32, w: usize, h: usize): void {
+  ormtr_impl(z, n, w, h, false);
 }

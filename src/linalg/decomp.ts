@@ -52,11 +52,11 @@ export interface EighResult {
 /** @internal Plane rotations dsyev buffers before applying them (24 bytes each). */
 export const rotationCap = (n: number) => Math.max(1024, 64 * n);
 
-/** Eigensolver of {@link eigh}: "stein" (default) = tridiagonal QL for the eigenvalues, inverse iteration for the eigenvectors, one f64 GEMM back; "ql" = QL rotating the eigenvectors (EISPACK tql2: ~6 n^3 more flops, no clustering heuristics). */
+/** Eigensolver of {@link eigh}: "stein" (default) = tridiagonal QL for the eigenvalues, inverse iteration for the eigenvectors, Householder reflectors applied back (blocked over 32 vectors); "ql" = QL rotating the eigenvectors (EISPACK tql2: ~6 n^3 more flops, no clustering heuristics). */
 export type EighMethod = "stein" | "ql";
 
 /** @internal Wasm bytes of eighInPlace beyond the n x n input. */
-export const eighExtraBytes = (n: number, method: EighMethod = "stein") => (method === "ql" ? 16 * n + 24 * rotationCap(n) : 16 * n * n + 88 * n);
+export const eighExtraBytes = (n: number, method: EighMethod = "stein") => (method === "ql" ? 16 * n + 24 * rotationCap(n) : 8 * n * n + 112 * n);
 
 /** @internal Symmetric f64 n x n matrix at pw -> eigenvalues (ascending) returned; rows of pw become the eigenvectors. */
 export function eighInPlace(s: Scratch, pw: number, n: number, opts?: LinalgOptions & { method?: EighMethod }): Float64Array {
@@ -69,26 +69,25 @@ export function eighInPlace(s: Scratch, pw: number, n: number, opts?: LinalgOpti
     if (s.call(kname(s.host, "dsyev", opts), pw, n, pd, pe, pr, cap) !== 0) throw fail();
     return s.f64(pd, n).slice();
   }
-  s.call(kname(s.host, "dsytrd_stage", opts), pw, n, pd, pe);
+  const ph = s.alloc(8 * n);
+  s.call(kname(s.host, "dsytrd_reduce", opts), pw, n, pd, pe, ph);
   const dt = s.putF64(s.f64(pd, n)), et = s.putF64(s.f64(pe, n));
   if (s.call("dsterf_stage", n, pd, pe) !== 0) throw fail();
   const pz = s.alloc(8 * n * n), work = s.alloc(56 * n);
   if (s.call(kname(s.host, "dstein", opts), pz, n, pd, dt, et, work) !== 0) throw new TensorshrinkError("E_NO_CONVERGENCE", `eigh: inverse iteration broke down for a ${n} x ${n} matrix`, { n });
-  s.call("dtranspose_square", pw, n);
-  const py = s.alloc(8 * n * n);
-  s.call(kname(s.host, "dgemm_nt", opts), py, pz, pw, n, n, n, n, n, n, 0);
-  s.f64(pw, n * n).set(s.f64(py, n * n));
-  s.release(py); s.release(pz); s.release(work); s.release(dt); s.release(et);
+  s.call(kname(s.host, "dormtr_rows", opts), pz, n, pw, ph);
+  s.f64(pw, n * n).set(s.f64(pz, n * n));
+  s.release(pz); s.release(work); s.release(dt); s.release(et); s.release(ph);
   return s.f64(pd, n).slice();
 }
 
 /**
  * Symmetric eigendecomposition (lower triangle of A read), f64: Householder tridiagonalization
  * (tred2), then (method "stein", default) QL for the eigenvalues, inverse iteration on the
- * tridiagonal for its eigenvectors and one f64 GEMM to transform them back, or (method "ql")
+ * tridiagonal for its eigenvectors and the reflectors applied to them, or (method "ql")
  * implicit QL rotating the eigenvectors. Eigenvalues ascending; eigenvectors orthonormal
  * (residual and orthogonality ~1e-12 before the f32 rounding for generic matrices).
- * Wasm memory: "stein" 24 n^2 + 104 n bytes, about 4.7 n^3 flops; "ql" 8 n^2 + 32 n + 24 max(1024, 64 n) bytes, about 9 n^3 flops.
+ * Wasm memory: "stein" 16 n^2 + 128 n bytes, about 11 n^3 / 3 flops; "ql" 8 n^2 + 32 n + 24 max(1024, 64 n) bytes, about 9 n^3 flops.
  * Errors: E_SHAPE, E_NONFINITE, E_NO_CONVERGENCE (never seen in practice: 60 QL iterations per eigenvalue).
  */
 export function eigh(host: KernelHost, a: Matrix, opts: LinalgOptions & { method?: EighMethod } = {}): EighResult {
@@ -145,7 +144,7 @@ const REORTH_BELOW = 1e-4;
  * A w_c / σ_c loses orthogonality: rank-deficient or ill-conditioned inputs) are re-orthogonalized
  * against the larger ones by two Gram-Schmidt passes (replaced by a completing unit vector when
  * nothing is left), so U stays orthonormal.
- * Wasm memory (m >= n): 16 m n + 24 n^2 + 8 m k + 136 n bytes. About 2 m n^2 + 9 n^3 + 2 m n k flops.
+ * Wasm memory (m >= n): 16 m n + 16 n^2 + 8 m k + 144 n bytes. About 2 m n^2 + 9 n^3 + 2 m n k flops.
  * Errors: E_SHAPE, E_NONFINITE, E_RANGE (rank), E_NO_CONVERGENCE, E_OOM.
  */
 export function svd(host: KernelHost, a: Matrix, opts: SvdOptions = {}): SvdResult {

@@ -1,0 +1,20 @@
+import { init } from "../src/index";
+const e = await init();
+const n = Number(process.argv[2] ?? 1024);
+const ex = e.exports as any;
+const f64 = (p: number, k: number) => new Float64Array(ex.memory.buffer, p, k);
+const pa = e.alloc(8 * n * n), pt = e.alloc(8 * n * n), pg = e.alloc(8 * n * n), pz = e.alloc(8 * n * n), py = e.alloc(8 * n * n);
+const pd = e.alloc(8 * n), pe = e.alloc(8 * n), dt = e.alloc(8 * n), et = e.alloc(8 * n), wk = e.alloc(56 * n);
+{ const a = f64(pa, n * n), t = f64(pt, n * n); for (let i = 0; i < n * n; i++) a[i] = Math.random() - 0.5; for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) t[j * n + i] = a[i * n + j]; }
+const T: Record<string, number> = {};
+const tm = (k: string, f: () => void) => { const t = performance.now(); f(); T[k] = Math.round(performance.now() - t); };
+tm("gram", () => ex.dgemm_nt(pg, pt, pt, n, n, n, n, n, n, 1));
+{ const g = f64(pg, n * n); for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) g[j * n + i] = g[i * n + j]; }
+tm("tred2", () => ex.dsytrd_stage(pg, n, pd, pe));
+f64(dt, n).set(f64(pd, n)); f64(et, n).set(f64(pe, n));
+tm("sterf", () => ex.dsterf_stage(n, pd, pe));
+tm("stein", () => ex.dstein(pz, n, pd, dt, et, wk));
+tm("transpose", () => ex.dtranspose_square(pg, n));
+tm("back", () => ex.dgemm_nt(py, pz, pg, n, n, n, n, n, n, 0));
+tm("B", () => ex.dgemm_nt(pz, py, pa, n, n, n, n, n, n, 0));
+console.log(n, T);
