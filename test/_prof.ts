@@ -10,11 +10,11 @@ const T: Record<string, number> = {};
 const tm = (k: string, f: () => void) => { const t = performance.now(); f(); T[k] = Math.round(performance.now() - t); };
 tm("gram", () => ex.dgemm_nt(pg, pt, pt, n, n, n, n, n, n, 1));
 { const g = f64(pg, n * n); for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) g[j * n + i] = g[i * n + j]; }
-tm("tred2", () => ex.dsytrd_stage(pg, n, pd, pe));
+const ph = e.alloc(8 * n);
+tm("reduce", () => ex.dsytrd_reduce(pg, n, pd, pe, ph));
 f64(dt, n).set(f64(pd, n)); f64(et, n).set(f64(pe, n));
 tm("sterf", () => ex.dsterf_stage(n, pd, pe));
 tm("stein", () => ex.dstein(pz, n, pd, dt, et, wk));
-tm("transpose", () => ex.dtranspose_square(pg, n));
-tm("back", () => ex.dgemm_nt(py, pz, pg, n, n, n, n, n, n, 0));
-tm("B", () => ex.dgemm_nt(pz, py, pa, n, n, n, n, n, n, 0));
+tm("ormtr", () => ex.dormtr_rows(pz, n, pg, ph));
+tm("B", () => ex.dgemm_nt(py, pz, pa, n, n, n, n, n, n, 0));
 console.log(n, T);

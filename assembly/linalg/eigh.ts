@@ -248,6 +248,42 @@ export function dsytrd_reduce_ref(w: usize, n: i32, d: usize, e: usize, h: usize
 // @ts-ignore: decorator
 @inline const ORM_RB: i32 = 32;
 
+/** Rows z, z+n, z+2n, z+3n (length k) each <- (I - u u^T / h) row: four independent dot products sharing the loads of u, then four axpys. */
+// @ts-ignore: decorator
+@inline function reflect4(z: usize, n: i32, u: usize, h: f64, k: i32): void {
+  const ls = <usize>n << 3;
+  const z0 = z, z1 = z + ls, z2 = z + 2 * ls, z3 = z + 3 * ls;
+  let s0 = f64x2.splat(0), s1 = f64x2.splat(0), s2 = f64x2.splat(0), s3 = f64x2.splat(0);
+  let j = 0;
+  for (; j + 2 <= k; j += 2) {
+    const o = <usize>j << 3, x = v128.load(u + o);
+    s0 = f64x2.add(s0, f64x2.mul(x, v128.load(z0 + o)));
+    s1 = f64x2.add(s1, f64x2.mul(x, v128.load(z1 + o)));
+    s2 = f64x2.add(s2, f64x2.mul(x, v128.load(z2 + o)));
+    s3 = f64x2.add(s3, f64x2.mul(x, v128.load(z3 + o)));
+  }
+  let t0 = f64x2.extract_lane(s0, 0) + f64x2.extract_lane(s0, 1), t1 = f64x2.extract_lane(s1, 0) + f64x2.extract_lane(s1, 1);
+  let t2 = f64x2.extract_lane(s2, 0) + f64x2.extract_lane(s2, 1), t3 = f64x2.extract_lane(s3, 0) + f64x2.extract_lane(s3, 1);
+  if (j < k) {
+    const o = <usize>j << 3, x = load<f64>(u + o);
+    t0 += x * load<f64>(z0 + o); t1 += x * load<f64>(z1 + o); t2 += x * load<f64>(z2 + o); t3 += x * load<f64>(z3 + o);
+  }
+  const g0 = f64x2.splat(-t0 / h), g1 = f64x2.splat(-t1 / h), g2 = f64x2.splat(-t2 / h), g3 = f64x2.splat(-t3 / h);
+  j = 0;
+  for (; j + 2 <= k; j += 2) {
+    const o = <usize>j << 3, x = v128.load(u + o);
+    v128.store(z0 + o, f64x2.add(v128.load(z0 + o), f64x2.mul(g0, x)));
+    v128.store(z1 + o, f64x2.add(v128.load(z1 + o), f64x2.mul(g1, x)));
+    v128.store(z2 + o, f64x2.add(v128.load(z2 + o), f64x2.mul(g2, x)));
+    v128.store(z3 + o, f64x2.add(v128.load(z3 + o), f64x2.mul(g3, x)));
+  }
+  if (j < k) {
+    const o = <usize>j << 3, x = load<f64>(u + o);
+    store<f64>(z0 + o, load<f64>(z0 + o) - t0 / h * x); store<f64>(z1 + o, load<f64>(z1 + o) - t1 / h * x);
+    store<f64>(z2 + o, load<f64>(z2 + o) - t2 / h * x); store<f64>(z3 + o, load<f64>(z3 + o) - t3 / h * x);
+  }
+}
+
 // @ts-ignore: decorator
 @inline function ormtr_impl(z: usize, n: i32, w: usize, h: usize, simd: bool): void {
   // each row z of Z: z <- Q z, i.e. H_1 first, ..., H_{n-1} last; 32 rows of Z at a time stay in L2
@@ -257,7 +293,9 @@ export function dsytrd_reduce_ref(w: usize, n: i32, d: usize, e: usize, h: usize
       const hi = ld(h, i);
       if (hi == 0) continue;
       const u = at64(w, i, 0, n);
-      for (let r = r0; r < r1; r++) {
+      let r = r0;
+      if (simd) for (; r + 4 <= r1; r += 4) reflect4(at64(z, r, 0, n), n, u, hi, i);
+      for (; r < r1; r++) {
         const zr = at64(z, r, 0, n);
         if (simd) axpy64(zr, u, -dot64(u, zr, i) / hi, i);
         else axpy64_ref(zr, u, -dot64_ref(u, zr, i) / hi, i);

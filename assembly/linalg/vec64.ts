@@ -99,14 +99,17 @@
 // @ts-ignore: decorator
 @inline export function dot_axpy64(w: usize, d: usize, e: usize, f: f64, n: i32): f64 {
   const vf = f64x2.splat(f);
-  let a0 = f64x2.splat(0);
+  let a0 = f64x2.splat(0), a1 = f64x2.splat(0);
   let i = 0;
-  for (; i + 2 <= n; i += 2) {
+  for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 3;
-    const x = v128.load(w + o);
+    const x = v128.load(w + o), y = v128.load(w + o, 16);
     a0 = f64x2.add(a0, f64x2.mul(x, v128.load(d + o)));
+    a1 = f64x2.add(a1, f64x2.mul(y, v128.load(d + o, 16)));
     v128.store(e + o, f64x2.add(v128.load(e + o), f64x2.mul(vf, x)));
+    v128.store(e + o, f64x2.add(v128.load(e + o, 16), f64x2.mul(vf, y)), 16);
   }
+  a0 = f64x2.add(a0, a1);
   let s = f64x2.extract_lane(a0, 0) + f64x2.extract_lane(a0, 1);
   for (; i < n; i++) {
     const o = <usize>i << 3, x = load<f64>(w + o);
