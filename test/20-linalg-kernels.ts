@@ -90,7 +90,7 @@ test("dgeqrf / dorgqr == _ref (tall, wide, square with tails)", () => {
   }
 });
 
-test("dsytrd_stage + dstein + dgemm_nt == _ref, dsyev == dsyev_ref (eigh both methods; svd through it), n = 1, 2, 5, 64, 101", () => {
+test("dsytrd_reduce + dstein + dormtr_rows (+ dgemm_nt in svd) == _ref, dsyev == dsyev_ref (eigh both methods; svd through it), n = 1, 2, 5, 64, 101", () => {
   for (const [n, method] of [1, 2, 5, 64, 101].flatMap((n) => [[n, "stein"], [n, "ql"]] as const)) {
     const h = spd(n, n + 3);
     const x = eigh(engine, h, { method }), y = eigh(engine, h, { kernel: "ref", method });

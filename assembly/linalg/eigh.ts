@@ -8,6 +8,9 @@
 //     records the QL rotations and applies them to W in 32-column strips whenever the buffer
 //     fills (each strip stays in cache for the whole batch instead of W streaming from memory once
 //     per QL sweep); every element sees the same operations in the same order as rotating at once.
+//   dsytrd_reduce(W, n, d, e, h) + dsterf_stage(n, d, e) + dstein (stein.ts) + dormtr_rows(Z, n, W, h):
+//     the faster path eigh uses by default: reduction without forming Q, eigenvalues by QL without
+//     vectors, eigenvectors of the tridiagonal by inverse iteration, then the reflectors applied.
 import { dot64, dot64_ref, axpy64, axpy64_ref, rot64, rot64_ref, dot_axpy64, rank2_64, at64 } from "./vec64";
 
 // @ts-ignore: decorator
@@ -210,29 +213,14 @@ export function dsyev_ref(w: usize, n: i32, d: usize, e: usize, rot: usize, cap:
   return tql2(w, n, d, e, rot, cap, false);
 }
 
-/** Stage 1 of dsyev alone (for profiling): tridiagonalize W, d = diagonal, e = off-diagonal (e[0] = 0), W = accumulated Q^T. */
-export function dsytrd_stage(w: usize, n: i32, d: usize, e: usize): void {
-  tred2(w, n, d, e, true);
-}
-
-/** Stage 2 of dsyev alone (for profiling): QL on (d, e) from dsytrd_stage, rotating the rows of W. */
-export function dsteqr_stage(w: usize, n: i32, d: usize, e: usize, rot: usize, cap: i32): i32 {
-  return tql2(w, n, d, e, rot, cap, true);
-}
-
-/** Eigenvalues only (ascending into d) of the tridiagonal (d, e) from dsytrd_stage, by the same QL iteration. e is overwritten. */
+/** Eigenvalues only (ascending into d) of the tridiagonal (d, e) from dsytrd_reduce, by the same QL iteration; e is overwritten. Scalar code (no SIMD form): it is its own reference. O(n^2). */
 export function dsterf_stage(n: i32, d: usize, e: usize): i32 {
   if (n <= 1) return 0;
   return tql2(0, n, d, e, 0, 1, false, false);
 }
 
-/** Scalar twin of dsytrd_stage. */
-export function dsytrd_stage_ref(w: usize, n: i32, d: usize, e: usize): void {
-  tred2(w, n, d, e, false);
-}
-
 /**
- * Householder reduction of dsytrd_stage without forming Q: d = diagonal of T, e[i] couples i-1 and
+ * Householder reduction of dsyev (tred2) without forming Q: d = diagonal of T, e[i] couples i-1 and
  * i (e[0] = 0); reflector i (1 <= i < n) is u_i = W[i][0..i-1] with h[i] (skipped when 0), and
  * Q = H_{n-1} ... H_1 with H_i = I - u_i u_i^T / h_i (acting on coordinates 0..i-1).
  */

@@ -95,13 +95,3 @@ export function dstein(z: usize, n: i32, w: usize, dt: usize, et: usize, work: u
 export function dstein_ref(z: usize, n: i32, w: usize, dt: usize, et: usize, work: usize): i32 {
   return stein_impl(z, n, w, dt, et, work, false);
 }
-
-/** In-place transpose of a square n x n f64 matrix. */
-export function dtranspose_square(a: usize, n: i32): void {
-  for (let i = 0; i < n; i++) {
-    for (let j = i + 1; j < n; j++) {
-      const p = at64(a, i, j, n), q = at64(a, j, i, n);
-      const t = load<f64>(p); store<f64>(p, load<f64>(q)); store<f64>(q, t);
-    }
-  }
-}
