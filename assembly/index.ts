@@ -25,3 +25,11 @@ export * from "./quant/intn";
 export * from "./quant/nf4";
 export * from "./quant/fp8";
 export * from "./quant/mx_ocp";
+// --- linalg ---
+export * from "./linalg/gemm";
+export * from "./linalg/dgemm";
+export * from "./linalg/cholesky";
+export * from "./linalg/trsm";
+export * from "./linalg/qr";
+export * from "./linalg/eigh";
+export * from "./linalg/stein";

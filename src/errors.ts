@@ -23,7 +23,9 @@ export type ErrorCode =
   | "E_TRUNCATED"        // file ends early (byte offset named)
   | "E_IO"               // file system / network error
   | "E_EXISTS"           // refusing to overwrite something the user gave
-  | "E_ABORTED";         // the operation was cancelled
+  | "E_ABORTED"          // the operation was cancelled
+  | "E_NOT_SPD"          // Cholesky failed: not positive definite even with the largest damping allowed
+  | "E_NO_CONVERGENCE";  // an iterative eigen/SVD solver did not converge
 
 /** The error type of tensorshrink: `err.code` is one of {@link ErrorCode}; `err.details` holds where. */
 export class TensorshrinkError extends Error {

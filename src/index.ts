@@ -31,3 +31,9 @@ export { findDuplicateJsonKey, type DuplicateJsonKey } from "./formats/json-keys
 export { TensorScope } from "./engine/tensor";
 export { MAX_ALLOC_BYTES } from "./engine/engine";
 export type { FileSink } from "./formats/source";
+// --- linalg ---
+export { matrix, identity, transpose, DEFAULT_MAX_BYTES, type Matrix, type LinalgOptions } from "./linalg/matrix";
+export { gemm, gemmAsync, syrk, gemmWorkBytes, type GemmOptions, type SyrkOptions } from "./linalg/gemm";
+export { cholesky, choleskyInverseUpper, spdInverse, solveTriangular, type DampOptions, type CholeskyResult, type SpdInverseResult, type TrsmOptions } from "./linalg/cholesky";
+export { qr, eigh, svd, type QrResult, type EighResult, type SvdResult, type SvdOptions } from "./linalg/decomp";
+export { randomizedSvd, gaussianStream, type RandomizedSvdOptions } from "./linalg/rsvd";
