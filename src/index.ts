@@ -21,3 +21,7 @@ export { readSafetensors, openSafetensorsModel, encodeSafetensors } from "./form
 export { readLlama2cCheckpoint, readLlama2cTokenizer } from "./formats/llama2c";
 export { llamaFromLlama2c, llamaFromHf, openLlamaModel, convertToGguf, openLlama2cModel, openHfModel } from "./model/convert";
 export { EvalAccumulator, klDivergence, logSoftmax, perplexity, tokenNll, type EvalSummary } from "./eval/metrics";
+// --- tokenizer ---
+export { Tokenizer, type EncodeOptions, type DecodeOptions } from "./tokenizer/tokenizer";
+export { PRE_TOKENIZERS, preTokenizerFor, preTokenize, type PreTokenizer } from "./tokenizer/pretokenize";
+export { TOKEN_ATTR } from "./tokenizer/special";
