@@ -9,6 +9,8 @@ import { preTokenize, preTokenizerFor } from "../src/tokenizer/pretokenize";
 import { firstInvalidUtf8, maskNewCodepoints } from "../src/tokenizer/unicode";
 import { isTensorshrinkError } from "../src/errors";
 import { TORTURE_CASES, TORTURE } from "./_llama-vocab";
+import { BigramHeap, BigramHeapWide, f32SortKey } from "../src/tokenizer/heap";
+import { rng } from "./_util";
 import { learnBpe } from "./_bpe-synth";
 
 const gguf = (kvs: GgufKV[]) => ({ kv: new Map(kvs.map((k) => [k.key, k])) });
@@ -171,6 +173,34 @@ test("determinism: same ids from repeated calls and from a second instance", () 
   assert.equal(Array.from(a.encode(TORTURE, { parseSpecial: true })), Array.from(x));
   assert.equal(Array.from(b.encode(TORTURE, { parseSpecial: true })), Array.from(x));
   assert.ok(x.length > 50);
+});
+
+test("BigramHeap (packed keys) pops in the same (key, left) order as BigramHeapWide, with ties and interleaved pushes", () => {
+  const r = rng(7);
+  const a = new BigramHeap(4), b = new BigramHeapWide(4);
+  const scores = new Float32Array(64);
+  for (let i = 0; i < 64; i++) scores[i] = (r.next() % 40) - 20 + (r.next() % 3) / 4; // many equal scores
+  const pushBoth = (tok: number, left: number) => {
+    a.push(f32SortKey(-scores[tok]!), left, left + 1, tok, left * 3);
+    b.push(-scores[tok]!, left, left + 1, tok, left * 3);
+  };
+  for (let i = 0; i < 3000; i++) pushBoth(r.next() % 64, r.next() % 5000);
+  let n = 0;
+  while (b.size > 0) {
+    assert.is(a.size, b.size);
+    a.pop(); b.pop();
+    const ka = -scores[a.curAux()]!, kb = -scores[b.curAux()]!;
+    assert.is(ka, kb, `pop ${n}`);
+    assert.is(a.curLeft(), b.curLeft(), `pop ${n}`);
+    assert.is(a.curAux2(), b.curAux2());
+    if (n++ < 1500 && n % 3 === 0) pushBoth(r.next() % 64, r.next() % 5000);
+  }
+  assert.is(a.size, 0);
+  assert.ok(n > 3000);
+  // f32SortKey keeps the float order, including negatives and zero
+  const xs = [-Infinity, -1e30, -2.5, -1, -1e-30, 0, 1e-30, 1, 2.5, 1e30, Infinity];
+  for (let i = 1; i < xs.length; i++) assert.ok(f32SortKey(xs[i - 1]!) < f32SortKey(xs[i]!), `${xs[i - 1]} < ${xs[i]}`);
+  assert.is(f32SortKey(-0), f32SortKey(0)); // C++ compares -0 == 0: a score of 0 and of -0 tie
 });
 
 test.run();
