@@ -15,8 +15,8 @@ import { byteEncode } from "./unicode";
 
 /** Merge tables built once per vocabulary from `tokenizer.ggml.merges`. */
 export class BpeMerges {
-  /** Interned string → id. */
-  readonly intern = new Map<string, number>();
+  /** Interned string → id: token texts keep their token id, other merge parts get ids from nVocab up. */
+  readonly intern: { get(s: string): number | undefined };
   /** (leftId * K + rightId) → merge rank (the first occurrence wins, as llama.cpp's map::emplace). */
   readonly pairRank = new Map<number, number>();
   /** Rank → interned id of the concatenation. */
@@ -29,14 +29,19 @@ export class BpeMerges {
   /**
    * @param merges "left right" strings, split at the first space after the first UTF-16 unit (llama.cpp:
    *   `word.find(' ', 1)`); a merge without such a space is the pair ("", "").
+   * @param textToId the vocabulary (token text → id), reused as the intern table for token texts
    */
-  constructor(merges: readonly string[]) {
+  constructor(merges: readonly string[], textToId: ReadonlyMap<string, number>, nVocab: number) {
     this.count = merges.length;
+    const extra = new Map<string, number>();
     const id = (s: string): number => {
-      let v = this.intern.get(s);
-      if (v === undefined) { v = this.intern.size; this.intern.set(s, v); }
+      let v = textToId.get(s);
+      if (v !== undefined) return v;
+      v = extra.get(s);
+      if (v === undefined) { v = nVocab + extra.size; extra.set(s, v); }
       return v;
     };
+    this.intern = { get: (s: string) => textToId.get(s) ?? extra.get(s) };
     const lefts = new Int32Array(merges.length), rights = new Int32Array(merges.length);
     this.result = new Int32Array(merges.length);
     for (let i = 0; i < merges.length; i++) {
@@ -46,8 +51,8 @@ export class BpeMerges {
       const a = pos < 0 ? "" : w.slice(0, pos), b = pos < 0 ? "" : w.slice(pos + 1);
       lefts[i] = id(a); rights[i] = id(b); this.result[i] = id(a + b);
     }
-    this.K = Math.max(1, this.intern.size);
-    if (this.intern.size >= 1 << 21) throw new TensorshrinkError("E_UNSUPPORTED", `tokenizer.ggml.merges: ${this.intern.size} distinct merge parts (at most 2^21 supported)`, {});
+    this.K = Math.max(1, nVocab + extra.size);
+    if (this.K >= 1 << 21) throw new TensorshrinkError("E_UNSUPPORTED", `tokenizer.ggml.merges: ${this.K} tokens + merge parts (at most 2^21 supported)`, {});
     for (let i = 0; i < merges.length; i++) {
       const key = lefts[i]! * this.K + rights[i]!;
       if (!this.pairRank.has(key)) this.pairRank.set(key, i);

@@ -202,7 +202,7 @@ export class Tokenizer {
       this.spm = new SpmSession({ trie: new TokenTrie(tokens), scores, byteToId });
     } else {
       const mergesArr = arr(gguf, "tokenizer.ggml.merges", true)!;
-      const merges = new BpeMerges(mergesArr.items as string[]);
+      const merges = new BpeMerges(mergesArr.items as string[], textToId, n);
       this.bpe = new BpeSession({ textToId, merges, pre: pre! });
     }
     this.pieceCache = new Array(n);

@@ -124,11 +124,20 @@ export function utf8Bytes(s: string): Uint8Array {
 
 /** GPT-2 byte-level encoding of a word: each UTF-8 byte → its printable stand-in character. */
 export function byteEncode(word: string): string {
-  let ascii = true;
-  for (let i = 0; i < word.length; i++) { const c = word.charCodeAt(i); if (c >= 0x80 || !((c >= 0x21 && c <= 0x7e))) { ascii = false; break; } }
-  if (ascii) return word;
-  const b = enc.encode(word);
-  let s = "";
-  for (let i = 0; i < b.length; i++) s += BYTE_TO_UNICODE[b[i]!];
+  let i = 0;
+  const n = word.length;
+  for (; i < n; i++) { const c = word.charCodeAt(i); if (c < 0x21 || c > 0x7e) break; }
+  if (i === n) return word; // printable ASCII maps to itself
+  const B = BYTE_TO_UNICODE;
+  let s = word.slice(0, i);
+  for (; i < n; i++) {
+    const c = word.charCodeAt(i);
+    if (c < 0x80) s += B[c];
+    else if (c < 0x800) s += B[0xc0 | (c >> 6)]! + B[0x80 | (c & 63)]!;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < n && (word.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      const cp = 0x10000 + ((c - 0xd800) << 10) + (word.charCodeAt(++i) - 0xdc00);
+      s += B[0xf0 | (cp >> 18)]! + B[0x80 | ((cp >> 12) & 63)]! + B[0x80 | ((cp >> 6) & 63)]! + B[0x80 | (cp & 63)]!;
+    } else s += B[0xe0 | (c >> 12)]! + B[0x80 | ((c >> 6) & 63)]! + B[0x80 | (c & 63)]!;
+  }
   return s;
 }
