@@ -9,8 +9,8 @@
 //    expected ids llama.cpp's test-tokenizer-0 stores beside them (.inp/.out), and llama-spm and gpt-2
 //    against node-llama-cpp on the torture text and the fixture texts (TENSORSHRINK_TOKENIZER_FULL=1:
 //    all 8 on every text, ~2 min);
-//  - synthetic byte-level BPE vocabularies (300 merges learned on calib.txt with the llama-bpe and the
-//    qwen2 pre-tokenizers) written as vocab-only GGUFs, on every text.
+//  - synthetic byte-level BPE vocabularies (300 merges learned on calib.txt with the llama-bpe, qwen2
+//    and default pre-tokenizers) written as vocab-only GGUFs, on every text.
 // Models load with vocabOnly (no weights, no context). Skips with a message when node-llama-cpp, the
 // models or the bundle are absent. ~30 s on 2 cores.
 import { test } from "uvu";
@@ -128,7 +128,7 @@ if (!nlc) {
     });
   }
 
-  for (const pre of ["llama-bpe", "qwen2"]) {
+  for (const pre of ["llama-bpe", "qwen2", "default"]) {
     test(`synthetic byte-level BPE (300 merges learned on calib.txt, ${pre} pre-tokenizer): ids and text equal llama.cpp`, async () => {
       if (!calib) { console.log("  SKIP: kjv3M/calib.txt not found"); return; }
       const file = path.join(tmp, `synthetic-bpe-${pre}.gguf`);
