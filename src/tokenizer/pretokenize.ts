@@ -77,7 +77,8 @@ export function preTokenizerFor(name: string | undefined): PreTokenizer {
 
 /**
  * Split `text` into pre-tokenizer words (not yet byte-encoded), in order; their concatenation is `text`.
- * Boundaries are UTF-16 offsets `[start0, end0, start1, end1, ...]` pushed into `out` when given.
+ * Each regex splits every piece left by the previous one into its matches and the gaps between them,
+ * with the piece's end as the end of input (as llama.cpp's per-offset matching).
  */
 export function preTokenize(text: string, pre: PreTokenizer): string[] {
   if (text.length === 0) return [];
