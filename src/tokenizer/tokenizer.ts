@@ -310,17 +310,32 @@ export class Tokenizer {
     let removeSpace = this.addSpacePrefix;
     if (opts.removeSpecial && this.addBos && b > a && ids[a] === this.bos) { removeSpace = false; a++; }
     if (opts.removeSpecial && this.addEos && b > a && ids[b - 1] === this.eos) b--;
-    const parts: Uint8Array[] = [];
+    const special = opts.unparseSpecial ?? false;
+    const attrs = this.attrs, cache = this.pieceCache, n = this.nVocab;
+    // pass 1: validate ids, fill the piece cache, count bytes
     let total = 0;
     for (let i = a; i < b; i++) {
-      const p = this.pieceBytes(ids[i]!, opts.unparseSpecial ?? false, removeSpace ? 1 : 0);
-      removeSpace = false;
-      parts.push(p);
+      const id = ids[i]!;
+      if (!(id >= 0 && id < n && Number.isInteger(id))) this.checkId(id, "Tokenizer.decode");
+      if (!special && attrs[id]! & SPECIAL_ATTR) continue;
+      let p = cache[id];
+      if (!p) { p = this.computePiece(id); cache[id] = p; }
       total += p.length;
     }
+    // pass 2: copy (the first emitted piece may lose one leading space)
     let text: Uint8Array = new Uint8Array(total);
     let o = 0;
-    for (const p of parts) { text.set(p, o); o += p.length; }
+    for (let i = a; i < b; i++) {
+      const id = ids[i]!;
+      const first = removeSpace;
+      removeSpace = false;
+      if (!special && attrs[id]! & SPECIAL_ATTR) continue;
+      const p = cache[id]!;
+      const k = first && p.length > 0 && p[0] === 0x20 ? 1 : 0;
+      if (p.length - k === 1) text[o++] = p[k]!;
+      else { text.set(k ? p.subarray(k) : p, o); o += p.length - k; }
+    }
+    if (o < total) text = text.subarray(0, o);
     if (this.cleanSpaces) text = cleanSpaces(text);
     return text;
   }
