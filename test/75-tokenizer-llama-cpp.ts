@@ -155,7 +155,7 @@ if (!nlc) {
       ".,;:!?'\"()[]{}<>-_/\\|@#$%^&*+=~`", "éüñçøßÆŒ", "\u0301\u0308\u0323\u0351", "日本語中文한국어", "Ελληνικάабвгд", "🦙🚀👨‍👩‍👧❤️🇫🇷", "\u0000\u0001\u001b\u007f\u200b\u200d",
       "\u0897\u1acf\u{1FAE9}\u{105C0}", "𝐀𝕏𠀀", "'s't're've'm'll'd'S'LL",
     ];
-    const specials = ["<s>", "</s>", "<unk>", "<|endoftext|>", "<|begin_of_text|>", "<|eot_id|>", "<|user_defined|>", "<|im_start|>"];
+    const specials = ["<s>", "</s>", "<unk>", "<|endoftext|>", "<|begin_of_text|>", "<|eot_id|>", "<|user_defined|>", "<|im_start|>", "<|end|>", "<|call|>", "<|return|>"];
     const texts: string[] = [];
     for (let k = 0; k < 400; k++) {
       let t = "";

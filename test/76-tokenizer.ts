@@ -5,6 +5,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { ggufArray, ggufKV, type GgufKV } from "../src/formats/gguf";
 import { Tokenizer } from "../src/tokenizer/tokenizer";
+import { TOKEN_ATTR } from "../src/tokenizer/special";
 import { preTokenize, preTokenizerFor } from "../src/tokenizer/pretokenize";
 import { firstInvalidUtf8, maskNewCodepoints } from "../src/tokenizer/unicode";
 import { isTensorshrinkError } from "../src/errors";
@@ -92,6 +93,19 @@ test("special tokens: parseSpecial splits on CONTROL texts, USER_DEFINED always;
   assert.is(t.decode([1, P, P + 6], { unparseSpecial: true }), "<s> x");
   assert.is(t.decode([1, P, P + 6], { removeSpecial: true }), " x");
   assert.is(t.decode([P, P + 6]), "x"); // without BOS the prefix space is removed
+});
+
+test("llama.cpp's text-based attribute fixes: <|endoftext|> becomes CONTROL, gpt-oss <|end|> USER_DEFINED", () => {
+  const b = bpe("hello world", 3, "llama-bpe");
+  const eot = b.tokens.indexOf("<|endoftext|>"), end = b.tokens.indexOf("<|end|>");
+  assert.ok(eot > 0 && end > 0);
+  assert.is(b.attrs[eot]! & TOKEN_ATTR.CONTROL, TOKEN_ATTR.CONTROL);
+  assert.is(b.attrs[end], TOKEN_ATTR.USER_DEFINED);
+  assert.ok(Array.from(b.encode("a<|endoftext|>b", { addBos: false, parseSpecial: true })).includes(eot));
+  assert.not.ok(Array.from(b.encode("a<|endoftext|>b", { addBos: false })).includes(eot));
+  assert.ok(Array.from(b.encode("a<|end|>b", { addBos: false })).includes(end)); // USER_DEFINED: always split
+  assert.is(b.decode(b.encode("a<|endoftext|>b", { addBos: false, parseSpecial: true })), "ab");
+  assert.is(b.decode(b.encode("a<|end|>b", { addBos: false })), "a<|end|>b");
 });
 
 test("empty text: [] or [BOS]; decode([]) is empty", () => {

@@ -31,6 +31,9 @@ export function learnBpe(text: string, nMerges: number, pre = "llama-bpe"): { to
   const types = tokens.map(() => 1);
   for (const s of ["<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>"]) { tokens.push(s); types.push(3); }
   tokens.push("<|user_defined|>"); types.push(4);
+  // typed NORMAL but special to llama.cpp by their text: <|endoftext|> becomes CONTROL (EOG), and with
+  // <|call|> + <|return|> present <|end|> becomes USER_DEFINED (gpt-oss)
+  for (const s of ["<|endoftext|>", "<|end|>", "<|call|>", "<|return|>"]) { tokens.push(s); types.push(1); }
   return { tokens, types, merges };
 }
 

@@ -176,6 +176,13 @@ export class Tokenizer {
     for (const [key, texts] of Object.entries(FIM_TEXTS)) if (num(gguf, key) === undefined) texts.forEach(forceControl);
     EOG_TEXTS.forEach(forceControl);
     for (const t of USER_DEFINED_TEXTS) { const id = textToId.get(t); if (id !== undefined) attrs[id] = TOKEN_ATTR.USER_DEFINED; }
+    const has = (t: string) => textToId.has(t);
+    // gpt-oss / solar-open: <|end|> is not end-of-generation and renders as text
+    if (has("<|end|>") && (has("<|call|>") || has("<|calls|>")) && (has("<|return|>") || has("<|flush|>"))) {
+      attrs[textToId.get("<|end|>")!] = TOKEN_ATTR.USER_DEFINED;
+    }
+    // gemma4 / paddleocr: with <|tool_response> present, </s> is a normal token
+    if (has("<|tool_response>") && has("</s>")) attrs[textToId.get("</s>")!] = TOKEN_ATTR.NORMAL;
 
     // special-token cache, longest UTF-8 text first
     const special: number[] = [];
