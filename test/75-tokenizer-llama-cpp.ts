@@ -38,10 +38,14 @@ const tiny = read(path.join(STORIES, "tinystories_sample.txt"));
 const calib = read(path.join(KJV, "calib.txt"));
 const evalTxt = read(path.join(KJV, "eval.txt"));
 
-if (!nlc) {
+const llama: any = nlc && (await nlc.getLlama({ gpu: false, build: "never", skipDownload: true, logLevel: "error" }).catch((e: Error) => {
+  console.log(`SKIP: node-llama-cpp has no usable prebuilt llama.cpp binary here (nothing is built or downloaded): ${e?.message ?? e}`);
+  return null;
+}));
+
+if (!llama) {
   test.run();
 } else {
-  const llama = await nlc.getLlama({ gpu: false, build: "never", skipDownload: true, logLevel: "error" });
   const tmp = mkdtempSync(path.join(tmpdir(), "ts-tok-"));
   const models: any[] = [];
   /** Every tokenizer compared so far, for the fuzz test at the end. */
