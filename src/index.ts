@@ -37,3 +37,7 @@ export { gemm, gemmAsync, syrk, gemmWorkBytes, type GemmOptions, type SyrkOption
 export { cholesky, choleskyInverseUpper, spdInverse, solveTriangular, type DampOptions, type CholeskyResult, type SpdInverseResult, type TrsmOptions } from "./linalg/cholesky";
 export { qr, eigh, svd, type QrResult, type EighResult, type SvdResult, type SvdOptions } from "./linalg/decomp";
 export { randomizedSvd, gaussianStream, type RandomizedSvdOptions } from "./linalg/rsvd";
+// --- tokenizer ---
+export { Tokenizer, type EncodeOptions, type DecodeOptions } from "./tokenizer/tokenizer";
+export { PRE_TOKENIZERS, preTokenizerFor, preTokenize, type PreTokenizer } from "./tokenizer/pretokenize";
+export { TOKEN_ATTR } from "./tokenizer/special";
