@@ -33,3 +33,4 @@ export * from "./nn/activations";
 export * from "./nn/attention";
 export * from "./nn/moe";
 export * from "./nn/util";
+export * from "./nn/actquant";

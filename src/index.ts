@@ -23,5 +23,5 @@ export { llamaFromLlama2c, llamaFromHf, openLlamaModel, convertToGguf, openLlama
 export { EvalAccumulator, klDivergence, logSoftmax, perplexity, tokenNll, type EvalSummary } from "./eval/metrics";
 // --- forward ---
 export { llamaConfigFromGguf, llamaConfigFromMetadata, blockTensorNames, blockWeightValues, type LlamaConfig } from "./nn/config";
-export { LlamaModel, argmaxOf, type ForwardHooks, type ForwardOptions, type LlamaOpenOptions } from "./nn/model";
+export { LlamaModel, argmaxOf, activationKindOf, type ForwardHooks, type ForwardOptions, type LlamaOpenOptions } from "./nn/model";
 export { type WeightProvider } from "./nn/weights";

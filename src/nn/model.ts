@@ -50,6 +50,24 @@ export interface LlamaOpenOptions {
   weightProvider?: WeightProvider;
   /** "simd" (default) or "ref": the scalar twin kernels (slow; for testing). */
   kernel?: "simd" | "ref";
+  /**
+   * "f32" (default): matmul activations stay f32 (the model's exact math with dequantized weights).
+   * "llama.cpp": before each matmul with a stored non-f32 weight, round the activations the way llama.cpp's
+   * CPU backend converts them to the weight type's vec_dot_type (f16 → f16, bf16 → bf16, q4_0/q4_1/q5_0/
+   * q5_1/q8_0/iq4_nl/mxfp4 → q8_0 blocks of 32, k-quants / iq4_xs / tq → q8_K blocks of 256), so logits of a
+   * quantized GGUF track llama.cpp's closely. See act_quant_forward.
+   */
+  activations?: "f32" | "llama.cpp";
+}
+
+/** act_quant_forward kind of llama.cpp's vec_dot_type for a stored weight type (0 = none). */
+export function activationKindOf(type: string): number {
+  if (type === "f32") return 0;
+  if (type === "f16") return 1;
+  if (type === "bf16") return 2;
+  if (["q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "iq4_nl", "mxfp4"].includes(type)) return 3;
+  if (/^q[2-6]_K$/.test(type) || ["iq4_xs", "tq1_0", "tq2_0", "iq2_xxs", "iq2_xs", "iq2_s", "iq3_xxs", "iq3_s", "iq1_s", "iq1_m"].includes(type)) return 4;
+  return 0;
 }
 
 /** Options of {@link LlamaModel.forward}. */
@@ -99,9 +117,13 @@ export class LlamaModel {
     const pick = (n: string) => { const f = ex[n + suffix] ?? ex[n]; if (typeof f !== "function") throw new TensorshrinkError("E_WASM_LOAD", `the wasm module lacks the ${n} kernel (rebuild)`); return f; };
     this.ex = {};
     for (const n of ["matmul_forward", "rmsnorm_forward", "rope_forward", "attention_forward", "swiglu_forward", "add_forward", "moe_gate_forward", "moe_scatter_add", "round_f16_forward"]) this.ex[n] = pick(n);
+    this.ex.act_quant_forward = pick("act_quant_forward");
     this.ex.gather_rows = pick("gather_rows");
     this.ex.find_nonfinite = pick("find_nonfinite");
     this.kvF16 = !!opts.kvF16;
+    const act = opts.activations ?? "f32";
+    if (act !== "f32" && act !== "llama.cpp") throw new TensorshrinkError("E_RANGE", `activations must be "f32" or "llama.cpp", got ${String(act)}`);
+    this.actLlama = act === "llama.cpp";
     this.validateTensors();
     this.past = new Array(cfg.nLayer).fill(0);
     const kvBytes = this.nCtx * this.kvDim * F;
@@ -113,6 +135,9 @@ export class LlamaModel {
     }
   }
   private readonly kvF16: boolean;
+  private readonly actLlama: boolean;
+  /** Scratch for rounded activations (arena, set per call when actLlama). */
+  private aq = 0;
 
   /**
    * Opens a GGUF (path / URL / Blob / ByteSource, or a ModelSource such as an openModel() result — a
@@ -199,7 +224,14 @@ export class LlamaModel {
     const c = this.config, C = c.nEmbd, k = Math.max(1, c.nExpertUsed);
     const vals = 4 * T * C + 2 * T * this.qDim + 2 * T * c.nFf + logitRows * c.nVocab + this.nCtx + c.nRot +
       (c.nExpert > 0 ? T * c.nExpert + 2 * T * k + c.nExpert + 2 * T + T * C : 0);
-    return vals * F + 64 * 32;
+    const aq = this.actLlama ? T * Math.max(C, c.nFf, this.qDim) : 0;
+    return (vals + aq) * F + 64 * 32;
+  }
+
+  /** Takes the activation-rounding scratch for a call over T tokens (after arena.reserve). */
+  private takeAq(T: number): void {
+    const c = this.config;
+    this.aq = this.actLlama ? this.arena.take(T * Math.max(c.nEmbd, c.nFf, this.qDim) * F) : 0;
   }
 
   // ------------------------------------------------------------------ public API
@@ -225,6 +257,7 @@ export class LlamaModel {
     this.arena.reserve(this.arenaBytes(T, rows));
     const m0 = this.arena.mark();
     try {
+      this.takeAq(T);
       let x = this.arena.take(T * C * F), y = this.arena.take(T * C * F);
       await this.embedInto(x, tok);
       for (let l = 0; l < this.config.nLayer; l++) {
@@ -291,6 +324,7 @@ export class LlamaModel {
       this.arena.reserve(this.arenaBytes(T, 0));
       const m = this.arena.mark();
       try {
+        this.takeAq(T);
         const a = this.arena.take(T * C * F), b = this.arena.take(T * C * F);
         this.f32(a, T * C).set(x);
         await this.blockInto(layer, b, a, T, pos, opts.hooks);
@@ -309,6 +343,7 @@ export class LlamaModel {
       this.arena.reserve(this.arenaBytes(rows, rows));
       const m = this.arena.mark();
       try {
+        this.takeAq(rows);
         const a = this.arena.take(rows * C * F);
         this.f32(a, rows * C).set(x);
         return await this.headFrom(a, rows, opts.hooks);
@@ -361,6 +396,18 @@ export class LlamaModel {
     }
   }
 
+  /** out[T, OC] = inp[T, Cin] · W[OC, Cin]ᵀ for weight `name` at `w` (llama.cpp activation rounding when enabled). */
+  private mm(out: number, inp: number, name: string, w: number, T: number, Cin: number, OC: number): void {
+    if (this.actLlama) {
+      const kind = activationKindOf(this.store.typeOf(name));
+      if (kind !== 0) {
+        this.ex.act_quant_forward(this.aq, inp, T * Cin, kind);
+        inp = this.aq;
+      }
+    }
+    this.ex.matmul_forward(out, inp, w, 0, T, Cin, OC);
+  }
+
   /** out = block(inp): out and inp are [T, C] in wasm memory. */
   private async blockInto(l: number, out: number, inp: number, T: number, pos: number, hooks: ForwardHooks | undefined): Promise<void> {
     const c = this.config, C = c.nEmbd, ex = this.ex, s = this.store, n = blockTensorNames(c, l);
@@ -374,9 +421,9 @@ export class LlamaModel {
       ex.rmsnorm_forward(xb, inp, await s.get(n.attn_norm), T, C, c.normEps);
       this.hookLinear(hooks, l, [n.attn_q, n.attn_k, n.attn_v], xb, T, C);
       const kRow = this.kc[l] + pos * this.kvDim * F, vRow = this.vc[l] + pos * this.kvDim * F;
-      ex.matmul_forward(q, xb, await s.get(n.attn_q), 0, T, C, this.qDim);
-      ex.matmul_forward(kRow, xb, await s.get(n.attn_k), 0, T, C, this.kvDim);
-      ex.matmul_forward(vRow, xb, await s.get(n.attn_v), 0, T, C, this.kvDim);
+      this.mm(q, xb, n.attn_q, await s.get(n.attn_q), T, C, this.qDim);
+      this.mm(kRow, xb, n.attn_k, await s.get(n.attn_k), T, C, this.kvDim);
+      this.mm(vRow, xb, n.attn_v, await s.get(n.attn_v), T, C, this.kvDim);
       const neox = c.ropeType === "neox" ? 1 : 0, fs = 1 / c.ropeScaleLinear;
       ex.rope_forward(q, cs, ff, T, c.nHead, c.headDim, c.nRot, pos, c.ropeFreqBase, fs, neox);
       ex.rope_forward(kRow, cs, ff, T, c.nHeadKv, c.headDim, c.nRot, pos, c.ropeFreqBase, fs, neox);
@@ -387,7 +434,7 @@ export class LlamaModel {
       this.past[l] = pos + T;
       ex.attention_forward(att, q, this.kc[l], this.vc[l], scores, T, pos, c.nHead, c.nHeadKv, c.headDim, this.kvDim, this.kvF16 ? 1 : 0);
       this.hookLinear(hooks, l, [n.attn_output], att, T, this.qDim);
-      ex.matmul_forward(xb, att, await s.get(n.attn_output), 0, T, this.qDim, C);
+      this.mm(xb, att, n.attn_output, await s.get(n.attn_output), T, this.qDim, C);
       ex.add_forward(out, inp, xb, T * C);
       this.finite(out, T * C, l, n.attn_output);
       // feed-forward
@@ -396,11 +443,11 @@ export class LlamaModel {
       else {
         const g = this.arena.take(T * c.nFf * F), u = this.arena.take(T * c.nFf * F);
         this.hookLinear(hooks, l, [n.ffn_gate, n.ffn_up], xb, T, C);
-        ex.matmul_forward(g, xb, await s.get(n.ffn_gate), 0, T, C, c.nFf);
-        ex.matmul_forward(u, xb, await s.get(n.ffn_up), 0, T, C, c.nFf);
+        this.mm(g, xb, n.ffn_gate, await s.get(n.ffn_gate), T, C, c.nFf);
+        this.mm(u, xb, n.ffn_up, await s.get(n.ffn_up), T, C, c.nFf);
         ex.swiglu_forward(g, g, u, T * c.nFf);
         this.hookLinear(hooks, l, [n.ffn_down], g, T, c.nFf);
-        ex.matmul_forward(xb, g, await s.get(n.ffn_down), 0, T, c.nFf, C);
+        this.mm(xb, g, n.ffn_down, await s.get(n.ffn_down), T, c.nFf, C);
         ex.add_forward(out, out, xb, T * C);
       }
       this.finite(out, T * C, l, n.ffn_down);
@@ -418,7 +465,7 @@ export class LlamaModel {
     const rowIdx = this.arena.take(T * F), rowW = this.arena.take(T * F), xg = this.arena.take(T * C * F);
     const g = this.arena.take(T * c.nFf * F), u = this.arena.take(T * c.nFf * F);
     this.hookLinear(hooks, l, [n.ffn_gate_inp], xb, T, C);
-    ex.matmul_forward(logits, xb, await this.store.get(n.ffn_gate_inp), 0, T, C, E);
+    this.mm(logits, xb, n.ffn_gate_inp, await this.store.get(n.ffn_gate_inp), T, C, E);
     ex.moe_gate_forward(idx, w, logits, probs, T, E, K);
     const mem = () => this.engine.exports.memory.buffer;
     const gate = await this.store.get(n.ffn_gate), up = await this.store.get(n.ffn_up), down = await this.store.get(n.ffn_down);
@@ -431,11 +478,11 @@ export class LlamaModel {
       if (r === 0) continue;
       ex.gather_rows(xg, xb, rowIdx, r, C);
       this.hookLinear(hooks, l, [n.ffn_gate, n.ffn_up], xg, r, C, e);
-      ex.matmul_forward(g, xg, gate + e * ew, 0, r, C, c.nFf);
-      ex.matmul_forward(u, xg, up + e * ew, 0, r, C, c.nFf);
+      this.mm(g, xg, n.ffn_gate, gate + e * ew, r, C, c.nFf);
+      this.mm(u, xg, n.ffn_up, up + e * ew, r, C, c.nFf);
       ex.swiglu_forward(g, g, u, r * c.nFf);
       this.hookLinear(hooks, l, [n.ffn_down], g, r, c.nFf, e);
-      ex.matmul_forward(xg, g, down + e * ew, 0, r, c.nFf, C);
+      this.mm(xg, g, n.ffn_down, down + e * ew, r, c.nFf, C);
       ex.moe_scatter_add(out, xg, rowW, rowIdx, r, C);
     }
   }
@@ -449,7 +496,7 @@ export class LlamaModel {
       this.ex.rmsnorm_forward(xb, x, await s.get("output_norm.weight"), rows, C, c.normEps);
       const wname = c.tiedOutput ? "token_embd.weight" : "output.weight";
       this.hookLinear(hooks, c.nLayer, [wname], xb, rows, C);
-      this.ex.matmul_forward(lo, xb, await s.get(wname), 0, rows, C, c.nVocab);
+      this.mm(lo, xb, wname, await s.get(wname), rows, C, c.nVocab);
       this.finite(lo, rows * c.nVocab, c.nLayer, wname, c.nVocab);
       return this.f32(lo, rows * c.nVocab).slice();
     } finally {

@@ -16,7 +16,7 @@ import type { ModelSource, ModelTensor } from "../model/source";
  */
 export type WeightProvider = (name: string, ne: readonly number[]) => Float32Array | undefined | Promise<Float32Array | undefined>;
 
-interface Loaded { ptr: number; n: number }
+interface Loaded { ptr: number; n: number; provided: boolean }
 
 /** @internal The store of one LlamaModel. */
 export class WeightStore {
@@ -54,6 +54,7 @@ export class WeightStore {
     const t = this.tensor(name);
     const n = t.ne.reduce((a, b) => a * b, 1);
     let data: Float32Array | undefined = this.provider ? await this.provider(name, t.ne) : undefined;
+    const provided = data !== undefined;
     if (data !== undefined) {
       if (!(data instanceof Float32Array) || data.length !== n) throw new TensorshrinkError("E_SHAPE", `the weight provider returned ${data instanceof Float32Array ? data.length + " values" : "a non-Float32Array"} for "${name}", which has ${n}`, { tensor: name });
     } else {
@@ -67,8 +68,13 @@ export class WeightStore {
     }
     const ptr = this.engine.alloc(n * 4);
     new Float32Array(this.engine.exports.memory.buffer, ptr, n).set(data);
-    this.loaded.set(name, { ptr, n });
+    this.loaded.set(name, { ptr, n, provided: data !== undefined && provided });
     return ptr;
+  }
+
+  /** Stored type of a loaded tensor as the matmul sees it: "f32" when the provider supplied it. */
+  typeOf(name: string): string {
+    return this.loaded.get(name)?.provided ? "f32" : this.tensor(name).type;
   }
 
   /** Frees `names` (stream mode after a block, or after an override changed them). */
