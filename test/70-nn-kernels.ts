@@ -23,7 +23,7 @@ function relErr(a: Float32Array, b: Float32Array): number {
 }
 const bitEqual = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
 
-test("matmul_forward == _ref within 1e-5 of Σ|x·w| (T, C, OC with tails; bias; 4x4 tiles and TB blocks)", () => {
+test("matmul_forward == _ref within 1e-5 of Σ|x·w| (T, C, OC with tails; bias; 2x4 tiles, odd T and TB blocks)", () => {
   for (const [T, C, OC] of [[1, 1, 1], [3, 5, 7], [4, 4, 4], [5, 17, 9], [8, 64, 12], [67, 33, 13], [130, 96, 37], [2, 300, 5]]) {
     const x = randn(T * C, T * 7 + C, 1), w = randn(OC * C, OC + 3, 0.1), bias = randn(OC, 9, 0.5);
     const px = put(x), pw = put(w), pb = put(bias), o1 = zeros(T * OC), o2 = zeros(T * OC);
@@ -181,6 +181,37 @@ test("round_f16_forward == _ref bit-identical and == f16 round trip", () => {
     assert.ok(bitEqual(a, rt), "f16 round trip");
     for (const p of [px, o1, o2]) engine.free(p);
   }
+});
+
+test("act_quant_forward: f16 / bf16 / q8_0 / q8_K rounding == JS model of ggml's activation conversion", () => {
+  const n = 512, x = randn(n, 77, 1);
+  x[5] = -9; x[300] = 7; // a negative block max for q8_K
+  const px = put(x), o = zeros(n);
+  const f16 = engine.dequantize(engine.quantize(x, { type: "f16", rows: 1, cols: n }), { type: "f16", rows: 1, cols: n });
+  ex.act_quant_forward(o, px, n, 1);
+  assert.ok(bitEqual(get(o, n), f16), "f16");
+  const bf = engine.dequantize(engine.quantize(x, { type: "bf16", rows: 1, cols: n }), { type: "bf16", rows: 1, cols: n });
+  ex.act_quant_forward(o, px, n, 2);
+  assert.ok(bitEqual(get(o, n), bf), "bf16");
+  const f = Math.fround, half = (v: number) => engine.dequantize(engine.quantize(Float32Array.of(v), { type: "f16", rows: 1, cols: 1 }), { type: "f16", rows: 1, cols: 1 })[0];
+  const rne = (v: number) => { const r = Math.round(v); return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r; };
+  ex.act_quant_forward(o, px, n, 3);
+  const q8 = get(o, n);
+  for (let b = 0; b < n; b += 32) {
+    let amax = 0; for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[b + j]));
+    const id = f(127 / amax), d = half(f(amax / 127));
+    for (let j = 0; j < 32; j++) assert.is(q8[b + j], f(rne(f(x[b + j] * id)) * d), `q8_0 [${b + j}]`);
+  }
+  ex.act_quant_forward(o, px, n, 4);
+  const qk = get(o, n);
+  for (let b = 0; b < n; b += 256) {
+    let amax = 0, mx = 0; for (let j = 0; j < 256; j++) if (Math.abs(x[b + j]) > amax) { amax = Math.abs(x[b + j]); mx = x[b + j]; }
+    const is = f(-127 / mx), d = f(1 / is);
+    for (let j = 0; j < 256; j++) assert.is(qk[b + j], f(Math.min(127, rne(f(is * x[b + j]))) * d), `q8_K [${b + j}]`);
+  }
+  ex.act_quant_forward(o, px, n, 0);
+  assert.ok(bitEqual(get(o, n), x), "kind 0 copies");
+  engine.free(px); engine.free(o);
 });
 
 test.run();

@@ -1,8 +1,10 @@
 // matmul_forward(out, inp, weight, bias, T, C, OC): out[T, OC] = inp[T, C] · weight[OC, C]ᵀ (+ bias[OC]).
 // GGUF / llama.cpp weight rows are output rows, so both operands are read along C (dot-product form).
-// SIMD: 4 tokens × 4 output rows per micro-tile = 16 f32x4 accumulators, each k step loads 4 input
-// and 4 weight vectors (8 loads for 16 mul + 16 add: SIMD128 has no FMA); tokens are blocked by
-// TB rows so the input block stays in L2 while each 4-row weight strip (4·C·4 bytes) stays in L1.
+// SIMD: 2 tokens × 4 output rows per micro-tile = 8 f32x4 accumulators; each k step loads 4 weight and
+// 2 input vectors for 8 mul + 8 add (SIMD128 has no FMA). 8 accumulators + 4 weights + 1 input = 13
+// v128 values fit x64's 16 xmm registers; a 4×4 tile (21 live vectors) spills and measured ~30% slower
+// (bench/FORWARD.md). Tokens are blocked by TB rows so the input block stays in L2 while each 4-row
+// weight strip (4·C·4 bytes) stays in L1 and is reused TB/2 times.
 // Accumulation order differs from the _ref twin (4 lanes then a horizontal sum): results agree to
 // within a few ulp of sum |inp·w| (test/70 bounds it by 1e-5 relative to that sum).
 // bias = 0 means no bias. Pointers are byte addresses of f32 arrays; no allocation.
@@ -59,47 +61,57 @@ export function matmul_forward_ref(out: usize, inp: usize, weight: usize, bias: 
   }
 }
 
-/** One 4×4 micro-tile: tokens t..t+3, output rows o..o+3. */
+/** One 2×4 micro-tile: tokens t, t+1 × output rows o..o+3 (8 accumulators + 4 weight vectors + 1 input: fits x64's 16 xmm). */
 // @ts-ignore: decorator
-@inline function tile4x4(out: usize, inp: usize, weight: usize, bias: usize, t: i32, o: i32, C: i32, OC: i32): void {
+@inline function tile2x4(out: usize, inp: usize, weight: usize, bias: usize, t: i32, o: i32, C: i32, OC: i32): void {
   const rs = <usize>C << 2;
-  const x0 = inp + <usize>t * rs, x1 = x0 + rs, x2 = x1 + rs, x3 = x2 + rs;
+  const x0 = inp + <usize>t * rs, x1 = x0 + rs;
   const w0 = weight + <usize>o * rs, w1 = w0 + rs, w2 = w1 + rs, w3 = w2 + rs;
   const z = f32x4.splat(0);
   let a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z;
-  let a20 = z, a21 = z, a22 = z, a23 = z, a30 = z, a31 = z, a32 = z, a33 = z;
-  let k = 0;
-  for (; k + 4 <= C; k += 4) {
-    const off = <usize>k << 2;
-    const v0 = v128.load(w0 + off), v1 = v128.load(w1 + off), v2 = v128.load(w2 + off), v3 = v128.load(w3 + off);
-    let x = v128.load(x0 + off);
+  const ke = <usize>(C & ~3) << 2;
+  for (let k: usize = 0; k < ke; k += 16) {
+    const v0 = v128.load(w0 + k), v1 = v128.load(w1 + k), v2 = v128.load(w2 + k), v3 = v128.load(w3 + k);
+    let x = v128.load(x0 + k);
     a00 = f32x4.add(a00, f32x4.mul(x, v0)); a01 = f32x4.add(a01, f32x4.mul(x, v1));
     a02 = f32x4.add(a02, f32x4.mul(x, v2)); a03 = f32x4.add(a03, f32x4.mul(x, v3));
-    x = v128.load(x1 + off);
+    x = v128.load(x1 + k);
     a10 = f32x4.add(a10, f32x4.mul(x, v0)); a11 = f32x4.add(a11, f32x4.mul(x, v1));
     a12 = f32x4.add(a12, f32x4.mul(x, v2)); a13 = f32x4.add(a13, f32x4.mul(x, v3));
-    x = v128.load(x2 + off);
-    a20 = f32x4.add(a20, f32x4.mul(x, v0)); a21 = f32x4.add(a21, f32x4.mul(x, v1));
-    a22 = f32x4.add(a22, f32x4.mul(x, v2)); a23 = f32x4.add(a23, f32x4.mul(x, v3));
-    x = v128.load(x3 + off);
-    a30 = f32x4.add(a30, f32x4.mul(x, v0)); a31 = f32x4.add(a31, f32x4.mul(x, v1));
-    a32 = f32x4.add(a32, f32x4.mul(x, v2)); a33 = f32x4.add(a33, f32x4.mul(x, v3));
   }
   let r0 = hsum4(a00, a01, a02, a03), r1 = hsum4(a10, a11, a12, a13);
-  let r2 = hsum4(a20, a21, a22, a23), r3 = hsum4(a30, a31, a32, a33);
+  const k = C & ~3;
   if (k < C) {
     r0 = f32x4.add(r0, f32x4(dot_tail(x0, w0, k, C), dot_tail(x0, w1, k, C), dot_tail(x0, w2, k, C), dot_tail(x0, w3, k, C)));
     r1 = f32x4.add(r1, f32x4(dot_tail(x1, w0, k, C), dot_tail(x1, w1, k, C), dot_tail(x1, w2, k, C), dot_tail(x1, w3, k, C)));
-    r2 = f32x4.add(r2, f32x4(dot_tail(x2, w0, k, C), dot_tail(x2, w1, k, C), dot_tail(x2, w2, k, C), dot_tail(x2, w3, k, C)));
-    r3 = f32x4.add(r3, f32x4(dot_tail(x3, w0, k, C), dot_tail(x3, w1, k, C), dot_tail(x3, w2, k, C), dot_tail(x3, w3, k, C)));
   }
   if (bias != 0) {
     const b = v128.load(bias + (<usize>o << 2));
-    r0 = f32x4.add(r0, b); r1 = f32x4.add(r1, b); r2 = f32x4.add(r2, b); r3 = f32x4.add(r3, b);
+    r0 = f32x4.add(r0, b); r1 = f32x4.add(r1, b);
   }
-  const os = <usize>OC << 2;
   const p = out + ((<usize>t * <usize>OC + <usize>o) << 2);
-  v128.store(p, r0); v128.store(p + os, r1); v128.store(p + 2 * os, r2); v128.store(p + 3 * os, r3);
+  v128.store(p, r0); v128.store(p + (<usize>OC << 2), r1);
+}
+
+/** One 1×4 tile (the odd last token of a block). */
+// @ts-ignore: decorator
+@inline function tile1x4(out: usize, inp: usize, weight: usize, bias: usize, t: i32, o: i32, C: i32, OC: i32): void {
+  const rs = <usize>C << 2;
+  const x0 = inp + <usize>t * rs;
+  const w0 = weight + <usize>o * rs, w1 = w0 + rs, w2 = w1 + rs, w3 = w2 + rs;
+  const z = f32x4.splat(0);
+  let a0 = z, a1 = z, a2 = z, a3 = z;
+  const ke = <usize>(C & ~3) << 2;
+  for (let k: usize = 0; k < ke; k += 16) {
+    const x = v128.load(x0 + k);
+    a0 = f32x4.add(a0, f32x4.mul(x, v128.load(w0 + k))); a1 = f32x4.add(a1, f32x4.mul(x, v128.load(w1 + k)));
+    a2 = f32x4.add(a2, f32x4.mul(x, v128.load(w2 + k))); a3 = f32x4.add(a3, f32x4.mul(x, v128.load(w3 + k)));
+  }
+  let r0 = hsum4(a0, a1, a2, a3);
+  const k = C & ~3;
+  if (k < C) r0 = f32x4.add(r0, f32x4(dot_tail(x0, w0, k, C), dot_tail(x0, w1, k, C), dot_tail(x0, w2, k, C), dot_tail(x0, w3, k, C)));
+  if (bias != 0) r0 = f32x4.add(r0, v128.load(bias + (<usize>o << 2)));
+  v128.store(out + ((<usize>t * <usize>OC + <usize>o) << 2), r0);
 }
 
 /** One output value the slow way (edges of the tiling). */
@@ -114,10 +126,10 @@ export function matmul_forward(out: usize, inp: usize, weight: usize, bias: usiz
   const OC4 = OC & ~3;
   for (let t0 = 0; t0 < T; t0 += TB) {
     const t1 = min<i32>(T, t0 + TB);
-    const t4 = t0 + ((t1 - t0) & ~3);
+    const t2 = t0 + ((t1 - t0) & ~1);
     for (let o = 0; o < OC4; o += 4) {
-      for (let t = t0; t < t4; t += 4) tile4x4(out, inp, weight, bias, t, o, C, OC);
-      for (let t = t4; t < t1; t++) for (let j = 0; j < 4; j++) single(out, inp, weight, bias, t, o + j, C, OC);
+      for (let t = t0; t < t2; t += 2) tile2x4(out, inp, weight, bias, t, o, C, OC);
+      if (t2 < t1) tile1x4(out, inp, weight, bias, t2, o, C, OC);
     }
     for (let o = OC4; o < OC; o++) for (let t = t0; t < t1; t++) single(out, inp, weight, bias, t, o, C, OC);
   }
