@@ -53,22 +53,34 @@ export class WeightStore {
     if (have) return have.ptr;
     const t = this.tensor(name);
     const n = t.ne.reduce((a, b) => a * b, 1);
-    let data: Float32Array | undefined = this.provider ? await this.provider(name, t.ne) : undefined;
+    const data: Float32Array | undefined = this.provider ? await this.provider(name, t.ne) : undefined;
     const provided = data !== undefined;
-    if (data !== undefined) {
-      if (!(data instanceof Float32Array) || data.length !== n) throw new TensorshrinkError("E_SHAPE", `the weight provider returned ${data instanceof Float32Array ? data.length + " values" : "a non-Float32Array"} for "${name}", which has ${n}`, { tensor: name });
-    } else {
-      const rows = n / t.ne[0];
-      try {
-        data = await t.readRows(0, rows);
-      } catch (e) {
-        if ((e as any)?.name === "TensorshrinkError") throw e;
-        throw new TensorshrinkError("E_IO", `cannot read tensor "${name}": ${(e as Error)?.message ?? e}`, { tensor: name }, { cause: e });
-      }
+    if (data !== undefined && (!(data instanceof Float32Array) || data.length !== n)) {
+      throw new TensorshrinkError("E_SHAPE", `the weight provider returned ${data instanceof Float32Array ? data.length + " values" : "a non-Float32Array"} for "${name}", which has ${n}`, { tensor: name });
     }
     const ptr = this.engine.alloc(n * 4);
-    new Float32Array(this.engine.exports.memory.buffer, ptr, n).set(data);
-    this.loaded.set(name, { ptr, n, provided: data !== undefined && provided });
+    try {
+      if (data !== undefined) new Float32Array(this.engine.exports.memory.buffer, ptr, n).set(data);
+      else {
+        // read in slices of ~16 MiB of f32 so the JS-side copy stays small
+        const cols = t.ne[0], rows = n / cols, step = Math.max(1, Math.floor((16 << 20) / (cols * 4)));
+        for (let r = 0; r < rows; r += step) {
+          const cnt = Math.min(step, rows - r);
+          let part: Float32Array;
+          try {
+            part = await t.readRows(r, cnt);
+          } catch (e) {
+            if ((e as any)?.name === "TensorshrinkError") throw e;
+            throw new TensorshrinkError("E_IO", `cannot read tensor "${name}" rows ${r}..${r + cnt - 1}: ${(e as Error)?.message ?? e}`, { tensor: name, row: r }, { cause: e });
+          }
+          new Float32Array(this.engine.exports.memory.buffer, ptr + r * cols * 4, cnt * cols).set(part);
+        }
+      }
+    } catch (e) {
+      this.engine.free(ptr);
+      throw e;
+    }
+    this.loaded.set(name, { ptr, n, provided });
     return ptr;
   }
 
