@@ -274,7 +274,8 @@ export class LlamaModel {
 
   /**
    * Greedy decoding with the KV cache: the prompt in one batch, then one token per step.
-   * @returns the generated token ids (without the prompt); stops early at EOS when `stopAtEos` (default true).
+   * @returns the generated token ids (without the prompt); with `stopAtEos` (default true) it stops after
+   *   producing EOS (the EOS id is the last element).
    * @throws TensorshrinkError `E_RANGE` when prompt + nTokens exceeds nCtx.
    */
   async generate(prompt: Int32Array | number[], nTokens: number, opts: { stopAtEos?: boolean; signal?: AbortSignal } = {}): Promise<number[]> {
@@ -356,6 +357,7 @@ export class LlamaModel {
     if (this.disposed) return;
     this.disposed = true;
     if (!this.engine.isDisposed) { this.store.clear(); this.arena.dispose(); this.freeCache(); }
+    this.store.close();
     if (this.ownsSource) void this.source.close?.();
   }
 

@@ -9,6 +9,10 @@
 import { TensorshrinkError } from "../errors";
 import type { Engine } from "../engine/engine";
 import type { ModelSource, ModelTensor } from "../model/source";
+import { nodeBuiltin } from "../engine/node-builtin";
+
+/** Bytes per read slice (f32 values or stored blocks). */
+const SLICE_BYTES = 16 << 20;
 
 /**
  * Replaces weights: called with a GGUF tensor name and its ggml extents; return f32 values (row-major,
@@ -22,6 +26,8 @@ interface Loaded { ptr: number; n: number; provided: boolean }
 export class WeightStore {
   private readonly byName = new Map<string, ModelTensor>();
   private readonly loaded = new Map<string, Loaded>();
+  private readonly fds = new Map<string, number>();
+  private fs: typeof import("node:fs") | null | undefined;
   provider: WeightProvider | undefined;
 
   constructor(private readonly engine: Engine, source: ModelSource, readonly mode: "resident" | "stream") {
@@ -61,7 +67,7 @@ export class WeightStore {
     const ptr = this.engine.alloc(n * 4);
     try {
       if (data !== undefined) new Float32Array(this.engine.exports.memory.buffer, ptr, n).set(data);
-      else {
+      else if (!(await this.readFromFile(t, ptr, n))) {
         // read in slices of ~16 MiB of f32 so the JS-side copy stays small
         const cols = t.ne[0], rows = n / cols, step = Math.max(1, Math.floor((16 << 20) / (cols * 4)));
         for (let r = 0; r < rows; r += step) {
@@ -82,6 +88,54 @@ export class WeightStore {
     }
     this.loaded.set(name, { ptr, n, provided });
     return ptr;
+  }
+
+  /**
+   * Local GGUF files: reads the tensor straight into wasm memory (f32) or through a reused wasm slice and
+   * the engine's dequantize_row_<type> kernel — no JS-side copies, so RSS stays at the wasm formula.
+   * Returns false when the tensor is not in a local file (the caller then uses readRows).
+   */
+  private async readFromFile(t: ModelTensor, ptr: number, n: number): Promise<boolean> {
+    const cols = t.ne[0], rows = n / cols;
+    const fr = t.fileRows?.(0, rows);
+    if (!fr) return false;
+    if (this.fs === undefined) this.fs = await nodeBuiltin<typeof import("node:fs")>("node:fs").catch(() => null);
+    const fs = this.fs;
+    if (!fs || typeof fs.readSync !== "function") return false;
+    let fd = this.fds.get(fr.path);
+    if (fd === undefined) {
+      try { fd = fs.openSync(fr.path, "r"); } catch { return false; }
+      const st = fs.fstatSync(fd);
+      if (st.dev !== fr.dev || st.ino !== fr.ino) { fs.closeSync(fd); return false; }
+      this.fds.set(fr.path, fd);
+    }
+    const type = fr.type ?? "f32", rb = fr.rowBytes ?? cols * 4;
+    const kernel = type === "f32" ? null : this.engine.exports[`dequantize_row_${type}`];
+    if (type !== "f32" && typeof kernel !== "function") return false;
+    const step = Math.max(1, Math.floor(SLICE_BYTES / Math.max(rb, cols * 4)));
+    const scratch = kernel ? this.engine.alloc(Math.min(step, rows) * rb + 16) : 0;
+    try {
+      for (let r = 0; r < rows; r += step) {
+        const cnt = Math.min(step, rows - r), bytes = cnt * rb;
+        const dst = kernel ? scratch : ptr + r * cols * 4;
+        let got = 0;
+        while (got < bytes) {
+          const k = fs.readSync(fd, new Uint8Array(this.engine.exports.memory.buffer, dst + got, bytes - got), 0, bytes - got, fr.offset + r * rb + got);
+          if (k <= 0) throw new TensorshrinkError("E_TRUNCATED", `tensor "${t.name}" ends early at byte ${fr.offset + r * rb + got} of ${fr.path}`, { tensor: t.name, offset: fr.offset + r * rb + got });
+          got += k;
+        }
+        if (kernel) kernel(ptr + r * cols * 4, scratch, cnt * cols);
+      }
+    } finally {
+      if (scratch) this.engine.free(scratch);
+    }
+    return true;
+  }
+
+  /** Closes the files opened for direct reads. */
+  close(): void {
+    for (const fd of this.fds.values()) try { this.fs?.closeSync(fd); } catch { /* already closed */ }
+    this.fds.clear();
   }
 
   /** Stored type of a loaded tensor as the matmul sees it: "f32" when the provider supplied it. */
