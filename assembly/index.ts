@@ -33,3 +33,12 @@ export * from "./linalg/trsm";
 export * from "./linalg/qr";
 export * from "./linalg/eigh";
 export * from "./linalg/stein";
+// --- forward ---
+export * from "./nn/matmul";
+export * from "./nn/rmsnorm";
+export * from "./nn/rope";
+export * from "./nn/activations";
+export * from "./nn/attention";
+export * from "./nn/moe";
+export * from "./nn/util";
+export * from "./nn/actquant";

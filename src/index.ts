@@ -41,3 +41,7 @@ export { randomizedSvd, gaussianStream, type RandomizedSvdOptions } from "./lina
 export { Tokenizer, type EncodeOptions, type DecodeOptions } from "./tokenizer/tokenizer";
 export { PRE_TOKENIZERS, preTokenizerFor, preTokenize, type PreTokenizer } from "./tokenizer/pretokenize";
 export { TOKEN_ATTR } from "./tokenizer/special";
+// --- forward ---
+export { llamaConfigFromGguf, llamaConfigFromMetadata, blockTensorNames, blockWeightValues, type LlamaConfig } from "./nn/config";
+export { LlamaModel, argmaxOf, activationKindOf, type ForwardHooks, type ForwardOptions, type LlamaOpenOptions } from "./nn/model";
+export { type WeightProvider } from "./nn/weights";
