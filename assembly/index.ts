@@ -25,3 +25,6 @@ export * from "./quant/intn";
 export * from "./quant/nf4";
 export * from "./quant/fp8";
 export * from "./quant/mx_ocp";
+
+// --- calib ---
+export * from "./calib/stats";

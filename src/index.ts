@@ -21,3 +21,7 @@ export { readSafetensors, openSafetensorsModel, encodeSafetensors } from "./form
 export { readLlama2cCheckpoint, readLlama2cTokenizer } from "./formats/llama2c";
 export { llamaFromLlama2c, llamaFromHf, openLlamaModel, convertToGguf, openLlama2cModel, openHfModel } from "./model/convert";
 export { EvalAccumulator, klDivergence, logSoftmax, perplexity, tokenNll, type EvalSummary } from "./eval/metrics";
+// --- calib ---
+export { ActStats, type ActInput } from "./calib/stats";
+export { collectStats, type StatsModel, type StatsHooks, type CollectOptions, type CollectProgress } from "./calib/collect";
+export { encodeImatrixGguf, encodeImatrixLegacy, type ImatrixSums, type ImatrixFileInfo } from "./formats/imatrix";
