@@ -25,3 +25,6 @@ export { EvalAccumulator, klDivergence, logSoftmax, perplexity, tokenNll, type E
 export { ActStats, type ActInput } from "./calib/stats";
 export { collectStats, type StatsModel, type StatsHooks, type CollectOptions, type CollectProgress } from "./calib/collect";
 export { encodeImatrixGguf, encodeImatrixLegacy, type ImatrixSums, type ImatrixFileInfo } from "./formats/imatrix";
+export { evaluate, evalWindows, logSoftmaxRows, type LogitsModel, type EvaluateOptions, type EvaluateResult, type EvaluateProgress, type ModelScore } from "./eval/evaluate";
+export { LogitsReader, LogitsWriter, type LogitsHeader } from "./eval/logits-file";
+export { decodeText, splitDocuments } from "./eval/text";
