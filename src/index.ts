@@ -21,6 +21,10 @@ export { readSafetensors, openSafetensorsModel, encodeSafetensors } from "./form
 export { readLlama2cCheckpoint, readLlama2cTokenizer } from "./formats/llama2c";
 export { llamaFromLlama2c, llamaFromHf, openLlamaModel, convertToGguf, openLlama2cModel, openHfModel } from "./model/convert";
 export { EvalAccumulator, klDivergence, logSoftmax, perplexity, tokenNll, type EvalSummary } from "./eval/metrics";
+// --- forward ---
+export { llamaConfigFromGguf, llamaConfigFromMetadata, blockTensorNames, blockWeightValues, type LlamaConfig } from "./nn/config";
+export { LlamaModel, argmaxOf, type ForwardHooks, type ForwardOptions, type LlamaOpenOptions } from "./nn/model";
+export { type WeightProvider } from "./nn/weights";
 // --- calib ---
 export { ActStats, type ActInput } from "./calib/stats";
 export { collectStats, type StatsModel, type StatsHooks, type CollectOptions, type CollectProgress } from "./calib/collect";
