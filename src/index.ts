@@ -25,6 +25,10 @@ export { EvalAccumulator, klDivergence, logSoftmax, perplexity, tokenNll, type E
 export { llamaConfigFromGguf, llamaConfigFromMetadata, blockTensorNames, blockWeightValues, type LlamaConfig } from "./nn/config";
 export { LlamaModel, argmaxOf, type ForwardHooks, type ForwardOptions, type LlamaOpenOptions } from "./nn/model";
 export { type WeightProvider } from "./nn/weights";
+// --- tokenizer ---
+export { Tokenizer, type EncodeOptions, type DecodeOptions } from "./tokenizer/tokenizer";
+export { PRE_TOKENIZERS, preTokenizerFor, preTokenize, type PreTokenizer } from "./tokenizer/pretokenize";
+export { TOKEN_ATTR } from "./tokenizer/special";
 // --- calib ---
 export { ActStats, type ActInput } from "./calib/stats";
 export { collectStats, type StatsModel, type StatsHooks, type CollectOptions, type CollectProgress } from "./calib/collect";
