@@ -86,7 +86,7 @@ test("typed errors: other vocabulary, other text, not a log-prob file, truncated
   const s2 = memorySink();
   await rejects(() => evaluate({ base, documents: docs, saveLogits: s2, signal: ac.signal }), code("E_ABORTED"), "abort");
   assert.is(s2.bytesWritten, 0, "aborted sink holds nothing");
-  assert.throws(() => decodeText(Uint8Array.from([0x41, 0x42, 0xc3, 0x28, 0x43]), "t.txt"), (e: any) => code("E_FORMAT")(e) && e.details.offset === 2 && /t\.txt/.test(e.message));
+  assert.throws(() => decodeText(Uint8Array.from([0x41, 0x42, 0xc3, 0x28, 0x43]), "t.txt"), (e: any) => code("E_ENCODING")(e) && e.details.offset === 2 && /t\.txt/.test(e.message));
   assert.is(decodeText(new TextEncoder().encode("\ufeffé ok")), "é ok");
 });
 

@@ -4,8 +4,9 @@
  * - the tokens are the whole text's tokenization (llama-imatrix tokenizes with BOS first); chunk i is
  *   tokens [i·ctx, (i+1)·ctx), its first token replaced by BOS (when the model adds BOS), evaluated from an
  *   empty KV cache; chunks = min(opts.chunks, ⌊tokens / ctx⌋); every token of a chunk (BOS included) counts;
- * - every `blk.*` linear weight gets Σx² per column and the row count; `output.weight` only with
- *   `processOutput` (llama-imatrix's --process-output; off by default);
+ * - every `blk.*` linear weight (the MoE router `ffn_gate_inp` included) gets Σx² per column and the row
+ *   count; `output.weight` only with `processOutput` (llama-imatrix's --process-output; off by default; a
+ *   tied head is reported as `token_embd.weight`, which llama-imatrix never collects);
  * - MoE experts: statistics per expert ([cols × nExpert]), each expert counting the rows routed to it.
  * Beyond llama.cpp: Σ|x| per column (AWQ), the Gram matrix XᵀX for requested tensors (memory checked against
  * `memoryBudget` before anything is allocated), and per block Block Influence.
@@ -94,12 +95,13 @@ export async function collectStats(engine: Engine, model: StatsModel, tokens: In
   if (opts.signal?.aborted) throw new TensorshrinkError("E_ABORTED", "collectStats aborted before it started", {});
 
   // 1. probe: which inputs exist and how wide they are (one BOS token; nothing allocated in the hooks)
+  const isOut = (t: string[]) => t.includes("output.weight") || t.includes("token_embd.weight");
   const seen = new Map<string, { tensors: string[]; layer: number; cols: number; moe: boolean }>();
   await model.forward([cfg.bos], {
     pos: 0, logits: "last",
-    hooks: { linearInput(ev) { const k = ev.tensors.join("|"); if (!seen.has(k)) seen.set(k, { tensors: [...ev.tensors], layer: ev.tensors[0] === "output.weight" ? -1 : ev.layer, cols: ev.cols, moe: ev.expert !== undefined }); } },
+    hooks: { linearInput(ev) { const k = ev.tensors.join("|"); if (!seen.has(k)) seen.set(k, { tensors: [...ev.tensors], layer: isOut(ev.tensors) ? -1 : ev.layer, cols: ev.cols, moe: ev.expert !== undefined }); } },
   });
-  const groups = [...seen.values()].filter((g) => processOutput || !g.tensors.includes("output.weight"));
+  const groups = [...seen.values()].filter((g) => processOutput || !isOut(g.tensors));
   const nExpert = Math.max(1, cfg.nExpert ?? 1);
 
   // 2. Gram selection and the budget, before any allocation
@@ -151,7 +153,7 @@ export async function collectStats(engine: Engine, model: StatsModel, tokens: In
       linearInput(ev) {
         const slot = slots.get(ev.tensors.join("|"));
         if (!slot) {
-          if (ev.tensors.includes("output.weight") && !processOutput) return;
+          if (isOut(ev.tensors) && !processOutput) return;
           hookError ??= new TensorshrinkError("E_UNSUPPORTED", `the forward pass reported an input for ${ev.tensors.join(", ")} (layer ${ev.layer}) that its probe did not`, { tensors: ev.tensors });
           return;
         }

@@ -2,11 +2,13 @@
  * The `tensorshrink` command.
  *   tensorshrink quantize <input> <output.gguf> <FTYPE> [--imatrix F] [--threads N] [--rule P=T]... [--pure] [--keep-order] [--json]
  *   tensorshrink inspect <file> [--json]
- *   tensorshrink eval <base.gguf> <other.gguf> --text <file> [--threads N] [--json]
+ *   tensorshrink eval <base> <other> --text <file> [--backend engine|llama.cpp] [--save-logits F | --base-logits F] [--json]
+ *   tensorshrink imatrix <model> --text <file> [-o out.gguf] [--ctx 512] [--chunks N] [--legacy]
  *   tensorshrink demo [--json]
  */
 import { TensorshrinkError, isTensorshrinkError } from "../errors";
-import { runQuantize, runInspect, runDemo, runEval } from "./commands";
+import { runQuantize, runInspect, runDemo } from "./commands";
+import { runImatrix, runEvaluate } from "./calib";
 
 const HELP = `tensorshrink — compress LLM weights to GGUF in any JavaScript runtime
 
@@ -25,22 +27,36 @@ Usage:
       --keep-order      keep the input's tensor order (default: llama-quantize's order, byte-identical files)
       --json            print one JSON document instead of the table
   tensorshrink inspect <file> [--json]
-  tensorshrink eval <base.gguf> <other.gguf> --text <file> [--threads N] [--ctx N] [--json]
-      perplexity of both, mean KL divergence and top-1 agreement of other vs base (llama.cpp via node-llama-cpp)
+  tensorshrink eval <base> <other> --text <file> [options]
+      perplexity ± error of both, KL divergence (mean, median, p99, max), top-1 agreement and Δp of other
+      vs base, each document scored from a BOS (documents split on <|endoftext|>), on tensorshrink's own
+      forward pass. Models: anything quantize takes (GGUF, llama2.c + --tokenizer, HF directory).
+      --backend B       engine (default) or llama.cpp (node-llama-cpp, an optional peer dependency)
+      --ctx N           window length in tokens (default min(training context, 2048))
+      --save-logits F   also store the base run's log-probs in F (4 bytes x vocab per scored token)
+      --base-logits F   score <other> against saved base log-probs: tensorshrink eval <other> --base-logits F --text T
+      --kv-f16          round the KV cache to f16 as llama.cpp's default cache does
+      --threads N, --json
+  tensorshrink imatrix <model> --text <file> [options]
+      llama-imatrix's importance matrix on tensorshrink's forward pass (chunks of --ctx tokens, BOS first)
+      -o F              output (default imatrix.gguf; GGUF imatrix as current llama.cpp writes it)
+      --ctx N           tokens per chunk (default 512)   --chunks N   at most N chunks
+      --legacy          legacy .dat format (also chosen by an -o ending in .dat)
+      --process-output  also collect output.weight   --kv-f16   f16 KV cache   --threads N, --json
 `;
 
 /** Parsed command line: positionals plus repeated/single options. */
 export interface Args { _: string[]; opts: Map<string, string[]>; flags: Set<string> }
 
-const WITH_VALUE = new Set(["--imatrix", "--threads", "--rule", "--text", "--tokenizer", "--ctx", "--ftypes"]);
-const FLAGS = new Set(["--json", "--pure", "--keep-order", "--help"]);
+const WITH_VALUE = new Set(["--imatrix", "--threads", "--rule", "--text", "--tokenizer", "--ctx", "--ftypes", "-o", "--output", "--chunks", "--backend", "--save-logits", "--base-logits"]);
+const FLAGS = new Set(["--json", "--pure", "--keep-order", "--help", "--legacy", "--process-output", "--kv-f16"]);
 
 /** Parses argv (without node and script). Throws E_RANGE on a missing option value. */
 export function parseArgs(argv: string[]): Args {
   const a: Args = { _: [], opts: new Map(), flags: new Set() };
   for (let i = 0; i < argv.length; i++) {
     const s = argv[i];
-    if (s.startsWith("--")) {
+    if (s.startsWith("--") || s === "-o") {
       const eq = s.indexOf("=");
       const k = eq > 0 ? s.slice(0, eq) : s;
       if (WITH_VALUE.has(k)) {
@@ -67,7 +83,8 @@ async function main(argv: string[]): Promise<number> {
     case "quantize": return runQuantize(args);
     case "inspect": return runInspect(args);
     case "demo": return runDemo(args);
-    case "eval": return runEval(args);
+    case "eval": return runEvaluate(args);
+    case "imatrix": return runImatrix(args);
     default:
       process.stderr.write(`unknown command "${cmd}"\n\n${HELP}`);
       return 2;

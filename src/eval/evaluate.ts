@@ -32,7 +32,7 @@ export interface EvaluateOptions {
   other?: LogitsModel | null;
   /** Token ids of each document, without BOS (tokenize with the base model's tokenizer). */
   documents: ArrayLike<number>[];
-  /** Window length in tokens incl. BOS (default min(base's training context, 512); at least 2). */
+  /** Window length in tokens incl. BOS (default min(base's training context, 2048), as the llama.cpp backend; at least 2). */
   ctx?: number;
   /** Saved base log-probs (from `saveLogits`): the base model is not run; windows must match exactly. */
   baseLogits?: ByteSource;
@@ -140,7 +140,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
     if (m && m.config.nVocab !== V) throw new TensorshrinkError("E_SHAPE", `${what} model has a vocabulary of ${m.config.nVocab} tokens, ${reader ? `the saved base log-probs ${opts.baseLogits!.name} have` : "the base has"} ${V}`, { expected: V, got: m.config.nVocab });
   }
   const bos = ref ? ref.bos : reader!.windowTokens(0)[0]!;
-  const ctx = opts.ctx ?? reader?.header.ctx ?? Math.min(base?.config.nCtxTrain || 512, 512);
+  const ctx = opts.ctx ?? reader?.header.ctx ?? Math.min(base?.config.nCtxTrain || 2048, 2048);
   if (!Number.isInteger(ctx) || ctx < 2) throw new TensorshrinkError("E_RANGE", `ctx must be an integer >= 2, got ${ctx}`, { ctx });
   const windows = evalWindows(opts.documents, bos, ctx, V);
   if (!windows.length) throw new TensorshrinkError("E_RANGE", "nothing to score: the documents have no tokens", {});

@@ -3,7 +3,7 @@ import { TensorshrinkError } from "../errors";
 
 /**
  * Decodes a text file's bytes as UTF-8 (a leading BOM is dropped).
- * @throws TensorshrinkError `E_FORMAT` naming the file and the byte offset of the first invalid sequence.
+ * @throws TensorshrinkError `E_ENCODING` naming the file and the byte offset of the first invalid sequence.
  */
 export function decodeText(bytes: Uint8Array, name = "<text>"): string {
   try {
@@ -19,7 +19,7 @@ export function decodeText(bytes: Uint8Array, name = "<text>"): string {
       if (!ok) { off = i; break; }
       i += n;
     }
-    throw new TensorshrinkError("E_FORMAT", `${name} is not UTF-8 text: invalid byte 0x${bytes[off]?.toString(16).padStart(2, "0")} at byte offset ${off}`, { file: name, offset: off });
+    throw new TensorshrinkError("E_ENCODING", `${name} is not UTF-8 text: invalid byte 0x${bytes[off]?.toString(16).padStart(2, "0")} at byte offset ${off}`, { file: name, offset: off });
   }
 }
 
