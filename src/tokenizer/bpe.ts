@@ -118,8 +118,8 @@ export class BpeSession {
       };
       for (let i = 1; i < count; i++) tryAdd(i - 1, i);
       while (heap.size > 0) {
-        const l = heap.topLeft(), r = heap.topRight(), a = heap.topAux(), b = heap.topAux2();
         heap.pop();
+        const l = heap.curLeft(), r = heap.curRight(), a = heap.curAux(), b = heap.curAux2();
         if (len[l] === 0 || len[r] === 0 || sid[l] !== a || sid[r] !== b) continue;
         const rank = pairRank.get(a * K + b)!;
         len[l] = len[l]! + len[r]!;

@@ -67,8 +67,8 @@ export class SpmSession {
     };
     for (let i = 1; i < count; i++) tryAdd(i - 1, i);
     while (heap.size > 0) {
-      const l = heap.topLeft(), r = heap.topRight(), size = heap.topAux();
       heap.pop();
+      const l = heap.curLeft(), r = heap.curRight(), size = heap.curAux();
       if (len[l] === 0 || len[r] === 0 || len[l]! + len[r]! !== size) continue;
       len[l] = size;
       len[r] = 0;
