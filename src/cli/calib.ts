@@ -180,7 +180,9 @@ export async function runEvaluate(a: Args): Promise<number> {
       onProgress: (p) => b.update(p.tokensDone, p.tokensTotal, p.tokensPerSecond, p.etaSeconds, `window ${p.window}/${p.windows}`),
     });
     b.done();
-    if (json) process.stdout.write(JSON.stringify({ backend, baseModel: basePath ?? null, baseLogits: baseLogits ?? null, otherModel: otherPath ?? null, text: textFile, savedLogits: saveLogits ?? null, ...r }, null, 1) + "\n");
+    // the flat fields of the llama.cpp backend's JSON too (perplexityBase, meanKld, ...), for scripts written against it
+    const flat = r.other ? { perplexityBase: r.base.perplexity, perplexityOther: r.other.perplexity, meanKld: r.kld!.mean, meanKldStderr: r.kld!.stderr, p99Kld: r.kld!.p99, top1Agreement: r.top1Agreement! } : { perplexityBase: r.base.perplexity };
+    if (json) process.stdout.write(JSON.stringify({ backend, baseModel: basePath ?? null, baseLogits: baseLogits ?? null, otherModel: otherPath ?? null, text: textFile, savedLogits: saveLogits ?? null, ...flat, ...r }, null, 1) + "\n");
     else process.stdout.write(printEval(r, `base:  ${basePath ?? `(saved log-probs ${baseLogits})`}\n${otherPath ? `other: ${otherPath}\n` : ""}text:  ${textFile} `, "engine") + (saveLogits ? `\nbase log-probs saved to ${saveLogits}\n` : ""));
     return 0;
   } finally {
