@@ -3,7 +3,7 @@
 // budget refused before allocation, Block Influence, imatrix files written and read back).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { init, collectStats, readImatrix, memorySource, ActStats, TensorshrinkError } from "../src/index";
+import { init, collectStats, readImatrix, memorySource, ActStats, TensorshrinkError, syntheticModel, LlamaModel } from "../src/index";
 import { FakeModel } from "./_fake-model";
 import { randn } from "./_util";
 
@@ -189,6 +189,31 @@ test("collectStats: MoE statistics per expert; an expert with no rows is left ou
   const im = await readImatrix(memorySource(s.encodeImatrix("gguf")));
   assert.not.ok(im.has("blk.0.ffn_up_exps.weight"), "partial data skipped, as llama-imatrix");
   assert.ok(im.has("blk.0.attn_q.weight"));
+  m.dispose();
+});
+
+test("collectStats on the real forward pass (synthetic MoE llama): router, per-expert counts, Gram, imatrix", async () => {
+  const src = syntheticModel({ nLayer: 2, nEmbd: 64, nFf: 128, nHead: 4, nHeadKv: 2, nVocab: 300, seed: 5, nExpert: 4, nExpertUsed: 2 });
+  const m = await LlamaModel.open(engine, src, { nCtx: 32 });
+  const toks = Array.from({ length: 96 }, (_, i) => (i * 37 + 5) % 300);
+  await m.forward(toks.slice(0, 32), { logits: "last" }); // load every weight (resident) first
+  const live = engine.liveAllocations;
+  const s = await collectStats(engine, m, toks, { ctx: 32, gram: ["blk.0.ffn_down_exps.weight"] });
+  assert.is(engine.liveAllocations, live, "collectStats frees what it allocated");
+  assert.is(s.inputs.length, 2 * 5, "qkv, attn_output, router, gate/up experts, down experts per layer");
+  assert.is(s.get("blk.1.ffn_gate_inp.weight")!.counts[0], 96);
+  for (const l of [0, 1]) {
+    const e = s.get(`blk.${l}.ffn_up_exps.weight`)!;
+    assert.ok(e === s.get(`blk.${l}.ffn_gate_exps.weight`) && e.nMat === 4 && e.cols === 64);
+    assert.is(e.counts.reduce((a, b) => a + b, 0), 96 * 2, "every token routed to 2 experts");
+    assert.equal(Array.from(s.get(`blk.${l}.ffn_down_exps.weight`)!.counts), Array.from(e.counts));
+  }
+  const d = s.get("blk.0.ffn_down_exps.weight")!;
+  for (let x = 0; x < 4; x++) for (const i of [0, 77, 127]) assert.ok(Math.abs(d.gram![x * 128 * 128 + i * 129]! - d.sumSq[x * 128 + i]!) <= 1e-5 * d.sumSq[x * 128 + i]!);
+  const im = await readImatrix(memorySource(s.encodeImatrix("gguf")));
+  assert.is(im.size, 16);
+  assert.is(im.get("blk.0.ffn_down_exps.weight")!.length, 128 * 4);
+  assert.ok(s.blockInfluence.every((v) => v > 0 && v < 2));
   m.dispose();
 });
 
