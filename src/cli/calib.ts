@@ -76,7 +76,7 @@ export async function runImatrix(a: Args): Promise<number> {
   if (!input || !textFile) throw new TensorshrinkError("E_RANGE", "usage: tensorshrink imatrix <model> --text F [-o out.gguf] [--ctx 512] [--chunks N] [--legacy] [--threads N] [--tokenizer F] [--process-output] [--kv-f16] [--json]");
   const ctx = intOpt(a, "--ctx", 1, 1 << 20) ?? 512;
   const chunks = intOpt(a, "--chunks", 1, 1 << 30);
-  const out = one(a, "-o") ?? one(a, "--output") ?? (a.flags.has("--legacy") ? "imatrix.dat" : "imatrix.gguf");
+  const out = one(a, "--output") ?? (a.flags.has("--legacy") ? "imatrix.dat" : "imatrix.gguf");
   const legacy = a.flags.has("--legacy") || /\.dat$/i.test(out);
   const { text } = await readText(textFile);
   const engine = await init({ threads: intOpt(a, "--threads", 1, 256) });

@@ -48,7 +48,7 @@ Usage:
 /** Parsed command line: positionals plus repeated/single options. */
 export interface Args { _: string[]; opts: Map<string, string[]>; flags: Set<string> }
 
-const WITH_VALUE = new Set(["--imatrix", "--threads", "--rule", "--text", "--tokenizer", "--ctx", "--ftypes", "-o", "--output", "--chunks", "--backend", "--save-logits", "--base-logits"]);
+const WITH_VALUE = new Set(["--imatrix", "--threads", "--rule", "--text", "--tokenizer", "--ctx", "--ftypes", "--output", "--chunks", "--backend", "--save-logits", "--base-logits"]);
 const FLAGS = new Set(["--json", "--pure", "--keep-order", "--help", "--legacy", "--process-output", "--kv-f16"]);
 
 /** Parses argv (without node and script). Throws E_RANGE on a missing option value. */
@@ -56,7 +56,7 @@ export function parseArgs(argv: string[]): Args {
   const a: Args = { _: [], opts: new Map(), flags: new Set() };
   for (let i = 0; i < argv.length; i++) {
     const s = argv[i];
-    if (s.startsWith("--") || s === "-o") {
+    if (s.startsWith("--")) {
       const eq = s.indexOf("=");
       const k = eq > 0 ? s.slice(0, eq) : s;
       if (WITH_VALUE.has(k)) {
@@ -73,7 +73,7 @@ export function parseArgs(argv: string[]): Args {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv);
+  const args = parseArgs(argv.map((s) => (s === "-o" ? "--output" : s))); // -o F = --output F (imatrix)
   const cmd = args._.shift();
   if (!cmd || args.flags.has("--help") || cmd === "help") {
     process.stdout.write(HELP);
