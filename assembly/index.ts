@@ -42,3 +42,5 @@ export * from "./nn/attention";
 export * from "./nn/moe";
 export * from "./nn/util";
 export * from "./nn/actquant";
+// --- calib ---
+export * from "./calib/stats";

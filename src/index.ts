@@ -37,11 +37,18 @@ export { gemm, gemmAsync, syrk, gemmWorkBytes, type GemmOptions, type SyrkOption
 export { cholesky, choleskyInverseUpper, spdInverse, solveTriangular, type DampOptions, type CholeskyResult, type SpdInverseResult, type TrsmOptions } from "./linalg/cholesky";
 export { qr, eigh, svd, type QrResult, type EighResult, type SvdResult, type SvdOptions } from "./linalg/decomp";
 export { randomizedSvd, gaussianStream, type RandomizedSvdOptions } from "./linalg/rsvd";
+// --- forward ---
+export { llamaConfigFromGguf, llamaConfigFromMetadata, blockTensorNames, blockWeightValues, type LlamaConfig } from "./nn/config";
+export { type WeightProvider } from "./nn/weights";
 // --- tokenizer ---
 export { Tokenizer, type EncodeOptions, type DecodeOptions } from "./tokenizer/tokenizer";
 export { PRE_TOKENIZERS, preTokenizerFor, preTokenize, type PreTokenizer } from "./tokenizer/pretokenize";
 export { TOKEN_ATTR } from "./tokenizer/special";
-// --- forward ---
-export { llamaConfigFromGguf, llamaConfigFromMetadata, blockTensorNames, blockWeightValues, type LlamaConfig } from "./nn/config";
 export { LlamaModel, argmaxOf, activationKindOf, type ForwardHooks, type ForwardOptions, type LlamaOpenOptions } from "./nn/model";
-export { type WeightProvider } from "./nn/weights";
+// --- calib ---
+export { ActStats, type ActInput } from "./calib/stats";
+export { collectStats, type StatsModel, type StatsHooks, type CollectOptions, type CollectProgress } from "./calib/collect";
+export { encodeImatrixGguf, encodeImatrixLegacy, type ImatrixSums, type ImatrixFileInfo } from "./formats/imatrix";
+export { evaluate, evalWindows, logSoftmaxRows, type LogitsModel, type EvaluateOptions, type EvaluateResult, type EvaluateProgress, type ModelScore } from "./eval/evaluate";
+export { LogitsReader, LogitsWriter, type LogitsHeader } from "./eval/logits-file";
+export { decodeText, splitDocuments } from "./eval/text";

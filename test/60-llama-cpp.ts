@@ -172,7 +172,7 @@ if (!have) {
     assert.is(q.ftype, "Q4_K_M");
     assert.is(q.fileSize, statSync(out).size);
     assert.ok(readFileSync(out).equals(readFileSync(file("Q4_K_M"))), "CLI from the checkpoint = API from the F32 GGUF");
-    const e = run(["eval", f32, out, "--text", TEXT, "--threads", String(THREADS), "--json"]);
+    const e = run(["eval", f32, out, "--text", TEXT, "--backend", "llama.cpp", "--threads", String(THREADS), "--json"]);
     const api = results.get("Q4_K_M")!;
     assert.is(e.tokens, 1804);
     assert.is(e.documents, 5);

@@ -2,12 +2,14 @@
  * The `tensorshrink` command.
  *   tensorshrink quantize <input> <output.gguf> <FTYPE> [--imatrix F] [--threads N] [--rule P=T]... [--pure] [--keep-order] [--json]
  *   tensorshrink inspect <file> [--json]
- *   tensorshrink eval <base.gguf> <other.gguf> --text <file> [--threads N] [--json]
+ *   tensorshrink eval <base> <other> --text <file> [--backend engine|llama.cpp] [--save-logits F | --base-logits F] [--json]
+ *   tensorshrink imatrix <model> --text <file> [-o out.gguf] [--ctx 512] [--chunks N] [--legacy]
  *   tensorshrink demo [--json]
  */
 import { TensorshrinkError, isTensorshrinkError } from "../errors";
-import { runQuantize, runInspect, runDemo, runEval } from "./commands";
+import { runQuantize, runInspect, runDemo } from "./commands";
 import { safeText } from "./escape";
+import { runImatrix, runEvaluate } from "./calib";
 
 const HELP = `tensorshrink — compress LLM weights to GGUF in any JavaScript runtime
 
@@ -32,18 +34,32 @@ Usage:
       signal number: 130, 143, 129, 131); a second signal exits at once, also deleting it.
   tensorshrink inspect <file> [--json]
       control characters, C1 controls and bidi overrides in names and values are printed escaped (\x1b)
-  tensorshrink eval <base.gguf> <other.gguf> --text <file> [--threads N] [--ctx N] [--json]
-      perplexity of both, mean KL divergence and top-1 agreement of other vs base (llama.cpp via node-llama-cpp)
+  tensorshrink eval <base> <other> --text <file> [options]
+      perplexity ± error of both, KL divergence (mean, median, p99, max), top-1 agreement and Δp of other
+      vs base, each document scored from a BOS (documents split on <|endoftext|>), on tensorshrink's own
+      forward pass. Models: anything quantize takes (GGUF, llama2.c + --tokenizer, HF directory).
+      --backend B       engine (default) or llama.cpp (node-llama-cpp, an optional peer dependency)
+      --ctx N           window length in tokens (default min(training context, 2048))
+      --save-logits F   also store the base run's log-probs in F (4 bytes x vocab per scored token)
+      --base-logits F   score <other> against saved base log-probs: tensorshrink eval <other> --base-logits F --text T
+      --kv-f16          round the KV cache to f16 as llama.cpp's default cache does
+      --threads N, --json
+  tensorshrink imatrix <model> --text <file> [options]
+      llama-imatrix's importance matrix on tensorshrink's forward pass (chunks of --ctx tokens, BOS first)
+      -o F              output (default imatrix.gguf; GGUF imatrix as current llama.cpp writes it)
+      --ctx N           tokens per chunk (default 512)   --chunks N   at most N chunks
+      --legacy          legacy .dat format (also chosen by an -o ending in .dat)
+      --process-output  also collect output.weight   --kv-f16   f16 KV cache   --threads N, --json
 `;
 
 /** Parsed command line: positionals plus repeated/single options. */
 export interface Args { _: string[]; opts: Map<string, string[]>; flags: Set<string> }
 
-const WITH_VALUE = new Set(["--imatrix", "--threads", "--rule", "--text", "--tokenizer", "--ctx", "--ftypes"]);
-const FLAGS = new Set(["--json", "--pure", "--keep-order", "--help", "--allow-nonfinite"]);
+const WITH_VALUE = new Set(["--imatrix", "--threads", "--rule", "--text", "--tokenizer", "--ctx", "--ftypes", "--output", "--chunks", "--backend", "--save-logits", "--base-logits"]);
+const FLAGS = new Set(["--json", "--pure", "--keep-order", "--help", "--allow-nonfinite", "--legacy", "--process-output", "--kv-f16"]);
 
-/** Single-dash aliases: -t N is --threads N, -h is --help. */
-const SHORT = new Map<string, string>([["-t", "--threads"], ["-h", "--help"]]);
+/** Single-dash aliases: -t N is --threads N, -o F is --output F, -h is --help. */
+const SHORT = new Map<string, string>([["-t", "--threads"], ["-h", "--help"], ["-o", "--output"]]);
 
 /**
  * Parses argv (without node and script). Throws E_RANGE, naming it, on an unknown option (long or
@@ -90,7 +106,7 @@ export function parseArgs(argv: string[]): Args {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv);
+  const args = parseArgs(argv.map((s) => (s === "-o" ? "--output" : s))); // -o F = --output F (imatrix)
   const cmd = args._.shift();
   if (!cmd || args.flags.has("--help") || cmd === "help") {
     process.stdout.write(HELP);
@@ -100,7 +116,8 @@ async function main(argv: string[]): Promise<number> {
     case "quantize": return runQuantize(args);
     case "inspect": return runInspect(args);
     case "demo": return runDemo(args);
-    case "eval": return runEval(args);
+    case "eval": return runEvaluate(args);
+    case "imatrix": return runImatrix(args);
     default:
       process.stderr.write(`unknown command "${safeText(cmd)}"\n\n${HELP}`);
       return 2;

@@ -7,6 +7,7 @@
  */
 import { TensorshrinkError } from "../errors";
 import { EvalAccumulator, argmax, type EvalSummary } from "./metrics";
+import { splitDocuments } from "./text";
 
 /** Options shared by the llama.cpp helpers. */
 export interface LlamaCppOptions {
@@ -60,10 +61,7 @@ async function getLlamaInstance(mod: any): Promise<any> {
   return p;
 }
 
-/** Split a text into documents on a separator (default `<|endoftext|>`), trimmed, empty ones dropped. */
-export function splitDocuments(text: string, separator = "<|endoftext|>"): string[] {
-  return text.split(separator).map((s) => s.trim()).filter((s) => s.length > 0);
-}
+export { splitDocuments };
 
 interface Loaded { model: any; context: any; sequence: any; dispose(): Promise<void> }
 

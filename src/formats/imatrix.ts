@@ -10,7 +10,7 @@
  * (quantize.imatrix.file / dataset / entries_count / chunks_count).
  */
 import { TensorshrinkError } from "../errors";
-import { readGguf } from "./gguf";
+import { readGguf, encodeGgufHeader, ggufKV, ggufArray } from "./gguf";
 import type { ByteSource } from "./source";
 
 const MAX_ENTRIES = 1 << 20;
@@ -151,6 +151,105 @@ export function encodeLegacyImatrix(entries: ReadonlyMap<string, Float32Array>, 
     i32(db.length);
     parts.push(db);
   }
+  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+  let o = 0;
+  for (const p of parts) { out.set(p, o); o += p.length; }
+  return out;
+}
+
+// --- calib: writers -------------------------------------------------------------------------
+
+/**
+ * One imatrix entry as llama.cpp's collector holds it before saving: raw Σx² per column of each of the
+ * `counts.length` matrices (experts) back to back (`sums.length = ne0 * counts.length`), and the number of
+ * activation rows (tokens) each matrix saw.
+ */
+export interface ImatrixSums {
+  /** Σx² per column, `ne0 * nMat` f32 (f64 accepted; rounded to f32 when written). */
+  sums: Float32Array | Float64Array;
+  /** Rows (tokens) per matrix, `nMat` values. */
+  counts: ArrayLike<number>;
+}
+
+/** Metadata of an imatrix file, as llama-imatrix writes it. */
+export interface ImatrixFileInfo {
+  /** Dataset names (the text files), `imatrix.datasets` / the legacy trailer's name. */
+  datasets?: string[];
+  /** Chunks processed (`imatrix.chunk_count`, the legacy trailer's count). */
+  chunkCount: number;
+  /** Tokens per chunk (`imatrix.chunk_size`; GGUF only). */
+  chunkSize: number;
+}
+
+/**
+ * Encodes the GGUF imatrix format current llama.cpp writes (and its quantize / common_imatrix_load read):
+ * `general.type = "imatrix"`, `imatrix.datasets` (string array), `imatrix.chunk_count` and
+ * `imatrix.chunk_size` (u32), and per entry the f32 tensors `<name>.in_sum2` [ne0, nMat] (raw Σx²) and
+ * `<name>.counts` [1, nMat] (rows per matrix). Readers divide in_sum2 by counts. Entries are written in the
+ * map's order. Size: header + per entry (ne0 + 1) * nMat * 4 bytes, each tensor padded to 32 bytes.
+ * @throws TensorshrinkError `E_SHAPE` when sums.length is not a multiple of counts.length, `E_RANGE` for names
+ *   longer than 54 bytes (GGUF's 63-byte tensor-name limit with the suffix).
+ */
+export function encodeImatrixGguf(entries: ReadonlyMap<string, ImatrixSums>, info: ImatrixFileInfo): Uint8Array {
+  const md = [
+    ggufKV("general.type", "str", "imatrix"),
+    ggufKV("imatrix.datasets", "arr", ggufArray("str", info.datasets ?? [])),
+    ggufKV("imatrix.chunk_count", "u32", info.chunkCount >>> 0),
+    ggufKV("imatrix.chunk_size", "u32", info.chunkSize >>> 0),
+  ];
+  const specs: { name: string; ne: number[]; type: string }[] = [];
+  const datas: Float32Array[] = [];
+  for (const [name, e] of entries) {
+    const nMat = e.counts.length;
+    if (nMat < 1 || e.sums.length % nMat !== 0 || e.sums.length === 0) throw new TensorshrinkError("E_SHAPE", `imatrix entry ${name}: ${e.sums.length} sums are not ${nMat} matrices of equal width`, { name });
+    specs.push({ name: `${name}.in_sum2`, ne: [e.sums.length / nMat, nMat], type: "f32" });
+    datas.push(e.sums instanceof Float32Array ? e.sums : Float32Array.from(e.sums));
+    specs.push({ name: `${name}.counts`, ne: [1, nMat], type: "f32" });
+    datas.push(Float32Array.from(e.counts as ArrayLike<number>));
+  }
+  const layout = encodeGgufHeader(md, specs);
+  const out = new Uint8Array(layout.fileSize);
+  out.set(layout.header, 0);
+  for (let i = 0; i < datas.length; i++) {
+    const d = datas[i]!;
+    out.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), layout.dataOffset + layout.offsets[i]!);
+  }
+  return out;
+}
+
+/**
+ * Encodes the legacy `.dat` format exactly as llama-imatrix (c392e50 and earlier) saves it: i32 entry count;
+ * per entry i32 name length, name, i32 ncall, i32 nval, nval f32 values = (Σx² / count) * ncall; then the
+ * trailer i32 chunk count and i32 length + dataset name. Readers divide by ncall, so the importance read back
+ * is the per-token mean Σx² / count. `ncall` is llama.cpp's number of collector calls (one per ubatch: chunks
+ * × ceil(ctx / batch)); it only scales the stored values. Entries with a zero count are refused (llama.cpp
+ * skips entries with partial data; filter them first).
+ * @throws TensorshrinkError `E_RANGE` when ncall < 1 or a count is 0.
+ */
+export function encodeImatrixLegacy(entries: ReadonlyMap<string, ImatrixSums>, info: ImatrixFileInfo & { ncall: number }): Uint8Array {
+  if (!(info.ncall >= 1)) throw new TensorshrinkError("E_RANGE", `legacy imatrix: ncall must be >= 1, got ${info.ncall}`, {});
+  const enc = new TextEncoder();
+  const parts: Uint8Array[] = [];
+  const i32 = (v: number) => { const b = new Uint8Array(4); new DataView(b.buffer).setInt32(0, v, true); parts.push(b); };
+  i32(entries.size);
+  const nc = Math.fround(info.ncall);
+  for (const [name, e] of entries) {
+    const nMat = e.counts.length, ne0 = e.sums.length / nMat;
+    const nb = enc.encode(name);
+    i32(nb.length); parts.push(nb); i32(info.ncall); i32(e.sums.length);
+    const v = new Float32Array(e.sums.length);
+    for (let m = 0; m < nMat; m++) {
+      const c = e.counts[m]!;
+      if (!(c > 0)) throw new TensorshrinkError("E_RANGE", `legacy imatrix: entry ${name} matrix ${m} has no data (count ${c})`, { name });
+      const cf = Math.fround(c);
+      for (let j = 0; j < ne0; j++) v[m * ne0 + j] = Math.fround(Math.fround(Math.fround(e.sums[m * ne0 + j]!) / cf) * nc);
+    }
+    parts.push(new Uint8Array(v.buffer));
+  }
+  i32(info.chunkCount);
+  const db = enc.encode(info.datasets?.[0] ?? "");
+  i32(db.length);
+  parts.push(db);
   const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
   let o = 0;
   for (const p of parts) { out.set(p, o); o += p.length; }
