@@ -25,3 +25,6 @@ export * from "./quant/intn";
 export * from "./quant/nf4";
 export * from "./quant/fp8";
 export * from "./quant/mx_ocp";
+// --- distill ---
+export { distill_loss_forward, distill_loss_forward_ref } from "./nn/loss";
+export { distill_topk_forward, distill_topk_forward_ref } from "./nn/loss_topk";
