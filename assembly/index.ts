@@ -25,6 +25,14 @@ export * from "./quant/intn";
 export * from "./quant/nf4";
 export * from "./quant/fp8";
 export * from "./quant/mx_ocp";
+// --- forward ---
+export * from "./nn/matmul";
+export * from "./nn/rmsnorm";
+export * from "./nn/rope";
+export * from "./nn/activations";
+export * from "./nn/attention";
+export * from "./nn/moe";
+export * from "./nn/util";
 // --- distill ---
 export { distill_loss_forward, distill_loss_forward_ref } from "./nn/loss";
 export { distill_topk_forward, distill_topk_forward_ref } from "./nn/loss_topk";

@@ -21,5 +21,9 @@ export { readSafetensors, openSafetensorsModel, encodeSafetensors } from "./form
 export { readLlama2cCheckpoint, readLlama2cTokenizer } from "./formats/llama2c";
 export { llamaFromLlama2c, llamaFromHf, openLlamaModel, convertToGguf, openLlama2cModel, openHfModel } from "./model/convert";
 export { EvalAccumulator, klDivergence, logSoftmax, perplexity, tokenNll, type EvalSummary } from "./eval/metrics";
+// --- forward ---
+export { llamaConfigFromGguf, llamaConfigFromMetadata, blockTensorNames, blockWeightValues, type LlamaConfig } from "./nn/config";
+export { LlamaModel, argmaxOf, type ForwardHooks, type ForwardOptions, type LlamaOpenOptions } from "./nn/model";
+export { type WeightProvider } from "./nn/weights";
 // --- distill ---
 export { distillLoss, type DistillKind, type DistillLossOptions, type DistillLossResult, type TeacherTopK } from "./distill/loss";

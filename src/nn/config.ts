@@ -1,0 +1,161 @@
+/**
+ * Every hyperparameter the llama forward pass needs, read once from GGUF metadata
+ * (`<arch>.context_length`, `embedding_length`, `block_count`, `feed_forward_length`,
+ * `attention.head_count(_kv)`, `attention.layer_norm_rms_epsilon`, `rope.dimension_count`,
+ * `rope.freq_base`, `rope.scaling.type/factor`, `expert_count`, `expert_used_count`, tokenizer ids).
+ */
+import { TensorshrinkError } from "../errors";
+import type { GgufFile, GgufKV, GgufValue } from "../formats/gguf";
+
+/** Every hyperparameter the forward pass needs, read once from GGUF metadata. */
+export interface LlamaConfig {
+  /** general.architecture ("llama"). */
+  arch: string;
+  nLayer: number;
+  /** Residual stream width C. */
+  nEmbd: number;
+  nHead: number;
+  nHeadKv: number;
+  /** Values per attention head (attention.key_length, default nEmbd / nHead). */
+  headDim: number;
+  /** FFN hidden width (per expert for MoE). */
+  nFf: number;
+  nVocab: number;
+  /** Trained context in tokens (context_length). */
+  nCtxTrain: number;
+  /** RMSNorm epsilon. */
+  normEps: number;
+  /** "norm": rotate adjacent pairs (llama); "neox": rotate halves. */
+  ropeType: "norm" | "neox";
+  /** RoPE theta base (rope.freq_base, default 10000). */
+  ropeFreqBase: number;
+  /** Linear RoPE scaling factor (positions are divided by it); 1 = none. */
+  ropeScaleLinear: number;
+  /** Experts per MoE layer (0 = dense). */
+  nExpert: number;
+  /** Experts used per token (0 = dense). */
+  nExpertUsed: number;
+  /** True when the GGUF has no output.weight (the head reuses token_embd.weight). */
+  tiedOutput: boolean;
+  bos: number;
+  eos: number;
+  /** tokenizer.ggml.add_bos_token (default true for llama). */
+  addBos: boolean;
+  /** Rotated dims per head (rope.dimension_count, default headDim). */
+  nRot: number;
+  /** True when the GGUF has rope_freqs.weight (per-pair frequency divisors, llama 3.1 style). */
+  ropeFreqs: boolean;
+}
+
+/** Architectures the forward pass implements, with their rope type (llama.cpp's llama_model_rope_type). */
+const ARCHS: Record<string, "norm" | "neox"> = { llama: "norm" };
+
+function asNumber(v: GgufValue | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v === "number") return v;
+  if (typeof v === "bigint") return Number(v);
+  if (typeof v === "boolean") return v ? 1 : 0;
+  if (typeof v === "object" && v && Array.isArray((v as any).items)) {
+    const items = (v as any).items as unknown[];
+    if (items.length === 0) return undefined;
+    const first = Number(items[0]);
+    if (items.some((x) => Number(x) !== first)) {
+      throw new TensorshrinkError("E_UNSUPPORTED", `per-layer hyperparameter arrays with different values are not supported (got [${items.slice(0, 8).join(", ")}${items.length > 8 ? ", ..." : ""}])`, {});
+    }
+    return first;
+  }
+  return undefined;
+}
+
+/**
+ * The config from metadata plus the tensor names (for `output.weight` / `rope_freqs.weight` and the
+ * vocabulary size from `token_embd.weight`). Accepts a GgufFile or any `{ metadata, tensors }`
+ * (e.g. a ModelSource).
+ * @throws TensorshrinkError `E_UNSUPPORTED` (architecture / rope scaling not implemented, named),
+ *   `E_FORMAT` (a required key is missing or invalid, named).
+ */
+export function llamaConfigFromMetadata(metadata: readonly GgufKV[] | ReadonlyMap<string, GgufKV>, tensors: readonly { name: string; ne: readonly number[] }[]): LlamaConfig {
+  const map = metadata instanceof Map ? (metadata as ReadonlyMap<string, GgufKV>) : new Map((metadata as readonly GgufKV[]).map((e) => [e.key, e]));
+  const raw = (k: string) => map.get(k)?.value;
+  const arch = String(raw("general.architecture") ?? "");
+  if (!arch) throw new TensorshrinkError("E_FORMAT", "GGUF metadata has no general.architecture", { key: "general.architecture" });
+  const ropeType = ARCHS[arch];
+  if (!ropeType) throw new TensorshrinkError("E_UNSUPPORTED", `architecture "${arch}" is not supported by the forward pass (supported: ${Object.keys(ARCHS).join(", ")})`, { arch });
+  const num = (k: string, d?: number): number => {
+    const v = asNumber(raw(`${arch}.${k}`));
+    if (v === undefined) {
+      if (d === undefined) throw new TensorshrinkError("E_FORMAT", `GGUF metadata lacks ${arch}.${k}`, { key: `${arch}.${k}` });
+      return d;
+    }
+    if (!Number.isFinite(v)) throw new TensorshrinkError("E_FORMAT", `GGUF metadata ${arch}.${k} = ${v} is not a finite number`, { key: `${arch}.${k}` });
+    return v;
+  };
+  const int = (k: string, d?: number, min = 1): number => {
+    const v = num(k, d);
+    if (!Number.isSafeInteger(v) || v < min) throw new TensorshrinkError("E_FORMAT", `GGUF metadata ${arch}.${k} = ${v} must be an integer >= ${min}`, { key: `${arch}.${k}`, value: v });
+    return v;
+  };
+  const names = new Set(tensors.map((t) => t.name));
+  const embd = tensors.find((t) => t.name === "token_embd.weight");
+  const nEmbd = int("embedding_length");
+  const nHead = int("attention.head_count");
+  const nHeadKv = int("attention.head_count_kv", nHead);
+  if (nHead % nHeadKv !== 0) throw new TensorshrinkError("E_FORMAT", `${arch}.attention.head_count ${nHead} is not a multiple of head_count_kv ${nHeadKv}`, { nHead, nHeadKv });
+  const headDim = int("attention.key_length", Math.floor(nEmbd / nHead));
+  const vLen = int("attention.value_length", headDim);
+  if (vLen !== headDim) throw new TensorshrinkError("E_UNSUPPORTED", `${arch}.attention.value_length ${vLen} != key_length ${headDim} is not supported`, {});
+  const nRot = int("rope.dimension_count", headDim);
+  if (nRot > headDim || nRot % 2 !== 0) throw new TensorshrinkError("E_FORMAT", `${arch}.rope.dimension_count ${nRot} must be even and <= head size ${headDim}`, { nRot, headDim });
+  const tokens = raw("tokenizer.ggml.tokens") as any;
+  const nVocab = int("vocab_size", embd?.ne[1] ?? tokens?.items?.length);
+  const scalingType = raw(`${arch}.rope.scaling.type`);
+  let scale = 1;
+  if (scalingType === undefined || scalingType === "none") {
+    scale = num("rope.scale_linear", 1);
+  } else if (scalingType === "linear") {
+    scale = num("rope.scaling.factor", 1);
+  } else {
+    throw new TensorshrinkError("E_UNSUPPORTED", `rope scaling type "${String(scalingType)}" is not supported (only none and linear)`, { key: `${arch}.rope.scaling.type`, value: String(scalingType) });
+  }
+  if (!(scale > 0)) scale = 1;
+  const nExpert = int("expert_count", 0, 0);
+  const nExpertUsed = int("expert_used_count", nExpert > 0 ? 2 : 0, 0);
+  if (nExpert > 0 && !(nExpertUsed >= 1 && nExpertUsed <= nExpert)) throw new TensorshrinkError("E_FORMAT", `${arch}.expert_used_count ${nExpertUsed} must be in 1..${nExpert}`, {});
+  const tid = (k: string, d: number) => { const v = asNumber(raw(k)); return v === undefined ? d : v; };
+  const addBosRaw = raw("tokenizer.ggml.add_bos_token");
+  return {
+    arch, nLayer: int("block_count"), nEmbd, nHead, nHeadKv, headDim, nFf: int("feed_forward_length"), nVocab,
+    nCtxTrain: int("context_length", 2048), normEps: num("attention.layer_norm_rms_epsilon", 1e-5), ropeType,
+    ropeFreqBase: num("rope.freq_base", 10000), ropeScaleLinear: scale, nExpert, nExpertUsed,
+    tiedOutput: !names.has("output.weight"), bos: tid("tokenizer.ggml.bos_token_id", 1), eos: tid("tokenizer.ggml.eos_token_id", 2),
+    addBos: addBosRaw === undefined ? true : Boolean(addBosRaw), nRot, ropeFreqs: names.has("rope_freqs.weight"),
+  };
+}
+
+/** {@link llamaConfigFromMetadata} of a parsed GGUF file. */
+export function llamaConfigFromGguf(gguf: Pick<GgufFile, "metadata" | "tensors">): LlamaConfig {
+  return llamaConfigFromMetadata(gguf.metadata, gguf.tensors);
+}
+
+/**
+ * GGUF tensors a block of this config reads, by role. MoE blocks read ffn_gate_inp and the 3D
+ * ffn_{gate,up,down}_exps instead of ffn_{gate,up,down}.
+ */
+export function blockTensorNames(cfg: LlamaConfig, layer: number): Record<string, string> {
+  const p = `blk.${layer}.`;
+  const base: Record<string, string> = {
+    attn_norm: p + "attn_norm.weight", attn_q: p + "attn_q.weight", attn_k: p + "attn_k.weight", attn_v: p + "attn_v.weight",
+    attn_output: p + "attn_output.weight", ffn_norm: p + "ffn_norm.weight",
+  };
+  if (cfg.nExpert > 0) {
+    return { ...base, ffn_gate_inp: p + "ffn_gate_inp.weight", ffn_gate: p + "ffn_gate_exps.weight", ffn_up: p + "ffn_up_exps.weight", ffn_down: p + "ffn_down_exps.weight" };
+  }
+  return { ...base, ffn_gate: p + "ffn_gate.weight", ffn_up: p + "ffn_up.weight", ffn_down: p + "ffn_down.weight" };
+}
+
+/** Values (f32) of every weight of one block: the per-layer weight memory is 4 × this bytes. */
+export function blockWeightValues(cfg: LlamaConfig): number {
+  const C = cfg.nEmbd, kv = cfg.nHeadKv * cfg.headDim, q = cfg.nHead * cfg.headDim;
+  const ffn = cfg.nExpert > 0 ? cfg.nExpert * 3 * C * cfg.nFf + C * cfg.nExpert : 3 * C * cfg.nFf;
+  return 2 * C + C * q + 2 * C * kv + q * C + ffn;
+}
