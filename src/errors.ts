@@ -23,7 +23,8 @@ export type ErrorCode =
   | "E_TRUNCATED"        // file ends early (byte offset named)
   | "E_IO"               // file system / network error
   | "E_EXISTS"           // refusing to overwrite something the user gave
-  | "E_ABORTED";         // the operation was cancelled
+  | "E_ABORTED"          // the operation was cancelled
+  | "E_ENCODING";        // text is not valid UTF-8 / has a lone surrogate (offset named)
 
 /** The error type of tensorshrink: `err.code` is one of {@link ErrorCode}; `err.details` holds where. */
 export class TensorshrinkError extends Error {

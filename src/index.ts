@@ -27,3 +27,7 @@ export { LlamaModel, argmaxOf, type ForwardHooks, type ForwardOptions, type Llam
 export { type WeightProvider } from "./nn/weights";
 // --- distill ---
 export { distillLoss, type DistillKind, type DistillLossOptions, type DistillLossResult, type TeacherTopK } from "./distill/loss";
+// --- tokenizer ---
+export { Tokenizer, type EncodeOptions, type DecodeOptions } from "./tokenizer/tokenizer";
+export { PRE_TOKENIZERS, preTokenizerFor, preTokenize, type PreTokenizer } from "./tokenizer/pretokenize";
+export { TOKEN_ATTR } from "./tokenizer/special";
