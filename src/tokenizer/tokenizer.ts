@@ -316,7 +316,7 @@ export class Tokenizer {
       parts.push(p);
       total += p.length;
     }
-    let text = new Uint8Array(total);
+    let text: Uint8Array = new Uint8Array(total);
     let o = 0;
     for (const p of parts) { text.set(p, o); o += p.length; }
     if (this.cleanSpaces) text = cleanSpaces(text);
