@@ -25,9 +25,13 @@ export { EvalAccumulator, klDivergence, logSoftmax, perplexity, tokenNll, type E
 export { llamaConfigFromGguf, llamaConfigFromMetadata, blockTensorNames, blockWeightValues, type LlamaConfig } from "./nn/config";
 export { LlamaModel, argmaxOf, type ForwardHooks, type ForwardOptions, type LlamaOpenOptions } from "./nn/model";
 export { type WeightProvider } from "./nn/weights";
-// --- distill ---
-export { distillLoss, type DistillKind, type DistillLossOptions, type DistillLossResult, type TeacherTopK } from "./distill/loss";
 // --- tokenizer ---
 export { Tokenizer, type EncodeOptions, type DecodeOptions } from "./tokenizer/tokenizer";
 export { PRE_TOKENIZERS, preTokenizerFor, preTokenize, type PreTokenizer } from "./tokenizer/pretokenize";
 export { TOKEN_ATTR } from "./tokenizer/special";
+// --- distill ---
+export { distillLoss, type DistillKind, type DistillLossOptions, type DistillLossResult, type TeacherTopK } from "./distill/loss";
+export { TeacherFileWriter, TeacherFileReader, encodeTeacherHeader, concatRecords, TEACHER_MAGIC, TEACHER_VERSION, type TeacherFileHeader, type TeacherRecords, type TeacherWriterOptions, type TeacherReaderOptions } from "./distill/teacher-file";
+export { topKLogProbs, topKScratch, type TopKScratch } from "./distill/topk";
+export { recordTeacher, teacherWindows, type RecordTeacherOptions, type RecordProgress } from "./distill/record";
+export { modelFingerprints, fingerprint16 } from "./distill/fingerprint";

@@ -4,9 +4,11 @@
  *   tensorshrink inspect <file> [--json]
  *   tensorshrink eval <base.gguf> <other.gguf> --text <file> [--threads N] [--json]
  *   tensorshrink demo [--json]
+ *   tensorshrink teacher <model> --text F -o F [--top-k K] [--ctx N] [--threads N] [--json]
  */
 import { TensorshrinkError, isTensorshrinkError } from "../errors";
 import { runQuantize, runInspect, runDemo, runEval } from "./commands";
+import { runTeacher } from "./teacher";
 
 const HELP = `tensorshrink — compress LLM weights to GGUF in any JavaScript runtime
 
@@ -27,12 +29,15 @@ Usage:
   tensorshrink inspect <file> [--json]
   tensorshrink eval <base.gguf> <other.gguf> --text <file> [--threads N] [--ctx N] [--json]
       perplexity of both, mean KL divergence and top-1 agreement of other vs base (llama.cpp via node-llama-cpp)
+  tensorshrink teacher <model> --text <file> -o <out.tskd> [--top-k 32] [--ctx N] [--threads N] [--tokenizer F] [--json]
+      runs the engine's forward pass over the text (windows of --ctx tokens, default 512) and records every
+      position's top-k next-token log-probs + the log of the remaining mass (teacher file, README "Distillation losses")
 `;
 
 /** Parsed command line: positionals plus repeated/single options. */
 export interface Args { _: string[]; opts: Map<string, string[]>; flags: Set<string> }
 
-const WITH_VALUE = new Set(["--imatrix", "--threads", "--rule", "--text", "--tokenizer", "--ctx", "--ftypes"]);
+const WITH_VALUE = new Set(["--imatrix", "--threads", "--rule", "--text", "--tokenizer", "--ctx", "--ftypes", "--top-k", "--output", "-o"]);
 const FLAGS = new Set(["--json", "--pure", "--keep-order", "--help"]);
 
 /** Parses argv (without node and script). Throws E_RANGE on a missing option value. */
@@ -40,7 +45,7 @@ export function parseArgs(argv: string[]): Args {
   const a: Args = { _: [], opts: new Map(), flags: new Set() };
   for (let i = 0; i < argv.length; i++) {
     const s = argv[i];
-    if (s.startsWith("--")) {
+    if (s.startsWith("--") || s === "-o") {
       const eq = s.indexOf("=");
       const k = eq > 0 ? s.slice(0, eq) : s;
       if (WITH_VALUE.has(k)) {
@@ -68,6 +73,7 @@ async function main(argv: string[]): Promise<number> {
     case "inspect": return runInspect(args);
     case "demo": return runDemo(args);
     case "eval": return runEval(args);
+    case "teacher": return runTeacher(args);
     default:
       process.stderr.write(`unknown command "${cmd}"\n\n${HELP}`);
       return 2;

@@ -4,7 +4,8 @@
  * that a teacher file was recorded with the model and tokenizer it is about to use.
  */
 import { TensorshrinkError } from "../errors";
-import { ggufValueToJSON, type GgufFile } from "../formats/gguf";
+import { ggufValueToJSON } from "../formats/gguf";
+import type { ModelSource } from "../model/source";
 
 /** First 16 bytes of SHA-256 over the concatenation of `parts`. */
 export async function fingerprint16(parts: Uint8Array[]): Promise<Uint8Array> {
@@ -17,26 +18,25 @@ export async function fingerprint16(parts: Uint8Array[]): Promise<Uint8Array> {
   return new Uint8Array(await subtle.digest("SHA-256", all)).slice(0, 16);
 }
 
-/** Bytes of tensor data hashed from each end of the data section (8 MiB + 8 MiB). */
-const SAMPLE = 8 << 20;
+/** Raw bytes hashed from the start of each tensor (64 KiB). */
+const SAMPLE = 64 << 10;
 
 /**
- * Model and tokenizer fingerprints of a GGUF file.
- * model: SHA-256 of the header (metadata + tensor infos, bytes [0, dataOffset)), the file size and
- * the first and last 8 MiB of tensor data (reads at most ~16 MiB + header).
- * tokenizer: SHA-256 of the canonical JSON of every `tokenizer.*` key (sorted by key) and the vocab size.
+ * Model and tokenizer fingerprints of a model source (a GGUF file, a converted llama2.c checkpoint, ...).
+ * model: SHA-256 of the canonical JSON of the metadata and tensor list (name, type, shape) plus the
+ * first 64 KiB of every tensor's stored bytes (reads at most 64 KiB per tensor).
+ * tokenizer: SHA-256 of the canonical JSON of every `tokenizer.*` key (sorted by key).
  */
-export async function ggufFingerprints(g: GgufFile): Promise<{ model: Uint8Array; tokenizer: Uint8Array }> {
-  const src = g.source;
-  const head = await src.read(0, g.dataOffset);
-  const dataLen = src.size - g.dataOffset;
-  const first = await src.read(g.dataOffset, Math.min(SAMPLE, dataLen));
-  const lastStart = Math.max(g.dataOffset + first.length, src.size - SAMPLE);
-  const last = await src.read(lastStart, src.size - lastStart);
-  const size = new Uint8Array(8);
-  new DataView(size.buffer).setBigUint64(0, BigInt(src.size), true);
-  const model = await fingerprint16([head, size, first, last]);
-  const tok = [...g.kv.values()].filter((kv) => kv.key.startsWith("tokenizer.")).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((kv) => [kv.key, kv.type, ggufValueToJSON(kv.value)]);
-  const tokenizer = await fingerprint16([new TextEncoder().encode(JSON.stringify(tok))]);
+export async function modelFingerprints(m: ModelSource): Promise<{ model: Uint8Array; tokenizer: Uint8Array }> {
+  const te = new TextEncoder();
+  const kvs = (f: (k: string) => boolean) => JSON.stringify([...m.metadata].filter((kv) => f(kv.key)).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((kv) => [kv.key, kv.type, ggufValueToJSON(kv.value)]));
+  const parts: Uint8Array[] = [te.encode(kvs(() => true)), te.encode(JSON.stringify(m.tensors.map((t) => [t.name, t.type, t.ne])))];
+  for (const t of m.tensors) {
+    const rowBytes = (await t.readRawRows(0, 1)).length;
+    const rows = Math.max(1, Math.min(Math.ceil(SAMPLE / Math.max(1, rowBytes)), t.ne.slice(1).reduce((a, b) => a * b, 1)));
+    parts.push((await t.readRawRows(0, rows)).subarray(0, SAMPLE));
+  }
+  const model = await fingerprint16(parts);
+  const tokenizer = await fingerprint16([te.encode(kvs((k) => k.startsWith("tokenizer.")))]);
   return { model, tokenizer };
 }

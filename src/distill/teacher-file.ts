@@ -141,6 +141,7 @@ export class TeacherFileWriter {
   private state: "open" | "done" | "aborted" = "open";
   private scratch: TopKScratch | null = null;
   private seen: Int32Array;
+  private stamp = 0;
 
   private constructor(private readonly sink: ByteSink, header: TeacherFileHeader) {
     this.header = header;
@@ -180,7 +181,7 @@ export class TeacherFileWriter {
       const tok = r.tokens[i]!, pos = r.pos[i]!;
       if (!(tok < V)) throw new TensorshrinkError("E_RANGE", `position ${at}: input token ${tok} is >= nVocab ${V}`, where);
       if (!Number.isSafeInteger(pos) || pos < 0 || (pos !== 0 && pos !== this.lastPos + 1)) throw new TensorshrinkError("E_RANGE", `position ${at}: pos ${pos} must be 0 (a new window) or ${this.lastPos + 1}`, where);
-      checkRecord(r.ids, r.logprobs, r.rest[i]!, i * k, k, V, this.seen, at, where);
+      checkRecord(r.ids, r.logprobs, r.rest[i]!, i * k, k, V, this.seen, at, where, this.stamp++);
       const o = i * recordBytes;
       dv.setUint32(o, tok, true);
       dv.setUint32(o + 4, pos, true);
@@ -239,14 +240,14 @@ export class TeacherFileWriter {
 }
 
 /** Checks one record (ids distinct and < V, logprobs finite, non-increasing, normalized with rest). */
-function checkRecord(ids: ArrayLike<number>, lp: ArrayLike<number>, rest: number, o: number, k: number, V: number, seen: Int32Array, at: number, where: Record<string, unknown>): void {
+function checkRecord(ids: ArrayLike<number>, lp: ArrayLike<number>, rest: number, o: number, k: number, V: number, seen: Int32Array, at: number, where: Record<string, unknown>, stamp = at): void {
   if (Number.isNaN(rest) || rest === Infinity || rest > NORM_TOL) throw new TensorshrinkError(Number.isNaN(rest) || rest === Infinity ? "E_NONFINITE" : "E_FORMAT", `position ${at}: rest log-mass ${rest} must be <= 0 or -Infinity`, where);
   let prev = Infinity;
   for (let j = 0; j < k; j++) {
     const id = ids[o + j]!, l = lp[o + j]!;
     if (!(id < V)) throw new TensorshrinkError("E_FORMAT", `position ${at}, slot ${j}: token id ${id} is >= nVocab ${V}`, { ...where, slot: j });
-    if (seen[id] === at) throw new TensorshrinkError("E_FORMAT", `position ${at}, slot ${j}: token id ${id} appears twice`, { ...where, slot: j });
-    seen[id] = at;
+    if (seen[id] === stamp) throw new TensorshrinkError("E_FORMAT", `position ${at}, slot ${j}: token id ${id} appears twice`, { ...where, slot: j });
+    seen[id] = stamp;
     if (!Number.isFinite(l) || l > NORM_TOL) throw new TensorshrinkError(Number.isFinite(l) ? "E_FORMAT" : "E_NONFINITE", `position ${at}, slot ${j}: log-prob ${l} must be finite and <= 0`, { ...where, slot: j });
     if (l > prev) throw new TensorshrinkError("E_FORMAT", `position ${at}, slot ${j}: log-probs must be in descending order (${l} after ${prev})`, { ...where, slot: j });
     prev = l;
