@@ -12,10 +12,10 @@
 // The loss is the divergence at that temperature, not scaled by tau^2, and grad is its exact
 // derivative (the facade applies a tau^2 factor to both when asked). Returns the sum of loss over the
 // positions kept. KL and JSD rows are clamped at 0 (rounding can give -1e-9 for equal inputs).
-// scratch: f32[V], the student's probabilities of the current row (kinds 1-3).
+// scratch: f32[V] (SIMD: the teacher's exp terms, then the student's probabilities) or f64[V] (_ref).
 // Numerics: log-sum-exp with the row maximum subtracted first; log-probs are computed as
 // (x - max) * inv_tau - ln(sum), so logits of +-1e4 are fine. The SIMD kernel does the elementwise
-// work in f32 (Cephes exp/log, ~2 ulp) and sums in f64; the _ref twin does everything in f64 and
+// work in f32 (Cephes exp/log, ~2 ulp; p = exp(x - max) / sum, 2 exp per logit pair) and sums in f64; the _ref twin does everything in f64 and
 // agrees to ~1e-6 relative on the loss (measured in test/80).
 import { exp_f32x4, logaddexp_f32x4, logaddexp64, widen_lo, widen_hi, hsum_f64x2 } from "./loss_math";
 import { hmax_f32x4 } from "../inline/simd";
@@ -58,6 +58,8 @@ function row_simd(kind: i32, grad: usize, t: usize, s: usize, V: i32, inv_tau: f
     const o = <usize>i << 2;
     const et = exp_f32x4(f32x4.mul(f32x4.sub(v128.load(t + o), vmt), vit));
     const es = exp_f32x4(f32x4.mul(f32x4.sub(v128.load(s + o), vms), vit));
+    v128.store(scratch + o, et); // kept for the next pass: p = e / sum, no second exp
+    v128.store(grad + o, es);
     st0 = f64x2.add(st0, widen_lo(et)); st1 = f64x2.add(st1, widen_hi(et));
     ss0 = f64x2.add(ss0, widen_lo(es)); ss1 = f64x2.add(ss1, widen_hi(es));
   }
@@ -68,6 +70,7 @@ function row_simd(kind: i32, grad: usize, t: usize, s: usize, V: i32, inv_tau: f
   }
   const lnSt = <f32>Math.log(St), lnSs = <f32>Math.log(Ss);
   const vlt = f32x4.splat(lnSt), vls = f32x4.splat(lnSs);
+  const vit_ = f32x4.splat(<f32>(1.0 / St)), vis = f32x4.splat(<f32>(1.0 / Ss));
   const n4 = V & ~3;
   let a0 = z, a1 = z;
   if (kind == DISTILL_FKL) {
@@ -75,7 +78,7 @@ function row_simd(kind: i32, grad: usize, t: usize, s: usize, V: i32, inv_tau: f
       const o = <usize>i << 2;
       const a = f32x4.sub(f32x4.mul(f32x4.sub(v128.load(t + o), vmt), vit), vlt);
       const b = f32x4.sub(f32x4.mul(f32x4.sub(v128.load(s + o), vms), vit), vls);
-      const pt = exp_f32x4(a), ps = exp_f32x4(b);
+      const pt = f32x4.mul(v128.load(scratch + o), vit_), ps = f32x4.mul(v128.load(grad + o), vis);
       const l = f32x4.mul(pt, f32x4.sub(a, b));
       a0 = f64x2.add(a0, widen_lo(l)); a1 = f64x2.add(a1, widen_hi(l));
       v128.store(grad + o, f32x4.mul(f32x4.sub(ps, pt), vit));
@@ -99,19 +102,19 @@ function row_simd(kind: i32, grad: usize, t: usize, s: usize, V: i32, inv_tau: f
     const o = <usize>i << 2;
     const a = f32x4.sub(f32x4.mul(f32x4.sub(v128.load(t + o), vmt), vit), vlt);
     const b = f32x4.sub(f32x4.mul(f32x4.sub(v128.load(s + o), vms), vit), vls);
-    const ps = exp_f32x4(b);
+    const ps = f32x4.mul(v128.load(grad + o), vis);
     let l: v128, g: v128;
     if (kind == DISTILL_RKL) {
       g = f32x4.sub(b, a);
       l = f32x4.mul(ps, g);
     } else if (kind == DISTILL_JSD) {
-      const pt = exp_f32x4(a);
+      const pt = f32x4.mul(v128.load(scratch + o), vit_);
       const lm = logaddexp_f32x4(f32x4.add(vlb, a), f32x4.add(vl1b, b));
       const ds = f32x4.sub(b, lm);
       l = f32x4.add(f32x4.mul(f32x4.mul(vb, pt), f32x4.sub(a, lm)), f32x4.mul(f32x4.mul(vb1, ps), ds));
       g = f32x4.mul(vb1, ds);
     } else {
-      const pt = exp_f32x4(a);
+      const pt = f32x4.mul(v128.load(scratch + o), vit_);
       const d = f32x4.sub(ps, pt);
       l = f32x4.mul(half, f32x4.abs(d));
       g = f32x4.sub(v128.and(f32x4.gt(d, f32x4.splat(0)), half), v128.and(f32x4.lt(d, f32x4.splat(0)), half));
