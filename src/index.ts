@@ -30,7 +30,7 @@ export { Tokenizer, type EncodeOptions, type DecodeOptions } from "./tokenizer/t
 export { PRE_TOKENIZERS, preTokenizerFor, preTokenize, type PreTokenizer } from "./tokenizer/pretokenize";
 export { TOKEN_ATTR } from "./tokenizer/special";
 // --- distill ---
-export { distillLoss, type DistillKind, type DistillLossOptions, type DistillLossResult, type TeacherTopK } from "./distill/loss";
+export { distillLoss, distillLossAsync, type DistillKind, type DistillLossOptions, type DistillLossResult, type TeacherTopK } from "./distill/loss";
 export { TeacherFileWriter, TeacherFileReader, encodeTeacherHeader, concatRecords, TEACHER_MAGIC, TEACHER_VERSION, type TeacherFileHeader, type TeacherRecords, type TeacherWriterOptions, type TeacherReaderOptions } from "./distill/teacher-file";
 export { topKLogProbs, topKScratch, type TopKScratch } from "./distill/topk";
 export { recordTeacher, teacherWindows, type RecordTeacherOptions, type RecordProgress } from "./distill/record";

@@ -5,11 +5,12 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { init, TensorshrinkError } from "../src/index";
-import { distillLoss, type DistillKind, type TeacherTopK } from "../src/distill/loss";
+import { distillLoss, distillLossAsync, type DistillKind, type TeacherTopK } from "../src/distill/loss";
 import { rng } from "./_util";
 
 const engine = await init();
 const small = await init({ chunkBytes: 4096 });
+const pooled = await init({ threads: 2, chunkBytes: 8192 });
 const KINDS: DistillKind[] = ["fkl", "rkl", "jsd", "tv"];
 
 // ---------------------------------------------------------------- float64 definitions
@@ -284,6 +285,30 @@ test("mask, mean over kept positions, tau^2 scaling, chunked engine and gradOut 
   assert.is(small.liveAllocations, 0);
 });
 
+test("distillLossAsync (worker pool, pieces of rows) equals the sync form bit for bit", async () => {
+  const r = rng(87);
+  const T = 37, V = 61;
+  const t = logits(r, T * V, 3), s = logits(r, T * V, 3);
+  const mask = Array.from({ length: T }, (_, i) => i % 5 !== 2);
+  const tp = topkOf(t, T, V, 7);
+  for (const kind of KINDS) {
+    for (const teacher of [t, tp]) {
+      const a = distillLoss(engine, { teacher, student: s, T, V, kind, temperature: 1.5, beta: 0.4, mask });
+      const b = await distillLossAsync(pooled, { teacher, student: s, T, V, kind, temperature: 1.5, beta: 0.4, mask });
+      assert.equal(Array.from(b.loss), Array.from(a.loss));
+      assert.equal(Array.from(b.grad), Array.from(a.grad));
+      assert.is(b.count, a.count);
+      assert.ok(Math.abs(b.mean - a.mean) < 1e-12);
+    }
+  }
+  const bad = s.slice(); bad[5 * V + 2] = Infinity;
+  try { await distillLossAsync(pooled, { teacher: t, student: bad, T, V, kind: "fkl" }); assert.unreachable(); } catch (e) {
+    assert.is((e as TensorshrinkError).code, "E_NONFINITE");
+    assert.match((e as Error).message, /position 5, token 2/);
+  }
+  assert.is(pooled.liveAllocations, 0);
+});
+
 // ---------------------------------------------------------------- errors
 const code = (f: () => unknown, c: string, msg?: RegExp) => {
   try { f(); assert.unreachable(`expected ${c}`); } catch (e) {
@@ -324,4 +349,5 @@ test("validation: shapes, types, ranges, non-finite logits and bad top-k teacher
   assert.is(e.mean, 0); assert.is(e.count, 0);
 });
 
+test.after(() => pooled.dispose());
 test.run();

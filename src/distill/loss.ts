@@ -91,6 +91,115 @@ const isTopK = (t: unknown): t is TeacherTopK => typeof t === "object" && t !== 
  *   tensor, position and token), E_DISPOSED.
  */
 export function distillLoss(engine: Engine, opts: DistillLossOptions): DistillLossResult {
+  const v = prepare(opts);
+  const { T, V, student, teacher, topk, keep, grad, loss } = v;
+  let sum = 0;
+  if (T > 0) {
+    const k = topk ? (teacher as TeacherTopK).k : 0;
+    const perRow = V * 4 * (topk ? 2 : 3) + k * 8 + 9;
+    const rows = Math.max(1, Math.min(T, Math.floor(engine.chunkBytes / perRow)));
+    const ex = engine.exports;
+    const pS = engine.alloc(rows * V * 4), pG = engine.alloc(rows * V * 4), pL = engine.alloc(rows * 4), pM = engine.alloc(rows);
+    const pT = topk ? 0 : engine.alloc(rows * V * 4);
+    const pScr = topk ? 0 : engine.alloc(V * 8);
+    const pI = topk ? engine.alloc(rows * k * 4) : 0, pP = topk ? engine.alloc(rows * k * 4) : 0, pR = topk ? engine.alloc(rows * 4) : 0;
+    try {
+      const f = ex[v.kernelName];
+      if (typeof f !== "function") throw new TensorshrinkError("E_UNSUPPORTED", "distillation kernels missing from this wasm build");
+      for (let r0 = 0; r0 < T; r0 += rows) {
+        const nr = Math.min(rows, T - r0);
+        const buf = ex.memory.buffer;
+        const m8 = new Uint8Array(buf, pM, nr);
+        for (let i = 0; i < nr; i++) m8[i] = !keep || keep[r0 + i] ? 1 : 0;
+        new Float32Array(buf, pS, nr * V).set(student.subarray(r0 * V, (r0 + nr) * V));
+        checkFinite(engine, pS, nr, V, r0, m8, "student");
+        let s: number;
+        if (topk) {
+          new Uint32Array(buf, pI, nr * k).set((teacher as TeacherTopK).ids.subarray(r0 * k, (r0 + nr) * k));
+          new Float32Array(buf, pP, nr * k).set((teacher as TeacherTopK).logprobs.subarray(r0 * k, (r0 + nr) * k));
+          new Float32Array(buf, pR, nr).set((teacher as TeacherTopK).rest.subarray(r0, r0 + nr));
+          s = f(pL, pG, pI, pP, pR, pS, pM, nr, V, k, v.kind, v.invTau, v.beta);
+        } else {
+          new Float32Array(buf, pT, nr * V).set((teacher as Float32Array).subarray(r0 * V, (r0 + nr) * V));
+          checkFinite(engine, pT, nr, V, r0, m8, "teacher");
+          s = f(pL, pG, pT, pS, pM, nr, V, v.kind, v.invTau, v.beta, pScr);
+        }
+        sum += s;
+        const b2 = ex.memory.buffer;
+        loss.set(new Float32Array(b2, pL, nr), r0);
+        grad.set(new Float32Array(b2, pG, nr * V), r0 * V);
+      }
+    } finally {
+      for (const p of [pS, pG, pL, pM, pT, pScr, pI, pP, pR]) if (p) engine.free(p);
+    }
+  }
+  return finishResult(v, sum);
+}
+
+/**
+ * {@link distillLoss} on the engine's worker pool (on the calling thread when it has none): the
+ * positions are cut into pieces of whole rows (at most ~chunkBytes of input each, about two per
+ * worker), each piece one kernel call. Same values as the sync form, bit for bit (rows are
+ * independent). Non-finite logits are found in JS before any piece runs (same E_NONFINITE error).
+ */
+export async function distillLossAsync(engine: Engine, opts: DistillLossOptions): Promise<DistillLossResult> {
+  const v = prepare(opts);
+  const { T, V, student, teacher, topk, keep, grad, loss } = v;
+  let sum = 0;
+  if (T > 0) {
+    for (let r = 0; r < T; r++) {
+      if (keep && !keep[r]) continue;
+      findNonFiniteJs(student, r, V, "student");
+      if (!topk) findNonFiniteJs(teacher as Float32Array, r, V, "teacher");
+    }
+    const k = topk ? (teacher as TeacherTopK).k : 0;
+    const workers = await engine.poolSize();
+    const perRow = V * 4 * (topk ? 2 : 3) + k * 8 + 9;
+    const byMemory = Math.max(1, Math.floor(engine.chunkBytes / perRow));
+    const per = Math.max(1, Math.min(byMemory, workers > 0 ? Math.ceil(T / (2 * workers)) : T));
+    const starts: number[] = [];
+    for (let r0 = 0; r0 < T; r0 += per) starts.push(r0);
+    const limit = 2 * Math.max(1, workers) + 2;
+    const sums: number[] = new Array(starts.length).fill(0);
+    let next = 0;
+    const run = async () => {
+      while (next < starts.length) {
+        const j = next++, r0 = starts[j]!, nr = Math.min(per, T - r0);
+        const m8 = new Uint8Array(nr);
+        for (let i = 0; i < nr; i++) m8[i] = !keep || keep[r0 + i] ? 1 : 0;
+        const sl = (a: Float32Array | Uint32Array, f: number, t: number) => a.slice(f, t).buffer as ArrayBuffer;
+        const res = topk
+          ? await engine.poolCall({
+              kernel: v.kernelName,
+              buffers: [{ bytes: nr * 4 }, { bytes: nr * V * 4 }, { bytes: nr * k * 4, data: sl((teacher as TeacherTopK).ids, r0 * k, (r0 + nr) * k) }, { bytes: nr * k * 4, data: sl((teacher as TeacherTopK).logprobs, r0 * k, (r0 + nr) * k) }, { bytes: nr * 4, data: sl((teacher as TeacherTopK).rest, r0, r0 + nr) }, { bytes: nr * V * 4, data: sl(student, r0 * V, (r0 + nr) * V) }, { bytes: nr, data: m8.buffer as ArrayBuffer }],
+              args: [{ buf: 0 }, { buf: 1 }, { buf: 2 }, { buf: 3 }, { buf: 4 }, { buf: 5 }, { buf: 6 }, nr, V, k, v.kind, v.invTau, v.beta],
+              outputs: [0, 1],
+            })
+          : await engine.poolCall({
+              kernel: v.kernelName,
+              buffers: [{ bytes: nr * 4 }, { bytes: nr * V * 4 }, { bytes: nr * V * 4, data: sl(teacher as Float32Array, r0 * V, (r0 + nr) * V) }, { bytes: nr * V * 4, data: sl(student, r0 * V, (r0 + nr) * V) }, { bytes: nr, data: m8.buffer as ArrayBuffer }, { bytes: V * 8 }],
+              args: [{ buf: 0 }, { buf: 1 }, { buf: 2 }, { buf: 3 }, { buf: 4 }, nr, V, v.kind, v.invTau, v.beta, { buf: 5 }],
+              outputs: [0, 1],
+            });
+        loss.set(new Float32Array(res.outputs[0]!, 0, nr), r0);
+        grad.set(new Float32Array(res.outputs[1]!, 0, nr * V), r0 * V);
+        sums[j] = res.ret;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(limit, starts.length) }, run));
+    // sum in piece order, as the sync form sums in chunk order (same value when the cuts agree)
+    for (const s of sums) sum += s;
+  }
+  return finishResult(v, sum);
+}
+
+interface Prepared {
+  T: number; V: number; n: number; student: Float32Array; teacher: Float32Array | TeacherTopK; topk: boolean;
+  keep: ArrayLike<boolean | number> | null; grad: Float32Array; loss: Float32Array; count: number;
+  kind: number; tau: number; invTau: number; beta: number; kernelName: string; scaleTau2: boolean;
+}
+
+function prepare(opts: DistillLossOptions): Prepared {
   if (!opts || typeof opts !== "object") throw new TensorshrinkError("E_ARG_TYPE", "distillLoss needs options { teacher, student, T, V, kind }");
   const { T, V, student, teacher } = opts;
   if (!Number.isSafeInteger(T) || T < 0) throw new TensorshrinkError("E_SHAPE", `T must be a non-negative integer, got ${T}`, { T });
@@ -115,57 +224,32 @@ export function distillLoss(engine: Engine, opts: DistillLossOptions): DistillLo
   if (topk) validateTopK(teacher, T, V, keep);
   const grad = opts.gradOut ?? new Float32Array(n);
   if (!(grad instanceof Float32Array) || grad.length !== n) throw new TensorshrinkError("E_SHAPE", `gradOut must be a Float32Array of T * V = ${n} values`, { T, V });
-  const loss = new Float32Array(T);
   let count = 0;
   for (let r = 0; r < T; r++) if (!keep || keep[r]) count++;
-  let sum = 0;
-  if (T > 0) {
-    const k = topk ? teacher.k : 0;
-    const perRow = V * 4 * (topk ? 2 : 3) + k * 8 + 9;
-    const rows = Math.max(1, Math.min(T, Math.floor(engine.chunkBytes / perRow)));
-    const ex = engine.exports;
-    const pS = engine.alloc(rows * V * 4), pG = engine.alloc(rows * V * 4), pL = engine.alloc(rows * 4), pM = engine.alloc(rows);
-    const pT = topk ? 0 : engine.alloc(rows * V * 4);
-    const pScr = topk ? 0 : engine.alloc(V * 8);
-    const pI = topk ? engine.alloc(rows * k * 4) : 0, pP = topk ? engine.alloc(rows * k * 4) : 0, pR = topk ? engine.alloc(rows * 4) : 0;
-    try {
-      const f = ex[`distill_${topk ? "topk" : "loss"}_forward${kernel === "ref" ? "_ref" : ""}`];
-      if (typeof f !== "function") throw new TensorshrinkError("E_UNSUPPORTED", "distillation kernels missing from this wasm build");
-      for (let r0 = 0; r0 < T; r0 += rows) {
-        const nr = Math.min(rows, T - r0);
-        const buf = ex.memory.buffer;
-        const m8 = new Uint8Array(buf, pM, nr);
-        for (let i = 0; i < nr; i++) m8[i] = !keep || keep[r0 + i] ? 1 : 0;
-        new Float32Array(buf, pS, nr * V).set(student.subarray(r0 * V, (r0 + nr) * V));
-        checkFinite(engine, pS, nr, V, r0, m8, "student");
-        let s: number;
-        if (topk) {
-          new Uint32Array(buf, pI, nr * k).set(teacher.ids.subarray(r0 * k, (r0 + nr) * k));
-          new Float32Array(buf, pP, nr * k).set(teacher.logprobs.subarray(r0 * k, (r0 + nr) * k));
-          new Float32Array(buf, pR, nr).set(teacher.rest.subarray(r0, r0 + nr));
-          s = f(pL, pG, pI, pP, pR, pS, pM, nr, V, k, KIND_CODE[kind], 1 / tau, beta);
-        } else {
-          new Float32Array(buf, pT, nr * V).set((teacher as Float32Array).subarray(r0 * V, (r0 + nr) * V));
-          checkFinite(engine, pT, nr, V, r0, m8, "teacher");
-          s = f(pL, pG, pT, pS, pM, nr, V, KIND_CODE[kind], 1 / tau, beta, pScr);
-        }
-        sum += s;
-        const b2 = ex.memory.buffer;
-        loss.set(new Float32Array(b2, pL, nr), r0);
-        grad.set(new Float32Array(b2, pG, nr * V), r0 * V);
-      }
-    } finally {
-      for (const p of [pS, pG, pL, pM, pT, pScr, pI, pP, pR]) if (p) engine.free(p);
-    }
-  }
+  return {
+    T, V, n, student, teacher, topk, keep, grad, loss: new Float32Array(T), count, kind: KIND_CODE[kind], tau, invTau: 1 / tau, beta,
+    kernelName: `distill_${topk ? "topk" : "loss"}_forward${kernel === "ref" ? "_ref" : ""}`, scaleTau2: !!opts.scaleTau2,
+  };
+}
+
+function finishResult(v: Prepared, sum: number): DistillLossResult {
+  const { loss, grad, count, tau, T, n } = v;
   let mean = count ? sum / count : 0;
-  if (opts.scaleTau2 && tau !== 1) {
+  if (v.scaleTau2 && tau !== 1) {
     const t2 = tau * tau;
     mean *= t2;
     for (let i = 0; i < T; i++) loss[i] *= t2;
     for (let i = 0; i < n; i++) grad[i] *= t2;
   }
   return { loss, mean, count, grad };
+}
+
+function findNonFiniteJs(x: Float32Array, r: number, V: number, tensor: string): void {
+  const o = r * V;
+  for (let j = 0; j < V; j++) {
+    const value = x[o + j]!;
+    if (value - value !== 0) throw new TensorshrinkError("E_NONFINITE", `${tensor} logit ${value} at position ${r}, token ${j}; logits must be finite`, { tensor, position: r, token: j, value });
+  }
 }
 
 function maskOf(mask: DistillLossOptions["mask"], T: number): ArrayLike<boolean | number> | null {
