@@ -224,6 +224,13 @@ test("KL >= 0, and 0 exactly when teacher == student; > 0 otherwise", () => {
   assert.ok(j.loss.every((v) => v < 1e-6), "jsd ~0 on equal logits");
   const tv = distillLoss(engine, { teacher: t, student: t, T, V, kind: "tv" });
   assert.ok(tv.loss.every((v) => v === 0));
+  // JSD at beta = 0 and 1: m equals one of the two distributions, so the loss and gradient vanish
+  for (const beta of [0, 1]) {
+    for (const kernel of ["simd", "ref"] as const) {
+      const z = distillLoss(engine, { teacher: t, student: s, T, V, kind: "jsd", beta, kernel });
+      assert.ok(z.loss.every((v) => Math.abs(v) < 1e-6) && z.grad.every((v) => Math.abs(v) < 1e-7), `beta ${beta} ${kernel}`);
+    }
+  }
 });
 
 test("JSD is symmetric at beta = 0.5 and bounded by ln 2 (reached by disjoint distributions); TV in [0, 1]", () => {
