@@ -41,7 +41,10 @@ export interface LlamaOpenOptions {
   nCtx?: number;
   /** "resident" keeps weights loaded after first use; "stream" loads one block at a time. Default: resident when all f32 weights fit in 1 GiB. */
   weights?: "resident" | "stream";
-  /** Round K and V to f16 in the cache, as llama.cpp's default f16 KV cache does (default false: f32 cache). */
+  /**
+   * Emulate llama.cpp's default f16 KV cache (default false: f32 cache): K and V rounded to f16 in the cache,
+   * and, as ggml converts the f32 operand of an f16 mat_mul, q and the softmax probabilities rounded to f16.
+   */
   kvF16?: boolean;
   /** Replaces weights by name (modified weights for calibration); see {@link WeightProvider}. */
   weightProvider?: WeightProvider;
@@ -377,9 +380,12 @@ export class LlamaModel {
       const neox = c.ropeType === "neox" ? 1 : 0, fs = 1 / c.ropeScaleLinear;
       ex.rope_forward(q, cs, ff, T, c.nHead, c.headDim, c.nRot, pos, c.ropeFreqBase, fs, neox);
       ex.rope_forward(kRow, cs, ff, T, c.nHeadKv, c.headDim, c.nRot, pos, c.ropeFreqBase, fs, neox);
-      if (this.kvF16) { ex.round_f16_forward(kRow, kRow, T * this.kvDim); ex.round_f16_forward(vRow, vRow, T * this.kvDim); }
+      if (this.kvF16) {
+        // llama.cpp's f16 cache: K and V stored as f16; q (the f32 operand of K·q) converted to f16 too
+        ex.round_f16_forward(kRow, kRow, T * this.kvDim); ex.round_f16_forward(vRow, vRow, T * this.kvDim); ex.round_f16_forward(q, q, T * this.qDim);
+      }
       this.past[l] = pos + T;
-      ex.attention_forward(att, q, this.kc[l], this.vc[l], scores, T, pos, c.nHead, c.nHeadKv, c.headDim, this.kvDim);
+      ex.attention_forward(att, q, this.kc[l], this.vc[l], scores, T, pos, c.nHead, c.nHeadKv, c.headDim, this.kvDim, this.kvF16 ? 1 : 0);
       this.hookLinear(hooks, l, [n.attn_output], att, T, this.qDim);
       ex.matmul_forward(xb, att, await s.get(n.attn_output), 0, T, this.qDim, C);
       ex.add_forward(out, inp, xb, T * C);
