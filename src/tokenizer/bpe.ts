@@ -9,7 +9,7 @@
  * `tokenizer.ggml.merges` gets an id, and a pair's rank is found by `leftId * K + rightId`.
  */
 import { TensorshrinkError } from "../errors";
-import { BigramHeap } from "./heap";
+import { BigramHeap, BigramHeapWide, PACKED_MAX_SYMBOLS, type BigramQueue } from "./heap";
 import { preTokenize, type PreTokenizer } from "./pretokenize";
 import { byteEncode } from "./unicode";
 
@@ -47,6 +47,7 @@ export class BpeMerges {
       lefts[i] = id(a); rights[i] = id(b); this.result[i] = id(a + b);
     }
     this.K = Math.max(1, this.intern.size);
+    if (this.intern.size >= 1 << 21) throw new TensorshrinkError("E_UNSUPPORTED", `tokenizer.ggml.merges: ${this.intern.size} distinct merge parts (at most 2^21 supported)`, {});
     for (let i = 0; i < merges.length; i++) {
       const key = lefts[i]! * this.K + rights[i]!;
       if (!this.pairRank.has(key)) this.pairRank.set(key, i);
@@ -69,6 +70,7 @@ export class BpeSession {
   private next = new Int32Array(64);
   private sid = new Int32Array(64);
   private heap = new BigramHeap(64);
+  private wide?: BigramHeapWide;
 
   constructor(readonly vocab: BpeVocab) {}
 
@@ -94,7 +96,7 @@ export class BpeSession {
     const n = w.length;
     if (n === 0) return;
     this.ensure(n);
-    const { start, len, prev, next, sid, heap } = this;
+    const { start, len, prev, next, sid } = this;
     let count = 0;
     for (let i = 0; i < n; ) {
       const c = w.charCodeAt(i);
@@ -106,6 +108,7 @@ export class BpeSession {
     }
     next[count - 1] = -1;
     if (count > 1) {
+      const heap: BigramQueue = count < PACKED_MAX_SYMBOLS ? this.heap : (this.wide ??= new BigramHeapWide(1024));
       heap.clear();
       const K = merges.K, pairRank = merges.pairRank;
       const tryAdd = (l: number, r: number): void => {
@@ -118,8 +121,8 @@ export class BpeSession {
       };
       for (let i = 1; i < count; i++) tryAdd(i - 1, i);
       while (heap.size > 0) {
-        const l = heap.topLeft(), r = heap.topRight(), a = heap.topAux(), b = heap.topAux2();
         heap.pop();
+        const l = heap.curLeft(), r = heap.curRight(), a = heap.curAux(), b = heap.curAux2();
         if (len[l] === 0 || len[r] === 0 || sid[l] !== a || sid[r] !== b) continue;
         const rank = pairRank.get(a * K + b)!;
         len[l] = len[l]! + len[r]!;

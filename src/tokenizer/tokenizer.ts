@@ -13,6 +13,7 @@ import { BpeMerges, BpeSession } from "./bpe";
 import { preTokenizerFor, type PreTokenizer } from "./pretokenize";
 import { partitionSpecial, TOKEN_ATTR, type SpecialTable } from "./special";
 import { SpmSession } from "./spm";
+import { TokenTrie } from "./trie";
 import { UNICODE_TO_BYTE, textOf, utf8Bytes, utf8Length } from "./unicode";
 
 /** Options of {@link Tokenizer.encode}. */
@@ -132,6 +133,7 @@ export class Tokenizer {
       let t = tokArr.items[i];
       if (typeof t !== "string") throw new TensorshrinkError("E_FORMAT", `tokenizer.ggml.tokens[${i}] is not a string`, { token: i });
       if (t.length === 0) t = `[EMPTY_${i}]`;
+      if (t.length >= 1 << 20) throw new TensorshrinkError("E_FORMAT", `tokenizer.ggml.tokens[${i}] is ${t.length} UTF-16 units long (at most 2^20 supported)`, { token: i });
       tokens[i] = t;
       textToId.set(t, i);
       scores[i] = scoresArr ? Number(scoresArr.items[i]) : 0;
@@ -197,7 +199,7 @@ export class Tokenizer {
         const id = textToId.get(`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`) ?? (b < 0x80 ? textToId.get(String.fromCharCode(b)) : undefined);
         if (id !== undefined) byteToId[b] = id;
       }
-      this.spm = new SpmSession({ textToId, scores, byteToId });
+      this.spm = new SpmSession({ trie: new TokenTrie(tokens), scores, byteToId });
     } else {
       const mergesArr = arr(gguf, "tokenizer.ggml.merges", true)!;
       const merges = new BpeMerges(mergesArr.items as string[]);

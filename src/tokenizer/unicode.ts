@@ -45,7 +45,17 @@ export function utf8Length(s: string): number {
   return n;
 }
 
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+/** UTF-16 index of the first lone surrogate in `s`, or -1. */
+export function firstLoneSurrogate(s: string): number {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xd800 || c > 0xdfff) continue;
+    if (c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) { i++; continue; }
+    return i;
+  }
+  return -1;
+}
+
 const utf8Fatal = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
@@ -55,8 +65,8 @@ const utf8Fatal = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
  */
 export function textOf(text: string | Uint8Array, where = "tokenizer"): string {
   if (typeof text === "string") {
-    const m = LONE_SURROGATE.exec(text);
-    if (m) throw new TensorshrinkError("E_ENCODING", `${where}: text has a lone surrogate U+${m[0].charCodeAt(0).toString(16).toUpperCase()} at UTF-16 index ${m.index} (no UTF-8 form)`, { index: m.index });
+    const i = firstLoneSurrogate(text);
+    if (i >= 0) throw new TensorshrinkError("E_ENCODING", `${where}: text has a lone surrogate U+${text.charCodeAt(i).toString(16).toUpperCase()} at UTF-16 index ${i} (no UTF-8 form)`, { index: i });
     return text;
   }
   if (!(text instanceof Uint8Array)) throw new TensorshrinkError("E_ARG_TYPE", `${where}: text must be a string or Uint8Array, got ${Object.prototype.toString.call(text)}`, {});
