@@ -4,6 +4,7 @@ import { init } from "../engine/init";
 import { openFileSink } from "../formats/source";
 import { openModel } from "../model/open";
 import { LlamaModel } from "../nn/model";
+import { llamaConfigFromMetadata } from "../nn/config";
 import { Tokenizer } from "../tokenizer/tokenizer";
 import { TeacherFileWriter } from "../distill/teacher-file";
 import { recordTeacher } from "../distill/record";
@@ -41,13 +42,14 @@ export async function runTeacher(a: Args): Promise<number> {
   let writer: TeacherFileWriter | null = null;
   try {
     const ctxArg = int(a, "--ctx", 2, 1 << 20);
-    model = await LlamaModel.open(engine, source, ctxArg ? { nCtx: ctxArg } : {});
+    // the KV cache holds one window: --ctx, default min(512, the model's training context)
+    const ctx = ctxArg ?? Math.min(512, llamaConfigFromMetadata(source.metadata, source.tensors).nCtxTrain);
+    model = await LlamaModel.open(engine, source, { nCtx: ctx });
     const cfg = model.config;
     const k = int(a, "--top-k", 1, cfg.nVocab) ?? Math.min(32, cfg.nVocab);
     const tok = Tokenizer.fromGguf({ kv: new Map(source.metadata.map((kv) => [kv.key, kv])) });
     const tokens = tok.encode(text, { addBos: false });
     if (tokens.length === 0) throw new TensorshrinkError("E_RANGE", `--text ${textPath} has no tokens`);
-    const ctx = ctxArg ?? Math.min(model.nCtx, 512);
     const fp = await modelFingerprints(source);
     const sink = await openFileSink(out, { inputs: [input, textPath, one(a, "--tokenizer")] });
     writer = await TeacherFileWriter.create(sink, {
