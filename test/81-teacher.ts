@@ -170,6 +170,28 @@ test("corrupt files: magic, version, header CRC, sizes, record fields and record
   await expectCode((await TeacherFileReader.open(src(b7))).read(0, 20), "E_FORMAT", /pos 7 after 2/);
 });
 
+test("fuzz: 3000 mutated / truncated files give a result or a TensorshrinkError, never anything else", async () => {
+  const f = await makeFile(12, 20, 3, 9);
+  const r = rng(99);
+  let typed = 0, ok = 0;
+  for (let it = 0; it < 3000; it++) {
+    let b = f.bytes.slice();
+    const flips = 1 + (r.next() % 4);
+    for (let j = 0; j < flips; j++) b[r.next() % b.length] = r.next() & 255;
+    if (r.uniform() < 0.3) b = b.subarray(0, r.next() % b.length);
+    try {
+      const rd = await TeacherFileReader.open(memorySource(b), { partial: r.uniform() < 0.5 });
+      await rd.readAll();
+      ok++;
+    } catch (e) {
+      assert.instance(e, TensorshrinkError, `iteration ${it}: ${String(e)}`);
+      assert.ok(typeof (e as TensorshrinkError).details.offset === "number" || (e as TensorshrinkError).code === "E_RANGE", `iteration ${it}: no byte offset in ${(e as Error).message}`);
+      typed++;
+    }
+  }
+  assert.ok(typed > 2500, `typed ${typed}, ok ${ok}`);
+});
+
 test("writer: bad headers and records are typed errors; finish/abort lifecycle", async () => {
   await expectCode(() => encodeTeacherHeader({ nVocab: 10, k: 11 }), "E_RANGE");
   await expectCode(() => encodeTeacherHeader({ nVocab: 0, k: 1 }), "E_RANGE");
