@@ -37,3 +37,37 @@ export function distillLossJs(loss, grad, teacher, student, T, V, kind, invTau, 
   }
   return sum;
 }
+
+// Plain-JS top-k forward KL (the bench's yardstick for the top-k kernel): student collapsed onto the
+// k teacher tokens + "rest", teacher tempered with its rest mass spread evenly over the V - k others.
+export function distillTopkFklJs(loss, grad, ids, lps, rest, student, T, V, k, invTau) {
+  let sum = 0;
+  const mark = new Uint8Array(V);
+  for (let r = 0; r < T; r++) {
+    const o = r * V, ko = r * k;
+    let ms = -Infinity;
+    for (let i = 0; i < V; i++) if (student[o + i] > ms) ms = student[o + i];
+    let S = 0, SR = 0;
+    for (let i = 0; i < k; i++) mark[ids[ko + i]] = 1;
+    for (let i = 0; i < V; i++) { const e = Math.exp((student[o + i] - ms) * invTau); grad[o + i] = e; S += e; if (!mark[i]) SR += e; }
+    const lnS = Math.log(S), lrR = SR > 0 ? Math.log(SR) - lnS : -Infinity;
+    const nR = V - k, aR = nR > 0 && rest[r] > -Infinity ? Math.log(nR) + (rest[r] - Math.log(nR)) * invTau : -Infinity;
+    let am = aR;
+    for (let i = 0; i < k; i++) am = Math.max(am, lps[ko + i] * invTau);
+    let sq = Math.exp(aR - am);
+    for (let i = 0; i < k; i++) sq += Math.exp(lps[ko + i] * invTau - am);
+    const lnq = am + Math.log(sq), lqR = aR - lnq;
+    let L = lqR > -Infinity ? Math.exp(lqR) * (lqR - lrR) : 0;
+    const c = SR > 0 ? (1 - Math.exp(lqR - lrR)) * invTau / S : 0;
+    for (let i = 0; i < V; i++) grad[o + i] = mark[i] ? 0 : grad[o + i] * c;
+    for (let i = 0; i < k; i++) {
+      const id = ids[ko + i], lr = (student[o + id] - ms) * invTau - lnS, lq = lps[ko + i] * invTau - lnq;
+      L += Math.exp(lq) * (lq - lr);
+      grad[o + id] = (Math.exp(lr) - Math.exp(lq)) * invTau;
+      mark[id] = 0;
+    }
+    loss[r] = Math.max(L, 0);
+    sum += loss[r];
+  }
+  return sum;
+}
