@@ -188,6 +188,20 @@ test("SIMD kernels agree with their scalar _ref twins (tails, several SIMD itera
   }
 });
 
+test("near-equal teacher and student (a small KL, the usual case): SIMD keeps 3 digits of the f64 result", () => {
+  const r = rng(88);
+  const T = 8, V = 1000;
+  const t = logits(r, T * V, 4), s = t.map((x) => x + 0.01 * r.gauss());
+  for (const kind of ["fkl", "rkl", "jsd"] as const) {
+    const a = distillLoss(engine, { teacher: t, student: s, T, V, kind, temperature: 1.3 });
+    const b = distillLoss(engine, { teacher: t, student: s, T, V, kind, temperature: 1.3, kernel: "ref" });
+    for (let i = 0; i < T; i++) {
+      assert.ok(b.loss[i]! > 1e-7 && b.loss[i]! < 1e-3, `${kind}: KL ${b.loss[i]} is small`);
+      assert.ok(Math.abs(a.loss[i]! - b.loss[i]!) <= 1e-3 * b.loss[i]!, `${kind}: ${a.loss[i]} vs ${b.loss[i]}`);
+    }
+  }
+});
+
 test("top-k with k = V equals the full-logit loss and gradient (every kind, tau)", () => {
   const r = rng(83);
   const T = 3, V = 23;

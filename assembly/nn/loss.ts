@@ -17,7 +17,7 @@
 // (x - max) * inv_tau - ln(sum), so logits of +-1e4 are fine. The SIMD kernel does the elementwise
 // work in f32 (Cephes exp/log, ~2 ulp; p = exp(x - max) / sum, 2 exp per logit pair) and sums in f64; the _ref twin does everything in f64 and
 // agrees to ~1e-6 relative on the loss (measured in test/80).
-import { exp_f32x4, logaddexp_f32x4, logaddexp64, widen_lo, widen_hi, hsum_f64x2 } from "./loss_math";
+import { exp_f32x4, logaddexp_f32x4, logaddexp64, expm1_small_f32x4, log1p_f32x4, widen_lo, widen_hi, hsum_f64x2 } from "./loss_math";
 import { hmax_f32x4 } from "../inline/simd";
 
 export const DISTILL_FKL: i32 = 0;
@@ -69,8 +69,7 @@ function row_simd(kind: i32, grad: usize, t: usize, s: usize, V: i32, inv_tau: f
     Ss += Math.exp(<f64>(f32at(s, i) - ms) * inv_tau);
   }
   const lnSt = <f32>Math.log(St), lnSs = <f32>Math.log(Ss);
-  const vlt = f32x4.splat(lnSt), vls = f32x4.splat(lnSs);
-  // log p_t - log p_s = ((t - s) - (mt - ms)) / tau - (lnSt - lnSs): t - s is exact when the logits
+    // log p_t - log p_s = ((t - s) - (mt - ms)) / tau - (lnSt - lnSs): t - s is exact when the logits
   // are close (the usual case in distillation), so near-equal distributions keep their small KL
   const vdm = f32x4.splat(<f32>(<f64>mt - <f64>ms)), vdl = f32x4.splat(<f32>(Math.log(St) - Math.log(Ss)));
   const vit_ = f32x4.splat(<f32>(1.0 / St)), vis = f32x4.splat(<f32>(1.0 / Ss));
@@ -102,18 +101,23 @@ function row_simd(kind: i32, grad: usize, t: usize, s: usize, V: i32, inv_tau: f
   const vlb = f32x4.splat(lb), vl1b = f32x4.splat(l1b), half = f32x4.splat(0.5);
   for (i = 0; i < n4; i += 4) {
     const o = <usize>i << 2;
-    const a = f32x4.sub(f32x4.mul(f32x4.sub(v128.load(t + o), vmt), vit), vlt);
-    const b = f32x4.sub(f32x4.mul(f32x4.sub(v128.load(s + o), vms), vit), vls);
     const ps = f32x4.mul(v128.load(grad + o), vis);
     let l: v128, g: v128;
     if (kind == DISTILL_RKL) {
       g = f32x4.sub(vdl, f32x4.mul(f32x4.sub(f32x4.sub(v128.load(t + o), v128.load(s + o)), vdm), vit));
       l = f32x4.mul(ps, g);
     } else if (kind == DISTILL_JSD) {
+      // with d = log p_t - log p_s (from t - s) and u = ln m - log p_t = logaddexp(ln beta, ln(1-beta) - d):
+      // log p_t - ln m = -u, log p_s - ln m = -d - u (no large log-probs subtracted from each other)
       const pt = f32x4.mul(v128.load(scratch + o), vit_);
-      const lm = logaddexp_f32x4(f32x4.add(vlb, a), f32x4.add(vl1b, b));
-      const ds = f32x4.sub(b, lm);
-      l = f32x4.add(f32x4.mul(f32x4.mul(vb, pt), f32x4.sub(a, lm)), f32x4.mul(f32x4.mul(vb1, ps), ds));
+      const d = f32x4.sub(f32x4.mul(f32x4.sub(f32x4.sub(v128.load(t + o), v128.load(s + o)), vdm), vit), vdl);
+      // |d| < 0.5: u = log1p((1 - beta) expm1(-d)) keeps its relative precision as d -> 0 (JSD ~ d^2);
+      // otherwise the log-sum-exp form, which cannot overflow
+      const uBig = logaddexp_f32x4(vlb, f32x4.sub(vl1b, d));
+      const uSmall = log1p_f32x4(f32x4.mul(vb1, expm1_small_f32x4(f32x4.neg(d))));
+      const u = v128.bitselect(uSmall, uBig, f32x4.lt(f32x4.abs(d), f32x4.splat(0.5)));
+      const ds = f32x4.neg(f32x4.add(d, u));
+      l = f32x4.sub(f32x4.mul(f32x4.mul(vb1, ps), ds), f32x4.mul(f32x4.mul(vb, pt), u));
       g = f32x4.mul(vb1, ds);
     } else {
       const pt = f32x4.mul(v128.load(scratch + o), vit_);

@@ -64,6 +64,29 @@
   return f32x4.add(hi, log_f32x4(f32x4.add(f32x4.splat(1.0), exp_f32x4(f32x4.sub(lo, hi)))));
 }
 
+/** e^x - 1 per lane for |x| <= 0.5 (degree-8 Taylor polynomial, relative error < 1e-7). */
+// @ts-ignore: decorator
+@inline export function expm1_small_f32x4(x: v128): v128 {
+  let y = f32x4.splat(<f32>(1.0 / 40320.0));
+  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(<f32>(1.0 / 5040.0)));
+  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(<f32>(1.0 / 720.0)));
+  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(<f32>(1.0 / 120.0)));
+  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(<f32>(1.0 / 24.0)));
+  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(<f32>(1.0 / 6.0)));
+  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(0.5));
+  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(1.0));
+  return f32x4.mul(y, x);
+}
+
+/** ln(1 + y) per lane for y > -1 (1 + y a normal float): log(w) * y / (w - 1) with w = 1 + y (Goldberg), y where w == 1. */
+// @ts-ignore: decorator
+@inline export function log1p_f32x4(y: v128): v128 {
+  const w = f32x4.add(f32x4.splat(1.0), y);
+  const wm1 = f32x4.sub(w, f32x4.splat(1.0));
+  const r = f32x4.div(f32x4.mul(log_f32x4(w), y), wm1);
+  return v128.bitselect(y, r, f32x4.eq(wm1, f32x4.splat(0)));
+}
+
 /** Scalar ln(e^a + e^b) in f64 (at most one of a, b may be -Inf). */
 // @ts-ignore: decorator
 @inline export function logaddexp64(a: f64, b: f64): f64 {
