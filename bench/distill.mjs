@@ -2,7 +2,7 @@
 // wasm SIMD kernels beside their scalar _ref twins, the distillLoss API (copies in and out) and a
 // plain-JS implementation (bench/js/distill.js), all in the same run. Top-k teacher (k = 32) too.
 // Writes bench/distill.json and bench/DISTILL.md. Usage: node bench/distill.mjs [--quick]   (needs `npm run build`)
-import { writeFileSync } from "node:fs";
+import { writeFileSync, readFileSync, existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import os from "node:os";
 import path from "node:path";
@@ -108,5 +108,8 @@ md += `"SIMD"/"_ref": the raw kernels on data already in wasm memory; "API": dis
 md += `| teacher | kind | SIMD pos/s | _ref pos/s | API pos/s | pool pos/s | JS pos/s | SIMD / _ref | SIMD / JS | max rel. loss diff vs JS | max grad diff vs JS |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n`;
 for (const r of rows) md += `| ${r.teacher} | ${r.kind} | ${f(r.simd)} | ${f(r.ref)} | ${f(r.api)} | ${f(r.pool)} | ${f(r.js)} | ${(r.simd / r.ref).toFixed(1)}× | ${r.js ? (r.simd / r.js).toFixed(1) + "×" : "–"} | ${r.maxRelLossDiff === null ? "–" : r.maxRelLossDiff.toExponential(1)} | ${r.maxGradDiff === null ? "–" : r.maxGradDiff.toExponential(1)} |\n`;
 writeFileSync(path.join(here, "distill.json"), JSON.stringify({ meta, rows }, null, 1) + "\n");
-writeFileSync(path.join(here, "DISTILL.md"), md);
+// keep the real-model section written by bench/distill-model.mjs
+const prevMd = existsSync(path.join(here, "DISTILL.md")) ? readFileSync(path.join(here, "DISTILL.md"), "utf8") : "";
+const modelPart = prevMd.indexOf("\n## On a real model");
+writeFileSync(path.join(here, "DISTILL.md"), md + (modelPart >= 0 ? prevMd.slice(modelPart) : ""));
 process.stdout.write(md);
