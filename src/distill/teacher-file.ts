@@ -35,8 +35,11 @@ import { crc32 } from "./crc32";
 import type { TeacherTopK } from "./loss";
 import { topKLogProbs, topKScratch, type TopKScratch } from "./topk";
 
+/** First 4 bytes of a teacher file. */
 export const TEACHER_MAGIC = "TSKD";
+/** First 4 bytes of the 16-byte trailer of a complete teacher file. */
 export const TEACHER_TRAILER_MAGIC = "TSKE";
+/** The format version this code writes and reads. */
 export const TEACHER_VERSION = 1;
 const FIXED = 64;
 const TRAILER = 16;
@@ -134,6 +137,7 @@ export function encodeTeacherHeader(o: TeacherWriterOptions): Uint8Array {
  * (ids < V and distinct, log-probs finite and descending, probabilities summing to 1).
  */
 export class TeacherFileWriter {
+  /** The header as written (positions are counted by {@link positions}). */
   readonly header: TeacherFileHeader;
   private crc = 0;
   private n = 0;
