@@ -44,3 +44,6 @@ export * from "./nn/util";
 export * from "./nn/actquant";
 // --- calib ---
 export * from "./calib/stats";
+// --- distill ---
+export { distill_loss_forward, distill_loss_forward_ref } from "./nn/loss";
+export { distill_topk_forward, distill_topk_forward_ref } from "./nn/loss_topk";

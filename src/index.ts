@@ -52,3 +52,9 @@ export { encodeImatrixGguf, encodeImatrixLegacy, type ImatrixSums, type ImatrixF
 export { evaluate, evalWindows, logSoftmaxRows, type LogitsModel, type EvaluateOptions, type EvaluateResult, type EvaluateProgress, type ModelScore } from "./eval/evaluate";
 export { LogitsReader, LogitsWriter, type LogitsHeader } from "./eval/logits-file";
 export { decodeText, splitDocuments } from "./eval/text";
+// --- distill ---
+export { distillLoss, distillLossAsync, type DistillKind, type DistillLossOptions, type DistillLossResult, type TeacherTopK } from "./distill/loss";
+export { TeacherFileWriter, TeacherFileReader, encodeTeacherHeader, concatRecords, TEACHER_MAGIC, TEACHER_VERSION, type TeacherFileHeader, type TeacherRecords, type TeacherWriterOptions, type TeacherReaderOptions } from "./distill/teacher-file";
+export { topKLogProbs, topKScratch, type TopKScratch } from "./distill/topk";
+export { recordTeacher, teacherWindows, type RecordTeacherOptions, type RecordProgress } from "./distill/record";
+export { modelFingerprints, fingerprint16 } from "./distill/fingerprint";

@@ -5,11 +5,13 @@
  *   tensorshrink eval <base> <other> --text <file> [--backend engine|llama.cpp] [--save-logits F | --base-logits F] [--json]
  *   tensorshrink imatrix <model> --text <file> [-o out.gguf] [--ctx 512] [--chunks N] [--legacy]
  *   tensorshrink demo [--json]
+ *   tensorshrink teacher <model> --text F -o F [--top-k K] [--ctx N] [--threads N] [--json]
  */
 import { TensorshrinkError, isTensorshrinkError } from "../errors";
 import { runQuantize, runInspect, runDemo } from "./commands";
 import { safeText } from "./escape";
 import { runImatrix, runEvaluate } from "./calib";
+import { runTeacher } from "./teacher";
 
 const HELP = `tensorshrink — compress LLM weights to GGUF in any JavaScript runtime
 
@@ -50,12 +52,15 @@ Usage:
       --ctx N           tokens per chunk (default 512)   --chunks N   at most N chunks
       --legacy          legacy .dat format (also chosen by an -o ending in .dat)
       --process-output  also collect output.weight   --kv-f16   f16 KV cache   --threads N, --json
+  tensorshrink teacher <model> --text <file> -o <out.tskd> [--top-k 32] [--ctx N] [--threads N] [--tokenizer F] [--json]
+      runs the engine's forward pass over the text (windows of --ctx tokens, default 512) and records every
+      position's top-k next-token log-probs + the log of the remaining mass (teacher file, README "Distillation losses")
 `;
 
 /** Parsed command line: positionals plus repeated/single options. */
 export interface Args { _: string[]; opts: Map<string, string[]>; flags: Set<string> }
 
-const WITH_VALUE = new Set(["--imatrix", "--threads", "--rule", "--text", "--tokenizer", "--ctx", "--ftypes", "--output", "--chunks", "--backend", "--save-logits", "--base-logits"]);
+const WITH_VALUE = new Set(["--imatrix", "--threads", "--rule", "--text", "--tokenizer", "--ctx", "--ftypes", "--output", "--chunks", "--backend", "--save-logits", "--base-logits", "--top-k"]);
 const FLAGS = new Set(["--json", "--pure", "--keep-order", "--help", "--allow-nonfinite", "--legacy", "--process-output", "--kv-f16"]);
 
 /** Single-dash aliases: -t N is --threads N, -o F is --output F, -h is --help. */
@@ -118,6 +123,7 @@ async function main(argv: string[]): Promise<number> {
     case "demo": return runDemo(args);
     case "eval": return runEvaluate(args);
     case "imatrix": return runImatrix(args);
+    case "teacher": return runTeacher(args);
     default:
       process.stderr.write(`unknown command "${safeText(cmd)}"\n\n${HELP}`);
       return 2;
