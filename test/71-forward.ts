@@ -4,7 +4,10 @@
 // flat memory over 100 forwards, typed errors.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { init, syntheticModel, ggufKV, type ModelSource } from "../src/index";
+import { init, syntheticModel, ggufKV, quantizeModel, openFileSink, openModel, type ModelSource } from "../src/index";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { LlamaModel, llamaConfigFromMetadata, type LlamaConfig } from "../src/index";
 // @ts-ignore: plain JS module
 import { jsForward } from "../bench/js/forward.js";
@@ -191,6 +194,33 @@ test("stream mode (one block of weights at a time) == resident; memory flat acro
   assert.is(engine.memoryBytes, mem0, "wasm memory did not grow");
   assert.is(engine.liveAllocations, live0, "no leaked allocations");
   b.dispose();
+});
+
+test("GGUF files: direct reads into wasm memory (f32, and q8_0 / f16 via dequantize_row) == readRows path; Q8_0 near F32 (synthetic outlier columns make q8_0 blocks coarse)", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "ts-fwd71-"));
+  try {
+    const t = toks(12, 4);
+    const out: Record<string, Float32Array> = {};
+    for (const f of ["F32", "Q8_0", "F16"]) {
+      const p = path.join(dir, `m-${f}.gguf`);
+      await quantizeModel(engine, syntheticModel(DENSE), await openFileSink(p), { ftype: f });
+      const src = await openModel(p, engine);
+      const a = await LlamaModel.open(engine, src, { nCtx: 16 });
+      const la = await a.forward(t);
+      // the same source without fileRows: every tensor through ModelTensor.readRows
+      const b = await LlamaModel.open(engine, { ...src, tensors: src.tensors.map((x) => ({ name: x.name, ne: x.ne, type: x.type, readRows: x.readRows, readRawRows: x.readRawRows })) }, { nCtx: 16 });
+      assert.ok(maxDiff(la, await b.forward(t)) === 0, `${f}: file reads == readRows`);
+      a.dispose(); b.dispose(); await src.close?.();
+      out[f] = la;
+    }
+    assert.ok(maxDiff(out.F32, await (await LlamaModel.open(engine, syntheticModel(DENSE), { nCtx: 16 })).forward(t)) < 1e-5, "F32 file == in-memory source");
+    const d8 = maxDiff(out.F32, out.Q8_0), d16 = maxDiff(out.F32, out.F16);
+    const range = out.F32.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    assert.ok(d8 > 0 && d8 < 0.25 * range,  `Q8_0 vs F32 ${d8} (logits up to ${range})`);
+    assert.ok(d16 > 0 && d16 < d8, `F16 vs F32 ${d16}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("typed errors: token ids, context length, pos, missing tensor (named), unsupported arch, NaN in activations (layer + tensor), disposed", async () => {

@@ -37,7 +37,7 @@ export interface ForwardHooks {
 
 /** Options of {@link LlamaModel.open}. */
 export interface LlamaOpenOptions {
-  /** KV cache length in tokens (default min(nCtxTrain, 4096)). */
+  /** KV cache length in tokens (default min(nCtxTrain, 2048)); the f32 cache takes 2·nLayer·nCtx·nHeadKv·headDim·4 bytes at open. */
   nCtx?: number;
   /** "resident" keeps weights loaded after first use; "stream" loads one block at a time. Default: resident when all f32 weights fit in 1 GiB. */
   weights?: "resident" | "stream";
@@ -100,7 +100,7 @@ export class LlamaModel {
 
   private constructor(private readonly engine: Engine, private readonly source: ModelSource, private readonly ownsSource: boolean, cfg: LlamaConfig, opts: LlamaOpenOptions) {
     this.config = cfg;
-    this.nCtx = opts.nCtx ?? Math.min(cfg.nCtxTrain, 4096);
+    this.nCtx = opts.nCtx ?? Math.min(cfg.nCtxTrain, 2048);
     if (!Number.isSafeInteger(this.nCtx) || this.nCtx < 1 || this.nCtx > 1 << 20) throw new TensorshrinkError("E_RANGE", `nCtx must be an integer in 1..${1 << 20}, got ${opts.nCtx}`, { nCtx: opts.nCtx });
     this.kvDim = cfg.nHeadKv * cfg.headDim;
     this.qDim = cfg.nHead * cfg.headDim;
@@ -131,6 +131,7 @@ export class LlamaModel {
       for (let l = 0; l < cfg.nLayer; l++) { this.kc.push(engine.alloc(kvBytes)); this.vc.push(engine.alloc(kvBytes)); }
     } catch (e) {
       this.freeCache();
+      if ((e as any)?.code === "E_OOM") throw new TensorshrinkError("E_OOM", `the f32 KV cache for nCtx = ${this.nCtx} needs ${2 * cfg.nLayer * kvBytes} bytes of wasm memory, which could not be allocated: pass a smaller nCtx`, { nCtx: this.nCtx, bytes: 2 * cfg.nLayer * kvBytes }, { cause: e });
       throw e;
     }
   }
