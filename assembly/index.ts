@@ -25,3 +25,6 @@ export * from "./quant/intn";
 export * from "./quant/nf4";
 export * from "./quant/fp8";
 export * from "./quant/mx_ocp";
+// --- iquants ---
+export * from "./quant/iq4_xs";
+export { iq_grid_table, iq_grid_size, iq_kmap_size } from "./quant/iq_grids";

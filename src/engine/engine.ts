@@ -269,6 +269,7 @@ export class Engine {
       if (t.name !== "f32" && typeof row === "function") kernel = (dst: number, src: number, nr: number, nc: number) => row(dst, src, nr * nc);
     }
     const im = this.validateImatrix(opts.imatrix, t, opts.cols, opts.name);
+    requireImatrix(t, im, opts.name);
     return { t, kernel, im };
   }
 
@@ -527,7 +528,7 @@ export class Engine {
     this.check();
     const t = lookupType(opts.type);
     this.validate(opts.cols, { ...opts, rows: 1 }, t);
-    this.validateImatrix(opts.imatrix, t, opts.cols, opts.name);
+    requireImatrix(t, this.validateImatrix(opts.imatrix, t, opts.cols, opts.name), opts.name);
     return new StreamQuantizer(this, opts);
   }
 
@@ -665,6 +666,11 @@ function splitRows(rows: number, cols: number, workers: number, chunkBytes: numb
   const r: [number, number][] = [];
   for (let r0 = 0; r0 < rows; r0 += per) r.push([r0, Math.min(per, rows - r0)]);
   return r;
+}
+
+/** iq2_xxs / iq2_xs / iq1_s without an importance matrix: E_IMATRIX (ggml_quantize_requires_imatrix). */
+function requireImatrix(t: TypeInfo, im: Float32Array | null, name?: string): void {
+  if (t.requiresImatrix && !im) throw new TensorshrinkError("E_IMATRIX", `${t.name} needs an importance matrix (llama.cpp refuses to quantize it without one)${name ? ` (tensor "${name}")` : ""}`, { name, type: t.name });
 }
 
 function xArray(x: Float32Array | WasmTensor): Float32Array {
