@@ -27,4 +27,5 @@ export * from "./quant/fp8";
 export * from "./quant/mx_ocp";
 // --- iquants ---
 export * from "./quant/iq4_xs";
+export * from "./quant/iq3";
 export { iq_grid_table, iq_grid_size, iq_kmap_size } from "./quant/iq_grids";

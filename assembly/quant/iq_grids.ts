@@ -55,8 +55,8 @@ let nbBuf: usize = 0, nbCap: i32 = 0, nbLen: i32 = 0;
 // @ts-ignore: decorator
 @inline function nb_push(v: i32): void {
   if (nbLen == nbCap) {
-    nbCap = nbCap == 0 ? 65536 : nbCap << 1;
-    nbBuf = heap.realloc(nbBuf, <usize>nbCap << 1);
+    if (nbCap == 0) { nbCap = 65536; nbBuf = heap.alloc(<usize>nbCap << 1); }
+    else { nbCap <<= 1; nbBuf = heap.realloc(nbBuf, <usize>nbCap << 1); }
   }
   store<u16>(nbBuf + (<usize>nbLen << 1), <u16>v);
   nbLen++;
