@@ -28,4 +28,5 @@ export * from "./quant/mx_ocp";
 // --- iquants ---
 export * from "./quant/iq4_xs";
 export * from "./quant/iq3";
+export * from "./quant/iq2";
 export { iq_grid_table, iq_grid_size, iq_kmap_size } from "./quant/iq_grids";
