@@ -29,4 +29,5 @@ export * from "./quant/mx_ocp";
 export * from "./quant/iq4_xs";
 export * from "./quant/iq3";
 export * from "./quant/iq2";
+export * from "./quant/iq1";
 export { iq_grid_table, iq_grid_size, iq_kmap_size } from "./quant/iq_grids";
