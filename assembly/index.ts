@@ -30,4 +30,4 @@ export * from "./quant/iq4_xs";
 export * from "./quant/iq3";
 export * from "./quant/iq2";
 export * from "./quant/iq1";
-export { iq_grid_table, iq_grid_size, iq_kmap_size } from "./quant/iq_grids";
+export { iq_grid_table, iq_grid_size, iq_kmap_size, iq_grid_for_kernel, iq_grid_nb_code } from "./quant/iq_grids";

@@ -40,6 +40,8 @@ export interface ErrorStats {
 type Exports = Record<string, any> & { memory: WebAssembly.Memory };
 
 const DEFAULT_CHUNK_BYTES = 16 << 20;
+/** Lattice (assembly/quant/iq_grids.ts grid id) each i-quant type needs. */
+const IQ_GRID: Record<string, number> = { iq2_xxs: 0, iq2_xs: 1, iq1_s: 2, iq1_m: 2, iq2_s: 3, iq3_xxs: 4, iq3_s: 5 };
 /** Values per slice of a pool quantize job / quantizeUnit (1 MiB of f32: one read syscall and a few kernel calls per slice, the slice and its dequantized copy still in L2/L3). */
 const SLICE_VALUES = 262144;
 const sliceRowsFor = (cols: number) => Math.max(1, Math.floor(SLICE_VALUES / cols));
@@ -175,6 +177,9 @@ export class Engine {
 
   private kernelFor(prefix: string, t: TypeInfo, kernel: "simd" | "ref" | undefined): Function {
     if (kernel !== undefined && kernel !== "simd" && kernel !== "ref") throw new TensorshrinkError("E_RANGE", `kernel must be "simd" or "ref", got ${String(kernel)}`);
+    // i-quant lattices: built once per instance here, before any buffer is allocated (kernels never grow memory)
+    const g = IQ_GRID[t.name];
+    if (g !== undefined && typeof this.exports.iq_grid_for_kernel === "function") this.exports.iq_grid_for_kernel(g);
     const name = `${prefix}${t.name}${kernel === "ref" ? "_ref" : ""}`;
     const f = this.exports[name];
     if (typeof f !== "function") throw new TensorshrinkError("E_UNSUPPORTED", `no ${prefix.replace(/_$/, "")} kernel for type ${t.name} in this build`, { type: t.name });
