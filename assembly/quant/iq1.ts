@@ -31,6 +31,7 @@ const SI: usize = memory.data(32 * 4, 16); // their indices
 const SUMX: usize = memory.data(33 * 4, 16);
 const SUMW: usize = memory.data(33 * 4, 16);
 const INDEX: usize = memory.data(4 * 4, 16);
+const TERMS: usize = memory.data(16 * 3 * 32, 16); // iq1_m SIMD: per element and group, 2 x f32x4
 // x_p = {-1 + 0.125, 0.125, 1 + 0.125}, x_m = {-1 - 0.125, -0.125, 1 - 0.125}
 const XP: usize = memory.data<f32>([-0.875, 0.125, 1.125, 0]);
 const XM: usize = memory.data<f32>([-1.125, -0.125, 0.875, 0]);
@@ -264,32 +265,73 @@ function quantize_iq1_m_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, ima
         sort_values(xb, 16);
         let best_score: f32 = -FLT_MAX, scale: f32 = mx;
         let besti1 = -1, besti2 = -1, best_k = -1;
-        for (let i1 = 0; i1 <= 16; i1++) {
-          for (let i2 = i1; i2 <= 16; i2++) {
-            // the four sign combinations (k: first half +/-, second half +/-), sums in element order
-            let qx0: f32 = 0, qx1: f32 = 0, qx2: f32 = 0, qx3: f32 = 0;
-            let qq0: f32 = 0, qq1: f32 = 0, qq2: f32 = 0, qq3: f32 = 0;
-            for (let j = 0; j < 16; j++) {
-              const i = ii(SI, j);
-              const g = j < i1 ? 0 : j < i2 ? 1 : 2;
-              const w = f(WEIGHT, i), xv = f(xb, i);
+        if (simd) {
+          // the per-element terms of the four sign combinations (lanes k = 0..3) for each of the three
+          // groups, then per split the lane-wise sums in element order (the same float operations)
+          for (let j = 0; j < 16; j++) {
+            const i = ii(SI, j);
+            const w = f(WEIGHT, i), xv = f(xb, i);
+            for (let g = 0; g < 3; g++) {
               const vp = f(XP, g), vm = f(XM, g);
               const tp: f32 = w * vp * xv, tm: f32 = w * vm * xv;
               const up: f32 = w * vp * vp, um: f32 = w * vm * vm;
+              const o = TERMS + (<usize>(j * 3 + g) << 5);
               if (i < 8) {
-                qx0 += tp; qx1 += tp; qx2 += tm; qx3 += tm;
-                qq0 += up; qq1 += up; qq2 += um; qq3 += um;
+                v128.store(o, f32x4(tp, tp, tm, tm));
+                v128.store(o, f32x4(up, up, um, um), 16);
               } else {
-                qx0 += tp; qx2 += tp; qx1 += tm; qx3 += tm;
-                qq0 += up; qq2 += up; qq1 += um; qq3 += um;
+                v128.store(o, f32x4(tp, tm, tp, tm));
+                v128.store(o, f32x4(up, um, up, um), 16);
               }
             }
-            for (let k = 0; k < 4; k++) {
-              const sqx: f32 = k == 0 ? qx0 : k == 1 ? qx1 : k == 2 ? qx2 : qx3;
-              const sq2: f32 = k == 0 ? qq0 : k == 1 ? qq1 : k == 2 ? qq2 : qq3;
-              if (sq2 > 0 && sqx * sqx > best_score * sq2) {
-                scale = sqx / sq2; best_score = scale * sqx;
-                besti1 = i1; besti2 = i2; best_k = k;
+          }
+          for (let i1 = 0; i1 <= 16; i1++) {
+            for (let i2 = i1; i2 <= 16; i2++) {
+              let ax = f32x4.splat(0), aq = f32x4.splat(0);
+              for (let j = 0; j < 16; j++) {
+                const g = j < i1 ? 0 : j < i2 ? 1 : 2;
+                const o = TERMS + (<usize>(j * 3 + g) << 5);
+                ax = f32x4.add(ax, v128.load(o));
+                aq = f32x4.add(aq, v128.load(o, 16));
+              }
+              for (let k = 0; k < 4; k++) {
+                const sqx = k == 0 ? f32x4.extract_lane(ax, 0) : k == 1 ? f32x4.extract_lane(ax, 1) : k == 2 ? f32x4.extract_lane(ax, 2) : f32x4.extract_lane(ax, 3);
+                const sq2 = k == 0 ? f32x4.extract_lane(aq, 0) : k == 1 ? f32x4.extract_lane(aq, 1) : k == 2 ? f32x4.extract_lane(aq, 2) : f32x4.extract_lane(aq, 3);
+                if (sq2 > 0 && sqx * sqx > best_score * sq2) {
+                  scale = sqx / sq2; best_score = scale * sqx;
+                  besti1 = i1; besti2 = i2; best_k = k;
+                }
+              }
+            }
+          }
+        } else {
+          for (let i1 = 0; i1 <= 16; i1++) {
+            for (let i2 = i1; i2 <= 16; i2++) {
+              // the four sign combinations (k: first half +/-, second half +/-), sums in element order
+              let qx0: f32 = 0, qx1: f32 = 0, qx2: f32 = 0, qx3: f32 = 0;
+              let qq0: f32 = 0, qq1: f32 = 0, qq2: f32 = 0, qq3: f32 = 0;
+              for (let j = 0; j < 16; j++) {
+                const i = ii(SI, j);
+                const g = j < i1 ? 0 : j < i2 ? 1 : 2;
+                const w = f(WEIGHT, i), xv = f(xb, i);
+                const vp = f(XP, g), vm = f(XM, g);
+                const tp: f32 = w * vp * xv, tm: f32 = w * vm * xv;
+                const up: f32 = w * vp * vp, um: f32 = w * vm * vm;
+                if (i < 8) {
+                  qx0 += tp; qx1 += tp; qx2 += tm; qx3 += tm;
+                  qq0 += up; qq1 += up; qq2 += um; qq3 += um;
+                } else {
+                  qx0 += tp; qx2 += tp; qx1 += tm; qx3 += tm;
+                  qq0 += up; qq2 += up; qq1 += um; qq3 += um;
+                }
+              }
+              for (let k = 0; k < 4; k++) {
+                const sqx: f32 = k == 0 ? qx0 : k == 1 ? qx1 : k == 2 ? qx2 : qx3;
+                const sq2: f32 = k == 0 ? qq0 : k == 1 ? qq1 : k == 2 ? qq2 : qq3;
+                if (sq2 > 0 && sqx * sqx > best_score * sq2) {
+                  scale = sqx / sq2; best_score = scale * sqx;
+                  besti1 = i1; besti2 = i2; best_k = k;
+                }
               }
             }
           }
