@@ -2,7 +2,7 @@
 // (optional imatrix), same bytes. Float32 emulated with Math.fround, llama.cpp order.
 import { f, nint, FLT_MAX, fp32_to_fp16, lattice } from "./iq_common.js";
 
-// ggml make_qp_quants(n, nmax, x, L, w) with GROUP_MAX_EPS = 1e-15
+// ggml make_qp_quants(n, nmax, x, L, w) with GROUP_MAX_EPS = 1e-15 and the guarded final division
 function makeQp(n, nmax, x, L, w) {
   let max = 0;
   for (let i = 0; i < n; i++) max = max > x[i] ? max : x[i];
@@ -36,7 +36,7 @@ function makeQp(n, nmax, x, L, w) {
     }
     if (!changed) break;
   }
-  return f(sumlx / suml2);
+  return suml2 > 0 ? f(sumlx / suml2) : 0;
 }
 
 function quantize(x, nrows, n_per_row, imatrix, variant) {
@@ -46,7 +46,7 @@ function quantize(x, nrows, n_per_row, imatrix, variant) {
   const nbl = n_per_row / 256, out = new Uint8Array(nrows * nbl * bsz), dv = new DataView(out.buffer);
   const weight = new Float64Array(32), waux = new Float64Array(32), xval = new Float64Array(32), scales = new Float64Array(16);
   const L = new Int8Array(32), Laux = new Int8Array(32), ong = [1, 1], ongAux = [1, 1], signs = new Uint8Array(4);
-  const Lq = new Int32Array(32);
+  const Lq = new Uint8Array(32); // make_qp_quants writes uint8_t codes (a negative code wraps, as in C)
   const neighbour = (u, k, scale, Lp) => {
     const at = -kmap[u] - 1, n = nb[at];
     let best = FLT_MAX, gi = -1;
