@@ -33,6 +33,11 @@ const ONG: usize = memory.data(8, 16);
 const ONG_AUX: usize = memory.data(8, 16);
 const SIGNS: usize = memory.data(8, 16);
 const Q3: usize = memory.data(128, 16);
+// SIMD search: codes / on-grid flags of 4 candidate scales, their sums
+const LAUX4: usize = memory.data(4 * 32, 16);
+const ONG4: usize = memory.data(4 * 8, 16);
+const SUMX4: usize = memory.data(16, 16);
+const SUMQ4: usize = memory.data(16, 16);
 
 let G_QG: usize = 0, G_KMAP: usize = 0, G_NB: usize = 0;
 
@@ -158,24 +163,64 @@ function block_search(xb: usize, qw: usize, sigma2: f32, xxs: bool, simd: bool):
   memory.fill(ONG, xxs ? 1 : 0, 8);
   const nis = xxs ? 15 : 9;
   const step: f32 = 0.2;
-  for (let is = -nis; is <= nis; is++) {
-    const id: f32 = (<f32>15 + <f32>is * step) / mx;
-    const this_scale: f32 = <f32>1 / id;
-    for (let k = 0; k < 8; k++) {
-      const u = codes4(XVAL + (<usize>k << 4), id, LAUX + (<usize>k << 2), simd);
-      const gi = load<i32>(G_KMAP + (<usize>u << 2));
-      store<u8>(ONG_AUX + k, 1);
-      if (gi < 0) {
-        store<u8>(ONG_AUX + k, 0);
-        best_neighbour(G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 4), WAUX + (<usize>k << 4), this_scale, LAUX + (<usize>k << 2), simd);
+  if (simd) {
+    // 4 candidate scales at a time: their codes (and neighbour moves) into 4 buffers, then the two
+    // weighted sums of all 4 as lanes (each lane in ggml's element order), then the sequential choice.
+    for (let is0 = -nis; is0 <= nis; is0 += 4) {
+      const nc = min<i32>(4, nis - is0 + 1);
+      for (let c = 0; c < nc; c++) {
+        const id: f32 = (<f32>15 + <f32>(is0 + c) * step) / mx;
+        const this_scale: f32 = <f32>1 / id;
+        const La = LAUX4 + (<usize>c << 5), Oa = ONG4 + (<usize>c << 3);
+        for (let k = 0; k < 8; k++) {
+          const u = codes4(XVAL + (<usize>k << 4), id, La + (<usize>k << 2), true);
+          const gi = load<i32>(G_KMAP + (<usize>u << 2));
+          store<u8>(Oa + k, 1);
+          if (gi < 0) {
+            store<u8>(Oa + k, 0);
+            best_neighbour(G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 4), WAUX + (<usize>k << 4), this_scale, La + (<usize>k << 2), true);
+          }
+        }
+      }
+      let vx = f32x4.splat(0), vq = f32x4.splat(0);
+      for (let i = 0; i < 32; i++) {
+        const q = f32x4.add(f32x4.mul(f32x4.splat(2), f32x4.convert_i32x4_s(i32x4(
+          <i32>load<i8>(LAUX4 + i), <i32>load<i8>(LAUX4 + 32 + i), <i32>load<i8>(LAUX4 + 64 + i), <i32>load<i8>(LAUX4 + 96 + i)))), f32x4.splat(1));
+        const w = f32x4.splat(f(WEIGHT, i));
+        vx = f32x4.add(vx, f32x4.mul(f32x4.mul(w, f32x4.splat(f(XVAL, i))), q));
+        vq = f32x4.add(vq, f32x4.mul(f32x4.mul(w, q), q));
+      }
+      v128.store(SUMX4, vx);
+      v128.store(SUMQ4, vq);
+      for (let c = 0; c < nc; c++) {
+        const sumqx = f(SUMX4, c), sumq2 = f(SUMQ4, c);
+        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+          scale = sumqx / sumq2; best = scale * sumqx;
+          memory.copy(L, LAUX4 + (<usize>c << 5), 32);
+          memory.copy(ONG, ONG4 + (<usize>c << 3), 8);
+        }
       }
     }
-    const sumqx = sums(LAUX);
-    const sumq2 = SQ2;
-    if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-      scale = sumqx / sumq2; best = scale * sumqx;
-      memory.copy(L, LAUX, 32);
-      memory.copy(ONG, ONG_AUX, 8);
+  } else {
+    for (let is = -nis; is <= nis; is++) {
+      const id: f32 = (<f32>15 + <f32>is * step) / mx;
+      const this_scale: f32 = <f32>1 / id;
+      for (let k = 0; k < 8; k++) {
+        const u = codes4(XVAL + (<usize>k << 4), id, LAUX + (<usize>k << 2), simd);
+        const gi = load<i32>(G_KMAP + (<usize>u << 2));
+        store<u8>(ONG_AUX + k, 1);
+        if (gi < 0) {
+          store<u8>(ONG_AUX + k, 0);
+          best_neighbour(G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 4), WAUX + (<usize>k << 4), this_scale, LAUX + (<usize>k << 2), simd);
+        }
+      }
+      const sumqx = sums(LAUX);
+      const sumq2 = SQ2;
+      if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+        scale = sumqx / sumq2; best = scale * sumqx;
+        memory.copy(L, LAUX, 32);
+        memory.copy(ONG, ONG_AUX, 8);
+      }
     }
   }
   let n_not = 0;
