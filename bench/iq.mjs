@@ -2,12 +2,12 @@
 // wasm SIMD kernel beside its scalar _ref twin and the plain-JS port (bench/js/iq*.js, Math.fround
 // float32, the same bytes), all in the same run on the same seeded input; dequantization throughput
 // (SIMD and _ref); the one-time lattice construction per module instance. Writes bench/iq.json and
-// bench/IQ.md. Usage: npm run bench:iq [-- --quick] [-- --only iq4_xs,iq2_s]
-import { writeFileSync } from "node:fs";
+// bench/IQ.md. Runs the raw kernels of build/tensorshrink.wasm (node scripts/build.mjs --wasm-only).
+// Usage: npm run bench:iq [-- --quick] [-- --only iq4_xs,iq2_s]
+import { writeFileSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import os from "node:os";
 import path from "node:path";
-import { init } from "../dist/index.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes("--quick");
@@ -29,15 +29,16 @@ const TYPES = ["iq4_xs", "iq3_s", "iq3_xxs", "iq2_s", "iq2_xs", "iq2_xxs", "iq1_
 const JS = { iq4_xs: "iq4_xs", iq3_s: "iq3", iq3_xxs: "iq3", iq2_s: "iq2", iq2_xs: "iq2", iq2_xxs: "iq2", iq1_m: "iq1", iq1_s: "iq1" };
 const GRID = { iq2_xxs: 0, iq2_xs: 1, iq1_s: 2, iq1_m: 2, iq2_s: 3, iq3_xxs: 4, iq3_s: 5 };
 
-const engine = await init({ threads: 0 });
-const e = engine.exports;
+const wasm = readFileSync(path.join(here, "../build/tensorshrink.wasm"));
+const instance = async () => (await WebAssembly.instantiate(wasm, { env: { abort: () => { throw new Error("wasm abort"); }, seed: () => 0 } })).instance.exports;
+const INFO = { iq4_xs: [136, false], iq3_s: [110, false], iq3_xxs: [98, false], iq2_s: [82, false], iq2_xs: [74, true], iq2_xxs: [66, true], iq1_m: [56, false], iq1_s: [50, true] };
+const e = await instance();
 // lattice construction, once per module instance (fresh instance: nothing built yet)
-const fresh = await init({ threads: 0 });
+const fresh = await instance();
 const build = {};
-for (const [name, g] of [["iq2_xxs", 0], ["iq2_xs", 1], ["iq1_s / iq1_m", 2], ["iq2_s", 3], ["iq3_xxs", 4], ["iq3_s", 5]]) build[name] = time(() => fresh.exports.iq_grid_for_kernel(g)) * 1000;
-fresh.dispose();
+for (const [name, g] of [["iq2_xxs", 0], ["iq2_xs", 1], ["iq1_s / iq1_m", 2], ["iq2_s", 3], ["iq3_xxs", 4], ["iq3_s", 5]]) build[name] = time(() => fresh.iq_grid_for_kernel(g)) * 1000;
 for (const g of Object.values(GRID)) e.iq_grid_for_kernel(g);
-const pin = engine.alloc(BYTES), pout = engine.alloc(BYTES), pim = engine.alloc(COLS * 4), pdq = engine.alloc(BYTES);
+const pin = e.ts_alloc(BYTES), pout = e.ts_alloc(BYTES), pim = e.ts_alloc(COLS * 4), pdq = e.ts_alloc(BYTES);
 new Float32Array(e.memory.buffer, pin, N).set(x);
 new Float32Array(e.memory.buffer, pim, COLS).set(imatrix);
 
@@ -45,7 +46,7 @@ const rows = [];
 const reps = quick ? 1 : 3;
 for (const type of TYPES) {
   if (only && !only.has(type)) continue;
-  const info = engine.typeInfo(type);
+  const info = { bytesPerBlock: INFO[type][0], requiresImatrix: INFO[type][1], bitsPerWeight: (8 * INFO[type][0]) / 256 };
   const js = (await import(`./js/${JS[type]}.js`))[`quantize_${type}`];
   js(x.subarray(0, 2 * 256), 2, 256, imatrix.subarray(0, 256)); // builds the JS port's lattice, outside the timing
   for (const variant of info.requiresImatrix ? ["imatrix"] : ["", "imatrix"]) {
@@ -56,7 +57,8 @@ for (const type of TYPES) {
     const ref = time(() => e[`quantize_${type}_ref`](pout, pin, ROWS, COLS, im), reps);
     let out;
     const jsSec = time(() => { out = js(x, ROWS, COLS, variant ? imatrix : null); });
-    const w = engine.quantize(x, { type, rows: ROWS, cols: COLS, imatrix: variant ? imatrix : undefined });
+    const nbytes = e[`quantize_${type}`](pout, pin, ROWS, COLS, im);
+    const w = new Uint8Array(e.memory.buffer, pout, nbytes).slice();
     const same = out.length === w.length && out.every((v, i) => v === w[i]);
     const nb = (N / 256) * info.bytesPerBlock;
     const dqs = time(() => e[`dequantize_row_${type}`](pdq, pout, N), 5), dqr = time(() => e[`dequantize_row_${type}_ref`](pdq, pout, N), 5);
