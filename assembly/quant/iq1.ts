@@ -68,29 +68,35 @@ function best_neighbour2(nb: usize, xv: usize, w: usize, scale: f32, xx: usize, 
   const n = <i32>load<u16>(nb);
   let best: f32 = FLT_MAX;
   let gi = -1;
-  let j = 1;
   if (simd) {
-    // 4 neighbours per step, one per lane: each lane sums its 8 terms in element order (as ggml)
+    const vx0 = v128.load(xv), vx1 = v128.load(xv, 16), vw0 = v128.load(w), vw1 = v128.load(w, 16);
     const vs = f32x4.splat(scale);
-    for (; j + 3 <= n; j += 4) {
-      const i0 = <i32>load<u16>(nb + (<usize>j << 1)), i1 = <i32>load<u16>(nb + (<usize>(j + 1) << 1));
-      const i2 = <i32>load<u16>(nb + (<usize>(j + 2) << 1)), i3 = <i32>load<u16>(nb + (<usize>(j + 3) << 1));
-      const p0 = G_QG + (<usize>i0 << 3), p1 = G_QG + (<usize>i1 << 3), p2 = G_QG + (<usize>i2 << 3), p3 = G_QG + (<usize>i3 << 3);
-      let acc = f32x4.splat(0);
-      for (let i = 0; i < 8; i++) {
-        const q = f32x4(f(xx, (<i32>load<i8>(p0 + i) - 1) >> 1), f(xx, (<i32>load<i8>(p1 + i) - 1) >> 1), f(xx, (<i32>load<i8>(p2 + i) - 1) >> 1), f(xx, (<i32>load<i8>(p3 + i) - 1) >> 1));
-        const diff = f32x4.sub(f32x4.mul(vs, q), f32x4.splat(f(xv, i)));
-        acc = f32x4.add(acc, f32x4.mul(f32x4.mul(f32x4.splat(f(w, i)), diff), diff));
-      }
-      const d0 = f32x4.extract_lane(acc, 0), d1 = f32x4.extract_lane(acc, 1), d2 = f32x4.extract_lane(acc, 2), d3 = f32x4.extract_lane(acc, 3);
-      if (d0 < best) { best = d0; gi = i0; }
-      if (d1 < best) { best = d1; gi = i1; }
-      if (d2 < best) { best = d2; gi = i2; }
-      if (d3 < best) { best = d3; gi = i3; }
+    const tbl = v128.load(xx); // xx[0..2] as 3 f32 lanes
+    for (let j = 1; j <= n; j++) {
+      const idx = <i32>load<u16>(nb + (<usize>j << 1));
+      const pg = G_QG + (<usize>idx << 3);
+      // level l = (pg - 1) / 2 in 0..2 -> byte offsets 4 l .. 4 l + 3 of the xx table
+      const lv = i16x8.extend_low_i8x16_s(v128.load64_zero(pg));
+      const l0 = i32x4.shr_s(i32x4.sub(i32x4.extend_low_i16x8_s(lv), i32x4.splat(1)), 1);
+      const l1 = i32x4.shr_s(i32x4.sub(i32x4.extend_high_i16x8_s(lv), i32x4.splat(1)), 1);
+      const base = i32x4.splat(0x03020100);
+      const s0 = i32x4.add(i32x4.mul(l0, i32x4.splat(0x04040404)), base);
+      const s1 = i32x4.add(i32x4.mul(l1, i32x4.splat(0x04040404)), base);
+      const q0 = i8x16.swizzle(tbl, s0), q1 = i8x16.swizzle(tbl, s1);
+      const d0 = f32x4.sub(f32x4.mul(vs, q0), vx0), d1 = f32x4.sub(f32x4.mul(vs, q1), vx1);
+      const t0 = f32x4.mul(f32x4.mul(vw0, d0), d0), t1 = f32x4.mul(f32x4.mul(vw1, d1), d1);
+      let d2: f32 = <f32>0 + f32x4.extract_lane(t0, 0);
+      d2 += f32x4.extract_lane(t0, 1);
+      d2 += f32x4.extract_lane(t0, 2);
+      d2 += f32x4.extract_lane(t0, 3);
+      d2 += f32x4.extract_lane(t1, 0);
+      d2 += f32x4.extract_lane(t1, 1);
+      d2 += f32x4.extract_lane(t1, 2);
+      d2 += f32x4.extract_lane(t1, 3);
+      if (d2 < best) { best = d2; gi = idx; }
     }
-  }
-  {
-    for (; j <= n; j++) {
+  } else {
+    for (let j = 1; j <= n; j++) {
       const idx = <i32>load<u16>(nb + (<usize>j << 1));
       const pg = G_QG + (<usize>idx << 3);
       let d2: f32 = 0;

@@ -48,29 +48,28 @@ function best_neighbour(nb: usize, xv: usize, w: usize, scale: f32, Lp: usize, s
   const n = <i32>load<u16>(nb);
   let best_d2: f32 = 3.4028234663852886e38;
   let gi = -1;
-  let j = 1;
   if (simd) {
-    // 4 neighbours per step, one per lane: each lane sums its 8 terms in element order (as ggml)
+    const vx0 = v128.load(xv), vx1 = v128.load(xv, 16);
+    const vw0 = v128.load(w), vw1 = v128.load(w, 16);
     const vs = f32x4.splat(scale);
-    for (; j + 3 <= n; j += 4) {
-      const i0 = <i32>load<u16>(nb + (<usize>j << 1)), i1 = <i32>load<u16>(nb + (<usize>(j + 1) << 1));
-      const i2 = <i32>load<u16>(nb + (<usize>(j + 2) << 1)), i3 = <i32>load<u16>(nb + (<usize>(j + 3) << 1));
-      const p0 = G_QG + (<usize>i0 << 3), p1 = G_QG + (<usize>i1 << 3), p2 = G_QG + (<usize>i2 << 3), p3 = G_QG + (<usize>i3 << 3);
-      let acc = f32x4.splat(0);
-      for (let i = 0; i < 8; i++) {
-        const q = f32x4.convert_i32x4_s(i32x4(<i32>load<i8>(p0 + i), <i32>load<i8>(p1 + i), <i32>load<i8>(p2 + i), <i32>load<i8>(p3 + i)));
-        const diff = f32x4.sub(f32x4.mul(vs, q), f32x4.splat(f(xv, i)));
-        acc = f32x4.add(acc, f32x4.mul(f32x4.mul(f32x4.splat(f(w, i)), diff), diff));
-      }
-      const d0 = f32x4.extract_lane(acc, 0), d1 = f32x4.extract_lane(acc, 1), d2 = f32x4.extract_lane(acc, 2), d3 = f32x4.extract_lane(acc, 3);
-      if (d0 < best_d2) { best_d2 = d0; gi = i0; }
-      if (d1 < best_d2) { best_d2 = d1; gi = i1; }
-      if (d2 < best_d2) { best_d2 = d2; gi = i2; }
-      if (d3 < best_d2) { best_d2 = d3; gi = i3; }
+    for (let j = 1; j <= n; j++) {
+      const idx = <i32>load<u16>(nb + (<usize>j << 1));
+      const p16 = i16x8.extend_low_i8x16_s(v128.load64_zero(G_QG + (<usize>idx << 3)));
+      const d0 = f32x4.sub(f32x4.mul(vs, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(p16))), vx0);
+      const d1 = f32x4.sub(f32x4.mul(vs, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(p16))), vx1);
+      const t0 = f32x4.mul(f32x4.mul(vw0, d0), d0), t1 = f32x4.mul(f32x4.mul(vw1, d1), d1);
+      let d2: f32 = <f32>0 + f32x4.extract_lane(t0, 0);
+      d2 += f32x4.extract_lane(t0, 1);
+      d2 += f32x4.extract_lane(t0, 2);
+      d2 += f32x4.extract_lane(t0, 3);
+      d2 += f32x4.extract_lane(t1, 0);
+      d2 += f32x4.extract_lane(t1, 1);
+      d2 += f32x4.extract_lane(t1, 2);
+      d2 += f32x4.extract_lane(t1, 3);
+      if (d2 < best_d2) { best_d2 = d2; gi = idx; }
     }
-  }
-  {
-    for (; j <= n; j++) {
+  } else {
+    for (let j = 1; j <= n; j++) {
       const idx = <i32>load<u16>(nb + (<usize>j << 1));
       const pg = G_QG + (<usize>idx << 3);
       let d2: f32 = 0;
