@@ -47,3 +47,9 @@ export * from "./calib/stats";
 // --- distill ---
 export { distill_loss_forward, distill_loss_forward_ref } from "./nn/loss";
 export { distill_topk_forward, distill_topk_forward_ref } from "./nn/loss_topk";
+// --- iquants ---
+export * from "./quant/iq4_xs";
+export * from "./quant/iq3";
+export * from "./quant/iq2";
+export * from "./quant/iq1";
+export { iq_grid_table, iq_grid_size, iq_kmap_size, iq_grid_for_kernel, iq_grid_nb_code } from "./quant/iq_grids";

@@ -56,6 +56,7 @@ test("typeInfo: ggml block sizes", async () => {
     q8_0: [32, 34], q4_0: [32, 18], q4_1: [32, 20], q5_0: [32, 22], q5_1: [32, 24], iq4_nl: [32, 18], mxfp4: [32, 17],
     q2_K: [256, 84], q3_K: [256, 110], q4_K: [256, 144], q5_K: [256, 176], q6_K: [256, 210], tq1_0: [256, 54], tq2_0: [256, 66],
     f16: [1, 2], bf16: [1, 2], f32: [1, 4],
+    iq4_xs: [256, 136], iq3_s: [256, 110], iq3_xxs: [256, 98], iq2_s: [256, 82], iq2_xs: [256, 74], iq2_xxs: [256, 66], iq1_m: [256, 56], iq1_s: [256, 50],
   };
   for (const [name, [bs, bpb]] of Object.entries(expect)) {
     const t = e.typeInfo(name.toUpperCase());

@@ -51,6 +51,8 @@ const DEFAULT_CHUNK_BYTES = 16 << 20;
  * block header) inside the 4 GiB wasm32 address space. Larger requests are refused with E_OOM.
  */
 export const MAX_ALLOC_BYTES = 0x40000000 - 16;
+/** Lattice (assembly/quant/iq_grids.ts grid id) each i-quant type needs. */
+const IQ_GRID: Record<string, number> = { iq2_xxs: 0, iq2_xs: 1, iq1_s: 2, iq1_m: 2, iq2_s: 3, iq3_xxs: 4, iq3_s: 5 };
 /** Values per slice of a pool quantize job / quantizeUnit (1 MiB of f32: one read syscall and a few kernel calls per slice, the slice and its dequantized copy still in L2/L3). */
 const SLICE_VALUES = 262144;
 const sliceRowsFor = (cols: number) => Math.max(1, Math.floor(SLICE_VALUES / cols));
@@ -205,6 +207,9 @@ export class Engine {
 
   private kernelFor(prefix: string, t: TypeInfo, kernel: "simd" | "ref" | undefined): Function {
     if (kernel !== undefined && kernel !== "simd" && kernel !== "ref") throw new TensorshrinkError("E_RANGE", `kernel must be "simd" or "ref", got ${String(kernel)}`);
+    // i-quant lattices: built once per instance here, before any buffer is allocated (kernels never grow memory)
+    const g = IQ_GRID[t.name];
+    if (g !== undefined && typeof this.exports.iq_grid_for_kernel === "function") this.exports.iq_grid_for_kernel(g);
     const name = `${prefix}${t.name}${kernel === "ref" ? "_ref" : ""}`;
     const f = this.exports[name];
     if (typeof f !== "function") throw new TensorshrinkError("E_UNSUPPORTED", `no ${prefix.replace(/_$/, "")} kernel for type ${t.name} in this build`, { type: t.name });
@@ -324,6 +329,7 @@ export class Engine {
       if (t.name !== "f32" && typeof row === "function") kernel = (dst: number, src: number, nr: number, nc: number) => row(dst, src, nr * nc);
     }
     const im = this.validateImatrix(opts.imatrix, t, opts.cols, opts.name);
+    requireImatrix(t, im, opts.name);
     return { t, kernel, im, finite: checksFinite(t, opts) };
   }
 
@@ -585,7 +591,7 @@ export class Engine {
     this.check();
     const t = lookupType(opts.type);
     this.validate(opts.cols, { ...opts, rows: 1 }, t);
-    this.validateImatrix(opts.imatrix, t, opts.cols, opts.name);
+    requireImatrix(t, this.validateImatrix(opts.imatrix, t, opts.cols, opts.name), opts.name);
     checksFinite(t, { ...opts, rows: 1 });
     if (opts.rows !== undefined && (!Number.isSafeInteger(opts.rows) || opts.rows < 0)) throw new TensorshrinkError("E_SHAPE", `rows must be a non-negative integer, got ${opts.rows}`);
     return new StreamQuantizer(this, opts);
@@ -760,6 +766,11 @@ function checksFinite(t: TypeInfo, opts: QuantizeOptions): boolean {
   if (a !== true) throw new TensorshrinkError("E_ARG_TYPE", `allowNonFinite must be a boolean, got ${describe(a)}`);
   if (t.rejectsNonFinite) throw new TensorshrinkError("E_RANGE", `allowNonFinite is only for f32, f16 and bf16 outputs: ${t.name} blocks cannot hold NaN/Inf${opts.name ? ` (tensor "${opts.name}")` : ""}`, { type: t.name, name: opts.name });
   return false;
+}
+
+/** iq2_xxs / iq2_xs / iq1_s without an importance matrix: E_IMATRIX (ggml_quantize_requires_imatrix). */
+function requireImatrix(t: TypeInfo, im: Float32Array | null, name?: string): void {
+  if (t.requiresImatrix && !im) throw new TensorshrinkError("E_IMATRIX", `${t.name} needs an importance matrix (llama.cpp refuses to quantize it without one)${name ? ` (tensor "${name}")` : ""}`, { name, type: t.name });
 }
 
 function xArray(x: Float32Array | WasmTensor): Float32Array {

@@ -90,6 +90,11 @@ function workerMain(nodePort: any, fs: any) {
     try {
       if (!inst) await pending;
       const e = inst.exports;
+      // i-quant lattices are built once per instance before any kernel runs (kernels never grow memory)
+      if (e.iq_grid_for_kernel) for (const k of [job.kernel, job.statsKernel, job.file && job.file.type]) if (k) {
+        const m = /iq(1_s|1_m|2_xxs|2_xs|2_s|3_xxs|3_s)(?![a-z0-9])/.exec(k);
+        if (m) e.iq_grid_for_kernel(({ "2_xxs": 0, "2_xs": 1, "1_s": 2, "1_m": 2, "2_s": 3, "3_xxs": 4, "3_s": 5 } as any)[m[1]]);
+      }
       if (job.op === "call") {
         const bufs = job.buffers;
         const ptrs: number[] = [];

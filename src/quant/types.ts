@@ -21,13 +21,18 @@ export interface TypeInfo {
    * types with `rejectsNonFinite === false` (f32, f16, bf16) accept the `allowNonFinite` opt-out.
    */
   rejectsNonFinite: boolean;
+  /**
+   * Whether quantizing needs an importance matrix (ggml_quantize_requires_imatrix: iq2_xxs, iq2_xs,
+   * iq1_s); quantize without one throws E_IMATRIX, as llama.cpp refuses.
+   */
+  requiresImatrix: boolean;
 }
 
 // Ids and block geometry come from the one ggml type table (formats/ggml-types); this adds what the
 // quantization engine needs to know about each type it has kernels for.
-const T = (name: keyof typeof GGML_TYPES, usesImatrix: boolean, rejectsNonFinite = true): TypeInfo => {
+const T = (name: keyof typeof GGML_TYPES, usesImatrix: boolean, rejectsNonFinite = true, requiresImatrix = false): TypeInfo => {
   const g = GGML_TYPES[name];
-  return Object.freeze({ name: g.name, ggmlTypeId: g.id, blockSize: g.blockSize, bytesPerBlock: g.bytesPerBlock, bitsPerWeight: g.bitsPerWeight, usesImatrix, rejectsNonFinite });
+  return Object.freeze({ name: g.name, ggmlTypeId: g.id, blockSize: g.blockSize, bytesPerBlock: g.bytesPerBlock, bitsPerWeight: g.bitsPerWeight, usesImatrix, rejectsNonFinite, requiresImatrix });
 };
 
 /** The ggml types the engine quantizes/dequantizes, keyed by ggml spelling. */
@@ -49,6 +54,15 @@ export const QUANT_TYPES: Readonly<Record<string, TypeInfo>> = Object.freeze({
   tq1_0: T("tq1_0", false),
   tq2_0: T("tq2_0", false),
   mxfp4: T("mxfp4", false),
+  // i-quants (lattice / non-linear, 256-value super-blocks)
+  iq4_xs: T("iq4_xs", true),
+  iq3_s: T("iq3_s", true),
+  iq3_xxs: T("iq3_xxs", true),
+  iq2_s: T("iq2_s", true),
+  iq2_xs: T("iq2_xs", true, true, true),
+  iq2_xxs: T("iq2_xxs", true, true, true),
+  iq1_m: T("iq1_m", true),
+  iq1_s: T("iq1_s", true, true, true),
 });
 
 // A Map, not an object: "__proto__" / "constructor" must not resolve through the prototype chain.

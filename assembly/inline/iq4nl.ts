@@ -1,0 +1,84 @@
+// @inline helpers shared by the kvalues_iq4nl quantizers (iq4_nl, iq4_xs): table lookups, ggml's
+// best_index_int8 (scalar and 4-lane) and a 4 x 32 f32 transpose.
+
+export const KV: usize = memory.data<i8>([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]);
+
+// @ts-ignore: decorator
+@inline export function kv(i: i32): f32 {
+  return <f32>load<i8>(KV + <usize>i);
+}
+
+/** ggml best_index_int8(16, kvalues_iq4nl, x). */
+// @ts-ignore: decorator
+@inline export function best_index(x: f32): i32 {
+  if (x <= <f32>-127) return 0;
+  if (x >= <f32>113) return 15;
+  let ml = 0, mu = 15;
+  while (mu - ml > 1) {
+    const mav = (ml + mu) >> 1;
+    if (x < kv(mav)) mu = mav; else ml = mav;
+  }
+  return x - kv(mu - 1) < kv(mu) - x ? mu - 1 : mu;
+}
+
+/** mu = 1 + #{i in 1..14 : T[i] <= x} per lane (1..15): T[mu-1] <= x < T[mu] inside the table range. */
+// @ts-ignore: decorator
+@inline export function upper_x4(x: v128): v128 {
+  let c = i32x4.splat(1);
+  c = i32x4.sub(c, f32x4.le(f32x4.splat(-104), x));
+  c = i32x4.sub(c, f32x4.le(f32x4.splat(-83), x));
+  c = i32x4.sub(c, f32x4.le(f32x4.splat(-65), x));
+  c = i32x4.sub(c, f32x4.le(f32x4.splat(-49), x));
+  c = i32x4.sub(c, f32x4.le(f32x4.splat(-35), x));
+  c = i32x4.sub(c, f32x4.le(f32x4.splat(-22), x));
+  c = i32x4.sub(c, f32x4.le(f32x4.splat(-10), x));
+  c = i32x4.sub(c, f32x4.le(f32x4.splat(1), x));
+  c = i32x4.sub(c, f32x4.le(f32x4.splat(13), x));
+  c = i32x4.sub(c, f32x4.le(f32x4.splat(25), x));
+  c = i32x4.sub(c, f32x4.le(f32x4.splat(38), x));
+  c = i32x4.sub(c, f32x4.le(f32x4.splat(53), x));
+  c = i32x4.sub(c, f32x4.le(f32x4.splat(69), x));
+  return i32x4.sub(c, f32x4.le(f32x4.splat(89), x));
+}
+
+// @ts-ignore: decorator
+@inline export function tbl_x4(tbl: v128, l: v128): v128 {
+  return f32x4.convert_i32x4_s(i32x4.shr_s(i32x4.shl(i8x16.swizzle(tbl, l), 24), 24));
+}
+
+/** 4-lane best_index: bisection result = mu - 1 if x - T[mu-1] < T[mu] - x else mu, which also
+ *  covers x <= T[0] (-> 0) and x >= T[15] (-> 15). NaN -> 15, as the scalar bisection gives. */
+// @ts-ignore: decorator
+@inline export function best_index_x4(x: v128): v128 {
+  const c = upper_x4(x);
+  const tbl = v128.load(KV);
+  const lo = tbl_x4(tbl, i32x4.sub(c, i32x4.splat(1))), hi = tbl_x4(tbl, c);
+  const r = i32x4.add(c, f32x4.lt(f32x4.sub(x, lo), f32x4.sub(hi, x)));
+  return v128.bitselect(i32x4.splat(15), r, f32x4.ne(x, x));
+}
+
+/** Table value T[best_index(x)] (f32) per lane, without a third lookup. */
+// @ts-ignore: decorator
+@inline export function best_value_x4(x: v128): v128 {
+  const c = upper_x4(x);
+  const tbl = v128.load(KV);
+  const lo = tbl_x4(tbl, i32x4.sub(c, i32x4.splat(1))), hi = tbl_x4(tbl, c);
+  const q = v128.bitselect(lo, hi, f32x4.lt(f32x4.sub(x, lo), f32x4.sub(hi, x)));
+  return v128.bitselect(f32x4.splat(113), q, f32x4.ne(x, x));
+}
+
+/** Transposes 4 blocks of 32 f32 (pointers a..d) into dst: dst[j] = (a[j], b[j], c[j], d[j]). */
+// @ts-ignore: decorator
+@inline export function transpose4(dst: usize, a: usize, b: usize, c: usize, d: usize): void {
+  for (let j: usize = 0; j < 128; j += 16) {
+    const va = v128.load(a + j), vb = v128.load(b + j), vc = v128.load(c + j), vd = v128.load(d + j);
+    const ab_lo = v128.shuffle<u32>(va, vb, 0, 4, 1, 5), ab_hi = v128.shuffle<u32>(va, vb, 2, 6, 3, 7);
+    const cd_lo = v128.shuffle<u32>(vc, vd, 0, 4, 1, 5), cd_hi = v128.shuffle<u32>(vc, vd, 2, 6, 3, 7);
+    const o = dst + (j << 2);
+    v128.store(o, v128.shuffle<u32>(ab_lo, cd_lo, 0, 1, 4, 5));
+    v128.store(o, v128.shuffle<u32>(ab_lo, cd_lo, 2, 3, 6, 7), 16);
+    v128.store(o, v128.shuffle<u32>(ab_hi, cd_hi, 0, 1, 4, 5), 32);
+    v128.store(o, v128.shuffle<u32>(ab_hi, cd_hi, 2, 3, 6, 7), 48);
+  }
+}
+

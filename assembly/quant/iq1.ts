@@ -1,0 +1,499 @@
+// iq1_s and iq1_m: 256 values, groups of 8 on a ternary lattice (2048 points, values -1 0 +1) shifted
+// by +-0.125 per block, with 3-bit block scales.
+//   iq1_s (50 bytes, 1.5625 bpw): d fp16 @0; qs 32 @2 (index low bytes); qh 8 x u16 @34: per 32-block
+//          3 x 4 index high bits, scale s (bits 12-14), shift sign (bit 15); value d (2s + 1) (g +- 0.125).
+//   iq1_m (56 bytes, 1.75 bpw): qs 32 @0; qh 16 @32 (per 16-block two 3-bit index highs + 2 shift
+//          bits); scales 4 x u16 @48: 3-bit scales of the 16-blocks, the fp16 d in the top nibbles.
+// Quantizers = ggml quantize_row_iq1_s_impl / quantize_row_iq1_m_impl: weights imatrix[j] sqrt(sigma2
+// + x^2) (sigma2 = 2 mean(x^2); iq1_s requires an imatrix, iq1_m without one uses x^2); per block the
+// values are sorted (stably, as glibc's qsort) and every split into three groups (-1, 0, +1) with
+// both shifts (iq1_m: per 8-half) is scored exactly with prefix sums; groups off the lattice are moved
+// to the best neighbour (weighted squared error), super-scale d = max_scale / 15 (iq1_s stores d *
+// 1.125; iq1_m re-fits d by least squares over the whole super-block and stores d * 1.1125).
+// Zero blocks: max |x| < 1e-12 (iq1_s) / 1e-7 (iq1_m).
+// The exhaustive split search is a sequence of dependent comparisons over float sums that must stay
+// in ggml's order; the "simd" kernels vectorize the neighbour distance terms only.
+import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
+import { nearest_int_x } from "../inline/sym";
+import { iq_grid_table, IQG_1S } from "./iq_grids";
+
+// @ts-ignore: decorator
+@inline const QK_K: i32 = 256;
+// @ts-ignore: decorator
+@inline const FLT_MAX: f32 = 3.4028234663852886e38;
+
+const SCALES: usize = memory.data(16 * 4, 16);
+const SHIFTS: usize = memory.data(16, 16);
+const WEIGHT: usize = memory.data(32 * 4, 16);
+const L: usize = memory.data(32, 16);
+const SV: usize = memory.data(32 * 4, 16); // sorted values
+const SI: usize = memory.data(32 * 4, 16); // their indices
+const SUMX: usize = memory.data(33 * 4, 16);
+const SUMW: usize = memory.data(33 * 4, 16);
+const INDEX: usize = memory.data(4 * 4, 16);
+const TERMS: usize = memory.data(16 * 3 * 32, 16); // iq1_m SIMD: per element and group, 2 x f32x4
+// x_p = {-1 + 0.125, 0.125, 1 + 0.125}, x_m = {-1 - 0.125, -0.125, 1 - 0.125}
+const XP: usize = memory.data<f32>([-0.875, 0.125, 1.125, 0]);
+const XM: usize = memory.data<f32>([-1.125, -0.125, 0.875, 0]);
+
+let G_QG: usize = 0, G_KMAP: usize = 0, G_NB: usize = 0;
+
+// @ts-ignore: decorator
+@inline function f(p: usize, i: i32): f32 { return load<f32>(p + (<usize>i << 2)); }
+// @ts-ignore: decorator
+@inline function fset(p: usize, i: i32, v: f32): void { store<f32>(p + (<usize>i << 2), v); }
+// @ts-ignore: decorator
+@inline function ii(p: usize, i: i32): i32 { return load<i32>(p + (<usize>i << 2)); }
+
+/** Stable ascending sort of the n values at xb (insertion sort; equal values keep their order). */
+function sort_values(xb: usize, n: i32): void {
+  for (let j = 0; j < n; j++) {
+    const v = f(xb, j);
+    let k = j;
+    while (k > 0 && f(SV, k - 1) > v) {
+      fset(SV, k, f(SV, k - 1));
+      store<i32>(SI + (<usize>k << 2), ii(SI, k - 1));
+      k--;
+    }
+    fset(SV, k, v);
+    store<i32>(SI + (<usize>k << 2), j);
+  }
+}
+
+/**
+ * ggml iq1_find_best_neighbour2: among the neighbours, the point minimizing sum w (scale xx[L] - x)^2
+ * (x signed, w the plain weights); codes -> Lp. Returns its index.
+ */
+function best_neighbour2(nb: usize, xv: usize, w: usize, scale: f32, xx: usize, Lp: usize, simd: bool): i32 {
+  const n = <i32>load<u16>(nb);
+  let best: f32 = FLT_MAX;
+  let gi = -1;
+  if (simd) {
+    const vx0 = v128.load(xv), vx1 = v128.load(xv, 16), vw0 = v128.load(w), vw1 = v128.load(w, 16);
+    const vs = f32x4.splat(scale);
+    const tbl = v128.load(xx); // xx[0..2] as 3 f32 lanes
+    for (let j = 1; j <= n; j++) {
+      const idx = <i32>load<u16>(nb + (<usize>j << 1));
+      const pg = G_QG + (<usize>idx << 3);
+      // level l = (pg - 1) / 2 in 0..2 -> byte offsets 4 l .. 4 l + 3 of the xx table
+      const lv = i16x8.extend_low_i8x16_s(v128.load64_zero(pg));
+      const l0 = i32x4.shr_s(i32x4.sub(i32x4.extend_low_i16x8_s(lv), i32x4.splat(1)), 1);
+      const l1 = i32x4.shr_s(i32x4.sub(i32x4.extend_high_i16x8_s(lv), i32x4.splat(1)), 1);
+      const base = i32x4.splat(0x03020100);
+      const s0 = i32x4.add(i32x4.mul(l0, i32x4.splat(0x04040404)), base);
+      const s1 = i32x4.add(i32x4.mul(l1, i32x4.splat(0x04040404)), base);
+      const q0 = i8x16.swizzle(tbl, s0), q1 = i8x16.swizzle(tbl, s1);
+      const d0 = f32x4.sub(f32x4.mul(vs, q0), vx0), d1 = f32x4.sub(f32x4.mul(vs, q1), vx1);
+      const t0 = f32x4.mul(f32x4.mul(vw0, d0), d0), t1 = f32x4.mul(f32x4.mul(vw1, d1), d1);
+      let d2: f32 = <f32>0 + f32x4.extract_lane(t0, 0);
+      d2 += f32x4.extract_lane(t0, 1);
+      d2 += f32x4.extract_lane(t0, 2);
+      d2 += f32x4.extract_lane(t0, 3);
+      d2 += f32x4.extract_lane(t1, 0);
+      d2 += f32x4.extract_lane(t1, 1);
+      d2 += f32x4.extract_lane(t1, 2);
+      d2 += f32x4.extract_lane(t1, 3);
+      if (d2 < best) { best = d2; gi = idx; }
+    }
+  } else {
+    for (let j = 1; j <= n; j++) {
+      const idx = <i32>load<u16>(nb + (<usize>j << 1));
+      const pg = G_QG + (<usize>idx << 3);
+      let d2: f32 = 0;
+      for (let i = 0; i < 8; i++) {
+        const q = f(xx, (<i32>load<i8>(pg + i) - 1) / 2);
+        const diff = scale * q - f(xv, i);
+        d2 += f(w, i) * diff * diff;
+      }
+      if (d2 < best) { best = d2; gi = idx; }
+    }
+  }
+  // ggml falls back to an exhaustive search when no neighbour gives a finite distance (unreachable
+  // for finite input: every neighbour distance is finite); keep the first neighbour then.
+  if (gi < 0) gi = <i32>load<u16>(nb + 2);
+  const pg = G_QG + (<usize>gi << 3);
+  for (let i = 0; i < 8; i++) store<i8>(Lp + i, <i8>((<i32>load<i8>(pg + i) - 1) / 2));
+  return gi;
+}
+
+// @ts-ignore: decorator
+@inline function key8(Lp: usize): i32 {
+  let u = 0;
+  for (let i = 0; i < 8; i++) u |= <i32>load<i8>(Lp + i) << (2 * i);
+  return u;
+}
+
+/** Lattice index of group k (codes in L), moving it to its best neighbour when off the lattice. Returns -(gi+1) if moved. */
+// @ts-ignore: decorator
+@inline function group_index(xb: usize, k: i32, scale: f32, xx: usize, simd: bool): i32 {
+  const u = key8(L + (<usize>k << 3));
+  let gi = load<i32>(G_KMAP + (<usize>u << 2));
+  if (gi < 0) {
+    gi = best_neighbour2(G_NB + (<usize>(-gi - 1) << 1), xb + (<usize>k << 5), WEIGHT + (<usize>k << 5), scale, xx, L + (<usize>k << 3), simd);
+    return -(gi + 1);
+  }
+  return gi;
+}
+
+function quantize_iq1_s_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize, simd: bool): usize {
+  if (imatrix == 0) return 0; // ggml asserts an imatrix; the facade refuses first (E_IMATRIX)
+  G_QG = iq_grid_table(IQG_1S, 1); G_KMAP = iq_grid_table(IQG_1S, 2); G_NB = iq_grid_table(IQG_1S, 3);
+  const nbl = n_per_row / QK_K;
+  for (let r = 0; r < nrows; r++) {
+    for (let ibl = 0; ibl < nbl; ibl++) {
+      memory.fill(y, 0, 50);
+      let sumx2: f32 = 0;
+      for (let i = 0; i < QK_K; i++) { const v = f(x, i); sumx2 += v * v; }
+      const sigma2: f32 = <f32>2 * sumx2 / <f32>256;
+      let max_scale: f32 = 0;
+      for (let ib = 0; ib < 8; ib++) {
+        const xb = x + (<usize>ib << 7);
+        const qw = imatrix + (<usize>(QK_K * ibl + 32 * ib) << 2);
+        for (let i = 0; i < 32; i++) { const v = f(xb, i); fset(WEIGHT, i, f(qw, i) * sqrt<f32>(sigma2 + v * v)); }
+        let mx: f32 = abs<f32>(f(xb, 0));
+        for (let i = 1; i < 32; i++) { const a = abs<f32>(f(xb, i)); mx = mx > a ? mx : a; }
+        if (mx < <f32>1e-12) { fset(SCALES, ib, 0); store<i8>(SHIFTS + ib, 1); continue; }
+        sort_values(xb, 32);
+        fset(SUMX, 0, 0); fset(SUMW, 0, 0);
+        for (let j = 0; j < 32; j++) {
+          const i = ii(SI, j);
+          fset(SUMX, j + 1, f(SUMX, j) + f(WEIGHT, i) * f(xb, i));
+          fset(SUMW, j + 1, f(SUMW, j) + f(WEIGHT, i));
+        }
+        let best_score: f32 = -FLT_MAX, scale: f32 = mx;
+        let besti1 = -1, besti2 = -1, best_shift = 0;
+        const p0 = f(XP, 0), p1 = f(XP, 1), p2 = f(XP, 2), m0 = f(XM, 0), m1 = f(XM, 1), m2 = f(XM, 2);
+        const sx0 = f(SUMX, 0), sxn = f(SUMX, 32), sw0 = f(SUMW, 0), swn = f(SUMW, 32);
+        for (let i1 = 0; i1 <= 32; i1++) {
+          const sx1 = f(SUMX, i1), sw1 = f(SUMW, i1);
+          for (let i2 = i1; i2 <= 32; i2++) {
+            const sx2 = f(SUMX, i2), sw2 = f(SUMW, i2);
+            let sumqx: f32 = (sx1 - sx0) * p0 + (sx2 - sx1) * p1 + (sxn - sx2) * p2;
+            let sumq2: f32 = (sw1 - sw0) * p0 * p0 + (sw2 - sw1) * p1 * p1 + (swn - sw2) * p2 * p2;
+            if (sumq2 > 0 && sumqx * sumqx > best_score * sumq2) {
+              scale = sumqx / sumq2; best_score = scale * sumqx;
+              besti1 = i1; besti2 = i2; best_shift = 1;
+            }
+            sumqx = (sx1 - sx0) * m0 + (sx2 - sx1) * m1 + (sxn - sx2) * m2;
+            sumq2 = (sw1 - sw0) * m0 * m0 + (sw2 - sw1) * m1 * m1 + (swn - sw2) * m2 * m2;
+            if (sumq2 > 0 && sumqx * sumqx > best_score * sumq2) {
+              scale = sumqx / sumq2; best_score = scale * sumqx;
+              besti1 = i1; besti2 = i2; best_shift = -1;
+            }
+          }
+        }
+        if (besti1 < 0 || besti2 < 0 || best_shift == 0) { fset(SCALES, ib, 0); store<i8>(SHIFTS + ib, 1); continue; }
+        for (let j = 0; j < besti1; j++) store<i8>(L + ii(SI, j), 0);
+        for (let j = besti1; j < besti2; j++) store<i8>(L + ii(SI, j), 1);
+        for (let j = besti2; j < 32; j++) store<i8>(L + ii(SI, j), 2);
+        if (scale < 0) {
+          for (let j = 0; j < 32; j++) store<i8>(L + j, <i8>(2 - <i32>load<i8>(L + j)));
+          scale = -scale; best_shift = -best_shift;
+        }
+        const xx = best_shift == 1 ? XP : XM;
+        let all_on = true;
+        for (let k = 0; k < 4; k++) {
+          let gi = group_index(xb, k, scale, xx, simd);
+          if (gi < 0) { all_on = false; gi = -gi - 1; }
+          store<i32>(INDEX + (<usize>k << 2), gi);
+        }
+        if (!all_on) {
+          let sumqx: f32 = 0, sumq2: f32 = 0;
+          for (let k = 0; k < 4; k++) {
+            const pg = G_QG + (<usize>ii(INDEX, k) << 3);
+            for (let j = 0; j < 8; j++) {
+              const w = f(WEIGHT, 8 * k + j);
+              const q = f(xx, (<i32>load<i8>(pg + j) - 1) / 2);
+              sumqx += w * q * f(xb, 8 * k + j);
+              sumq2 += w * q * q;
+            }
+          }
+          if (sumqx > 0 && sumq2 > 0) scale = sumqx / sumq2;
+        }
+        let h: u32 = 0;
+        for (let k = 0; k < 4; k++) {
+          const gi = ii(INDEX, k);
+          store<u8>(y + 2 + (<usize>(4 * ib + k)), <u8>(gi & 255));
+          h |= <u32>(gi >> 8) << (3 * k);
+        }
+        store<u16>(y + 34 + (<usize>ib << 1), <u16>h);
+        fset(SCALES, ib, scale);
+        store<i8>(SHIFTS + ib, <i8>best_shift);
+        max_scale = max_scale > scale ? max_scale : scale;
+      }
+      if (max_scale != 0) {
+        const d: f32 = max_scale / <f32>15;
+        store<u16>(y, fp32_to_fp16(d * <f32>1.125));
+        const id: f32 = <f32>1 / d;
+        for (let ib = 0; ib < 8; ib++) {
+          let l = nearest_int_x(<f32>0.5 * (id * f(SCALES, ib) - <f32>1));
+          l = max<i32>(0, min<i32>(7, l));
+          if (load<i8>(SHIFTS + ib) == -1) l |= 8;
+          const o = y + 34 + (<usize>ib << 1);
+          store<u16>(o, load<u16>(o) | <u16>(l << 12));
+        }
+      }
+      x += <usize>QK_K << 2;
+      y += 50;
+    }
+  }
+  return <usize>nrows * nbl * 50;
+}
+
+// @ts-ignore: decorator
+@inline function xx_m(shift: i32, k: i32): usize {
+  return k == 0 ? (shift < 2 ? XP : XM) : ((shift & 1) == 0 ? XP : XM);
+}
+
+function quantize_iq1_m_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize, simd: bool): usize {
+  G_QG = iq_grid_table(IQG_1S, 1); G_KMAP = iq_grid_table(IQG_1S, 2); G_NB = iq_grid_table(IQG_1S, 3);
+  const nbl = n_per_row / QK_K;
+  for (let r = 0; r < nrows; r++) {
+    for (let ibl = 0; ibl < nbl; ibl++) {
+      memory.fill(y, 0, 56);
+      let sumx2: f32 = 0;
+      for (let i = 0; i < QK_K; i++) { const v = f(x, i); sumx2 += v * v; }
+      const sigma2: f32 = <f32>2 * sumx2 / <f32>256;
+      let max_scale: f32 = 0;
+      for (let ib = 0; ib < 16; ib++) {
+        const xb = x + (<usize>ib << 6);
+        const qw = imatrix != 0 ? imatrix + (<usize>(QK_K * ibl + 16 * ib) << 2) : 0;
+        for (let i = 0; i < 16; i++) { const v = f(xb, i); fset(WEIGHT, i, qw != 0 ? f(qw, i) * sqrt<f32>(sigma2 + v * v) : v * v); }
+        let mx: f32 = abs<f32>(f(xb, 0));
+        for (let i = 1; i < 16; i++) { const a = abs<f32>(f(xb, i)); mx = mx > a ? mx : a; }
+        if (mx < <f32>1e-7) { fset(SCALES, ib, 0); store<i8>(SHIFTS + ib, 0); continue; }
+        sort_values(xb, 16);
+        let best_score: f32 = -FLT_MAX, scale: f32 = mx;
+        let besti1 = -1, besti2 = -1, best_k = -1;
+        if (simd) {
+          // the per-element terms of the four sign combinations (lanes k = 0..3) for each of the three
+          // groups, then per split the lane-wise sums in element order (the same float operations)
+          for (let j = 0; j < 16; j++) {
+            const i = ii(SI, j);
+            const w = f(WEIGHT, i), xv = f(xb, i);
+            for (let g = 0; g < 3; g++) {
+              const vp = f(XP, g), vm = f(XM, g);
+              const tp: f32 = w * vp * xv, tm: f32 = w * vm * xv;
+              const up: f32 = w * vp * vp, um: f32 = w * vm * vm;
+              const o = TERMS + (<usize>(j * 3 + g) << 5);
+              if (i < 8) {
+                v128.store(o, f32x4(tp, tp, tm, tm));
+                v128.store(o, f32x4(up, up, um, um), 16);
+              } else {
+                v128.store(o, f32x4(tp, tm, tp, tm));
+                v128.store(o, f32x4(up, um, up, um), 16);
+              }
+            }
+          }
+          for (let i1 = 0; i1 <= 16; i1++) {
+            for (let i2 = i1; i2 <= 16; i2++) {
+              let ax = f32x4.splat(0), aq = f32x4.splat(0);
+              for (let j = 0; j < 16; j++) {
+                const g = j < i1 ? 0 : j < i2 ? 1 : 2;
+                const o = TERMS + (<usize>(j * 3 + g) << 5);
+                ax = f32x4.add(ax, v128.load(o));
+                aq = f32x4.add(aq, v128.load(o, 16));
+              }
+              for (let k = 0; k < 4; k++) {
+                const sqx = k == 0 ? f32x4.extract_lane(ax, 0) : k == 1 ? f32x4.extract_lane(ax, 1) : k == 2 ? f32x4.extract_lane(ax, 2) : f32x4.extract_lane(ax, 3);
+                const sq2 = k == 0 ? f32x4.extract_lane(aq, 0) : k == 1 ? f32x4.extract_lane(aq, 1) : k == 2 ? f32x4.extract_lane(aq, 2) : f32x4.extract_lane(aq, 3);
+                if (sq2 > 0 && sqx * sqx > best_score * sq2) {
+                  scale = sqx / sq2; best_score = scale * sqx;
+                  besti1 = i1; besti2 = i2; best_k = k;
+                }
+              }
+            }
+          }
+        } else {
+          for (let i1 = 0; i1 <= 16; i1++) {
+            for (let i2 = i1; i2 <= 16; i2++) {
+              // the four sign combinations (k: first half +/-, second half +/-), sums in element order
+              let qx0: f32 = 0, qx1: f32 = 0, qx2: f32 = 0, qx3: f32 = 0;
+              let qq0: f32 = 0, qq1: f32 = 0, qq2: f32 = 0, qq3: f32 = 0;
+              for (let j = 0; j < 16; j++) {
+                const i = ii(SI, j);
+                const g = j < i1 ? 0 : j < i2 ? 1 : 2;
+                const w = f(WEIGHT, i), xv = f(xb, i);
+                const vp = f(XP, g), vm = f(XM, g);
+                const tp: f32 = w * vp * xv, tm: f32 = w * vm * xv;
+                const up: f32 = w * vp * vp, um: f32 = w * vm * vm;
+                if (i < 8) {
+                  qx0 += tp; qx1 += tp; qx2 += tm; qx3 += tm;
+                  qq0 += up; qq1 += up; qq2 += um; qq3 += um;
+                } else {
+                  qx0 += tp; qx2 += tp; qx1 += tm; qx3 += tm;
+                  qq0 += up; qq2 += up; qq1 += um; qq3 += um;
+                }
+              }
+              for (let k = 0; k < 4; k++) {
+                const sqx: f32 = k == 0 ? qx0 : k == 1 ? qx1 : k == 2 ? qx2 : qx3;
+                const sq2: f32 = k == 0 ? qq0 : k == 1 ? qq1 : k == 2 ? qq2 : qq3;
+                if (sq2 > 0 && sqx * sqx > best_score * sq2) {
+                  scale = sqx / sq2; best_score = scale * sqx;
+                  besti1 = i1; besti2 = i2; best_k = k;
+                }
+              }
+            }
+          }
+        }
+        if (besti1 < 0 || besti2 < 0 || best_k < 0) { fset(SCALES, ib, 0); store<i8>(SHIFTS + ib, 0); continue; }
+        for (let j = 0; j < besti1; j++) store<i8>(L + ii(SI, j), 0);
+        for (let j = besti1; j < besti2; j++) store<i8>(L + ii(SI, j), 1);
+        for (let j = besti2; j < 16; j++) store<i8>(L + ii(SI, j), 2);
+        if (scale < 0) {
+          for (let j = 0; j < 16; j++) store<i8>(L + j, <i8>(2 - <i32>load<i8>(L + j)));
+          scale = -scale;
+          best_k = 3 - best_k;
+        }
+        let all_on = true;
+        for (let k = 0; k < 2; k++) {
+          let gi = group_index(xb, k, scale, xx_m(best_k, k), simd);
+          if (gi < 0) { all_on = false; gi = -gi - 1; }
+          store<i32>(INDEX + (<usize>k << 2), gi);
+        }
+        if (!all_on) {
+          let sumqx: f32 = 0, sumq2: f32 = 0;
+          for (let k = 0; k < 2; k++) {
+            const xx = xx_m(best_k, k);
+            const pg = G_QG + (<usize>ii(INDEX, k) << 3);
+            for (let j = 0; j < 8; j++) {
+              const w = f(WEIGHT, 8 * k + j);
+              const q = f(xx, (<i32>load<i8>(pg + j) - 1) / 2);
+              sumqx += w * q * f(xb, 8 * k + j);
+              sumq2 += w * q * q;
+            }
+          }
+          if (sumqx > 0 && sumq2 > 0) scale = sumqx / sumq2;
+        }
+        const i0 = ii(INDEX, 0), i1 = ii(INDEX, 1);
+        store<u8>(y + (<usize>(2 * ib)), <u8>(i0 & 255));
+        store<u8>(y + (<usize>(2 * ib + 1)), <u8>(i1 & 255));
+        store<u8>(y + 32 + ib, <u8>((i0 >> 8) | ((i1 >> 8) << 4)));
+        fset(SCALES, ib, scale);
+        store<i8>(SHIFTS + ib, <i8>best_k);
+        max_scale = max_scale > scale ? max_scale : scale;
+      }
+      if (max_scale != 0) {
+        let d: f32 = max_scale / <f32>15;
+        const id: f32 = <f32>1 / d;
+        let sumqx: f32 = 0, sumq2: f32 = 0;
+        for (let ib = 0; ib < 16; ib++) {
+          let l = nearest_int_x(<f32>0.5 * (id * f(SCALES, ib) - <f32>1));
+          l = max<i32>(0, min<i32>(7, l));
+          const so = y + 48 + (<usize>(ib >> 2) << 1);
+          store<u16>(so, load<u16>(so) | <u16>(l << (3 * (ib & 3))));
+          const sh = <i32>load<i8>(SHIFTS + ib);
+          const mask: u8 = sh == 0 ? 0 : sh == 1 ? 0x80 : sh == 2 ? 0x08 : 0x88;
+          const qh = <i32>(load<u8>(y + 32 + ib) | mask);
+          store<u8>(y + 32 + ib, <u8>qh);
+          const xb = x + (<usize>ib << 6);
+          const qw = imatrix != 0 ? imatrix + (<usize>(QK_K * ibl + 16 * ib) << 2) : 0;
+          for (let i = 0; i < 16; i++) { const v = f(xb, i); fset(WEIGHT, i, qw != 0 ? f(qw, i) * sqrt<f32>(sigma2 + v * v) : v * v); }
+          const l21 = l * 2 + 1;
+          const fl = <f32>l21;
+          for (let k = 0; k < 2; k++) {
+            const xx = xx_m(sh, k);
+            const gi = <i32>load<u8>(y + (<usize>(2 * ib + k))) + ((qh << (8 - 4 * k)) & 0x700);
+            const pg = G_QG + (<usize>gi << 3);
+            for (let j = 0; j < 8; j++) {
+              const w = f(WEIGHT, 8 * k + j);
+              const q: f32 = f(xx, (<i32>load<i8>(pg + j) - 1) / 2) * fl;
+              sumqx += w * q * f(xb, 8 * k + j);
+              sumq2 += w * q * q;
+            }
+          }
+        }
+        if (sumq2 > 0) d = sumqx / sumq2;
+        const s = <u32>fp32_to_fp16(d * <f32>1.1125);
+        store<u16>(y + 48, load<u16>(y + 48) | <u16>((s & 0x000f) << 12));
+        store<u16>(y + 50, load<u16>(y + 50) | <u16>((s & 0x00f0) << 8));
+        store<u16>(y + 52, load<u16>(y + 52) | <u16>((s & 0x0f00) << 4));
+        store<u16>(y + 54, load<u16>(y + 54) | <u16>(s & 0xf000));
+      }
+      x += <usize>QK_K << 2;
+      y += 56;
+    }
+  }
+  return <usize>nrows * nbl * 56;
+}
+
+/** ggml quantize_iq1_s (chunk API; imatrix of n_per_row f32 required, 0 -> nothing written, returns 0), scalar. 50 bytes per 256 values. */
+export function quantize_iq1_s_ref(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize): usize {
+  return quantize_iq1_s_impl(y, x, nrows, n_per_row, imatrix, false);
+}
+/** ggml quantize_iq1_s, SIMD neighbour distances; bit-identical to _ref. */
+export function quantize_iq1_s(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize): usize {
+  return quantize_iq1_s_impl(y, x, nrows, n_per_row, imatrix, true);
+}
+/** ggml quantize_iq1_m (imatrix optional), scalar. 56 bytes per 256 values. */
+export function quantize_iq1_m_ref(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize): usize {
+  return quantize_iq1_m_impl(y, x, nrows, n_per_row, imatrix, false);
+}
+/** ggml quantize_iq1_m, SIMD neighbour distances; bit-identical to _ref. */
+export function quantize_iq1_m(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize): usize {
+  return quantize_iq1_m_impl(y, x, nrows, n_per_row, imatrix, true);
+}
+
+/** Group of 8: value dl * (grid + delta), grid int8 -1/0/+1 (8 bytes at g). */
+// @ts-ignore: decorator
+@inline function group(y: usize, g: usize, dl: f32, delta: f32, simd: bool): void {
+  if (simd) {
+    const b = i16x8.extend_low_i8x16_s(v128.load64_zero(g));
+    const vd = f32x4.splat(dl), vdel = f32x4.splat(delta);
+    v128.store(y, f32x4.mul(vd, f32x4.add(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(b)), vdel)));
+    v128.store(y, f32x4.mul(vd, f32x4.add(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(b)), vdel)), 16);
+  } else {
+    for (let j = 0; j < 8; j++) store<f32>(y + (<usize>j << 2), dl * (<f32>load<i8>(g + j) + delta));
+  }
+}
+
+function dequant_iq1_s(y: usize, x: usize, k: i32, simd: bool): void {
+  const dq = iq_grid_table(IQG_1S, 0);
+  const nb = k / QK_K;
+  for (let i = 0; i < nb; i++) {
+    const d = fp16_to_fp32(load<u16>(x));
+    for (let ib = 0; ib < 8; ib++) {
+      const h = <i32>load<u16>(x + 34 + (<usize>ib << 1));
+      const s21 = ((h >> 12) & 7) * 2 + 1;
+      const dl: f32 = d * <f32>s21;
+      const delta: f32 = h & 0x8000 ? <f32>-0.125 : <f32>0.125;
+      for (let l = 0; l < 4; l++) {
+        const idx = <i32>load<u8>(x + 2 + (<usize>(4 * ib + l))) | (((h >> (3 * l)) & 7) << 8);
+        group(y, dq + (<usize>idx << 3), dl, delta, simd);
+        y += 32;
+      }
+    }
+    x += 50;
+  }
+}
+
+function dequant_iq1_m(y: usize, x: usize, k: i32, simd: bool): void {
+  const dq = iq_grid_table(IQG_1S, 0);
+  const nb = k / QK_K;
+  for (let i = 0; i < nb; i++) {
+    const s0 = <u32>load<u16>(x + 48), s1 = <u32>load<u16>(x + 50), s2 = <u32>load<u16>(x + 52), s3 = <u32>load<u16>(x + 54);
+    const d = fp16_to_fp32((s0 >> 12) | ((s1 >> 8) & 0xf0) | ((s2 >> 4) & 0xf00) | (s3 & 0xf000));
+    for (let ib = 0; ib < 8; ib++) {
+      const sc = <i32>load<u16>(x + 48 + (<usize>(ib >> 1) << 1));
+      for (let l = 0; l < 4; l++) {
+        const b = <i32>load<u8>(x + 32 + (<usize>(2 * ib + (l >> 1))));
+        const even = (l & 1) == 0;
+        const idx = <i32>load<u8>(x + (<usize>(4 * ib + l))) | ((even ? b << 8 : b << 4) & 0x700);
+        const delta: f32 = (b & (even ? 0x08 : 0x80)) != 0 ? <f32>-0.125 : <f32>0.125;
+        const s21 = ((sc >> (6 * (ib & 1) + 3 * (l >> 1))) & 7) * 2 + 1;
+        group(y, dq + (<usize>idx << 3), d * <f32>s21, delta, simd);
+        y += 32;
+      }
+    }
+    x += 56;
+  }
+}
+
+/** ggml dequantize_row_iq1_s (scalar); k a multiple of 256. */
+export function dequantize_row_iq1_s_ref(y: usize, x: usize, k: i32): void { dequant_iq1_s(y, x, k, false); }
+/** ggml dequantize_row_iq1_s, SIMD; bit-identical to _ref. */
+export function dequantize_row_iq1_s(y: usize, x: usize, k: i32): void { dequant_iq1_s(y, x, k, true); }
+/** ggml dequantize_row_iq1_m (scalar). */
+export function dequantize_row_iq1_m_ref(y: usize, x: usize, k: i32): void { dequant_iq1_m(y, x, k, false); }
+/** ggml dequantize_row_iq1_m, SIMD. */
+export function dequantize_row_iq1_m(y: usize, x: usize, k: i32): void { dequant_iq1_m(y, x, k, true); }

@@ -1,0 +1,443 @@
+// iq3_xxs and iq3_s: 256 values in 8 blocks of 32, each block 8 groups of 4 values on a D4-type
+// lattice (iq3_xxs: 256 points, iq3_s: 512 points, 3-bit level codes), plus signs and a 4-bit block scale.
+//   iq3_xxs (98 bytes, 3.0625 bpw): d fp16 @0; qs @2: 64 grid indices, then 8 x u32 (4 x 7-bit sign
+//            codes of even parity + 4-bit scale s in the top bits); value = d * (0.5 + s) * 0.5 * grid.
+//   iq3_s   (110 bytes, 3.4375 bpw): d @0; qs 64 @2 (index low bytes); qh 8 @66 (index bit 8);
+//            signs 32 @74 (plain 8-bit masks); scales 4 @106 (4 bits per block); value = d * (1 + 2s) * grid.
+// Quantizer = ggml quantize_row_iq3_xxs_impl(256) / quantize_row_iq3_s_impl(32): per block a search over
+// 31 (iq3_xxs, is = -15..15) or 19 (iq3_s, is = -9..9) inverse scales (15 + 0.2 is) / max, codes
+// nearest_int(0.5 (id x - 1)) clamped to 0..7, groups off the lattice replaced by the best of their
+// precomputed neighbours (weighted squared error), least-squares scale; then a re-quantization of the
+// groups that were off the lattice at the chosen scale. Weights: imatrix[j] * sqrt(sigma2 + x^2),
+// sigma2 = 2 * mean(x^2) of the super-block, else x^2. Super-scale d = max_scale / 31, stored as
+// d * 1.0125 (iq3_xxs) / d * 1.033 (iq3_s). Zero blocks: max < 1e-8 (iq3_xxs), max == 0 (iq3_s).
+//
+// The searches are sequential float reductions (bit-exactness forbids reordering them); the
+// "simd" kernels vectorize the code computation (nearest_int of 4 values) and the neighbour distance
+// terms, keeping every sum in ggml's order.
+import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
+import { nearest_int_x } from "../inline/sym";
+import { iq_grid_table, IQG_3XXS, IQG_3S } from "./iq_grids";
+
+// @ts-ignore: decorator
+@inline const QK_K: i32 = 256;
+
+// scratch
+const SCALES: usize = memory.data(8 * 4, 16);
+const WEIGHT: usize = memory.data(32 * 4, 16);
+const WAUX: usize = memory.data(32 * 4, 16);
+const XVAL: usize = memory.data(32 * 4, 16);
+const L: usize = memory.data(32, 16);
+const LAUX: usize = memory.data(32, 16);
+const ONG: usize = memory.data(8, 16);
+const ONG_AUX: usize = memory.data(8, 16);
+const SIGNS: usize = memory.data(8, 16);
+const Q3: usize = memory.data(128, 16);
+// SIMD search: codes / on-grid flags of 4 candidate scales, their sums
+const LAUX4: usize = memory.data(4 * 32, 16);
+const ONG4: usize = memory.data(4 * 8, 16);
+const SUMX4: usize = memory.data(16, 16);
+const SUMQ4: usize = memory.data(16, 16);
+
+let G_QG: usize = 0, G_KMAP: usize = 0, G_NB: usize = 0;
+
+// @ts-ignore: decorator
+@inline function f(p: usize, i: i32): f32 { return load<f32>(p + (<usize>i << 2)); }
+// @ts-ignore: decorator
+@inline function fset(p: usize, i: i32, v: f32): void { store<f32>(p + (<usize>i << 2), v); }
+
+/** ggml iq3_find_best_neighbour: writes the 4 codes of the best neighbour to Lp, returns its index. */
+function best_neighbour(nb: usize, xv: usize, w: usize, scale: f32, Lp: usize, simd: bool): i32 {
+  const n = <i32>load<u16>(nb);
+  let best_d2: f32 = 3.4028234663852886e38;
+  let gi = -1;
+  if (simd) {
+    const vx = v128.load(xv), vw = v128.load(w), vs = f32x4.splat(scale);
+    for (let j = 1; j <= n; j++) {
+      const idx = <i32>load<u16>(nb + (<usize>j << 1));
+      const pg = i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(G_QG + (<usize>idx << 2))));
+      const diff = f32x4.sub(f32x4.mul(vs, f32x4.convert_i32x4_s(pg)), vx);
+      const t = f32x4.mul(f32x4.mul(vw, diff), diff);
+      let d2: f32 = <f32>0 + f32x4.extract_lane(t, 0);
+      d2 += f32x4.extract_lane(t, 1);
+      d2 += f32x4.extract_lane(t, 2);
+      d2 += f32x4.extract_lane(t, 3);
+      if (d2 < best_d2) { best_d2 = d2; gi = idx; }
+    }
+  } else {
+    for (let j = 1; j <= n; j++) {
+      const idx = <i32>load<u16>(nb + (<usize>j << 1));
+      const pg = G_QG + (<usize>idx << 2);
+      let d2: f32 = 0;
+      for (let i = 0; i < 4; i++) {
+        const q = <f32>load<i8>(pg + i);
+        const diff = scale * q - f(xv, i);
+        d2 += f(w, i) * diff * diff;
+      }
+      if (d2 < best_d2) { best_d2 = d2; gi = idx; }
+    }
+  }
+  const pg = G_QG + (<usize>gi << 2);
+  for (let i = 0; i < 4; i++) store<i8>(Lp + i, <i8>((<i32>load<i8>(pg + i) - 1) / 2));
+  return gi;
+}
+
+/** Codes of 4 values at id -> packed 12-bit key (clamped to 0..7), also stored to Lp. */
+// @ts-ignore: decorator
+@inline function codes4(xv: usize, id: f32, Lp: usize, simd: bool): i32 {
+  if (simd) {
+    const t = f32x4.mul(f32x4.splat(0.5), f32x4.sub(f32x4.mul(f32x4.splat(id), v128.load(xv)), f32x4.splat(1)));
+    const l = i32x4.max_s(i32x4.splat(0), i32x4.min_s(i32x4.splat(7), i32x4.sub(v128.and(f32x4.add(t, f32x4.splat(12582912.0)), i32x4.splat(0x007FFFFF)), i32x4.splat(0x00400000))));
+    const b = i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(l, l), i16x8.narrow_i32x4_u(l, l));
+    v128.store32_lane(Lp, b, 0);
+    return i32x4.extract_lane(l, 0) | (i32x4.extract_lane(l, 1) << 3) | (i32x4.extract_lane(l, 2) << 6) | (i32x4.extract_lane(l, 3) << 9);
+  }
+  let u = 0;
+  for (let i = 0; i < 4; i++) {
+    let l = nearest_int_x(<f32>0.5 * (id * f(xv, i) - <f32>1));
+    l = max<i32>(0, min<i32>(7, l));
+    store<i8>(Lp + i, <i8>l);
+    u |= l << (3 * i);
+  }
+  return u;
+}
+
+// @ts-ignore: decorator
+@inline function key4(Lp: usize): i32 {
+  return <i32>load<i8>(Lp) | (<i32>load<i8>(Lp + 1) << 3) | (<i32>load<i8>(Lp + 2) << 6) | (<i32>load<i8>(Lp + 3) << 9);
+}
+
+/** sum w x q and sum w q^2 over the 32 values with q = 2 Lp + 1 (sequential, as ggml). Returns sumqx; sumq2 -> SQ2. */
+let SQ2: f32 = 0;
+// @ts-ignore: decorator
+@inline function sums(Lp: usize): f32 {
+  let sumqx: f32 = 0, sumq2: f32 = 0;
+  for (let i = 0; i < 32; i++) {
+    const w = f(WEIGHT, i);
+    const li = <i32>load<i8>(Lp + i);
+    const q = <f32>(li * 2 + 1);
+    sumqx += w * f(XVAL, i) * q;
+    sumq2 += w * q * q;
+  }
+  SQ2 = sumq2;
+  return sumqx;
+}
+
+/**
+ * One 32-block search. xxs: iq3_xxs rules (parity signs, eps 1e-8, is = -15..15, re-quantize only the
+ * groups off the lattice), else iq3_s. Leaves the codes in L and signs in SIGNS; returns the scale
+ * (or -1 when the block is skipped as zero).
+ */
+function block_search(xb: usize, qw: usize, sigma2: f32, xxs: bool, simd: bool): f32 {
+  for (let i = 0; i < 32; i++) {
+    const v = f(xb, i);
+    fset(WEIGHT, i, qw != 0 ? f(qw, i) * sqrt<f32>(sigma2 + v * v) : v * v);
+  }
+  for (let i = 0; i < 32; i++) fset(WAUX, i, sqrt<f32>(f(WEIGHT, i)));
+  for (let k = 0; k < 4; k++) {
+    let nflip = 0;
+    let s: u32 = 0;
+    for (let i = 0; i < 8; i++) {
+      const v = f(xb, 8 * k + i);
+      if (v >= 0) fset(XVAL, 8 * k + i, v);
+      else { fset(XVAL, 8 * k + i, -v); nflip++; s |= 1 << i; }
+    }
+    if (xxs && (nflip & 1)) {
+      let imin = 0;
+      let mn: f32 = f(WEIGHT, 8 * k) * f(xb, 8 * k) * f(xb, 8 * k);
+      for (let i = 1; i < 8; i++) {
+        const ax: f32 = f(WEIGHT, 8 * k + i) * f(xb, 8 * k + i) * f(xb, 8 * k + i);
+        if (ax < mn) { mn = ax; imin = i; }
+      }
+      fset(XVAL, 8 * k + imin, -f(XVAL, 8 * k + imin));
+      s ^= 1 << imin;
+    }
+    store<u8>(SIGNS + k, <u8>(xxs ? s & 127 : s));
+  }
+  let mx: f32 = f(XVAL, 0);
+  for (let i = 1; i < 32; i++) { const v = f(XVAL, i); mx = mx > v ? mx : v; }
+  memory.fill(L, 0, 32);
+  if (xxs ? mx < <f32>1e-8 : mx == 0) return -1;
+  let best: f32 = 0;
+  let scale: f32 = mx / <f32>15;
+  memory.fill(ONG, xxs ? 1 : 0, 8);
+  const nis = xxs ? 15 : 9;
+  const step: f32 = 0.2;
+  if (simd) {
+    // 4 candidate scales at a time: their codes (and neighbour moves) into 4 buffers, then the two
+    // weighted sums of all 4 as lanes (each lane in ggml's element order), then the sequential choice.
+    for (let is0 = -nis; is0 <= nis; is0 += 4) {
+      const nc = min<i32>(4, nis - is0 + 1);
+      for (let c = 0; c < nc; c++) {
+        const id: f32 = (<f32>15 + <f32>(is0 + c) * step) / mx;
+        const this_scale: f32 = <f32>1 / id;
+        const La = LAUX4 + (<usize>c << 5), Oa = ONG4 + (<usize>c << 3);
+        for (let k = 0; k < 8; k++) {
+          const u = codes4(XVAL + (<usize>k << 4), id, La + (<usize>k << 2), true);
+          const gi = load<i32>(G_KMAP + (<usize>u << 2));
+          store<u8>(Oa + k, 1);
+          if (gi < 0) {
+            store<u8>(Oa + k, 0);
+            best_neighbour(G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 4), WAUX + (<usize>k << 4), this_scale, La + (<usize>k << 2), true);
+          }
+        }
+      }
+      let vx = f32x4.splat(0), vq = f32x4.splat(0);
+      for (let i = 0; i < 32; i++) {
+        const q = f32x4.add(f32x4.mul(f32x4.splat(2), f32x4.convert_i32x4_s(i32x4(
+          <i32>load<i8>(LAUX4 + i), <i32>load<i8>(LAUX4 + 32 + i), <i32>load<i8>(LAUX4 + 64 + i), <i32>load<i8>(LAUX4 + 96 + i)))), f32x4.splat(1));
+        const w = f32x4.splat(f(WEIGHT, i));
+        vx = f32x4.add(vx, f32x4.mul(f32x4.mul(w, f32x4.splat(f(XVAL, i))), q));
+        vq = f32x4.add(vq, f32x4.mul(f32x4.mul(w, q), q));
+      }
+      v128.store(SUMX4, vx);
+      v128.store(SUMQ4, vq);
+      for (let c = 0; c < nc; c++) {
+        const sumqx = f(SUMX4, c), sumq2 = f(SUMQ4, c);
+        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+          scale = sumqx / sumq2; best = scale * sumqx;
+          memory.copy(L, LAUX4 + (<usize>c << 5), 32);
+          memory.copy(ONG, ONG4 + (<usize>c << 3), 8);
+        }
+      }
+    }
+  } else {
+    for (let is = -nis; is <= nis; is++) {
+      const id: f32 = (<f32>15 + <f32>is * step) / mx;
+      const this_scale: f32 = <f32>1 / id;
+      for (let k = 0; k < 8; k++) {
+        const u = codes4(XVAL + (<usize>k << 4), id, LAUX + (<usize>k << 2), simd);
+        const gi = load<i32>(G_KMAP + (<usize>u << 2));
+        store<u8>(ONG_AUX + k, 1);
+        if (gi < 0) {
+          store<u8>(ONG_AUX + k, 0);
+          best_neighbour(G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 4), WAUX + (<usize>k << 4), this_scale, LAUX + (<usize>k << 2), simd);
+        }
+      }
+      const sumqx = sums(LAUX);
+      const sumq2 = SQ2;
+      if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+        scale = sumqx / sumq2; best = scale * sumqx;
+        memory.copy(L, LAUX, 32);
+        memory.copy(ONG, ONG_AUX, 8);
+      }
+    }
+  }
+  let n_not = 0;
+  for (let k = 0; k < 8; k++) if (load<u8>(ONG + k) == 0) n_not++;
+  if (n_not > 0 && scale > 0) {
+    const id: f32 = <f32>1 / scale;
+    for (let k = 0; k < 8; k++) {
+      if (xxs && load<u8>(ONG + k) != 0) continue;
+      const u = codes4(XVAL + (<usize>k << 4), id, LAUX + (<usize>k << 2), simd);
+      let gi = load<i32>(G_KMAP + (<usize>u << 2));
+      if (gi < 0) gi = best_neighbour(G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 4), WAUX + (<usize>k << 4), scale, L + (<usize>k << 2), simd);
+      const pg = G_QG + (<usize>gi << 2);
+      for (let i = 0; i < 4; i++) store<i8>(L + (<usize>(4 * k + i)), <i8>((<i32>load<i8>(pg + i) - 1) / 2));
+    }
+    const sumqx = sums(L);
+    if (SQ2 > 0) scale = sumqx / SQ2;
+  }
+  if (scale < 0) {
+    scale = -scale;
+    for (let k = 0; k < 4; k++) store<u8>(SIGNS + k, xxs ? <u8>(~load<u8>(SIGNS + k) & 127) : ~load<u8>(SIGNS + k));
+  }
+  return scale;
+}
+
+function quantize_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize, xxs: bool, simd: bool): usize {
+  const g = xxs ? IQG_3XXS : IQG_3S;
+  G_QG = iq_grid_table(g, 1); G_KMAP = iq_grid_table(g, 2); G_NB = iq_grid_table(g, 3);
+  const nbl = n_per_row / QK_K;
+  const bsz: usize = xxs ? 98 : 110;
+  for (let r = 0; r < nrows; r++) {
+    for (let ibl = 0; ibl < nbl; ibl++) {
+      memory.fill(y, 0, bsz);
+      memory.fill(Q3, 0, 128);
+      let sumx2: f32 = 0;
+      for (let i = 0; i < QK_K; i++) { const v = f(x, i); sumx2 += v * v; }
+      const sigma2: f32 = <f32>2 * sumx2 / <f32>256;
+      let max_scale: f32 = 0;
+      // ggml's iq3_s advances its qs / signs pointers only past blocks it wrote (zero blocks are
+      // skipped), so the groups of the blocks after a zero block land one block early; qh is indexed
+      // by block. Reproduced as is (llama.cpp writes exactly these bytes).
+      let nwritten = 0;
+      for (let ib = 0; ib < 8; ib++) {
+        const qw = imatrix != 0 ? imatrix + (<usize>(QK_K * ibl + 32 * ib) << 2) : 0;
+        let scale = block_search(x + (<usize>ib << 7), qw, sigma2, xxs, simd);
+        if (scale < 0) { fset(SCALES, ib, 0); continue; }
+        for (let k = 0; k < 8; k++) {
+          const gi = load<i32>(G_KMAP + (<usize>key4(L + (<usize>k << 2)) << 2));
+          if (xxs) store<u8>(Q3 + (<usize>(8 * ib + k)), <u8>gi);
+          else {
+            store<u8>(y + 2 + (<usize>(8 * nwritten + k)), <u8>(gi & 255));
+            store<u8>(y + 66 + ib, load<u8>(y + 66 + ib) | <u8>((gi >> 8) << k));
+          }
+        }
+        if (xxs) {
+          store<u32>(Q3 + 64 + (<usize>ib << 2), <u32>load<u8>(SIGNS) | (<u32>load<u8>(SIGNS + 1) << 7) | (<u32>load<u8>(SIGNS + 2) << 14) | (<u32>load<u8>(SIGNS + 3) << 21));
+        } else {
+          store<u32>(y + 74 + (<usize>nwritten << 2), load<u32>(SIGNS));
+        }
+        nwritten++;
+        fset(SCALES, ib, scale);
+        max_scale = max_scale > scale ? max_scale : scale;
+      }
+      if (max_scale != 0) {
+        const d: f32 = max_scale / <f32>31;
+        store<u16>(y, fp32_to_fp16(d * (xxs ? <f32>1.0125 : <f32>1.033)));
+        const id: f32 = <f32>1 / d;
+        for (let ib = 0; ib < 8; ib++) {
+          let l = nearest_int_x(<f32>0.5 * (id * f(SCALES, ib) - <f32>1));
+          l = max<i32>(0, min<i32>(15, l));
+          if (xxs) store<u32>(Q3 + 64 + (<usize>ib << 2), load<u32>(Q3 + 64 + (<usize>ib << 2)) | (<u32>l << 28));
+          else if ((ib & 1) == 0) store<u8>(y + 106 + (ib >> 1), <u8>l);
+          else store<u8>(y + 106 + (ib >> 1), load<u8>(y + 106 + (ib >> 1)) | <u8>(l << 4));
+        }
+        if (xxs) memory.copy(y + 2, Q3, 96);
+      }
+      x += <usize>QK_K << 2;
+      y += bsz;
+    }
+  }
+  return <usize>nrows * nbl * bsz;
+}
+
+/** ggml quantize_iq3_xxs (chunk API; imatrix 0 or n_per_row f32), scalar. Returns bytes written (98 per 256 values). */
+export function quantize_iq3_xxs_ref(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize): usize {
+  return quantize_impl(y, x, nrows, n_per_row, imatrix, true, false);
+}
+/** ggml quantize_iq3_xxs, SIMD code computation and neighbour distances; bit-identical to _ref. */
+export function quantize_iq3_xxs(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize): usize {
+  return quantize_impl(y, x, nrows, n_per_row, imatrix, true, true);
+}
+/** ggml quantize_row_iq3_xxs_ref (no imatrix; same bytes as the chunk API without one). */
+export function quantize_row_iq3_xxs_ref(y: usize, x: usize, k: i32): void {
+  quantize_impl(y, x, 1, k, 0, true, false);
+}
+/** ggml quantize_iq3_s (chunk API), scalar. Returns bytes written (110 per 256 values). */
+export function quantize_iq3_s_ref(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize): usize {
+  return quantize_impl(y, x, nrows, n_per_row, imatrix, false, false);
+}
+/** ggml quantize_iq3_s, SIMD code computation and neighbour distances; bit-identical to _ref. */
+export function quantize_iq3_s(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize): usize {
+  return quantize_impl(y, x, nrows, n_per_row, imatrix, false, true);
+}
+/** ggml quantize_row_iq3_s_ref (no imatrix). */
+export function quantize_row_iq3_s_ref(y: usize, x: usize, k: i32): void {
+  quantize_impl(y, x, 1, k, 0, false, false);
+}
+
+// @ts-ignore: decorator
+@inline function ksign_mask(c: u32): u32 {
+  return c | ((popcnt<u32>(c) & 1) << 7);
+}
+
+/** ggml dequantize_row_iq3_xxs (scalar): k values (multiple of 256). */
+export function dequantize_row_iq3_xxs_ref(y: usize, x: usize, k: i32): void {
+  const dq = iq_grid_table(IQG_3XXS, 0);
+  const nb = k / QK_K;
+  for (let i = 0; i < nb; i++) {
+    const d = fp16_to_fp32(load<u16>(x));
+    for (let ib = 0; ib < 8; ib++) {
+      const a = load<u32>(x + 2 + 64 + (<usize>ib << 2));
+      const db: f32 = d * (<f32>0.5 + <f32>(a >> 28)) * <f32>0.5;
+      for (let l = 0; l < 4; l++) {
+        const signs = ksign_mask((a >> (7 * l)) & 127);
+        for (let h = 0; h < 2; h++) {
+          const g = dq + (<usize>load<u8>(x + 2 + (<usize>(8 * ib + 2 * l + h))) << 2);
+          for (let j = 0; j < 4; j++) {
+            const v: f32 = db * <f32>load<u8>(g + j);
+            store<f32>(y + (<usize>(4 * h + j) << 2), (signs >> (4 * h + j)) & 1 ? -v : v);
+          }
+        }
+        y += 32;
+      }
+    }
+    x += 98;
+  }
+}
+
+/** ggml dequantize_row_iq3_s (scalar). */
+export function dequantize_row_iq3_s_ref(y: usize, x: usize, k: i32): void {
+  const dq = iq_grid_table(IQG_3S, 0);
+  const nb = k / QK_K;
+  for (let i = 0; i < nb; i++) {
+    const d = fp16_to_fp32(load<u16>(x));
+    for (let ib = 0; ib < 8; ib++) {
+      const s = (<i32>load<u8>(x + 106 + (ib >> 1)) >> (4 * (ib & 1))) & 15;
+      const s21: i32 = s * 2 + 1;
+      const db: f32 = d * <f32>s21;
+      const qh = <i32>load<u8>(x + 66 + ib);
+      for (let l = 0; l < 4; l++) {
+        const signs = <u32>load<u8>(x + 74 + (<usize>(4 * ib + l)));
+        for (let h = 0; h < 2; h++) {
+          const idx = <i32>load<u8>(x + 2 + (<usize>(8 * ib + 2 * l + h))) | (((qh >> (2 * l + h)) & 1) << 8);
+          const g = dq + (<usize>idx << 2);
+          for (let j = 0; j < 4; j++) {
+            const v: f32 = db * <f32>load<u8>(g + j);
+            store<f32>(y + (<usize>(4 * h + j) << 2), (signs >> (4 * h + j)) & 1 ? -v : v);
+          }
+        }
+        y += 32;
+      }
+    }
+    x += 110;
+  }
+}
+
+/** 8 values of one group (two 4-byte grid entries g0, g1), scaled by db, signs bits 0..7 of sm. */
+// @ts-ignore: decorator
+@inline function store8(y: usize, g0: usize, g1: usize, db: f32, sm: u32): void {
+  const vd = f32x4.splat(db);
+  const q0 = f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(g0))));
+  const q1 = f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(g1))));
+  const bits = i32x4(1, 2, 4, 8);
+  const s0 = i32x4.eq(v128.and(i32x4.splat(sm), bits), bits);
+  const s1 = i32x4.eq(v128.and(i32x4.splat(sm >> 4), bits), bits);
+  const v0 = f32x4.mul(vd, q0), v1 = f32x4.mul(vd, q1);
+  v128.store(y, v128.bitselect(f32x4.neg(v0), v0, s0));
+  v128.store(y, v128.bitselect(f32x4.neg(v1), v1, s1), 16);
+}
+
+/** ggml dequantize_row_iq3_xxs, SIMD; bit-identical to _ref. */
+export function dequantize_row_iq3_xxs(y: usize, x: usize, k: i32): void {
+  const dq = iq_grid_table(IQG_3XXS, 0);
+  const nb = k / QK_K;
+  for (let i = 0; i < nb; i++) {
+    const d = fp16_to_fp32(load<u16>(x));
+    for (let ib = 0; ib < 8; ib++) {
+      const a = load<u32>(x + 2 + 64 + (<usize>ib << 2));
+      const db: f32 = d * (<f32>0.5 + <f32>(a >> 28)) * <f32>0.5;
+      const q = x + 2 + (<usize>ib << 3);
+      for (let l = 0; l < 4; l++) {
+        store8(y, dq + (<usize>load<u8>(q + 2 * l) << 2), dq + (<usize>load<u8>(q + 2 * l + 1) << 2), db, ksign_mask((a >> (7 * l)) & 127));
+        y += 32;
+      }
+    }
+    x += 98;
+  }
+}
+
+/** ggml dequantize_row_iq3_s, SIMD; bit-identical to _ref. */
+export function dequantize_row_iq3_s(y: usize, x: usize, k: i32): void {
+  const dq = iq_grid_table(IQG_3S, 0);
+  const nb = k / QK_K;
+  for (let i = 0; i < nb; i++) {
+    const d = fp16_to_fp32(load<u16>(x));
+    for (let ib = 0; ib < 8; ib++) {
+      const s = (<i32>load<u8>(x + 106 + (ib >> 1)) >> (4 * (ib & 1))) & 15;
+      const s21: i32 = s * 2 + 1;
+      const db: f32 = d * <f32>s21;
+      const qh = <i32>load<u8>(x + 66 + ib);
+      const q = x + 2 + (<usize>ib << 3);
+      for (let l = 0; l < 4; l++) {
+        const i0 = <i32>load<u8>(q + 2 * l) | (((qh >> (2 * l)) & 1) << 8);
+        const i1 = <i32>load<u8>(q + 2 * l + 1) | (((qh >> (2 * l + 1)) & 1) << 8);
+        store8(y, dq + (<usize>i0 << 2), dq + (<usize>i1 << 2), db, <u32>load<u8>(x + 74 + (<usize>(4 * ib + l))));
+        y += 32;
+      }
+    }
+    x += 110;
+  }
+}

@@ -1,0 +1,87 @@
+// Every case of llama.cpp's i-quant reference vectors (test/fixtures/ggml-iq, copied from
+// shared/vectors/ggml-iq by test/tools/copy-ggml-iq-fixtures.mjs): quantized bytes identical and the
+// dequantized floats' sha256 identical (bit for bit), for the SIMD kernel and its _ref twin; the
+// quantize_row_<type>_ref path for the types that have one; the E_IMATRIX refusal of iq2_xxs, iq2_xs
+// and iq1_s without an importance matrix.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { readFileSync, existsSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { init, TensorshrinkError } from "../src/index";
+import { FIXTURES, readF32, readU8, firstDiff } from "./_util";
+
+const dir = `${FIXTURES}/ggml-iq`;
+const manifest = JSON.parse(readFileSync(`${dir}/manifest.json`, "utf8"));
+const engine = await init({ threads: 0 });
+const only = process.env.TS_IQ_TYPES ? process.env.TS_IQ_TYPES.split(",") : null;
+const sha = (v: ArrayBufferView) => createHash("sha256").update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)).digest("hex");
+
+const groups = new Map<string, any[]>();
+for (const c of manifest.cases) {
+  const k = `${c.type} ${c.variant}`;
+  if (!groups.has(k)) groups.set(k, []);
+  groups.get(k)!.push(c);
+}
+
+for (const [key, cases] of groups) {
+  const [type, variant] = key.split(" ");
+  if (only && !only.includes(type)) continue;
+  test(`${key}: ${cases.length} cases bit-identical (quant bytes + dequant floats, SIMD and _ref)`, () => {
+    const failures: string[] = [];
+    for (const c of cases) {
+      const x = readF32(`${dir}/${c.input}`);
+      const imatrix = c.imatrix ? readF32(`${dir}/${c.imatrix}`) : undefined;
+      const want = readU8(`${dir}/${c.quant}`);
+      for (const kernel of ["simd", "ref"] as const) {
+        const o = { type, rows: c.rows, cols: c.n_per_row, kernel, imatrix };
+        let got: Uint8Array;
+        try {
+          got = engine.quantize(x, o);
+        } catch (e) {
+          failures.push(`${c.name} ${kernel}: threw ${(e as Error).message}`);
+          continue;
+        }
+        const d = firstDiff(got, want);
+        if (d >= 0) failures.push(`${c.name} ${kernel}: quant byte ${d} differs (got ${got[d]}, want ${want[d]})`);
+        const dq = engine.dequantize(want, o);
+        if (sha(dq) !== c.dequant_sha256) failures.push(`${c.name} ${kernel}: dequantized floats differ`);
+      }
+      if (variant === "ref" && manifest.has_quantize_row_ref.includes(type)) {
+        const got = engine.quantize(x, { type, rows: c.rows, cols: c.n_per_row, algorithm: "ref" });
+        if (firstDiff(got, want) >= 0) failures.push(`${c.name}: quantize_row_${type}_ref differs`);
+      }
+    }
+    assert.is(failures.length, 0, failures.slice(0, 10).join("\n"));
+  });
+}
+
+test("fixtures are complete and match their recorded hashes", () => {
+  assert.is(manifest.cases.length, manifest.n_cases);
+  for (const c of manifest.cases) {
+    assert.ok(existsSync(`${dir}/${c.input}`), c.input);
+    assert.is(sha(readU8(`${dir}/${c.quant}`)), c.quant_sha256, c.quant);
+  }
+});
+
+test("iq2_xxs, iq2_xs, iq1_s without an imatrix: E_IMATRIX (ggml_quantize_requires_imatrix), other i-quants accept none", () => {
+  assert.equal([...manifest.requires_imatrix].sort(), ["iq1_s", "iq2_xs", "iq2_xxs"]);
+  const x = new Float32Array(512).map((_, i) => Math.sin(i));
+  for (const type of ["iq2_xxs", "iq2_xs", "iq1_s"]) {
+    assert.ok(engine.typeInfo(type).requiresImatrix, type);
+    for (const run of [() => engine.quantize(x, { type, rows: 2, cols: 256 }), () => engine.createQuantizer({ type, cols: 256 })]) {
+      try { run(); assert.unreachable(`${type} quantized without imatrix`); } catch (e) {
+        assert.instance(e, TensorshrinkError);
+        assert.is((e as TensorshrinkError).code, "E_IMATRIX");
+        assert.match((e as Error).message, type);
+      }
+    }
+    const q = engine.quantize(x, { type, rows: 2, cols: 256, imatrix: new Float32Array(256).fill(1) });
+    assert.is(q.length, 2 * engine.typeInfo(type).bytesPerBlock);
+  }
+  for (const type of ["iq4_xs", "iq3_s", "iq3_xxs", "iq2_s", "iq1_m"]) {
+    assert.not.ok(engine.typeInfo(type).requiresImatrix, type);
+    assert.is(engine.quantize(x, { type, rows: 2, cols: 256 }).length, 2 * engine.typeInfo(type).bytesPerBlock);
+  }
+});
+
+test.run();
