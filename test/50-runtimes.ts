@@ -110,6 +110,15 @@ function same(label: string, r: Result, workers: number): void {
   // the main job: F32 GGUF written, read back from a Blob, quantized to Q4_K_M on the pool
   assert.is(r.modelF32Sha, ref.modelF32Sha, `${label}: the F32 GGUF written by quantizeModel differs from Node's`);
   assert.equal(r.model, ref.model, `${label}: Q4_K_M of the model read from a Blob differs from Node's`);
+  // the engine's forward pass: evaluate() and generate() give Node's numbers (f32 wasm arithmetic is
+  // deterministic; JS-side transcendental functions may differ in the last bit between engines)
+  assert.ok(r.eval && ref.eval, `${label}: evaluate() ran`);
+  assert.is(r.eval.tokens, ref.eval.tokens, `${label}: evaluate() scored positions`);
+  for (const k of ["pplBase", "pplOther", "kld", "top1"] as const) {
+    const a = r.eval[k], b = ref.eval[k];
+    assert.ok(Number.isFinite(a) && Math.abs(a - b) <= 1e-5 * Math.max(1, Math.abs(b)), `${label}: evaluate() ${k} ${a} vs Node's ${b}`);
+  }
+  assert.equal(r.generated, ref.generated, `${label}: greedy generate() tokens differ from Node's`);
 }
 
 function withTimeout<T>(label: string, p: Promise<T>, ms: number): Promise<T> {

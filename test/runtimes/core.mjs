@@ -83,6 +83,27 @@ export async function smoke(init, opts = {}) {
     };
     out.model = await job(blobSource(new Blob([file])));
     if (opts.modelUrl) out.modelUrl = await job(await openUrlSource(opts.modelUrl));
+    // The engine's own forward pass in this runtime: evaluate() of the Q4_K_M model against the F32 one
+    // (both read back from Blobs), and greedy generation with the KV cache. No native code anywhere.
+    const { LlamaModel, evaluate } = opts.pkg;
+    if (LlamaModel && evaluate) {
+      const q = memorySink();
+      await quantizeModel(e, ggufModelSource(await readGguf(blobSource(new Blob([file]))), e), q, { ftype: "Q4_K_M" });
+      const base = await LlamaModel.open(e, ggufModelSource(await readGguf(blobSource(new Blob([file]))), e));
+      const other = await LlamaModel.open(e, ggufModelSource(await readGguf(blobSource(new Blob([q.bytes()]))), e));
+      const docs = [];
+      let s = 12345;
+      for (let d = 0; d < 3; d++) {
+        const doc = [];
+        for (let i = 0; i < 20 + 7 * d; i++) { s = (s * 1103515245 + 12345) >>> 0; doc.push(3 + (s >>> 8) % (SMOKE_MODEL.nVocab - 3)); }
+        docs.push(doc);
+      }
+      const r = await evaluate({ base, other, documents: docs, ctx: 64 });
+      out.eval = { tokens: r.tokens, pplBase: r.base.perplexity, pplOther: r.other.perplexity, kld: r.kld.mean, top1: r.top1Agreement };
+      out.generated = await base.generate(docs[0].slice(0, 8), 12, { stopAtEos: false });
+      base.dispose();
+      other.dispose();
+    }
     e.dispose();
   }
 
