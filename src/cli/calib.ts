@@ -12,16 +12,12 @@ import { collectStats } from "../calib/collect";
 import { evaluate, type EvaluateResult } from "../eval/evaluate";
 import { decodeText, splitDocuments } from "../eval/text";
 import type { Args } from "./main";
+import { intOption, threadsOf, positionals } from "./commands";
 
 const one = (a: Args, k: string) => a.opts.get(k)?.at(-1);
 
-function intOpt(a: Args, k: string, min: number, max: number): number | undefined {
-  const t = one(a, k);
-  if (t === undefined) return undefined;
-  const n = Number(t);
-  if (!Number.isInteger(n) || n < min || n > max) throw new TensorshrinkError("E_RANGE", `${k} must be an integer from ${min} to ${max}, got "${t}"`);
-  return n;
-}
+// Numeric options: plain decimal integers only, as every command (see commands.ts).
+const intOpt = intOption;
 
 async function readText(file: string): Promise<{ text: string; bytes: number }> {
   const fs = await import("node:fs/promises");
@@ -71,7 +67,7 @@ function onSignals(ac: AbortController): () => void {
 
 /** `tensorshrink imatrix <model> --text F [-o out.gguf] [--ctx 512] [--chunks N] [--legacy] [--threads N] [--process-output] [--kv-f16]` */
 export async function runImatrix(a: Args): Promise<number> {
-  const [input] = a._;
+  const [input] = positionals(a, 1, "usage: tensorshrink imatrix <model> --text F [-o out.gguf] [options]");
   const textFile = one(a, "--text");
   if (!input || !textFile) throw new TensorshrinkError("E_RANGE", "usage: tensorshrink imatrix <model> --text F [-o out.gguf] [--ctx 512] [--chunks N] [--legacy] [--threads N] [--tokenizer F] [--process-output] [--kv-f16] [--json]");
   const ctx = intOpt(a, "--ctx", 1, 1 << 20) ?? 512;
@@ -79,7 +75,7 @@ export async function runImatrix(a: Args): Promise<number> {
   const out = one(a, "--output") ?? (a.flags.has("--legacy") ? "imatrix.dat" : "imatrix.gguf");
   const legacy = a.flags.has("--legacy") || /\.dat$/i.test(out);
   const { text } = await readText(textFile);
-  const engine = await init({ threads: intOpt(a, "--threads", 1, 256) });
+  const engine = await init({ threads: await threadsOf(a) });
   const ac = new AbortController();
   const offSig = onSignals(ac);
   let m: Opened | undefined;
@@ -139,9 +135,10 @@ export async function runEvaluate(a: Args): Promise<number> {
   const baseLogits = one(a, "--base-logits"), saveLogits = one(a, "--save-logits");
   const backend = one(a, "--backend") ?? "engine";
   const usage = "usage: tensorshrink eval <base> <other> --text F [--backend engine|llama.cpp] [--ctx N] [--threads N] [--save-logits F] [--kv-f16] [--json]\n       tensorshrink eval <base> --text F --save-logits F\n       tensorshrink eval <other> --text F --base-logits F";
+  positionals(a, baseLogits ? 1 : 2, usage);
   if (!textFile || a._.length < 1 || a._.length > 2 || (baseLogits && a._.length !== 1) || (!baseLogits && !saveLogits && a._.length !== 2)) throw new TensorshrinkError("E_RANGE", usage);
   if (backend !== "engine" && backend !== "llama.cpp") throw new TensorshrinkError("E_RANGE", `--backend must be engine or llama.cpp, got "${backend}"`);
-  const threads = intOpt(a, "--threads", 1, 256);
+  const threads = await threadsOf(a);
   const ctxOpt = intOpt(a, "--ctx", 2, 1 << 20);
   const json = a.flags.has("--json");
   if (backend === "llama.cpp") {

@@ -17,7 +17,7 @@ import type { Args } from "./main";
 const one = (a: Args, k: string) => a.opts.get(k)?.at(-1);
 
 /** A plain decimal integer (digits only: no sign, exponent, hex, spaces or fraction) in [min, max], or E_RANGE naming the option. */
-function intOption(a: Args, k: string, min: number, max: number): number | undefined {
+export function intOption(a: Args, k: string, min: number, max: number): number | undefined {
   const t = one(a, k);
   if (t === undefined) return undefined;
   const n = /^[0-9]{1,16}$/.test(t) ? Number(t) : NaN;
@@ -40,7 +40,7 @@ async function coreCount(): Promise<number> {
 export const THREADS_PER_CORE_CAP = 4;
 
 /** --threads / -t: a plain decimal integer >= 1; above 4 x the cores it is capped, with a note on stderr. */
-async function threadsOf(a: Args): Promise<number | undefined> {
+export async function threadsOf(a: Args): Promise<number | undefined> {
   const n = intOption(a, "--threads", 1, Number.MAX_SAFE_INTEGER);
   if (n === undefined) return undefined;
   const cores = await coreCount();
@@ -53,7 +53,7 @@ async function threadsOf(a: Args): Promise<number | undefined> {
 }
 
 /** Refuses positionals beyond the `n` a command takes, naming the first extra one. */
-function positionals(a: Args, n: number, usage: string): string[] {
+export function positionals(a: Args, n: number, usage: string): string[] {
   if (a._.length > n) throw new TensorshrinkError("E_RANGE", `unexpected argument "${safeText(a._[n])}"; ${usage}`, { argument: a._[n] });
   return a._;
 }

@@ -1,5 +1,6 @@
 // `tensorshrink teacher <model> --text F --top-k K -o F [--ctx N] [--threads N] [--tokenizer F] [--json]`
 import { TensorshrinkError } from "../errors";
+import { intOption, threadsOf, positionals } from "./commands";
 import { init } from "../engine/init";
 import { openFileSink } from "../formats/source";
 import { openModel } from "../model/open";
@@ -12,17 +13,12 @@ import { modelFingerprints } from "../distill/fingerprint";
 import type { Args } from "./main";
 
 const one = (a: Args, k: string) => a.opts.get(k)?.at(-1);
-const int = (a: Args, k: string, lo: number, hi: number): number | undefined => {
-  const v = one(a, k);
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < lo || n > hi) throw new TensorshrinkError("E_RANGE", `${k} must be an integer from ${lo} to ${hi}, got "${v}"`);
-  return n;
-};
+// Numeric options: plain decimal integers only, as every command (see commands.ts).
+const int = intOption;
 
 /** Records the model's top-k next-token log-probs over a text into a teacher file (temp file + rename). */
 export async function runTeacher(a: Args): Promise<number> {
-  const [input] = a._;
+  const [input] = positionals(a, 1, "usage: tensorshrink teacher <model> --text <file> -o <out.tskd> [options]");
   const textPath = one(a, "--text"), out = one(a, "-o") ?? one(a, "--output");
   if (!input || !textPath || !out) throw new TensorshrinkError("E_RANGE", "usage: tensorshrink teacher <model> --text <file> -o <out.tskd> [--top-k 32] [--ctx N] [--threads N] [--json]");
   const fs = await import("node:fs/promises");
@@ -31,7 +27,7 @@ export async function runTeacher(a: Args): Promise<number> {
   try { text = await fs.readFile(textPath, "utf8"); } catch (e) {
     throw new TensorshrinkError("E_IO", `cannot read --text ${textPath}: ${(e as Error).message}`, { file: textPath });
   }
-  const engine = await init({ threads: int(a, "--threads", 1, 256) });
+  const engine = await init({ threads: await threadsOf(a) });
   const source = await openModel(input, engine, { tokenizer: one(a, "--tokenizer") });
   const ac = new AbortController();
   const onSig = () => ac.abort();
