@@ -184,9 +184,10 @@ function byteLevelChars(): string[] {
 /**
  * Checks a vocabulary the way llama.cpp's vocab loader relies on it: token strings are unique (it
  * asserts `id_to_token.size() == token_to_id.size()` and aborts the process otherwise), the token
- * type and score arrays have one entry per token (it indexes them by token id), and a byte-level BPE
- * vocabulary has the 256 byte characters (tokenizing "\n" at load, and any text later, falls back to
- * them through `token_to_id.at()`, which throws out of the loader: the process aborts).
+ * type and score arrays have one entry per token (it indexes them by token id), and the 256 byte
+ * tokens are there (`<0x00>`..`<0xFF>` for SentencePiece, the byte characters for byte-level BPE):
+ * tokenizing text with a byte the vocabulary lacks falls back to them through `token_to_id.at()`,
+ * which throws out of the tokenizer and aborts the process.
  * @throws TensorshrinkError `E_FORMAT` naming the token and ids.
  */
 export function checkLlamaVocab(v: LlamaVocabView, where: string): void {
@@ -200,6 +201,15 @@ export function checkLlamaVocab(v: LlamaVocabView, where: string): void {
     const j = ids.get(t);
     if (j !== undefined) throw bad(`token ${JSON.stringify(t).slice(0, 40)} is both id ${j} and id ${i} (llama.cpp needs unique token strings and aborts otherwise)`, { token: i, other: j });
     ids.set(t, i);
+  }
+  if (v.model === "llama") {
+    // SentencePiece: byte_to_token() looks up "<0xNN>", then the byte itself as a string, with .at()
+    for (let b = 0; b < 256; b++) {
+      const hex = `<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`;
+      if (!ids.has(hex) && !(b < 0x80 && ids.has(String.fromCharCode(b)))) {
+        throw bad(`a SentencePiece vocabulary needs the 256 byte tokens <0x00>..<0xFF>; ${hex} is missing: llama.cpp aborts when it meets that byte`, { missing: hex });
+      }
+    }
   }
   if (v.model === "gpt2") {
     const missing = byteLevelChars().filter((c) => !ids.has(c));
