@@ -22,7 +22,7 @@ export { readLlama2cCheckpoint, readLlama2cTokenizer } from "./formats/llama2c";
 export { llamaFromLlama2c, llamaFromHf, openLlamaModel, convertToGguf, openLlama2cModel, openHfModel } from "./model/convert";
 export { EvalAccumulator, klDivergence, logSoftmax, perplexity, tokenNll, type EvalSummary } from "./eval/metrics";
 // --- hostile-files ---
-export { checkLlamaModel, checkLlamaTensors, checkLlamaParams, expectedLlamaTensors, llamaShapeParamsFromMetadata, LLAMA_LIMITS, type LlamaShapeParams, type ExpectedTensor } from "./model/validate";
+export { checkLlamaModel, checkLlamaTensors, checkLlamaParams, checkLlamaVocab, type LlamaVocabView, expectedLlamaTensors, llamaShapeParamsFromMetadata, LLAMA_LIMITS, type LlamaShapeParams, type ExpectedTensor } from "./model/validate";
 export { parseHfLlamaConfig, type HfLlamaConfig } from "./model/hf-config";
 export { sniffModelFormat, type SniffedFormat } from "./model/open";
 export { findDuplicateJsonKey, type DuplicateJsonKey } from "./formats/json-keys";

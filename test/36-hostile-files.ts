@@ -28,10 +28,10 @@ const hfDir = path.join(dir, "hf");
 mkdirSync(hfDir);
 for (const [name, bytes] of Object.entries(hfFiles)) writeFileSync(path.join(hfDir, name), bytes);
 
-/** A tiny llama2.c checkpoint (dim 8, hidden 16, 1 layer, 2 heads, vocab 10, seq 4) and its tokenizer. */
+/** A tiny llama2.c checkpoint (dim 8, hidden 16, 1 layer, 2 heads, vocab 262, seq 4) and its tokenizer (256 byte tokens). */
 function llama2c(): { ckpt: Uint8Array; tok: Uint8Array } {
-  const cfg = [8, 16, 1, 2, 2, 10, 4];
-  const nw = 10 * 8 + 8 + 4 * 8 * 8 + 8 + 3 * 16 * 8 + 8 + 2 * 4 * 2;
+  const V = 262, cfg = [8, 16, 1, 2, 2, V, 4];
+  const nw = V * 8 + 8 + 4 * 8 * 8 + 8 + 3 * 16 * 8 + 8 + 2 * 4 * 2;
   const ckpt = new Uint8Array(28 + 4 * nw);
   const dv = new DataView(ckpt.buffer);
   cfg.forEach((v, i) => dv.setInt32(i * 4, v, true));
@@ -40,7 +40,11 @@ function llama2c(): { ckpt: Uint8Array; tok: Uint8Array } {
   const i32 = (v: number) => { const b = new Uint8Array(4); new DataView(b.buffer).setInt32(0, v, true); parts.push(...b); };
   const f32 = (v: number) => { const b = new Uint8Array(4); new DataView(b.buffer).setFloat32(0, v, true); parts.push(...b); };
   i32(8);
-  for (let i = 0; i < 10; i++) { const s = new TextEncoder().encode(i < 3 ? "" : ` w${i}`); f32(-i); i32(s.length); parts.push(...s); }
+  for (let i = 0; i < V; i++) {
+    const piece = i < 3 ? "" : i < 259 ? `<0x${(i - 3).toString(16).toUpperCase().padStart(2, "0")}>` : ` w${i}`;
+    const s = new TextEncoder().encode(piece);
+    f32(-i); i32(s.length); parts.push(...s);
+  }
   return { ckpt, tok: new Uint8Array(parts) };
 }
 const l2cDir = path.join(dir, "l2c");

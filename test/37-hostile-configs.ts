@@ -141,6 +141,19 @@ async function ggufBlob(edit: (m: ModelSource) => ModelSource): Promise<Blob> {
 }
 const withMeta = (key: string, type: any, value: any) => (m: ModelSource): ModelSource => ({ ...m, metadata: m.metadata.map((kv) => (kv.key === key ? ggufKV(key, type, value) : kv)) });
 
+test("vocabularies llama.cpp aborts on (duplicate token strings, byte-level BPE without its byte tokens): E_FORMAT", async () => {
+  expectTyped("an added token that repeats token 100's string at id 299", await attempt(await hf({ tokenizer: (t) => {
+    const name = Object.keys(t.model.vocab).find((k) => t.model.vocab[k] === 100)!;
+    t.added_tokens.push({ id: 299, content: name, special: false });
+  } })), ["E_FORMAT"], /both id/);
+  expectTyped("gpt2 vocabulary without byte tokens", await attempt(await hf({ tokenizer: (t) => { t.model.byte_fallback = false; delete t.model.vocab["<0x00>"]; t.model.merges = []; } })), ["E_FORMAT"], /256 byte tokens/);
+  // the same in a GGUF input: token_type shorter than the tokens (llama.cpp indexes it by token id)
+  const m = withMeta("tokenizer.ggml.token_type", "arr", { itemType: 5, items: new Array(10).fill(1) });
+  const e = await openModel(await ggufBlob(m), engine).then(async (x) => { await x.close?.(); return null; }, (e) => e);
+  assert.ok(e instanceof TensorshrinkError && e.code === "E_FORMAT", String(e));
+  assert.match(e.message, /10 token types for 300 tokens/);
+});
+
 test("a GGUF input that lies: refused before quantizing (llama.cpp's loader checks)", async () => {
   const ok = await openModel(await ggufBlob((m) => m), engine);
   await ok.close?.();

@@ -18,7 +18,7 @@ import { directoryResolver, fileIdentityOf, openSource, type ByteSink, type Byte
 import type { FileRange } from "../engine/pool";
 import { vocabFromHfTokenizer, vocabFromLlama2c, vocabMetadata, type GgufVocab } from "./vocab";
 import { parseHfLlamaConfig } from "./hf-config";
-import { checkLlamaTensors, LLAMA_LIMITS, type LlamaShapeParams } from "./validate";
+import { checkLlamaTensors, checkLlamaVocab, LLAMA_LIMITS, type LlamaShapeParams } from "./validate";
 import { findDuplicateJsonKey } from "../formats/json-keys";
 
 /** A tensor of a model plan, read lazily. */
@@ -218,6 +218,7 @@ export async function llamaFromLlama2c(checkpoint: SourceInput, tokenizer: Sourc
       close: async () => { await src.close?.(); },
     };
     checkLlamaTensors(planShapeParams(plan), plan.tensors, src.name);
+    checkLlamaVocab(plan.vocab, tsrc.name);
     return plan;
   } catch (e) {
     await src.close?.();
@@ -448,6 +449,7 @@ export async function llamaFromHf(dir: string | FileResolver, opts: PlanOptions 
       close: () => model.close(),
     };
     checkLlamaTensors(planShapeParams(plan), plan.tensors, where);
+    checkLlamaVocab(plan.vocab, `${where}: tokenizer.json`);
     return plan;
   } catch (e) {
     await model.close();

@@ -161,6 +161,62 @@ export function checkLlamaTensors(h: LlamaShapeParams, tensors: readonly { reado
   }
 }
 
+/** A vocabulary as GGUF stores it (`tokenizer.ggml.*`). */
+export interface LlamaVocabView {
+  /** tokenizer.ggml.model: "llama" (SentencePiece) or "gpt2" (byte-level BPE); others are not checked. */
+  readonly model: string;
+  readonly tokens: readonly string[];
+  readonly tokenTypes?: ArrayLike<unknown>;
+  readonly scores?: ArrayLike<unknown>;
+}
+
+/** The 256 characters byte-level BPE (GPT-2) uses for the bytes 0..255. */
+function byteLevelChars(): string[] {
+  const out: string[] = new Array(256);
+  let n = 0;
+  for (let b = 0; b < 256; b++) {
+    const printable = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+    out[b] = String.fromCodePoint(printable ? b : 256 + n++);
+  }
+  return out;
+}
+
+/**
+ * Checks a vocabulary the way llama.cpp's vocab loader relies on it: token strings are unique (it
+ * asserts `id_to_token.size() == token_to_id.size()` and aborts the process otherwise), the token
+ * type and score arrays have one entry per token (it indexes them by token id), and the 256 byte
+ * tokens are there (`<0x00>`..`<0xFF>` for SentencePiece, the byte characters for byte-level BPE):
+ * tokenizing text with a byte the vocabulary lacks falls back to them through `token_to_id.at()`,
+ * which throws out of the tokenizer and aborts the process.
+ * @throws TensorshrinkError `E_FORMAT` naming the token and ids.
+ */
+export function checkLlamaVocab(v: LlamaVocabView, where: string): void {
+  const bad = (msg: string, extra: Record<string, unknown> = {}) => new TensorshrinkError("E_FORMAT", `${where}: ${msg}`, { file: where, ...extra });
+  if (v.tokens.length === 0) throw bad("the vocabulary is empty");
+  if (v.tokenTypes && v.tokenTypes.length !== v.tokens.length) throw bad(`${v.tokenTypes.length} token types for ${v.tokens.length} tokens`);
+  if (v.scores && v.scores.length !== v.tokens.length) throw bad(`${v.scores.length} token scores for ${v.tokens.length} tokens`);
+  const ids = new Map<string, number>();
+  for (let i = 0; i < v.tokens.length; i++) {
+    const t = v.tokens[i]!;
+    const j = ids.get(t);
+    if (j !== undefined) throw bad(`token ${JSON.stringify(t).slice(0, 40)} is both id ${j} and id ${i} (llama.cpp needs unique token strings and aborts otherwise)`, { token: i, other: j });
+    ids.set(t, i);
+  }
+  if (v.model === "llama") {
+    // SentencePiece: byte_to_token() looks up "<0xNN>", then the byte itself as a string, with .at()
+    for (let b = 0; b < 256; b++) {
+      const hex = `<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`;
+      if (!ids.has(hex) && !(b < 0x80 && ids.has(String.fromCharCode(b)))) {
+        throw bad(`a SentencePiece vocabulary needs the 256 byte tokens <0x00>..<0xFF>; ${hex} is missing: llama.cpp aborts when it meets that byte`, { missing: hex });
+      }
+    }
+  }
+  if (v.model === "gpt2") {
+    const missing = byteLevelChars().filter((c) => !ids.has(c));
+    if (missing.length) throw bad(`a byte-level BPE vocabulary needs all 256 byte tokens; ${missing.length} are missing (e.g. ${JSON.stringify(missing[0])} for byte 0x${byteLevelChars().indexOf(missing[0]!).toString(16).padStart(2, "0")}): llama.cpp aborts when it meets those bytes`, { missing: missing.length });
+  }
+}
+
 /**
  * The shape hyperparameters of a GGUF model's metadata, as llama.cpp reads them for
  * `general.architecture` = llama; null for other architectures (not checked).
@@ -209,5 +265,14 @@ export function llamaShapeParamsFromMetadata(metadata: readonly GgufKV[], where:
  */
 export function checkLlamaModel(model: { readonly metadata: readonly GgufKV[]; readonly tensors: readonly { readonly name: string; readonly ne: readonly number[] }[] }, where: string): void {
   const h = llamaShapeParamsFromMetadata(model.metadata, where);
-  if (h) checkLlamaTensors(h, model.tensors, where);
+  if (!h) return;
+  checkLlamaTensors(h, model.tensors, where);
+  const kv = new Map(model.metadata.map((e) => [e.key, e.value]));
+  const arr = (k: string) => { const x = kv.get(k); return x && typeof x === "object" && "items" in x ? x.items : undefined; };
+  const tokens = arr("tokenizer.ggml.tokens");
+  const tm = kv.get("tokenizer.ggml.model");
+  if (tokens && typeof tm === "string") {
+    if (!tokens.every((t) => typeof t === "string")) throw new TensorshrinkError("E_FORMAT", `${where}: tokenizer.ggml.tokens holds non-strings`, { file: where });
+    checkLlamaVocab({ model: tm, tokens: tokens as string[], tokenTypes: arr("tokenizer.ggml.token_type"), scores: arr("tokenizer.ggml.scores") }, where);
+  }
 }
