@@ -4,10 +4,12 @@
  *   tensorshrink inspect <file> [--json]
  *   tensorshrink eval <base.gguf> <other.gguf> --text <file> [--threads N] [--json]
  *   tensorshrink demo [--json]
+ *   tensorshrink web [--port N]
  */
 import { TensorshrinkError, isTensorshrinkError } from "../errors";
 import { runQuantize, runInspect, runDemo, runEval } from "./commands";
 import { safeText } from "./escape";
+import { runWeb } from "./web";
 
 const HELP = `tensorshrink — compress LLM weights to GGUF in any JavaScript runtime
 
@@ -34,12 +36,14 @@ Usage:
       control characters, C1 controls and bidi overrides in names and values are printed escaped (\x1b)
   tensorshrink eval <base.gguf> <other.gguf> --text <file> [--threads N] [--ctx N] [--json]
       perplexity of both, mean KL divergence and top-1 agreement of other vs base (llama.cpp via node-llama-cpp)
+  tensorshrink web [--port N]
+      serves the web app (compress a model in a browser tab) on http://127.0.0.1:N/ (default 8080; 0 = any free port)
 `;
 
 /** Parsed command line: positionals plus repeated/single options. */
 export interface Args { _: string[]; opts: Map<string, string[]>; flags: Set<string> }
 
-const WITH_VALUE = new Set(["--imatrix", "--threads", "--rule", "--text", "--tokenizer", "--ctx", "--ftypes"]);
+const WITH_VALUE = new Set(["--imatrix", "--threads", "--rule", "--text", "--tokenizer", "--ctx", "--ftypes", "--port"]);
 const FLAGS = new Set(["--json", "--pure", "--keep-order", "--help", "--allow-nonfinite"]);
 
 /** Single-dash aliases: -t N is --threads N, -h is --help. */
@@ -101,6 +105,7 @@ async function main(argv: string[]): Promise<number> {
     case "inspect": return runInspect(args);
     case "demo": return runDemo(args);
     case "eval": return runEval(args);
+    case "web": return runWeb(args);
     default:
       process.stderr.write(`unknown command "${safeText(cmd)}"\n\n${HELP}`);
       return 2;

@@ -1,0 +1,222 @@
+// The web app (dist/web, served by `tensorshrink web`'s server) in real headless Chromium
+// (Debian's /usr/bin/chromium through playwright-core; never downloaded). The stories260K checkpoint
+// is converted to an F32 GGUF with the project's converter, opened through the page's file input,
+// quantized to Q4_K_M in the page's Web Worker and downloaded: the bytes must be the API's and the
+// CLI's. Also: the same through the streaming-to-file path (showSaveFilePicker answered with a file of
+// the origin private file system) and through a URL with range requests; a not-a-model file, a URL
+// without range support and a URL refused by CORS give visible, specific messages; a cancel mid-run
+// leaves the page usable; no long task (> 200 ms) on the main thread while a synthetic model
+// quantizes; first paint < 1 s; no request but the page's own files and the model URL. Writes the
+// screenshot bench/webapp.png. Without Chromium the test is skipped with the reason (CI=true: failure).
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { createHash } from "node:crypto";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { init, quantizeModel, openModel, memorySink, openFileSink, syntheticModel } from "../src/index";
+import { convertToGguf } from "../src/model/convert";
+import { serveWeb, type WebServer } from "../src/web/serve";
+import { ROOT, SHARED } from "./_util";
+import { CHROMIUM, CHROMIUM_MSG, PROBES, launch, modelServer, waitState } from "./_web";
+
+const S260 = path.join(SHARED, "models/stories260K");
+const CKPT = path.join(S260, "stories260K.bin"), TOK = path.join(S260, "tok512.bin");
+const HAVE_MODEL = existsSync(CKPT) && existsSync(TOK);
+const CHROMIUM_MISSING = !existsSync(CHROMIUM);
+const SKIP = (CHROMIUM_MISSING && !process.env.CI) || !HAVE_MODEL;
+if (CHROMIUM_MISSING && !process.env.CI) console.error(`-- skipped: the web app test. ${CHROMIUM_MSG} (With CI=true a missing browser is a failure.)`);
+if (!HAVE_MODEL) console.error(`-- skipped: the web app test needs ${CKPT} and ${TOK} (../shared/models/stories260K).`);
+
+const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+let tmp = "", gguf = "", synth = "", junk = "";
+let refQ4 = "", refQ4Size = 0;
+let web: WebServer | null = null;
+let models: Awaited<ReturnType<typeof modelServer>> | null = null;
+let b: Awaited<ReturnType<typeof launch>> | null = null;
+const requests: string[] = [];
+const figures: Record<string, unknown> = {};
+
+const T = SKIP ? test.skip : test;
+
+test.before(async () => {
+  if (SKIP) return;
+  if (CHROMIUM_MISSING) assert.unreachable(CHROMIUM_MSG);
+  if (!existsSync(path.join(ROOT, "dist/web/index.html")) || !existsSync(path.join(ROOT, "dist/web/worker.js"))) throw new Error("dist/web is missing: run `npm run build` first (the web app is built by scripts/build.mjs)");
+  tmp = mkdtempSync(path.join(tmpdir(), "tensorshrink-web-"));
+  gguf = path.join(tmp, "stories260K-F32.gguf");
+  await convertToGguf({ llama2c: CKPT, tokenizer: TOK, name: "stories260K" }, await openFileSink(gguf), { ftype: "F32" });
+  const e = await init({ threads: 2 });
+  const q = memorySink();
+  const src = await openModel(gguf, e);
+  await quantizeModel(e, src, q, { ftype: "Q4_K_M" });
+  await src.close?.();
+  refQ4 = sha(q.bytes()); refQ4Size = q.bytes().length;
+  // A synthetic llama model (~137 MB of f32) for the responsiveness and cancel checks.
+  synth = path.join(tmp, "synthetic-F32.gguf");
+  await quantizeModel(e, syntheticModel({ nLayer: 4, nEmbd: 768, nFf: 2048, nHead: 12, nHeadKv: 4, nVocab: 4000, seed: 3 }), await openFileSink(synth), { ftype: "F32" });
+  e.dispose();
+  // The CLI writes the very same bytes.
+  execFileSync(process.execPath, [path.join(ROOT, "dist/cli.js"), "quantize", gguf, path.join(tmp, "cli-Q4_K_M.gguf"), "Q4_K_M", "--json"], { stdio: "pipe", timeout: 60_000 });
+  assert.is(sha(readFileSync(path.join(tmp, "cli-Q4_K_M.gguf"))), refQ4, "the CLI and the API write the same Q4_K_M bytes");
+  junk = path.join(tmp, "notes.txt");
+  writeFileSync(junk, "these are my notes, not a model\n".repeat(20));
+  web = await serveWeb({ port: 0 });
+  models = await modelServer({
+    "/m/stories260K-F32.gguf": { file: gguf, mode: "range" },
+    "/norange/stories260K-F32.gguf": { file: gguf, mode: "norange" },
+    "/nocors/stories260K-F32.gguf": { file: gguf, mode: "nocors" },
+  });
+  b = await launch();
+  await b.page.addInitScript(PROBES);
+  b.page.on("request", (r: any) => requests.push(r.url()));
+});
+
+test.after(async () => {
+  await b?.close();
+  await web?.close();
+  await models?.close();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  if (Object.keys(figures).length) console.log(`webapp figures: ${JSON.stringify(figures)}`);
+});
+
+const page = () => b!.page;
+async function errorText(): Promise<string> {
+  await page().waitForSelector("#error.shown", { timeout: 20_000 });
+  return page().textContent("#error");
+}
+async function planned(): Promise<number> {
+  // (open resets the state to "opening" synchronously in the input's change handler)
+  await waitState(page(), ["planned"], 30_000);
+  return page().locator("#plan tbody tr").count();
+}
+async function runAndWait(timeout = 60_000): Promise<string> {
+  await page().evaluate(() => { document.body.dataset.state = "test-clicked"; });
+  await page().click("#run");
+  return waitState(page(), ["done", "failed", "cancelled"], timeout);
+}
+async function downloadSha(): Promise<{ sha: string; size: number; name: string }> {
+  const [dl] = await Promise.all([page().waitForEvent("download", { timeout: 15_000 }), page().click("#download")]);
+  const p = path.join(tmp, `dl-${Date.now()}.gguf`);
+  await dl.saveAs(p);
+  const bytes = readFileSync(p);
+  rmSync(p);
+  return { sha: sha(bytes), size: bytes.length, name: dl.suggestedFilename() };
+}
+
+T("page loads from 127.0.0.1: first paint < 1 s, engine ready (SIMD, Web Worker)", async () => {
+  await page().goto(web!.url, { timeout: 15_000 });
+  await page().waitForFunction(() => performance.getEntriesByType("paint").some((x) => x.name === "first-contentful-paint"), null, { timeout: 10_000 });
+  const fp = await page().evaluate(() => performance.getEntriesByType("paint").find((x) => x.name === "first-contentful-paint")!.startTime);
+  figures.firstPaintMs = Math.round(fp);
+  assert.ok(fp > 0 && fp < 1000, `first paint ${fp} ms (< 1000 ms)`);
+  await waitState(page(), ["ready"], 20_000);
+  assert.match(await page().textContent("#status"), /Engine ready/);
+  assert.ok(await page().isDisabled("#run"), "Quantize is disabled until a model is open");
+});
+
+T("stories260K GGUF through the file input -> plan -> Q4_K_M in the worker -> download = the API's and CLI's bytes", async () => {
+  await page().setInputFiles("#model-file", gguf);
+  const rows = await planned();
+  assert.ok(rows >= 10, `plan rows: ${rows}`);
+  const planText = await page().textContent("#plan tbody");
+  assert.match(planText, /blk\.0\.attn_q\.weight/);
+  assert.match(planText, /q5_0|q8_0|f16/, "stories260K's fallbacks are in the plan");
+  assert.match(await page().textContent("#plan-summary"), /tensors: .* → about/);
+  await page().check("#out-download");
+  assert.is(await runAndWait(), "done");
+  const d = await downloadSha();
+  assert.is(d.size, refQ4Size, "downloaded size");
+  assert.is(d.sha, refQ4, "downloaded bytes = quantizeModel's in Node (and the CLI's)");
+  assert.is(d.name, "stories260K-Q4_K_M.gguf");
+  const svg = await page().innerHTML("#plot");
+  assert.match(svg, /<svg[^>]*role="img"/);
+  assert.ok((svg.match(/<circle/g) || []).length >= 7, "one dot per quantized tensor");
+  assert.match(await page().textContent("#summary"), /bits per weight/);
+  assert.match(await page().textContent("#saved"), /Download stories260K-Q4_K_M\.gguf/);
+  await page().screenshot({ path: path.join(ROOT, "bench/webapp.png"), fullPage: true, type: "png" });
+  const png = statSync(path.join(ROOT, "bench/webapp.png")).size;
+  figures.screenshotBytes = png;
+  assert.ok(png < 300_000, `screenshot ${png} bytes < 300 KB`);
+});
+
+T("streaming to a file (showSaveFilePicker -> FileSystemWritableFileStream in the worker): same bytes", async () => {
+  await page().check("#out-file");
+  assert.is(await runAndWait(), "done");
+  assert.match(await page().textContent("#saved"), /Saved to stories260K-Q4_K_M\.gguf/);
+  const got = await page().evaluate(async () => {
+    const d = await navigator.storage.getDirectory();
+    const f = await (await d.getFileHandle("stories260K-Q4_K_M.gguf")).getFile();
+    const h = new Uint8Array(await crypto.subtle.digest("SHA-256", await f.arrayBuffer()));
+    return { size: f.size, sha: Array.from(h, (x) => x.toString(16).padStart(2, "0")).join("") };
+  });
+  assert.equal(got, { size: refQ4Size, sha: refQ4 }, "the file written through the stream");
+  await page().check("#out-download");
+});
+
+T("a file that is not a model: a visible, specific message; the page stays usable", async () => {
+  await page().setInputFiles("#model-file", junk);
+  const t = await errorText();
+  assert.match(t, /Could not open the model: E_FORMAT: notes\.txt: \d+ bytes: not a GGUF/);
+  assert.ok(await page().isDisabled("#run"), "nothing to run");
+  assert.match(await page().textContent("#plan-summary"), /No model open/);
+});
+
+T("a URL with range requests: opens, plans, quantizes to the same bytes; a URL without range support and one refused by CORS say so", async () => {
+  await page().fill("#model-url", `${models!.url}/norange/stories260K-F32.gguf`);
+  await page().click("#open-url");
+  const t1 = await errorText();
+  assert.match(t1, /expected HTTP 206 Partial Content.*got 200 \(server ignores Range\)/);
+  assert.match(t1, /does not support HTTP range requests/);
+  await page().fill("#model-url", `${models!.url}/nocors/stories260K-F32.gguf`);
+  await page().click("#open-url");
+  await page().waitForFunction(() => /CORS/.test(document.getElementById("error")!.textContent || ""), null, { timeout: 20_000 });
+  assert.match(await page().textContent("#error"), /fetch .* failed: Failed to fetch[\s\S]*CORS/);
+  await page().fill("#model-url", `${models!.url}/m/stories260K-F32.gguf`);
+  await page().press("#model-url", "Enter");
+  assert.ok((await planned()) >= 10);
+  assert.ok(!(await page().isVisible("#error")), "the error is cleared");
+  assert.is(await runAndWait(), "done");
+  assert.is((await downloadSha()).sha, refQ4, "Q4_K_M of the model read over range requests");
+  assert.ok(models!.requests.filter((r) => r.startsWith("GET /m/") && /bytes=/.test(r)).length > 5, "range requests were made");
+});
+
+T("synthetic 137 MB model: no main-thread task > 200 ms while it quantizes; cancel mid-run leaves the page usable", async () => {
+  await page().setInputFiles("#model-file", synth);
+  await planned();
+  await page().evaluate(() => { (window as any).__longTasks.length = 0; });
+  const t0 = Date.now();
+  assert.is(await runAndWait(90_000), "done");
+  const secs = (Date.now() - t0) / 1000;
+  const lt: { duration: number }[] = await page().evaluate(() => (window as any).__longTasks);
+  const worst = lt.reduce((m, x) => Math.max(m, x.duration), 0);
+  figures.synthetic = { f32Bytes: statSync(synth).size, seconds: secs, longTasks: lt.length, worstLongTaskMs: Math.round(worst) };
+  assert.ok(worst < 200, `longest main-thread task ${worst} ms (< 200 ms); ${lt.length} long tasks`);
+  // cancel
+  await page().click("#run");
+  await page().waitForFunction(() => { const p = document.getElementById("p-all") as HTMLProgressElement; return p.value > 0 && p.value < p.max * 0.7; }, null, { timeout: 30_000, polling: 20 });
+  await page().click("#cancel");
+  assert.is(await waitState(page(), ["cancelled", "done", "failed"], 20_000), "cancelled");
+  assert.match(await page().textContent("#p-all-label"), /cancelled, nothing was saved/);
+  assert.ok(!(await page().isVisible("#result")), "no result (no download link) after a cancel");
+  assert.ok(!(await page().isVisible("#error")), "a cancel is not an error");
+  // usable: open the small model again and run it to the end
+  await page().setInputFiles("#model-file", gguf);
+  await planned();
+  assert.is(await runAndWait(), "done");
+  assert.is((await downloadSha()).sha, refQ4, "after a cancel the next job writes the same bytes");
+});
+
+T("no network request except the page's own files and the model URL", async () => {
+  const own = new Set(["", "index.html", "app.js", "worker.js", "sw.js", "tensorshrink.wasm"]);
+  const bad = requests.filter((u) => {
+    if (u.startsWith("blob:") || u.startsWith("data:")) return false;
+    if (u.startsWith(web!.url)) return !own.has(u.slice(web!.url.length).split("?")[0]!);
+    return !u.startsWith(`${models!.url}/`);
+  });
+  assert.equal(bad, [], "unexpected requests");
+  assert.ok(requests.some((u) => u.startsWith(`${models!.url}/m/`)), "the model URL was requested");
+});
+
+test.run();
