@@ -12,11 +12,11 @@ export const KINDS: ReadonlyArray<{ kind: string; test: RegExp; color: string }>
   { kind: "attn_q", test: /attn_q\./, color: "#0072B2" },
   { kind: "attn_k", test: /attn_k\./, color: "#56B4E9" },
   { kind: "attn_v", test: /attn_v\./, color: "#009E73" },
-  { kind: "attn_output", test: /attn_output\./, color: "#5b4a00" },
+  { kind: "attn_output", test: /attn_output\./, color: "#E69F00" },
   { kind: "ffn_gate", test: /ffn_gate/, color: "#D55E00" },
   { kind: "ffn_up", test: /ffn_up/, color: "#CC79A7" },
-  { kind: "ffn_down", test: /ffn_down/, color: "#7a3d00" },
-  { kind: "other", test: /./, color: "#555555" },
+  { kind: "ffn_down", test: /ffn_down/, color: "#000000" },
+  { kind: "other", test: /./, color: "#8a8a8a" },
 ];
 
 /** Layer of a tensor name ("blk.12.ffn_up.weight" → 12), -1 for non-layer tensors (token_embd, output). */
@@ -40,7 +40,7 @@ export function sqnrPlotSvg(points: readonly SqnrPoint[], width = 760, height = 
   const hasOther = layers.some((l) => l < 0);
   const cols = maxLayer + 1 + (hasOther ? 1 : 0);
   const vals = pts.map((p) => p.sqnrDb as number);
-  let lo = Math.floor(Math.min(...vals) / 5) * 5, hi = Math.ceil(Math.max(...vals) / 5) * 5;
+  let lo = Math.floor((Math.min(...vals) - 1) / 5) * 5, hi = Math.ceil((Math.max(...vals) + 1) / 5) * 5;
   if (hi - lo < 10) { lo -= 5; hi += 5; }
   const L = 52, R = 150, T = 14, B = 40;
   const pw = width - L - R, ph = height - T - B;
@@ -67,7 +67,7 @@ export function sqnrPlotSvg(points: readonly SqnrPoint[], width = 760, height = 
   const sum = new Map<number, { s: number; n: number }>();
   pts.forEach((p, i) => { const l = layers[i]; if (l < 0) return; const a = sum.get(l) ?? { s: 0, n: 0 }; a.s += p.sqnrDb as number; a.n++; sum.set(l, a); });
   const line = [...sum.entries()].sort((a, b) => a[0] - b[0]).map(([l, a]) => `${xOf(l).toFixed(1)},${yOf(a.s / a.n).toFixed(1)}`);
-  if (line.length > 1) out.push(`<polyline points="${line.join(" ")}" fill="none" stroke="#000" stroke-width="1.5" stroke-dasharray="4 3"/>`);
+  if (line.length > 1) out.push(`<polyline points="${line.join(" ")}" fill="none" stroke="#666" stroke-width="1.5" stroke-dasharray="5 3"/>`);
   // dots, jittered within the layer's column by kind so they do not hide each other
   const colW = pw / cols;
   pts.forEach((p, i) => {
@@ -82,7 +82,7 @@ export function sqnrPlotSvg(points: readonly SqnrPoint[], width = 760, height = 
     out.push(`<circle cx="${L + pw + 16}" cy="${y}" r="4.5" fill="${k.color}"/><text x="${L + pw + 26}" y="${y}" dominant-baseline="middle" fill="#222">${k.kind}</text>`);
   });
   const y = T + 8 + present.length * 18;
-  out.push(`<line x1="${L + pw + 10}" x2="${L + pw + 22}" y1="${y}" y2="${y}" stroke="#000" stroke-width="1.5" stroke-dasharray="4 3"/><text x="${L + pw + 26}" y="${y}" dominant-baseline="middle" fill="#222">layer mean</text>`);
+  out.push(`<line x1="${L + pw + 10}" x2="${L + pw + 22}" y1="${y}" y2="${y}" stroke="#666" stroke-width="1.5" stroke-dasharray="5 3"/><text x="${L + pw + 26}" y="${y}" dominant-baseline="middle" fill="#222">layer mean</text>`);
   out.push("</svg>");
   return out.join("");
 }
