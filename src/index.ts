@@ -31,3 +31,7 @@ export { findDuplicateJsonKey, type DuplicateJsonKey } from "./formats/json-keys
 export { TensorScope } from "./engine/tensor";
 export { MAX_ALLOC_BYTES } from "./engine/engine";
 export type { FileSink } from "./formats/source";
+
+// --- webapp ---
+export { sqnrPlotSvg, layerOf, KINDS as SQNR_PLOT_KINDS, type SqnrPoint } from "./web/plot";
+export { serveWeb, webRoot, type WebServer } from "./web/serve";

@@ -11,7 +11,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createHash } from "node:crypto";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -19,6 +19,8 @@ import { init, quantizeModel, openModel, memorySink, openFileSink, syntheticMode
 import { convertToGguf } from "../src/model/convert";
 import { serveWeb, type WebServer } from "../src/web/serve";
 import { ROOT, SHARED } from "./_util";
+import { sqnrPlotSvg, layerOf } from "../src/web/plot";
+import { outputName, fmtBytes, rateAndEta, esc } from "../src/web/format";
 import { CHROMIUM, CHROMIUM_MSG, PROBES, launch, modelServer, waitState } from "./_web";
 
 const S260 = path.join(SHARED, "models/stories260K");
@@ -82,6 +84,72 @@ test.after(async () => {
 });
 
 const page = () => b!.page;
+
+// ------------------------------------------------------------------ without a browser
+
+test("plot and formatting (Node): one dot per quantized tensor, names escaped, layers; sizes, ETA, output names", () => {
+  const rows = [
+    { name: "token_embd.weight", type: "q6_K", sqnrDb: 30.5 },
+    { name: "blk.0.attn_q.weight", type: "q4_K", sqnrDb: 21.25 },
+    { name: "blk.0.attn_norm.weight", type: "f32", sqnrDb: null },
+    { name: "blk.11.ffn_down.weight", type: "q6_K", sqnrDb: 27 },
+    { name: "blk.3.<script>", type: "q4_K", sqnrDb: 19 },
+  ];
+  const svg = sqnrPlotSvg(rows);
+  assert.is((svg.match(/<circle[^>]*><title>/g) || []).length, 4, "a dot per tensor with an SQNR (not the copied norm)");
+  assert.not.match(svg, /<script>/, "names are escaped");
+  assert.match(svg, /blk\.3\.&lt;script&gt; \(q4_K\): 19\.00 dB/);
+  assert.match(svg, /aria-label="SQNR per tensor by layer: 4 tensors, 19\.0 to 30\.5 dB"/);
+  assert.match(svg, />11</, "the last layer is on the x axis");
+  assert.match(svg, /<polyline/, "the per-layer mean");
+  assert.match(sqnrPlotSvg([{ name: "a", type: "f32", sqnrDb: null }]), /nothing to plot/);
+  assert.is(layerOf("blk.12.ffn_up.weight"), 12);
+  assert.is(layerOf("output.weight"), -1);
+  assert.is(outputName("C:\\models\\llama-F16.gguf", "Q4_K_M"), "llama-Q4_K_M.gguf");
+  assert.is(outputName("stories260K.bin", "Q8_0"), "stories260K-Q8_0.gguf");
+  assert.is(outputName("a b/c?.gguf", "Q8_0"), "c_-Q8_0.gguf");
+  assert.is(fmtBytes(1_234_000), "1.23 MB");
+  assert.is(fmtBytes(512), "512 B");
+  assert.equal(rateAndEta(50e6, 150e6, 1000), { mbPerSecond: 50, etaSeconds: 2 });
+  assert.is(esc(`<a href="x">'&`), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;");
+});
+
+test("tensorshrink web --port 0: serves dist/web on 127.0.0.1 (index, app, worker, wasm; 404 otherwise) and stops on SIGTERM", async () => {
+  if (!existsSync(path.join(ROOT, "dist/cli.js")) || !existsSync(path.join(ROOT, "dist/web/index.html"))) assert.unreachable("dist/ is missing: run npm run build");
+  const p = spawn(process.execPath, [path.join(ROOT, "dist/cli.js"), "web", "--port", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = "";
+      p.stdout!.on("data", (d) => { out += d; const m = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out); if (m) resolve(m[1]); });
+      p.on("exit", (c) => reject(new Error(`exited ${c}: ${out}`)));
+      setTimeout(() => reject(new Error(`no URL printed: ${out}`)), 10_000);
+    });
+    const idx = await fetch(url);
+    assert.is(idx.status, 200);
+    assert.match(idx.headers.get("content-type")!, /text\/html/);
+    assert.match(await idx.text(), /<label>Model file/);
+    for (const [f, type] of [["app.js", /javascript/], ["worker.js", /javascript/], ["sw.js", /javascript/], ["tensorshrink.wasm", /application\/wasm/]] as const) {
+      const r = await fetch(url + f);
+      assert.is(r.status, 200, f);
+      assert.match(r.headers.get("content-type")!, type, f);
+      await r.arrayBuffer();
+    }
+    assert.is((await fetch(url + "../package.json")).status, 404);
+    assert.is((await fetch(url + "secret.txt")).status, 404);
+    const bad = spawn(process.execPath, [path.join(ROOT, "dist/cli.js"), "web", "--port", "http"], { stdio: ["ignore", "pipe", "pipe"] });
+    let err = "";
+    bad.stderr!.on("data", (d) => (err += d));
+    const code = await new Promise((r) => bad.on("exit", r));
+    assert.is(code, 1);
+    assert.match(err, /--port must be a plain decimal integer/);
+    p.kill("SIGTERM");
+    assert.is(await new Promise((r) => p.on("exit", (c) => r(c))), 0, "exit code after SIGTERM");
+  } finally {
+    if (p.exitCode === null) p.kill("SIGKILL");
+  }
+});
+
+// ------------------------------------------------------------------ Chromium
 async function errorText(): Promise<string> {
   await page().waitForSelector("#error.shown", { timeout: 20_000 });
   return page().textContent("#error");
@@ -206,6 +274,25 @@ T("synthetic 137 MB model: no main-thread task > 200 ms while it quantizes; canc
   await planned();
   assert.is(await runAndWait(), "done");
   assert.is((await downloadSha()).sha, refQ4, "after a cancel the next job writes the same bytes");
+});
+
+T("a browser without WebAssembly SIMD, or without Web Workers: a visible, specific message (no blank page)", async () => {
+  for (const [probe, re] of [
+    ["WebAssembly.validate = () => false;", /The engine cannot start in this browser: E_NO_SIMD: .*lacks SIMD128/],
+    ["delete window.Worker;", /The engine cannot start in this browser: E_WORKER: this browser has no Web Workers/],
+  ] as const) {
+    const p2 = await b!.ctx.newPage();
+    try {
+      await p2.addInitScript(probe);
+      await p2.goto(web!.url + "?nosw");
+      await p2.waitForSelector("#error.shown", { timeout: 10_000 });
+      assert.match(await p2.textContent("#error"), re);
+      assert.match(await p2.textContent("#status"), /cannot run tensorshrink/);
+      assert.ok(await p2.isDisabled("#run"));
+    } finally {
+      await p2.close();
+    }
+  }
 });
 
 T("no network request except the page's own files and the model URL", async () => {

@@ -47,7 +47,7 @@ export default {
     const sink = writableStreamSink(writable);
     stats.jobs++;
     const job = quantizeModel(engine, model, sink, {
-      ftype, parallel: false, chunkBytes: 4 << 20,
+      ftype, parallel: false, chunkBytes: 1 << 20,
       onProgress() { stats.peakWasmBytes = Math.max(stats.peakWasmBytes, engine.memoryBytes); },
     }).then(
       (r) => { stats.lastReport = { fileSize: r.fileSize, seconds: r.seconds, mbPerSecond: r.mbPerSecond, tensors: r.tensors.length }; },

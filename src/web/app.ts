@@ -47,14 +47,21 @@ function clearError(): void { errorBox.textContent = ""; errorBox.classList.remo
 
 // ----------------------------------------------------------------- worker
 
+// wasm-feature-detect's SIMD probe (as src/engine/load.ts): checked here too, so a browser without
+// SIMD128 gets the message before any worker starts.
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
+const simd = (() => { try { return typeof WebAssembly === "object" && WebAssembly.validate(SIMD_PROBE); } catch { return false; } })();
+
 let worker: Worker | null = null;
 try {
-  if (typeof Worker !== "function") throw new Error("this browser has no Web Workers");
+  if (!simd) throw Object.assign(new Error("this browser's WebAssembly lacks SIMD128 (fixed-width SIMD), which tensorshrink needs: use a current Chrome, Edge, Firefox or Safari (16.4+)"), { code: "E_NO_SIMD" });
+  if (typeof Worker !== "function") throw Object.assign(new Error("this browser has no Web Workers: the page needs them to run the engine off the main thread"), { code: "E_WORKER" });
   worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "tensorshrink" });
   worker.onerror = (e) => { e.preventDefault(); showError("init", "E_WORKER", `the worker failed to start or crashed: ${e.message || "unknown error"}`); status.textContent = "Engine stopped."; setBusy(false, false); };
 } catch (e) {
-  showError("init", "E_WORKER", `${(e as Error).message}: the page needs Web Workers (module workers) to run the engine off the main thread`);
+  showError("init", String((e as any).code ?? "E_WORKER"), `${(e as any).code ?? "E_WORKER"}: ${(e as Error).message}`);
   status.textContent = "This browser cannot run tensorshrink.";
+  document.body.dataset.state = "unsupported";
 }
 const send = (m: ToWorker) => worker?.postMessage(m);
 
