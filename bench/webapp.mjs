@@ -73,11 +73,16 @@ try {
     const esbuild = await import("esbuild");
     await esbuild.build({ entryPoints: [path.join(dir, "worker.js")], outfile: path.join(dir, "worker.bundle.js"), absWorkingDir: dir, bundle: true, format: "esm", platform: "neutral", conditions: ["workerd"], external: ["./tensorshrink.wasm"], logLevel: "silent" });
     copyFileSync(path.join(ROOT, "dist/tensorshrink.wasm"), path.join(dir, "tensorshrink.wasm"));
-    for (const layers of [4, Math.max(4, Math.round(20 * GB))]) {
+    // Diagnostic variant ("forced GC"): the same Worker calling gc() after every chunk (workerd started with
+    // v8Flags --expose-gc): what stays live, without the garbage V8 has not collected yet.
+    writeFileSync(path.join(dir, "worker-gc.js"), readFileSync(path.join(dir, "worker.js"), "utf8").replace("onProgress() {", "onProgress() { globalThis.gc?.();"));
+    await esbuild.build({ entryPoints: [path.join(dir, "worker-gc.js")], outfile: path.join(dir, "worker-gc.bundle.js"), absWorkingDir: dir, bundle: true, format: "esm", platform: "neutral", conditions: ["workerd"], external: ["./tensorshrink.wasm"], logLevel: "silent" });
+    writeFileSync(path.join(dir, "workerd-gc.capnp"), readFileSync(path.join(dir, "workerd.capnp"), "utf8").replace('embed "worker.bundle.js"', 'embed "worker-gc.bundle.js"').replace("const config :Workerd.Config = (", 'const config :Workerd.Config = (\n  v8Flags = ["--expose-gc"],'));
+    for (const [layers, gc] of [[4, false], [Math.max(4, Math.round(20 * GB)), false], [4, true]]) {
       const file = path.join(tmp, "m.gguf");
       const size = await synthetic(file, layers, 1024, 2816, 8000);
       const srv = await modelServer({ "/m.gguf": { file, mode: "range" } });
-      const p = spawn(path.join(ROOT, "node_modules/.bin/workerd"), ["serve", "workerd.capnp", "--socket-addr", "http=127.0.0.1:0", "--control-fd=3"], { cwd: dir, stdio: ["ignore", "inherit", "inherit", "pipe"] });
+      const p = spawn(path.join(ROOT, "node_modules/.bin/workerd"), ["serve", gc ? "workerd-gc.capnp" : "workerd.capnp", "--socket-addr", "http=127.0.0.1:0", "--control-fd=3"], { cwd: dir, stdio: ["ignore", "inherit", "inherit", "pipe"] });
       try {
         const port = await withTimeout("workerd", new Promise((res) => { let buf = ""; p.stdio[3].on("data", (d) => { buf += d; for (const l of buf.split("\n")) { try { const m = JSON.parse(l); if (m.event === "listen") res(m.port); } catch {} } }); }), 20_000);
         const rss = (k = "VmRSS") => { const m = new RegExp(`^${k}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${p.pid}/status`, "utf8")); return m ? Number(m[1]) / 1024 : 0; };
@@ -91,7 +96,7 @@ try {
         clearInterval(timer);
         const secs = (Date.now() - t0) / 1000;
         const st = await (await fetch(`http://127.0.0.1:${port}/stats`)).json();
-        const r = { label: `${(size / 1e6).toFixed(0)} MB`, f32Bytes: size, outBytes: n, status: res.status, failed: st.failed, seconds: +secs.toFixed(2), mbPerSecond: +(size / 1e6 / secs).toFixed(1), rssBeforeMiB: +rss0.toFixed(1), rssPeakMiB: +peak.toFixed(1), rssHwmMiB: +rss("VmHWM").toFixed(1), peakWasmMiB: +(st.peakWasmBytes / 2 ** 20).toFixed(1) };
+        const r = { label: `${(size / 1e6).toFixed(0)} MB${gc ? ", forced GC (diagnostic)" : ""}`, f32Bytes: size, outBytes: n, status: res.status, failed: st.failed, seconds: +secs.toFixed(2), mbPerSecond: +(size / 1e6 / secs).toFixed(1), rssBeforeMiB: +rss0.toFixed(1), rssPeakMiB: +peak.toFixed(1), rssHwmMiB: +rss("VmHWM").toFixed(1), peakWasmMiB: +(st.peakWasmBytes / 2 ** 20).toFixed(1) };
         out.workerd.push(r);
         console.log("workerd", r);
       } finally {

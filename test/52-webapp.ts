@@ -295,6 +295,20 @@ T("a browser without WebAssembly SIMD, or without Web Workers: a visible, specif
   }
 });
 
+T("works offline once loaded: the service worker serves the page, the worker and the wasm", async () => {
+  await page().evaluate(async () => { await navigator.serviceWorker.ready; });
+  await page().waitForFunction(async () => { const c = await caches.open("tensorshrink-web-v1"); return (await c.keys()).length >= 5; }, null, { timeout: 15_000 });
+  await b!.ctx.setOffline(true);
+  try {
+    await page().reload({ timeout: 15_000 });
+    await waitState(page(), ["ready"], 20_000);
+    await page().setInputFiles("#model-file", gguf);
+    assert.ok((await planned()) >= 10, "offline: a local model opens and plans");
+  } finally {
+    await b!.ctx.setOffline(false);
+  }
+});
+
 T("no network request except the page's own files and the model URL", async () => {
   const own = new Set(["", "index.html", "app.js", "worker.js", "sw.js", "tensorshrink.wasm"]);
   const bad = requests.filter((u) => {
