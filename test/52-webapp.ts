@@ -12,13 +12,15 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createHash } from "node:crypto";
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { init, quantizeModel, openModel, memorySink, openFileSink, syntheticModel } from "../src/index";
 import { convertToGguf } from "../src/model/convert";
 import { serveWeb, type WebServer } from "../src/web/serve";
 import { ROOT, SHARED } from "./_util";
+import { hfLayout } from "./_hf";
+import { blobSource, filesResolver } from "../src/formats/source";
 import { sqnrPlotSvg, layerOf } from "../src/web/plot";
 import { outputName, fmtBytes, rateAndEta, esc } from "../src/web/format";
 import { CHROMIUM, CHROMIUM_MSG, PROBES, launch, modelServer, waitState } from "./_web";
@@ -34,6 +36,7 @@ if (!HAVE_MODEL) console.error(`-- skipped: the web app test needs ${CKPT} and $
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 let tmp = "", gguf = "", synth = "", junk = "";
 let refQ4 = "", refQ4Size = 0;
+let refLlama2c = "", refHf = "", hfDir = "";
 let web: WebServer | null = null;
 let models: Awaited<ReturnType<typeof modelServer>> | null = null;
 let b: Awaited<ReturnType<typeof launch>> | null = null;
@@ -58,6 +61,24 @@ test.before(async () => {
   // A synthetic llama model (~137 MB of f32) for the responsiveness and cancel checks.
   synth = path.join(tmp, "synthetic-F32.gguf");
   await quantizeModel(e, syntheticModel({ nLayer: 4, nEmbd: 768, nFf: 2048, nHead: 12, nHeadKv: 4, nVocab: 4000, seed: 3 }), await openFileSink(synth), { ftype: "F32" });
+  // llama2.c checkpoint + tokenizer given as Files (as the page does), and a Hugging Face directory.
+  {
+    const m = await openModel(new File([readFileSync(CKPT)], "stories260K.bin"), e, { tokenizer: new File([readFileSync(TOK)], "tok512.bin") });
+    const o = memorySink();
+    await quantizeModel(e, m, o, { ftype: "Q4_K_M" });
+    refLlama2c = sha(o.bytes());
+  }
+  {
+    const H = { nLayer: 2, nEmbd: 256, nFf: 512, nHead: 4, nHeadKv: 2, nVocab: 320 };
+    const files = await hfLayout(syntheticModel({ ...H, seed: 4 }), H);
+    hfDir = path.join(tmp, "hf-model");
+    mkdirSync(hfDir);
+    for (const [n, bytes] of Object.entries(files)) writeFileSync(path.join(hfDir, n), bytes);
+    const m = await openModel({ dir: filesResolver(files) }, e);
+    const o = memorySink();
+    await quantizeModel(e, m, o, { ftype: "Q8_0" });
+    refHf = sha(o.bytes());
+  }
   e.dispose();
   // The CLI writes the very same bytes.
   execFileSync(process.execPath, [path.join(ROOT, "dist/cli.js"), "quantize", gguf, path.join(tmp, "cli-Q4_K_M.gguf"), "Q4_K_M", "--json"], { stdio: "pipe", timeout: 60_000 });
@@ -223,6 +244,29 @@ T("streaming to a file (showSaveFilePicker -> FileSystemWritableFileStream in th
   await page().check("#out-download");
 });
 
+T("a llama2.c checkpoint: asks for its tokenizer, then quantizes with it (same bytes as the API)", async () => {
+  await page().setInputFiles("#tokenizer-file", []);
+  await page().setInputFiles("#model-file", CKPT);
+  assert.match(await errorText(), /stories260K\.bin is a llama2\.c checkpoint: choose its tokenizer/);
+  await page().setInputFiles("#tokenizer-file", TOK);
+  assert.ok((await planned()) >= 10);
+  assert.match(await page().textContent("#model-info"), /llama2\.c checkpoint/);
+  assert.is(await runAndWait(), "done");
+  assert.is((await downloadSha()).sha, refLlama2c);
+  await page().setInputFiles("#tokenizer-file", []);
+});
+
+T("a Hugging Face directory chosen as a folder (webkitdirectory): config.json + safetensors -> Q8_0, same bytes as the API", async () => {
+  await page().setInputFiles("#model-dir", hfDir);
+  assert.ok((await planned()) >= 10);
+  assert.match(await page().textContent("#model-info"), /Hugging Face directory/);
+  await page().selectOption("#ftype", "Q8_0");
+  await waitState(page(), ["planned"]);
+  assert.is(await runAndWait(), "done");
+  assert.is((await downloadSha()).sha, refHf);
+  await page().selectOption("#ftype", "Q4_K_M");
+});
+
 T("a file that is not a model: a visible, specific message; the page stays usable", async () => {
   await page().setInputFiles("#model-file", junk);
   const t = await errorText();
@@ -257,10 +301,14 @@ T("synthetic 137 MB model: no main-thread task > 200 ms while it quantizes; canc
   const t0 = Date.now();
   assert.is(await runAndWait(90_000), "done");
   const secs = (Date.now() - t0) / 1000;
-  const lt: { duration: number }[] = await page().evaluate(() => (window as any).__longTasks);
-  const worst = lt.reduce((m, x) => Math.max(m, x.duration), 0);
-  figures.synthetic = { f32Bytes: statSync(synth).size, seconds: secs, longTasks: lt.length, worstLongTaskMs: Math.round(worst) };
-  assert.ok(worst < 200, `longest main-thread task ${worst} ms (< 200 ms); ${lt.length} long tasks`);
+  // Long tasks from the click to the arrival of the result (the final render of tables and plot is reported apart).
+  const { lt, runAt, doneAt } = await page().evaluate(() => ({ lt: (window as any).__longTasks as { start: number; duration: number }[], runAt: Number(document.body.dataset.runAt), doneAt: Number(document.body.dataset.doneAt) }));
+  const during = lt.filter((x) => x.start + x.duration <= doneAt && x.start >= runAt - 50);
+  const worst = during.reduce((m, x) => Math.max(m, x.duration), 0);
+  const render = lt.filter((x) => x.start >= doneAt - 1).reduce((m, x) => Math.max(m, x.duration), 0);
+  if (process.env.WEBAPP_DEBUG) console.log(JSON.stringify({ runAt, doneAt, lt }));
+  figures.synthetic = { f32Bytes: statSync(synth).size, seconds: secs, longTasksWhileRunning: during.length, worstLongTaskMs: Math.round(worst), finalRenderLongTaskMs: Math.round(render) };
+  assert.ok(worst < 200, `longest main-thread task while quantizing: ${worst} ms (< 200 ms); ${during.length} long tasks`);
   // cancel
   await page().click("#run");
   await page().waitForFunction(() => { const p = document.getElementById("p-all") as HTMLProgressElement; return p.value > 0 && p.value < p.max * 0.7; }, null, { timeout: 30_000, polling: 20 });

@@ -7,7 +7,7 @@
  * - plan: llama-quantize's per-tensor types for the ftype, rules and imatrix, with sizes before/after.
  * - run: quantizeModel into a FileSystemFileHandle's writable stream (nothing held in memory: a 4 GB
  *   model needs the engine's bounded buffers only) or into Blob parts for a download link.
- *   Progress is posted at most every 100 ms and on every new tensor; `cancel` aborts the job's
+ *   Progress is posted at most every 200 ms and on every new tensor; `cancel` aborts the job's
  *   AbortSignal, the sink is aborted (the File System Access API discards its swap file), and no
  *   Blob is returned.
  */
@@ -131,7 +131,7 @@ async function run(id: number, o: JobOptions, output: { handle: FileSystemFileHa
       ftype: o.ftype, rules, pure: o.pure, imatrix, imatrixFile: o.imatrix?.name, signal: ac.signal,
       onProgress(p) {
         const now = Date.now();
-        if (now - last < 100 && p.tensorIndex === lastTensor && p.doneBytes < p.totalBytes) return;
+        if (now - last < 200 && p.tensorIndex === lastTensor && p.doneBytes < p.totalBytes) return;
         last = now; lastTensor = p.tensorIndex;
         post({ op: "progress", id, ...p, outBytes: sink.bytesWritten });
       },
