@@ -23,6 +23,7 @@ import { hfLayout } from "./_hf";
 import { blobSource, filesResolver } from "../src/formats/source";
 import { sqnrPlotSvg, layerOf } from "../src/web/plot";
 import { outputName, fmtBytes, rateAndEta, esc } from "../src/web/format";
+import { missingEvalExports } from "../src/web/eval-bridge";
 import { CHROMIUM, CHROMIUM_MSG, PROBES, launch, modelServer, waitState } from "./_web";
 
 const S260 = path.join(SHARED, "models/stories260K");
@@ -214,7 +215,14 @@ T("stories260K GGUF through the file input -> plan -> Q4_K_M in the worker -> do
   assert.match(planText, /q5_0|q8_0|f16/, "stories260K's fallbacks are in the plan");
   assert.match(await page().textContent("#plan-summary"), /tensors: .* → about/);
   await page().check("#out-download");
+  const evalText = path.join(tmp, "eval.txt");
+  writeFileSync(evalText, readFileSync(path.join(S260, "tinystories_sample.txt"), "utf8").split("<|endoftext|>").slice(0, 2).join("<|endoftext|>"));
+  await page().setInputFiles("#eval-file", evalText);
   assert.is(await runAndWait(), "done");
+  // KLD / perplexity need the engine's forward pass: numbers when this build has it, else the page says so.
+  if (missingEvalExports().length) assert.match(await page().textContent("#eval"), /Evaluation: this build has no engine forward pass \(evaluate, LlamaModel, Tokenizer not exported\)/);
+  else assert.match(await page().textContent("#eval"), /On the evaluation text \(\d+ tokens\): perplexity \d+\.\d+ → \d+\.\d+, mean KL divergence \d\.\d+/);
+  await page().setInputFiles("#eval-file", []);
   const d = await downloadSha();
   assert.is(d.size, refQ4Size, "downloaded size");
   assert.is(d.sha, refQ4, "downloaded bytes = quantizeModel's in Node (and the CLI's)");
@@ -302,8 +310,8 @@ T("synthetic 137 MB model: no main-thread task > 200 ms while it quantizes; canc
   assert.is(await runAndWait(90_000), "done");
   const secs = (Date.now() - t0) / 1000;
   // Long tasks from the click to the arrival of the result (the final render of tables and plot is reported apart).
-  const { lt, runAt, doneAt } = await page().evaluate(() => ({ lt: (window as any).__longTasks as { start: number; duration: number }[], runAt: Number(document.body.dataset.runAt), doneAt: Number(document.body.dataset.doneAt) }));
-  const during = lt.filter((x) => x.start + x.duration <= doneAt && x.start >= runAt - 50);
+  const { lt, runAt, doneAt }: { lt: { start: number; duration: number }[]; runAt: number; doneAt: number } = await page().evaluate(() => ({ lt: (window as any).__longTasks as { start: number; duration: number }[], runAt: Number(document.body.dataset.runAt), doneAt: Number(document.body.dataset.doneAt) }));
+  const during = lt.filter((x: { start: number; duration: number }) => x.start + x.duration <= doneAt && x.start >= runAt - 50);
   const worst = during.reduce((m, x) => Math.max(m, x.duration), 0);
   const render = lt.filter((x) => x.start >= doneAt - 1).reduce((m, x) => Math.max(m, x.duration), 0);
   if (process.env.WEBAPP_DEBUG) console.log(JSON.stringify({ runAt, doneAt, lt }));

@@ -23,7 +23,7 @@ export async function launch(): Promise<{ ctx: any; page: any; logs: string[]; c
     executablePath: CHROMIUM,
     headless: true,
     acceptDownloads: true,
-    viewport: { width: 1100, height: 900 },
+    viewport: { width: 1040, height: 900 },
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
     timeout: 20_000,
   }), 25_000);
