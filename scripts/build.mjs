@@ -38,4 +38,17 @@ if (existsSync(path.join(root, "src/cli/main.ts"))) {
   await build({ ...common, entry: { cli: "src/cli/main.ts" }, format: ["esm"], platform: "node", esbuildPlugins: [wasmBundle("bundle")], banner: { js: "#!/usr/bin/env node" } });
 }
 copyFileSync(path.join(root, "build/tensorshrink.wasm"), path.join(root, "dist/tensorshrink.wasm"));
+// The web app (src/web): static files in dist/web, served by `tensorshrink web` or any static host.
+// The worker fetches tensorshrink.wasm next to it (no inlined bytes: a smaller script, cached once).
+if (existsSync(path.join(root, "src/web/app.ts"))) {
+  const esbuild = await import("esbuild");
+  mkdirSync(path.join(root, "dist/web"), { recursive: true });
+  await esbuild.build({
+    entryPoints: { app: "src/web/app.ts", worker: "src/web/worker.ts", sw: "src/web/sw.ts" }, outdir: "dist/web", absWorkingDir: root,
+    bundle: true, format: "esm", platform: "browser", target: "es2022", minify: true, logLevel: "warning", legalComments: "none",
+    plugins: [wasmBundle("workerd")],
+  });
+  copyFileSync(path.join(root, "src/web/index.html"), path.join(root, "dist/web/index.html"));
+  copyFileSync(path.join(root, "build/tensorshrink.wasm"), path.join(root, "dist/web/tensorshrink.wasm"));
+}
 console.log(`build done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

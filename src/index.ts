@@ -58,3 +58,7 @@ export { TeacherFileWriter, TeacherFileReader, encodeTeacherHeader, concatRecord
 export { topKLogProbs, topKScratch, type TopKScratch } from "./distill/topk";
 export { recordTeacher, teacherWindows, type RecordTeacherOptions, type RecordProgress } from "./distill/record";
 export { modelFingerprints, fingerprint16 } from "./distill/fingerprint";
+
+// --- webapp ---
+export { sqnrPlotSvg, layerOf, KINDS as SQNR_PLOT_KINDS, type SqnrPoint } from "./web/plot";
+export { serveWeb, webRoot, type WebServer } from "./web/serve";

@@ -6,12 +6,14 @@
  *   tensorshrink imatrix <model> --text <file> [-o out.gguf] [--ctx 512] [--chunks N] [--legacy]
  *   tensorshrink demo [--json]
  *   tensorshrink teacher <model> --text F -o F [--top-k K] [--ctx N] [--threads N] [--json]
+ *   tensorshrink web [--port N]
  */
 import { TensorshrinkError, isTensorshrinkError } from "../errors";
 import { runQuantize, runInspect, runDemo } from "./commands";
 import { safeText } from "./escape";
 import { runImatrix, runEvaluate } from "./calib";
 import { runTeacher } from "./teacher";
+import { runWeb } from "./web";
 
 const HELP = `tensorshrink — compress LLM weights to GGUF in any JavaScript runtime
 
@@ -55,12 +57,14 @@ Usage:
   tensorshrink teacher <model> --text <file> -o <out.tskd> [--top-k 32] [--ctx N] [--threads N] [--tokenizer F] [--json]
       runs the engine's forward pass over the text (windows of --ctx tokens, default 512) and records every
       position's top-k next-token log-probs + the log of the remaining mass (teacher file, README "Distillation losses")
+  tensorshrink web [--port N]
+      serves the web app (compress a model in a browser tab) on http://127.0.0.1:N/ (default 8080; 0 = any free port)
 `;
 
 /** Parsed command line: positionals plus repeated/single options. */
 export interface Args { _: string[]; opts: Map<string, string[]>; flags: Set<string> }
 
-const WITH_VALUE = new Set(["--imatrix", "--threads", "--rule", "--text", "--tokenizer", "--ctx", "--ftypes", "--output", "--chunks", "--backend", "--save-logits", "--base-logits", "--top-k"]);
+const WITH_VALUE = new Set(["--imatrix", "--threads", "--rule", "--text", "--tokenizer", "--ctx", "--ftypes", "--output", "--chunks", "--backend", "--save-logits", "--base-logits", "--top-k", "--port"]);
 const FLAGS = new Set(["--json", "--pure", "--keep-order", "--help", "--allow-nonfinite", "--legacy", "--process-output", "--kv-f16"]);
 
 /** Single-dash aliases: -t N is --threads N, -o F is --output F, -h is --help. */
@@ -124,6 +128,7 @@ async function main(argv: string[]): Promise<number> {
     case "eval": return runEvaluate(args);
     case "imatrix": return runImatrix(args);
     case "teacher": return runTeacher(args);
+    case "web": return runWeb(args);
     default:
       process.stderr.write(`unknown command "${safeText(cmd)}"\n\n${HELP}`);
       return 2;
