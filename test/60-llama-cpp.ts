@@ -163,7 +163,7 @@ if (!have) {
     // the built CLI when present, else the same code from source
     const cli = existsSync(dist) ? [dist] : ["--import", "tsx", path.join(ROOT, "src/cli/main.ts")];
     const run = (args: string[]) => {
-      const r = spawnSync(process.execPath, [...cli, ...args], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
+      const r = spawnSync(process.execPath, [...cli, ...args], { cwd: ROOT, encoding: "utf8", timeout: 300_000 });
       assert.is(r.status, 0, `tensorshrink ${args.join(" ")}: exit ${r.status}\n${r.stderr}`);
       return JSON.parse(r.stdout);
     };
