@@ -18,8 +18,8 @@ const one = (a: Args, k: string) => a.opts.get(k)?.at(-1);
 function intOpt(a: Args, k: string, min: number, max: number): number | undefined {
   const t = one(a, k);
   if (t === undefined) return undefined;
-  const n = Number(t);
-  if (!Number.isInteger(n) || n < min || n > max) throw new TensorshrinkError("E_RANGE", `${k} must be an integer from ${min} to ${max}, got "${t}"`);
+  const n = /^[0-9]{1,16}$/.test(t) ? Number(t) : NaN; // plain decimal digits only (no 1e3, 0x10, -5)
+  if (!(n >= min && n <= max)) throw new TensorshrinkError("E_RANGE", `${k} must be a plain decimal integer from ${min} to ${max}, got "${t}"`, { option: k, value: t });
   return n;
 }
 
@@ -139,7 +139,8 @@ export async function runEvaluate(a: Args): Promise<number> {
   const baseLogits = one(a, "--base-logits"), saveLogits = one(a, "--save-logits");
   const backend = one(a, "--backend") ?? "engine";
   const usage = "usage: tensorshrink eval <base> <other> --text F [--backend engine|llama.cpp] [--ctx N] [--threads N] [--save-logits F] [--kv-f16] [--json]\n       tensorshrink eval <base> --text F --save-logits F\n       tensorshrink eval <other> --text F --base-logits F";
-  if (!textFile || a._.length < 1 || a._.length > 2 || (baseLogits && a._.length !== 1) || (!baseLogits && !saveLogits && a._.length !== 2)) throw new TensorshrinkError("E_RANGE", usage);
+  if (a._.length > 2) throw new TensorshrinkError("E_RANGE", `unexpected argument "${a._[2]}"; ${usage}`, { argument: a._[2] });
+  if (!textFile || a._.length < 1 || (baseLogits && a._.length !== 1) || (!baseLogits && !saveLogits && a._.length !== 2)) throw new TensorshrinkError("E_RANGE", usage);
   if (backend !== "engine" && backend !== "llama.cpp") throw new TensorshrinkError("E_RANGE", `--backend must be engine or llama.cpp, got "${backend}"`);
   const threads = intOpt(a, "--threads", 1, 256);
   const ctxOpt = intOpt(a, "--ctx", 2, 1 << 20);
