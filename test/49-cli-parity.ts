@@ -150,7 +150,7 @@ test("requantizing is refused without --allow-requantize (as llama-quantize); sa
   ok(["quantize", input, q8, "Q8_0"]);
   const r = run(["quantize", q8, path.join(dir, "rq.gguf"), "Q4_0"]);
   assert.is(r.status, 1);
-  assert.match(r.stderr, /E_UNSUPPORTED: tensor "[^"]+" is already quantized \(q8_0\); requantizing from type q8_0 to q4_0 is disabled/);
+  assert.match(r.stderr, /E_UNSUPPORTED: tensor "[^"]+" is already quantized \(q8_0\); requantizing from type q8_0 to \w+ is disabled/);
   assert.ok(!existsSync(path.join(dir, "rq.gguf")));
   ok(["quantize", q8, path.join(dir, "same.gguf"), "Q8_0"]); // nothing changes type: fine without the flag
   ok(["quantize", q8, path.join(dir, "rq.gguf"), "Q4_0", "--allow-requantize"]);
