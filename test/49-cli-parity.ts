@@ -30,7 +30,7 @@ const tied = path.join(dir, "tied-f32.gguf");
 const narrow = path.join(dir, "narrow-f32.gguf"); // 64-wide rows: k-quants fall back
 {
   const engine = await init({ threads: 0 });
-  await quantizeModel(engine, syntheticModel({ nLayer: 2, nEmbd: 256, nFf: 512, nVocab: 512, nHead: 4, nHeadKv: 2, seed: 11 }), await openFileSink(input), { ftype: "F32", order: "input" });
+  await quantizeModel(engine, syntheticModel({ nLayer: 3, nEmbd: 256, nFf: 512, nVocab: 512, nHead: 4, nHeadKv: 2, seed: 11 }), await openFileSink(input), { ftype: "F32", order: "input" });
   await quantizeModel(engine, syntheticModel({ nLayer: 2, nEmbd: 256, nFf: 512, nVocab: 512, nHead: 4, nHeadKv: 2, seed: 12, untiedOutput: false }), await openFileSink(tied), { ftype: "F32", order: "input" });
   await quantizeModel(engine, syntheticModel({ nLayer: 2, nEmbd: 64, nFf: 128, nVocab: 300, nHead: 4, nHeadKv: 4, seed: 13 }), await openFileSink(narrow), { ftype: "F32", order: "input" });
   engine.dispose();
@@ -156,6 +156,21 @@ test("requantizing is refused without --allow-requantize (as llama-quantize); sa
   ok(["quantize", q8, path.join(dir, "rq.gguf"), "Q4_0", "--allow-requantize"]);
 });
 
+test("--prune-layers: renumbers, sets block_count, refuses layers the model does not have", async () => {
+  const out = path.join(dir, "pruned.gguf");
+  ok(["quantize", input, out, "Q8_0", "--prune-layers", "1"]);
+  const g = await header(out);
+  assert.is(kv(g, "llama.block_count")!.value, 2);
+  assert.is(g.metadata.at(-1)!.key, "llama.block_count");
+  assert.ok(g.tensors.some((t) => t.name === "blk.1.attn_q.weight") && !g.tensors.some((t) => t.name.startsWith("blk.2.")));
+  for (const bad of ["3", "a", "1,-1", "0,1,2"]) {
+    const r = run(["quantize", input, path.join(dir, "pr-bad.gguf"), "Q8_0", "--prune-layers", bad]);
+    assert.is(r.status, 1, bad);
+    assert.match(r.stderr, /E_RANGE: .*(--prune-layers|pruneLayers)/, bad);
+  }
+  assert.ok(!existsSync(path.join(dir, "pr-bad.gguf")));
+});
+
 test("--include-weights / --exclude-weights filter the imatrix by name (entries_count says how many)", async () => {
   const g = await header(input);
   const m = new Map<string, Float32Array>();
@@ -215,6 +230,7 @@ else {
       ["--override-kv", "general.name=str:renamed", "--override-kv", "tensorshrink.test.i=int:-42", "--override-kv", "tensorshrink.test.f=float:0.3", "--override-kv", "tensorshrink.test.b=bool:true"],
       ["--override-kv", "general.name=str:renamed", "--override-kv", "tensorshrink.test.i=int:-42", "--override-kv", "tensorshrink.test.f=float:0.3", "--override-kv", "tensorshrink.test.b=bool:true"]],
     ["numeric ftype 17 + alias semantics", input, "17", [], []],
+    ["--prune-layers 2,0 (renumbered, block_count last, recipe on the input's layer count)", input, "Q4_K_M", ["--prune-layers", "2,0"], ["--prune-layers", "0,2"]],
     ["narrow rows, --output-tensor-type q8_0 (fallbacks elsewhere)", narrow, "Q4_K_S", ["--output-tensor-type", "q8_0"], ["--output-tensor-type", tid("q8_0")]],
   ];
   for (const [tag, inp, ftype, ours, theirs] of cases) {

@@ -177,6 +177,11 @@ export async function runQuantize(a: Args): Promise<number> {
   if (embType !== undefined) lookupType(embType);
   const include = a.opts.get("--include-weights") ?? [], exclude = a.opts.get("--exclude-weights") ?? [];
   if (include.length && exclude.length) throw new TensorshrinkError("E_RANGE", "--include-weights and --exclude-weights cannot be used together (as in llama-quantize)");
+  const pruneArg = one(a, "--prune-layers");
+  const pruneLayers = pruneArg === undefined ? undefined : pruneArg.split(",").map((x) => {
+    if (!/^[0-9]{1,6}$/.test(x)) throw new TensorshrinkError("E_RANGE", `--prune-layers takes layer numbers separated by commas (e.g. 3,5), got "${pruneArg}"`, { option: "--prune-layers" });
+    return Number(x);
+  });
   const imPath = one(a, "--imatrix");
   if ((include.length || exclude.length) && !imPath) throw new TensorshrinkError("E_RANGE", "--include-weights / --exclude-weights need --imatrix");
   if (nthreadArg !== undefined && !a.opts.has("--threads")) a.opts.set("--threads", [nthreadArg]);
@@ -213,7 +218,7 @@ export async function runQuantize(a: Args): Promise<number> {
       const report = await quantizeModel(engine, model, sink, {
         ftype, rules, imatrix, pure: a.flags.has("--pure"), allowNonFinite: a.flags.has("--allow-nonfinite"), order: a.flags.has("--keep-order") ? "input" : "llama.cpp",
         allowRequantize: a.flags.has("--allow-requantize"), leaveOutputTensor: a.flags.has("--leave-output-tensor"), outputTensorType: outType, tokenEmbeddingType: embType,
-        onlyCopy: copy, kvOverrides, onProgress: bar.update, signal: sig.signal,
+        onlyCopy: copy, kvOverrides, pruneLayers, onProgress: bar.update, signal: sig.signal,
       });
       bar.done();
       const notes = [...fallbackSummary(report), ...[degenerateWarning(report)].filter((x): x is string => !!x)];

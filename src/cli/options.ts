@@ -49,7 +49,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: "quantize", usage: "tensorshrink quantize [options] <input> [<output.gguf>] <FTYPE> [<nthreads>]",
-    summary: "input: a GGUF file (the first shard of a split model: -00001-of-0000N.gguf), a llama2.c checkpoint\n" +
+    summary: "input: a GGUF file, a llama2.c checkpoint\n" +
       "(.bin, tokenizer.bin beside it or --tokenizer), a Hugging Face directory, or an http(s) URL.\n" +
       "Without <output.gguf>: ggml-model-<FTYPE>.gguf next to the input, as llama-quantize.",
     options: [
@@ -62,6 +62,7 @@ export const COMMANDS: CommandSpec[] = [
       { name: "--token-embedding-type", value: "T", help: "ggml type of token_embd.weight, as llama-quantize" },
       { name: "--leave-output-tensor", help: "copy output.weight unquantized, as llama-quantize" },
       { name: "--allow-requantize", help: "allow re-quantizing tensors that are already quantized (refused otherwise, as llama-quantize)" },
+      { name: "--prune-layers", value: "L,L", help: "drop these layers (0-based), renumber the rest and set block_count, as llama-quantize" },
       { name: "--override-kv", value: "KEY=TYPE:VALUE", repeatable: true, help: "set a metadata key in the output; TYPE int (u32), float (f32), bool or str; repeatable" },
       TOKENIZER,
       { name: "--pure", help: "no per-tensor bumps: every quantizable tensor gets the base type" },

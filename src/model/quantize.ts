@@ -81,6 +81,13 @@ export interface QuantizeModelOptions {
    * (|value|), float as f32; parseKvOverride builds them.
    */
   kvOverrides?: GgufKV[];
+  /**
+   * llama-quantize --prune-layers: drop these layers (blk.N.*), renumber the rest down (blk.4 ->
+   * blk.2 when 1 and 3 go) and set <arch>.block_count, after every other key, as llama.cpp does. The
+   * recipe still counts layers as the input has them (llama.cpp's n_layer), imatrix entries are
+   * looked up under the original names. Layer numbers must be from 0 to n_layer - 1.
+   */
+  pruneLayers?: number[];
 }
 
 /** Progress of a running quantization. */
@@ -150,7 +157,10 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
   if (opts.signal?.aborted) throw new TensorshrinkError("E_ABORTED", "aborted before the first tensor", {});
   const ftype = opts.onlyCopy ? copyFtype(source) : lookupFtype(opts.ftype);
   if (opts.order !== undefined && opts.order !== "llama.cpp" && opts.order !== "input") throw new TensorshrinkError("E_ARG_TYPE", `order must be "llama.cpp" or "input", got ${String(opts.order)}`);
-  const tensors: readonly ModelTensor[] = opts.order === "input" ? source.tensors : llamaCppTensorOrder(source.tensors);
+  const prune = pruneList(opts.pruneLayers, source.hparams.nLayer);
+  const kept = prune.length ? pruneTensors(source.tensors, prune) : source.tensors;
+  const tensors: readonly ModelTensor[] = opts.order === "input" ? kept : llamaCppTensorOrder(kept);
+  const origName = (t: ModelTensor) => (t as { originalName?: string }).originalName ?? t.name;
   const imatrix = opts.imatrix ?? null;
   const plan: TensorPlan[] = planModel(
     tensors.map((t) => ({ name: t.name, shape: [...t.ne], type: t.type })),
@@ -189,6 +199,13 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
     metadata.push(ggufKV("quantize.imatrix.entries_count", "u32", imatrix.size));
     if (info && info.chunkCount > 0) metadata.push(ggufKV("quantize.imatrix.chunks_count", "u32", info.chunkCount));
   }
+  if (prune.length) {
+    const arch = source.metadata.find((kv) => kv.key === "general.architecture")?.value;
+    const key = `${typeof arch === "string" ? arch : "llama"}.block_count`;
+    const at = metadata.findIndex((kv) => kv.key === key);
+    if (at >= 0) metadata.splice(at, 1);
+    metadata.push(ggufKV(key, "u32", source.hparams.nLayer - prune.length));
+  }
   const specs: GgufTensorSpec[] = tensors.map((t, i) => ({ name: t.name, ne: t.ne, type: plan[i].type }));
 
   const chunkBytes = opts.chunkBytes ?? 4 << 20;
@@ -209,7 +226,7 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
   // Importance vectors, checked before anything is written: one value per column, or (3D expert
   // tensors, as llama.cpp's imatrix stores them) one vector per matrix, ne[0] x (ne[2] * ne[3]) values.
   const imFor: (Float32Array | null)[] = tensors.map((t, i) => {
-    const im = plan[i].quantize ? imatrix?.get(t.name) ?? null : null;
+    const im = plan[i].quantize ? imatrix?.get(origName(t)) ?? null : null;
     if (!im) return null;
     const cols = t.ne[0], mats = t.ne.length > 2 ? tensorRows(t.ne) / t.ne[1] : 1;
     if (im.length === cols * mats) return im;
@@ -318,6 +335,33 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
     seconds,
     mbPerSecond: totalBytes / 1e6 / Math.max(seconds, 1e-9),
   };
+}
+
+/** The layers to prune: integers from 0 to nLayer - 1, sorted, duplicates dropped (E_RANGE otherwise; all of them: E_RANGE). */
+function pruneList(layers: number[] | undefined, nLayer: number): number[] {
+  if (!layers || layers.length === 0) return [];
+  for (const l of layers) if (!Number.isInteger(l) || l < 0 || l >= nLayer) throw new TensorshrinkError("E_RANGE", `pruneLayers: layer ${l} is not one of the model's layers 0 to ${nLayer - 1}`, { layer: l });
+  const out = [...new Set(layers)].sort((a, b) => a - b);
+  if (out.length >= nLayer) throw new TensorshrinkError("E_RANGE", `pruneLayers would remove all ${nLayer} layers`, {});
+  return out;
+}
+
+/** The tensors without the pruned layers, the others renumbered (blk.N -> blk.(N - pruned below N)); each keeps its `originalName`. */
+function pruneTensors(tensors: readonly ModelTensor[], prune: number[]): ModelTensor[] {
+  const out: ModelTensor[] = [];
+  for (const t of tensors) {
+    const m = /^blk\.(\d+)\./.exec(t.name);
+    if (!m) { out.push(t); continue; }
+    const blk = Number(m[1]);
+    if (prune.includes(blk)) continue;
+    const name = `blk.${blk - prune.filter((p) => p < blk).length}.${t.name.slice(m[0].length)}`;
+    out.push({
+      name, originalName: t.name, ne: t.ne, type: t.type,
+      readRows: (s, c) => t.readRows(s, c), readRawRows: (s, c) => t.readRawRows(s, c),
+      ...(t.fileRows ? { fileRows: (s: number, c: number) => t.fileRows!(s, c) } : {}),
+    } as ModelTensor & { originalName: string });
+  }
+  return out;
 }
 
 /** ggml type -> LLAMA_FTYPE for COPY (llama_model_loader's guess from the most common tensor type). */

@@ -12,7 +12,7 @@
 // Usage:
 //   llama-quantize-ref IN.gguf OUT.gguf FTYPE_ID NTHREAD [--pure] [--imatrix FILE] [--allow-requantize]
 //       [--leave-output-tensor] [--output-tensor-type GGML_TYPE_ID] [--token-embedding-type GGML_TYPE_ID]
-//       [--copy] [--override-kv KEY=TYPE:VALUE]...
+//       [--copy] [--override-kv KEY=TYPE:VALUE]... [--prune-layers L,L,...]
 // (the params llama-quantize sets for those flags; --override-kv as common's string_parse_kv_override:
 // TYPE int, float, bool or str; the user's overrides come before the quantize.imatrix.* ones, as in tools/quantize)
 #include <cmath>
@@ -81,6 +81,7 @@ int main(int argc, char **argv) {
   p.nthread = atoi(argv[4]);
   const char *imatrix_file = nullptr;
   std::vector<llama_model_kv_override> kv;
+  static std::vector<int32_t> prune; // this release's llama.h: an int32 array ended by -1
   for (int i = 5; i < argc; i++) {
     if (!strcmp(argv[i], "--pure")) p.pure = true;
     else if (!strcmp(argv[i], "--imatrix") && i + 1 < argc) imatrix_file = argv[++i];
@@ -89,6 +90,11 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--output-tensor-type") && i + 1 < argc) p.output_tensor_type = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--token-embedding-type") && i + 1 < argc) p.token_embedding_type = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--copy")) p.only_copy = true;
+    else if (!strcmp(argv[i], "--prune-layers") && i + 1 < argc) {
+      for (const char *q = argv[++i]; *q;) { prune.push_back(atoi(q)); while (*q && *q != ',') q++; if (*q) q++; }
+      prune.push_back(-1);
+      p.prune_layers = prune.data();
+    }
     else if (!strcmp(argv[i], "--override-kv") && i + 1 < argc) {
       const char *d = argv[++i], *sep = strchr(d, '=');
       if (!sep || sep - d >= 128) die("bad --override-kv");
