@@ -157,6 +157,10 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
   if (opts.signal?.aborted) throw new TensorshrinkError("E_ABORTED", "aborted before the first tensor", {});
   const ftype = opts.onlyCopy ? copyFtype(source) : lookupFtype(opts.ftype);
   if (opts.order !== undefined && opts.order !== "llama.cpp" && opts.order !== "input") throw new TensorshrinkError("E_ARG_TYPE", `order must be "llama.cpp" or "input", got ${String(opts.order)}`);
+  const splitCount = source.metadata.find((kv) => kv.key === "split.count")?.value;
+  if ((typeof splitCount === "number" || typeof splitCount === "bigint") && Number(splitCount) > 1) {
+    throw new TensorshrinkError("E_UNSUPPORTED", `${source.name}: a shard of a split GGUF (split.count = ${splitCount}); split models are not read yet: merge the shards first (llama-gguf-split --merge)`, { splitCount: Number(splitCount) });
+  }
   const prune = pruneList(opts.pruneLayers, source.hparams.nLayer);
   const kept = prune.length ? pruneTensors(source.tensors, prune) : source.tensors;
   const tensors: readonly ModelTensor[] = opts.order === "input" ? kept : llamaCppTensorOrder(kept);
