@@ -171,6 +171,15 @@ test("--prune-layers: renumbers, sets block_count, refuses layers the model does
   assert.ok(!existsSync(path.join(dir, "pr-bad.gguf")));
 });
 
+test("a shard of a split GGUF is refused by name (split models are not read yet), no output left", () => {
+  const shard = path.join(dir, "m-00001-of-00002.gguf");
+  ok(["quantize", input, shard, "F32", "--override-kv", "split.count=int:2"]);
+  const r = run(["quantize", shard, path.join(dir, "from-shard.gguf"), "Q8_0"]);
+  assert.is(r.status, 1);
+  assert.match(r.stderr, /E_UNSUPPORTED: .*split GGUF \(split\.count = 2\)/);
+  assert.ok(!existsSync(path.join(dir, "from-shard.gguf")));
+});
+
 test("--include-weights / --exclude-weights filter the imatrix by name (entries_count says how many)", async () => {
   const g = await header(input);
   const m = new Map<string, Float32Array>();
