@@ -131,8 +131,14 @@ export function degenerateWarning(r: QuantizeReport): string | null {
   const bits = q.reduce((s, t) => s + 8 * t.bytesAfter, 0) / params;
   if (bits <= nominal + 1.5) return null;
   const fell = q.filter((t) => t.reason.startsWith("fallback")).length;
-  return `warning: ${r.ftype} degenerated on this model: its layer tensors average ${bits.toFixed(2)} bits/weight, not the ~${nominal.toFixed(2)} of ${lookupFtype(r.ftype).base}` +
-    (fell ? ` (${fell} of ${q.length} fell back to other types because their rows do not fit ${lookupFtype(r.ftype).base}'s blocks); a smaller ftype would not make this file smaller` : "");
+  // the ftype whose base type is nearest in size: "the size of Q4_0"
+  let near = "", best = Infinity;
+  for (const f of ["Q2_K", "Q3_K_M", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q6_K", "Q8_0", "F16"]) {
+    const d = Math.abs((nominalBpw(f) ?? 99) - bits);
+    if (d < best) { best = d; near = f; }
+  }
+  return `warning: ${r.ftype} degenerated on this model: its layer tensors average ${bits.toFixed(2)} bits/weight (${lookupFtype(r.ftype).base} alone: ${nominal.toFixed(2)}), about the size of ${near}` +
+    (fell ? `; ${fell} of ${q.length} fell back to other types because their rows do not fit ${lookupFtype(r.ftype).base}'s blocks` : "");
 }
 
 /** llama-quantize's default output: ggml-model-<FTYPE>.gguf in the input's directory (the part up to its last "/"). */
