@@ -62,3 +62,6 @@ export { modelFingerprints, fingerprint16 } from "./distill/fingerprint";
 // --- webapp ---
 export { sqnrPlotSvg, layerOf, KINDS as SQNR_PLOT_KINDS, type SqnrPoint } from "./web/plot";
 export { serveWeb, webRoot, type WebServer } from "./web/serve";
+// --- cliparity ---
+export { parseKvOverride } from "./model/kv-override";
+export { FTYPE_ALIASES } from "./model/recipes";

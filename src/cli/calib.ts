@@ -170,6 +170,8 @@ export async function runEvaluate(a: Args): Promise<number> {
     const other = otherPath ? await open(otherPath) : undefined;
     const tok = (base ?? other)!.tokenizer;
     const documents = splitDocuments(text).map((d) => tok.encode(d, { addBos: false }));
+    // a line before the first window finishes (the bar follows on a TTY)
+    if (!json) process.stderr.write(`tensorshrink: eval: ${documents.reduce((n, d) => n + d.length, 0)} tokens in ${documents.length} documents of ${textFile}, context ${ctx ?? 2048}\n`);
     const sink = saveLogits ? await openFileSink(saveLogits, { inputs: [p0, p1, textFile] }) : undefined;
     const r = await evaluate({
       base: base?.model, other: other?.model, documents, ctx, baseLogits: logitSrc, saveLogits: sink, signal: ac.signal,

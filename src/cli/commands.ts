@@ -2,13 +2,15 @@
 import { TensorshrinkError } from "../errors";
 import { init } from "../engine/init";
 import type { Engine } from "../engine/engine";
-import { openFileSink, openFileSource, memorySink, checkOutputNotInput } from "../formats/source";
+import { openFileSink, openFileSource, openSource, memorySink, checkOutputNotInput } from "../formats/source";
 import { safeText, safeJson } from "./escape";
 import { installSignalHandlers } from "./signals";
 import { readGguf, ggufValueToJSON } from "../formats/gguf";
 import { readSafetensors } from "../formats/safetensors";
 import { quantizeModel, type QuantizeReport, type QuantizeProgress } from "../model/quantize";
-import { parseRule, lookupFtype } from "../model/recipes";
+import { parseRule, lookupFtype, FTYPES } from "../model/recipes";
+import { parseKvOverride } from "../model/kv-override";
+import { lookupType } from "../quant/types";
 import { openModel } from "../model/open";
 import { readImatrix } from "../formats/imatrix";
 import { syntheticModel } from "../model/synthetic";
@@ -97,37 +99,137 @@ export function formatReport(r: QuantizeReport, title = ""): string {
   return out;
 }
 
-/** `tensorshrink quantize <input> <output.gguf> <FTYPE> ...` */
+/**
+ * The fallback lines of a report: tensors whose rows do not fit the planned block type, grouped by
+ * from → to, e.g. "35 of 36 quantized tensors fell back: q4_K → q5_0 (cols 64 % 256)". Empty when none.
+ */
+export function fallbackSummary(r: QuantizeReport): string[] {
+  const quantized = r.tensors.filter((t) => t.type !== t.inType).length;
+  const groups = new Map<string, number>();
+  for (const t of r.tensors) {
+    const m = /fallback (.*)$/.exec(t.reason);
+    if (m) groups.set(m[1], (groups.get(m[1]) ?? 0) + 1);
+  }
+  return [...groups].map(([what, n]) => `${n} of ${quantized} quantized tensors fell back: ${what}`);
+}
+
+/** Bits per weight of the ftype's base type on a model where every tensor fits it (q4_0: 4.5, q2_K: 2.625). */
+const nominalBpw = (ftype: string): number | null => {
+  try { return lookupType(lookupFtype(ftype).base).bitsPerWeight; } catch { return null; }
+};
+
+/**
+ * A warning when the recipe degenerated on this model: the quantized tensors average more than 1.5
+ * bits/weight above the base type's nominal size (e.g. Q2_K whose 64-wide rows all fell back to q4_0:
+ * the size of Q4_0). Null otherwise.
+ */
+export function degenerateWarning(r: QuantizeReport): string | null {
+  const nominal = nominalBpw(r.ftype);
+  const q = r.tensors.filter((t) => t.type !== t.inType && !/^(output|token embedding type|output tensor type)$/.test(t.reason) && t.name !== "output.weight" && t.name !== "token_embd.weight");
+  if (nominal === null || nominal >= 16 || q.length === 0) return null;
+  const params = q.reduce((s, t) => s + t.ne.reduce((a, b) => a * b, 1), 0);
+  const bits = q.reduce((s, t) => s + 8 * t.bytesAfter, 0) / params;
+  if (bits <= nominal + 1.5) return null;
+  const fell = q.filter((t) => t.reason.startsWith("fallback")).length;
+  // the ftype whose base type is nearest in size: "the size of Q4_0"
+  let near = "", best = Infinity;
+  for (const f of ["Q2_K", "Q3_K_M", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q6_K", "Q8_0", "F16"]) {
+    const d = Math.abs((nominalBpw(f) ?? 99) - bits);
+    if (d < best) { best = d; near = f; }
+  }
+  return `warning: ${r.ftype} degenerated on this model: its layer tensors average ${bits.toFixed(2)} bits/weight (${lookupFtype(r.ftype).base} alone: ${nominal.toFixed(2)}), about the size of ${near}` +
+    (fell ? `; ${fell} of ${q.length} fell back to other types because their rows do not fit ${lookupFtype(r.ftype).base}'s blocks` : "");
+}
+
+/** llama-quantize's default output: ggml-model-<FTYPE>.gguf in the input's directory (the part up to its last "/"). */
+export function defaultOutputName(input: string, ftypeName: string): string {
+  const slash = /^https?:\/\//i.test(input) ? -1 : Math.max(input.lastIndexOf("/"), input.lastIndexOf("\\"));
+  return `${input.slice(0, slash + 1)}ggml-model-${ftypeName}.gguf`;
+}
+
+/** The ftype argument as llama-quantize reads it: a name, an alias, a LLAMA_FTYPE number or COPY. Null when it is none of these. */
+function ftypeArgument(s: string | undefined): { name: string; copy: boolean } | null {
+  if (s === undefined) return null;
+  if (s.toUpperCase() === "COPY") return { name: "COPY", copy: true };
+  try {
+    const f = lookupFtype(s);
+    // the default file name uses the name as given when it is one (Q4_K stays Q4_K), else the ftype's
+    return { name: /^[0-9]+$/.test(s) ? f.name : s.toUpperCase(), copy: false };
+  } catch { return null; }
+}
+
+/** `tensorshrink quantize [options] <input> [<output.gguf>] <FTYPE> [<nthreads>]` */
 export async function runQuantize(a: Args): Promise<number> {
-  const usage = "usage: tensorshrink quantize <input> <output.gguf> <FTYPE> [--imatrix F] [--threads N] [--rule P=T]... [--json]";
-  const [input, output, ftypeArg] = positionals(a, 3, usage);
-  if (!input || !output || !ftypeArg) throw new TensorshrinkError("E_RANGE", usage);
+  const usage = "usage: tensorshrink quantize [options] <input> [<output.gguf>] <FTYPE> [<nthreads>] (tensorshrink quantize --help lists them)";
+  if (a._.length > 4) positionals(a, 4, usage);
+  const isInt = (x: string | undefined) => x !== undefined && /^[0-9]{1,6}$/.test(x);
+  // as llama-quantize: <input> <FTYPE> [nthreads] (default output name) or <input> <output> <FTYPE> [nthreads]
+  const short = ftypeArgument(a._[1]) !== null && (a._.length === 2 || (a._.length === 3 && isInt(a._[2])));
+  const input = a._[0];
+  const ftypeArg = short ? a._[1] : a._[2];
+  const nthreadArg = short ? a._[2] : a._[3];
+  if (!input || !ftypeArg) throw new TensorshrinkError("E_RANGE", usage);
+  if (a._.length === (short ? 3 : 4) && !isInt(nthreadArg)) positionals(a, short ? 2 : 3, usage);
   // Everything that can be checked is checked before any work: options, then the output path.
-  const ftype = lookupFtype(ftypeArg).name;
+  const fa = ftypeArgument(ftypeArg);
+  if (!fa) lookupFtype(ftypeArg); // throws E_UNKNOWN_TYPE listing them
+  const { name: ftypeName, copy } = fa!;
+  const ftype = copy ? "F32" : lookupFtype(ftypeArg).name;
+  const output = short ? defaultOutputName(input, ftypeName) : a._[1];
   const rules = (a.opts.get("--rule") ?? []).map(parseRule);
-  const threads = await threadsOf(a);
+  const kvOverrides = (a.opts.get("--override-kv") ?? []).map(parseKvOverride);
+  const outType = one(a, "--output-tensor-type"), embType = one(a, "--token-embedding-type");
+  if (outType !== undefined) lookupType(outType);
+  if (embType !== undefined) lookupType(embType);
+  const include = a.opts.get("--include-weights") ?? [], exclude = a.opts.get("--exclude-weights") ?? [];
+  if (include.length && exclude.length) throw new TensorshrinkError("E_RANGE", "--include-weights and --exclude-weights cannot be used together (as in llama-quantize)");
+  const pruneArg = one(a, "--prune-layers");
+  const pruneLayers = pruneArg === undefined ? undefined : pruneArg.split(",").map((x) => {
+    if (!/^[0-9]{1,6}$/.test(x)) throw new TensorshrinkError("E_RANGE", `--prune-layers takes layer numbers separated by commas (e.g. 3,5), got "${pruneArg}"`, { option: "--prune-layers" });
+    return Number(x);
+  });
   const imPath = one(a, "--imatrix");
+  if ((include.length || exclude.length) && !imPath) throw new TensorshrinkError("E_RANGE", "--include-weights / --exclude-weights need --imatrix");
+  if (nthreadArg !== undefined && !a.opts.has("--threads")) a.opts.set("--threads", [nthreadArg]);
+  const threads = await threadsOf(a);
+  const json = a.flags.has("--json");
   // The signal handlers go in first: from here on a signal aborts the job and removes the temp file.
   const sig = installSignalHandlers();
   try {
     const sink = await openFileSink(output, { inputs: [input, imPath, one(a, "--tokenizer")] });
     sig.tempPath = sink.tempPath;
+    if (!json) process.stderr.write(`tensorshrink: opening ${safeText(input)}\n`);
     const engine = await init({ threads });
     let model: Awaited<ReturnType<typeof openModel>> | null = null;
-    const bar = progressBar(!!process.stderr.isTTY && !a.flags.has("--json"));
+    const bar = progressBar(!!process.stderr.isTTY && !json);
     try {
       model = await openModel(input, engine, { tokenizer: one(a, "--tokenizer") });
       // every file the job reads is protected: also what the model found itself (shards, config, tokenizer)
       await checkOutputNotInput(output, model.files ?? []);
-      let imatrix = null;
+      let imatrix: Awaited<ReturnType<typeof readImatrix>> | null = null;
       if (imPath) {
         const imSrc = await openFileSource(imPath);
         try { imatrix = await readImatrix(imSrc); } finally { await imSrc.close?.(); }
+        // llama-quantize's --include-weights / --exclude-weights: by substring of the tensor name
+        if (include.length || exclude.length) {
+          for (const k of [...imatrix.keys()]) {
+            const hit = (list: string[]) => list.some((w) => k.includes(w));
+            if (include.length ? !hit(include) : hit(exclude)) imatrix.delete(k);
+          }
+        }
       }
-      const report = await quantizeModel(engine, model, sink, { ftype, rules, imatrix, pure: a.flags.has("--pure"), allowNonFinite: a.flags.has("--allow-nonfinite"), order: a.flags.has("--keep-order") ? "input" : "llama.cpp", onProgress: bar.update, signal: sig.signal });
+      const f32Bytes = model.tensors.reduce((s, t) => s + t.ne.reduce((x, y) => x * y, 1) * 4, 0);
+      if (!json) process.stderr.write(`tensorshrink: quantizing ${model.tensors.length} tensors (${fmtBytes(f32Bytes)} as f32) to ${copy ? "COPY" : ftype} -> ${safeText(output)}\n`);
+      bar.update({ tensor: model.tensors[0]?.name ?? "", tensorIndex: -1, tensorCount: model.tensors.length, doneBytes: 0, totalBytes: f32Bytes, elapsedMs: 0 });
+      const report = await quantizeModel(engine, model, sink, {
+        ftype, rules, imatrix, pure: a.flags.has("--pure"), allowNonFinite: a.flags.has("--allow-nonfinite"), order: a.flags.has("--keep-order") ? "input" : "llama.cpp",
+        allowRequantize: a.flags.has("--allow-requantize"), leaveOutputTensor: a.flags.has("--leave-output-tensor"), outputTensorType: outType, tokenEmbeddingType: embType,
+        onlyCopy: copy, kvOverrides, pruneLayers, onProgress: bar.update, signal: sig.signal,
+      });
       bar.done();
-      if (a.flags.has("--json")) process.stdout.write(safeJson(JSON.stringify({ input, output, ...report }, jsonNum, 1)) + "\n");
-      else process.stdout.write(formatReport(report, `${input} -> ${output}`));
+      const notes = [...fallbackSummary(report), ...[degenerateWarning(report)].filter((x): x is string => !!x)];
+      if (json) process.stdout.write(safeJson(JSON.stringify({ input, output, ...report, fallbacks: fallbackSummary(report), warnings: notes.filter((n) => n.startsWith("warning")) }, jsonNum, 1)) + "\n");
+      else process.stdout.write(formatReport(report, `${input} -> ${output}`) + notes.map((n) => `${safeText(n)}\n`).join(""));
       return 0; // a signal that came after the commit: the output is complete, keep it
     } catch (e) {
       await sink.abort(e);
@@ -148,14 +250,23 @@ export async function runQuantize(a: Args): Promise<number> {
 
 const jsonNum = (_k: string, v: unknown) => (typeof v === "bigint" ? v.toString() : v === Infinity ? "Infinity" : v);
 
+/** LLAMA_FTYPE number -> its name ("Q4_K_M"), or "unknown ftype N". */
+export function ftypeName(id: number): string {
+  const k = (Object.keys(FTYPES) as (keyof typeof FTYPES)[]).find((n) => FTYPES[n].id === id);
+  return k ?? `unknown ftype ${id}`;
+}
+
 /** `tensorshrink inspect <file>`: GGUF header, metadata and tensors. */
 export async function runInspect(a: Args): Promise<number> {
   const [file] = positionals(a, 1, "usage: tensorshrink inspect <file> [--json]");
   if (!file) throw new TensorshrinkError("E_RANGE", "usage: tensorshrink inspect <file> [--json]");
-  const fs = await import("node:fs/promises");
-  const st = await fs.stat(file).catch((e) => { throw new TensorshrinkError("E_IO", `cannot open ${safeText(file)}: ${(e as Error).message}`, { file }); });
-  if (st.isDirectory()) return inspectModel(a, file);
-  const src = await openFileSource(file);
+  const url = /^https?:\/\//i.test(file);
+  if (!url) {
+    const fs = await import("node:fs/promises");
+    const st = await fs.stat(file).catch((e) => { throw new TensorshrinkError("E_IO", `${(e as any)?.code === "ENOENT" ? "not found" : "cannot open"}: ${safeText(file)} (${(e as Error).message})`, { file }); });
+    if (st.isDirectory()) return inspectModel(a, file);
+  }
+  const src = url ? await openSource(file) : await openFileSource(file);
   const magic = await src.read(0, Math.min(4, src.size));
   if (magic.length < 4 || String.fromCharCode(...magic) !== "GGUF") {
     await src.close?.();
@@ -176,6 +287,7 @@ export async function runInspect(a: Args): Promise<number> {
     for (const kv of g.metadata) {
       let v = JSON.stringify(ggufValueToJSON(kv.value), jsonNum);
       if (v.length > 100) v = `${v.slice(0, 97)}...` + (Array.isArray(ggufValueToJSON(kv.value)) ? ` (${(ggufValueToJSON(kv.value) as unknown[]).length} items)` : "");
+      if (kv.key === "general.file_type") v += ` (${ftypeName(Number(ggufValueToJSON(kv.value)))})`;
       out += `  ${safeText(kv.key)} = ${safeText(v)}\n`;
     }
     out += "\n";
@@ -196,7 +308,7 @@ export async function runInspect(a: Args): Promise<number> {
 
 /** inspect for safetensors files: header metadata and tensors (dtype, shape, byte offset). */
 async function inspectSafetensors(a: Args, file: string): Promise<number> {
-  const src = await openFileSource(file);
+  const src = await openSource(file);
   try {
     const f = await readSafetensors(src);
     const tensors = f.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape], offset: t.offset, bytes: t.nbytes }));

@@ -15,60 +15,24 @@ import { runImatrix, runEvaluate } from "./calib";
 import { runTeacher } from "./teacher";
 import { runWeb } from "./web";
 
-const HELP = `tensorshrink — compress LLM weights to GGUF in any JavaScript runtime
+import { allOptions, commandSpec, globalHelp, commandHelp } from "./options";
 
-Usage:
-  tensorshrink demo [--json]
-      Builds a small llama-shaped model in memory and quantizes it with several ftypes (no download).
-  tensorshrink quantize <input> <output.gguf> <FTYPE> [options]
-      input: a GGUF file, a llama2.c checkpoint (.bin, tokenizer.bin beside it or --tokenizer),
-             or a Hugging Face directory (config.json + *.safetensors + tokenizer.json).
-      FTYPE: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K IQ4_NL
-      --imatrix F       llama.cpp importance matrix (GGUF imatrix or legacy .dat)
-      --threads N, -t N worker threads (default: all cores; a plain decimal integer >= 1, capped at
-                        4 x the cores with a note on stderr)
-      --rule P=T        tensors matching regex P get type T (or "skip"); first match wins; repeatable
-      --tokenizer F     tokenizer.bin for a llama2.c checkpoint
-      --pure            no per-tensor bumps: every quantizable tensor gets the base type
-      --keep-order      keep the input's tensor order (default: llama-quantize's order, byte-identical files)
-      --allow-nonfinite let NaN/Inf through into f32/f16/bf16 outputs and copies (default: refused, as
-                        llama-quantize does; block types always refuse them)
-      --json            print one JSON document instead of the table
-      Ctrl-C / SIGTERM / SIGHUP / SIGQUIT stop the job and delete the partial output (exit 128 + the
-      signal number: 130, 143, 129, 131); a second signal exits at once, also deleting it.
-  tensorshrink inspect <file> [--json]
-      control characters, C1 controls and bidi overrides in names and values are printed escaped (\x1b)
-  tensorshrink eval <base> <other> --text <file> [options]
-      perplexity ± error of both, KL divergence (mean, median, p99, max), top-1 agreement and Δp of other
-      vs base, each document scored from a BOS (documents split on <|endoftext|>), on tensorshrink's own
-      forward pass. Models: anything quantize takes (GGUF, llama2.c + --tokenizer, HF directory).
-      --backend B       engine (default) or llama.cpp (node-llama-cpp, an optional peer dependency)
-      --ctx N           window length in tokens (default min(training context, 2048))
-      --save-logits F   also store the base run's log-probs in F (4 bytes x vocab per scored token)
-      --base-logits F   score <other> against saved base log-probs: tensorshrink eval <other> --base-logits F --text T
-      --kv-f16          round the KV cache to f16 as llama.cpp's default cache does
-      --threads N, --json
-  tensorshrink imatrix <model> --text <file> [options]
-      llama-imatrix's importance matrix on tensorshrink's forward pass (chunks of --ctx tokens, BOS first)
-      -o F              output (default imatrix.gguf; GGUF imatrix as current llama.cpp writes it)
-      --ctx N           tokens per chunk (default 512)   --chunks N   at most N chunks
-      --legacy          legacy .dat format (also chosen by an -o ending in .dat)
-      --process-output  also collect output.weight   --kv-f16   f16 KV cache   --threads N, --json
-  tensorshrink teacher <model> --text <file> -o <out.tskd> [--top-k 32] [--ctx N] [--threads N] [--tokenizer F] [--json]
-      runs the engine's forward pass over the text (windows of --ctx tokens, default 512) and records every
-      position's top-k next-token log-probs + the log of the remaining mass (teacher file, README "Distillation losses")
-  tensorshrink web [--port N]
-      serves the web app (compress a model in a browser tab) on http://127.0.0.1:N/ (default 8080; 0 = any free port)
-`;
+const HELP = globalHelp();
 
 /** Parsed command line: positionals plus repeated/single options. */
 export interface Args { _: string[]; opts: Map<string, string[]>; flags: Set<string> }
 
+// Options outside the tables in options.ts (COMMANDS) still parse when listed here.
 const WITH_VALUE = new Set(["--imatrix", "--threads", "--rule", "--text", "--tokenizer", "--ctx", "--ftypes", "--output", "--chunks", "--backend", "--save-logits", "--base-logits", "--top-k", "--port"]);
 const FLAGS = new Set(["--json", "--pure", "--keep-order", "--help", "--allow-nonfinite", "--legacy", "--process-output", "--kv-f16"]);
 
 /** Single-dash aliases: -t N is --threads N, -o F is --output F, -h is --help. */
 const SHORT = new Map<string, string>([["-t", "--threads"], ["-h", "--help"], ["-o", "--output"]]);
+// every option of every command's table (options.ts): valued ones take a value, the rest are flags
+for (const o of allOptions().values()) {
+  (o.value ? WITH_VALUE : FLAGS).add(o.name);
+  if (o.short && !SHORT.has(o.short)) SHORT.set(o.short, o.name);
+}
 
 /**
  * Parses argv (without node and script). Throws E_RANGE, naming it, on an unknown option (long or
@@ -117,6 +81,11 @@ export function parseArgs(argv: string[]): Args {
 async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv.map((s) => (s === "-o" ? "--output" : s))); // -o F = --output F (imatrix)
   const cmd = args._.shift();
+  const spec = cmd ? commandSpec(cmd === "help" ? args._[0] ?? "" : cmd) : undefined;
+  if (spec && (args.flags.has("--help") || cmd === "help")) {
+    process.stdout.write(`Usage:\n${commandHelp(spec)}`);
+    return 0;
+  }
   if (!cmd || args.flags.has("--help") || cmd === "help") {
     process.stdout.write(HELP);
     return cmd || args.flags.has("--help") ? 0 : 2;
@@ -139,7 +108,9 @@ main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (e) => {
     if (isTensorshrinkError(e)) {
-      process.stderr.write(`tensorshrink: ${safeText(e.message)}\n`);
+      // the code once, in front: wrapped errors' own "E_XXX: " prefixes are dropped from the text
+      const msg = e.message.replace(/\bE_[A-Z0-9_]+: /g, "");
+      process.stderr.write(`tensorshrink: ${e.code}: ${safeText(msg)}\n`);
       // interrupted by a signal: 128 + its number (SIGINT 130, SIGTERM 143, SIGHUP 129, SIGQUIT 131)
       const sigExit = e.details.exitCode;
       process.exitCode = e.code === "E_ABORTED" ? (typeof sigExit === "number" ? sigExit : 130) : 1;

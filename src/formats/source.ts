@@ -217,6 +217,9 @@ export async function openUrlSource(url: string | URL, opts: UrlSourceOptions = 
       if (res.status === 416) {
         throw new TensorshrinkError("E_TRUNCATED", `${name}: range ${start}-${endInclusive} not satisfiable (HTTP 416)`, { url: name, offset: start });
       }
+      if (res.status === 404 || res.status === 410) throw new TensorshrinkError("E_IO", `not found: ${name} (HTTP ${res.status})`, { url: name, status: res.status });
+      if (res.status === 401 || res.status === 403) throw new TensorshrinkError("E_IO", `access denied: ${name} (HTTP ${res.status}; a private file needs an Authorization header)`, { url: name, status: res.status });
+      if (res.status >= 500) throw new TensorshrinkError("E_IO", `server error: ${name} (HTTP ${res.status})`, { url: name, status: res.status });
       throw new TensorshrinkError("E_IO", `${name}: expected HTTP 206 Partial Content for a range request, got ${res.status}${res.status === 200 ? " (server ignores Range)" : ""}`, { url: name, status: res.status, offset: start });
     }
     return res;

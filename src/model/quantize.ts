@@ -57,6 +57,37 @@ export interface QuantizeModelOptions {
    * block types still refuse them.
    */
   allowNonFinite?: boolean;
+  /**
+   * llama-quantize --allow-requantize: let tensors stored in a block type (q4_0, q4_K, ...) be
+   * dequantized and quantized again. Default false: such a tensor that would change type is refused
+   * with E_UNSUPPORTED ("requantizing from type q8_0 is disabled"), as llama-quantize does; tensors
+   * already in their target type are copied either way.
+   */
+  allowRequantize?: boolean;
+  /** llama-quantize --leave-output-tensor: output.weight is copied as stored. */
+  leaveOutputTensor?: boolean;
+  /** llama-quantize --output-tensor-type: ggml type for output.weight (see PlanOptions). */
+  outputTensorType?: string;
+  /** llama-quantize --token-embedding-type: ggml type for token_embd.weight. */
+  tokenEmbeddingType?: string;
+  /**
+   * llama-quantize COPY: every tensor copied unchanged; general.file_type is the input's (its
+   * general.file_type, else guessed from the most common tensor type). `ftype` is then ignored.
+   */
+  onlyCopy?: boolean;
+  /**
+   * llama-quantize --override-kv, in order: each key is removed and appended after general.file_type
+   * (before the quantize.imatrix.* keys), as gguf_set_val does. llama.cpp stores int overrides as u32
+   * (|value|), float as f32; parseKvOverride builds them.
+   */
+  kvOverrides?: GgufKV[];
+  /**
+   * llama-quantize --prune-layers: drop these layers (blk.N.*), renumber the rest down (blk.4 ->
+   * blk.2 when 1 and 3 go) and set <arch>.block_count, after every other key, as llama.cpp does. The
+   * recipe still counts layers as the input has them (llama.cpp's n_layer), imatrix entries are
+   * looked up under the original names. Layer numbers must be from 0 to n_layer - 1.
+   */
+  pruneLayers?: number[];
 }
 
 /** Progress of a running quantization. */
@@ -124,14 +155,28 @@ export async function quantizeModel(engine: Engine, source: ModelSource, sink: B
 async function quantizeModelInner(engine: Engine, source: ModelSource, sink: ByteSink, opts: QuantizeModelOptions): Promise<QuantizeReport> {
   const t0 = Date.now();
   if (opts.signal?.aborted) throw new TensorshrinkError("E_ABORTED", "aborted before the first tensor", {});
-  const ftype = lookupFtype(opts.ftype);
+  const ftype = opts.onlyCopy ? copyFtype(source) : lookupFtype(opts.ftype);
   if (opts.order !== undefined && opts.order !== "llama.cpp" && opts.order !== "input") throw new TensorshrinkError("E_ARG_TYPE", `order must be "llama.cpp" or "input", got ${String(opts.order)}`);
-  const tensors: readonly ModelTensor[] = opts.order === "input" ? source.tensors : llamaCppTensorOrder(source.tensors);
+  const splitCount = source.metadata.find((kv) => kv.key === "split.count")?.value;
+  if ((typeof splitCount === "number" || typeof splitCount === "bigint") && Number(splitCount) > 1) {
+    throw new TensorshrinkError("E_UNSUPPORTED", `${source.name}: a shard of a split GGUF (split.count = ${splitCount}); split models are not read yet: merge the shards first (llama-gguf-split --merge)`, { splitCount: Number(splitCount) });
+  }
+  const prune = pruneList(opts.pruneLayers, source.hparams.nLayer);
+  const kept = prune.length ? pruneTensors(source.tensors, prune) : source.tensors;
+  const tensors: readonly ModelTensor[] = opts.order === "input" ? kept : llamaCppTensorOrder(kept);
+  const origName = (t: ModelTensor) => (t as { originalName?: string }).originalName ?? t.name;
   const imatrix = opts.imatrix ?? null;
   const plan: TensorPlan[] = planModel(
     tensors.map((t) => ({ name: t.name, shape: [...t.ne], type: t.type })),
-    ftype.name, source.hparams, { rules: opts.rules, hasImatrix: !!imatrix && imatrix.size > 0, pure: opts.pure },
+    ftype.name, source.hparams, { rules: opts.rules, hasImatrix: !!imatrix && imatrix.size > 0, pure: opts.pure, leaveOutputTensor: opts.leaveOutputTensor, outputTensorType: opts.outputTensorType, tokenEmbeddingType: opts.tokenEmbeddingType, onlyCopy: opts.onlyCopy },
   );
+  if (!opts.allowRequantize) {
+    tensors.forEach((t, i) => {
+      if (plan[i].quantize && t.type !== "f32" && lookupType(t.type).blockSize > 1) {
+        throw new TensorshrinkError("E_UNSUPPORTED", `tensor "${t.name}" is already quantized (${t.type}); requantizing from type ${t.type} to ${plan[i].type} is disabled, as in llama-quantize (allowRequantize / --allow-requantize enables it)`, { name: t.name, type: t.type });
+      }
+    });
+  }
   for (const t of tensors) {
     if (!engine.supports(t.type) && t.type !== "f32") {
       throw new TensorshrinkError("E_UNSUPPORTED", `tensor "${t.name}" is stored as ${t.type}, which tensorshrink cannot read`, { name: t.name });
@@ -141,6 +186,11 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
   const metadata: GgufKV[] = source.metadata.filter((kv) => kv.key !== "general.quantization_version" && kv.key !== "general.file_type" && !kv.key.startsWith("split."));
   metadata.push(ggufKV("general.quantization_version", "u32", 2));
   metadata.push(ggufKV("general.file_type", "u32", ftype.id));
+  for (const kv of opts.kvOverrides ?? []) {
+    const at = metadata.findIndex((m) => m.key === kv.key);
+    if (at >= 0) metadata.splice(at, 1);
+    metadata.push(kv);
+  }
   // llama-quantize records the importance matrix it used (after file_type, as KV overrides).
   if (imatrix && imatrix.size > 0) {
     const info = imatrix instanceof Imatrix ? imatrix : null;
@@ -152,6 +202,13 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
     if (info?.datasets.length) metadata.push(ggufKV("quantize.imatrix.dataset", "str", info.datasets[0]));
     metadata.push(ggufKV("quantize.imatrix.entries_count", "u32", imatrix.size));
     if (info && info.chunkCount > 0) metadata.push(ggufKV("quantize.imatrix.chunks_count", "u32", info.chunkCount));
+  }
+  if (prune.length) {
+    const arch = source.metadata.find((kv) => kv.key === "general.architecture")?.value;
+    const key = `${typeof arch === "string" ? arch : "llama"}.block_count`;
+    const at = metadata.findIndex((kv) => kv.key === key);
+    if (at >= 0) metadata.splice(at, 1);
+    metadata.push(ggufKV(key, "u32", source.hparams.nLayer - prune.length));
   }
   const specs: GgufTensorSpec[] = tensors.map((t, i) => ({ name: t.name, ne: t.ne, type: plan[i].type }));
 
@@ -173,7 +230,7 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
   // Importance vectors, checked before anything is written: one value per column, or (3D expert
   // tensors, as llama.cpp's imatrix stores them) one vector per matrix, ne[0] x (ne[2] * ne[3]) values.
   const imFor: (Float32Array | null)[] = tensors.map((t, i) => {
-    const im = plan[i].quantize ? imatrix?.get(t.name) ?? null : null;
+    const im = plan[i].quantize ? imatrix?.get(origName(t)) ?? null : null;
     if (!im) return null;
     const cols = t.ne[0], mats = t.ne.length > 2 ? tensorRows(t.ne) / t.ne[1] : 1;
     if (im.length === cols * mats) return im;
@@ -282,6 +339,53 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
     seconds,
     mbPerSecond: totalBytes / 1e6 / Math.max(seconds, 1e-9),
   };
+}
+
+/** The layers to prune: integers from 0 to nLayer - 1, sorted, duplicates dropped (E_RANGE otherwise; all of them: E_RANGE). */
+function pruneList(layers: number[] | undefined, nLayer: number): number[] {
+  if (!layers || layers.length === 0) return [];
+  for (const l of layers) if (!Number.isInteger(l) || l < 0 || l >= nLayer) throw new TensorshrinkError("E_RANGE", `pruneLayers: layer ${l} is not one of the model's layers 0 to ${nLayer - 1}`, { layer: l });
+  const out = [...new Set(layers)].sort((a, b) => a - b);
+  if (out.length >= nLayer) throw new TensorshrinkError("E_RANGE", `pruneLayers would remove all ${nLayer} layers`, {});
+  return out;
+}
+
+/** The tensors without the pruned layers, the others renumbered (blk.N -> blk.(N - pruned below N)); each keeps its `originalName`. */
+function pruneTensors(tensors: readonly ModelTensor[], prune: number[]): ModelTensor[] {
+  const out: ModelTensor[] = [];
+  for (const t of tensors) {
+    const m = /^blk\.(\d+)\./.exec(t.name);
+    if (!m) { out.push(t); continue; }
+    const blk = Number(m[1]);
+    if (prune.includes(blk)) continue;
+    const name = `blk.${blk - prune.filter((p) => p < blk).length}.${t.name.slice(m[0].length)}`;
+    out.push({
+      name, originalName: t.name, ne: t.ne, type: t.type,
+      readRows: (s, c) => t.readRows(s, c), readRawRows: (s, c) => t.readRawRows(s, c),
+      ...(t.fileRows ? { fileRows: (s: number, c: number) => t.fileRows!(s, c) } : {}),
+    } as ModelTensor & { originalName: string });
+  }
+  return out;
+}
+
+/** ggml type -> LLAMA_FTYPE for COPY (llama_model_loader's guess from the most common tensor type). */
+const TYPE_FTYPE: Record<string, string> = { f32: "F32", f16: "F16", bf16: "BF16", q4_0: "Q4_0", q4_1: "Q4_1", q5_0: "Q5_0", q5_1: "Q5_1", q8_0: "Q8_0", q2_K: "Q2_K", q3_K: "Q3_K_M", q4_K: "Q4_K_M", q5_K: "Q5_K_M", q6_K: "Q6_K", iq4_nl: "IQ4_NL", tq1_0: "TQ1_0", tq2_0: "TQ2_0" };
+
+/**
+ * The ftype COPY records: the input's general.file_type when present (as llama.cpp's loader), else
+ * the ftype of its most common tensor type (by count; f32 when the model has only f32 tensors).
+ */
+function copyFtype(source: ModelSource): { name: string; id: number; base: string } {
+  const kv = source.metadata.find((m) => m.key === "general.file_type");
+  const v = kv && (typeof kv.value === "number" || typeof kv.value === "bigint") ? Number(kv.value) : NaN;
+  if (Number.isInteger(v) && v >= 0) {
+    try { return lookupFtype(String(v)); } catch { return { name: `ftype ${v}`, id: v, base: "f32" }; }
+  }
+  const counts = new Map<string, number>();
+  for (const t of source.tensors) if (t.type !== "f32") counts.set(t.type, (counts.get(t.type) ?? 0) + 1);
+  let best = "f32", n = 0;
+  for (const [k, c] of counts) if (c > n) { best = k; n = c; }
+  return lookupFtype(TYPE_FTYPE[best] ?? "F32");
 }
 
 /**

@@ -34,11 +34,23 @@ export const FTYPES = {
 /** An ftype name as llama-quantize spells it (case-insensitive on input). */
 export type FtypeName = keyof typeof FTYPES;
 
-/** Resolves an ftype name ("Q4_K_M", "q8_0", ...). Throws E_UNKNOWN_TYPE listing the known ones. */
+/** llama-quantize's ftype aliases: Q3_K = Q3_K_M, Q4_K = Q4_K_M, Q5_K = Q5_K_M. */
+export const FTYPE_ALIASES: Readonly<Record<string, FtypeName>> = Object.freeze({ Q3_K: "Q3_K_M", Q4_K: "Q4_K_M", Q5_K: "Q5_K_M" });
+
+/**
+ * Resolves an ftype: a name ("Q4_K_M", "q8_0", case-insensitive), an alias (Q4_K = Q4_K_M, Q5_K =
+ * Q5_K_M, Q3_K = Q3_K_M, as llama-quantize) or llama.cpp's LLAMA_FTYPE number as decimal digits
+ * ("15" = Q4_K_M, "7" = Q8_0). Throws E_UNKNOWN_TYPE listing the known ones.
+ */
 export function lookupFtype(name: string): { name: FtypeName; id: number; base: string } {
-  const key = String(name).toUpperCase() as FtypeName;
+  let key = String(name).toUpperCase() as FtypeName;
+  if (Object.hasOwn(FTYPE_ALIASES, key)) key = FTYPE_ALIASES[key];
+  else if (/^[0-9]{1,4}$/.test(key)) {
+    const byId = (Object.keys(FTYPES) as FtypeName[]).find((k) => FTYPES[k].id === Number(key));
+    if (byId) key = byId;
+  }
   const f = Object.hasOwn(FTYPES, key) ? FTYPES[key] : undefined; // never through the prototype chain
-  if (!f) throw new TensorshrinkError("E_UNKNOWN_TYPE", `unknown ftype "${name}"; known: ${Object.keys(FTYPES).join(", ")}`, { ftype: name });
+  if (!f) throw new TensorshrinkError("E_UNKNOWN_TYPE", `unknown ftype "${name}"; known: ${Object.keys(FTYPES).join(", ")}, aliases ${Object.keys(FTYPE_ALIASES).join(", ")}, or a LLAMA_FTYPE number (${(Object.keys(FTYPES) as FtypeName[]).map((k) => `${FTYPES[k].id}=${k}`).join(" ")})`, { ftype: name });
   return { name: key, ...f };
 }
 
@@ -97,6 +109,17 @@ export interface PlanOptions {
   hasImatrix?: boolean;
   /** Like llama-quantize --pure: every quantizable tensor gets the base type (fallbacks still apply). */
   pure?: boolean;
+  /** llama-quantize --leave-output-tensor: output.weight is copied as it is stored. */
+  leaveOutputTensor?: boolean;
+  /**
+   * llama-quantize --output-tensor-type: ggml type of output.weight (and of token_embd.weight when
+   * the model ties them and tokenEmbeddingType is not given). Applied last, as llama.cpp does: no fallback.
+   */
+  outputTensorType?: string;
+  /** llama-quantize --token-embedding-type: ggml type of token_embd.weight (applied last, no fallback). */
+  tokenEmbeddingType?: string;
+  /** llama-quantize COPY: every tensor is copied as it is stored. */
+  onlyCopy?: boolean;
 }
 
 const FALLBACK: Record<string, string> = {
@@ -124,6 +147,8 @@ export function planModel(tensors: PlanTensor[], ftypeName: string, hp: PlanHpar
     else if (t.name === "output.weight") qs.hasOutput = true;
   }
   const nLayer = hp.nLayer;
+  const outType = opts.outputTensorType !== undefined ? lookupType(opts.outputTensorType).name : null;
+  const embType = opts.tokenEmbeddingType !== undefined ? lookupType(opts.tokenEmbeddingType).name : null;
   const moreBits = (i: number, n: number) => i < Math.trunc(n / 8) || i >= Math.trunc((7 * n) / 8) || (i - Math.trunc(n / 8)) % 3 === 2;
   const layerOf = (i: number, name: string): number => {
     if (nExpert > 1) {
@@ -137,11 +162,13 @@ export function planModel(tensors: PlanTensor[], ftypeName: string, hp: PlanHpar
   const getType = (t: PlanTensor, newType: string): string => {
     const name = t.name;
     if (name === "output.weight" || (!qs.hasOutput && name === "token_embd.weight")) {
+      if (outType) return outType;
       const nx = t.shape[0];
       if (nx % lookupType(newType).blockSize !== 0) newType = "q8_0";
       else if (newType !== "q8_0") newType = "q6_K";
     } else if (name === "token_embd.weight") {
-      if (ftype === "TQ1_0" || ftype === "TQ2_0") newType = "q4_K";
+      if (embType) newType = embType;
+      else if (ftype === "TQ1_0" || ftype === "TQ2_0") newType = "q4_K";
     } else if (name.includes("attn_v.weight")) {
       if (ftype === "Q2_K") newType = nGqa >= 4 ? "q4_K" : "q3_K";
       else if (ftype === "Q2_K_S" && nGqa >= 4) newType = "q4_K";
@@ -206,6 +233,8 @@ export function planModel(tensors: PlanTensor[], ftypeName: string, hp: PlanHpar
     if (!quantize) reason = countDims(t.shape) < 2 ? "1d" : "not a weight";
     if (quantize && name.includes("_norm.weight")) { quantize = false; reason = "norm"; }
     if (quantize && name.includes("ffn_gate_inp.weight")) { quantize = false; reason = "expert gate"; }
+    if (quantize && opts.leaveOutputTensor && name === "output.weight") { quantize = false; reason = "leave output tensor"; }
+    if (opts.onlyCopy) return { name, type: inType, quantize: false, reason: "copy" };
     if (rule?.type === "skip") return { name, type: inType, quantize: false, reason: "rule: skip" };
     if (!quantize) return { name, type: inType, quantize: false, reason };
     let type: string = base;
@@ -218,13 +247,20 @@ export function planModel(tensors: PlanTensor[], ftypeName: string, hp: PlanHpar
       }
       // incompatible row lengths fall back with or without --pure, as in llama.cpp
       const fb = fallback(t, type);
-      if (fb.fell) reason = `fallback (ne[0]=${t.shape[0]} % ${lookupType(type).blockSize} != 0)`;
+      if (fb.fell) reason = `fallback ${type} → ${fb.type} (cols ${t.shape[0]} % ${lookupType(type).blockSize})`;
       type = fb.type;
     }
     if (rule) {
       const fb = fallback(t, lookupType(rule.type).name);
       type = fb.type;
       reason = fb.fell ? `rule, fallback (ne[0]=${t.shape[0]})` : "rule";
+    }
+    // explicit output / token-embedding types win over everything, without a fallback (llama.cpp order)
+    const forced = name === "token_embd.weight" ? embType : name === "output.weight" ? outType : null;
+    if (forced) {
+      if (t.shape[0] % lookupType(forced).blockSize !== 0) throw new TensorshrinkError("E_BLOCK", `${name === "output.weight" ? "--output-tensor-type" : "--token-embedding-type"} ${forced}: tensor "${name}" has rows of ${t.shape[0]} values, not a multiple of ${forced}'s block of ${lookupType(forced).blockSize}`, { name, type: forced });
+      type = forced;
+      reason = name === "output.weight" ? "output tensor type" : "token embedding type";
     }
     return { name, type, quantize: type !== inType, reason: type === inType ? "same type" : reason };
   });

@@ -10,7 +10,11 @@
 //   c++ -std=c++17 -O1 -o llama-quantize-ref llama-quantize-ref.cpp -L<bins> -l:libllama.v0.5.0.so
 //       -l:libllama-common.so -Wl,-rpath,<bins>
 // Usage:
-//   llama-quantize-ref IN.gguf OUT.gguf FTYPE_ID NTHREAD [--pure] [--imatrix FILE]
+//   llama-quantize-ref IN.gguf OUT.gguf FTYPE_ID NTHREAD [--pure] [--imatrix FILE] [--allow-requantize]
+//       [--leave-output-tensor] [--output-tensor-type GGML_TYPE_ID] [--token-embedding-type GGML_TYPE_ID]
+//       [--copy] [--override-kv KEY=TYPE:VALUE]... [--prune-layers L,L,...]
+// (the params llama-quantize sets for those flags; --override-kv as common's string_parse_kv_override:
+// TYPE int, float, bool or str; the user's overrides come before the quantize.imatrix.* ones, as in tools/quantize)
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -76,16 +80,40 @@ int main(int argc, char **argv) {
   p.ftype = atoi(argv[3]);
   p.nthread = atoi(argv[4]);
   const char *imatrix_file = nullptr;
+  std::vector<llama_model_kv_override> kv;
+  static std::vector<int32_t> prune; // this release's llama.h: an int32 array ended by -1
   for (int i = 5; i < argc; i++) {
     if (!strcmp(argv[i], "--pure")) p.pure = true;
     else if (!strcmp(argv[i], "--imatrix") && i + 1 < argc) imatrix_file = argv[++i];
+    else if (!strcmp(argv[i], "--allow-requantize")) p.allow_requantize = true;
+    else if (!strcmp(argv[i], "--leave-output-tensor")) p.quantize_output_tensor = false;
+    else if (!strcmp(argv[i], "--output-tensor-type") && i + 1 < argc) p.output_tensor_type = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--token-embedding-type") && i + 1 < argc) p.token_embedding_type = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--copy")) p.only_copy = true;
+    else if (!strcmp(argv[i], "--prune-layers") && i + 1 < argc) {
+      for (const char *q = argv[++i]; *q;) { prune.push_back(atoi(q)); while (*q && *q != ',') q++; if (*q) q++; }
+      prune.push_back(-1);
+      p.prune_layers = prune.data();
+    }
+    else if (!strcmp(argv[i], "--override-kv") && i + 1 < argc) {
+      const char *d = argv[++i], *sep = strchr(d, '=');
+      if (!sep || sep - d >= 128) die("bad --override-kv");
+      llama_model_kv_override o; memset(&o, 0, sizeof o);
+      strncpy(o.key, d, sep - d);
+      sep++;
+      if (!strncmp(sep, "int:", 4)) { o.tag = KV_INT; o.val_i64 = std::atol(sep + 4); }
+      else if (!strncmp(sep, "float:", 6)) { o.tag = KV_FLOAT; o.val_f64 = std::atof(sep + 6); }
+      else if (!strncmp(sep, "bool:", 5)) { o.tag = KV_BOOL; if (!strcmp(sep + 5, "true")) o.val_bool = true; else if (!strcmp(sep + 5, "false")) o.val_bool = false; else die("bad bool"); }
+      else if (!strncmp(sep, "str:", 4)) { if (strlen(sep + 4) > 127) die("str too long"); o.tag = KV_STR; strncpy(o.val_str, sep + 4, 127); }
+      else die("bad --override-kv type");
+      kv.push_back(o);
+    }
     else die("bad argument");
   }
   // As tools/quantize: load, normalize, pass in memory, record in the header.
   common_imatrix loaded;
   std::map<std::string, std::vector<float>> data;
   std::vector<llama_model_imatrix_data> i_data;
-  std::vector<llama_model_kv_override> kv;
   if (imatrix_file) {
     if (!common_imatrix_load(imatrix_file, loaded)) die("common_imatrix_load failed");
     if (!loaded.is_legacy && !loaded.has_metadata) die("missing imatrix metadata");
@@ -118,6 +146,8 @@ int main(int argc, char **argv) {
     if (!loaded.datasets.empty()) add_str("quantize.imatrix.dataset", loaded.datasets[0]);
     add_int("quantize.imatrix.entries_count", (int64_t)data.size());
     if (loaded.chunk_count > 0) add_int("quantize.imatrix.chunks_count", loaded.chunk_count);
+  }
+  if (!kv.empty()) {
     llama_model_kv_override end; memset(&end, 0, sizeof end); kv.push_back(end);
     p.kv_overrides = kv.data();
   }

@@ -1,0 +1,158 @@
+/**
+ * The CLI's option tables: one per command, the single source of `--help` (global and per command)
+ * and of which options take a value. Other commands add their table to COMMANDS; parseArgs (main.ts)
+ * knows every option any table lists.
+ */
+import { FTYPES, FTYPE_ALIASES } from "../model/recipes";
+
+/** One option of a command. */
+export interface OptionSpec {
+  /** Long name with the dashes: "--threads". */
+  name: string;
+  /** Single-dash alias: "-t". */
+  short?: string;
+  /** Name of the value (e.g. "N", "F"); absent for a flag. */
+  value?: string;
+  /** What it does (one or more lines, no trailing newline). */
+  help: string;
+  /** Can be given more than once (each value kept, in order). */
+  repeatable?: boolean;
+}
+
+/** One command: its usage line, a description and its options. */
+export interface CommandSpec {
+  name: string;
+  usage: string;
+  summary: string;
+  options: OptionSpec[];
+}
+
+const THREADS: OptionSpec = { name: "--threads", short: "-t", value: "N", help: "worker threads (default: all cores; a plain decimal integer >= 1, capped at 4 x the cores with a note on stderr)" };
+const JSON_OPT: OptionSpec = { name: "--json", help: "print one JSON document instead of text" };
+const TOKENIZER: OptionSpec = { name: "--tokenizer", value: "F", help: "tokenizer.bin for a llama2.c checkpoint" };
+const HELP_OPT: OptionSpec = { name: "--help", short: "-h", help: "this help" };
+
+/** Every ftype `quantize` takes, with llama-quantize's LLAMA_FTYPE numbers, plus COPY and the aliases. */
+export function ftypeHelp(): string {
+  const names = Object.keys(FTYPES) as (keyof typeof FTYPES)[];
+  const list = names.map((n) => `${n}=${FTYPES[n].id}`).join(" ");
+  const aliases = Object.entries(FTYPE_ALIASES).map(([a, n]) => `${a}=${n}`).join(" ");
+  return `FTYPE (name or LLAMA_FTYPE number): ${list}\n  aliases: ${aliases}; COPY = copy every tensor as stored (only the header changes)`;
+}
+
+/** The commands and their options (README "Command line" describes the same). */
+export const COMMANDS: CommandSpec[] = [
+  {
+    name: "demo", usage: "tensorshrink demo [--ftypes A,B,...] [--json]",
+    summary: "Builds a small llama-shaped model in memory and quantizes it with several ftypes (no download).",
+    options: [{ name: "--ftypes", value: "A,B", help: "ftypes to run (default Q8_0,Q6_K,Q4_K_M,Q4_0)" }, THREADS, JSON_OPT],
+  },
+  {
+    name: "quantize", usage: "tensorshrink quantize [options] <input> [<output.gguf>] <FTYPE> [<nthreads>]",
+    summary: "input: a GGUF file, a llama2.c checkpoint\n" +
+      "(.bin, tokenizer.bin beside it or --tokenizer), a Hugging Face directory, or an http(s) URL.\n" +
+      "Without <output.gguf>: ggml-model-<FTYPE>.gguf next to the input, as llama-quantize.",
+    options: [
+      { name: "--imatrix", value: "F", help: "llama.cpp importance matrix (GGUF imatrix or legacy .dat)" },
+      { name: "--include-weights", value: "NAME", repeatable: true, help: "use the imatrix only for tensors whose name contains NAME (repeatable; not with --exclude-weights)" },
+      { name: "--exclude-weights", value: "NAME", repeatable: true, help: "do not use the imatrix for tensors whose name contains NAME (repeatable)" },
+      THREADS,
+      { name: "--rule", value: "P=T", repeatable: true, help: 'tensors matching regex P get type T (or "skip"); first match wins; repeatable' },
+      { name: "--output-tensor-type", value: "T", help: "ggml type of output.weight (e.g. q8_0, f16), as llama-quantize" },
+      { name: "--token-embedding-type", value: "T", help: "ggml type of token_embd.weight, as llama-quantize" },
+      { name: "--leave-output-tensor", help: "copy output.weight unquantized, as llama-quantize" },
+      { name: "--allow-requantize", help: "allow re-quantizing tensors that are already quantized (refused otherwise, as llama-quantize)" },
+      { name: "--prune-layers", value: "L,L", help: "drop these layers (0-based), renumber the rest and set block_count, as llama-quantize" },
+      { name: "--override-kv", value: "KEY=TYPE:VALUE", repeatable: true, help: "set a metadata key in the output; TYPE int (u32), float (f32), bool or str; repeatable" },
+      TOKENIZER,
+      { name: "--pure", help: "no per-tensor bumps: every quantizable tensor gets the base type" },
+      { name: "--keep-order", help: "keep the input's tensor order (default: llama-quantize's order, byte-identical files)" },
+      { name: "--allow-nonfinite", help: "let NaN/Inf through into f32/f16/bf16 outputs and copies (default: refused, as\nllama-quantize does; block types always refuse them)" },
+      JSON_OPT,
+    ],
+  },
+  {
+    name: "inspect", usage: "tensorshrink inspect <file|URL> [--json]",
+    summary: "GGUF header, metadata (general.file_type by name: Q4_K_M) and tensors; safetensors; a llama2.c\ncheckpoint or HF directory as the GGUF it converts to. Control characters are printed escaped (\\x1b).",
+    options: [TOKENIZER, JSON_OPT],
+  },
+  {
+    name: "eval", usage: "tensorshrink eval <base> <other> --text <file> [options]",
+    summary: "perplexity ± error of both, KL divergence (mean, median, p99, max), top-1 agreement and Δp of other\n" +
+      "vs base, each document scored from a BOS (documents split on <|endoftext|>), on tensorshrink's own\n" +
+      "forward pass. Models: anything quantize takes (GGUF, llama2.c + --tokenizer, HF directory, URL).",
+    options: [
+      { name: "--text", value: "F", help: "the text to score" },
+      { name: "--backend", value: "B", help: "engine (default) or llama.cpp (node-llama-cpp, an optional peer dependency)" },
+      { name: "--ctx", value: "N", help: "window length in tokens (default min(training context, 2048))" },
+      { name: "--save-logits", value: "F", help: "also store the base run's log-probs in F (4 bytes x vocab per scored token)" },
+      { name: "--base-logits", value: "F", help: "score <other> against saved base log-probs: tensorshrink eval <other> --base-logits F --text T" },
+      { name: "--kv-f16", help: "round the KV cache to f16 as llama.cpp's default cache does" },
+      TOKENIZER, THREADS, JSON_OPT,
+    ],
+  },
+  {
+    name: "imatrix", usage: "tensorshrink imatrix <model> --text <file> [options]",
+    summary: "llama-imatrix's importance matrix on tensorshrink's forward pass (chunks of --ctx tokens, BOS first)",
+    options: [
+      { name: "--text", value: "F", help: "calibration text" },
+      { name: "--output", short: "-o", value: "F", help: "output (default imatrix.gguf; GGUF imatrix as current llama.cpp writes it)" },
+      { name: "--ctx", value: "N", help: "tokens per chunk (default 512)" },
+      { name: "--chunks", value: "N", help: "at most N chunks" },
+      { name: "--legacy", help: "legacy .dat format (also chosen by an -o ending in .dat)" },
+      { name: "--process-output", help: "also collect output.weight" },
+      { name: "--kv-f16", help: "f16 KV cache" },
+      TOKENIZER, THREADS, JSON_OPT,
+    ],
+  },
+  {
+    name: "teacher", usage: "tensorshrink teacher <model> --text <file> -o <out.tskd> [options]",
+    summary: "runs the engine's forward pass over the text (windows of --ctx tokens, default 512) and records every\n" +
+      "position's top-k next-token log-probs + the log of the remaining mass (teacher file, README \"Distillation losses\")",
+    options: [
+      { name: "--text", value: "F", help: "the text" },
+      { name: "--output", short: "-o", value: "F", help: "the teacher file to write" },
+      { name: "--top-k", value: "K", help: "log-probs kept per position (default 32)" },
+      { name: "--ctx", value: "N", help: "window length (default 512)" },
+      TOKENIZER, THREADS, JSON_OPT,
+    ],
+  },
+  {
+    name: "web", usage: "tensorshrink web [--port N]",
+    summary: "serves the web app (compress a model in a browser tab) on http://127.0.0.1:N/ (default 8080; 0 = any free port)",
+    options: [
+      { name: "--port", value: "N", help: "TCP port on 127.0.0.1 (default 8080; 0 = any free port)" },
+    ],
+  },
+];
+
+/** The command's spec, or undefined. */
+export function commandSpec(name: string): CommandSpec | undefined {
+  return COMMANDS.find((c) => c.name === name);
+}
+
+/** Every option of every command (plus --help), by long name. */
+export function allOptions(): Map<string, OptionSpec> {
+  const m = new Map<string, OptionSpec>([[HELP_OPT.name, HELP_OPT]]);
+  for (const c of COMMANDS) for (const o of c.options) if (!m.has(o.name)) m.set(o.name, o);
+  return m;
+}
+
+const indent = (s: string, n: number) => s.split("\n").join("\n" + " ".repeat(n));
+
+/** `tensorshrink <command> --help`: usage, description and every option. */
+export function commandHelp(c: CommandSpec): string {
+  let s = `  ${c.usage}\n      ${indent(c.summary, 6)}\n`;
+  if (c.name === "quantize") s += `      ${indent(ftypeHelp(), 6)}\n`;
+  for (const o of c.options) {
+    const head = `${o.short ? `${o.short}, ` : ""}${o.name}${o.value ? ` ${o.value}` : ""}`;
+    s += head.length <= 22 ? `      ${head.padEnd(23)}${indent(o.help, 29)}\n` : `      ${head}\n${" ".repeat(29)}${indent(o.help, 29)}\n`;
+  }
+  if (c.name === "quantize") s += "      Ctrl-C / SIGTERM / SIGHUP / SIGQUIT stop the job and delete the partial output (exit 128 + the\n      signal number: 130, 143, 129, 131); a second signal exits at once, also deleting it.\n";
+  return s;
+}
+
+/** `tensorshrink --help`: every command with every option. */
+export function globalHelp(): string {
+  return `tensorshrink — compress LLM weights to GGUF in any JavaScript runtime\n\nUsage:\n${COMMANDS.map(commandHelp).join("")}  tensorshrink <command> --help   one command's options\n`;
+}
