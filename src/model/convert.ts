@@ -20,6 +20,7 @@ import { vocabFromHfTokenizer, vocabFromLlama2c, vocabMetadata, type GgufVocab }
 import { parseHfLlamaConfig } from "./hf-config";
 import { checkLlamaTensors, LLAMA_LIMITS, type LlamaShapeParams } from "./validate";
 import { findDuplicateJsonKey } from "../formats/json-keys";
+import { chatTemplateOf, hfArchInfo, type GgufArch } from "./archs";
 
 /** A tensor of a model plan, read lazily. */
 export interface ModelTensor {
@@ -86,7 +87,8 @@ export interface LlamaHParams {
 
 /** A whole model, ready to be written as GGUF (after choosing an ftype). */
 export interface ModelPlan {
-  readonly arch: "llama";
+  /** GGUF architecture: "llama" (llama2.c, Llama, Mistral, Mixtral), "qwen2", "qwen3". */
+  readonly arch: GgufArch;
   readonly name: string;
   readonly hparams: LlamaHParams;
   readonly vocab: GgufVocab;
@@ -115,6 +117,28 @@ export function llamaMetadata(plan: ModelPlan, fileType: string | number): GgufK
   const ft = typeof fileType === "number" ? fileType : LLAMA_FTYPE[fileType.toUpperCase()];
   if (ft === undefined) throw new TensorshrinkError("E_UNKNOWN_TYPE", `unknown file type ${fileType}`, { ftype: fileType });
   const h = plan.hparams;
+  if (plan.arch !== "llama") {
+    const a = plan.arch;
+    return [
+      ggufKV("general.architecture", "str", a),
+      ggufKV("general.type", "str", "model"),
+      ggufKV("general.name", "str", plan.name),
+      ggufKV(`${a}.block_count`, "u32", h.blockCount),
+      ggufKV(`${a}.context_length`, "u32", h.contextLength),
+      ggufKV(`${a}.embedding_length`, "u32", h.embeddingLength),
+      ggufKV(`${a}.feed_forward_length`, "u32", h.feedForwardLength),
+      ggufKV(`${a}.attention.head_count`, "u32", h.headCount),
+      ggufKV(`${a}.attention.head_count_kv`, "u32", h.headCountKv),
+      ggufKV(`${a}.rope.freq_base`, "f32", h.ropeFreqBase),
+      ggufKV(`${a}.attention.layer_norm_rms_epsilon`, "f32", h.rmsEps),
+      ...(h.expertCount ? [ggufKV(`${a}.expert_count`, "u32", h.expertCount), ggufKV(`${a}.expert_used_count`, "u32", h.expertUsedCount ?? 2)] : []),
+      ...(h.keyLength ? [ggufKV(`${a}.attention.key_length`, "u32", h.keyLength), ggufKV(`${a}.attention.value_length`, "u32", h.keyLength)] : []),
+      ggufKV("general.file_type", "u32", ft),
+      ...(h.ropeScaling ? [ggufKV(`${a}.rope.scaling.type`, "str", h.ropeScaling.type), ggufKV(`${a}.rope.scaling.factor`, "f32", h.ropeScaling.factor)] : []),
+      ...vocabMetadata(plan.vocab),
+      ggufKV("general.quantization_version", "u32", 2),
+    ];
+  }
   return [
     ggufKV("general.architecture", "str", "llama"),
     ggufKV("general.type", "str", "model"),
@@ -139,10 +163,11 @@ export function llamaMetadata(plan: ModelPlan, fileType: string | number): GgufK
 }
 
 /** The shape hyperparameters of a plan, for {@link checkLlamaTensors}. */
-export function planShapeParams(plan: Pick<ModelPlan, "hparams" | "vocab">): LlamaShapeParams {
+export function planShapeParams(plan: Pick<ModelPlan, "hparams" | "vocab"> & { arch?: GgufArch }): LlamaShapeParams {
   const h = plan.hparams;
   const head = h.keyLength ?? h.embeddingLength / h.headCount;
   return {
+    arch: plan.arch ?? "llama",
     nEmbd: h.embeddingLength, nLayer: h.blockCount, nHead: h.headCount, nHeadKv: h.headCountKv, headDimK: head, headDimV: head,
     nFf: h.feedForwardLength, nVocab: plan.vocab.tokens.length, nExpert: h.expertCount ?? 0, nExpertUsed: h.expertCount ? h.expertUsedCount ?? 2 : 0,
     nRot: h.ropeDimensionCount,
@@ -373,6 +398,7 @@ export async function llamaFromHf(dir: string | FileResolver, opts: PlanOptions 
   const where = typeof dir === "string" ? dir : "model directory";
   const rawConfig = await readJson(resolve, "config.json", true);
   const cfg = parseHfLlamaConfig(rawConfig);
+  const info = hfArchInfo(cfg.arch);
   const { hiddenSize: dim, nHead, nHeadKv: nKv, nLayers, headDim, nExpert, nExpertUsed } = cfg;
   const model = await openSafetensorsModel(resolve);
   try {
@@ -390,18 +416,35 @@ export async function llamaFromHf(dir: string | FileResolver, opts: PlanOptions 
     if (nVocabRows < 1 || nVocabRows > LLAMA_LIMITS.vocab) throw new TensorshrinkError("E_SHAPE", `${where}: model.embed_tokens.weight has ${nVocabRows} rows, not a vocabulary size from 1 to ${LLAMA_LIMITS.vocab}`, { tensor: emb.name });
     const tokJson = await readJson(resolve, "tokenizer.json", true);
     const tokCfg = (await readJson(resolve, "tokenizer_config.json", false)) ?? {};
-    const vocab = vocabFromHfTokenizer(tokJson, tokCfg, rawConfig, { vocabSize: cfg.vocabSize, maxTokens: nVocabRows });
+    const vocab = vocabFromHfTokenizer(tokJson, tokCfg, rawConfig, { vocabSize: cfg.vocabSize, maxTokens: nVocabRows, pre: info.pre });
+    const chatTemplate = chatTemplateOf(tokCfg);
+    if (chatTemplate !== undefined) vocab.chatTemplate = chatTemplate;
+    // Qwen's tokenizer_config.json has no add_bos_token and bos_token null: llama.cpp's qwen2 vocab adds no BOS
+    if (info.arch !== "llama" && vocab.model === "gpt2" && (tokCfg as any).add_bos_token === undefined) vocab.addBos = false;
     const tensors: ModelTensor[] = [stTensor("token_embd.weight", emb)];
     for (let l = 0; l < nLayers; l++) {
       const p = `model.layers.${l}.`;
       tensors.push(
         stTensor(`blk.${l}.attn_norm.weight`, get(p + "input_layernorm.weight")),
-        permutedTensor(`blk.${l}.attn_q.weight`, get(p + "self_attn.q_proj.weight"), nHead),
-        permutedTensor(`blk.${l}.attn_k.weight`, get(p + "self_attn.k_proj.weight"), nKv),
+        info.permuteQK ? permutedTensor(`blk.${l}.attn_q.weight`, get(p + "self_attn.q_proj.weight"), nHead) : stTensor(`blk.${l}.attn_q.weight`, get(p + "self_attn.q_proj.weight")),
+        info.permuteQK ? permutedTensor(`blk.${l}.attn_k.weight`, get(p + "self_attn.k_proj.weight"), nKv) : stTensor(`blk.${l}.attn_k.weight`, get(p + "self_attn.k_proj.weight")),
         stTensor(`blk.${l}.attn_v.weight`, get(p + "self_attn.v_proj.weight")),
         stTensor(`blk.${l}.attn_output.weight`, get(p + "self_attn.o_proj.weight")),
-        stTensor(`blk.${l}.ffn_norm.weight`, get(p + "post_attention_layernorm.weight")),
       );
+      if (info.qkvBias) {
+        tensors.push(
+          stTensor(`blk.${l}.attn_q.bias`, get(p + "self_attn.q_proj.bias")),
+          stTensor(`blk.${l}.attn_k.bias`, get(p + "self_attn.k_proj.bias")),
+          stTensor(`blk.${l}.attn_v.bias`, get(p + "self_attn.v_proj.bias")),
+        );
+      }
+      if (info.qkNorm) {
+        tensors.push(
+          stTensor(`blk.${l}.attn_q_norm.weight`, get(p + "self_attn.q_norm.weight")),
+          stTensor(`blk.${l}.attn_k_norm.weight`, get(p + "self_attn.k_norm.weight")),
+        );
+      }
+      tensors.push(stTensor(`blk.${l}.ffn_norm.weight`, get(p + "post_attention_layernorm.weight")));
       if (nExpert) {
         // as llama.cpp's converter: router -> ffn_gate_inp, experts w1/w2/w3 stacked -> ffn_{gate,down,up}_exps
         const ex = (w: string) => Array.from({ length: nExpert }, (_, e) => get(`${p}block_sparse_moe.experts.${e}.${w}.weight`));
@@ -432,14 +475,15 @@ export async function llamaFromHf(dir: string | FileResolver, opts: PlanOptions 
     if (lm && !cfg.tieWordEmbeddings) tensors.push(stTensor("output.weight", lm));
     const gate = tensors.find((t) => t.name === "blk.0.ffn_gate.weight" || t.name === "blk.0.ffn_gate_exps.weight")!;
     const ffn = cfg.intermediateSize ?? (gate.ne.length >= 2 ? gate.ne[1]! : 0);
+    if (info.arch !== "llama" && rs) throw new TensorshrinkError("E_UNSUPPORTED", `${where}: rope_scaling ${rs.type} is not supported for ${cfg.arch} yet`, { arch: cfg.arch, rope: rs.type });
     const plan: ModelPlan = {
-      arch: "llama",
-      name: opts.name ?? cfg.name ?? "llama",
+      arch: info.arch,
+      name: opts.name ?? cfg.name ?? info.arch,
       hparams: {
         contextLength: cfg.maxPositions, embeddingLength: dim, blockCount: nLayers, feedForwardLength: ffn,
         headCount: nHead, headCountKv: nKv, ropeDimensionCount: headDim, ropeFreqBase: cfg.ropeTheta,
         rmsEps: cfg.rmsEps, vocabSize: vocab.tokens.length, ropeScaling,
-        ...(headDim * nHead !== dim ? { keyLength: headDim } : {}),
+        ...(headDim * nHead !== dim || (info.headDimKeysWhenGiven && cfg.headDimGiven) ? { keyLength: headDim } : {}),
         ...(nExpert ? { expertCount: nExpert, expertUsedCount: nExpertUsed } : {}),
       },
       vocab,

@@ -16,6 +16,8 @@ export interface HfLlamaConfig {
   readonly nLayers: number;
   /** head_dim, default hidden_size / num_attention_heads. */
   readonly headDim: number;
+  /** Whether config.json gives head_dim explicitly (convert_hf_to_gguf.py then writes key_length / value_length). */
+  readonly headDimGiven: boolean;
   /** vocab_size, when given (the vocabulary is padded up to it). */
   readonly vocabSize?: number;
   /** intermediate_size, when given (else taken from the tensors). */
@@ -38,7 +40,9 @@ export interface HfLlamaConfig {
   readonly eosTokenId?: number;
 }
 
-const SUPPORTED = ["LlamaForCausalLM", "MistralForCausalLM", "MixtralForCausalLM"];
+/** HF `architectures[0]` values the conversion accepts (see src/model/archs.ts for the GGUF arch of each). */
+export const SUPPORTED_HF_ARCHS: readonly string[] = ["LlamaForCausalLM", "MistralForCausalLM", "MixtralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM"];
+const SUPPORTED = SUPPORTED_HF_ARCHS;
 
 /**
  * Validates a parsed config.json.
@@ -106,7 +110,7 @@ export function parseHfLlamaConfig(c: unknown, file = "config.json"): HfLlamaCon
     return v;
   };
   return {
-    arch, hiddenSize, nHead, nHeadKv, nLayers, headDim, vocabSize, intermediateSize, maxPositions, ropeTheta, rmsEps,
+    arch, hiddenSize, nHead, nHeadKv, nLayers, headDim, headDimGiven: !(cfg.head_dim === undefined || cfg.head_dim === null), vocabSize, intermediateSize, maxPositions, ropeTheta, rmsEps,
     tieWordEmbeddings: tie, nExpert, nExpertUsed, name, ropeScaling: ropeScaling(cfg.rope_scaling, file),
     bosTokenId: tokenId("bos_token_id"), eosTokenId: tokenId("eos_token_id"),
   };
