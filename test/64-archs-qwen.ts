@@ -71,7 +71,7 @@ for (const [name, o] of Object.entries(SHAPES)) {
 
 test("errors: an unsupported architecture lists the supported ones; config vs tensors disagreements are typed, before writing", async () => {
   const o = SHAPES.qwen2!;
-  const err = async (files: Record<string, Uint8Array>) => llamaFromHf(filesResolver(files)).then(() => assert.unreachable("no error"), (e) => e as TensorshrinkError);
+  const err = async (files: Record<string, Uint8Array>) => llamaFromHf(filesResolver(files)).then(() => assert.unreachable("no error"), (e) => e as TensorshrinkError) as Promise<TensorshrinkError>;
   const e1 = await err(archLayout(o, undefined, (c) => { c.architectures = ["FalconForCausalLM"]; }));
   assert.instance(e1, TensorshrinkError);
   assert.is(e1.code, "E_UNSUPPORTED");

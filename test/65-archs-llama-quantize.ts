@@ -2,7 +2,7 @@
 // Qwen2 (q/k/v biases stay f32, tied embedding → token_embd takes the output rule) and Qwen3 (q/k norms,
 // head_dim ≠ n_embd / n_head, untied output), 8 layers so the attn_v / ffn_down "more bits" layers of
 // Q4_K_M / Q5_K_M / Q3_K_M land where llama_tensor_get_type puts them. Inputs: synthetic HF directories
-// converted by tensorshrink to F32 GGUF. Every ftype tensorshrink offers (Q2_K_S needs an imatrix in
+// converted by tensorshrink to F32 GGUF. Eight ftypes by default, every one with TS_ARCHS_ALL_FTYPES=1 (Q2_K_S needs an imatrix in
 // llama.cpp: skipped there as in test/61). Skips with a message without a C++ compiler / libllama.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
