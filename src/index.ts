@@ -58,3 +58,7 @@ export { TeacherFileWriter, TeacherFileReader, encodeTeacherHeader, concatRecord
 export { topKLogProbs, topKScratch, type TopKScratch } from "./distill/topk";
 export { recordTeacher, teacherWindows, type RecordTeacherOptions, type RecordProgress } from "./distill/record";
 export { modelFingerprints, fingerprint16 } from "./distill/fingerprint";
+// --- archs ---
+export { HF_ARCHS, hfArchInfo, chatTemplateOf, type GgufArch, type HfArchInfo } from "./model/archs";
+export { SUPPORTED_HF_ARCHS } from "./model/hf-config";
+export { CHECKED_ARCHS } from "./model/validate";
