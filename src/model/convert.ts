@@ -21,6 +21,7 @@ import { parseHfLlamaConfig } from "./hf-config";
 import { checkLlamaTensors, LLAMA_LIMITS, type LlamaShapeParams } from "./validate";
 import { findDuplicateJsonKey } from "../formats/json-keys";
 import { chatTemplateOf, hfArchInfo, type GgufArch } from "./archs";
+import { readSentencePieceModel, vocabFromSentencePiece, type SentencePieceModel } from "./sentencepiece";
 
 /** A tensor of a model plan, read lazily. */
 export interface ModelTensor {
@@ -346,6 +347,23 @@ function stTensor(name: string, st: SafetensorsTensor): ModelTensor {
   };
 }
 
+/** tokenizer.model parsed, or undefined when the directory has none. */
+async function readSentencePieceFile(resolve: FileResolver): Promise<SentencePieceModel | undefined> {
+  let src;
+  try {
+    src = await resolve("tokenizer.model");
+  } catch (e) {
+    if (isMissing(e)) return undefined;
+    throw e;
+  }
+  try {
+    if (src.size > 256 << 20) throw new TensorshrinkError("E_FORMAT", `tokenizer.model is ${src.size} bytes, too large (at byte offset 0)`, { offset: 0, file: "tokenizer.model" });
+    return readSentencePieceModel(await src.read(0, src.size));
+  } finally {
+    await src.close?.();
+  }
+}
+
 async function readJson(resolve: FileResolver, name: string, required: boolean): Promise<any> {
   let src;
   try {
@@ -414,9 +432,16 @@ export async function llamaFromHf(dir: string | FileResolver, opts: PlanOptions 
     }
     const nVocabRows = emb.shape[0]!;
     if (nVocabRows < 1 || nVocabRows > LLAMA_LIMITS.vocab) throw new TensorshrinkError("E_SHAPE", `${where}: model.embed_tokens.weight has ${nVocabRows} rows, not a vocabulary size from 1 to ${LLAMA_LIMITS.vocab}`, { tensor: emb.name });
-    const tokJson = await readJson(resolve, "tokenizer.json", true);
+    const tokJson = await readJson(resolve, "tokenizer.json", false);
     const tokCfg = (await readJson(resolve, "tokenizer_config.json", false)) ?? {};
-    const vocab = vocabFromHfTokenizer(tokJson, tokCfg, rawConfig, { vocabSize: cfg.vocabSize, maxTokens: nVocabRows, pre: info.pre });
+    let vocab: GgufVocab;
+    if (tokJson !== undefined) vocab = vocabFromHfTokenizer(tokJson, tokCfg, rawConfig, { vocabSize: cfg.vocabSize, maxTokens: nVocabRows, pre: info.pre });
+    else {
+      // no tokenizer.json: the SentencePiece tokenizer.model, as convert_hf_to_gguf.py's _set_vocab_sentencepiece
+      const spm = await readSentencePieceFile(resolve);
+      if (!spm) throw new TensorshrinkError("E_IO", `${where} has neither tokenizer.json nor tokenizer.model`, { file: "tokenizer.json" });
+      vocab = vocabFromSentencePiece(spm, tokCfg, rawConfig, { vocabSize: cfg.vocabSize, maxTokens: nVocabRows });
+    }
     const chatTemplate = chatTemplateOf(tokCfg);
     if (chatTemplate !== undefined) vocab.chatTemplate = chatTemplate;
     // Qwen's tokenizer_config.json has no add_bos_token and bos_token null: llama.cpp's qwen2 vocab adds no BOS
