@@ -107,7 +107,7 @@ test("llama.cpp runs the converted F32 files; logits match a float64 reference f
       assert.ok(tokens.length >= 8, `tokenized to ${tokens.length}`);
       const V = model.fileInfo.metadata.tokenizer.ggml.tokens.length;
       const res = await seq.controlledEvaluate(tokens.map((t: number) => [t, { generateNext: { logits: true } }]));
-      const ref = referenceForward(o, archTensors(o), tokens);
+      const ref = referenceForward(o as ArchOptions & { arch: "qwen2" | "qwen3" }, archTensors(o), tokens);
       let dmax = 0, agree = 0, scale = 0;
       for (let i = 0; i < tokens.length; i++) {
         const got = new Float64Array(V);

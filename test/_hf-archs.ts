@@ -8,7 +8,9 @@ import { learnBpe } from "./_bpe-synth";
 import { rng } from "./_util";
 
 export interface ArchOptions {
-  arch: "qwen2" | "qwen3";
+  arch: "qwen2" | "qwen3" | "qwen3moe";
+  /** qwen3moe: experts, experts per token, each expert's FFN width (moe_intermediate_size). */
+  nExpert?: number; nExpertUsed?: number; moeFf?: number;
   nLayer: number; nEmbd: number; nFf: number; nHead: number; nHeadKv: number;
   /** head_dim written to config.json (default nEmbd / nHead, not written for qwen2). */
   headDim?: number;
@@ -62,6 +64,16 @@ export function archTensors(o: ArchOptions): StEntry[] {
     }
     add(p + "self_attn.o_proj.weight", [d, q], 0.08);
     add(p + "post_attention_layernorm.weight", [d], 0.1, 1);
+    if (o.arch === "qwen3moe") {
+      const E = o.nExpert ?? 4, mf = o.moeFf ?? o.nFf;
+      add(p + "mlp.gate.weight", [E, d], 0.3);
+      for (let e = 0; e < E; e++) {
+        add(`${p}mlp.experts.${e}.gate_proj.weight`, [mf, d], 0.08);
+        add(`${p}mlp.experts.${e}.up_proj.weight`, [mf, d], 0.08);
+        add(`${p}mlp.experts.${e}.down_proj.weight`, [d, mf], 0.08);
+      }
+      continue;
+    }
     add(p + "mlp.gate_proj.weight", [o.nFf, d], 0.08);
     add(p + "mlp.up_proj.weight", [o.nFf, d], 0.08);
     add(p + "mlp.down_proj.weight", [d, o.nFf], 0.08);
@@ -84,9 +96,10 @@ export function archLayout(o: ArchOptions, mutate?: (st: StEntry[]) => void, con
   };
   const eos = specials[2]!.id;
   const cfg: Record<string, unknown> = {
-    architectures: [o.arch === "qwen2" ? "Qwen2ForCausalLM" : "Qwen3ForCausalLM"], model_type: o.arch,
+    architectures: [{ qwen2: "Qwen2ForCausalLM", qwen3: "Qwen3ForCausalLM", qwen3moe: "Qwen3MoeForCausalLM" }[o.arch]], model_type: o.arch === "qwen3moe" ? "qwen3_moe" : o.arch,
+    ...(o.arch === "qwen3moe" ? { num_experts: o.nExpert ?? 4, num_experts_per_tok: o.nExpertUsed ?? 2, moe_intermediate_size: o.moeFf ?? o.nFf, norm_topk_prob: true, decoder_sparse_step: 1, mlp_only_layers: [] } : {}),
     hidden_size: o.nEmbd, intermediate_size: o.nFf, num_hidden_layers: o.nLayer, num_attention_heads: o.nHead, num_key_value_heads: o.nHeadKv,
-    ...(o.headDim !== undefined || o.arch === "qwen3" ? { head_dim: o.headDim ?? o.nEmbd / o.nHead } : {}),
+    ...(o.headDim !== undefined || o.arch !== "qwen2" ? { head_dim: o.headDim ?? o.nEmbd / o.nHead } : {}),
     max_position_embeddings: 4096, rms_norm_eps: 1e-6, rope_theta: 1000000, vocab_size: tokens.length, tie_word_embeddings: o.tied,
     bos_token_id: specials[0]!.id, eos_token_id: eos, rope_scaling: null, sliding_window: 4096, use_sliding_window: false, _name_or_path: `synthetic/${o.arch}-tiny`,
   };
@@ -101,7 +114,7 @@ export function archLayout(o: ArchOptions, mutate?: (st: StEntry[]) => void, con
  * RMSNorm, q/k/v (+ bias), Qwen3 per-head q/k RMSNorm, NEOX rope (rotate halves), causal GQA softmax
  * attention, SwiGLU FFN, final norm, lm_head (or the tied embedding). Returns logits [T, V].
  */
-export function referenceForward(o: ArchOptions, st: StEntry[], tokens: number[], eps = 1e-6, theta = 1e6): Float64Array[] {
+export function referenceForward(o: ArchOptions & { arch: "qwen2" | "qwen3" }, st: StEntry[], tokens: number[], eps = 1e-6, theta = 1e6): Float64Array[] {
   const W = new Map(st.map((e) => [e.name, e.data]));
   const g = (n: string) => W.get(n)!;
   const d = o.nEmbd, hd = o.headDim ?? d / o.nHead, nh = o.nHead, nkv = o.nHeadKv, ff = o.nFf, T = tokens.length;
@@ -133,7 +146,7 @@ export function referenceForward(o: ArchOptions, st: StEntry[], tokens: number[]
       const q = mv(g(p + "self_attn.q_proj.weight"), x, nh * hd, W.get(p + "self_attn.q_proj.bias"));
       const k = mv(g(p + "self_attn.k_proj.weight"), x, nkv * hd, W.get(p + "self_attn.k_proj.bias"));
       const v = mv(g(p + "self_attn.v_proj.weight"), x, nkv * hd, W.get(p + "self_attn.v_proj.bias"));
-      if (o.arch === "qwen3") {
+      if (o.arch !== "qwen2") {
         for (let h = 0; h < nh; h++) rms(q, g(p + "self_attn.q_norm.weight"), h * hd, hd);
         for (let h = 0; h < nkv; h++) rms(k, g(p + "self_attn.k_norm.weight"), h * hd, hd);
       }

@@ -9,7 +9,7 @@ import { TensorshrinkError } from "../errors";
 import { SUPPORTED_HF_ARCHS } from "./hf-config";
 
 /** GGUF architectures a {@link ModelPlan} can have. */
-export type GgufArch = "llama" | "qwen2" | "qwen3";
+export type GgufArch = "llama" | "qwen2" | "qwen3" | "qwen3moe";
 
 /** How one HF architecture converts. */
 export interface HfArchInfo {
@@ -27,17 +27,20 @@ export interface HfArchInfo {
   readonly llamaKeys: boolean;
   /** Write key_length / value_length whenever config.json has head_dim (TextModel), not only when it differs. */
   readonly headDimKeysWhenGiven: boolean;
+  /** Expert tensor names: "mixtral" (block_sparse_moe.gate, experts.E.w1/w2/w3) or "qwen" (mlp.gate, mlp.experts.E.{gate,down,up}_proj). */
+  readonly moeNames: "mixtral" | "qwen";
 }
 
-const LLAMA: HfArchInfo = { arch: "llama", permuteQK: true, qkvBias: false, qkNorm: false, llamaKeys: true, headDimKeysWhenGiven: false };
+const LLAMA: HfArchInfo = { arch: "llama", permuteQK: true, qkvBias: false, qkNorm: false, llamaKeys: true, headDimKeysWhenGiven: false, moeNames: "mixtral" };
 
 /** HF architecture name → conversion rules. */
 export const HF_ARCHS: Readonly<Record<string, HfArchInfo>> = Object.freeze({
   LlamaForCausalLM: LLAMA,
   MistralForCausalLM: LLAMA,
   MixtralForCausalLM: LLAMA,
-  Qwen2ForCausalLM: { arch: "qwen2", permuteQK: false, qkvBias: true, qkNorm: false, pre: "qwen2", llamaKeys: false, headDimKeysWhenGiven: true },
-  Qwen3ForCausalLM: { arch: "qwen3", permuteQK: false, qkvBias: false, qkNorm: true, pre: "qwen2", llamaKeys: false, headDimKeysWhenGiven: true },
+  Qwen2ForCausalLM: { arch: "qwen2", permuteQK: false, qkvBias: true, qkNorm: false, pre: "qwen2", llamaKeys: false, headDimKeysWhenGiven: true, moeNames: "qwen" },
+  Qwen3ForCausalLM: { arch: "qwen3", permuteQK: false, qkvBias: false, qkNorm: true, pre: "qwen2", llamaKeys: false, headDimKeysWhenGiven: true, moeNames: "qwen" },
+  Qwen3MoeForCausalLM: { arch: "qwen3moe", permuteQK: false, qkvBias: false, qkNorm: true, pre: "qwen2", llamaKeys: false, headDimKeysWhenGiven: true, moeNames: "qwen" },
 });
 
 /**

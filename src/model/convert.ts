@@ -84,6 +84,8 @@ export interface LlamaHParams {
   /** Mixture of experts (Mixtral): experts per layer and experts used per token; absent for dense models. */
   expertCount?: number;
   expertUsedCount?: number;
+  /** Qwen3-MoE: each expert's FFN width (`<arch>.expert_feed_forward_length`, HF moe_intermediate_size). */
+  expertFeedForwardLength?: number;
 }
 
 /** A whole model, ready to be written as GGUF (after choosing an ftype). */
@@ -135,6 +137,7 @@ export function llamaMetadata(plan: ModelPlan, fileType: string | number): GgufK
       ...(h.expertCount ? [ggufKV(`${a}.expert_count`, "u32", h.expertCount), ggufKV(`${a}.expert_used_count`, "u32", h.expertUsedCount ?? 2)] : []),
       ...(h.keyLength ? [ggufKV(`${a}.attention.key_length`, "u32", h.keyLength), ggufKV(`${a}.attention.value_length`, "u32", h.keyLength)] : []),
       ggufKV("general.file_type", "u32", ft),
+      ...(h.expertFeedForwardLength ? [ggufKV(`${a}.expert_feed_forward_length`, "u32", h.expertFeedForwardLength)] : []),
       ...(h.ropeScaling ? [ggufKV(`${a}.rope.scaling.type`, "str", h.ropeScaling.type), ggufKV(`${a}.rope.scaling.factor`, "f32", h.ropeScaling.factor)] : []),
       ...vocabMetadata(plan.vocab),
       ggufKV("general.quantization_version", "u32", 2),
@@ -172,6 +175,7 @@ export function planShapeParams(plan: Pick<ModelPlan, "hparams" | "vocab"> & { a
     nEmbd: h.embeddingLength, nLayer: h.blockCount, nHead: h.headCount, nHeadKv: h.headCountKv, headDimK: head, headDimV: head,
     nFf: h.feedForwardLength, nVocab: plan.vocab.tokens.length, nExpert: h.expertCount ?? 0, nExpertUsed: h.expertCount ? h.expertUsedCount ?? 2 : 0,
     nRot: h.ropeDimensionCount,
+    ...(h.expertFeedForwardLength ? { nFfExp: h.expertFeedForwardLength } : {}),
   };
 }
 
@@ -472,12 +476,14 @@ export async function llamaFromHf(dir: string | FileResolver, opts: PlanOptions 
       tensors.push(stTensor(`blk.${l}.ffn_norm.weight`, get(p + "post_attention_layernorm.weight")));
       if (nExpert) {
         // as llama.cpp's converter: router -> ffn_gate_inp, experts w1/w2/w3 stacked -> ffn_{gate,down,up}_exps
-        const ex = (w: string) => Array.from({ length: nExpert }, (_, e) => get(`${p}block_sparse_moe.experts.${e}.${w}.weight`));
+        // (Qwen3-MoE: router mlp.gate, experts mlp.experts.E.{gate,down,up}_proj)
+        const q = info.moeNames === "qwen";
+        const ex = (w: string) => Array.from({ length: nExpert }, (_, e) => get(q ? `${p}mlp.experts.${e}.${w}.weight` : `${p}block_sparse_moe.experts.${e}.${w}.weight`));
         tensors.push(
-          stTensor(`blk.${l}.ffn_gate_inp.weight`, get(p + "block_sparse_moe.gate.weight")),
-          stackedTensor(`blk.${l}.ffn_gate_exps.weight`, ex("w1")),
-          stackedTensor(`blk.${l}.ffn_down_exps.weight`, ex("w2")),
-          stackedTensor(`blk.${l}.ffn_up_exps.weight`, ex("w3")),
+          stTensor(`blk.${l}.ffn_gate_inp.weight`, get(p + (q ? "mlp.gate.weight" : "block_sparse_moe.gate.weight"))),
+          stackedTensor(`blk.${l}.ffn_gate_exps.weight`, ex(q ? "gate_proj" : "w1")),
+          stackedTensor(`blk.${l}.ffn_down_exps.weight`, ex(q ? "down_proj" : "w2")),
+          stackedTensor(`blk.${l}.ffn_up_exps.weight`, ex(q ? "up_proj" : "w3")),
         );
       } else {
         tensors.push(
@@ -510,6 +516,7 @@ export async function llamaFromHf(dir: string | FileResolver, opts: PlanOptions 
         rmsEps: cfg.rmsEps, vocabSize: vocab.tokens.length, ropeScaling,
         ...(headDim * nHead !== dim || (info.headDimKeysWhenGiven && cfg.headDimGiven) ? { keyLength: headDim } : {}),
         ...(nExpert ? { expertCount: nExpert, expertUsedCount: nExpertUsed } : {}),
+        ...(nExpert && info.arch === "qwen3moe" ? { expertFeedForwardLength: cfg.moeIntermediateSize ?? (gate.ne[1] ?? 0) } : {}),
       },
       vocab,
       tensors,

@@ -9,7 +9,7 @@ import { TensorshrinkError } from "../errors";
 import type { GgufKV } from "../formats/gguf";
 
 /** GGUF architectures whose tensors {@link checkLlamaModel} checks (others pass unchecked). */
-export const CHECKED_ARCHS: readonly string[] = ["llama", "qwen2", "qwen3"];
+export const CHECKED_ARCHS: readonly string[] = ["llama", "qwen2", "qwen3", "qwen3moe"];
 
 /** Upper limits of llama hyperparameters (far above any published model; they bound allocations). */
 export const LLAMA_LIMITS = Object.freeze({
@@ -48,6 +48,8 @@ export interface LlamaShapeParams {
   /** Head size of v (`llama.attention.value_length`, default = headDimK). */
   headDimV: number;
   nFf: number | readonly number[];
+  /** Expert FFN width (`<arch>.expert_feed_forward_length`, Qwen3-MoE); default nFf. */
+  nFfExp?: number;
   nVocab: number;
   /** 0 for dense models. */
   nExpert: number;
@@ -88,12 +90,13 @@ export function expectedLlamaTensors(h: LlamaShapeParams): Map<string, ExpectedT
       req(b + "attn_q.bias", [h.headDimK * nh]);
       req(b + "attn_k.bias", [h.headDimK * nkv]);
       req(b + "attn_v.bias", [h.headDimV * nkv]);
-    } else if (h.arch === "qwen3") {
+    } else if (h.arch === "qwen3" || h.arch === "qwen3moe") {
       req(b + "attn_q_norm.weight", [h.headDimK]);
       req(b + "attn_k_norm.weight", [h.headDimK]);
     }
     req(b + "ffn_norm.weight", [h.nEmbd]);
     if (h.nExpert > 0) {
+      const ff = h.nFfExp ?? at(h.nFf, il);
       req(b + "ffn_gate_inp.weight", [h.nEmbd, h.nExpert]);
       req(b + "ffn_gate_exps.weight", [h.nEmbd, ff, h.nExpert]);
       req(b + "ffn_down_exps.weight", [ff, h.nEmbd, h.nExpert]);
@@ -219,6 +222,7 @@ export function llamaShapeParamsFromMetadata(metadata: readonly GgufKV[], where:
     arch, nEmbd, nLayer, nHead, nHeadKv: nHeadKv as number | number[], headDimK, headDimV,
     nFf: orArr("llama.feed_forward_length"), nVocab, nExpert, nExpertUsed: scalar("llama.expert_used_count", 0),
     nRot: scalar("llama.rope.dimension_count", headDimK),
+    ...(kv.has("llama.expert_feed_forward_length") ? { nFfExp: scalar("llama.expert_feed_forward_length") } : {}),
   };
 }
 

@@ -52,7 +52,7 @@ export interface LlamaConfig {
 }
 
 /** Architectures the forward pass implements, with their rope type (llama.cpp's llama_model_rope_type): qwen2 / qwen3 rotate halves (NEOX). */
-const ARCHS: Record<string, "norm" | "neox"> = { llama: "norm", qwen2: "neox", qwen3: "neox" };
+const ARCHS: Record<string, "norm" | "neox"> = { llama: "norm", qwen2: "neox", qwen3: "neox", qwen3moe: "neox" };
 
 function asNumber(v: GgufValue | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -128,7 +128,7 @@ export function llamaConfigFromMetadata(metadata: readonly GgufKV[] | ReadonlyMa
   const tid = (k: string, d: number) => { const v = asNumber(raw(k)); return v === undefined ? d : v; };
   const addBosRaw = raw("tokenizer.ggml.add_bos_token");
   return {
-    arch, nLayer: int("block_count"), nEmbd, nHead, nHeadKv, headDim, nFf: int("feed_forward_length"), nVocab,
+    arch, nLayer: int("block_count"), nEmbd, nHead, nHeadKv, headDim, nFf: nExpert > 0 && raw(`${arch}.expert_feed_forward_length`) !== undefined ? int("expert_feed_forward_length") : int("feed_forward_length"), nVocab,
     nCtxTrain: int("context_length", 2048), normEps: num("attention.layer_norm_rms_epsilon", 1e-5), ropeType,
     ropeFreqBase: num("rope.freq_base", 10000), ropeScaleLinear: scale, nExpert, nExpertUsed,
     tiedOutput: !names.has("output.weight"), bos: tid("tokenizer.ggml.bos_token_id", 1), eos: tid("tokenizer.ggml.eos_token_id", 2),
