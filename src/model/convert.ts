@@ -6,7 +6,9 @@
  * at a time through the quantizer and into {@link writeGguf} in bounded memory.
  * Sources: a llama2.c checkpoint + tokenizer.bin (no q/k permutation: llama2.c already rotates
  * adjacent pairs, like llama.cpp's NORM rope), or a Hugging Face directory (config.json,
- * safetensors, tokenizer.json) with the q/k row permutation of llama.cpp's convert_hf_to_gguf.py.
+ * safetensors, tokenizer.json or tokenizer.model) with the q/k row permutation of llama.cpp's
+ * convert_hf_to_gguf.py for llama / Mistral / Mixtral, and the qwen2 / qwen3 / qwen3moe layouts
+ * (biases, q/k norms, split experts; no permutation) described in ./archs.ts.
  */
 import { nodeBuiltin } from "../engine/node-builtin";
 import { TensorshrinkError } from "../errors";
@@ -399,8 +401,11 @@ async function readJson(resolve: FileResolver, name: string, required: boolean):
 }
 
 /**
- * Plan a Hugging Face Llama directory (config.json, model.safetensors or sharded with
- * model.safetensors.index.json, tokenizer.json [+ tokenizer_config.json]) as a llama GGUF, applying
+ * Plan a Hugging Face directory (config.json, model.safetensors or sharded with
+ * model.safetensors.index.json, tokenizer.json or a SentencePiece tokenizer.model [+ tokenizer_config.json,
+ * whose chat_template becomes tokenizer.chat_template]) as a GGUF of the architecture config.json names
+ * (Llama / Mistral / Mixtral → llama; Qwen2ForCausalLM → qwen2 with q/k/v biases; Qwen3ForCausalLM →
+ * qwen3 with q/k norms; Qwen3MoeForCausalLM → qwen3moe, experts stacked). For llama, applying
  * llama.cpp's q/k row permutation (HF checkpoints rotate halves, llama.cpp rotates adjacent pairs).
  * config.json is validated field by field, then checked against the tensors' shapes (only headers
  * are read) before the vocabulary is built, so no hyperparameter sizes an allocation unchecked; the
