@@ -65,3 +65,7 @@ export { serveWeb, webRoot, type WebServer } from "./web/serve";
 // --- cliparity ---
 export { parseKvOverride } from "./model/kv-override";
 export { FTYPE_ALIASES } from "./model/recipes";
+// --- archs ---
+export { HF_ARCHS, hfArchInfo, chatTemplateOf, type GgufArch, type HfArchInfo } from "./model/archs";
+export { SUPPORTED_HF_ARCHS } from "./model/hf-config";
+export { CHECKED_ARCHS } from "./model/validate";

@@ -6,7 +6,9 @@
  * at a time through the quantizer and into {@link writeGguf} in bounded memory.
  * Sources: a llama2.c checkpoint + tokenizer.bin (no q/k permutation: llama2.c already rotates
  * adjacent pairs, like llama.cpp's NORM rope), or a Hugging Face directory (config.json,
- * safetensors, tokenizer.json) with the q/k row permutation of llama.cpp's convert_hf_to_gguf.py.
+ * safetensors, tokenizer.json or tokenizer.model) with the q/k row permutation of llama.cpp's
+ * convert_hf_to_gguf.py for llama / Mistral / Mixtral, and the qwen2 / qwen3 / qwen3moe layouts
+ * (biases, q/k norms, split experts; no permutation) described in ./archs.ts.
  */
 import { nodeBuiltin } from "../engine/node-builtin";
 import { TensorshrinkError } from "../errors";
@@ -20,6 +22,8 @@ import { vocabFromHfTokenizer, vocabFromLlama2c, vocabMetadata, type GgufVocab }
 import { parseHfLlamaConfig } from "./hf-config";
 import { checkLlamaTensors, checkLlamaVocab, LLAMA_LIMITS, type LlamaShapeParams } from "./validate";
 import { findDuplicateJsonKey } from "../formats/json-keys";
+import { chatTemplateOf, hfArchInfo, type GgufArch } from "./archs";
+import { readSentencePieceModel, vocabFromSentencePiece, type SentencePieceModel } from "./sentencepiece";
 
 /** A tensor of a model plan, read lazily. */
 export interface ModelTensor {
@@ -82,11 +86,14 @@ export interface LlamaHParams {
   /** Mixture of experts (Mixtral): experts per layer and experts used per token; absent for dense models. */
   expertCount?: number;
   expertUsedCount?: number;
+  /** Qwen3-MoE: each expert's FFN width (`<arch>.expert_feed_forward_length`, HF moe_intermediate_size). */
+  expertFeedForwardLength?: number;
 }
 
 /** A whole model, ready to be written as GGUF (after choosing an ftype). */
 export interface ModelPlan {
-  readonly arch: "llama";
+  /** GGUF architecture: "llama" (llama2.c, Llama, Mistral, Mixtral), "qwen2", "qwen3". */
+  readonly arch: GgufArch;
   readonly name: string;
   readonly hparams: LlamaHParams;
   readonly vocab: GgufVocab;
@@ -115,6 +122,29 @@ export function llamaMetadata(plan: ModelPlan, fileType: string | number): GgufK
   const ft = typeof fileType === "number" ? fileType : LLAMA_FTYPE[fileType.toUpperCase()];
   if (ft === undefined) throw new TensorshrinkError("E_UNKNOWN_TYPE", `unknown file type ${fileType}`, { ftype: fileType });
   const h = plan.hparams;
+  if (plan.arch !== "llama") {
+    const a = plan.arch;
+    return [
+      ggufKV("general.architecture", "str", a),
+      ggufKV("general.type", "str", "model"),
+      ggufKV("general.name", "str", plan.name),
+      ggufKV(`${a}.block_count`, "u32", h.blockCount),
+      ggufKV(`${a}.context_length`, "u32", h.contextLength),
+      ggufKV(`${a}.embedding_length`, "u32", h.embeddingLength),
+      ggufKV(`${a}.feed_forward_length`, "u32", h.feedForwardLength),
+      ggufKV(`${a}.attention.head_count`, "u32", h.headCount),
+      ggufKV(`${a}.attention.head_count_kv`, "u32", h.headCountKv),
+      ggufKV(`${a}.rope.freq_base`, "f32", h.ropeFreqBase),
+      ggufKV(`${a}.attention.layer_norm_rms_epsilon`, "f32", h.rmsEps),
+      ...(h.expertCount ? [ggufKV(`${a}.expert_count`, "u32", h.expertCount), ggufKV(`${a}.expert_used_count`, "u32", h.expertUsedCount ?? 2)] : []),
+      ...(h.keyLength ? [ggufKV(`${a}.attention.key_length`, "u32", h.keyLength), ggufKV(`${a}.attention.value_length`, "u32", h.keyLength)] : []),
+      ggufKV("general.file_type", "u32", ft),
+      ...(h.expertFeedForwardLength ? [ggufKV(`${a}.expert_feed_forward_length`, "u32", h.expertFeedForwardLength)] : []),
+      ...(h.ropeScaling ? [ggufKV(`${a}.rope.scaling.type`, "str", h.ropeScaling.type), ggufKV(`${a}.rope.scaling.factor`, "f32", h.ropeScaling.factor)] : []),
+      ...vocabMetadata(plan.vocab),
+      ggufKV("general.quantization_version", "u32", 2),
+    ];
+  }
   return [
     ggufKV("general.architecture", "str", "llama"),
     ggufKV("general.type", "str", "model"),
@@ -139,13 +169,15 @@ export function llamaMetadata(plan: ModelPlan, fileType: string | number): GgufK
 }
 
 /** The shape hyperparameters of a plan, for {@link checkLlamaTensors}. */
-export function planShapeParams(plan: Pick<ModelPlan, "hparams" | "vocab">): LlamaShapeParams {
+export function planShapeParams(plan: Pick<ModelPlan, "hparams" | "vocab"> & { arch?: GgufArch }): LlamaShapeParams {
   const h = plan.hparams;
   const head = h.keyLength ?? h.embeddingLength / h.headCount;
   return {
+    arch: plan.arch ?? "llama",
     nEmbd: h.embeddingLength, nLayer: h.blockCount, nHead: h.headCount, nHeadKv: h.headCountKv, headDimK: head, headDimV: head,
     nFf: h.feedForwardLength, nVocab: plan.vocab.tokens.length, nExpert: h.expertCount ?? 0, nExpertUsed: h.expertCount ? h.expertUsedCount ?? 2 : 0,
     nRot: h.ropeDimensionCount,
+    ...(h.expertFeedForwardLength ? { nFfExp: h.expertFeedForwardLength } : {}),
   };
 }
 
@@ -322,6 +354,23 @@ function stTensor(name: string, st: SafetensorsTensor): ModelTensor {
   };
 }
 
+/** tokenizer.model parsed, or undefined when the directory has none. */
+async function readSentencePieceFile(resolve: FileResolver): Promise<SentencePieceModel | undefined> {
+  let src;
+  try {
+    src = await resolve("tokenizer.model");
+  } catch (e) {
+    if (isMissing(e)) return undefined;
+    throw e;
+  }
+  try {
+    if (src.size > 256 << 20) throw new TensorshrinkError("E_FORMAT", `tokenizer.model is ${src.size} bytes, too large (at byte offset 0)`, { offset: 0, file: "tokenizer.model" });
+    return readSentencePieceModel(await src.read(0, src.size));
+  } finally {
+    await src.close?.();
+  }
+}
+
 async function readJson(resolve: FileResolver, name: string, required: boolean): Promise<any> {
   let src;
   try {
@@ -353,8 +402,11 @@ async function readJson(resolve: FileResolver, name: string, required: boolean):
 }
 
 /**
- * Plan a Hugging Face Llama directory (config.json, model.safetensors or sharded with
- * model.safetensors.index.json, tokenizer.json [+ tokenizer_config.json]) as a llama GGUF, applying
+ * Plan a Hugging Face directory (config.json, model.safetensors or sharded with
+ * model.safetensors.index.json, tokenizer.json or a SentencePiece tokenizer.model [+ tokenizer_config.json,
+ * whose chat_template becomes tokenizer.chat_template]) as a GGUF of the architecture config.json names
+ * (Llama / Mistral / Mixtral → llama; Qwen2ForCausalLM → qwen2 with q/k/v biases; Qwen3ForCausalLM →
+ * qwen3 with q/k norms; Qwen3MoeForCausalLM → qwen3moe, experts stacked). For llama, applying
  * llama.cpp's q/k row permutation (HF checkpoints rotate halves, llama.cpp rotates adjacent pairs).
  * config.json is validated field by field, then checked against the tensors' shapes (only headers
  * are read) before the vocabulary is built, so no hyperparameter sizes an allocation unchecked; the
@@ -374,6 +426,7 @@ export async function llamaFromHf(dir: string | FileResolver, opts: PlanOptions 
   const where = typeof dir === "string" ? dir : "model directory";
   const rawConfig = await readJson(resolve, "config.json", true);
   const cfg = parseHfLlamaConfig(rawConfig);
+  const info = hfArchInfo(cfg.arch);
   const { hiddenSize: dim, nHead, nHeadKv: nKv, nLayers, headDim, nExpert, nExpertUsed } = cfg;
   const model = await openSafetensorsModel(resolve);
   try {
@@ -389,28 +442,54 @@ export async function llamaFromHf(dir: string | FileResolver, opts: PlanOptions 
     }
     const nVocabRows = emb.shape[0]!;
     if (nVocabRows < 1 || nVocabRows > LLAMA_LIMITS.vocab) throw new TensorshrinkError("E_SHAPE", `${where}: model.embed_tokens.weight has ${nVocabRows} rows, not a vocabulary size from 1 to ${LLAMA_LIMITS.vocab}`, { tensor: emb.name });
-    const tokJson = await readJson(resolve, "tokenizer.json", true);
+    const tokJson = await readJson(resolve, "tokenizer.json", false);
     const tokCfg = (await readJson(resolve, "tokenizer_config.json", false)) ?? {};
-    const vocab = vocabFromHfTokenizer(tokJson, tokCfg, rawConfig, { vocabSize: cfg.vocabSize, maxTokens: nVocabRows });
+    let vocab: GgufVocab;
+    if (tokJson !== undefined) vocab = vocabFromHfTokenizer(tokJson, tokCfg, rawConfig, { vocabSize: cfg.vocabSize, maxTokens: nVocabRows, pre: info.pre });
+    else {
+      // no tokenizer.json: the SentencePiece tokenizer.model, as convert_hf_to_gguf.py's _set_vocab_sentencepiece
+      const spm = await readSentencePieceFile(resolve);
+      if (!spm) throw new TensorshrinkError("E_IO", `${where} has neither tokenizer.json nor tokenizer.model`, { file: "tokenizer.json" });
+      vocab = vocabFromSentencePiece(spm, tokCfg, rawConfig, { vocabSize: cfg.vocabSize, maxTokens: nVocabRows });
+    }
+    const chatTemplate = chatTemplateOf(tokCfg);
+    if (chatTemplate !== undefined) vocab.chatTemplate = chatTemplate;
+    // Qwen's tokenizer_config.json has no add_bos_token and bos_token null: llama.cpp's qwen2 vocab adds no BOS
+    if (info.arch !== "llama" && vocab.model === "gpt2" && (tokCfg as any).add_bos_token === undefined) vocab.addBos = false;
     const tensors: ModelTensor[] = [stTensor("token_embd.weight", emb)];
     for (let l = 0; l < nLayers; l++) {
       const p = `model.layers.${l}.`;
       tensors.push(
         stTensor(`blk.${l}.attn_norm.weight`, get(p + "input_layernorm.weight")),
-        permutedTensor(`blk.${l}.attn_q.weight`, get(p + "self_attn.q_proj.weight"), nHead),
-        permutedTensor(`blk.${l}.attn_k.weight`, get(p + "self_attn.k_proj.weight"), nKv),
+        info.permuteQK ? permutedTensor(`blk.${l}.attn_q.weight`, get(p + "self_attn.q_proj.weight"), nHead) : stTensor(`blk.${l}.attn_q.weight`, get(p + "self_attn.q_proj.weight")),
+        info.permuteQK ? permutedTensor(`blk.${l}.attn_k.weight`, get(p + "self_attn.k_proj.weight"), nKv) : stTensor(`blk.${l}.attn_k.weight`, get(p + "self_attn.k_proj.weight")),
         stTensor(`blk.${l}.attn_v.weight`, get(p + "self_attn.v_proj.weight")),
         stTensor(`blk.${l}.attn_output.weight`, get(p + "self_attn.o_proj.weight")),
-        stTensor(`blk.${l}.ffn_norm.weight`, get(p + "post_attention_layernorm.weight")),
       );
+      if (info.qkvBias) {
+        tensors.push(
+          stTensor(`blk.${l}.attn_q.bias`, get(p + "self_attn.q_proj.bias")),
+          stTensor(`blk.${l}.attn_k.bias`, get(p + "self_attn.k_proj.bias")),
+          stTensor(`blk.${l}.attn_v.bias`, get(p + "self_attn.v_proj.bias")),
+        );
+      }
+      if (info.qkNorm) {
+        tensors.push(
+          stTensor(`blk.${l}.attn_q_norm.weight`, get(p + "self_attn.q_norm.weight")),
+          stTensor(`blk.${l}.attn_k_norm.weight`, get(p + "self_attn.k_norm.weight")),
+        );
+      }
+      tensors.push(stTensor(`blk.${l}.ffn_norm.weight`, get(p + "post_attention_layernorm.weight")));
       if (nExpert) {
         // as llama.cpp's converter: router -> ffn_gate_inp, experts w1/w2/w3 stacked -> ffn_{gate,down,up}_exps
-        const ex = (w: string) => Array.from({ length: nExpert }, (_, e) => get(`${p}block_sparse_moe.experts.${e}.${w}.weight`));
+        // (Qwen3-MoE: router mlp.gate, experts mlp.experts.E.{gate,down,up}_proj)
+        const q = info.moeNames === "qwen";
+        const ex = (w: string) => Array.from({ length: nExpert }, (_, e) => get(q ? `${p}mlp.experts.${e}.${w}.weight` : `${p}block_sparse_moe.experts.${e}.${w}.weight`));
         tensors.push(
-          stTensor(`blk.${l}.ffn_gate_inp.weight`, get(p + "block_sparse_moe.gate.weight")),
-          stackedTensor(`blk.${l}.ffn_gate_exps.weight`, ex("w1")),
-          stackedTensor(`blk.${l}.ffn_down_exps.weight`, ex("w2")),
-          stackedTensor(`blk.${l}.ffn_up_exps.weight`, ex("w3")),
+          stTensor(`blk.${l}.ffn_gate_inp.weight`, get(p + (q ? "mlp.gate.weight" : "block_sparse_moe.gate.weight"))),
+          stackedTensor(`blk.${l}.ffn_gate_exps.weight`, ex(q ? "gate_proj" : "w1")),
+          stackedTensor(`blk.${l}.ffn_down_exps.weight`, ex(q ? "down_proj" : "w2")),
+          stackedTensor(`blk.${l}.ffn_up_exps.weight`, ex(q ? "up_proj" : "w3")),
         );
       } else {
         tensors.push(
@@ -433,15 +512,17 @@ export async function llamaFromHf(dir: string | FileResolver, opts: PlanOptions 
     if (lm && !cfg.tieWordEmbeddings) tensors.push(stTensor("output.weight", lm));
     const gate = tensors.find((t) => t.name === "blk.0.ffn_gate.weight" || t.name === "blk.0.ffn_gate_exps.weight")!;
     const ffn = cfg.intermediateSize ?? (gate.ne.length >= 2 ? gate.ne[1]! : 0);
+    if (info.arch !== "llama" && rs) throw new TensorshrinkError("E_UNSUPPORTED", `${where}: rope_scaling ${rs.type} is not supported for ${cfg.arch} yet`, { arch: cfg.arch, rope: rs.type });
     const plan: ModelPlan = {
-      arch: "llama",
-      name: opts.name ?? cfg.name ?? "llama",
+      arch: info.arch,
+      name: opts.name ?? cfg.name ?? info.arch,
       hparams: {
         contextLength: cfg.maxPositions, embeddingLength: dim, blockCount: nLayers, feedForwardLength: ffn,
         headCount: nHead, headCountKv: nKv, ropeDimensionCount: headDim, ropeFreqBase: cfg.ropeTheta,
         rmsEps: cfg.rmsEps, vocabSize: vocab.tokens.length, ropeScaling,
-        ...(headDim * nHead !== dim ? { keyLength: headDim } : {}),
+        ...(headDim * nHead !== dim || (info.headDimKeysWhenGiven && cfg.headDimGiven) ? { keyLength: headDim } : {}),
         ...(nExpert ? { expertCount: nExpert, expertUsedCount: nExpertUsed } : {}),
+        ...(nExpert && info.arch === "qwen3moe" ? { expertFeedForwardLength: cfg.moeIntermediateSize ?? (gate.ne[1] ?? 0) } : {}),
       },
       vocab,
       tensors,

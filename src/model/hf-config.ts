@@ -16,6 +16,8 @@ export interface HfLlamaConfig {
   readonly nLayers: number;
   /** head_dim, default hidden_size / num_attention_heads. */
   readonly headDim: number;
+  /** Whether config.json gives head_dim explicitly (convert_hf_to_gguf.py then writes key_length / value_length). */
+  readonly headDimGiven: boolean;
   /** vocab_size, when given (the vocabulary is padded up to it). */
   readonly vocabSize?: number;
   /** intermediate_size, when given (else taken from the tensors). */
@@ -30,6 +32,8 @@ export interface HfLlamaConfig {
   /** num_local_experts (0 = dense) and num_experts_per_tok. */
   readonly nExpert: number;
   readonly nExpertUsed: number;
+  /** moe_intermediate_size (Qwen3-MoE: each expert's FFN width), when given. */
+  readonly moeIntermediateSize?: number;
   /** _name_or_path's last component, when given. */
   readonly name?: string;
   readonly ropeScaling: null | { type: "linear"; factor: number } | { type: "llama3"; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number };
@@ -38,7 +42,9 @@ export interface HfLlamaConfig {
   readonly eosTokenId?: number;
 }
 
-const SUPPORTED = ["LlamaForCausalLM", "MistralForCausalLM", "MixtralForCausalLM"];
+/** HF `architectures[0]` values the conversion accepts (see src/model/archs.ts for the GGUF arch of each). */
+export const SUPPORTED_HF_ARCHS: readonly string[] = ["LlamaForCausalLM", "MistralForCausalLM", "MixtralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "Qwen3MoeForCausalLM"];
+const SUPPORTED = SUPPORTED_HF_ARCHS;
 
 /**
  * Validates a parsed config.json.
@@ -88,9 +94,11 @@ export function parseHfLlamaConfig(c: unknown, file = "config.json"): HfLlamaCon
   const tie = cfg.tie_word_embeddings ?? false;
   if (typeof tie !== "boolean") throw bad("tie_word_embeddings", "is not true or false");
   let nExpert = 0, nExpertUsed = 0;
-  if (cfg.num_local_experts !== undefined && cfg.num_local_experts !== null) {
-    nExpert = int("num_local_experts", 0, LLAMA_LIMITS.experts);
-    if (nExpert === 1) throw bad("num_local_experts", "must be 0 (dense) or at least 2");
+  // Mixtral: num_local_experts; Qwen3-MoE: num_experts
+  const ek = cfg.num_local_experts !== undefined && cfg.num_local_experts !== null ? "num_local_experts" : "num_experts";
+  if (cfg[ek] !== undefined && cfg[ek] !== null) {
+    nExpert = int(ek, 0, LLAMA_LIMITS.experts);
+    if (nExpert === 1) throw bad(ek, "must be 0 (dense) or at least 2");
     if (nExpert > 0) nExpertUsed = int("num_experts_per_tok", 1, nExpert, Math.min(2, nExpert));
   }
   let name: string | undefined;
@@ -106,8 +114,8 @@ export function parseHfLlamaConfig(c: unknown, file = "config.json"): HfLlamaCon
     return v;
   };
   return {
-    arch, hiddenSize, nHead, nHeadKv, nLayers, headDim, vocabSize, intermediateSize, maxPositions, ropeTheta, rmsEps,
-    tieWordEmbeddings: tie, nExpert, nExpertUsed, name, ropeScaling: ropeScaling(cfg.rope_scaling, file),
+    arch, hiddenSize, nHead, nHeadKv, nLayers, headDim, headDimGiven: !(cfg.head_dim === undefined || cfg.head_dim === null), vocabSize, intermediateSize, maxPositions, ropeTheta, rmsEps,
+    tieWordEmbeddings: tie, nExpert, nExpertUsed, moeIntermediateSize: optInt("moe_intermediate_size", 1, LLAMA_LIMITS.ff), name, ropeScaling: ropeScaling(cfg.rope_scaling, file),
     bosTokenId: tokenId("bos_token_id"), eosTokenId: tokenId("eos_token_id"),
   };
 }

@@ -8,6 +8,9 @@
 import { TensorshrinkError } from "../errors";
 import type { GgufKV } from "../formats/gguf";
 
+/** GGUF architectures whose tensors {@link checkLlamaModel} checks (others pass unchecked). */
+export const CHECKED_ARCHS: readonly string[] = ["llama", "qwen2", "qwen3", "qwen3moe"];
+
 /** Upper limits of llama hyperparameters (far above any published model; they bound allocations). */
 export const LLAMA_LIMITS = Object.freeze({
   /** n_embd (hidden_size). */
@@ -30,6 +33,12 @@ export const LLAMA_LIMITS = Object.freeze({
 
 /** The hyperparameters the llama tensor shapes follow. Per-layer values may be arrays (GGUF allows it). */
 export interface LlamaShapeParams {
+  /**
+   * GGUF architecture (default "llama"): "qwen2" adds the attn_{q,k,v}.bias vectors
+   * ({head_k * n_head}, {head_k * n_head_kv}, {head_v * n_head_kv}), "qwen3" the attn_{q,k}_norm
+   * weights ({head_k}), as llama-model.cpp creates them for LLM_ARCH_QWEN2 / LLM_ARCH_QWEN3.
+   */
+  arch?: string;
   nEmbd: number;
   nLayer: number;
   nHead: number | readonly number[];
@@ -39,6 +48,8 @@ export interface LlamaShapeParams {
   /** Head size of v (`llama.attention.value_length`, default = headDimK). */
   headDimV: number;
   nFf: number | readonly number[];
+  /** Expert FFN width (`<arch>.expert_feed_forward_length`, Qwen3-MoE); default nFf. */
+  nFfExp?: number;
   nVocab: number;
   /** 0 for dense models. */
   nExpert: number;
@@ -67,7 +78,7 @@ export function expectedLlamaTensors(h: LlamaShapeParams): Map<string, ExpectedT
   req("token_embd.weight", [h.nEmbd, h.nVocab]);
   req("output_norm.weight", [h.nEmbd]);
   m.set("output.weight", { ne: [h.nEmbd, h.nVocab], required: false });
-  m.set("rope_freqs.weight", { ne: [h.nRot / 2], required: false });
+  if (!h.arch || h.arch === "llama") m.set("rope_freqs.weight", { ne: [h.nRot / 2], required: false });
   for (let il = 0; il < h.nLayer; il++) {
     const b = `blk.${il}.`, nh = at(h.nHead, il), nkv = at(h.nHeadKv, il), ff = at(h.nFf, il);
     req(b + "attn_norm.weight", [h.nEmbd]);
@@ -75,8 +86,17 @@ export function expectedLlamaTensors(h: LlamaShapeParams): Map<string, ExpectedT
     req(b + "attn_k.weight", [h.nEmbd, h.headDimK * nkv]);
     req(b + "attn_v.weight", [h.nEmbd, h.headDimV * nkv]);
     req(b + "attn_output.weight", [h.headDimK * nh, h.nEmbd]);
+    if (h.arch === "qwen2") {
+      req(b + "attn_q.bias", [h.headDimK * nh]);
+      req(b + "attn_k.bias", [h.headDimK * nkv]);
+      req(b + "attn_v.bias", [h.headDimV * nkv]);
+    } else if (h.arch === "qwen3" || h.arch === "qwen3moe") {
+      req(b + "attn_q_norm.weight", [h.headDimK]);
+      req(b + "attn_k_norm.weight", [h.headDimK]);
+    }
     req(b + "ffn_norm.weight", [h.nEmbd]);
     if (h.nExpert > 0) {
+      const ff = h.nFfExp ?? at(h.nFf, il);
       req(b + "ffn_gate_inp.weight", [h.nEmbd, h.nExpert]);
       req(b + "ffn_gate_exps.weight", [h.nEmbd, ff, h.nExpert]);
       req(b + "ffn_down_exps.weight", [ff, h.nEmbd, h.nExpert]);
@@ -149,7 +169,7 @@ export function checkLlamaTensors(h: LlamaShapeParams, tensors: readonly { reado
   const seen = new Set<string>();
   for (const t of tensors) {
     const e = want.get(t.name);
-    if (!e) throw new TensorshrinkError("E_SHAPE", `${where}: unexpected tensor ${t.name} ${shape(t.ne)} for a llama model with ${h.nLayer} layers${h.nExpert ? ` and ${h.nExpert} experts` : ""} (llama.cpp refuses tensors it does not use)`, { tensor: t.name, ne: [...t.ne] });
+    if (!e) throw new TensorshrinkError("E_SHAPE", `${where}: unexpected tensor ${t.name} ${shape(t.ne)} for a ${h.arch ?? "llama"} model with ${h.nLayer} layers${h.nExpert ? ` and ${h.nExpert} experts` : ""} (llama.cpp refuses tensors it does not use)`, { tensor: t.name, ne: [...t.ne] });
     if (seen.has(t.name)) throw new TensorshrinkError("E_SHAPE", `${where}: tensor ${t.name} appears twice`, { tensor: t.name });
     seen.add(t.name);
     if (!sameExtents(t.ne, e.ne)) {
@@ -223,8 +243,11 @@ export function checkLlamaVocab(v: LlamaVocabView, where: string): void {
  * @throws TensorshrinkError `E_FORMAT` when a key is missing or has the wrong type.
  */
 export function llamaShapeParamsFromMetadata(metadata: readonly GgufKV[], where: string): LlamaShapeParams | null {
-  const kv = new Map(metadata.map((e) => [e.key, e.value]));
-  if (kv.get("general.architecture") !== "llama") return null;
+  const kv0 = new Map(metadata.map((e) => [e.key, e.value]));
+  const arch = kv0.get("general.architecture");
+  if (typeof arch !== "string" || !CHECKED_ARCHS.includes(arch)) return null;
+  // read `<arch>.*` keys under the llama names below
+  const kv = new Map([...kv0].map(([k, v]) => [k.startsWith(arch + ".") ? "llama" + k.slice(arch.length) : k, v]));
   const bad = (k: string, why: string) => new TensorshrinkError("E_FORMAT", `${where}: ${k} ${why}`, { key: k, file: where });
   const toNum = (k: string, v: unknown): number => {
     if (typeof v === "number") return v;
@@ -252,9 +275,10 @@ export function llamaShapeParamsFromMetadata(metadata: readonly GgufKV[], where:
   const nVocab = tokens && typeof tokens === "object" && "items" in tokens ? tokens.items.length : scalar("llama.vocab_size");
   const nExpert = scalar("llama.expert_count", 0);
   return {
-    nEmbd, nLayer, nHead, nHeadKv: nHeadKv as number | number[], headDimK, headDimV,
+    arch, nEmbd, nLayer, nHead, nHeadKv: nHeadKv as number | number[], headDimK, headDimV,
     nFf: orArr("llama.feed_forward_length"), nVocab, nExpert, nExpertUsed: scalar("llama.expert_used_count", 0),
     nRot: scalar("llama.rope.dimension_count", headDimK),
+    ...(kv.has("llama.expert_feed_forward_length") ? { nFfExp: scalar("llama.expert_feed_forward_length") } : {}),
   };
 }
 

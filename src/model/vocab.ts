@@ -26,6 +26,8 @@ export interface GgufVocab {
   padId?: number;
   addBos: boolean;
   addEos: boolean;
+  /** Jinja chat template (`tokenizer.chat_template`, from tokenizer_config.json), when the model has one. */
+  chatTemplate?: string;
 }
 
 const BYTE_RE = /^<0x[0-9A-Fa-f]{2}>$/;
@@ -188,5 +190,6 @@ export function vocabMetadata(v: GgufVocab): GgufKV[] {
   if (v.padId !== undefined) kv.push(ggufKV("tokenizer.ggml.padding_token_id", "u32", v.padId));
   kv.push(ggufKV("tokenizer.ggml.add_bos_token", "bool", v.addBos));
   kv.push(ggufKV("tokenizer.ggml.add_eos_token", "bool", v.addEos));
+  if (v.chatTemplate !== undefined) kv.push(ggufKV("tokenizer.chat_template", "str", v.chatTemplate));
   return kv;
 }

@@ -45,10 +45,14 @@ export interface LlamaConfig {
   nRot: number;
   /** True when the GGUF has rope_freqs.weight (per-pair frequency divisors, llama 3.1 style). */
   ropeFreqs: boolean;
+  /** Qwen2: attn_{q,k,v}.bias added after the projections (present in the file). */
+  qkvBias: boolean;
+  /** Qwen3: attn_{q,k}_norm.weight, a per-head RMSNorm of q and k before rope (present in the file). */
+  qkNorm: boolean;
 }
 
-/** Architectures the forward pass implements, with their rope type (llama.cpp's llama_model_rope_type). */
-const ARCHS: Record<string, "norm" | "neox"> = { llama: "norm" };
+/** Architectures the forward pass implements, with their rope type (llama.cpp's llama_model_rope_type): qwen2 / qwen3 rotate halves (NEOX). */
+const ARCHS: Record<string, "norm" | "neox"> = { llama: "norm", qwen2: "neox", qwen3: "neox", qwen3moe: "neox" };
 
 function asNumber(v: GgufValue | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -124,11 +128,12 @@ export function llamaConfigFromMetadata(metadata: readonly GgufKV[] | ReadonlyMa
   const tid = (k: string, d: number) => { const v = asNumber(raw(k)); return v === undefined ? d : v; };
   const addBosRaw = raw("tokenizer.ggml.add_bos_token");
   return {
-    arch, nLayer: int("block_count"), nEmbd, nHead, nHeadKv, headDim, nFf: int("feed_forward_length"), nVocab,
+    arch, nLayer: int("block_count"), nEmbd, nHead, nHeadKv, headDim, nFf: nExpert > 0 && raw(`${arch}.expert_feed_forward_length`) !== undefined ? int("expert_feed_forward_length") : int("feed_forward_length"), nVocab,
     nCtxTrain: int("context_length", 2048), normEps: num("attention.layer_norm_rms_epsilon", 1e-5), ropeType,
     ropeFreqBase: num("rope.freq_base", 10000), ropeScaleLinear: scale, nExpert, nExpertUsed,
     tiedOutput: !names.has("output.weight"), bos: tid("tokenizer.ggml.bos_token_id", 1), eos: tid("tokenizer.ggml.eos_token_id", 2),
     addBos: addBosRaw === undefined ? true : Boolean(addBosRaw), nRot, ropeFreqs: names.has("rope_freqs.weight"),
+    qkvBias: names.has("blk.0.attn_q.bias"), qkNorm: names.has("blk.0.attn_q_norm.weight"),
   };
 }
 
@@ -146,6 +151,8 @@ export function blockTensorNames(cfg: LlamaConfig, layer: number): Record<string
   const base: Record<string, string> = {
     attn_norm: p + "attn_norm.weight", attn_q: p + "attn_q.weight", attn_k: p + "attn_k.weight", attn_v: p + "attn_v.weight",
     attn_output: p + "attn_output.weight", ffn_norm: p + "ffn_norm.weight",
+    ...(cfg.qkvBias ? { attn_q_bias: p + "attn_q.bias", attn_k_bias: p + "attn_k.bias", attn_v_bias: p + "attn_v.bias" } : {}),
+    ...(cfg.qkNorm ? { attn_q_norm: p + "attn_q_norm.weight", attn_k_norm: p + "attn_k_norm.weight" } : {}),
   };
   if (cfg.nExpert > 0) {
     return { ...base, ffn_gate_inp: p + "ffn_gate_inp.weight", ffn_gate: p + "ffn_gate_exps.weight", ffn_up: p + "ffn_up_exps.weight", ffn_down: p + "ffn_down_exps.weight" };
@@ -157,5 +164,5 @@ export function blockTensorNames(cfg: LlamaConfig, layer: number): Record<string
 export function blockWeightValues(cfg: LlamaConfig): number {
   const C = cfg.nEmbd, kv = cfg.nHeadKv * cfg.headDim, q = cfg.nHead * cfg.headDim;
   const ffn = cfg.nExpert > 0 ? cfg.nExpert * 3 * C * cfg.nFf + C * cfg.nExpert : 3 * C * cfg.nFf;
-  return 2 * C + C * q + 2 * C * kv + q * C + ffn;
+  return 2 * C + C * q + 2 * C * kv + q * C + ffn + (cfg.qkvBias ? q + 2 * kv : 0) + (cfg.qkNorm ? 2 * cfg.headDim : 0);
 }

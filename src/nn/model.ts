@@ -1,7 +1,8 @@
 /**
  * The llama forward pass on the engine's wasm SIMD kernels (assembly/nn): token embedding, blocks of
  * RMSNorm → grouped-query attention with RoPE and an f32 KV cache → RMSNorm → SwiGLU FFN (dense, or
- * Mixtral-style top-k experts), final norm and head — the graph llama.cpp builds for `llama`.
+ * Mixtral-style top-k experts), final norm and head — the graph llama.cpp builds for `llama`; for
+ * `qwen2` plus the q/k/v biases, for `qwen3` plus the per-head q/k RMSNorms, both with NEOX rope.
  *
  * Memory (wasm, bytes):
  *   KV cache       2 · nLayer · nCtx · nHeadKv · headDim · 4
@@ -181,6 +182,8 @@ export class LlamaModel {
       s.expect(n.attn_norm, [C]); s.expect(n.ffn_norm, [C]);
       s.expect(n.attn_q, [C, this.qDim]); s.expect(n.attn_k, [C, this.kvDim]); s.expect(n.attn_v, [C, this.kvDim]);
       s.expect(n.attn_output, [this.qDim, C]);
+      if (c.qkvBias) { s.expect(n.attn_q_bias!, [this.qDim]); s.expect(n.attn_k_bias!, [this.kvDim]); s.expect(n.attn_v_bias!, [this.kvDim]); }
+      if (c.qkNorm) { s.expect(n.attn_q_norm!, [c.headDim]); s.expect(n.attn_k_norm!, [c.headDim]); }
       if (c.nExpert > 0) {
         s.expect(n.ffn_gate_inp, [C, c.nExpert]);
         s.expect(n.ffn_gate, [C, c.nFf, c.nExpert]); s.expect(n.ffn_up, [C, c.nFf, c.nExpert]); s.expect(n.ffn_down, [c.nFf, C, c.nExpert]);
@@ -427,6 +430,19 @@ export class LlamaModel {
       this.mm(q, xb, n.attn_q, await s.get(n.attn_q), T, C, this.qDim);
       this.mm(kRow, xb, n.attn_k, await s.get(n.attn_k), T, C, this.kvDim);
       this.mm(vRow, xb, n.attn_v, await s.get(n.attn_v), T, C, this.kvDim);
+      if (c.qkvBias) {
+        // qwen2: + bias per row (llama.cpp: ggml_add of the 1-D bias, broadcast over tokens)
+        const bq = await s.get(n.attn_q_bias!), bk = await s.get(n.attn_k_bias!), bv = await s.get(n.attn_v_bias!);
+        for (let t = 0; t < T; t++) {
+          const oq = q + t * this.qDim * F, ok = kRow + t * this.kvDim * F, ov = vRow + t * this.kvDim * F;
+          ex.add_forward(oq, oq, bq, this.qDim); ex.add_forward(ok, ok, bk, this.kvDim); ex.add_forward(ov, ov, bv, this.kvDim);
+        }
+      }
+      if (c.qkNorm) {
+        // qwen3: RMSNorm of every head of q and k (rows of headDim), before rope
+        ex.rmsnorm_forward(q, q, await s.get(n.attn_q_norm!), T * c.nHead, c.headDim, c.normEps);
+        ex.rmsnorm_forward(kRow, kRow, await s.get(n.attn_k_norm!), T * c.nHeadKv, c.headDim, c.normEps);
+      }
       const neox = c.ropeType === "neox" ? 1 : 0, fs = 1 / c.ropeScaleLinear;
       ex.rope_forward(q, cs, ff, T, c.nHead, c.headDim, c.nRot, pos, c.ropeFreqBase, fs, neox);
       ex.rope_forward(kRow, cs, ff, T, c.nHeadKv, c.headDim, c.nRot, pos, c.ropeFreqBase, fs, neox);
