@@ -59,7 +59,7 @@ export { topKLogProbs, topKScratch, type TopKScratch } from "./distill/topk";
 export { recordTeacher, teacherWindows, type RecordTeacherOptions, type RecordProgress } from "./distill/record";
 export { modelFingerprints, fingerprint16 } from "./distill/fingerprint";
 // --- lowrank ---
-export { lowRankFactor, chooseRank, reconstruct, applyLowRank, type LowRankMethod, type RankChoice, type LowRankOptions, type LowRankFactors } from "./lowrank/factor";
-export { eoraFactor, type EoraOptions } from "./lowrank/eora";
+export { lowRankFactor, lowRankSpectrum, truncateSpectrum, chooseRank, reconstruct, applyLowRank, type LowRankSpectrum, type LowRankMethod, type RankChoice, type LowRankOptions, type LowRankFactors } from "./lowrank/factor";
+export { eoraFactor, eoraSpectrum, eoraErrors, type EoraOptions } from "./lowrank/eora";
 export { writeGgufLora, encodePeftAdapter, encodeLowRankFactors, checkAdapterShapes, hfModuleName, type AdapterLayer, type BaseShape, type GgufLoraOptions, type PeftOptions } from "./lowrank/adapter";
 export { calibrateModel, compressModelLowRank, eoraModel, writeReplaced, readMatrix, LINEAR_RE, type CalibrateOptions, type CompressLowRankOptions, type LowRankTensorReport, type EoraTensorReport } from "./lowrank/model";

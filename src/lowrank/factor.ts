@@ -123,26 +123,44 @@ function rightMultiplier(host: KernelHost, inp: number, o: LowRankOptions): Matr
   throw new TensorshrinkError("E_RANGE", `unknown low-rank method "${method}" (svd, asvd, svdllm)`, { method });
 }
 
+/** The SVD of W·S, kept so several ranks can be cut from one decomposition (see {@link truncateSpectrum}). */
+export interface LowRankSpectrum {
+  /** The matrix the factors reproduce (W, or ΔW for EoRA), [out, in]. */
+  x: Matrix;
+  /** Left singular vectors of W·S, [out, min(out, in)]. */
+  U: Matrix;
+  /** Singular values of W·S, descending. */
+  sigma: Float64Array;
+  method: LowRankMethod;
+  name?: string;
+}
+
+/**
+ * The decomposition behind {@link lowRankFactor} (one SVD of W·S); cut ranks from it with {@link truncateSpectrum}.
+ * @throws TensorshrinkError `E_SHAPE`, `E_NONFINITE`, `E_RANGE`, `E_NOT_SPD`, `E_OOM`.
+ */
+export function lowRankSpectrum(host: KernelHost, w: Matrix, opts: Omit<LowRankOptions, keyof RankChoice> = {}): LowRankSpectrum {
+  checkMatrix(w, "lowRankFactor W", opts.name);
+  const s = rightMultiplier(host, w.cols, opts);
+  const ws = s ? gemm(host, w, s) : w;
+  const full = svd(host, ws, { name: opts.name });
+  return { x: w, U: full.U, sigma: full.S, method: opts.method ?? "svd", name: opts.name };
+}
+
+/** Factors of rank chosen by `choice` from a spectrum (B = U_r Σ^½, A = Σ^-½ U_rᵀ x). */
+export function truncateSpectrum(host: KernelHost, sp: LowRankSpectrum, choice: RankChoice): LowRankFactors {
+  const r = chooseRank(choice, sp.sigma, sp.x.rows, sp.x.cols, sp.name);
+  return splitFactors(host, sp.x, sp.U, sp.sigma, r, sp.method);
+}
+
 /**
  * Factor W [out, in] as B [out, r] · A [r, in] (see the file comment for the methods).
  * Cost: one SVD of W·S (about 2·out·in² + 9·min³ flops) plus the products.
  * @throws TensorshrinkError `E_SHAPE`, `E_NONFINITE` (W or statistics), `E_RANGE` (rank choice), `E_NOT_SPD`, `E_OOM`.
  */
 export function lowRankFactor(host: KernelHost, w: Matrix, opts: LowRankOptions): LowRankFactors {
-  checkMatrix(w, "lowRankFactor W", opts.name);
-  const s = rightMultiplier(host, w.cols, opts);
-  const ws = s ? gemm(host, w, s) : w;
-  return factorFromTarget(host, w, ws, opts, opts.method ?? "svd");
-}
-
-/** @internal U_r of M (= W·S), then B = U_r Σ^½, A = Σ^-½ U_rᵀ W. */
-export function factorFromTarget(host: KernelHost, w: Matrix, m: Matrix, choice: RankChoice & { name?: string }, method: LowRankMethod): LowRankFactors {
-  const out = w.rows, inp = w.cols;
-  if (choice.rank !== undefined) chooseRank(choice, [], out, inp, choice.name); // validate before the SVD
-  const full = svd(host, m, { name: choice.name });
-  const sigma = full.S;
-  const r = chooseRank(choice, sigma, out, inp, choice.name);
-  return splitFactors(host, w, full.U, sigma, r, method);
+  chooseRank(opts, [], w.rows, w.cols, opts.name); // validate before the SVD
+  return truncateSpectrum(host, lowRankSpectrum(host, w, opts), opts);
 }
 
 /** @internal B = U_r Σ^½ and A = Σ^-½ U_rᵀ X (X = W, or ΔW for EoRA). */
