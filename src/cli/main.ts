@@ -12,6 +12,7 @@ import { runQuantize, runInspect, runDemo } from "./commands";
 import { safeText } from "./escape";
 import { runImatrix, runEvaluate } from "./calib";
 import { runTeacher } from "./teacher";
+import { runEora, runLowrank } from "./lowrank";
 
 const HELP = `tensorshrink — compress LLM weights to GGUF in any JavaScript runtime
 
@@ -60,7 +61,7 @@ Usage:
 /** Parsed command line: positionals plus repeated/single options. */
 export interface Args { _: string[]; opts: Map<string, string[]>; flags: Set<string> }
 
-const WITH_VALUE = new Set(["--imatrix", "--threads", "--rule", "--text", "--tokenizer", "--ctx", "--ftypes", "--output", "--chunks", "--backend", "--save-logits", "--base-logits", "--top-k"]);
+const WITH_VALUE = new Set(["--imatrix", "--threads", "--rule", "--text", "--tokenizer", "--ctx", "--ftypes", "--output", "--chunks", "--backend", "--save-logits", "--base-logits", "--top-k", "--calib", "--rank", "--peft", "--method", "--ratio", "--factors"]);
 const FLAGS = new Set(["--json", "--pure", "--keep-order", "--help", "--allow-nonfinite", "--legacy", "--process-output", "--kv-f16"]);
 
 /** Single-dash aliases: -t N is --threads N, -o F is --output F, -h is --help. */
@@ -124,6 +125,8 @@ async function main(argv: string[]): Promise<number> {
     case "eval": return runEvaluate(args);
     case "imatrix": return runImatrix(args);
     case "teacher": return runTeacher(args);
+    case "eora": return runEora(args);
+    case "lowrank": return runLowrank(args);
     default:
       process.stderr.write(`unknown command "${safeText(cmd)}"\n\n${HELP}`);
       return 2;
