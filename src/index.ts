@@ -69,3 +69,8 @@ export { FTYPE_ALIASES } from "./model/recipes";
 export { HF_ARCHS, hfArchInfo, chatTemplateOf, type GgufArch, type HfArchInfo } from "./model/archs";
 export { SUPPORTED_HF_ARCHS } from "./model/hf-config";
 export { CHECKED_ARCHS } from "./model/validate";
+// --- lowrank ---
+export { lowRankFactor, lowRankSpectrum, truncateSpectrum, chooseRank, reconstruct, applyLowRank, type LowRankSpectrum, type LowRankMethod, type RankChoice, type LowRankOptions, type LowRankFactors } from "./lowrank/factor";
+export { eoraFactor, eoraSpectrum, eoraErrors, type EoraOptions } from "./lowrank/eora";
+export { writeGgufLora, encodePeftAdapter, encodeLowRankFactors, checkAdapterShapes, hfModuleName, type AdapterLayer, type BaseShape, type GgufLoraOptions, type PeftOptions } from "./lowrank/adapter";
+export { calibrateModel, compressModelLowRank, eoraModel, writeReplaced, readMatrix, LINEAR_RE, type CalibrateOptions, type CompressLowRankOptions, type LowRankTensorReport, type EoraTensorReport } from "./lowrank/model";

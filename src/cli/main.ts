@@ -14,6 +14,7 @@ import { safeText } from "./escape";
 import { runImatrix, runEvaluate } from "./calib";
 import { runTeacher } from "./teacher";
 import { runWeb } from "./web";
+import { runEora, runLowrank } from "./lowrank";
 
 import { allOptions, commandSpec, globalHelp, commandHelp } from "./options";
 
@@ -23,7 +24,7 @@ const HELP = globalHelp();
 export interface Args { _: string[]; opts: Map<string, string[]>; flags: Set<string> }
 
 // Options outside the tables in options.ts (COMMANDS) still parse when listed here.
-const WITH_VALUE = new Set(["--imatrix", "--threads", "--rule", "--text", "--tokenizer", "--ctx", "--ftypes", "--output", "--chunks", "--backend", "--save-logits", "--base-logits", "--top-k", "--port"]);
+const WITH_VALUE = new Set(["--imatrix", "--threads", "--rule", "--text", "--tokenizer", "--ctx", "--ftypes", "--output", "--chunks", "--backend", "--save-logits", "--base-logits", "--top-k", "--port", "--calib", "--rank", "--peft", "--method", "--ratio", "--factors"]);
 const FLAGS = new Set(["--json", "--pure", "--keep-order", "--help", "--allow-nonfinite", "--legacy", "--process-output", "--kv-f16"]);
 
 /** Single-dash aliases: -t N is --threads N, -o F is --output F, -h is --help. */
@@ -98,6 +99,8 @@ async function main(argv: string[]): Promise<number> {
     case "imatrix": return runImatrix(args);
     case "teacher": return runTeacher(args);
     case "web": return runWeb(args);
+    case "eora": return runEora(args);
+    case "lowrank": return runLowrank(args);
     default:
       process.stderr.write(`unknown command "${safeText(cmd)}"\n\n${HELP}`);
       return 2;

@@ -118,6 +118,35 @@ export const COMMANDS: CommandSpec[] = [
     ],
   },
   {
+    name: "eora", usage: "tensorshrink eora <base> <quantized.gguf> --calib text.txt --rank 32 -o adapter.gguf [options]",
+    summary: "EoRA: a low-rank correction of the quantized weights from calibration activations, written as a GGUF LoRA\n" +
+      "adapter llama.cpp loads on top of the quantized model (README \"Low-rank\")",
+    options: [
+      { name: "--calib", value: "F", help: "calibration text" },
+      { name: "--rank", value: "R", help: "adapter rank (default 32)" },
+      { name: "--output", short: "-o", value: "F", help: "the GGUF adapter to write" },
+      { name: "--peft", value: "DIR", help: "also write a PEFT adapter (adapter_model.safetensors + adapter_config.json) into DIR" },
+      { name: "--chunks", value: "N", help: "calibration chunks" },
+      { name: "--ctx", value: "N", help: "tokens per calibration chunk" },
+      TOKENIZER, THREADS, JSON_OPT,
+    ],
+  },
+  {
+    name: "lowrank", usage: "tensorshrink lowrank <model> -o out.gguf [--method svd|asvd|svdllm] (--ratio 0.8 | --rank R) [options]",
+    summary: "low-rank compression of the linear layers (SVD, ASVD, SVD-LLM); writes a GGUF with the weights rebuilt\n" +
+      "from the factors (for llama.cpp to judge) and optionally the factors",
+    options: [
+      { name: "--output", short: "-o", value: "F", help: "the GGUF to write" },
+      { name: "--method", value: "M", help: "svd, asvd or svdllm (default svd)" },
+      { name: "--ratio", value: "X", help: "target parameter ratio per tensor" },
+      { name: "--rank", value: "R", help: "fixed rank" },
+      { name: "--calib", value: "F", help: "calibration text (asvd, svdllm)" },
+      { name: "--factors", value: "F", help: "also write the factors (safetensors)" },
+      { name: "--chunks", value: "N", help: "calibration chunks" },
+      TOKENIZER, THREADS, JSON_OPT,
+    ],
+  },
+  {
     name: "web", usage: "tensorshrink web [--port N]",
     summary: "serves the web app (compress a model in a browser tab) on http://127.0.0.1:N/ (default 8080; 0 = any free port)",
     options: [

@@ -24,6 +24,8 @@ export interface LlamaCppOptions {
    * `logitSlice × vocab × 4` bytes per model (64 × 128k vocab = 32 MiB).
    */
   logitSlice?: number;
+  /** GGUF LoRA adapter(s) applied to the *other* model of {@link evaluateGguf} (node-llama-cpp's context `lora`), scale 1. */
+  otherLora?: string | string[];
 }
 
 /**
@@ -65,7 +67,7 @@ export { splitDocuments };
 
 interface Loaded { model: any; context: any; sequence: any; dispose(): Promise<void> }
 
-async function load(mod: any, path: string, opts: LlamaCppOptions): Promise<Loaded> {
+async function load(mod: any, path: string, opts: LlamaCppOptions, lora?: string | string[]): Promise<Loaded> {
   const llama = await getLlamaInstance(mod);
   let model: any;
   try {
@@ -78,7 +80,8 @@ async function load(mod: any, path: string, opts: LlamaCppOptions): Promise<Load
   const ctxSize = opts.contextSize ?? Math.min(model.trainContextSize || 2048, 2048);
   let context: any;
   try {
-    context = await model.createContext({ contextSize: ctxSize, threads: opts.threads ?? 2, batchSize: ctxSize });
+    const adapters = lora === undefined ? [] : (Array.isArray(lora) ? lora : [lora]).map((filePath) => ({ filePath, scale: 1 }));
+    context = await model.createContext({ contextSize: ctxSize, threads: opts.threads ?? 2, batchSize: ctxSize, ...(adapters.length ? { lora: { adapters } } : {}) });
   } catch (e) {
     await model.dispose();
     throw new TensorshrinkError("E_UNSUPPORTED", `llama.cpp cannot create a context of ${ctxSize} tokens for ${path}: ${msgOf(e)}`, { file: path, contextSize: ctxSize }, { cause: e });
@@ -142,7 +145,7 @@ export async function evaluateGguf(basePath: string, otherPath: string | null | 
   const base = await load(mod, basePath, opts);
   let other: Loaded | undefined;
   try {
-    if (otherPath) other = await load(mod, otherPath, opts);
+    if (otherPath) other = await load(mod, otherPath, opts, opts.otherLora);
     const vocab = vocabSizeOf(base.model);
     if (other && vocabSizeOf(other.model) !== vocab) {
       throw new TensorshrinkError("E_SHAPE", `the models have different vocabularies (${vocab} vs ${vocabSizeOf(other.model)} tokens)`, {});
