@@ -8,9 +8,11 @@
  * exactly the triangular solve that compensates a group quantized at once. Rows of the output are the
  * concatenated group blocks, so the bytes are ordinary blocks of the type and decode with the normal
  * dequantizers.
- * Difference from per-column GPTQ: inside one block the columns are rounded together (RTN with the
- * block's scale) rather than one at a time, so the compensation crosses block boundaries only; with
- * 256-wide k-quant rows of 256 columns there is a single block and GPTQ equals imatrix RTN.
+ * For q4_0 q4_1 q5_0 q5_1 q8_0 q4_K q5_K q6_K (see grid.ts) the columns inside the block are then rounded
+ * one at a time onto the grid of the scales fixed at the boundary (true GPTQ, each column's error pushed
+ * to every later column before the next is rounded), and the chosen integers are stored into the blocks.
+ * Other types (q2_K, q3_K, iq4_nl, ...): the block's columns are rounded together by RTN and the
+ * compensation crosses block boundaries only (with 256-column rows that is imatrix RTN).
  * Damping: 0.01 · mean diag H, raised ×10 (up to 1) when H is not positive definite (reported in info).
  * Cost: rows · cols² flops (f64 JS) + one cols³ factorization (wasm); memory 8 · rows · cols + 8 · cols² bytes.
  */
@@ -19,12 +21,18 @@ import type { Engine } from "../engine/engine";
 import { choleskyInverseUpper } from "../linalg/cholesky";
 import { lookupType } from "../quant/types";
 import { bytesOf, rowsOf } from "./rtn";
+import { hasGrid, nearestQ, readGrid, newGrid, setQuant } from "./grid";
 import type { TensorMethod, TensorMethodContext, TensorMethodResult } from "./types";
 
 /** Options of {@link gptqMethod}. */
 export interface GptqOptions {
   /** Damping fraction of mean(diag H) (default 0.01). */
   damp?: number;
+  /**
+   * Round value by value on the grid of the scales fixed at each block boundary (default true; for
+   * q4_0 q4_1 q5_0 q5_1 q8_0 q4_K q5_K q6_K, see grid.ts); false or other types: whole blocks by RTN.
+   */
+  perColumn?: boolean;
 }
 
 const DENSE = new Set(["f32", "f16", "bf16"]);
@@ -49,27 +57,50 @@ export function gptqQuantize(engine: Engine, w: Float32Array, rows: number, cols
   const rb = bytesOf(type, 1, cols), gb = bytesOf(type, 1, B);
   const bytes = new Uint8Array(rows * rb), recon = new Float32Array(rows * cols);
   const wg = new Float32Array(rows * B), err = new Float64Array(rows);
+  const grid = opts.perColumn !== false && hasGrid(type) ? newGrid(type) : null;
+  const ga = new Float32Array(grid ? rows * B : 0), gbv = new Float32Array(grid ? rows * B : 0);
+  /** W[:, k] -= err · U[j, k] for k > j (every later column). */
+  const propagate = (j: number) => {
+    const uj = j * cols;
+    for (let r = 0; r < rows; r++) {
+      const e = err[r];
+      if (e === 0) continue;
+      const wr = r * cols;
+      for (let k = j + 1; k < cols; k++) W[wr + k] -= e * u[uj + k];
+    }
+  };
   for (let g0 = 0; g0 < cols; g0 += B) {
     for (let r = 0; r < rows; r++) for (let j = 0; j < B; j++) wg[r * B + j] = W[r * cols + g0 + j];
     const im = opts.imatrix && t.usesImatrix ? opts.imatrix.subarray(g0, g0 + B) : null;
     const qb = engine.quantize(wg, { type, rows, cols: B, imatrix: im, name: opts.name });
-    const q = engine.dequantize(qb, { type, rows, cols: B, name: opts.name } as any);
-    for (let r = 0; r < rows; r++) {
-      bytes.set(qb.subarray(r * gb, (r + 1) * gb), r * rb + (g0 / B) * gb);
-      for (let j = 0; j < B; j++) recon[r * cols + g0 + j] = q[r * B + j];
-    }
-    for (let j = g0; j < g0 + B; j++) {
-      const d = u[j * cols + j];
-      for (let r = 0; r < rows; r++) err[r] = (W[r * cols + j] - q[r * B + (j - g0)]) / d;
-      const uj = j * cols;
-      for (let r = 0; r < rows; r++) {
-        const e = err[r];
-        if (e === 0) continue;
-        const wr = r * cols;
-        for (let k = j + 1; k < cols; k++) W[wr + k] -= e * u[uj + k];
+    const q = grid ? null : engine.dequantize(qb, { type, rows, cols: B, name: opts.name } as any);
+    if (!grid) for (let r = 0; r < rows; r++) bytes.set(qb.subarray(r * gb, (r + 1) * gb), r * rb + (g0 / B) * gb);
+    if (grid) {
+      // per-column rounding on the grid of the scales fixed at this boundary (stored into the same blocks)
+      for (let r = 0; r < rows; r++) { readGrid(type, qb, r * gb, grid); ga.set(grid.a, r * B); gbv.set(grid.b, r * B); }
+      for (let j = g0; j < g0 + B; j++) {
+        const d = u[j * cols + j], jj = j - g0;
+        for (let r = 0; r < rows; r++) {
+          const a = ga[r * B + jj], b = gbv[r * B + jj], wv = W[r * cols + j];
+          const qi = nearestQ(wv, a, b, grid.qmin, grid.qmax);
+          setQuant(type, qb, r * gb, jj, qi);
+          const v = Math.fround(Math.fround(a * qi) + b);
+          err[r] = (wv - v) / d;
+          W[r * cols + j] = v;
+        }
+        propagate(j);
+      }
+      for (let r = 0; r < rows; r++) bytes.set(qb.subarray(r * gb, (r + 1) * gb), r * rb + (g0 / B) * gb);
+    } else {
+      for (let j = g0; j < g0 + B; j++) {
+        const d = u[j * cols + j];
+        for (let r = 0; r < rows; r++) err[r] = (W[r * cols + j] - q![r * B + (j - g0)]) / d;
+        propagate(j);
       }
     }
   }
+  const dq = engine.dequantize(bytes, { type, rows, cols, name: opts.name } as any);
+  recon.set(dq);
   return { bytes, recon, damp: U.damp, attempts: U.attempts };
 }
 
