@@ -138,4 +138,35 @@ test("singular or indefinite H: damping is raised (reported), never NaN", () => 
   catch (e: any) { assert.is(e.code, "E_NOT_SPD", String(e)); }
 });
 
+const K = path.join(SHARED, "models/kjv3M");
+if (!existsSync(path.join(K, "kjv3M.bin"))) console.log(`SKIP kjv3M check: ${K}/kjv3M.bin not found`);
+else test("kjv3M: GPTQ Q4_K_M (8 × 128 calibration tokens) has lower KLD than RTN on 60 eval.txt documents (engine eval)", async () => {
+  const src = await openModel(path.join(K, "kjv3M.bin"), engine, { tokenizer: path.join(K, "tok512.bin") });
+  const f32 = memorySink();
+  await quantizeModel(engine, src, f32, { ftype: "F32" });
+  await src.close?.();
+  const g = await readGguf(memorySource(f32.bytes()));
+  const tok = Tokenizer.fromGguf(g);
+  const base = await openModel(memorySource(f32.bytes(), "kjv3M-f32.gguf"), engine);
+  const calib = tok.encode(readFileSync(path.join(K, "calib.txt"), "utf8").slice(0, 40000), { addBos: true });
+  const rtn = memorySink(), gq = memorySink();
+  await quantizeModel(engine, base, rtn, { ftype: "Q4_K_M" });
+  const rep = await quantizeModel(engine, base, gq, { ftype: "Q4_K_M", methods: ["gptq"], calibration: { tokens: calib, ctx: 128, chunks: 8 } });
+  assert.is(rep.methods!.sweep!.layers, 4);
+  const gg = await readGguf(memorySource(gq.bytes()));
+  assert.is(gg.kv.get("quantize.method")?.value, "gptq");
+  assert.is(Number(gg.kv.get("quantize.calibration.tokens")?.value), 1024);
+  const extra = gq.bytes().length - rtn.bytes().length;
+  assert.ok(extra >= 0 && extra < 512, `same tensor types: only the method metadata differs (${extra} bytes)`);
+  const docs = splitDocuments(readFileSync(path.join(K, "eval.txt"), "utf8")).slice(0, 60).map((d) => tok.encode(d, { addBos: false }));
+  const open = (b: Uint8Array) => LlamaModel.open(engine, memorySource(b, "m.gguf") as any, { nCtx: 128 });
+  const mb = await LlamaModel.open(engine, base, { nCtx: 128 }), mr = await open(rtn.bytes()), mg = await open(gq.bytes());
+  const er = await evaluate({ base: mb, other: mr, documents: docs, ctx: 128 });
+  const eg = await evaluate({ base: mb, other: mg, documents: docs, ctx: 128 });
+  console.log(`  Q4_K_M KLD: RTN ${er.kld!.mean.toFixed(6)}, GPTQ ${eg.kld!.mean.toFixed(6)} (${(eg.kld!.mean / er.kld!.mean).toFixed(3)}x); sizes ${rtn.bytes().length} / ${gq.bytes().length} B`);
+  assert.ok(eg.kld!.mean < er.kld!.mean, `GPTQ ${eg.kld!.mean} vs RTN ${er.kld!.mean}`);
+  mb.dispose(); mr.dispose(); mg.dispose();
+  await base.close?.();
+});
+
 test.run();

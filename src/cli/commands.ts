@@ -4,6 +4,7 @@ import { init } from "../engine/init";
 import type { Engine } from "../engine/engine";
 import { openFileSink, openFileSource, memorySink, checkOutputNotInput } from "../formats/source";
 import { safeText, safeJson } from "./escape";
+import { Tokenizer } from "../tokenizer/tokenizer";
 import { installSignalHandlers } from "./signals";
 import { readGguf, ggufValueToJSON } from "../formats/gguf";
 import { readSafetensors } from "../formats/safetensors";
@@ -99,7 +100,7 @@ export function formatReport(r: QuantizeReport, title = ""): string {
 
 /** `tensorshrink quantize <input> <output.gguf> <FTYPE> ...` */
 export async function runQuantize(a: Args): Promise<number> {
-  const usage = "usage: tensorshrink quantize <input> <output.gguf> <FTYPE> [--imatrix F] [--threads N] [--rule P=T]... [--json]";
+  const usage = "usage: tensorshrink quantize <input> <output.gguf> <FTYPE> [--imatrix F] [--threads N] [--rule P=T]... [--method gptq[,..] --calib text.txt [--calib-tokens N] [--ctx N]] [--json]";
   const [input, output, ftypeArg] = positionals(a, 3, usage);
   if (!input || !output || !ftypeArg) throw new TensorshrinkError("E_RANGE", usage);
   // Everything that can be checked is checked before any work: options, then the output path.
@@ -107,6 +108,12 @@ export async function runQuantize(a: Args): Promise<number> {
   const rules = (a.opts.get("--rule") ?? []).map(parseRule);
   const threads = await threadsOf(a);
   const imPath = one(a, "--imatrix");
+  const methodArg = one(a, "--method"), calibPath = one(a, "--calib");
+  const methods = methodArg ? methodArg.split(",").map((m) => m.trim()).filter(Boolean) : undefined;
+  if (methodArg && !methods!.length) throw new TensorshrinkError("E_RANGE", "--method needs a method name (gptq, rtn)");
+  if (calibPath && !methods) throw new TensorshrinkError("E_RANGE", "--calib is only used with --method");
+  const calibCtx = intOption(a, "--ctx", 2, 1 << 20) ?? 512;
+  const calibTokens = intOption(a, "--calib-tokens", 2, 2 ** 31);
   // The signal handlers go in first: from here on a signal aborts the job and removes the temp file.
   const sig = installSignalHandlers();
   try {
@@ -124,7 +131,18 @@ export async function runQuantize(a: Args): Promise<number> {
         const imSrc = await openFileSource(imPath);
         try { imatrix = await readImatrix(imSrc); } finally { await imSrc.close?.(); }
       }
-      const report = await quantizeModel(engine, model, sink, { ftype, rules, imatrix, pure: a.flags.has("--pure"), allowNonFinite: a.flags.has("--allow-nonfinite"), order: a.flags.has("--keep-order") ? "input" : "llama.cpp", onProgress: bar.update, signal: sig.signal });
+      let calibration: { tokens: Int32Array; ctx: number; chunks?: number; dataset?: string } | undefined;
+      if (calibPath) {
+        const fs = await import("node:fs/promises");
+        let text: string;
+        try { text = new TextDecoder("utf-8", { fatal: true }).decode(await fs.readFile(calibPath)); }
+        catch (e) { throw new TensorshrinkError("E_IO", `cannot read --calib ${safeText(calibPath)} as UTF-8 text: ${(e as Error).message}`, { file: calibPath }); }
+        const tok = Tokenizer.fromGguf({ kv: new Map(model.metadata.map((kv) => [kv.key, kv])) } as any);
+        const tokens = tok.encode(text.endsWith("\n") ? text.slice(0, -1) : text, { addBos: true });
+        calibration = { tokens, ctx: calibCtx, chunks: calibTokens !== undefined ? Math.max(1, Math.floor(calibTokens / calibCtx)) : undefined, dataset: calibPath };
+      }
+      const onLayer = (p: { layer: number; layers: number; seconds: number }) => { if (process.stderr.isTTY && !a.flags.has("--json")) process.stderr.write(`\r${methods!.join("+")}: block ${p.layer + 1}/${p.layers} (${p.seconds.toFixed(1)} s)${p.layer + 1 === p.layers ? "\n" : ""}`); };
+      const report = await quantizeModel(engine, model, sink, { ftype, rules, imatrix, methods, calibration, onLayer, pure: a.flags.has("--pure"), allowNonFinite: a.flags.has("--allow-nonfinite"), order: a.flags.has("--keep-order") ? "input" : "llama.cpp", onProgress: bar.update, signal: sig.signal });
       bar.done();
       if (a.flags.has("--json")) process.stdout.write(safeJson(JSON.stringify({ input, output, ...report }, jsonNum, 1)) + "\n");
       else process.stdout.write(formatReport(report, `${input} -> ${output}`));

@@ -31,6 +31,9 @@ Usage:
       --keep-order      keep the input's tensor order (default: llama-quantize's order, byte-identical files)
       --allow-nonfinite let NaN/Inf through into f32/f16/bf16 outputs and copies (default: refused, as
                         llama-quantize does; block types always refuse them)
+      --method M[,M]    calibrated methods (opt-in; default: llama.cpp-identical RTN): gptq, rtn
+      --calib F         calibration text for --method (tokenized with the model's tokenizer, BOS first)
+      --calib-tokens N  use at most N calibration tokens (whole chunks); --ctx N tokens per chunk (default 512)
       --json            print one JSON document instead of the table
       Ctrl-C / SIGTERM / SIGHUP / SIGQUIT stop the job and delete the partial output (exit 128 + the
       signal number: 130, 143, 129, 131); a second signal exits at once, also deleting it.
@@ -60,7 +63,7 @@ Usage:
 /** Parsed command line: positionals plus repeated/single options. */
 export interface Args { _: string[]; opts: Map<string, string[]>; flags: Set<string> }
 
-const WITH_VALUE = new Set(["--imatrix", "--threads", "--rule", "--text", "--tokenizer", "--ctx", "--ftypes", "--output", "--chunks", "--backend", "--save-logits", "--base-logits", "--top-k"]);
+const WITH_VALUE = new Set(["--imatrix", "--threads", "--rule", "--text", "--tokenizer", "--ctx", "--ftypes", "--output", "--chunks", "--backend", "--save-logits", "--base-logits", "--top-k", "--method", "--calib", "--calib-tokens"]);
 const FLAGS = new Set(["--json", "--pure", "--keep-order", "--help", "--allow-nonfinite", "--legacy", "--process-output", "--kv-f16"]);
 
 /** Single-dash aliases: -t N is --threads N, -o F is --output F, -h is --help. */
