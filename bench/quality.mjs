@@ -36,7 +36,8 @@ const calibTokens = tok.encode(calibText.endsWith("\n") ? calibText.slice(0, -1)
 const docs = splitDocuments(readFileSync(path.join(K, "eval.txt"), "utf8")).slice(0, nDocs);
 // the imatrix, as `tensorshrink imatrix kjv3M-f32.gguf --text calib.txt --ctx 128` computes it
 const imFile = path.join(tmp, `imatrix-${imChunks}.gguf`);
-const im = existsSync(imFile) ? await readImatrix(await openFileSource(imFile)) : await (async () => {
+const readIm = async () => { const s = await openFileSource(imFile); try { return await readImatrix(s); } finally { await s.close?.(); } };
+const im = existsSync(imFile) ? await readIm() : await (async () => {
   const m = await LlamaModel.open(engine, f32, { nCtx: 128, kvF16: true });
   const s = await collectStats(engine, m, calibTokens, { ctx: 128, chunks: imChunks, dataset: "calib.txt" });
   m.dispose();
@@ -46,6 +47,17 @@ const im = existsSync(imFile) ? await readImatrix(await openFileSource(imFile)) 
 const jsonPath = path.join(ROOT, "bench/quality.json");
 const res = existsSync(jsonPath) ? JSON.parse(readFileSync(jsonPath, "utf8")) : { model: "kjv3M", judge: "llama.cpp (node-llama-cpp), context 512, each eval.txt document from a BOS", rows: [] };
 const only = arg("--variants", null);
+// --eval FILE --label FTYPE:METHOD: judge an existing file only (a run cut short by the time limit)
+if (arg("--eval", null)) {
+  const file = arg("--eval"), [ftype, method] = arg("--label", "?:?").split(":");
+  const ev = await evaluateGguf(f32, file, docs, { threads, contextSize: 512 });
+  const row = { ftype, method, fileBytes: statSync(file).size, ppl: ev.other.perplexity, basePpl: ev.base.perplexity, kld: ev.kl.mean, kldP99: ev.kl.p99, top1: ev.top1Agreement, seconds: null, docs: docs.length, threads, calibChunks: method.startsWith("gptq") ? chunks : null, calibTokens: method.startsWith("gptq") ? chunks * 128 : null };
+  res.rows = res.rows.filter((r) => !(r.ftype === ftype && r.method === method));
+  res.rows.push(row);
+  writeFileSync(jsonPath, JSON.stringify(res, null, 1) + "\n");
+  console.log(`${ftype.padEnd(7)} ${method.padEnd(14)} ${row.fileBytes} B  PPL ${row.ppl.toFixed(4)}  KLD ${row.kld.toFixed(6)}  top-1 ${(100 * row.top1).toFixed(2)}%`);
+  process.exit(0);
+}
 const src = await openModel(f32, engine);
 for (const ftype of ftypes) {
   const variants = [["rtn", {}], ["rtn+imatrix", { imatrix: im }], ...methods.map((m) => [m, { methods: m.split(","), calibration: { tokens: calibTokens, ctx: 128, chunks, dataset: "calib.txt" } }]), ...methods.map((m) => [`${m}+imatrix`, { imatrix: im, methods: m.split(","), calibration: { tokens: calibTokens, ctx: 128, chunks, dataset: "calib.txt" } }])];
