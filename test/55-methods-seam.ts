@@ -3,7 +3,7 @@
 // calibrated sweep runs block by block over the compressed blocks' outputs.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { init, syntheticModel, quantizeModel, TensorshrinkError, rtnMethod, calibratedSweep, type TensorMethod } from "../src/index";
+import { init, syntheticModel, quantizeModel, TensorshrinkError, rtnMethod, calibratedSweep, LlamaModel, type TensorMethod } from "../src/index";
 import { memorySink, memorySource, type ByteSink } from "../src/formats/source";
 import { readGguf, readGgufTensorBytes } from "../src/formats/gguf";
 
@@ -89,7 +89,7 @@ test("errors before any byte: unknown method, method applying to nothing, calibr
 test("calibrated sweep: block by block, later blocks see the compressed earlier blocks' outputs", async () => {
   const tokens = new Int32Array(3 * 32).map((_v, i) => (i * 37 + 11) % 300);
   const seen: number[] = [];
-  let first: Float32Array | null = null;
+  let first = null as Float32Array | null, second = null as Float32Array | null;
   const rep = await calibratedSweep(engine, model, {
     tokens, ctx: 32, gram: true,
     async processLayer(l, stats, inputs) {
@@ -100,13 +100,25 @@ test("calibrated sweep: block by block, later blocks see the compressed earlier 
       assert.ok(Math.abs(q.gram![0] - q.sumSq[0]) <= 1e-6 * Math.max(1, q.sumSq[0]), "diag XᵀX = Σx²");
       assert.is(inputs.length, 3);
       if (l === 0) { first = inputs[0].slice(); return new Map([[`blk.0.ffn_down.weight`, new Float32Array(256 * 512)]]); }
+      second = inputs[0].slice();
       return new Map();
     },
   });
+  // block 1's input = block 0 run with the replaced (zeroed) ffn_down, not the original block 0
+  const ref = await LlamaModel.open(engine, model, { nCtx: 32, weightProvider: (n) => (n === "blk.0.ffn_down.weight" ? new Float32Array(256 * 512) : undefined) });
+  const x0 = await ref.embed(tokens.slice(0, 32).map((t, i) => (i === 0 ? ref.config.bos : t)));
+  const want = await ref.runBlock(0, x0);
+  ref.weightProvider = undefined; ref.invalidateWeights();
+  const orig = await ref.runBlock(0, x0);
+  ref.dispose();
+  let d = 0, dOrig = 0;
+  for (let i = 0; i < want.length; i++) { d = Math.max(d, Math.abs(second![i] - want[i])); dOrig = Math.max(dOrig, Math.abs(second![i] - orig[i])); }
+  assert.ok(d < 1e-5, `block 1 input = compressed block 0 output (max diff ${d})`);
+  assert.ok(dOrig > 1e-3, "and differs from the original block 0 output");
   assert.equal(seen, [0, 1]);
   assert.is(rep.chunks, 3);
   assert.is(rep.layerSeconds.length, 2);
-  assert.ok(first && first.length === 32 * 256);
+  assert.is(first?.length, 32 * 256);
 });
 
 test.run();
