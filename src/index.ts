@@ -74,3 +74,5 @@ export { lowRankFactor, lowRankSpectrum, truncateSpectrum, chooseRank, reconstru
 export { eoraFactor, eoraSpectrum, eoraErrors, type EoraOptions } from "./lowrank/eora";
 export { writeGgufLora, encodePeftAdapter, encodeLowRankFactors, checkAdapterShapes, hfModuleName, type AdapterLayer, type BaseShape, type GgufLoraOptions, type PeftOptions } from "./lowrank/adapter";
 export { calibrateModel, compressModelLowRank, eoraModel, writeReplaced, readMatrix, LINEAR_RE, type CalibrateOptions, type CompressLowRankOptions, type LowRankTensorReport, type EoraTensorReport } from "./lowrank/model";
+// --- methods ---
+export * from "./methods/index";

@@ -4,6 +4,7 @@ import { init } from "../engine/init";
 import type { Engine } from "../engine/engine";
 import { openFileSink, openFileSource, openSource, memorySink, checkOutputNotInput } from "../formats/source";
 import { safeText, safeJson } from "./escape";
+import { Tokenizer } from "../tokenizer/tokenizer";
 import { installSignalHandlers } from "./signals";
 import { readGguf, ggufValueToJSON } from "../formats/gguf";
 import { readSafetensors } from "../formats/safetensors";
@@ -193,6 +194,12 @@ export async function runQuantize(a: Args): Promise<number> {
   if (nthreadArg !== undefined && !a.opts.has("--threads")) a.opts.set("--threads", [nthreadArg]);
   const threads = await threadsOf(a);
   const json = a.flags.has("--json");
+  const methodArg = one(a, "--method"), calibPath = one(a, "--calib");
+  const methods = methodArg ? methodArg.split(",").map((m) => m.trim()).filter(Boolean) : undefined;
+  if (methodArg && !methods!.length) throw new TensorshrinkError("E_RANGE", "--method needs a method name (gptq, rtn)");
+  if (calibPath && !methods) throw new TensorshrinkError("E_RANGE", "--calib is only used with --method");
+  const calibCtx = intOption(a, "--ctx", 2, 1 << 20) ?? 512;
+  const calibTokens = intOption(a, "--calib-tokens", 2, 2 ** 31);
   // The signal handlers go in first: from here on a signal aborts the job and removes the temp file.
   const sig = installSignalHandlers();
   try {
@@ -218,13 +225,24 @@ export async function runQuantize(a: Args): Promise<number> {
           }
         }
       }
+      let calibration: { tokens: Int32Array; ctx: number; chunks?: number; dataset?: string } | undefined;
+      if (calibPath) {
+        const fs = await import("node:fs/promises");
+        let text: string;
+        try { text = new TextDecoder("utf-8", { fatal: true }).decode(await fs.readFile(calibPath)); }
+        catch (e) { throw new TensorshrinkError("E_IO", `cannot read --calib ${safeText(calibPath)} as UTF-8 text: ${(e as Error).message}`, { file: calibPath }); }
+        const tok = Tokenizer.fromGguf({ kv: new Map(model.metadata.map((kv) => [kv.key, kv])) } as any);
+        const tokens = tok.encode(text.endsWith("\n") ? text.slice(0, -1) : text, { addBos: true });
+        calibration = { tokens, ctx: calibCtx, chunks: calibTokens !== undefined ? Math.max(1, Math.floor(calibTokens / calibCtx)) : undefined, dataset: calibPath };
+      }
+      const onLayer = (p: { layer: number; layers: number; seconds: number }) => { if (process.stderr.isTTY && !a.flags.has("--json")) process.stderr.write(`\r${methods!.join("+")}: block ${p.layer + 1}/${p.layers} (${p.seconds.toFixed(1)} s)${p.layer + 1 === p.layers ? "\n" : ""}`); };
       const f32Bytes = model.tensors.reduce((s, t) => s + t.ne.reduce((x, y) => x * y, 1) * 4, 0);
       if (!json) process.stderr.write(`tensorshrink: quantizing ${model.tensors.length} tensors (${fmtBytes(f32Bytes)} as f32) to ${copy ? "COPY" : ftype} -> ${safeText(output)}\n`);
       bar.update({ tensor: model.tensors[0]?.name ?? "", tensorIndex: -1, tensorCount: model.tensors.length, doneBytes: 0, totalBytes: f32Bytes, elapsedMs: 0 });
       const report = await quantizeModel(engine, model, sink, {
         ftype, rules, imatrix, pure: a.flags.has("--pure"), allowNonFinite: a.flags.has("--allow-nonfinite"), order: a.flags.has("--keep-order") ? "input" : "llama.cpp",
         allowRequantize: a.flags.has("--allow-requantize"), leaveOutputTensor: a.flags.has("--leave-output-tensor"), outputTensorType: outType, tokenEmbeddingType: embType,
-        onlyCopy: copy, kvOverrides, pruneLayers, onProgress: bar.update, signal: sig.signal,
+        onlyCopy: copy, kvOverrides, pruneLayers, methods, calibration, onLayer, onProgress: bar.update, signal: sig.signal,
       });
       bar.done();
       const notes = [...fallbackSummary(report), ...[degenerateWarning(report)].filter((x): x is string => !!x)];

@@ -24,7 +24,7 @@ const HELP = globalHelp();
 export interface Args { _: string[]; opts: Map<string, string[]>; flags: Set<string> }
 
 // Options outside the tables in options.ts (COMMANDS) still parse when listed here.
-const WITH_VALUE = new Set(["--imatrix", "--threads", "--rule", "--text", "--tokenizer", "--ctx", "--ftypes", "--output", "--chunks", "--backend", "--save-logits", "--base-logits", "--top-k", "--port", "--calib", "--rank", "--peft", "--method", "--ratio", "--factors"]);
+const WITH_VALUE = new Set(["--imatrix", "--threads", "--rule", "--text", "--tokenizer", "--ctx", "--ftypes", "--output", "--chunks", "--backend", "--save-logits", "--base-logits", "--top-k", "--port", "--calib", "--rank", "--peft", "--method", "--ratio", "--factors", "--calib-tokens"]);
 const FLAGS = new Set(["--json", "--pure", "--keep-order", "--help", "--allow-nonfinite", "--legacy", "--process-output", "--kv-f16"]);
 
 /** Single-dash aliases: -t N is --threads N, -o F is --output F, -h is --help. */
