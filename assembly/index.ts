@@ -47,3 +47,9 @@ export * from "./calib/stats";
 // --- distill ---
 export { distill_loss_forward, distill_loss_forward_ref } from "./nn/loss";
 export { distill_topk_forward, distill_topk_forward_ref } from "./nn/loss_topk";
+// --- prune ---
+export * from "./sparse/score";
+export * from "./sparse/topk";
+export * from "./sparse/nm";
+export * from "./sparse/pack";
+export * from "./sparse/sparsegpt";
