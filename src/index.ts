@@ -58,6 +58,8 @@ export { TeacherFileWriter, TeacherFileReader, encodeTeacherHeader, concatRecord
 export { topKLogProbs, topKScratch, type TopKScratch } from "./distill/topk";
 export { recordTeacher, teacherWindows, type RecordTeacherOptions, type RecordProgress } from "./distill/record";
 export { modelFingerprints, fingerprint16 } from "./distill/fingerprint";
+// --- methods ---
+export * from "./methods/index";
 // --- prune ---
 export { pruneScores, wandaNorms, topkMask, globalTopkMasks, nmMask, nmViolation, packMask, unpackMask, applyMask, maskDensity, pack24, unpack24, parseNM, type MaskOptions, type MaskScope, type ScoredTensor, type Density, type Packed24 } from "./prune/masks";
 export { sparseGPT, type SparseGPTOptions, type SparseGPTResult } from "./prune/sparsegpt";

@@ -12,6 +12,9 @@ import type { ByteSink } from "../formats/source";
 import { lookupType } from "../quant/types";
 import { llamaCppTensorOrder, lookupFtype, planModel, type TensorRule, type TensorPlan } from "./recipes";
 import { tensorRows, type ModelSource, type ModelTensor } from "./source";
+import { planMethods, checkCalibration, runMethods, type CalibrationInput, type MethodsOutput } from "../methods/pipeline";
+import type { MethodSpec } from "../methods/types";
+import type { SweepReport } from "../methods/sweep";
 
 /** Options of {@link quantizeModel}. */
 export interface QuantizeModelOptions {
@@ -57,6 +60,21 @@ export interface QuantizeModelOptions {
    * block types still refuse them.
    */
   allowNonFinite?: boolean;
+  /**
+   * Compression methods (see src/methods): names ("rtn", "gptq") or TensorMethod / LayerMethod objects,
+   * applied in list order. Tensors a method handles are processed whole, before the file is written, and
+   * kept in memory as output bytes. Without methods (the default) the streaming RTN path runs unchanged
+   * (byte-identical to llama-quantize). Recorded as quantize.method.
+   */
+  methods?: MethodSpec[];
+  /**
+   * Calibration for methods that need statistics: the calibration text's tokens (BOS first) with ctx
+   * (default 512) and chunks (then a calibrated sweep runs layer by layer on the already-compressed
+   * blocks' outputs), or statistics already collected ({ stats }).
+   */
+  calibration?: CalibrationInput;
+  /** Called after each block of the method pass (calibrated sweep or per layer) with its seconds. */
+  onLayer?(p: { layer: number; layers: number; seconds: number }): void;
 }
 
 /** Progress of a running quantization. */
@@ -99,6 +117,8 @@ export interface QuantizeReport {
   seconds: number;
   /** f32-equivalent input MB (1e6 bytes) per second. */
   mbPerSecond: number;
+  /** The method pass, when methods were given: seconds, the sweep's report (layers, per-layer seconds, peak bytes). */
+  methods?: { names: string[]; seconds: number; sweep: SweepReport | null; handled: number };
 }
 
 const rowBytesOf = (type: string, cols: number) => {
@@ -153,7 +173,39 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
     metadata.push(ggufKV("quantize.imatrix.entries_count", "u32", imatrix.size));
     if (info && info.chunkCount > 0) metadata.push(ggufKV("quantize.imatrix.chunks_count", "u32", info.chunkCount));
   }
-  const specs: GgufTensorSpec[] = tensors.map((t, i) => ({ name: t.name, ne: t.ne, type: plan[i].type }));
+  // The method seam: decided (and every error raised) before the header is encoded or a byte written.
+  let mo: MethodsOutput | null = null;
+  let methodPlan: ReturnType<typeof planMethods> | null = null;
+  if (opts.methods !== undefined) {
+    const planned = tensors.map((t, i) => ({ tensor: t, type: plan[i].type, quantize: plan[i].quantize }));
+    methodPlan = planMethods(opts.methods, planned);
+    checkCalibration(methodPlan, opts.calibration);
+    for (const k of ["quantize.method", "quantize.calibration.tokens", "quantize.calibration.ctx", "quantize.calibration.chunks", "quantize.calibration.dataset"]) {
+      const at = metadata.findIndex((kv) => kv.key === k);
+      if (at >= 0) metadata.splice(at, 1);
+    }
+    metadata.push(ggufKV("quantize.method", "str", methodPlan.methods.map((m) => m.name).join(",")));
+    const cal = opts.calibration;
+    if (cal && (methodPlan.needs.gram || methodPlan.needs.sumSq || methodPlan.needs.sumAbs)) {
+      if ("tokens" in cal) {
+        const ctx = cal.ctx ?? 512, chunks = Math.min(cal.chunks ?? Infinity, Math.floor(cal.tokens.length / ctx));
+        metadata.push(ggufKV("quantize.calibration.tokens", "u32", chunks * ctx));
+        metadata.push(ggufKV("quantize.calibration.ctx", "u32", ctx));
+        metadata.push(ggufKV("quantize.calibration.chunks", "u32", chunks));
+        if (cal.dataset) metadata.push(ggufKV("quantize.calibration.dataset", "str", cal.dataset));
+      } else {
+        metadata.push(ggufKV("quantize.calibration.tokens", "u32", cal.stats.tokens));
+        if (cal.stats.datasets.length) metadata.push(ggufKV("quantize.calibration.dataset", "str", cal.stats.datasets[0]));
+      }
+    }
+  }
+  // Output entries: each tensor, followed by the extra tensors a method declared for it.
+  const entries: ({ i: number } | { extra: { name: string; ne: number[]; type: string }; of: string })[] = [];
+  for (let i = 0; i < tensors.length; i++) {
+    entries.push({ i });
+    for (const e of methodPlan?.extras.get(tensors[i].name) ?? []) entries.push({ extra: e, of: tensors[i].name });
+  }
+  const specs: GgufTensorSpec[] = entries.map((e) => ("i" in e ? { name: tensors[e.i].name, ne: tensors[e.i].ne, type: plan[e.i].type } : { name: e.extra.name, ne: e.extra.ne, type: e.extra.type }));
 
   const chunkBytes = opts.chunkBytes ?? 4 << 20;
   if (opts.allowNonFinite !== undefined && typeof opts.allowNonFinite !== "boolean") throw new TensorshrinkError("E_ARG_TYPE", `allowNonFinite must be a boolean, got ${typeof opts.allowNonFinite}`);
@@ -182,15 +234,22 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
   // With a pool that can access files (Node) and a file sink, workers write their quantized units
   // straight into the temporary output file at their final offsets (the header fixes the layout), and
   // read f32 rows that live in a local file themselves: this thread then only schedules.
+  if (methodPlan) {
+    mo = await runMethods(engine, source, tensors.map((t, i) => ({ tensor: t, type: plan[i].type, quantize: plan[i].quantize })), methodPlan, { imatrix, calibration: opts.calibration, signal: opts.signal, onLayer: opts.onLayer });
+    if (opts.signal?.aborted) throw new TensorshrinkError("E_ABORTED", "aborted after the method pass", {});
+  }
+  const handled = (i: number) => !!mo && mo.bytes.has(tensors[i].name);
   let outFile: { path: string; dev: number; ino: number } | null = null;
   let outOffsets: number[] = [];
   if (poolReadsFiles && sink.target && sink.skip && sink.bytesWritten === 0) {
     const layout = encodeGgufHeader(metadata, specs);
     outFile = await sink.target();
-    outOffsets = layout.offsets.map((o) => layout.dataOffset + o);
+    const offs = layout.offsets.map((o) => layout.dataOffset + o);
+    outOffsets = entries.map((_e, k) => offs[k]).filter((_o, k) => "i" in entries[k]);
   }
   const units = (function* (): Generator<Unit> {
     for (let i = 0; i < tensors.length; i++) {
+      if (handled(i)) continue; // already in memory from the method pass
       const t = tensors[i];
       const rows = tensorRows(t.ne);
       const rowsPerChunk = Math.max(1, Math.floor(chunkBytes / (t.ne[0] * 4)));
@@ -246,6 +305,13 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
     const rows = tensorRows(t.ne);
     const rep: TensorReport = { name: t.name, ne: [...t.ne], inType: t.type, type: p.type, bytesBefore: rows * rowBytesOf(t.type, cols), bytesAfter: rows * rowBytesOf(p.type, cols), sqnrDb: null, reason: p.reason };
     reports.push(rep);
+    if (handled(index)) {
+      rep.reason = `${p.reason}; method ${mo!.by.get(t.name)}`;
+      doneBytes += rows * cols * 4;
+      opts.onProgress?.({ tensor: t.name, tensorIndex: index, tensorCount: tensors.length, doneBytes, totalBytes, elapsedMs: Date.now() - t0 });
+      yield mo!.bytes.get(t.name)!;
+      return;
+    }
     // Error sums added in unit order: the same report with or without the pool.
     let se = 0, sa = 0;
     fill();
@@ -264,7 +330,13 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
 
   let layout: Awaited<ReturnType<typeof writeGguf>>;
   try {
-    layout = await writeGguf(sink, metadata, specs, (_spec, i) => tensorData(tensors[i], plan[i], i), { signal: opts.signal });
+    layout = await writeGguf(sink, metadata, specs, (_spec, k) => {
+      const e = entries[k];
+      if ("i" in e) return tensorData(tensors[e.i], plan[e.i], e.i);
+      const d = mo?.extra.get(e.of)?.find((x) => x.spec.name === e.extra.name);
+      if (!d) throw new TensorshrinkError("E_FORMAT", `method output lacks the declared extra tensor ${e.extra.name}`, { name: e.extra.name });
+      return (async function* () { yield d.data; })();
+    }, { signal: opts.signal });
   } finally {
     // On an error or abort, let the units already started settle: no work continues after we return.
     await Promise.allSettled(inflight.map((f) => f.done));
@@ -281,6 +353,7 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
     inputBytes: reports.reduce((s, r) => s + r.bytesBefore, 0),
     seconds,
     mbPerSecond: totalBytes / 1e6 / Math.max(seconds, 1e-9),
+    ...(mo && methodPlan ? { methods: { names: methodPlan.methods.map((m) => m.name), seconds: mo.seconds, sweep: mo.sweep, handled: mo.bytes.size } } : {}),
   };
 }
 

@@ -1,0 +1,6 @@
+/** The method seam: interfaces, the built-in methods, the calibrated sweep, and the pipeline runner. */
+export * from "./types";
+export { rtnMethod, rtnBytes, rowsOf, bytesOf } from "./rtn";
+export { gptqMethod, gptqQuantize, type GptqOptions } from "./gptq";
+export { calibratedSweep, calibrationChunks, type SweepOptions, type SweepReport } from "./sweep";
+export { BUILTIN_METHODS, resolveMethods, planMethods, checkCalibration, runMethods, layerOf, type CalibrationInput, type PlannedTensor, type MethodsOutput, type MethodPlan } from "./pipeline";
