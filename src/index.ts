@@ -64,3 +64,4 @@ export * from "./methods/index";
 export { pruneScores, wandaNorms, topkMask, globalTopkMasks, nmMask, nmViolation, packMask, unpackMask, applyMask, maskDensity, pack24, unpack24, parseNM, type MaskOptions, type MaskScope, type ScoredTensor, type Density, type Packed24 } from "./prune/masks";
 export { sparseGPT, type SparseGPTOptions, type SparseGPTResult } from "./prune/sparsegpt";
 export { pruneModel, type PruneMethod, type PruneModelOptions, type PruneModelResult, type PrunedTensor } from "./prune/model";
+export { pruneMethod, type PruneMethodOptions } from "./prune/methods";

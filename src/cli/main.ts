@@ -9,6 +9,7 @@
  */
 import { TensorshrinkError, isTensorshrinkError } from "../errors";
 import { runQuantize, runInspect, runDemo } from "./commands";
+import { runPrune } from "./prune";
 import { safeText } from "./escape";
 import { runImatrix, runEvaluate } from "./calib";
 import { runTeacher } from "./teacher";
@@ -55,12 +56,17 @@ Usage:
   tensorshrink teacher <model> --text <file> -o <out.tskd> [--top-k 32] [--ctx N] [--threads N] [--tokenizer F] [--json]
       runs the engine's forward pass over the text (windows of --ctx tokens, default 512) and records every
       position's top-k next-token log-probs + the log of the remaining mass (teacher file, README "Distillation losses")
+  tensorshrink prune <in> <out.gguf> --method magnitude|wanda|sparsegpt (--sparsity 0.5 | --nm 2:4) [--calib F] [--keep RE]
+      [--mask-out masks.safetensors] [--ftype F16] [--ctx 128] [--chunks N] [--json]
+      unstructured / N:M pruning (dense weights with exact zeros; README "Pruning"); Wanda/SparseGPT need --calib
+  tensorshrink quantize <in> <out.gguf> <FTYPE> --prune sparsegpt:0.5|wanda:2:4 --calib F [--eval F]
+      prune, then quantize, then (with --eval) score both models on the engine's forward pass
 `;
 
 /** Parsed command line: positionals plus repeated/single options. */
 export interface Args { _: string[]; opts: Map<string, string[]>; flags: Set<string> }
 
-const WITH_VALUE = new Set(["--imatrix", "--threads", "--rule", "--text", "--tokenizer", "--ctx", "--ftypes", "--output", "--chunks", "--backend", "--save-logits", "--base-logits", "--top-k"]);
+const WITH_VALUE = new Set(["--imatrix", "--threads", "--rule", "--text", "--tokenizer", "--ctx", "--ftypes", "--output", "--chunks", "--backend", "--save-logits", "--base-logits", "--top-k", "--method", "--sparsity", "--nm", "--calib", "--keep", "--mask-out", "--prune", "--eval", "--ftype", "--ffn", "--heads", "--layers"]);
 const FLAGS = new Set(["--json", "--pure", "--keep-order", "--help", "--allow-nonfinite", "--legacy", "--process-output", "--kv-f16"]);
 
 /** Single-dash aliases: -t N is --threads N, -o F is --output F, -h is --help. */
@@ -118,7 +124,8 @@ async function main(argv: string[]): Promise<number> {
     return cmd || args.flags.has("--help") ? 0 : 2;
   }
   switch (cmd) {
-    case "quantize": return runQuantize(args);
+    case "quantize": return args.opts.has("--prune") ? runPrune({ ...args, _: args._.slice(0, 2) }, { ftype: args._[2] ?? "" }) : runQuantize(args);
+    case "prune": return runPrune(args);
     case "inspect": return runInspect(args);
     case "demo": return runDemo(args);
     case "eval": return runEvaluate(args);
