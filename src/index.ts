@@ -65,3 +65,4 @@ export { pruneScores, wandaNorms, topkMask, globalTopkMasks, nmMask, nmViolation
 export { sparseGPT, type SparseGPTOptions, type SparseGPTResult } from "./prune/sparsegpt";
 export { pruneModel, type PruneMethod, type PruneModelOptions, type PruneModelResult, type PrunedTensor } from "./prune/model";
 export { pruneMethod, type PruneMethodOptions } from "./prune/methods";
+export { encodeMaskFile, type MaskEntry } from "./prune/maskfile";

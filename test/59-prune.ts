@@ -3,7 +3,8 @@
 // layer with outlier activation columns, and bad input rejected with typed errors.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { init, sparseGPT, pruneScores, topkMask, nmMask, wandaNorms, nmViolation, TensorshrinkError } from "../src/index";
+import { init, sparseGPT, pruneScores, topkMask, nmMask, wandaNorms, nmViolation, TensorshrinkError, syntheticModel, quantizeModel, memorySink, memorySource, readGguf, pruneMethod, encodeMaskFile, packMask } from "../src/index";
+import { readGgufTensorRows } from "../src/formats/gguf";
 import { randn, rng } from "./_util";
 
 const engine = await init({ threads: 0 });
@@ -135,6 +136,50 @@ test("bad input: no statistics, wrong sizes, sparsity or N:M out of range -> typ
   throws(() => sparseGPT(engine, w, 8, 4, h.subarray(0, 16), { nm: { n: 2, m: 8 } }), "E_SHAPE", "cols % m");
   throws(() => sparseGPT(engine, w, 4, 8, h, { nm: { n: 2, m: 4 }, blockSize: 6 }), "E_RANGE", "block % m");
   throws(() => wandaNorms([1, -1]), "E_IMATRIX", "negative Σx²");
+});
+
+test("through the seam: quantizeModel with pruneMethod (magnitude 2:4, 50%; SparseGPT 2:4 calibrated) writes exact zeros", async () => {
+  const src = syntheticModel({ nLayer: 2, nEmbd: 64, nFf: 128, nHead: 4, nHeadKv: 2, nVocab: 96, seed: 3 });
+  for (const spec of [{ method: "magnitude", nm: "2:4" }, { method: "magnitude", sparsity: 0.5 }, { method: "sparsegpt", nm: "2:4" }] as const) {
+    const masks = new Map<string, Uint8Array>();
+    const sink = memorySink();
+    const tokens = Int32Array.from({ length: 257 }, (_, i) => (i * 37 + 1) % 96);
+    await quantizeModel(engine, src, sink, { ftype: "F16", methods: [pruneMethod({ ...spec, onMask: (n: string, m: Uint8Array) => masks.set(n, m) } as any)], calibration: spec.method === "sparsegpt" ? { tokens, ctx: 64, chunks: 4 } : undefined });
+    const g = await readGguf(memorySource(sink.bytes()));
+    assert.is(masks.size, 2 * 7, `${spec.method}: 7 matrices per block pruned`);
+    for (const t of g.tensors) {
+      if (!masks.has(t.name)) continue;
+      const w = engine.dequantize(await readGgufTensorRows(g, t, 0, t.ne[1]), { type: t.type.name, rows: t.ne[1], cols: t.ne[0] } as any);
+      const m = masks.get(t.name)!;
+      let zeros = 0;
+      for (let i = 0; i < w.length; i++) { if (!m[i] && w[i] !== 0) assert.unreachable(`${t.name}: pruned weight ${i} is ${w[i]}`); if (w[i] === 0) zeros++; }
+      assert.ok(zeros >= w.length / 2, `${t.name}: ${zeros} zeros of ${w.length}`);
+      if ("nm" in spec) assert.is(nmViolation(engine, m, t.ne[1], t.ne[0], 2, 4), -1);
+    }
+    const kv = g.metadata.find((k) => k.key === "quantize.method");
+    assert.is(String(kv?.value), `prune-${spec.method}`);
+  }
+  // no calibration for SparseGPT / Wanda: refused before anything is written
+  for (const method of ["wanda", "sparsegpt"] as const) {
+    const sink = memorySink();
+    try { await quantizeModel(engine, src, sink, { ftype: "F16", methods: [pruneMethod({ method, sparsity: 0.5 })] }); assert.unreachable("no calibration accepted"); }
+    catch (e) { assert.ok(code("E_RANGE")(e), String(e)); }
+    assert.is(sink.bytes().length, 0);
+  }
+  throws(() => pruneMethod({ method: "magnitude", sparsity: 1.2 }), "E_RANGE", "sparsity 1.2");
+  throws(() => pruneMethod({ method: "magnitude", nm: "4:4" }), "E_RANGE", "4:4");
+  throws(() => pruneMethod({ method: "obs" as any, sparsity: 0.5 }), "E_RANGE", "unknown method");
+});
+
+test("mask file: safetensors with one packed bitmask per tensor", () => {
+  const m = new Uint8Array(20).map((_, i) => (i % 3 ? 1 : 0));
+  const f = encodeMaskFile([{ name: "blk.0.ffn_up.weight", rows: 4, cols: 5, bits: packMask(engine, m) }]);
+  const hl = Number(new DataView(f.buffer).getBigUint64(0, true));
+  const h = JSON.parse(new TextDecoder().decode(f.subarray(8, 8 + hl)));
+  assert.is(h.__metadata__["blk.0.ffn_up.weight.shape"], "4,5");
+  assert.equal(h["blk.0.ffn_up.weight"].shape, [3]);
+  const bits = f.subarray(8 + hl);
+  for (let i = 0; i < 20; i++) assert.is((bits[i >> 3] >> (i & 7)) & 1, m[i]);
 });
 
 test.run();

@@ -20,7 +20,7 @@ export interface PruneMethodOptions {
   sparsity?: number;
   /** N:M as { n, m } or "2:4". */
   nm?: { n: number; m: number } | string;
-  /** Tensors not pruned (default /output|token_embd/); only 2-D blk.N weights are pruned in any case. */
+  /** Tensors not pruned (default /^(output|token_embd)\./); only 2-D blk.N weights are pruned in any case. */
   keep?: RegExp;
   /** SparseGPT damping (default 0.01). */
   damp?: number;
@@ -44,7 +44,7 @@ export function pruneMethod(opts: PruneMethodOptions): TensorMethod {
   if ((opts.sparsity === undefined) === (nm === undefined)) throw new TensorshrinkError("E_RANGE", "give exactly one of sparsity or nm");
   if (opts.sparsity !== undefined) checkSparsity(opts.sparsity);
   if (nm) parseNM(`${nm.n}:${nm.m}`);
-  const keep = opts.keep ?? /output|token_embd/;
+  const keep = opts.keep ?? /^(output|token_embd)\./;
   return {
     kind: "tensor",
     name: `prune-${method}`,

@@ -34,7 +34,7 @@ export interface PruneModelOptions {
   ctx?: number;
   /** At most this many chunks per pass (default all). */
   chunks?: number;
-  /** Tensors NOT pruned (matched against the name), default /output|token_embd/. */
+  /** Tensors NOT pruned (matched against the name), default /^(output|token_embd)\./. */
   keep?: RegExp;
   /** Magnitude selection scope (default "row"; Wanda is always per row). */
   scope?: MaskScope;
@@ -78,7 +78,7 @@ export async function pruneModel(engine: Engine, source: ModelSource, opts: Prun
   if (method !== "magnitude" && method !== "wanda" && method !== "sparsegpt") throw new TensorshrinkError("E_RANGE", `method must be magnitude, wanda or sparsegpt, got ${String(method)}`);
   if ((opts.sparsity === undefined) === (opts.nm === undefined)) throw new TensorshrinkError("E_RANGE", "give exactly one of sparsity or nm");
   if (opts.sparsity !== undefined) checkSparsity(opts.sparsity);
-  const keep = opts.keep ?? /output|token_embd/;
+  const keep = opts.keep ?? /^(output|token_embd)\./;
   const targets = source.tensors.filter((t) => t.ne.length === 2 && PRUNABLE.test(t.name) && !keep.test(t.name));
   for (const t of targets) if (opts.nm) checkNM(opts.nm.n, opts.nm.m, t.ne[0], t.name);
   const calibrated = method !== "magnitude";
