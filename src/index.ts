@@ -66,3 +66,4 @@ export { sparseGPT, type SparseGPTOptions, type SparseGPTResult } from "./prune/
 export { pruneModel, type PruneMethod, type PruneModelOptions, type PruneModelResult, type PrunedTensor } from "./prune/model";
 export { pruneMethod, type PruneMethodOptions } from "./prune/methods";
 export { encodeMaskFile, type MaskEntry } from "./prune/maskfile";
+export { pruneFfnChannels, pruneLayers, type StructuredResult } from "./prune/structured";
