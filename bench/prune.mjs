@@ -13,7 +13,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "..");
 const D = path.resolve(root, "../shared/models/kjv3M");
 const arg = (k, d) => { const i = process.argv.indexOf(k); return i > 0 ? Number(process.argv[i + 1]) : d; };
-const THREADS = arg("--threads", 2), CHUNKS = arg("--chunks", 16), NDOCS = arg("--docs", 30);
+const THREADS = arg("--threads", 2), CHUNKS = arg("--chunks", 16), NDOCS = arg("--docs", 12);
 const TARGETS = ["0.5", "2:4"];
 if (!["kjv3M.bin", "tok512.bin", "calib.txt", "eval.txt"].every((f) => existsSync(path.join(D, f)))) {
   console.log(`SKIP: ${D} not found; nothing written`);
@@ -38,7 +38,7 @@ try {
   { const s = await ts.openModel(base, engine); await ts.quantizeModel(engine, s, await ts.openFileSink(baseQ), { ftype: "Q4_K_M" }); await s.close?.(); }
   const judge = async (label, method, target, file, pruneSeconds, gen = false) => {
     const r = await evaluateGguf(base, file, docs, { threads: THREADS, contextSize: 512 });
-    const row = { label, method, target, file: path.basename(file), bytes: statSync(file).size, perplexity: r.other.perplexity, kld: r.kld.mean, top1: r.top1Agreement, basePerplexity: r.base.perplexity, tokens: r.tokens, pruneSeconds };
+    const row = { label, method, target, file: path.basename(file), bytes: statSync(file).size, perplexity: r.other.perplexity, kld: r.kl.mean, top1: r.top1Agreement, basePerplexity: r.base.perplexity, tokens: r.base.tokens ?? r.base.count, pruneSeconds };
     if (gen) {
       // generation speed: 64 greedy tokens, dense and this model alternately, twice each (same run)
       let td = 0, tm = 0;
@@ -53,6 +53,7 @@ try {
     console.log(`${label.padEnd(28)} ppl ${row.perplexity.toFixed(4)}  KLD ${row.kld.toFixed(5)}  top1 ${(100 * row.top1).toFixed(2)}%  (${pruneSeconds?.toFixed?.(1) ?? "-"} s)`);
   };
   await judge("dense Q4_K_M", "-", "-", baseQ, null);
+  const later = [];
   for (const target of TARGETS) {
     for (const method of ["magnitude", "wanda", "sparsegpt"]) {
       const spec = target.includes(":") ? { method, nm: target } : { method, sparsity: Number(target) };
@@ -63,7 +64,7 @@ try {
       await judge(`${method} ${target === "0.5" ? "50%" : target}`, method, target, f, secs);
       const fq = f.replace("-F16", "-Q4_K_M");
       { const s = await ts.openModel(f, engine); await ts.quantizeModel(engine, s, await ts.openFileSink(fq), { ftype: "Q4_K_M" }); await s.close?.(); }
-      await judge(`${method} ${target === "0.5" ? "50%" : target} + Q4_K_M`, method, target + "+Q4_K_M", fq, null);
+      later.push(() => judge(`${method} ${target === "0.5" ? "50%" : target} + Q4_K_M`, method, target + "+Q4_K_M", fq, null));
     }
   }
   // structured: FFN channels (activation-weighted) and whole layers (Block Influence), same widths in every block
@@ -71,11 +72,19 @@ try {
     const m = await ts.LlamaModel.open(engine, src, { nCtx: 128 });
     const stats = await ts.collectStats(engine, m, tokens, { ctx: 128, chunks: CHUNKS });
     m.dispose();
-    for (const [label, make] of [["FFN -25%", () => ts.pruneFfnChannels(src, 0.25, stats)], ["FFN -10%", () => ts.pruneFfnChannels(src, 0.10, stats)], ["1 layer removed (BI)", () => ts.pruneLayers(src, 1, stats.blockInfluence)], ["2 layers removed (BI)", () => ts.pruneLayers(src, 2, stats.blockInfluence)]]) {
+    const st = [["FFN -25%", () => ts.pruneFfnChannels(src, 0.25, stats)], ["1 layer removed (BI)", () => ts.pruneLayers(src, 1, stats.blockInfluence)], ["FFN -10%", () => ts.pruneFfnChannels(src, 0.10, stats)], ["2 layers removed (BI)", () => ts.pruneLayers(src, 2, stats.blockInfluence)]];
+    for (const [label, make] of st.slice(0, 2)) {
       const r = await make();
       const f = path.join(tmp, label.replace(/[^a-z0-9]+/gi, "_") + ".gguf");
       await ts.quantizeModel(engine, r.source, await ts.openFileSink(f), { ftype: "F16" });
       await judge(`${label} (F16)`, "structured", label, f, null, label === "FFN -25%");
+    }
+    for (const j of later) await j();
+    for (const [label, make] of st.slice(2)) {
+      const r = await make();
+      const f = path.join(tmp, label.replace(/[^a-z0-9]+/gi, "_") + ".gguf");
+      await ts.quantizeModel(engine, r.source, await ts.openFileSink(f), { ftype: "F16" });
+      await judge(`${label} (F16)`, "structured", label, f, null);
     }
   }
   const timing = {};

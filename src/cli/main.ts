@@ -59,6 +59,8 @@ Usage:
   tensorshrink prune <in> <out.gguf> --method magnitude|wanda|sparsegpt (--sparsity 0.5 | --nm 2:4) [--calib F] [--keep RE]
       [--mask-out masks.safetensors] [--ftype F16] [--ctx 128] [--chunks N] [--json]
       unstructured / N:M pruning (dense weights with exact zeros; README "Pruning"); Wanda/SparseGPT need --calib
+  tensorshrink prune <in> <out.gguf> --ffn 0.25 | --layers 2 [--calib F] [--ftype F16]
+      structured: FFN channels (activation-weighted with --calib) or whole layers (Block Influence, needs --calib)
   tensorshrink quantize <in> <out.gguf> <FTYPE> --prune sparsegpt:0.5|wanda:2:4 --calib F [--eval F]
       prune, then quantize, then (with --eval) score both models on the engine's forward pass
 `;

@@ -14,6 +14,8 @@ import { pruneMethod, type PruneMethodOptions } from "../prune/methods";
 import { parseNM, packMask } from "../prune/masks";
 import { encodeMaskFile, type MaskEntry } from "../prune/maskfile";
 import type { PruneMethod } from "../prune/model";
+import { pruneFfnChannels, pruneLayers } from "../prune/structured";
+import { collectStats } from "../calib/collect";
 import { installSignalHandlers } from "./signals";
 import type { Args } from "./main";
 
@@ -45,6 +47,47 @@ function parseKeep(k: string | undefined): RegExp | undefined {
   try { return new RegExp(k); } catch (e) { throw new TensorshrinkError("E_RANGE", `--keep is not a valid regular expression: ${(e as Error).message}`); }
 }
 
+/** `tensorshrink prune <in> <out.gguf> --ffn F | --layers N [--calib F] [--ftype F16]`: structured pruning. */
+async function runStructured(a: Args, input: string, output: string): Promise<number> {
+  const ffn = one(a, "--ffn"), layers = one(a, "--layers");
+  if ((ffn === undefined) === (layers === undefined)) throw new TensorshrinkError("E_RANGE", "give one of --ffn F or --layers N");
+  const frac = ffn !== undefined ? Number(ffn) : 0, nl = layers !== undefined ? Number(layers) : 0;
+  if (ffn !== undefined && !(frac >= 0 && frac < 1)) throw new TensorshrinkError("E_RANGE", `--ffn must be a fraction in [0, 1), got "${ffn}"`);
+  if (layers !== undefined && !(Number.isInteger(nl) && nl >= 0)) throw new TensorshrinkError("E_RANGE", `--layers must be a non-negative integer, got "${layers}"`);
+  const calibFile = one(a, "--calib");
+  if (layers !== undefined && !calibFile) throw new TensorshrinkError("E_RANGE", "--layers needs --calib <text> (Block Influence)");
+  const ftype = lookupFtype(one(a, "--ftype") ?? "F16").name;
+  const calibText = calibFile ? await readText(calibFile, "--calib") : null;
+  const ctx = Number(one(a, "--ctx") ?? 128), chunks = one(a, "--chunks") !== undefined ? Number(one(a, "--chunks")) : undefined;
+  const engine = await init({ threads: one(a, "--threads") !== undefined ? Number(one(a, "--threads")) : undefined });
+  const sig = installSignalHandlers();
+  let model: Awaited<ReturnType<typeof openModel>> | null = null;
+  try {
+    model = await openModel(input, engine, { tokenizer: one(a, "--tokenizer") });
+    await checkOutputNotInput(output, model.files ?? []);
+    if (layers !== undefined && !(nl < model.hparams.nLayer)) throw new TensorshrinkError("E_RANGE", `--layers ${nl} would remove every layer (the model has ${model.hparams.nLayer})`);
+    let stats = null;
+    if (calibText) {
+      const tokenizer = Tokenizer.fromGguf({ kv: new Map(model.metadata.map((kv) => [kv.key, kv])) });
+      const m = await LlamaModel.open(engine, model, { nCtx: ctx });
+      try { stats = await collectStats(engine, m, Int32Array.from(tokenizer.encode(calibText, { addBos: true })), { ctx, chunks, signal: sig.signal }); } finally { m.dispose(); }
+    }
+    const r = ffn !== undefined ? await pruneFfnChannels(model, frac, stats) : pruneLayers(model, nl, stats!.blockInfluence);
+    const sink = await openFileSink(output, { inputs: [input, ...(model.files ?? [])] });
+    sig.tempPath = sink.tempPath;
+    const rep = await quantizeModel(engine, r.source, sink, { ftype, signal: sig.signal });
+    process.stdout.write(`${input} -> ${output}: ${ffn !== undefined ? `FFN -${(100 * frac).toFixed(0)}% (${r.kept[0].length} channels kept per block)` : `${nl} layer(s) removed (kept ${r.kept[0].join(",")})`}, ${r.paramsBefore} -> ${r.paramsAfter} parameters, ${ftype}, ${rep.fileSize} bytes\n`);
+    return 0;
+  } catch (e) {
+    sig.rethrowIfSignalled(e);
+    throw e;
+  } finally {
+    await model?.close?.();
+    engine.dispose();
+    sig.uninstall();
+  }
+}
+
 /**
  * `tensorshrink prune <in> <out.gguf> --method magnitude|wanda|sparsegpt (--sparsity F | --nm N:M) [--calib F]
  *   [--keep RE] [--mask-out F] [--ftype F32] [--ctx 128] [--chunks N] [--threads N] [--tokenizer F]`, and
@@ -56,7 +99,8 @@ export async function runPrune(a: Args, recipe?: { ftype: string }): Promise<num
     ? "usage: tensorshrink quantize <in> <out.gguf> <FTYPE> --prune magnitude|wanda|sparsegpt:0.5|2:4 [--calib F] [--eval F]"
     : "usage: tensorshrink prune <in> <out.gguf> --method magnitude|wanda|sparsegpt (--sparsity 0.5 | --nm 2:4) [--calib F] [--keep RE] [--mask-out F] [--ftype F16]";
   if (!input || !output) throw new TensorshrinkError("E_RANGE", usage);
-  for (const k of ["--ffn", "--heads", "--layers"]) if (a.opts.has(k)) throw new TensorshrinkError("E_UNSUPPORTED", `${k} (structured pruning) is not implemented yet in this build`);
+  if (a.opts.has("--heads")) throw new TensorshrinkError("E_UNSUPPORTED", "--heads (attention-head pruning) is not implemented in this build");
+  if (!recipe && (a.opts.has("--ffn") || a.opts.has("--layers"))) return runStructured(a, input, output);
   let spec: PruneMethodOptions;
   if (recipe) {
     const p = one(a, "--prune")!;
