@@ -166,6 +166,12 @@ test("through the seam: quantizeModel with pruneMethod (magnitude 2:4, 50%; Spar
     catch (e) { assert.ok(code("E_RANGE")(e), String(e)); }
     assert.is(sink.bytes().length, 0);
   }
+  {
+    const sink = memorySink();
+    try { await quantizeModel(engine, src, sink, { ftype: "F16", methods: [pruneMethod({ method: "magnitude", nm: "2:3" })] }); assert.unreachable("2:3 on 64-wide rows accepted"); }
+    catch (e) { assert.ok(code("E_SHAPE")(e), String(e)); }
+    assert.is(sink.bytes().length, 0);
+  }
   throws(() => pruneMethod({ method: "magnitude", sparsity: 1.2 }), "E_RANGE", "sparsity 1.2");
   throws(() => pruneMethod({ method: "magnitude", nm: "4:4" }), "E_RANGE", "4:4");
   throws(() => pruneMethod({ method: "obs" as any, sparsity: 0.5 }), "E_RANGE", "unknown method");

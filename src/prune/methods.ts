@@ -9,7 +9,7 @@
  */
 import { TensorshrinkError } from "../errors";
 import type { TensorMethod, TensorInfo, TensorMethodContext, TensorMethodResult } from "../methods/types";
-import { pruneScores, topkMask, nmMask, wandaNorms, checkSparsity, parseNM } from "./masks";
+import { pruneScores, topkMask, nmMask, wandaNorms, checkSparsity, checkNM, parseNM } from "./masks";
 import { sparseGPT } from "./sparsegpt";
 import type { PruneMethod } from "./model";
 
@@ -34,8 +34,8 @@ const PRUNABLE = /^blk\.\d+\.(attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|f
  * A pruning TensorMethod (name "prune-magnitude" / "prune-wanda" / "prune-sparsegpt", recorded in quantize.method).
  * Wanda needs Σx² (sumSq), SparseGPT the Gram matrix (gram): quantizeModel then refuses to start without
  * calibration (E_RANGE). Options are checked here, before any data flows: E_RANGE (method, sparsity outside [0, 1),
- * N:M with N >= M or M > 32); E_SHAPE at planning time would be too late, so a row length not divisible by M makes
- * `appliesTo` decline that tensor with the reason (and the tensor is quantized unpruned).
+ * N:M with N >= M or M > 32); a pruned tensor whose row length is not divisible by M is E_SHAPE from `appliesTo`,
+ * i.e. while quantizeModel plans, before the output file is created.
  */
 export function pruneMethod(opts: PruneMethodOptions): TensorMethod {
   const method = opts.method;
@@ -52,7 +52,7 @@ export function pruneMethod(opts: PruneMethodOptions): TensorMethod {
     appliesTo(t: TensorInfo): true | string {
       if (t.ne.length !== 2 || !PRUNABLE.test(t.name)) return "not a block weight matrix";
       if (keep.test(t.name)) return "kept (--keep)";
-      if (nm && t.ne[0] % nm.m !== 0) return `row length ${t.ne[0]} not divisible by M = ${nm.m}`;
+      if (nm && t.ne[0] % nm.m !== 0) checkNM(nm.n, nm.m, t.ne[0], t.name); // E_SHAPE at planning, before any byte is written
       return true;
     },
     async apply(ctx: TensorMethodContext): Promise<TensorMethodResult> {
