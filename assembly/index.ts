@@ -53,3 +53,9 @@ export * from "./quant/iq3";
 export * from "./quant/iq2";
 export * from "./quant/iq1";
 export { iq_grid_table, iq_grid_size, iq_kmap_size, iq_grid_for_kernel, iq_grid_nb_code } from "./quant/iq_grids";
+// --- prune ---
+export * from "./sparse/score";
+export * from "./sparse/topk";
+export * from "./sparse/nm";
+export * from "./sparse/pack";
+export * from "./sparse/sparsegpt";

@@ -76,3 +76,10 @@ export { writeGgufLora, encodePeftAdapter, encodeLowRankFactors, checkAdapterSha
 export { calibrateModel, compressModelLowRank, eoraModel, writeReplaced, readMatrix, LINEAR_RE, type CalibrateOptions, type CompressLowRankOptions, type LowRankTensorReport, type EoraTensorReport } from "./lowrank/model";
 // --- methods ---
 export * from "./methods/index";
+// --- prune ---
+export { pruneScores, wandaNorms, topkMask, globalTopkMasks, nmMask, nmViolation, packMask, unpackMask, applyMask, maskDensity, pack24, unpack24, parseNM, type MaskOptions, type MaskScope, type ScoredTensor, type Density, type Packed24 } from "./prune/masks";
+export { sparseGPT, type SparseGPTOptions, type SparseGPTResult } from "./prune/sparsegpt";
+export { pruneModel, type PruneMethod, type PruneModelOptions, type PruneModelResult, type PrunedTensor } from "./prune/model";
+export { pruneMethod, type PruneMethodOptions } from "./prune/methods";
+export { encodeMaskFile, type MaskEntry } from "./prune/maskfile";
+export { pruneFfnChannels, pruneLayers, type StructuredResult } from "./prune/structured";

@@ -10,6 +10,7 @@
  */
 import { TensorshrinkError, isTensorshrinkError } from "../errors";
 import { runQuantize, runInspect, runDemo } from "./commands";
+import { runPrune } from "./prune";
 import { safeText } from "./escape";
 import { runImatrix, runEvaluate } from "./calib";
 import { runTeacher } from "./teacher";
@@ -24,7 +25,7 @@ const HELP = globalHelp();
 export interface Args { _: string[]; opts: Map<string, string[]>; flags: Set<string> }
 
 // Options outside the tables in options.ts (COMMANDS) still parse when listed here.
-const WITH_VALUE = new Set(["--imatrix", "--threads", "--rule", "--text", "--tokenizer", "--ctx", "--ftypes", "--output", "--chunks", "--backend", "--save-logits", "--base-logits", "--top-k", "--port", "--calib", "--rank", "--peft", "--method", "--ratio", "--factors", "--calib-tokens"]);
+const WITH_VALUE = new Set(["--imatrix", "--threads", "--rule", "--text", "--tokenizer", "--ctx", "--ftypes", "--output", "--chunks", "--backend", "--save-logits", "--base-logits", "--top-k", "--port", "--calib", "--rank", "--peft", "--method", "--ratio", "--factors", "--calib-tokens", "--sparsity", "--nm", "--keep", "--mask-out", "--prune", "--eval", "--ftype", "--ffn", "--heads", "--layers"]);
 const FLAGS = new Set(["--json", "--pure", "--keep-order", "--help", "--allow-nonfinite", "--legacy", "--process-output", "--kv-f16"]);
 
 /** Single-dash aliases: -t N is --threads N, -o F is --output F, -h is --help. */
@@ -92,7 +93,8 @@ async function main(argv: string[]): Promise<number> {
     return cmd || args.flags.has("--help") ? 0 : 2;
   }
   switch (cmd) {
-    case "quantize": return runQuantize(args);
+    case "quantize": return args.opts.has("--prune") ? runPrune({ ...args, _: args._.slice(0, 2) }, { ftype: args._[2] ?? "" }) : runQuantize(args);
+    case "prune": return runPrune(args);
     case "inspect": return runInspect(args);
     case "demo": return runDemo(args);
     case "eval": return runEvaluate(args);

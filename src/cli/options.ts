@@ -150,6 +150,26 @@ export const COMMANDS: CommandSpec[] = [
     ],
   },
   {
+    name: "prune", usage: "tensorshrink prune <in> <out.gguf> --method magnitude|wanda|sparsegpt (--sparsity 0.5 | --nm 2:4) [options]\n  tensorshrink prune <in> <out.gguf> --ffn 0.25 | --layers 2 [options]",
+    summary: "pruning: unstructured / N:M sparsity as dense weights with exact zeros (+ masks), or structured FFN-channel and\n" +
+      "layer pruning that makes the file smaller (README \"Pruning\"); quantize ... --prune sparsegpt:0.5 --calib F prunes first",
+    options: [
+      { name: "--method", value: "M", help: "magnitude, wanda or sparsegpt" },
+      { name: "--sparsity", value: "F", help: "fraction of weights set to zero per row, in [0, 1)" },
+      { name: "--nm", value: "N:M", help: "N:M sparsity along the input dimension (2:4, 4:8, any N < M <= 32)" },
+      { name: "--ffn", value: "F", help: "structured: remove this fraction of FFN channels" },
+      { name: "--layers", value: "N", help: "structured: remove the N blocks of lowest Block Influence" },
+      { name: "--heads", value: "F", help: "structured: attention heads (not implemented yet: E_UNSUPPORTED)" },
+      { name: "--calib", value: "F", help: "calibration text (wanda, sparsegpt, structured scores)" },
+      { name: "--keep", value: "RE", help: "tensors left dense (default ^(output|token_embd)\\.)" },
+      { name: "--mask-out", value: "F", help: "write the masks (safetensors, one packed bitmask per tensor)" },
+      { name: "--ftype", value: "T", help: "output ftype of prune (default F16)" },
+      { name: "--prune", value: "M:S", help: "(on quantize) prune first, e.g. sparsegpt:0.5 or wanda:2:4" },
+      { name: "--eval", value: "F", help: "(on quantize --prune) score both models on the engine's forward pass" },
+      TOKENIZER, THREADS, JSON_OPT,
+    ],
+  },
+  {
     name: "web", usage: "tensorshrink web [--port N]",
     summary: "serves the web app (compress a model in a browser tab) on http://127.0.0.1:N/ (default 8080; 0 = any free port)",
     options: [
