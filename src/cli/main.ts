@@ -12,6 +12,19 @@ import { runQuantize, runInspect, runDemo } from "./commands";
 import { safeText } from "./escape";
 import { runImatrix, runEvaluate } from "./calib";
 import { runTeacher } from "./teacher";
+import { FTYPES } from "../model/recipes";
+
+/** The FTYPE list of the help text, from FTYPES, wrapped at ~100 columns. */
+function ftypeLines(): string {
+  const lines: string[] = [];
+  let cur = "";
+  for (const f of Object.keys(FTYPES)) {
+    if (cur && cur.length + 1 + f.length > 82) { lines.push(cur); cur = ""; }
+    cur = cur ? `${cur} ${f}` : f;
+  }
+  lines.push(cur);
+  return lines.join("\n             ");
+}
 
 const HELP = `tensorshrink — compress LLM weights to GGUF in any JavaScript runtime
 
@@ -21,8 +34,9 @@ Usage:
   tensorshrink quantize <input> <output.gguf> <FTYPE> [options]
       input: a GGUF file, a llama2.c checkpoint (.bin, tokenizer.bin beside it or --tokenizer),
              or a Hugging Face directory (config.json + *.safetensors + tokenizer.json).
-      FTYPE: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K IQ4_NL
-      --imatrix F       llama.cpp importance matrix (GGUF imatrix or legacy .dat)
+      FTYPE: ${ftypeLines()}
+      --imatrix F       llama.cpp importance matrix (GGUF imatrix or legacy .dat); required (E_IMATRIX)
+                        by IQ1_S IQ1_M IQ2_XXS IQ2_XS IQ2_S IQ2_M IQ3_XXS IQ3_XS Q2_K_S, as llama.cpp
       --threads N, -t N worker threads (default: all cores; a plain decimal integer >= 1, capped at
                         4 x the cores with a note on stderr)
       --rule P=T        tensors matching regex P get type T (or "skip"); first match wins; repeatable
