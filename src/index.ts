@@ -58,3 +58,6 @@ export { TeacherFileWriter, TeacherFileReader, encodeTeacherHeader, concatRecord
 export { topKLogProbs, topKScratch, type TopKScratch } from "./distill/topk";
 export { recordTeacher, teacherWindows, type RecordTeacherOptions, type RecordProgress } from "./distill/record";
 export { modelFingerprints, fingerprint16 } from "./distill/fingerprint";
+
+// --- iqftypes ---
+export { tensorRequiresImatrix } from "./model/recipes";

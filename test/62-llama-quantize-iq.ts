@@ -218,6 +218,9 @@ if (harnessProblem) {
 
   const FULL = process.env.TS_IQ_FULL === "1";
   inputs.push(inputs.shift()!); // the dense synthetic last
+  // TS_IQ_INPUTS=MoE,kjv3M: only the inputs whose tag contains one of these
+  const only = process.env.TS_IQ_INPUTS?.split(",");
+  if (only) inputs.splice(0, inputs.length, ...inputs.filter((x) => only.some((o) => x.tag.includes(o))));
   for (const [inputIndex, { tag, file, ftypes }] of inputs.entries()) {
     test(`${tag}: ${ftypes.length} ftypes with an imatrix (legacy .dat / GGUF) byte-identical to llama.cpp; without an imatrix identical or refused by both`, async () => {
       const t0 = Date.now();

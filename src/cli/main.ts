@@ -31,6 +31,7 @@ const HELP = `tensorshrink — compress LLM weights to GGUF in any JavaScript ru
 Usage:
   tensorshrink demo [--json]
       Builds a small llama-shaped model in memory and quantizes it with several ftypes (no download).
+      --ftypes A,B,...  (default Q8_0,Q6_K,Q4_K_M,Q4_0); ftypes that need an imatrix are skipped with a note
   tensorshrink quantize <input> <output.gguf> <FTYPE> [options]
       input: a GGUF file, a llama2.c checkpoint (.bin, tokenizer.bin beside it or --tokenizer),
              or a Hugging Face directory (config.json + *.safetensors + tokenizer.json).
