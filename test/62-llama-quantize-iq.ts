@@ -230,7 +230,8 @@ if (harnessProblem) {
   };
   for (const [inputIndex, { tag, file, ftypes: all }] of inputs.entries()) {
     const sub = Object.entries(SUBSET).find(([k]) => tag.startsWith(k))?.[1];
-    const ftypes = FULL || !sub ? all : all.filter((f) => sub.includes(f));
+    const pick = process.env.TS_IQ_FTYPES?.split(","); // TS_IQ_FTYPES=IQ1_M,IQ3_S: only these
+    const ftypes = (FULL || !sub ? all : all.filter((f) => sub.includes(f))).filter((f) => !pick || pick.includes(f));
     test(`${tag}: ${ftypes.length} ftypes with an imatrix (legacy .dat / GGUF) byte-identical to llama.cpp; without an imatrix identical or refused by both`, async () => {
       const t0 = Date.now();
       const ims = await imatrixFiles(file, tag.split(" ")[0]);
