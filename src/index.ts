@@ -83,3 +83,5 @@ export { pruneModel, type PruneMethod, type PruneModelOptions, type PruneModelRe
 export { pruneMethod, type PruneMethodOptions } from "./prune/methods";
 export { encodeMaskFile, type MaskEntry } from "./prune/maskfile";
 export { pruneFfnChannels, pruneLayers, type StructuredResult } from "./prune/structured";
+// --- iqftypes ---
+export { tensorRequiresImatrix } from "./model/recipes";

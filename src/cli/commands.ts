@@ -9,7 +9,7 @@ import { installSignalHandlers } from "./signals";
 import { readGguf, ggufValueToJSON } from "../formats/gguf";
 import { readSafetensors } from "../formats/safetensors";
 import { quantizeModel, type QuantizeReport, type QuantizeProgress } from "../model/quantize";
-import { parseRule, lookupFtype, FTYPES } from "../model/recipes";
+import { parseRule, lookupFtype, FTYPES, planModel } from "../model/recipes";
 import { parseKvOverride } from "../model/kv-override";
 import { lookupType } from "../quant/types";
 import { openModel } from "../model/open";
@@ -382,6 +382,13 @@ export async function runDemo(a: Args): Promise<number> {
   if (!json) process.stdout.write(`tensorshrink demo: synthetic llama-shaped model (${model.hparams.nLayer} layers, ${model.tensors.length} tensors, outlier columns), quantized in memory\n\n`);
   try {
     for (const f of ftypes) {
+      // The built-in model has no importance matrix: the ftypes that need one (IQ1_*, IQ2_*, IQ3_XXS,
+      // IQ3_XS, Q2_K_S) are skipped with a note; IQ3_S, IQ3_M, IQ4_XS, MXFP4_MOE run without one.
+      const needs = planModel(model.tensors.map((t) => ({ name: t.name, shape: [...t.ne], type: t.type })), f, model.hparams).find((p) => p.requiresImatrix);
+      if (needs) {
+        process.stderr.write(`note: skipping ${f}: it needs an importance matrix (tensor ${needs.name} would be ${needs.type}); quantize a real model with --imatrix\n`);
+        continue;
+      }
       const bar = progressBar(!!process.stderr.isTTY && !json);
       const sink = memorySink();
       const r = await quantizeModel(engine, model, sink, { ftype: f, onProgress: bar.update });

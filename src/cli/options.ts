@@ -53,7 +53,7 @@ export const COMMANDS: CommandSpec[] = [
       "(.bin, tokenizer.bin beside it or --tokenizer), a Hugging Face directory, or an http(s) URL.\n" +
       "Without <output.gguf>: ggml-model-<FTYPE>.gguf next to the input, as llama-quantize.",
     options: [
-      { name: "--imatrix", value: "F", help: "llama.cpp importance matrix (GGUF imatrix or legacy .dat)" },
+      { name: "--imatrix", value: "F", help: "llama.cpp importance matrix (GGUF imatrix or legacy .dat); required (E_IMATRIX) by IQ1_S IQ1_M IQ2_XXS\nIQ2_XS IQ2_S IQ2_M IQ3_XXS IQ3_XS Q2_K_S, as in llama.cpp" },
       { name: "--include-weights", value: "NAME", repeatable: true, help: "use the imatrix only for tensors whose name contains NAME (repeatable; not with --exclude-weights)" },
       { name: "--exclude-weights", value: "NAME", repeatable: true, help: "do not use the imatrix for tensors whose name contains NAME (repeatable)" },
       THREADS,

@@ -197,6 +197,18 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
       }
     });
   }
+  // llama.cpp refuses the very-low-bit types (iq1_*, iq2_*, iq3_xxs; q2_K in Q2_K_S) without an
+  // importance matrix (tensor_requires_imatrix), before anything is written; so do we, also when the
+  // imatrix lacks the tensor's entry (llama.cpp stops there mid-file, "Missing importance matrix").
+  const hasIm = !!imatrix && imatrix.size > 0;
+  for (let i = 0; i < tensors.length; i++) {
+    const p = plan[i];
+    if (!p.requiresImatrix || (hasIm && imatrix!.has(p.name))) continue;
+    throw new TensorshrinkError("E_IMATRIX", hasIm
+      ? `the importance matrix has no entry for tensor "${p.name}", which ${ftype.name} quantizes to ${p.type}; llama.cpp refuses very-low-bit types without one`
+      : `${ftype.name} needs an importance matrix: tensor "${p.name}" would be ${p.type} (compute one with \`tensorshrink imatrix\` or llama-imatrix and pass --imatrix)`,
+      { name: p.name, type: p.type, ftype: ftype.name });
+  }
   for (const t of tensors) {
     if (!engine.supports(t.type) && t.type !== "f32") {
       throw new TensorshrinkError("E_UNSUPPORTED", `tensor "${t.name}" is stored as ${t.type}, which tensorshrink cannot read`, { name: t.name });

@@ -29,6 +29,19 @@ export const FTYPES = {
   BF16: { id: 32, base: "bf16" },
   TQ1_0: { id: 36, base: "tq1_0" },
   TQ2_0: { id: 37, base: "tq2_0" },
+  // i-quant ftypes (llama_ftype ids; base = llama_ftype_get_default_type)
+  IQ2_XXS: { id: 19, base: "iq2_xxs" },
+  IQ2_XS: { id: 20, base: "iq2_xs" },
+  IQ3_XS: { id: 22, base: "iq3_s" },
+  IQ3_XXS: { id: 23, base: "iq3_xxs" },
+  IQ1_S: { id: 24, base: "iq1_s" },
+  IQ3_S: { id: 26, base: "iq3_s" },
+  IQ3_M: { id: 27, base: "iq3_s" },
+  IQ2_S: { id: 28, base: "iq2_xs" },
+  IQ2_M: { id: 29, base: "iq2_s" },
+  IQ4_XS: { id: 30, base: "iq4_xs" },
+  IQ1_M: { id: 31, base: "iq1_m" },
+  MXFP4_MOE: { id: 38, base: "mxfp4" },
 } as const;
 
 /** An ftype name as llama-quantize spells it (case-insensitive on input). */
@@ -101,6 +114,12 @@ export interface TensorPlan {
   quantize: boolean;
   /** Why: "1d", "norm", "rule", "fallback", "output", ... (for the report). */
   reason: string;
+  /**
+   * True when llama.cpp needs an importance-matrix entry for this tensor to write `type`
+   * ({@link tensorRequiresImatrix}, quantized tensors only); quantizeModel refuses with E_IMATRIX
+   * before anything is written when it has none.
+   */
+  requiresImatrix: boolean;
 }
 
 /** Options of {@link planModel}. */
@@ -123,6 +142,7 @@ export interface PlanOptions {
 }
 
 const FALLBACK: Record<string, string> = {
+  iq1_s: "iq4_nl", iq1_m: "iq4_nl", iq2_xxs: "iq4_nl", iq2_xs: "iq4_nl", iq2_s: "iq4_nl", iq3_xxs: "iq4_nl", iq3_s: "iq4_nl", iq4_xs: "iq4_nl",
   tq1_0: "q4_0", tq2_0: "q4_0", q2_K: "q4_0", q3_K: "q4_0", q4_K: "q5_0", q5_K: "q5_1", q6_K: "q8_0",
 };
 
@@ -152,65 +172,106 @@ export function planModel(tensors: PlanTensor[], ftypeName: string, hp: PlanHpar
   const moreBits = (i: number, n: number) => i < Math.trunc(n / 8) || i >= Math.trunc((7 * n) / 8) || (i - Math.trunc(n / 8)) % 3 === 2;
   const layerOf = (i: number, name: string): number => {
     if (nExpert > 1) {
+      // llama.cpp: sscanf(name, "blk.%d.") and a range check, as experts are not consecutive
       const m = /^blk\.(\d+)\./.exec(name);
       if (!m) throw new TensorshrinkError("E_FORMAT", `cannot determine the layer of tensor "${name}"`, { name });
-      return Number(m[1]);
+      const l = Number(m[1]);
+      if (l >= nLayer) throw new TensorshrinkError("E_FORMAT", `bad layer ${l} for tensor "${name}": must be in [0, ${nLayer})`, { name });
+      return l;
     }
     return i;
   };
+  const f = (...names: FtypeName[]) => names.includes(ftype);
+  const IQ2_FAMILY = f("IQ2_XXS", "IQ2_XS", "IQ1_S", "IQ2_S", "IQ2_M", "IQ1_M");
 
+  // llama_tensor_get_type_impl, llama architecture (no Falcon), no output/token-embedding overrides
   const getType = (t: PlanTensor, newType: string): string => {
     const name = t.name;
-    if (name === "output.weight" || (!qs.hasOutput && name === "token_embd.weight")) {
+    const cat = categoryOf(name);
+    const attnV = cat === "attn_v" || cat === "attn_qkv" || cat === "attn_kv_b";
+    if (cat === "output" || (!qs.hasOutput && cat === "token_embd")) {
       if (outType) return outType;
       const nx = t.shape[0];
-      if (nx % lookupType(newType).blockSize !== 0) newType = "q8_0";
+      if (ftype === "MXFP4_MOE") newType = "q8_0";
+      else if (nx % lookupType(newType).blockSize !== 0) newType = "q8_0";
+      else if (f("IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S", "IQ2_S", "IQ2_M", "IQ1_M")) newType = "q5_K";
       else if (newType !== "q8_0") newType = "q6_K";
-    } else if (name === "token_embd.weight") {
+    } else if (ftype === "MXFP4_MOE") {
+      // expert tensors (3D) -> mxfp4, everything else -> q8_0
+      newType = (t.shape[2] ?? 1) > 1 ? "mxfp4" : "q8_0";
+    } else if (cat === "token_embd") {
       if (embType) newType = embType;
-      else if (ftype === "TQ1_0" || ftype === "TQ2_0") newType = "q4_K";
-    } else if (name.includes("attn_v.weight")) {
+      else if (f("IQ2_XXS", "IQ2_XS", "IQ1_S", "IQ1_M")) newType = "q2_K";
+      else if (f("IQ2_S", "IQ2_M", "IQ3_XXS")) newType = "iq3_s";
+      else if (f("TQ1_0", "TQ2_0")) newType = "q4_K";
+    } else if (IQ2_FAMILY) {
+      if (attnV) {
+        if (nGqa >= 4 || nExpert >= 4) newType = "q4_K";
+        else newType = f("IQ2_S", "IQ2_M") ? "iq3_s" : "q2_K";
+        qs.iAttnV++;
+      } else if (nExpert === 8 && cat === "attn_k") {
+        newType = "q4_K";
+      } else if (cat === "ffn_down") {
+        // the raw counter, not the layer parsed from the name (as llama.cpp does in this branch)
+        if (qs.iFfnDown < Math.trunc(nLayer / 8)) newType = f("IQ2_S", "IQ2_M") ? "iq3_s" : "q2_K";
+        qs.iFfnDown++;
+      } else if (cat === "attn_output") {
+        if (nExpert === 8) newType = "q5_K";
+        else if (f("IQ1_S", "IQ1_M")) newType = "iq2_xxs";
+        else if (f("IQ2_S", "IQ2_M")) newType = "iq3_s";
+      }
+    } else if (attnV) {
       if (ftype === "Q2_K") newType = nGqa >= 4 ? "q4_K" : "q3_K";
       else if (ftype === "Q2_K_S" && nGqa >= 4) newType = "q4_K";
+      else if (ftype === "IQ3_XXS") newType = nGqa >= 4 ? "q4_K" : !opts.hasImatrix ? "iq3_s" : "iq3_xxs";
+      else if (f("IQ3_XS", "IQ3_S") && nGqa >= 4) newType = "q4_K";
+      else if (ftype === "IQ3_M") newType = "q4_K";
       else if (ftype === "Q3_K_M") newType = qs.iAttnV < 2 ? "q5_K" : "q4_K";
       else if (ftype === "Q3_K_L") newType = "q5_K";
-      else if (ftype === "IQ4_NL" && nGqa >= 4) newType = "q5_K";
-      else if ((ftype === "Q4_K_M" || ftype === "Q5_K_M") && moreBits(qs.iAttnV, qs.nAttnV)) newType = "q6_K";
+      else if (f("IQ4_NL", "IQ4_XS") && nGqa >= 4) newType = "q5_K";
+      else if (f("Q4_K_M", "Q5_K_M") && moreBits(qs.iAttnV, qs.nAttnV)) newType = "q6_K";
       else if (ftype === "Q4_K_S" && qs.iAttnV < 4) newType = "q5_K";
       if (is70B && (newType === "q3_K" || newType === "q4_K")) newType = "q5_K";
       if (nExpert === 8) newType = "q8_0";
       qs.iAttnV++;
-    } else if (name.includes("attn_k.weight")) {
+    } else if (cat === "attn_k") {
       if (nExpert === 8) newType = "q8_0";
-    } else if (name.includes("ffn_down")) {
+      else if (ftype === "IQ3_XS") newType = "iq3_xxs";
+      else if (ftype === "IQ3_XXS") newType = "iq2_s";
+    } else if (cat === "attn_q") {
+      if (ftype === "IQ3_XS") newType = "iq3_xxs";
+      else if (ftype === "IQ3_XXS") newType = "iq2_s";
+    } else if (cat === "ffn_down") {
       const iLayer = layerOf(qs.iFfnDown, name);
       if (ftype === "Q2_K") newType = "q3_K";
       else if (ftype === "Q2_K_S") { if (iLayer < Math.trunc(nLayer / 8)) newType = "q4_K"; }
+      else if (ftype === "IQ3_XXS" && !opts.hasImatrix) newType = iLayer < Math.trunc(nLayer / 8) ? "q4_K" : "q3_K";
       else if (ftype === "Q3_K_M") newType = iLayer < Math.trunc(nLayer / 16) ? "q5_K" : "q4_K"; // non-Falcon: always >= q4_K
+      else if (ftype === "IQ3_M" && (iLayer < Math.trunc(nLayer / 8) || (nExpert === 8 && moreBits(iLayer, nLayer)))) newType = "q4_K";
       else if (ftype === "Q3_K_L") newType = "q5_K";
       else if (ftype === "Q4_K_M") { if (moreBits(iLayer, nLayer)) newType = "q6_K"; }
-      else if (iLayer < Math.trunc(nLayer / 8) && ftype === "IQ4_NL" && !opts.hasImatrix) newType = "q5_K";
+      else if (iLayer < Math.trunc(nLayer / 8) && f("IQ4_NL", "IQ4_XS") && !opts.hasImatrix) newType = "q5_K";
       else if (ftype === "Q5_K_M" && moreBits(iLayer, nLayer)) newType = "q6_K";
       else if (ftype === "Q4_K_S" && iLayer < Math.trunc(nLayer / 8)) newType = "q5_K";
-      else if ((ftype === "Q4_0" || ftype === "Q5_0") && opts.hasImatrix && iLayer < Math.trunc(nLayer / 8)) newType = ftype === "Q4_0" ? "q4_1" : "q5_1";
+      else if (f("Q4_0", "Q5_0") && opts.hasImatrix && iLayer < Math.trunc(nLayer / 8)) newType = ftype === "Q4_0" ? "q4_1" : "q5_1";
       qs.iFfnDown++;
-    } else if (name.includes("attn_output.weight")) {
+    } else if (cat === "attn_output") {
       if (nExpert === 8) {
-        if (["Q2_K", "Q3_K_S", "Q3_K_M", "IQ4_NL", "Q4_K_S", "Q4_K_M"].includes(ftype)) newType = "q5_K";
+        if (f("Q2_K", "IQ3_XS", "IQ3_XXS", "Q3_K_S", "Q3_K_M", "IQ4_NL", "Q4_K_S", "Q4_K_M", "IQ3_S", "IQ3_M", "IQ4_XS")) newType = "q5_K";
       } else {
         if (ftype === "Q2_K") newType = "q3_K";
+        else if (ftype === "IQ3_XXS") newType = "iq3_s";
         else if (ftype === "Q3_K_M") newType = "q4_K";
         else if (ftype === "Q3_K_L") newType = "q5_K";
+        else if (ftype === "IQ3_M") newType = "q4_K";
       }
-    } else if (name.includes("attn_qkv.weight")) {
-      if (ftype === "Q3_K_M" || ftype === "Q3_K_L") newType = "q4_K";
-      else if (ftype === "Q4_K_M") newType = "q5_K";
-      else if (ftype === "Q5_K_M") newType = "q6_K";
-    } else if (name.includes("ffn_gate")) {
-      qs.iFfnGate++;
-    } else if (name.includes("ffn_up")) {
-      qs.iFfnUp++;
+    } else if (cat === "ffn_gate" || cat === "ffn_up") {
+      const iLayer = layerOf(cat === "ffn_gate" ? qs.iFfnGate : qs.iFfnUp, name);
+      if (ftype === "IQ3_XS" && iLayer >= Math.trunc(nLayer / 8) && iLayer < Math.trunc((7 * nLayer) / 8)) newType = "iq3_xxs";
+      if (cat === "ffn_gate") qs.iFfnGate++;
+      else qs.iFfnUp++;
     }
+    // (llama.cpp's separate attn_qkv branch is unreachable: attn_qkv is attn_v-like and taken above)
     return newType;
   };
 
@@ -234,9 +295,9 @@ export function planModel(tensors: PlanTensor[], ftypeName: string, hp: PlanHpar
     if (quantize && name.includes("_norm.weight")) { quantize = false; reason = "norm"; }
     if (quantize && name.includes("ffn_gate_inp.weight")) { quantize = false; reason = "expert gate"; }
     if (quantize && opts.leaveOutputTensor && name === "output.weight") { quantize = false; reason = "leave output tensor"; }
-    if (opts.onlyCopy) return { name, type: inType, quantize: false, reason: "copy" };
-    if (rule?.type === "skip") return { name, type: inType, quantize: false, reason: "rule: skip" };
-    if (!quantize) return { name, type: inType, quantize: false, reason };
+    if (opts.onlyCopy) return { name, type: inType, quantize: false, reason: "copy", requiresImatrix: false };
+    if (rule?.type === "skip") return { name, type: inType, quantize: false, reason: "rule: skip", requiresImatrix: false };
+    if (!quantize) return { name, type: inType, quantize: false, reason, requiresImatrix: false };
     let type: string = base;
     reason = "ftype";
     if (baseQuantized) {
@@ -262,8 +323,34 @@ export function planModel(tensors: PlanTensor[], ftypeName: string, hp: PlanHpar
       type = forced;
       reason = name === "output.weight" ? "output tensor type" : "token embedding type";
     }
-    return { name, type, quantize: type !== inType, reason: type === inType ? "same type" : reason };
+    return { name, type, quantize: type !== inType, reason: type === inType ? "same type" : reason, requiresImatrix: tensorRequiresImatrix(name, type, ftype) };
   });
+}
+
+/** Tensor categories of llama.cpp's recipe (tensor_get_category: first match in this order). */
+type Category = "output" | "token_embd" | "attn_qkv" | "attn_kv_b" | "attn_v" | "attn_k" | "attn_q" | "attn_output" | "ffn_up" | "ffn_gate" | "ffn_down" | "other";
+function categoryOf(name: string): Category {
+  if (name === "output.weight") return "output";
+  if (name === "token_embd.weight" || name === "per_layer_token_embd.weight") return "token_embd";
+  for (const [k, c] of CATEGORY_PARTS) if (name.includes(k)) return c;
+  return "other";
+}
+const CATEGORY_PARTS: [string, Category][] = [
+  ["attn_qkv.weight", "attn_qkv"], ["attn_kv_b.weight", "attn_kv_b"], ["attn_v.weight", "attn_v"], ["attn_k.weight", "attn_k"],
+  ["attn_q.weight", "attn_q"], ["attn_output.weight", "attn_output"], ["ffn_up", "ffn_up"], ["ffn_gate", "ffn_gate"], ["ffn_down", "ffn_down"],
+];
+
+const IMATRIX_ONLY = new Set(["iq3_xxs", "iq2_xxs", "iq2_xs", "iq2_s", "iq1_m", "iq1_s"]);
+/**
+ * Whether llama-quantize refuses to write `type` for this tensor without an importance matrix
+ * (tensor_requires_imatrix in llama.cpp's src/llama-quant.cpp): iq3_xxs, iq2_xxs, iq2_xs, iq2_s,
+ * iq1_m, iq1_s, and q2_K inside a Q2_K_S file; never token_embd / per_layer_token_embd / output.
+ */
+export function tensorRequiresImatrix(name: string, type: string, ftypeName: string): boolean {
+  if (name === "token_embd.weight" || name === "per_layer_token_embd.weight" || name === "output.weight") return false;
+  const t = lookupType(type).name;
+  if (IMATRIX_ONLY.has(t)) return true;
+  return t === "q2_K" && lookupFtype(ftypeName).name === "Q2_K_S";
 }
 
 function countDims(shape: number[]): number {
