@@ -90,7 +90,7 @@ test("whole pipeline: 3,000 mutated GGUF files (header and data) through quantiz
       parsed++;
       const sink = memorySink();
       try {
-        await quantizeModel(engine, ggufModelSource(g, engine), sink, { ftype: ["Q8_0", "Q4_K_M", "F16"][rnd() % 3], order: rnd() % 2 ? "input" : "llama.cpp" });
+        await quantizeModel(engine, ggufModelSource(g, engine), sink, { ftype: ["Q8_0", "Q4_K_M", "F16"][rnd() % 3], order: rnd() % 2 ? "input" : "llama.cpp", allowRequantize: true });
       } catch (e) {
         assert.is(sink.bytes().length, 0, "a failed run leaves nothing in the sink");
         throw e;

@@ -21,7 +21,7 @@ const input = path.join(dir, "model-f32.gguf");
 const EVIL = "blk.0.attn_q\x1b[2J\x1b]0;pwned\x07\x9b31m\u202eweight\u0085";
 {
   const engine = await init({ threads: 0 });
-  const base = syntheticModel({ nLayer: 1, nEmbd: 64, nFf: 128, nVocab: 40, nHead: 2, nHeadKv: 1 });
+  const base = syntheticModel({ nLayer: 1, nEmbd: 64, nFf: 128, nVocab: 300, nHead: 2, nHeadKv: 1 });
   await quantizeModel(engine, base, await openFileSink(input), { ftype: "F32", order: "input" });
   // A model whose tensor name and metadata carry terminal escapes, C1 controls and a bidi override.
   const evil: ModelSource = {

@@ -33,6 +33,11 @@ const SKIP: [string, string][] = [
   ["Tokenizer.fromGguf(await readGguf", "fragment: uses `text` defined elsewhere"],
   ["LlamaModel.open(engine, \"kjv3M-f32.gguf\"", "needs kjv3M converted to kjv3M-f32.gguf, and is a tour of the API with free variables"],
   ["distillLoss(engine, {", "fragment: uses teacher/student logits defined elsewhere"],
+  ["npx esbuild worker.js", "Workers bundling recipe for a user's Worker project (test/53 bundles and runs docs/workers in workerd)"],
+  ["cp node_modules/tensorshrink/dist/tensorshrink.wasm", "Workers bundling recipe (test/53 runs it in workerd)"],
+  ["npx workerd serve workerd.capnp", "starts a server that runs until stopped (test/53 runs it with a bounded request loop)"],
+  ["const rep = await quantizeModel(engine, source, sink, {", "fragment: uses engine/source/sink and calibration tokens from the API overview (test/55, test/56 run the methods)"],
+  ["pruneScores(e, w, rows, cols", "fragment: uses a weight matrix and statistics defined elsewhere (test/58, test/59 run the pruning API)"],
 ];
 
 interface Snippet { lang: "sh" | "ts"; line: number; text: string }
