@@ -194,10 +194,10 @@ if (harnessProblem) {
 
   const inputs: { tag: string; file: string; ftypes: readonly string[] }[] = [];
   const syn = path.join(tmp, "synthetic-F32.gguf");
-  await quantizeModel(engine, syntheticModel({ nLayer: 8, nEmbd: 256, nFf: 256, nHead: 8, nHeadKv: 2, nVocab: 256, seed: 3 }), await openFileSink(syn), { ftype: "F32", order: "input" });
+  await quantizeModel(engine, syntheticModel({ nLayer: 8, nEmbd: 256, nFf: 256, nHead: 8, nHeadKv: 2, nVocab: 512, seed: 3 }), await openFileSink(syn), { ftype: "F32", order: "input" });
   inputs.push({ tag: "synthetic (8 layers, GQA 4, untied output)", file: syn, ftypes: IQ_FTYPES.filter((f) => f !== "MXFP4_MOE") });
   const moe = path.join(tmp, "moe-F32.gguf");
-  await quantizeModel(engine, syntheticModel({ nLayer: 2, nEmbd: 256, nFf: 256, nHead: 4, nHeadKv: 4, nVocab: 256, seed: 5, nExpert: 8, nExpertUsed: 2 }), await openFileSink(moe), { ftype: "F32", order: "input" });
+  await quantizeModel(engine, syntheticModel({ nLayer: 2, nEmbd: 256, nFf: 256, nHead: 4, nHeadKv: 4, nVocab: 512, seed: 5, nExpert: 8, nExpertUsed: 2 }), await openFileSink(moe), { ftype: "F32", order: "input" });
   inputs.push({ tag: "synthetic MoE (2 layers, 8 experts)", file: moe, ftypes: IQ_FTYPES });
   const KJV = path.join(SHARED, "models/kjv3M/kjv3M.bin"), KTOK = path.join(SHARED, "models/kjv3M/tok512.bin");
   if (existsSync(KJV) && existsSync(KTOK)) {
