@@ -2,6 +2,11 @@ import { TensorshrinkError } from "../errors";
 import { lookupType, type TypeInfo, type QuantTypeName } from "../quant/types";
 import { WorkerPool, availableCores, workersAvailable, type PoolJob, type FileRange, type PoolCall, type PoolCallResult } from "./pool";
 import { WasmTensor, TensorScope } from "./tensor";
+import { StreamQuantizer } from "./stream-quantizer";
+
+export { StreamQuantizer };
+import { splitRows, checksFinite, requireImatrix, xArray, nonFinite, nonFiniteValue, describe } from "./engine-checks";
+export { describe };
 
 /** Options shared by quantize and dequantize. */
 export interface QuantizeOptions {
@@ -664,131 +669,4 @@ export class Engine {
     this.pool = null;
     this.disposed = true;
   }
-}
-
-/** Incremental quantizer returned by `engine.createQuantizer`. */
-export class StreamQuantizer {
-  private carry: Float32Array;
-  private carryLen = 0;
-  private state: "open" | "ended" | "failed" = "open";
-  /** Rows completed so far. */
-  rowsDone = 0;
-  constructor(private readonly engine: Engine, private readonly opts: Omit<QuantizeOptions, "rows"> & { rows?: number }) {
-    this.carry = new Float32Array(opts.cols);
-  }
-  /** Adds values (row-major); returns the quantized bytes of every row completed by this chunk. */
-  push(chunk: Float32Array): Uint8Array {
-    this.checkOpen("push()");
-    if (!(chunk instanceof Float32Array)) throw new TensorshrinkError("E_ARG_TYPE", `stream chunks must be Float32Array, got ${describe(chunk)}`);
-    if (this.opts.cols === 0) {
-      if (chunk.length) throw new TensorshrinkError("E_SHAPE", `a stream of empty rows (cols = 0) takes no values, got ${chunk.length}${this.opts.name ? ` (tensor "${this.opts.name}")` : ""}`);
-      return new Uint8Array(0);
-    }
-    try {
-      return this.pushChunk(chunk);
-    } catch (e) {
-      this.state = "failed"; // rows may have been half consumed: the stream cannot go on
-      throw e;
-    }
-  }
-  private checkOpen(what: string): void {
-    if (this.state !== "open") throw new TensorshrinkError("E_DISPOSED", `${what} on a stream quantizer that ${this.state === "ended" ? "already ended" : "failed earlier"}${this.opts.name ? ` (tensor "${this.opts.name}")` : ""}`);
-  }
-  private pushChunk(chunk: Float32Array): Uint8Array {
-    const cols = this.opts.cols;
-    const parts: Uint8Array[] = [];
-    let off = 0;
-    if (this.carryLen) {
-      const take = Math.min(cols - this.carryLen, chunk.length);
-      this.carry.set(chunk.subarray(0, take), this.carryLen);
-      this.carryLen += take;
-      off = take;
-      if (this.carryLen === cols) {
-        parts.push(this.run(this.carry, 1));
-        this.carryLen = 0;
-      }
-    }
-    const whole = Math.floor((chunk.length - off) / cols);
-    if (whole) parts.push(this.run(chunk.subarray(off, off + whole * cols), whole));
-    off += whole * cols;
-    if (off < chunk.length) {
-      this.carry.set(chunk.subarray(off), 0);
-      this.carryLen = chunk.length - off;
-    }
-    if (parts.length === 1) return parts[0];
-    const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-    let o = 0;
-    for (const p of parts) { out.set(p, o); o += p.length; }
-    return out;
-  }
-  private run(x: Float32Array, rows: number): Uint8Array {
-    if (this.opts.rows !== undefined && this.rowsDone + rows > this.opts.rows) throw new TensorshrinkError("E_SHAPE", `stream got more than the declared ${this.opts.rows} rows`);
-    try {
-      return this.engine.quantize(x, { ...this.opts, rows });
-    } catch (e) {
-      if (e instanceof TensorshrinkError && e.code === "E_NONFINITE") {
-        const row = (e.details.row as number) + this.rowsDone;
-        throw new TensorshrinkError("E_NONFINITE", `non-finite value ${e.details.value} at row ${row}, column ${e.details.column}${this.opts.name ? ` of tensor "${this.opts.name}"` : ""}`, { ...e.details, row });
-      }
-      throw e;
-    } finally {
-      this.rowsDone += rows;
-    }
-  }
-  /**
-   * Finishes the stream: throws E_SHAPE if a partial row or fewer than the declared rows arrived.
-   * Afterwards (and after a push that threw) push() and end() throw E_DISPOSED.
-   */
-  end(): void {
-    this.checkOpen("end()");
-    this.state = "ended";
-    if (this.opts.cols === 0) return;
-    if (this.carryLen) throw new TensorshrinkError("E_SHAPE", `stream ended inside a row: ${this.carryLen} of ${this.opts.cols} values`);
-    if (this.opts.rows !== undefined && this.rowsDone !== this.opts.rows) throw new TensorshrinkError("E_SHAPE", `stream ended after ${this.rowsDone} rows, expected ${this.opts.rows}`);
-  }
-}
-
-function splitRows(rows: number, cols: number, workers: number, chunkBytes: number): [number, number][] {
-  const maxRows = Math.max(1, Math.floor(chunkBytes / (cols * 4)));
-  const per = Math.max(1, Math.min(maxRows, Math.ceil(rows / workers)));
-  const r: [number, number][] = [];
-  for (let r0 = 0; r0 < rows; r0 += per) r.push([r0, Math.min(per, rows - r0)]);
-  return r;
-}
-
-/**
- * The non-finite policy: true when the input must be checked for NaN/Inf (always, unless
- * `allowNonFinite: true` for f32/f16/bf16). Throws E_ARG_TYPE (not a boolean) or E_RANGE (block type).
- */
-function checksFinite(t: TypeInfo, opts: QuantizeOptions): boolean {
-  const a = opts.allowNonFinite;
-  if (a === undefined || a === false) return true;
-  if (a !== true) throw new TensorshrinkError("E_ARG_TYPE", `allowNonFinite must be a boolean, got ${describe(a)}`);
-  if (t.rejectsNonFinite) throw new TensorshrinkError("E_RANGE", `allowNonFinite is only for f32, f16 and bf16 outputs: ${t.name} blocks cannot hold NaN/Inf${opts.name ? ` (tensor "${opts.name}")` : ""}`, { type: t.name, name: opts.name });
-  return false;
-}
-
-/** iq2_xxs / iq2_xs / iq1_s without an importance matrix: E_IMATRIX (ggml_quantize_requires_imatrix). */
-function requireImatrix(t: TypeInfo, im: Float32Array | null, name?: string): void {
-  if (t.requiresImatrix && !im) throw new TensorshrinkError("E_IMATRIX", `${t.name} needs an importance matrix (llama.cpp refuses to quantize it without one)${name ? ` (tensor "${name}")` : ""}`, { name, type: t.name });
-}
-
-function xArray(x: Float32Array | WasmTensor): Float32Array {
-  return x instanceof WasmTensor ? x.f32 : x;
-}
-
-function nonFinite(opts: QuantizeOptions, flat: number, mem: Uint8Array, byteOff: number): TensorshrinkError {
-  return nonFiniteValue(opts, flat, new DataView(mem.buffer, mem.byteOffset).getFloat32(byteOff, true));
-}
-
-function nonFiniteValue(opts: QuantizeOptions, flat: number, value: number): TensorshrinkError {
-  const row = Math.floor(flat / opts.cols), column = flat % opts.cols;
-  return new TensorshrinkError("E_NONFINITE", `non-finite value ${value} at row ${row}, column ${column}${opts.name ? ` of tensor "${opts.name}"` : ""}; NaN/Inf are refused for every output type (allowNonFinite lets them through for f32/f16/bf16)`, { name: opts.name, row, column, value });
-}
-
-/** Short description of a value's type for error messages. */
-export function describe(v: unknown): string {
-  if (v === null) return "null";
-  if (typeof v !== "object") return typeof v;
-  return (v as object).constructor?.name ?? "object";
 }
