@@ -4,8 +4,10 @@
 //     Worker, streamed to a file (showSaveFilePicker answered with an origin-private file): the longest
 //     main-thread task (PerformanceObserver "longtask") while it runs, MB/s, wall time.
 //  2. workerd (docs/workers recipe): the Worker re-quantizes to Q8_0 GGUFs of two sizes read by range
-//     requests from a local server, streaming the result back: workerd's RSS before and at peak
-//     (sampled every 25 ms, and VmHWM), the engine's wasm memory.
+//     requests from a local server, streaming the result back: the isolate's memory by V8's own
+//     accounting (Runtime.getHeapUsage over workerd's inspector, sampled back to back: JS heap in use +
+//     ArrayBuffer backing stores), workerd's RSS before and at peak (sampled every 25 ms, and VmHWM),
+//     the engine's wasm memory; also with other chunk sizes and with a GC before every sample.
 // Usage: npm run bench:webapp [-- --gb 1.0 --skip-browser --skip-workerd]
 import { spawn } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
@@ -15,6 +17,7 @@ import { fileURLToPath } from "node:url";
 import { init, quantizeModel, openFileSink, syntheticModel } from "../src/index.ts";
 import { serveWeb } from "../src/web/serve.ts";
 import { CHROMIUM, PROBES, launch, modelServer, waitState, withTimeout } from "../test/_web.ts";
+import { inspectIsolate, isolateBytes } from "../test/_workerd-memory.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(here, "..");
@@ -77,38 +80,51 @@ try {
     const esbuild = await import("esbuild");
     await esbuild.build({ entryPoints: [path.join(dir, "worker.js")], outfile: path.join(dir, "worker.bundle.js"), absWorkingDir: dir, bundle: true, format: "esm", platform: "neutral", conditions: ["workerd"], external: ["./tensorshrink.wasm"], logLevel: "silent" });
     copyFileSync(path.join(ROOT, "dist/tensorshrink.wasm"), path.join(dir, "tensorshrink.wasm"));
-    // Diagnostic variant ("forced GC"): the same Worker calling gc() after every chunk (workerd started with
-    // v8Flags --expose-gc): what stays live, without the garbage V8 has not collected yet.
-    writeFileSync(path.join(dir, "worker-gc.js"), readFileSync(path.join(dir, "worker.js"), "utf8").replace("onProgress() {", "onProgress() { globalThis.gc?.();"));
-    await esbuild.build({ entryPoints: [path.join(dir, "worker-gc.js")], outfile: path.join(dir, "worker-gc.bundle.js"), absWorkingDir: dir, bundle: true, format: "esm", platform: "neutral", conditions: ["workerd"], external: ["./tensorshrink.wasm"], logLevel: "silent" });
-    writeFileSync(path.join(dir, "workerd-gc.capnp"), readFileSync(path.join(dir, "workerd.capnp"), "utf8").replace('embed "worker.bundle.js"', 'embed "worker-gc.bundle.js"').replace("const config :Workerd.Config = (", 'const config :Workerd.Config = (\n  v8Flags = ["--expose-gc"],'));
-    for (const [layers, gc] of [[4, false], [Math.max(4, Math.round(20 * GB)), false], [4, true]]) {
-      const file = path.join(tmp, "m.gguf");
-      const size = await synthetic(file, layers, 1024, 2816, 8000);
+    // Variant for the chunk-size runs: the same Worker with chunkBytes from the query (?cb=bytes).
+    writeFileSync(path.join(dir, "worker-cb.js"), readFileSync(path.join(dir, "worker.js"), "utf8").replace("chunkBytes: 1 << 20,", 'chunkBytes: Number(u.searchParams.get("cb") || 1 << 20),'));
+    await esbuild.build({ entryPoints: [path.join(dir, "worker-cb.js")], outfile: path.join(dir, "worker-cb.bundle.js"), absWorkingDir: dir, bundle: true, format: "esm", platform: "neutral", conditions: ["workerd"], external: ["./tensorshrink.wasm"], logLevel: "silent" });
+    writeFileSync(path.join(dir, "workerd-cb.capnp"), readFileSync(path.join(dir, "workerd.capnp"), "utf8").replace('embed "worker.bundle.js"', 'embed "worker-cb.bundle.js"'));
+    // [layers, chunkBytes or 0 (the recipe as shipped), forced GC before every inspector sample (diagnostic: what is live)]
+    const runs = [[4, 0, false], [Math.max(4, Math.round(20 * GB)), 0, false], [4, 256 << 10, false], [4, 4 << 20, false], [4, 0, true]];
+    const file = path.join(tmp, "m.gguf");
+    let fileLayers = 0, size = 0;
+    for (const [layers, cb, gc] of runs) {
+      if (fileLayers !== layers) { size = await synthetic(file, layers, 1024, 2816, 8000); fileLayers = layers; }
       const srv = await modelServer({ "/m.gguf": { file, mode: "range" } });
-      const p = spawn(path.join(ROOT, "node_modules/.bin/workerd"), ["serve", gc ? "workerd-gc.capnp" : "workerd.capnp", "--socket-addr", "http=127.0.0.1:0", "--control-fd=3"], { cwd: dir, stdio: ["ignore", "inherit", "inherit", "pipe"] });
+      const p = spawn(path.join(ROOT, "node_modules/.bin/workerd"), ["serve", cb ? "workerd-cb.capnp" : "workerd.capnp", "--socket-addr", "http=127.0.0.1:0", "--inspector-addr=127.0.0.1:0", "--control-fd=3"], { cwd: dir, stdio: ["ignore", "inherit", "inherit", "pipe"] });
+      let insp = null;
       try {
-        const port = await withTimeout("workerd", new Promise((res) => { let buf = ""; p.stdio[3].on("data", (d) => { buf += d; for (const l of buf.split("\n")) { try { const m = JSON.parse(l); if (m.event === "listen") res(m.port); } catch {} } }); }), 20_000);
+        const ports = await withTimeout("workerd", new Promise((res) => { let buf = "", http = 0, ins = 0; p.stdio[3].on("data", (d) => { buf += d; for (const l of buf.split("\n")) { try { const m = JSON.parse(l); if (m.event === "listen") http = m.port; if (m.event === "listen-inspector") ins = m.port; } catch {} } if (http && ins) res({ http, ins }); }); }), 20_000);
+        insp = await inspectIsolate(ports.ins);
+        const idle = await insp.usage();
         const rss = (k = "VmRSS") => { const m = new RegExp(`^${k}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${p.pid}/status`, "utf8")); return m ? Number(m[1]) / 1024 : 0; };
         const rss0 = rss();
         let peak = rss0;
         const timer = setInterval(() => { try { peak = Math.max(peak, rss()); } catch {} }, 25);
+        const sampler = insp.sample({ intervalMs: 5, gc });
         const t0 = Date.now();
-        const res = await fetch(`http://127.0.0.1:${port}/quantize?url=${encodeURIComponent(`${srv.url}/m.gguf`)}&ftype=Q8_0`);
+        const res = await fetch(`http://127.0.0.1:${ports.http}/quantize?url=${encodeURIComponent(`${srv.url}/m.gguf`)}&ftype=Q8_0${cb ? `&cb=${cb}` : ""}`);
         let n = 0;
         for await (const c of res.body) n += c.length;
         clearInterval(timer);
         const secs = (Date.now() - t0) / 1000;
-        const st = await (await fetch(`http://127.0.0.1:${port}/stats`)).json();
-        const r = { label: `${(size / 1e6).toFixed(0)} MB${gc ? ", forced GC (diagnostic)" : ""}`, f32Bytes: size, outBytes: n, status: res.status, failed: st.failed, seconds: +secs.toFixed(2), mbPerSecond: +(size / 1e6 / secs).toFixed(1), rssBeforeMiB: +rss0.toFixed(1), rssPeakMiB: +peak.toFixed(1), rssHwmMiB: +rss("VmHWM").toFixed(1), peakWasmMiB: +(st.peakWasmBytes / 2 ** 20).toFixed(1) };
+        const iso = await sampler.stop();
+        const st = await (await fetch(`http://127.0.0.1:${ports.http}/stats`)).json();
+        const MiB = (b) => +(b / 2 ** 20).toFixed(1);
+        const r = {
+          label: `${(size / 1e6).toFixed(0)} MB${cb ? `, chunkBytes ${cb >> 10} KiB` : ""}${gc ? ", GC before every sample (diagnostic)" : ""}`, f32Bytes: size, outBytes: n, status: res.status, failed: st.failed, seconds: +secs.toFixed(2), mbPerSecond: +(size / 1e6 / secs).toFixed(1),
+          isolateIdleMiB: MiB(isolateBytes(idle)), isolatePeakMiB: MiB(iso.peakBytes + st.peakWasmBytes), jsHeapAtPeakMiB: MiB(iso.peak?.usedSize ?? 0), backingStoresAtPeakMiB: MiB(iso.peak?.backingStorageSize ?? 0), inspectorSamples: iso.samples,
+          rssBeforeMiB: +rss0.toFixed(1), rssPeakMiB: +peak.toFixed(1), rssHwmMiB: +rss("VmHWM").toFixed(1), peakWasmMiB: MiB(st.peakWasmBytes), loadAvg1m: +(await import("node:os")).loadavg()[0].toFixed(1),
+        };
         out.workerd.push(r);
         console.log("workerd", r);
       } finally {
+        insp?.close();
         p.kill("SIGKILL");
         await srv.close();
-        rmSync(file, { force: true });
       }
     }
+    rmSync(file, { force: true });
   }
 } finally {
   rmSync(tmp, { recursive: true, force: true });
