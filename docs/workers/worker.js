@@ -7,9 +7,10 @@
 // written to the response as soon as it is ready (each write awaits the stream: backpressure), so
 // memory stays below the Workers limit of 128 MB whatever the model's size: measured by V8's own
 // accounting in workerd, the isolate peaks at 72 MiB for a 255 MB and a 1010 MB model (~9 MiB live:
-// the engine's wasm memory and a few 1 MiB chunks; the rest is garbage V8 has not collected yet). Workers have no threads for the engine's pool: everything runs on the request's thread
-// (parallel: false). Bundled with the `workerd` export condition, which imports tensorshrink.wasm as a
-// compiled wasm module (Workers cannot compile wasm from bytes); see README "In the browser and on Workers".
+// the engine's wasm memory and a few 1 MiB chunks; the rest is garbage V8 has not collected yet).
+// Workers have no threads for the engine's pool: everything runs on the request's thread (parallel:
+// false). Bundled with the `workerd` export condition, which imports tensorshrink.wasm as a compiled
+// wasm module (Workers cannot compile wasm from bytes); see README "In the browser and on Workers".
 //
 // A failure after the response started (source gone, bad tensor) aborts the response stream: the
 // client sees a broken transfer, never a short file that looks complete. Before anything is sent the
