@@ -28,6 +28,9 @@ export interface PruneMethodOptions {
   onMask?(name: string, mask: Uint8Array, rows: number, cols: number): void;
 }
 
+/** The pruning methods {@link pruneMethod} takes (the web app lists these). */
+export const PRUNE_METHODS: readonly PruneMethod[] = ["magnitude", "wanda", "sparsegpt"];
+
 const PRUNABLE = /^blk\.\d+\.(attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|ffn_down)\.weight$/;
 
 /**
@@ -39,7 +42,7 @@ const PRUNABLE = /^blk\.\d+\.(attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|f
  */
 export function pruneMethod(opts: PruneMethodOptions): TensorMethod {
   const method = opts.method;
-  if (method !== "magnitude" && method !== "wanda" && method !== "sparsegpt") throw new TensorshrinkError("E_RANGE", `prune method must be magnitude, wanda or sparsegpt, got ${String(method)}`);
+  if (!PRUNE_METHODS.includes(method)) throw new TensorshrinkError("E_RANGE", `prune method must be magnitude, wanda or sparsegpt, got ${String(method)}`);
   const nm = typeof opts.nm === "string" ? parseNM(opts.nm) : opts.nm;
   if ((opts.sparsity === undefined) === (nm === undefined)) throw new TensorshrinkError("E_RANGE", "give exactly one of sparsity or nm");
   if (opts.sparsity !== undefined) checkSparsity(opts.sparsity);

@@ -9,7 +9,7 @@
  */
 import { esc, fmtBytes, fmtDuration, outputName, rateAndEta } from "./format";
 import { sqnrPlotSvg } from "./plot";
-import type { FromWorker, JobOptions, ModelChoice, PlanRow, ToWorker } from "./protocol";
+import type { FromWorker, JobOptions, MethodInfo, ModelChoice, PlanRow, ToWorker } from "./protocol";
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const status = $("status"), errorBox = $("error");
@@ -17,6 +17,9 @@ const modelFile = $<HTMLInputElement>("model-file"), tokFile = $<HTMLInputElemen
 const modelUrl = $<HTMLInputElement>("model-url"), openUrlBtn = $<HTMLButtonElement>("open-url");
 const ftypeSel = $<HTMLSelectElement>("ftype"), pureBox = $<HTMLInputElement>("pure"), rulesBox = $<HTMLTextAreaElement>("rules");
 const imatrixFile = $<HTMLInputElement>("imatrix-file"), evalFile = $<HTMLInputElement>("eval-file");
+const methodSel = $<HTMLSelectElement>("method"), pruneSel = $<HTMLSelectElement>("prune"), pruneTarget = $<HTMLInputElement>("prune-target");
+const calibFile = $<HTMLInputElement>("calib-file"), calibCtx = $<HTMLInputElement>("calib-ctx"), methodNote = $("method-note");
+const pLayerWrap = $("p-layer-wrap"), pLayer = $<HTMLProgressElement>("p-layer"), pLayerLabel = $("p-layer-label");
 const outFile = $<HTMLInputElement>("out-file"), outDownload = $<HTMLInputElement>("out-download");
 const runBtn = $<HTMLButtonElement>("run"), cancelBtn = $<HTMLButtonElement>("cancel");
 const pTensor = $<HTMLProgressElement>("p-tensor"), pTensorLabel = $("p-tensor-label"), pAll = $<HTMLProgressElement>("p-all"), pAllLabel = $("p-all-label");
@@ -75,8 +78,43 @@ let downloadUrl: string | null = null;
 function setBusy(running: boolean, haveModel = !!opened): void {
   runBtn.disabled = running || !haveModel || !engineOk;
   cancelBtn.disabled = !running;
-  for (const el of [modelFile, tokFile, modelDir, modelUrl, openUrlBtn, ftypeSel, pureBox, rulesBox, imatrixFile, evalFile, outFile, outDownload]) el.disabled = running || (el === outFile && !canSaveFile);
+  for (const el of [modelFile, tokFile, modelDir, modelUrl, openUrlBtn, ftypeSel, pureBox, rulesBox, imatrixFile, evalFile, outFile, outDownload, methodSel, pruneSel, pruneTarget, calibFile, calibCtx]) el.disabled = running || (el === outFile && !canSaveFile);
+  if (!running) methodControls();
 }
+
+// ----------------------------------------------------------------- what the engine offers
+
+let methodInfos: MethodInfo[] = [], pruneInfos: MethodInfo[] = [];
+
+/** Fills a select from the worker's lists, keeping the first (static "none") option and the current choice. */
+function fillSelect(sel: HTMLSelectElement, values: { value: string; label: string }[], keepFirst: boolean, preferred: string): void {
+  const current = sel.value || preferred;
+  const first = keepFirst ? sel.options[0].outerHTML : "";
+  sel.innerHTML = first + values.map((v) => `<option value="${esc(v.value)}">${esc(v.label)}</option>`).join("");
+  sel.value = values.some((v) => v.value === current) ? current : keepFirst ? "" : preferred;
+}
+
+function onOffers(m: Extract<FromWorker, { op: "ready" }>): void {
+  methodInfos = m.methods; pruneInfos = m.pruneMethods;
+  fillSelect(ftypeSel, m.ftypes.map((f) => ({ value: f, label: f })), false, "Q4_K_M");
+  fillSelect(methodSel, m.methods.map((x) => ({ value: x.name, label: `${x.name}${x.needsCalibration ? " (calibrated)" : ""}` })), true, "");
+  fillSelect(pruneSel, m.pruneMethods.map((x) => ({ value: x.name, label: `${x.name}${x.needsCalibration ? " (calibrated)" : ""}` })), true, "");
+  methodControls();
+}
+
+/** Pruning replaces the method (as `quantize --prune`); says what the choice needs. */
+function methodControls(): void {
+  const pr = pruneSel.value, me = methodSel.value;
+  methodSel.disabled = !!pr;
+  pruneTarget.disabled = !pr;
+  const info = pr ? pruneInfos.find((x) => x.name === pr) : me ? methodInfos.find((x) => x.name === me) : undefined;
+  const what = pr ? `pruning (${pr})` : me ? `method ${me}` : "";
+  calibCtx.placeholder = pr ? "128" : "512";
+  methodNote.textContent = !info ? ""
+    : info.needsCalibration && !calibFile.files?.length ? `The ${what} needs a calibration text (activation statistics): choose one.`
+    : `${what[0].toUpperCase()}${what.slice(1)}${info.needsCalibration ? `: a calibrated pass over the text, block by block, runs before the tensors are written` : ""}${pr ? "; pruning replaces the method (as quantize --prune)" : ""}.`;
+}
+for (const el of [methodSel, pruneSel, calibFile]) el.addEventListener("change", methodControls);
 
 function options(): JobOptions {
   return {
@@ -84,6 +122,10 @@ function options(): JobOptions {
     rules: rulesBox.value.split("\n").map((s) => s.trim()).filter((s) => s && !s.startsWith("#")),
     pure: pureBox.checked,
     imatrix: imatrixFile.files?.[0] ?? null,
+    method: pruneSel.value ? null : methodSel.value || null,
+    prune: pruneSel.value ? { method: pruneSel.value, target: pruneTarget.value } : null,
+    calib: calibFile.files?.[0] ?? null,
+    ctx: calibCtx.value.trim() ? Number(calibCtx.value) : null,
   };
 }
 
@@ -173,6 +215,8 @@ runBtn.addEventListener("click", async () => {
   for (const tr of Array.from(planBody.rows)) tr.classList.remove("done", "current");
   pTensor.value = 0; pAll.value = 0;
   pAllLabel.textContent = "Overall: starting…"; pTensorLabel.textContent = "Tensor: —";
+  pLayer.value = 0; pLayerLabel.textContent = "Calibrated pass: —";
+  pLayerWrap.hidden = !(o.prune || o.method);
   status.textContent = `Quantizing ${opened.name} to ${o.ftype}…`;
   setBusy(true);
   document.body.dataset.state = "running";
@@ -198,6 +242,12 @@ function onProgress(m: Extract<FromWorker, { op: "progress" }>): void {
   markRow(i);
 }
 
+function onLayer(m: Extract<FromWorker, { op: "layer" }>): void {
+  pLayer.max = m.layers; pLayer.value = m.layer + 1;
+  pLayerLabel.textContent = `Calibrated pass (${m.method}): block ${m.layer + 1} of ${m.layers} done (${m.seconds.toFixed(1)} s)`;
+  if (m.layer + 1 < m.layers) pAllLabel.textContent = `Overall: ${m.method} on block ${m.layer + 2} of ${m.layers}; the tensors are written after the last block`;
+}
+
 function onDone(m: Extract<FromWorker, { op: "done" }>): void {
   document.body.dataset.doneAt = String(performance.now()); // (the tests tell run-time tasks from the final render)
   setBusy(false);
@@ -216,6 +266,7 @@ function onDone(m: Extract<FromWorker, { op: "done" }>): void {
   summary.innerHTML = `<table><tbody>
 <tr><th scope="row">file</th><td>${fmtBytes(m.fileSize)} (${(m.fileSize / Math.max(inBytes, 1) * 100).toFixed(1)} % of the input's ${fmtBytes(inBytes)} of tensors)</td></tr>
 <tr><th scope="row">bits per weight</th><td>${m.bitsPerWeight.toFixed(3)} over ${m.params.toLocaleString("en-US")} parameters</td></tr>
+${m.methods ? `<tr><th scope="row">method</th><td>${esc(m.methods.names.join(" + "))}: ${m.methods.handled} tensors, ${m.methods.seconds.toFixed(2)} s</td></tr>` : ""}
 <tr><th scope="row">time</th><td>${m.seconds.toFixed(2)} s, ${m.mbPerSecond.toFixed(1)} MB/s of f32 input</td></tr>
 <tr><th scope="row">SQNR</th><td>${sq.length ? `${Math.min(...sq).toFixed(1)} … ${Math.max(...sq).toFixed(1)} dB over ${sq.length} quantized tensors (mean ${(sq.reduce((a, b) => a + b, 0) / sq.length).toFixed(1)} dB)` : "no quantized tensors"}</td></tr>
 </tbody></table>`;
@@ -236,6 +287,7 @@ if (worker) {
     switch (m.op) {
       case "ready":
         engineOk = true;
+        onOffers(m);
         status.textContent = `Engine ready (WebAssembly SIMD, ${m.threads || 1} thread${m.threads > 1 ? "s" : ""}). Choose a model.`;
         setBusy(false);
         document.body.dataset.state = "ready";
@@ -255,6 +307,9 @@ if (worker) {
         break;
       case "progress":
         if (m.id === runId) onProgress(m);
+        break;
+      case "layer":
+        if (m.id === runId) onLayer(m);
         break;
       case "evalProgress":
         if (m.id === runId) status.textContent = `Evaluating: ${m.done} of ${m.total} tokens…`;

@@ -22,6 +22,25 @@ export interface JobOptions {
   pure: boolean;
   /** llama.cpp importance matrix (GGUF imatrix or legacy .dat). */
   imatrix?: File | null;
+  /**
+   * A method of the engine's registry (BUILTIN_METHODS: "rtn", "gptq", ...), as `--method`; null/absent:
+   * llama-quantize's plain path (no `quantize.method` key).
+   */
+  method?: string | null;
+  /** Pruning first, as `quantize --prune method:target` (target "0.5" = sparsity, "2:4" = N:M); replaces `method`. */
+  prune?: { method: string; target: string } | null;
+  /** Calibration text for methods that need activation statistics (as `--calib`). */
+  calib?: File | null;
+  /** Calibration window in tokens (as `--ctx`; default 512 for methods, 128 for pruning, as the CLI). */
+  ctx?: number | null;
+}
+
+/** A compression method the engine offers, as the worker reports it. */
+export interface MethodInfo {
+  /** Registry name ("gptq") or pruning method ("sparsegpt"). */
+  name: string;
+  /** true when it needs a calibration text (activation statistics: Gram matrix, Σx², Σ|x|). */
+  needsCalibration: boolean;
 }
 
 /** Page → worker. */
@@ -51,10 +70,13 @@ export type EvalInfo =
 
 /** Worker → page. */
 export type FromWorker =
-  | { op: "ready"; threads: number; simd: true }
+  /** The engine is up; what it offers: ftypes (llama-quantize's, i-quants included), methods (the registry) and pruning methods. */
+  | { op: "ready"; threads: number; simd: true; ftypes: string[]; methods: MethodInfo[]; pruneMethods: MethodInfo[] }
   | { op: "opened"; id: number; info: OpenedInfo }
   | { op: "plan"; id: number; rows: PlanRow[]; fileBytesEstimate: number }
   | { op: "progress"; id: number; tensor: string; tensorIndex: number; tensorCount: number; doneBytes: number; totalBytes: number; elapsedMs: number; outBytes: number }
   | { op: "evalProgress"; id: number; done: number; total: number }
-  | { op: "done"; id: number; rows: ResultRow[]; fileSize: number; bitsPerWeight: number; seconds: number; mbPerSecond: number; params: number; blob: Blob | null; savedTo: string | null; eval: EvalInfo | null }
+  /** A calibrated method finished transformer block `layer` (0-based) of `layers`, in `seconds`. */
+  | { op: "layer"; id: number; method: string; layer: number; layers: number; seconds: number }
+  | { op: "done"; id: number; rows: ResultRow[]; methods: { names: string[]; seconds: number; handled: number } | null; fileSize: number; bitsPerWeight: number; seconds: number; mbPerSecond: number; params: number; blob: Blob | null; savedTo: string | null; eval: EvalInfo | null }
   | { op: "error"; id: number; code: string; message: string; stage: "init" | "open" | "plan" | "run" | "eval" };

@@ -4,12 +4,17 @@
  *
  * - open: a File (GGUF; llama2.c with its tokenizer), a Hugging Face directory (Files of an
  *   `<input webkitdirectory>`), or an http(s) URL read with range requests.
+ * - ready (sent once the engine is up): the ftypes (FTYPES), the methods of the engine's registry
+ *   (BUILTIN_METHODS) and the pruning methods (PRUNE_METHODS), each with whether it needs a
+ *   calibration text, so the page offers whatever this build has.
  * - plan: llama-quantize's per-tensor types for the ftype, rules and imatrix, with sizes before/after.
  * - run: quantizeModel into a FileSystemFileHandle's writable stream (nothing held in memory: a 4 GB
  *   model needs the engine's bounded buffers only) or into Blob parts for a download link.
  *   Progress is posted at most every 200 ms and on every new tensor; `cancel` aborts the job's
  *   AbortSignal, the sink is aborted (the File System Access API discards its swap file), and no
- *   Blob is returned.
+ *   Blob is returned. A method (`--method`) or pruning (`--prune`) runs on the seam with the calibration
+ *   text tokenized exactly as the CLI does (so the bytes are the CLI's); a `layer` message is posted
+ *   after each transformer block of the calibrated pass.
  */
 import { init } from "../engine/init";
 import { hasSimd } from "../engine/load";
@@ -20,10 +25,16 @@ import { ggmlTensorBytes } from "../formats/ggml-types";
 import { readImatrix } from "../formats/imatrix";
 import { openModel, sniffModelFormat } from "../model/open";
 import { quantizeModel } from "../model/quantize";
-import { llamaCppTensorOrder, parseRule, planModel, lookupFtype } from "../model/recipes";
+import { FTYPES, llamaCppTensorOrder, parseRule, planModel, lookupFtype } from "../model/recipes";
+import { BUILTIN_METHODS } from "../methods/pipeline";
+import type { MethodNeeds, MethodSpec } from "../methods/types";
+import { PRUNE_METHODS, pruneMethod } from "../prune/methods";
+import type { PruneMethod } from "../prune/model";
+import { Tokenizer } from "../tokenizer/tokenizer";
+import { decodeText } from "../eval/text";
 import type { ModelSource } from "../model/source";
 import { evaluateOnText } from "./eval-bridge";
-import type { FromWorker, JobOptions, ModelChoice, PlanRow, ToWorker } from "./protocol";
+import type { FromWorker, JobOptions, MethodInfo, ModelChoice, PlanRow, ToWorker } from "./protocol";
 
 const post = (m: FromWorker, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(m, transfer);
 
@@ -80,6 +91,42 @@ async function planRows(m: ModelSource, o: JobOptions): Promise<PlanRow[]> {
   }));
 }
 
+const needsCalibration = (n: MethodNeeds | undefined) => !!(n && (n.gram || n.sumSq || n.sumAbs));
+
+/** What this build offers: the engine's method registry and the pruning methods. */
+function methodInfo(): { methods: MethodInfo[]; pruneMethods: MethodInfo[] } {
+  return {
+    methods: Object.keys(BUILTIN_METHODS).map((name) => ({ name, needsCalibration: needsCalibration(BUILTIN_METHODS[name]().needs) })),
+    pruneMethods: PRUNE_METHODS.map((name) => ({ name, needsCalibration: needsCalibration(pruneMethod({ method: name, sparsity: 0.5 }).needs) })),
+  };
+}
+
+/**
+ * The job's methods and calibration, as the CLI builds them: `quantize --method M --calib F [--ctx N]`
+ * (text without one trailing newline, ctx 512) or `quantize --prune method:target --calib F [--ctx N]`
+ * (the whole text, ctx 128); the calibration dataset is recorded under the file's name.
+ */
+async function methodsOf(m: ModelSource, o: JobOptions): Promise<{ methods?: MethodSpec[]; calibration?: { tokens: Int32Array; ctx: number; dataset: string }; label: string }> {
+  let methods: MethodSpec[] | undefined;
+  const prune = o.prune ?? null;
+  if (prune) {
+    const target = prune.target.trim();
+    if (!target) throw new TensorshrinkError("E_RANGE", `pruning with ${prune.method} needs a target: a sparsity such as 0.5, or N:M such as 2:4`, {});
+    methods = [pruneMethod(target.includes(":") ? { method: prune.method as PruneMethod, nm: target } : { method: prune.method as PruneMethod, sparsity: /^[0-9.]+$/.test(target) ? Number(target) : NaN })];
+  } else if (o.method) {
+    if (!Object.hasOwn(BUILTIN_METHODS, o.method)) throw new TensorshrinkError("E_RANGE", `unknown method "${o.method}" (known: ${Object.keys(BUILTIN_METHODS).join(", ")})`, { method: o.method });
+    methods = [o.method];
+  }
+  const label = prune ? `prune ${prune.method}` : o.method ?? "";
+  if (!methods || !o.calib) return { methods, label };
+  const ctx = o.ctx ?? (prune ? 128 : 512);
+  if (!Number.isInteger(ctx) || ctx < 2) throw new TensorshrinkError("E_RANGE", `the calibration context must be an integer >= 2 tokens, got ${ctx}`, {});
+  const text = decodeText(new Uint8Array(await o.calib.arrayBuffer()), o.calib.name);
+  const tok = Tokenizer.fromGguf({ kv: new Map(m.metadata.map((kv) => [kv.key, kv])) } as any);
+  const tokens = Int32Array.from(tok.encode(prune || !text.endsWith("\n") ? text : text.slice(0, -1), { addBos: true }));
+  return { methods, calibration: { tokens, ctx, dataset: o.calib.name }, label };
+}
+
 /** Collects the output as Blob parts (copies, since the pipeline reuses its chunks). */
 function blobSink(): ByteSink & { blob(): Blob } {
   let parts: BlobPart[] = [];
@@ -106,11 +153,20 @@ function blobSink(): ByteSink & { blob(): Blob } {
 async function run(id: number, o: JobOptions, output: { handle: FileSystemFileHandle } | { memory: true }, evalText: string | null | undefined): Promise<void> {
   const e = await engineReady();
   if (!model) throw new TensorshrinkError("E_ARG_TYPE", "no model is open", {});
-  const m = model;
   const ac = new AbortController();
   running = ac;
+  try {
+    await runJob(id, e, model, ac, o, output, evalText);
+  } finally {
+    // also when the options fail before the job starts (a bad imatrix, calibration text or pruning target)
+    if (running === ac) running = null;
+  }
+}
+
+async function runJob(id: number, e: Engine, m: ModelSource, ac: AbortController, o: JobOptions, output: { handle: FileSystemFileHandle } | { memory: true }, evalText: string | null | undefined): Promise<void> {
   const imatrix = o.imatrix ? await readImatrix(blobSource(o.imatrix, o.imatrix.name)) : null;
   const rules = o.rules.map(parseRule);
+  const { methods, calibration, label } = await methodsOf(m, o);
   let sink: ByteSink;
   let mem: ReturnType<typeof blobSink> | null = null;
   const handle = "handle" in output ? output.handle : null;
@@ -128,7 +184,8 @@ async function run(id: number, o: JobOptions, output: { handle: FileSystemFileHa
   let last = 0, lastTensor = -1;
   try {
     const report = await quantizeModel(e, m, sink, {
-      ftype: o.ftype, rules, pure: o.pure, imatrix, imatrixFile: o.imatrix?.name, signal: ac.signal,
+      ftype: o.ftype, rules, pure: o.pure, imatrix, imatrixFile: o.imatrix?.name, signal: ac.signal, methods, calibration,
+      onLayer: (p) => post({ op: "layer", id, method: label, ...p }),
       onProgress(p) {
         const now = Date.now();
         if (now - last < 200 && p.tensorIndex === lastTensor && p.doneBytes < p.totalBytes) return;
@@ -149,6 +206,7 @@ async function run(id: number, o: JobOptions, output: { handle: FileSystemFileHa
     }
     post({
       op: "done", id, rows: report.tensors.map((t) => ({ name: t.name, type: t.type, inType: t.inType, bytesBefore: t.bytesBefore, bytesAfter: t.bytesAfter, sqnrDb: t.sqnrDb, reason: t.reason })),
+      methods: report.methods ? { names: report.methods.names, seconds: report.methods.seconds, handled: report.methods.handled } : null,
       fileSize: report.fileSize, bitsPerWeight: report.bitsPerWeight, seconds: report.seconds, mbPerSecond: report.mbPerSecond, params: report.params,
       blob, savedTo: handle ? handle.name : null, eval: evalInfo,
     });
@@ -159,8 +217,6 @@ async function run(id: number, o: JobOptions, output: { handle: FileSystemFileHa
       try { if ((await handle.getFile()).size === 0) await (handle as any).remove?.(); } catch { /* best effort */ }
     }
     throw err;
-  } finally {
-    if (running === ac) running = null;
   }
 }
 
@@ -200,7 +256,7 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
 
 // Start compiling the engine at once, so the first open does not wait for it; report SIMD problems early.
 engineReady().then(
-  () => post({ op: "ready", threads: poolThreads, simd: true }),
+  () => post({ op: "ready", threads: poolThreads, simd: true, ftypes: Object.keys(FTYPES), ...methodInfo() }),
   (err) => { const x = errorOf(err); post({ op: "error", id: 0, code: x.code, message: x.message, stage: "init" }); },
 );
 void modelChoice;
