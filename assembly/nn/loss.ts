@@ -17,7 +17,8 @@
 // (x - max) * inv_tau - ln(sum), so logits of +-1e4 are fine. The SIMD kernel does the elementwise
 // work in f32 (Cephes exp/log, ~2 ulp; p = exp(x - max) / sum, 2 exp per logit pair) and sums in f64; the _ref twin does everything in f64 and
 // agrees to ~1e-6 relative on the loss (measured in test/80).
-import { exp_f32x4, logaddexp_f32x4, logaddexp64, expm1_small_f32x4, log1p_f32x4, widen_lo, widen_hi, hsum_f64x2 } from "./loss_math";
+import { exp_f32x4 } from "./math";
+import { logaddexp_f32x4, logaddexp64, expm1_small_f32x4, log1p_f32x4, widen_lo, widen_hi, hsum_f64x2 } from "./loss_math";
 import { hmax_f32x4 } from "../inline/simd";
 
 export const DISTILL_FKL: i32 = 0;

@@ -17,7 +17,8 @@
 // k = V this is exact, so with k = V the losses equal the full ones (test/80).
 // Gradient: for a loss over outcomes o with r_o = student probability, g_o = d loss / d r_o and
 // G = sum_o r_o g_o, d loss / d s_j = p_j (g_{o(j)} - G) / tau (o(j) = j for top-k tokens, else rest).
-import { exp_f32x4, logaddexp64, widen_lo, widen_hi, hsum_f64x2 } from "./loss_math";
+import { exp_f32x4 } from "./math";
+import { logaddexp64, widen_lo, widen_hi, hsum_f64x2 } from "./loss_math";
 import { row_max_f32, row_max_f32_ref, DISTILL_FKL, DISTILL_RKL, DISTILL_JSD, DISTILL_TV } from "./loss";
 
 // @ts-ignore: decorator

@@ -12,7 +12,7 @@ import { collectStats } from "../calib/collect";
 import { evaluate, type EvaluateResult } from "../eval/evaluate";
 import { decodeText, splitDocuments } from "../eval/text";
 import type { Args } from "./main";
-import { intOption, threadsOf, positionals } from "./commands";
+import { intOption, threadsOf, positionals, stderrBar } from "./commands";
 
 const one = (a: Args, k: string) => a.opts.get(k)?.at(-1);
 
@@ -26,20 +26,14 @@ async function readText(file: string): Promise<{ text: string; bytes: number }> 
   return { text: decodeText(b, file), bytes: b.length };
 }
 
-/** A one-line progress bar on stderr (TTY only): done/total, tokens/s, ETA. */
+/** The progress bar of imatrix and eval (commands.ts's {@link stderrBar}): done/total tokens, tokens/s, ETA. */
 function bar(enabled: boolean, label: string) {
-  let last = 0;
+  const b = stderrBar(enabled, label);
   return {
     update(done: number, total: number, tps: number, eta: number, what: string) {
-      if (!enabled) return;
-      const now = Date.now();
-      if (now - last < 100 && done < total) return;
-      last = now;
-      const f = total ? done / total : 1, w = 24, fill = Math.round(f * w);
-      const line = `${label} [${"#".repeat(fill)}${".".repeat(w - fill)}] ${(f * 100).toFixed(0).padStart(3)}% ${what} ${tps.toFixed(0)} tok/s ETA ${eta.toFixed(0)}s`;
-      process.stderr.write(`\r${line.slice(0, (process.stderr.columns || 120) - 1)}`);
+      b.draw(done, total, () => `${what} ${tps.toFixed(0)} tok/s ETA ${eta.toFixed(0)}s`);
     },
-    done() { if (enabled) process.stderr.write("\r\x1b[K"); },
+    done: b.done,
   };
 }
 

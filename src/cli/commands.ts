@@ -64,25 +64,43 @@ export function positionals(a: Args, n: number, usage: string): string[] {
 const fmtBytes = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : n >= 1e6 ? `${(n / 1e6).toFixed(2)} MB` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} kB` : `${n} B`);
 const fmtSqnr = (v: number | null) => (v === null ? "—" : v === Infinity ? "exact" : `${v.toFixed(2)} dB`);
 
-/** A one-line progress bar on stderr when it is a TTY: tensor name, MB/s, ETA. */
-export function progressBar(enabled: boolean) {
+/**
+ * The CLI's one progress bar: one line on stderr when `enabled` (a TTY), redrawn at most every 100 ms
+ * and always at the end: `[label ][########................]  33% text`, cut to the terminal's width.
+ * `done()` clears the line.
+ */
+export function stderrBar(enabled: boolean, label = "") {
   let last = 0;
   return {
-    update(p: QuantizeProgress) {
+    /** Draws `done` of `total` (any unit) with `text` after the percentage; `text` is built only when drawn. */
+    draw(done: number, total: number, text: () => string) {
       if (!enabled) return;
       const now = Date.now();
-      if (now - last < 100 && p.doneBytes < p.totalBytes) return;
+      if (now - last < 100 && done < total) return;
       last = now;
-      const frac = p.totalBytes ? p.doneBytes / p.totalBytes : 1;
-      const w = 24, fill = Math.round(frac * w);
-      const mbs = p.doneBytes / 1e6 / Math.max(p.elapsedMs / 1000, 1e-3);
-      const eta = frac > 0 ? ((p.elapsedMs / 1000) * (1 - frac)) / frac : 0;
-      const line = `[${"#".repeat(fill)}${".".repeat(w - fill)}] ${(frac * 100).toFixed(0).padStart(3)}% ${p.tensorIndex + 1}/${p.tensorCount} ${safeText(p.tensor).slice(0, 32).padEnd(32)} ${mbs.toFixed(0)} MB/s ETA ${eta.toFixed(0)}s`;
+      const f = total ? done / total : 1, w = 24, fill = Math.round(f * w);
+      const line = `${label ? `${label} ` : ""}[${"#".repeat(fill)}${".".repeat(w - fill)}] ${(f * 100).toFixed(0).padStart(3)}% ${text()}`;
       process.stderr.write(`\r${line.slice(0, (process.stderr.columns || 120) - 1)}`);
     },
     done() {
       if (enabled) process.stderr.write("\r\x1b[K");
     },
+  };
+}
+
+/** The quantize progress bar ({@link stderrBar}): tensor k/n and name, MB/s of f32 input, ETA. */
+export function progressBar(enabled: boolean) {
+  const bar = stderrBar(enabled);
+  return {
+    update(p: QuantizeProgress) {
+      bar.draw(p.doneBytes, p.totalBytes, () => {
+        const frac = p.totalBytes ? p.doneBytes / p.totalBytes : 1;
+        const mbs = p.doneBytes / 1e6 / Math.max(p.elapsedMs / 1000, 1e-3);
+        const eta = frac > 0 ? ((p.elapsedMs / 1000) * (1 - frac)) / frac : 0;
+        return `${p.tensorIndex + 1}/${p.tensorCount} ${safeText(p.tensor).slice(0, 32).padEnd(32)} ${mbs.toFixed(0)} MB/s ETA ${eta.toFixed(0)}s`;
+      });
+    },
+    done: bar.done,
   };
 }
 

@@ -2,6 +2,8 @@
 // the mask file and the evaluation table. The work is in src/prune (methods on the quantizeModel seam).
 import { TensorshrinkError } from "../errors";
 import { init } from "../engine/init";
+import type { Engine } from "../engine/engine";
+import type { ModelSource } from "../model/source";
 import { openFileSink, checkOutputNotInput } from "../formats/source";
 import { openModel } from "../model/open";
 import { quantizeModel } from "../model/quantize";
@@ -61,9 +63,8 @@ async function runStructured(a: Args, input: string, output: string): Promise<nu
   const ctx = Number(one(a, "--ctx") ?? 128), chunks = one(a, "--chunks") !== undefined ? Number(one(a, "--chunks")) : undefined;
   const engine = await init({ threads: one(a, "--threads") !== undefined ? Number(one(a, "--threads")) : undefined });
   const sig = installSignalHandlers();
-  let model: Awaited<ReturnType<typeof openModel>> | null = null;
-  try {
-    model = await openModel(input, engine, { tokenizer: one(a, "--tokenizer") });
+  return guardedJob(engine, sig, async (opened) => {
+    const model = opened(await openModel(input, engine, { tokenizer: one(a, "--tokenizer") }));
     await checkOutputNotInput(output, model.files ?? []);
     if (layers !== undefined && !(nl < model.hparams.nLayer)) throw new TensorshrinkError("E_RANGE", `--layers ${nl} would remove every layer (the model has ${model.hparams.nLayer})`);
     let stats = null;
@@ -78,11 +79,22 @@ async function runStructured(a: Args, input: string, output: string): Promise<nu
     const rep = await quantizeModel(engine, r.source, sink, { ftype, signal: sig.signal });
     process.stdout.write(`${input} -> ${output}: ${ffn !== undefined ? `FFN -${(100 * frac).toFixed(0)}% (${r.kept[0].length} channels kept per block)` : `${nl} layer(s) removed (kept ${r.kept[0].join(",")})`}, ${r.paramsBefore} -> ${r.paramsAfter} parameters, ${ftype}, ${rep.fileSize} bytes\n`);
     return 0;
+  });
+}
+
+/**
+ * Runs a prune job: an error caused by a signal is reported as the signal's; the model (once `opened`
+ * is given it), the engine and the signal handlers are released whatever happens.
+ */
+async function guardedJob(engine: Engine, sig: ReturnType<typeof installSignalHandlers>, job: (opened: <M extends ModelSource>(m: M) => M) => Promise<number>): Promise<number> {
+  let model: ModelSource | null = null;
+  try {
+    return await job(<M extends ModelSource>(m: M): M => { model = m; return m; });
   } catch (e) {
     sig.rethrowIfSignalled(e);
     throw e;
   } finally {
-    await model?.close?.();
+    await (model as ModelSource | null)?.close?.();
     engine.dispose();
     sig.uninstall();
   }
@@ -122,9 +134,8 @@ export async function runPrune(a: Args, recipe?: { ftype: string }): Promise<num
   const log = (s: string) => { if (!json) process.stderr.write(s); };
   const sig = installSignalHandlers();
   const engine = await init({ threads });
-  let model: Awaited<ReturnType<typeof openModel>> | null = null;
-  try {
-    model = await openModel(input, engine, { tokenizer: one(a, "--tokenizer") });
+  return guardedJob(engine, sig, async (opened) => {
+    const model = opened(await openModel(input, engine, { tokenizer: one(a, "--tokenizer") }));
     await checkOutputNotInput(output, model.files ?? []);
     const tokenizer = Tokenizer.fromGguf({ kv: new Map(model.metadata.map((kv) => [kv.key, kv])) });
     const masks: MaskEntry[] = [];
@@ -163,12 +174,5 @@ export async function runPrune(a: Args, recipe?: { ftype: string }): Promise<num
     }
     if (json) process.stdout.write(JSON.stringify(res, null, 1) + "\n");
     return 0;
-  } catch (e) {
-    sig.rethrowIfSignalled(e);
-    throw e;
-  } finally {
-    await model?.close?.();
-    engine.dispose();
-    sig.uninstall();
-  }
+  });
 }
