@@ -47,7 +47,7 @@ test.after(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-const file = (bytes: Uint8Array | string, name: string) => new File([bytes], name);
+const file = (bytes: Uint8Array | string, name: string) => new File([bytes as BlobPart], name);
 const base = { ftype: "Q4_K_M", rules: [], pure: false };
 
 test("methodInfo: the registry's methods and the pruning methods, each with whether it needs calibration", () => {
