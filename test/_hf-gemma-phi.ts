@@ -121,8 +121,16 @@ export function gemmaPhiConfig(o: GemmaPhiOptions): Record<string, unknown> {
 }
 
 /** The directory's files (name -> bytes); `mutate` may edit the tensors, `config` the config.json object. */
+const tensorCache = new Map<string, StEntry[]>();
+/** {@link gemmaPhiTensors}, generated once per options (callers must not modify the data arrays). */
+export function gemmaPhiTensorsCached(o: GemmaPhiOptions): StEntry[] {
+  const k = JSON.stringify(o);
+  if (!tensorCache.has(k)) tensorCache.set(k, gemmaPhiTensors(o));
+  return tensorCache.get(k)!;
+}
+
 export function gemmaPhiLayout(o: GemmaPhiOptions, mutate?: (st: StEntry[]) => void, config?: (c: Record<string, unknown>) => void): Record<string, Uint8Array> {
-  const st = gemmaPhiTensors(o);
+  const st = gemmaPhiTensorsCached(o).map((e) => ({ ...e }));
   mutate?.(st);
   const v = spmVocab(o.nVocab ?? 320);
   const cfg = gemmaPhiConfig(o);
