@@ -30,8 +30,8 @@ test.after(() => rmSync(tmp, { recursive: true, force: true }));
 // for the recipes 256-wide rows (every k-quant applies) and 4 layers (Q4_K_M's "more bits" layers 2, 3).
 // Small caps so tanh bends the values.
 export const GEMMA: Record<string, GemmaPhiOptions> = {
-  gemma2: { arch: "gemma2", nLayer: 4, nEmbd: 128, nFf: 256, nHead: 4, nHeadKv: 2, headDim: 32, tied: true, attnSoftcap: 5, finalSoftcap: 15, window: 8, seed: 21 },
-  gemma3: { arch: "gemma3", nLayer: 6, nEmbd: 128, nFf: 256, nHead: 2, nHeadKv: 1, headDim: 128, tied: true, finalSoftcap: 15, window: 8, seed: 22 },
+  gemma2: { arch: "gemma2", nLayer: 4, nEmbd: 128, nFf: 256, nHead: 4, nHeadKv: 2, headDim: 32, tied: true, attnSoftcap: 5, finalSoftcap: 10, window: 8, seed: 21 },
+  gemma3: { arch: "gemma3", nLayer: 6, nEmbd: 128, nFf: 256, nHead: 2, nHeadKv: 1, headDim: 128, tied: true, finalSoftcap: 10, window: 8, seed: 22 },
 };
 const SMALL: Record<string, GemmaPhiOptions> = {
   gemma2: { ...GEMMA.gemma2!, nLayer: 2 },
@@ -74,13 +74,13 @@ for (const [name, o] of Object.entries(SMALL)) {
       assert.is(get(`${name}.attention.key_length`), o.headDim ?? o.nEmbd / o.nHead);
       if (name === "gemma2") {
         assert.is(get("gemma2.attn_logit_softcapping"), 5);
-        assert.is(get("gemma2.final_logit_softcapping"), 15);
+        assert.is(get("gemma2.final_logit_softcapping"), 10);
         assert.not.ok(keys.includes("gemma2.rope.freq_base"), "Gemma2Model writes no rope.freq_base (llama.cpp default 10000)");
         assert.is(keys[3], "gemma2.context_length");
       } else {
         assert.is(get("gemma3.rope.freq_base"), 1e6);
         assert.is(get("gemma3.rope.freq_base_swa"), 1e4);
-        assert.is(get("gemma3.final_logit_softcapping"), 15);
+        assert.is(get("gemma3.final_logit_softcapping"), 10);
         assert.not.ok(keys.includes("gemma3.attn_logit_softcapping"));
         assert.is(keys[3], "gemma3.block_count");
       }

@@ -72,7 +72,7 @@ export function gemmaPhiTensors(o: GemmaPhiOptions): StEntry[] {
   const add = (name: string, shape: number[], scale: number, offset = 0) => st.push({ name, dtype: o.dtype ?? "F32", shape, data: gauss(shape.reduce((a, b) => a * b, 1), ++seed, scale, offset) });
   // Gemma norms are stored as w (the model multiplies by 1 + w): small values around 0
   const norm = (name: string, n: number) => (o.arch === "phi3" ? add(name, [n], 0.1, 1) : add(name, [n], 0.1, 0));
-  add("model.embed_tokens.weight", [V, d], o.arch === "phi3" ? 0.5 : 0.2);
+  add("model.embed_tokens.weight", [V, d], o.arch === "phi3" ? 0.5 : 0.1);
   for (let l = 0; l < o.nLayer; l++) {
     const p = `model.layers.${l}.`;
     norm(p + "input_layernorm.weight", d);
