@@ -31,7 +31,7 @@ test.after(() => rmSync(tmp, { recursive: true, force: true }));
 // Small caps so tanh bends the values.
 export const GEMMA: Record<string, GemmaPhiOptions> = {
   gemma2: { arch: "gemma2", nLayer: 4, nEmbd: 128, nFf: 256, nHead: 4, nHeadKv: 2, headDim: 32, tied: true, attnSoftcap: 5, finalSoftcap: 10, window: 8, seed: 21 },
-  gemma3: { arch: "gemma3", nLayer: 6, nEmbd: 128, nFf: 256, nHead: 2, nHeadKv: 1, headDim: 128, tied: true, finalSoftcap: 10, window: 8, seed: 22 },
+  gemma3: { arch: "gemma3", nLayer: 6, nEmbd: 128, nFf: 256, nHead: 2, nHeadKv: 1, headDim: 128, tied: true, finalSoftcap: 10, window: 8, ropeLinear: 8, seed: 22 },
 };
 const SMALL: Record<string, GemmaPhiOptions> = {
   gemma2: { ...GEMMA.gemma2!, nLayer: 2 },
@@ -80,6 +80,9 @@ for (const [name, o] of Object.entries(SMALL)) {
       } else {
         assert.is(get("gemma3.rope.freq_base"), 1e6);
         assert.is(get("gemma3.rope.freq_base_swa"), 1e4);
+        assert.is(get("gemma3.rope.scaling.type"), "linear");
+        assert.is(get("gemma3.rope.scaling.factor"), 8);
+        assert.is(keys.indexOf("gemma3.rope.scaling.factor") + 1, keys.indexOf("gemma3.rope.freq_base"), "TextModel writes rope scaling before the base");
         assert.is(get("gemma3.final_logit_softcapping"), 10);
         assert.not.ok(keys.includes("gemma3.attn_logit_softcapping"));
         assert.is(keys[3], "gemma3.block_count");

@@ -96,7 +96,7 @@ const llama = await nlc.getLlama({ gpu: false, build: "never", skipDownload: tru
 
 const SHAPES: Record<string, GemmaPhiOptions> = {
   gemma2: { arch: "gemma2", nLayer: 2, nEmbd: 256, nFf: 256, nHead: 4, nHeadKv: 2, headDim: 64, tied: true, attnSoftcap: 5, finalSoftcap: 10, window: 8, seed: 41 },
-  gemma3: { arch: "gemma3", nLayer: 6, nEmbd: 256, nFf: 256, nHead: 2, nHeadKv: 1, headDim: 128, tied: true, finalSoftcap: 10, window: 8, seed: 42 },
+  gemma3: { arch: "gemma3", nLayer: 6, nEmbd: 256, nFf: 256, nHead: 2, nHeadKv: 1, headDim: 128, tied: true, finalSoftcap: 10, window: 8, ropeLinear: 8, seed: 42 },
   phi3: { arch: "phi3", nLayer: 2, nEmbd: 256, nFf: 256, nHead: 4, nHeadKv: 2, tied: false, seed: 43 },
 };
 

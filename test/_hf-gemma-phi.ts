@@ -25,6 +25,8 @@ export interface GemmaPhiOptions {
   attnSoftcap?: number; finalSoftcap?: number;
   /** Gemma 3: rope_local_base_freq (default 10000) and rope_theta (default 1e6). */
   localTheta?: number; theta?: number;
+  /** Gemma 3: rope_scaling {rope_type: "linear", factor} of the global layers (Gemma 3 4B and larger: 8). */
+  ropeLinear?: number;
   seed?: number;
   dtype?: "F32" | "F16" | "BF16";
   /** Tokens in tokenizer.model (default 320: 3 specials, 256 bytes, 61 pieces). */
@@ -112,7 +114,7 @@ export function gemmaPhiConfig(o: GemmaPhiOptions): Record<string, unknown> {
   }
   if (o.arch === "gemma3") {
     return { architectures: ["Gemma3ForCausalLM"], model_type: "gemma3_text", ...common, head_dim: hd, max_position_embeddings: 32768, rms_norm_eps: 1e-6,
-      rope_theta: o.theta ?? 1000000.0, rope_local_base_freq: o.localTheta ?? 10000.0, rope_scaling: null, attn_logit_softcapping: null,
+      rope_theta: o.theta ?? 1000000.0, rope_local_base_freq: o.localTheta ?? 10000.0, rope_scaling: o.ropeLinear ? { rope_type: "linear", factor: o.ropeLinear } : null, attn_logit_softcapping: null,
       final_logit_softcapping: o.finalSoftcap ?? null, query_pre_attn_scalar: hd, sliding_window: o.window ?? 8, sliding_window_pattern: 6,
       hidden_activation: "gelu_pytorch_tanh", tie_word_embeddings: o.tied };
   }
@@ -191,7 +193,8 @@ export function gemmaPhiReference(o: GemmaPhiOptions, st: StEntry[], tokens: num
         for (let h = 0; h < nh; h++) rms(q, g(p + "self_attn.q_norm.weight"), h * hd, hd);
         for (let h = 0; h < nkv; h++) rms(k, g(p + "self_attn.k_norm.weight"), h * hd, hd);
       }
-      rope(q, nh, t, theta, 1); rope(k, nkv, t, theta, 1);
+      const rs = o.arch === "gemma3" && !sliding && o.ropeLinear ? o.ropeLinear : 1;
+      rope(q, nh, t, theta, rs); rope(k, nkv, t, theta, rs);
       K.push(k); Vv.push(v);
       const att = new Float64Array(nh * hd);
       const s0 = sliding ? Math.max(0, t - (cfg.sliding_window as number) + 1) : 0;
