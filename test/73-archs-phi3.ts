@@ -14,7 +14,9 @@ import path from "node:path";
 import { init, quantizeModel, TensorshrinkError, FTYPES } from "../src/index";
 import { filesResolver, memorySink, memorySource, openFileSink } from "../src/formats/source";
 import { readGguf, ggufGet } from "../src/formats/gguf";
-import { convertToGguf, llamaFromHf } from "../src/model/convert";
+import { convertToGguf, llamaFromHf, planAsModelSource, planShapeParams } from "../src/model/convert";
+import { checkLlamaTensors } from "../src/model/validate";
+import { llamaConfigFromMetadata } from "../src/nn/config";
 import { openModel } from "../src/model/open";
 import { gemmaPhiLayout, gemmaPhiTensorsCached, gemmaPhiReference, PHI3_ADDED, vocabSizeOf, type GemmaPhiOptions } from "./_hf-gemma-phi";
 import { assertSameFile, buildQuantizeHarness, llamaQuantize } from "./_quantize-harness";
@@ -90,6 +92,20 @@ test("errors: LongRoPE, fused shapes against config.json, Phi-3 names without ll
   const e6 = await err(files);
   assert.is(e6.code, "E_FORMAT");
   assert.match(e6.message, /Phi-3.*<\|endoftext\|>/);
+  // a llama.cpp Phi-3 128k GGUF: rope_factors_long / _short pass the loader's shape check, the forward pass refuses them by name
+  const plan = await llamaFromHf(filesResolver(gemmaPhiLayout(O)));
+  try {
+    const hd = O.nEmbd / O.nHead, extra = ["rope_factors_long.weight", "rope_factors_short.weight"].map((name) => ({ name, ne: [hd / 2] }));
+    const tensors = [...plan.tensors.map((t) => ({ name: t.name, ne: t.ne })), ...extra];
+    checkLlamaTensors(planShapeParams(plan), tensors, "phi3-128k.gguf");
+    const meta = planAsModelSource(plan).metadata;
+    assert.is(llamaConfigFromMetadata(meta, plan.tensors.map((t) => ({ name: t.name, ne: t.ne }))).fusedQkv, true);
+    const e7 = (() => { try { llamaConfigFromMetadata(meta, tensors); } catch (e) { return e as TensorshrinkError; } })();
+    assert.is(e7?.code, "E_UNSUPPORTED");
+    assert.match(e7!.message, /LongRoPE/);
+  } finally {
+    await plan.close();
+  }
   const out = path.join(tmp, "bad.gguf");
   await convertToGguf({ hf: filesResolver(files) }, await openFileSink(out), { ftype: "F32" }).then(() => assert.unreachable(), (e) => assert.is(e.code, "E_FORMAT"));
   assert.not.ok(existsSync(out));

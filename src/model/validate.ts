@@ -121,6 +121,8 @@ export function expectedLlamaTensors(h: LlamaShapeParams): Map<string, ExpectedT
 function expectGemmaPhi(m: Map<string, ExpectedTensor>, h: LlamaShapeParams): Map<string, ExpectedTensor> {
   const req = (name: string, ne: number[]) => m.set(name, { ne, required: true });
   const opt = (name: string, ne: number[]) => m.set(name, { ne, required: false });
+  // Phi-3 128k (LongRoPE): per-pair frequency factors for long and short contexts
+  if (h.arch === "phi3") { opt("rope_factors_long.weight", [h.nRot / 2]); opt("rope_factors_short.weight", [h.nRot / 2]); }
   for (let il = 0; il < h.nLayer; il++) {
     const b = `blk.${il}.`, nh = at(h.nHead, il), nkv = at(h.nHeadKv, il), ff = at(h.nFf, il);
     const q = h.arch === "phi3" ? h.nEmbd : h.headDimK * nh, k = h.headDimK * nkv, v = h.headDimV * nkv;

@@ -147,6 +147,9 @@ export function llamaConfigFromMetadata(metadata: readonly GgufKV[] | ReadonlyMa
     throw new TensorshrinkError("E_UNSUPPORTED", `rope scaling type "${String(scalingType)}" is not supported (only none and linear)`, { key: `${arch}.rope.scaling.type`, value: String(scalingType) });
   }
   if (!(scale > 0)) scale = 1;
+  if (names.has("rope_factors_long.weight") || names.has("rope_factors_short.weight")) {
+    throw new TensorshrinkError("E_UNSUPPORTED", `${arch}: LongRoPE (rope_factors_long / rope_factors_short, Phi-3 128k) is not supported by the forward pass`, { arch, tensor: "rope_factors_long.weight" });
+  }
   const nExpert = int("expert_count", 0, 0);
   const nExpertUsed = int("expert_used_count", nExpert > 0 ? 2 : 0, 0);
   if (nExpert > 0 && !(nExpertUsed >= 1 && nExpertUsed <= nExpert)) throw new TensorshrinkError("E_FORMAT", `${arch}.expert_used_count ${nExpertUsed} must be in 1..${nExpert}`, {});
