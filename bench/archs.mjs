@@ -39,7 +39,7 @@ if (argv[0] === "--child") {
 const L = Number(arg("layers", 16)), D = Number(arg("embd", 1536)), FF = Number(arg("ff", 4096)), V = Number(arg("vocab", 32000));
 const reps = Number(arg("reps", 1)), threads = Number(arg("threads", 2)), ftypes = String(arg("ftypes", "Q4_K_M,Q8_0")).split(",");
 const ALL_SHAPES = {
-  llama: { architectures: ["LlamaForCausalLM"], nHead: 24, nHeadKv: 8, headDim: 64 },
+  llama: { architectures: ["LlamaForCausalLM"], nHead: D / 64, nHeadKv: 8, headDim: 64 },
   qwen3: { architectures: ["Qwen3ForCausalLM"], nHead: 16, nHeadKv: 8, headDim: 128 },
   // Gemma 2 / 3: head_dim = n_embd / 8, tied output (no lm_head), SentencePiece tokenizer.model; Phi-3: fused qkv / gate_up
   gemma2: { architectures: ["Gemma2ForCausalLM"], nHead: 8, nHeadKv: 4, headDim: D / 8 },
