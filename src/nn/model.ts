@@ -28,7 +28,8 @@ export interface ForwardHooks {
    * Called once per distinct linear-layer input, before the matmuls that read it. `tensors` names every
    * GGUF weight that reads this input (["blk.0.attn_q.weight","blk.0.attn_k.weight","blk.0.attn_v.weight"],
    * ["blk.0.ffn_gate.weight","blk.0.ffn_up.weight"], ["blk.0.attn_output.weight"], ["blk.0.ffn_down.weight"],
-   * ["output.weight"] — "token_embd.weight" when the output is tied). `x` is [rows, cols] f32 row-major; `ptr`
+   * ["output.weight"] — "token_embd.weight" when the output is tied; Phi-3's fused ["blk.0.attn_qkv.weight"] and
+   * ["blk.0.ffn_up.weight"] instead of the q/k/v and gate/up lists). `x` is [rows, cols] f32 row-major; `ptr`
    * its byte address in engine wasm memory (x is a view of it: copy or reduce it inside the hook; do not
    * allocate wasm memory in the hook). MoE: one call per expert with the rows routed to it and `expert` set
    * (tensors = ["blk.N.ffn_gate_exps.weight","blk.N.ffn_up_exps.weight"], then ["blk.N.ffn_down_exps.weight"]);
