@@ -85,3 +85,5 @@ export { encodeMaskFile, type MaskEntry } from "./prune/maskfile";
 export { pruneFfnChannels, pruneLayers, type StructuredResult } from "./prune/structured";
 // --- iqftypes ---
 export { tensorRequiresImatrix } from "./model/recipes";
+// --- archs ---
+export { parseGemmaPhiConfig, gemmaPhiHparamsMetadata, isSwaLayer, gemmaAttentionScale, type GemmaPhiParams } from "./model/archs-gemma-phi";

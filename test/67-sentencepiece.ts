@@ -47,7 +47,7 @@ test("readSentencePieceModel: pieces, scores, types, trainer ids; unknown fields
   assert.is(v.tokens.length, 304);
   assert.is(v.tokens[302], "[PAD302]");
   assert.is(v.tokenTypes[303], 5);
-  assert.is(v.scores![301], -1000);
+  assert.is(v.scores![301], -10000, "padding inside vocab_size: score -10000 (_create_vocab_sentencepiece)");
   assert.equal([v.bosId, v.eosId, v.unkId, v.padId, v.addBos, v.addEos], [1, 2, 0, undefined, false, false]);
   // tokenizer_config.json contents win over the trainer's ids
   assert.is(vocabFromSentencePiece(m, { eos_token: { content: tokens[5] } }).eosId, 5);

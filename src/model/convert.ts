@@ -24,6 +24,8 @@ import { checkLlamaTensors, checkLlamaVocab, LLAMA_LIMITS, type LlamaShapeParams
 import { findDuplicateJsonKey } from "../formats/json-keys";
 import { chatTemplateOf, hfArchInfo, type GgufArch } from "./archs";
 import { readSentencePieceModel, vocabFromSentencePiece, type SentencePieceModel } from "./sentencepiece";
+import { gemmaPhiHparamsMetadata, parseGemmaPhiConfig, type GemmaPhiParams } from "./archs-gemma-phi";
+import { gemmaPhiLayerTensors, shiftedTensor, truncatedRows } from "./convert-gemma-phi";
 
 /** A tensor of a model plan, read lazily. */
 export interface ModelTensor {
@@ -88,6 +90,8 @@ export interface LlamaHParams {
   expertUsedCount?: number;
   /** Qwen3-MoE: each expert's FFN width (`<arch>.expert_feed_forward_length`, HF moe_intermediate_size). */
   expertFeedForwardLength?: number;
+  /** Gemma 2 / 3, Phi-3: soft-capping, sliding window, local rope base, original context (see ./archs-gemma-phi.ts). */
+  extra?: GemmaPhiParams;
 }
 
 /** A whole model, ready to be written as GGUF (after choosing an ftype). */
@@ -122,6 +126,16 @@ export function llamaMetadata(plan: ModelPlan, fileType: string | number): GgufK
   const ft = typeof fileType === "number" ? fileType : LLAMA_FTYPE[fileType.toUpperCase()];
   if (ft === undefined) throw new TensorshrinkError("E_UNKNOWN_TYPE", `unknown file type ${fileType}`, { ftype: fileType });
   const h = plan.hparams;
+  if (plan.arch === "gemma2" || plan.arch === "gemma3" || plan.arch === "phi3") {
+    return [
+      ggufKV("general.architecture", "str", plan.arch),
+      ggufKV("general.type", "str", "model"),
+      ggufKV("general.name", "str", plan.name),
+      ...gemmaPhiHparamsMetadata(plan.arch, h, ft),
+      ...vocabMetadata(plan.vocab),
+      ggufKV("general.quantization_version", "u32", 2),
+    ];
+  }
   if (plan.arch !== "llama") {
     const a = plan.arch;
     return [
@@ -445,7 +459,12 @@ export async function llamaFromHf(dir: string | FileResolver, opts: PlanOptions 
     const tokJson = await readJson(resolve, "tokenizer.json", false);
     const tokCfg = (await readJson(resolve, "tokenizer_config.json", false)) ?? {};
     let vocab: GgufVocab;
-    if (tokJson !== undefined) vocab = vocabFromHfTokenizer(tokJson, tokCfg, rawConfig, { vocabSize: cfg.vocabSize, maxTokens: nVocabRows, pre: info.pre });
+    // Gemma and Phi-3 (convert_hf_to_gguf.py: _set_vocab_sentencepiece) prefer tokenizer.model; Phi-4's
+    // GPT2Tokenizer (tokenizer_config.json tokenizer_class) takes tokenizer.json
+    const spmFirst = (info.gemma || info.fused) && !(info.fused && (tokCfg as any).tokenizer_class === "GPT2Tokenizer");
+    const spmModel = spmFirst ? await readSentencePieceFile(resolve) : undefined;
+    if (spmModel) vocab = vocabFromSentencePiece(spmModel, tokCfg, rawConfig, { vocabSize: cfg.vocabSize, maxTokens: nVocabRows, addedTokens: info.fused ? "phi3" : "spm", tokenizerJson: tokJson });
+    else if (tokJson !== undefined) vocab = vocabFromHfTokenizer(tokJson, tokCfg, rawConfig, { vocabSize: cfg.vocabSize, maxTokens: nVocabRows, pre: info.pre });
     else {
       // no tokenizer.json: the SentencePiece tokenizer.model, as convert_hf_to_gguf.py's _set_vocab_sentencepiece
       const spm = await readSentencePieceFile(resolve);
@@ -455,10 +474,15 @@ export async function llamaFromHf(dir: string | FileResolver, opts: PlanOptions 
     const chatTemplate = chatTemplateOf(tokCfg);
     if (chatTemplate !== undefined) vocab.chatTemplate = chatTemplate;
     // Qwen's tokenizer_config.json has no add_bos_token and bos_token null: llama.cpp's qwen2 vocab adds no BOS
-    if (info.arch !== "llama" && vocab.model === "gpt2" && (tokCfg as any).add_bos_token === undefined) vocab.addBos = false;
-    const tensors: ModelTensor[] = [stTensor("token_embd.weight", emb)];
+    if (info.arch !== "llama" && !info.gemma && !info.fused && vocab.model === "gpt2" && (tokCfg as any).add_bos_token === undefined) vocab.addBos = false;
+    if (info.gemma && vocab.model === "llama") vocab.addSpacePrefix = false;
+    const extra = info.gemma || info.fused ? parseGemmaPhiConfig(rawConfig, cfg, info.arch) : undefined;
+    // Gemma 3: rows of token_embd beyond the vocabulary are dropped (Gemma3Model.modify_tensors)
+    const embT = info.arch === "gemma3" ? truncatedRows(stTensor("token_embd.weight", emb), vocab.tokens.length) : stTensor("token_embd.weight", emb);
+    const tensors: ModelTensor[] = [embT];
     for (let l = 0; l < nLayers; l++) {
       const p = `model.layers.${l}.`;
+      if (info.gemma || info.fused) { tensors.push(...gemmaPhiLayerTensors(info, l, get, stTensor)); continue; }
       tensors.push(
         stTensor(`blk.${l}.attn_norm.weight`, get(p + "input_layernorm.weight")),
         info.permuteQK ? permutedTensor(`blk.${l}.attn_q.weight`, get(p + "self_attn.q_proj.weight"), nHead) : stTensor(`blk.${l}.attn_q.weight`, get(p + "self_attn.q_proj.weight")),
@@ -499,7 +523,7 @@ export async function llamaFromHf(dir: string | FileResolver, opts: PlanOptions 
         );
       }
     }
-    tensors.push(stTensor("output_norm.weight", get("model.norm.weight")));
+    tensors.push(info.gemma ? shiftedTensor("output_norm.weight", get("model.norm.weight"), 1) : stTensor("output_norm.weight", get("model.norm.weight")));
     let ropeScaling: LlamaHParams["ropeScaling"];
     const rs = cfg.ropeScaling;
     if (rs?.type === "llama3") {
@@ -509,20 +533,22 @@ export async function llamaFromHf(dir: string | FileResolver, opts: PlanOptions 
         readRows: async () => f.slice(), read: async () => f.slice(), readRawRows: async () => new Uint8Array(f.slice().buffer) });
     } else if (rs?.type === "linear") ropeScaling = { type: "linear", factor: rs.factor };
     const lm = model.tensors.get("lm_head.weight");
-    if (lm && !cfg.tieWordEmbeddings) tensors.push(stTensor("output.weight", lm));
-    const gate = tensors.find((t) => t.name === "blk.0.ffn_gate.weight" || t.name === "blk.0.ffn_gate_exps.weight")!;
-    const ffn = cfg.intermediateSize ?? (gate.ne.length >= 2 ? gate.ne[1]! : 0);
-    if (info.arch !== "llama" && rs) throw new TensorshrinkError("E_UNSUPPORTED", `${where}: rope_scaling ${rs.type} is not supported for ${cfg.arch} yet`, { arch: cfg.arch, rope: rs.type });
+    if (lm && !cfg.tieWordEmbeddings && !info.dropLmHead) tensors.push(stTensor("output.weight", lm));
+    const gate = tensors.find((t) => t.name === "blk.0.ffn_gate.weight" || t.name === "blk.0.ffn_gate_exps.weight" || t.name === "blk.0.ffn_down.weight")!;
+    const ffn = cfg.intermediateSize ?? (gate.name.endsWith("ffn_down.weight") ? gate.ne[0]! : gate.ne.length >= 2 ? gate.ne[1]! : 0);
+    if (extra?.ropeLinearFactor !== undefined) ropeScaling = { type: "linear", factor: extra.ropeLinearFactor };
+    if (!(info.arch === "llama" || (info.arch === "gemma3" && rs?.type === "linear")) && rs) throw new TensorshrinkError("E_UNSUPPORTED", `${where}: rope_scaling ${rs.type} is not supported for ${cfg.arch} yet`, { arch: cfg.arch, rope: rs.type });
     const plan: ModelPlan = {
       arch: info.arch,
       name: opts.name ?? cfg.name ?? info.arch,
       hparams: {
         contextLength: cfg.maxPositions, embeddingLength: dim, blockCount: nLayers, feedForwardLength: ffn,
-        headCount: nHead, headCountKv: nKv, ropeDimensionCount: headDim, ropeFreqBase: cfg.ropeTheta,
+        headCount: nHead, headCountKv: nKv, ropeDimensionCount: headDim, ropeFreqBase: extra?.ropeTheta ?? cfg.ropeTheta,
         rmsEps: cfg.rmsEps, vocabSize: vocab.tokens.length, ropeScaling,
         ...(headDim * nHead !== dim || (info.headDimKeysWhenGiven && cfg.headDimGiven) ? { keyLength: headDim } : {}),
         ...(nExpert ? { expertCount: nExpert, expertUsedCount: nExpertUsed } : {}),
         ...(nExpert && info.arch === "qwen3moe" ? { expertFeedForwardLength: cfg.moeIntermediateSize ?? (gate.ne[1] ?? 0) } : {}),
+        ...(extra ? { extra } : {}),
       },
       vocab,
       tensors,
@@ -530,7 +556,7 @@ export async function llamaFromHf(dir: string | FileResolver, opts: PlanOptions 
       close: () => model.close(),
     };
     checkLlamaTensors(planShapeParams(plan), plan.tensors, where);
-    checkLlamaVocab(plan.vocab, `${where}: tokenizer.json`);
+    checkLlamaVocab({ ...plan.vocab, name: plan.name }, `${where}: tokenizer.json`);
     return plan;
   } catch (e) {
     await model.close();

@@ -43,7 +43,7 @@ export interface HfLlamaConfig {
 }
 
 /** HF `architectures[0]` values the conversion accepts (see src/model/archs.ts for the GGUF arch of each). */
-export const SUPPORTED_HF_ARCHS: readonly string[] = ["LlamaForCausalLM", "MistralForCausalLM", "MixtralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "Qwen3MoeForCausalLM"];
+export const SUPPORTED_HF_ARCHS: readonly string[] = ["LlamaForCausalLM", "MistralForCausalLM", "MixtralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "Qwen3MoeForCausalLM", "Gemma2ForCausalLM", "Gemma3ForCausalLM", "Phi3ForCausalLM"];
 const SUPPORTED = SUPPORTED_HF_ARCHS;
 
 /**
@@ -71,6 +71,9 @@ export function parseHfLlamaConfig(c: unknown, file = "config.json"): HfLlamaCon
   if (cfg.architectures !== undefined) {
     if (!Array.isArray(cfg.architectures) || !cfg.architectures.every((a) => typeof a === "string")) throw bad("architectures", "is not a list of names");
     arch = cfg.architectures[0];
+    if (arch === "Gemma3ForConditionalGeneration") {
+      throw new TensorshrinkError("E_UNSUPPORTED", `${file} architecture ${arch} (Gemma 3 with its vision tower) is not supported: convert the text-only Gemma3ForCausalLM checkpoint (${SUPPORTED.join(", ")} are supported)`, { arch, file });
+    }
     if (arch !== undefined && !SUPPORTED.includes(arch)) {
       throw new TensorshrinkError("E_UNSUPPORTED", `${file} architecture ${arch} is not supported (${SUPPORTED.join(", ")} are)`, { arch, file });
     }
@@ -140,6 +143,7 @@ function ropeScaling(rs: unknown, file: string): HfLlamaConfig["ropeScaling"] {
     if (highFreqFactor === lowFreqFactor) throw bad("high_freq_factor", highFreqFactor, "equals low_freq_factor (division by zero)");
     return { type: "llama3", factor: num("factor", 8), lowFreqFactor, highFreqFactor, originalMaxPositions: num("original_max_position_embeddings", 8192) };
   }
+  if (type === "longrope" || type === "su") throw new TensorshrinkError("E_UNSUPPORTED", `${file} rope_scaling type ${type} (LongRoPE, Phi-3 128k: rope_factors_long/short) is not supported yet (linear and llama3 are; the 4k-context Phi-3 models have no rope_scaling)`, { rope: type, file });
   throw new TensorshrinkError("E_UNSUPPORTED", `${file} rope_scaling type ${type} is not supported (linear and llama3 are)`, { rope: type, file });
 }
 

@@ -112,14 +112,16 @@ export function readSentencePieceModel(bytes: Uint8Array, file = "tokenizer.mode
  * @param maxTokens the embedding's rows: the vocabulary must fit.
  * @throws TensorshrinkError `E_SHAPE`, `E_FORMAT` (flags of the wrong type).
  */
-export function vocabFromSentencePiece(m: SentencePieceModel, tokenizerConfig: any = {}, config: any = {}, opts: { vocabSize?: number; maxTokens?: number } = {}): GgufVocab {
+export function vocabFromSentencePiece(m: SentencePieceModel, tokenizerConfig: any = {}, config: any = {}, opts: { vocabSize?: number; maxTokens?: number; addedTokens?: "spm" | "phi3"; tokenizerJson?: any } = {}): GgufVocab {
   const n0 = m.pieces.length;
   let n = n0;
   if (opts.vocabSize !== undefined && opts.vocabSize > n) n = opts.vocabSize;
   if (opts.maxTokens !== undefined && n > opts.maxTokens) throw new TensorshrinkError("E_SHAPE", `tokenizer.model: ${n} tokens do not fit the ${opts.maxTokens} rows of the token embedding`, { file: "tokenizer.model" });
   const tokens = m.pieces.slice(), scores = Array.from(m.scores), tokenTypes = Array.from(m.types);
-  for (let i = n0; i < n; i++) { tokens.push(`[PAD${i}]`); scores.push(-1000); tokenTypes.push(TOKEN_TYPE.UNUSED); }
+  // ids below vocab_size that no piece fills: [PAD<id>], score -10000, UNUSED (_create_vocab_sentencepiece)
+  for (let i = n0; i < n; i++) { tokens.push(`[PAD${i}]`); scores.push(-10000); tokenTypes.push(TOKEN_TYPE.UNUSED); }
   const cfgT = tokenizerConfig && typeof tokenizerConfig === "object" ? tokenizerConfig : {};
+  if (opts.addedTokens) addedTokens(tokens, scores, tokenTypes, cfgT, opts.addedTokens, opts.tokenizerJson);
   const cfgM = config && typeof config === "object" ? config : {};
   const index = new Map<string, number>();
   tokens.forEach((t, i) => { if (!index.has(t)) index.set(t, i); });
@@ -143,4 +145,44 @@ export function vocabFromSentencePiece(m: SentencePieceModel, tokenizerConfig: a
     bosId: pick("bos", m.bosId), eosId: pick("eos", m.eosId), unkId: pick("unk", m.unkId), padId: pick("pad", m.padId),
     addBos: flag("add_bos_token", true), addEos: flag("add_eos_token", false),
   };
+}
+
+/** The names convert_hf_to_gguf.py's does_token_look_special treats as control tokens. */
+function looksSpecial(t: string): boolean {
+  return t === "<pad>" || t === "<mask>" || t === "<2mass>" || t === "[@BOS@]" || (t.startsWith("<|") && t.endsWith("|>")) ||
+    (t.startsWith("<\uff5c") && t.endsWith("\uff5c>")) || (t.startsWith("<unused") && t.endsWith(">"));
+}
+
+/**
+ * Added tokens over the pieces, as the converters do (score -1000): tokenizer_config.json's
+ * `added_tokens_decoder` — "spm" (_create_vocab_sentencepiece): CONTROL when special or looking special,
+ * else USER_DEFINED with U+2581 turned into spaces; "phi3" (Phi3MiniModel.set_vocab): USER_DEFINED, CONTROL
+ * when special, then the same for tokenizer.json's `added_tokens`. Ids beyond the vocabulary are ignored.
+ * @throws TensorshrinkError `E_FORMAT` for an entry without a content string or an id that is not an integer.
+ */
+function addedTokens(tokens: string[], scores: number[], types: number[], cfgT: any, mode: "spm" | "phi3", tokJson: any): void {
+  const put = (id: number, content: string, special: boolean, file: string) => {
+    if (!Number.isSafeInteger(id) || id < 0) throw new TensorshrinkError("E_FORMAT", `${file}: added token ${JSON.stringify(content).slice(0, 40)} has id ${id}, not a token id`, { file, id });
+    if (id >= tokens.length) return;
+    let t = content, type: number = TOKEN_TYPE.USER_DEFINED;
+    if (mode === "spm") {
+      if (special || looksSpecial(t)) type = TOKEN_TYPE.CONTROL;
+      else t = t.replace(/\u2581/g, " ");
+    } else if (special) type = TOKEN_TYPE.CONTROL;
+    tokens[id] = t; scores[id] = -1000; types[id] = type;
+  };
+  const dec = cfgT.added_tokens_decoder;
+  if (dec !== undefined && dec !== null) {
+    if (typeof dec !== "object" || Array.isArray(dec)) throw new TensorshrinkError("E_FORMAT", "tokenizer_config.json: added_tokens_decoder is not an object", { file: "tokenizer_config.json", key: "added_tokens_decoder" });
+    for (const [k, v] of Object.entries(dec as Record<string, any>)) {
+      if (!v || typeof v !== "object" || typeof v.content !== "string") throw new TensorshrinkError("E_FORMAT", `tokenizer_config.json: added_tokens_decoder[${JSON.stringify(k)}] has no content string`, { file: "tokenizer_config.json", key: k });
+      put(/^[0-9]+$/.test(k) ? Number(k) : NaN, v.content, v.special === true, "tokenizer_config.json");
+    }
+  }
+  if (mode === "phi3" && tokJson && typeof tokJson === "object" && Array.isArray(tokJson.added_tokens)) {
+    for (const a of tokJson.added_tokens as any[]) {
+      if (!a || typeof a !== "object" || typeof a.content !== "string") throw new TensorshrinkError("E_FORMAT", "tokenizer.json: an added token has no content string", { file: "tokenizer.json" });
+      put(Number(a.id), a.content, a.special === true, "tokenizer.json");
+    }
+  }
 }

@@ -9,7 +9,7 @@ import { TensorshrinkError } from "../errors";
 import type { GgufKV } from "../formats/gguf";
 
 /** GGUF architectures whose tensors {@link checkLlamaModel} checks (others pass unchecked). */
-export const CHECKED_ARCHS: readonly string[] = ["llama", "qwen2", "qwen3", "qwen3moe"];
+export const CHECKED_ARCHS: readonly string[] = ["llama", "qwen2", "qwen3", "qwen3moe", "gemma2", "gemma3", "phi3"];
 
 /** Upper limits of llama hyperparameters (far above any published model; they bound allocations). */
 export const LLAMA_LIMITS = Object.freeze({
@@ -77,8 +77,10 @@ export function expectedLlamaTensors(h: LlamaShapeParams): Map<string, ExpectedT
   const req = (name: string, ne: number[]) => m.set(name, { ne, required: true });
   req("token_embd.weight", [h.nEmbd, h.nVocab]);
   req("output_norm.weight", [h.nEmbd]);
-  m.set("output.weight", { ne: [h.nEmbd, h.nVocab], required: false });
+  // gemma2's loader always ties the output to token_embd (an output.weight is a tensor it does not use)
+  if (h.arch !== "gemma2") m.set("output.weight", { ne: [h.nEmbd, h.nVocab], required: false });
   if (!h.arch || h.arch === "llama") m.set("rope_freqs.weight", { ne: [h.nRot / 2], required: false });
+  if (h.arch === "gemma2" || h.arch === "gemma3" || h.arch === "phi3") return expectGemmaPhi(m, h);
   for (let il = 0; il < h.nLayer; il++) {
     const b = `blk.${il}.`, nh = at(h.nHead, il), nkv = at(h.nHeadKv, il), ff = at(h.nFf, il);
     req(b + "attn_norm.weight", [h.nEmbd]);
@@ -106,6 +108,36 @@ export function expectedLlamaTensors(h: LlamaShapeParams): Map<string, ExpectedT
       req(b + "ffn_down.weight", [ff, h.nEmbd]);
       req(b + "ffn_up.weight", [h.nEmbd, ff]);
     }
+  }
+  return m;
+}
+
+/**
+ * gemma2 / gemma3 / phi3 layers (llama-model.cpp create_tensor calls): q/k/v either separate or one
+ * attn_qkv {n_embd, q + k + v} (create_tensor_qkv; {@link checkLlamaTensors} requires one of the two);
+ * Gemma: attn_q_norm / attn_k_norm {head_k} (gemma3), post_attention_norm and post_ffw_norm {n_embd},
+ * ffn_gate / ffn_up {n_embd, n_ff}; Phi-3: attn_output {n_embd, n_embd}, ffn_up {n_embd, 2·n_ff}, no ffn_gate.
+ */
+function expectGemmaPhi(m: Map<string, ExpectedTensor>, h: LlamaShapeParams): Map<string, ExpectedTensor> {
+  const req = (name: string, ne: number[]) => m.set(name, { ne, required: true });
+  const opt = (name: string, ne: number[]) => m.set(name, { ne, required: false });
+  // Phi-3 128k (LongRoPE): per-pair frequency factors for long and short contexts
+  if (h.arch === "phi3") { opt("rope_factors_long.weight", [h.nRot / 2]); opt("rope_factors_short.weight", [h.nRot / 2]); }
+  for (let il = 0; il < h.nLayer; il++) {
+    const b = `blk.${il}.`, nh = at(h.nHead, il), nkv = at(h.nHeadKv, il), ff = at(h.nFf, il);
+    const q = h.arch === "phi3" ? h.nEmbd : h.headDimK * nh, k = h.headDimK * nkv, v = h.headDimV * nkv;
+    req(b + "attn_norm.weight", [h.nEmbd]);
+    opt(b + "attn_qkv.weight", [h.nEmbd, q + k + v]);
+    opt(b + "attn_q.weight", [h.nEmbd, q]); opt(b + "attn_k.weight", [h.nEmbd, k]); opt(b + "attn_v.weight", [h.nEmbd, v]);
+    req(b + "attn_output.weight", [q, h.nEmbd]);
+    req(b + "ffn_norm.weight", [h.nEmbd]);
+    req(b + "ffn_down.weight", [ff, h.nEmbd]);
+    if (h.arch === "phi3") { req(b + "ffn_up.weight", [h.nEmbd, 2 * ff]); continue; }
+    if (h.arch === "gemma3") { req(b + "attn_q_norm.weight", [h.headDimK]); req(b + "attn_k_norm.weight", [h.headDimK]); }
+    req(b + "post_attention_norm.weight", [h.nEmbd]);
+    req(b + "ffn_gate.weight", [h.nEmbd, ff]);
+    req(b + "ffn_up.weight", [h.nEmbd, ff]);
+    req(b + "post_ffw_norm.weight", [h.nEmbd]);
   }
   return m;
 }
@@ -147,7 +179,7 @@ export function checkLlamaParams(h: LlamaShapeParams, where: string): void {
   int("n_expert_used", h.nExpertUsed, 0, Math.max(h.nExpert, 0));
   if (h.nExpert > 0 && h.nExpertUsed < 1) throw bad("n_expert_used", h.nExpertUsed, `must be at least 1 with ${h.nExpert} experts`);
   if (h.nExpert === 1) throw bad("n_expert", 1, "must be 0 (dense) or at least 2");
-  if (h.nRot !== h.headDimK) throw bad("n_rot", h.nRot, `must equal the head size ${h.headDimK} for llama (llama.cpp: invalid n_rot)`);
+  if (h.arch === "phi3" ? h.nRot > h.headDimK : h.nRot !== h.headDimK) throw bad("n_rot", h.nRot, `must equal the head size ${h.headDimK} for llama (llama.cpp: invalid n_rot)`);
   if (h.nRot % 2 !== 0) throw bad("n_rot", h.nRot, "must be even");
   for (let il = 0; il < h.nLayer; il++) {
     const nh = at(h.nHead, il), nkv = at(h.nHeadKv, il);
@@ -179,6 +211,17 @@ export function checkLlamaTensors(h: LlamaShapeParams, tensors: readonly { reado
   for (const [name, e] of want) {
     if (e.required && !seen.has(name)) throw new TensorshrinkError("E_SHAPE", `${where}: tensor ${name} ${shape(e.ne)} is missing`, { tensor: name, expected: [...e.ne] });
   }
+  if (h.arch === "gemma2" || h.arch === "gemma3" || h.arch === "phi3") {
+    // create_tensor_qkv: one fused attn_qkv, or all three of attn_q / attn_k / attn_v
+    for (let il = 0; il < h.nLayer; il++) {
+      const b = `blk.${il}.`, sep = ["attn_q", "attn_k", "attn_v"].filter((r) => seen.has(`${b}${r}.weight`));
+      const fused = seen.has(`${b}attn_qkv.weight`);
+      if (fused ? sep.length > 0 : sep.length !== 3) {
+        const name = fused ? `${b}${sep[0]}.weight` : `${b}${["attn_q", "attn_k", "attn_v"].find((r) => !sep.includes(r))}.weight`;
+        throw new TensorshrinkError("E_SHAPE", fused ? `${where}: tensor ${name} beside ${b}attn_qkv.weight (llama.cpp uses one or the other)` : `${where}: tensor ${name} ${shape(want.get(name)!.ne)} is missing (or a fused ${b}attn_qkv.weight)`, { tensor: name });
+      }
+    }
+  }
 }
 
 /** A vocabulary as GGUF stores it (`tokenizer.ggml.*`). */
@@ -188,6 +231,8 @@ export interface LlamaVocabView {
   readonly tokens: readonly string[];
   readonly tokenTypes?: ArrayLike<unknown>;
   readonly scores?: ArrayLike<unknown>;
+  /** general.name: llama.cpp looks up "</s>", "<unk>", "<s>", "<|endoftext|>" in a vocabulary of a model named *phi-3* / *phi3*. */
+  readonly name?: string;
 }
 
 /** The 256 characters byte-level BPE (GPT-2) uses for the bytes 0..255. */
@@ -221,6 +266,12 @@ export function checkLlamaVocab(v: LlamaVocabView, where: string): void {
     const j = ids.get(t);
     if (j !== undefined) throw bad(`token ${JSON.stringify(t).slice(0, 40)} is both id ${j} and id ${i} (llama.cpp needs unique token strings and aborts otherwise)`, { token: i, other: j });
     ids.set(t, i);
+  }
+  const lname = (v.name ?? "").toLowerCase();
+  if (lname.includes("phi-3") || lname.includes("phi3")) {
+    // llama-vocab.cpp sets token attributes by name for these with token_to_id.at(), aborting the load when one is missing
+    const miss = ["</s>", "<unk>", "<s>", "<|endoftext|>"].find((t) => !ids.has(t));
+    if (miss) throw bad(`general.name ${JSON.stringify(v.name)} names a Phi-3 model, and llama.cpp then needs the token ${JSON.stringify(miss)} in the vocabulary (it fails to load otherwise): add it or rename the model`, { missing: miss });
   }
   if (v.model === "llama") {
     // SentencePiece: byte_to_token() looks up "<0xNN>", then the byte itself as a string, with .at()
@@ -297,6 +348,7 @@ export function checkLlamaModel(model: { readonly metadata: readonly GgufKV[]; r
   const tm = kv.get("tokenizer.ggml.model");
   if (tokens && typeof tm === "string") {
     if (!tokens.every((t) => typeof t === "string")) throw new TensorshrinkError("E_FORMAT", `${where}: tokenizer.ggml.tokens holds non-strings`, { file: where });
-    checkLlamaVocab({ model: tm, tokens: tokens as string[], tokenTypes: arr("tokenizer.ggml.token_type"), scores: arr("tokenizer.ggml.scores") }, where);
+    const nm = kv.get("general.name");
+    checkLlamaVocab({ model: tm, tokens: tokens as string[], tokenTypes: arr("tokenizer.ggml.token_type"), scores: arr("tokenizer.ggml.scores"), ...(typeof nm === "string" ? { name: nm } : {}) }, where);
   }
 }

@@ -28,6 +28,8 @@ export interface GgufVocab {
   addEos: boolean;
   /** Jinja chat template (`tokenizer.chat_template`, from tokenizer_config.json), when the model has one. */
   chatTemplate?: string;
+  /** `tokenizer.ggml.add_space_prefix`, written last when set (Gemma's converters write false). */
+  addSpacePrefix?: boolean;
 }
 
 const BYTE_RE = /^<0x[0-9A-Fa-f]{2}>$/;
@@ -191,5 +193,6 @@ export function vocabMetadata(v: GgufVocab): GgufKV[] {
   kv.push(ggufKV("tokenizer.ggml.add_bos_token", "bool", v.addBos));
   kv.push(ggufKV("tokenizer.ggml.add_eos_token", "bool", v.addEos));
   if (v.chatTemplate !== undefined) kv.push(ggufKV("tokenizer.chat_template", "str", v.chatTemplate));
+  if (v.addSpacePrefix !== undefined) kv.push(ggufKV("tokenizer.ggml.add_space_prefix", "bool", v.addSpacePrefix));
   return kv;
 }

@@ -2,7 +2,9 @@
  * Every hyperparameter the llama forward pass needs, read once from GGUF metadata
  * (`<arch>.context_length`, `embedding_length`, `block_count`, `feed_forward_length`,
  * `attention.head_count(_kv)`, `attention.layer_norm_rms_epsilon`, `rope.dimension_count`,
- * `rope.freq_base`, `rope.scaling.type/factor`, `expert_count`, `expert_used_count`, tokenizer ids).
+ * `rope.freq_base`, `rope.scaling.type/factor`, `expert_count`, `expert_used_count`, tokenizer ids), and for
+ * gemma2 / gemma3 / phi3 what llama.cpp's load_arch_hparams derives: soft-capping caps, the sliding window
+ * and its layer pattern, the local rope base, the query scale, the embedding scale.
  */
 import { TensorshrinkError } from "../errors";
 import type { GgufFile, GgufKV, GgufValue } from "../formats/gguf";
@@ -49,10 +51,33 @@ export interface LlamaConfig {
   qkvBias: boolean;
   /** Qwen3: attn_{q,k}_norm.weight, a per-head RMSNorm of q and k before rope (present in the file). */
   qkNorm: boolean;
+  /** Token embeddings are multiplied by this (Gemma: √n_embd in f32; else 1). */
+  embedScale: number;
+  /** Gemma: post_attention_norm / post_ffw_norm RMSNorms of the attention and FFN outputs before the residual adds. */
+  postNorms: boolean;
+  /** FFN activation: "silu" (SwiGLU) or "gelu" (Gemma: GELU tanh approximation, gated). */
+  ffnAct: "silu" | "gelu";
+  /** Query scale before q·k (llama: 1/√headDim; Gemma: 1/√headDim, or 1/√(nEmbd/nHead) for the 27B layer counts). */
+  attnScale: number;
+  /** Attention logit soft-capping cap (Gemma 2: attn_logit_softcapping, default 50); 0 = none. */
+  attnSoftcap: number;
+  /** Final logit soft-capping cap (Gemma 2: default 30; Gemma 3 when the key exists); 0 = none. */
+  finalSoftcap: number;
+  /** Sliding-window length in tokens for the layers with swa[l] (0 = no sliding window). */
+  slidingWindow: number;
+  /** Per layer: sliding-window attention (Gemma 2: even layers; Gemma 3: il % 6 < 5; else none). */
+  swa: boolean[];
+  /** Rope base and linear scaling factor of the sliding-window layers (Gemma 2: the global ones; Gemma 3: freq_base_swa, default 10000, no scaling). */
+  ropeFreqBaseSwa: number;
+  ropeScaleLinearSwa: number;
+  /** One fused attn_qkv.weight [nEmbd, q + k + v] instead of attn_q / attn_k / attn_v (Phi-3). */
+  fusedQkv: boolean;
+  /** ffn_up.weight [nEmbd, 2·nFf] holding gate then up, no ffn_gate (Phi-3). */
+  fusedGateUp: boolean;
 }
 
 /** Architectures the forward pass implements, with their rope type (llama.cpp's llama_model_rope_type): qwen2 / qwen3 rotate halves (NEOX). */
-const ARCHS: Record<string, "norm" | "neox"> = { llama: "norm", qwen2: "neox", qwen3: "neox", qwen3moe: "neox" };
+const ARCHS: Record<string, "norm" | "neox"> = { llama: "norm", qwen2: "neox", qwen3: "neox", qwen3moe: "neox", gemma2: "neox", gemma3: "neox", phi3: "neox" };
 
 function asNumber(v: GgufValue | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -122,18 +147,45 @@ export function llamaConfigFromMetadata(metadata: readonly GgufKV[] | ReadonlyMa
     throw new TensorshrinkError("E_UNSUPPORTED", `rope scaling type "${String(scalingType)}" is not supported (only none and linear)`, { key: `${arch}.rope.scaling.type`, value: String(scalingType) });
   }
   if (!(scale > 0)) scale = 1;
+  if (names.has("rope_factors_long.weight") || names.has("rope_factors_short.weight")) {
+    throw new TensorshrinkError("E_UNSUPPORTED", `${arch}: LongRoPE (rope_factors_long / rope_factors_short, Phi-3 128k) is not supported by the forward pass`, { arch, tensor: "rope_factors_long.weight" });
+  }
   const nExpert = int("expert_count", 0, 0);
   const nExpertUsed = int("expert_used_count", nExpert > 0 ? 2 : 0, 0);
   if (nExpert > 0 && !(nExpertUsed >= 1 && nExpertUsed <= nExpert)) throw new TensorshrinkError("E_FORMAT", `${arch}.expert_used_count ${nExpertUsed} must be in 1..${nExpert}`, {});
   const tid = (k: string, d: number) => { const v = asNumber(raw(k)); return v === undefined ? d : v; };
   const addBosRaw = raw("tokenizer.ggml.add_bos_token");
+  const nLayer = int("block_count");
+  const gemma = arch === "gemma2" || arch === "gemma3";
+  // sliding window as llama.cpp's load_arch_hparams: gemma2 always (default 4096, pattern 2), gemma3 when the
+  // key is there and > 0 (pattern 6); <arch>.attention.sliding_window_pattern (a number or per-layer bools) wins
+  const winRaw = asNumber(raw(`${arch}.attention.sliding_window`));
+  const window = arch === "gemma2" ? winRaw ?? 4096 : arch === "gemma3" ? winRaw ?? 0 : 0;
+  const patRaw = raw(`${arch}.attention.sliding_window_pattern`) as any;
+  const pattern = arch === "gemma2" ? 2 : 6;
+  const swa = Array.from({ length: nLayer }, (_, il) => {
+    if (!gemma || window <= 0) return false;
+    if (patRaw && typeof patRaw === "object" && Array.isArray(patRaw.items)) return Boolean(patRaw.items[il]);
+    const p = asNumber(patRaw) ?? pattern;
+    return p === 0 || il % p < p - 1;
+  });
+  const freqBase = num("rope.freq_base", 10000);
+  const is27B = (arch === "gemma2" && nLayer === 46) || (arch === "gemma3" && nLayer === 62);
   return {
-    arch, nLayer: int("block_count"), nEmbd, nHead, nHeadKv, headDim, nFf: nExpert > 0 && raw(`${arch}.expert_feed_forward_length`) !== undefined ? int("expert_feed_forward_length") : int("feed_forward_length"), nVocab,
+    arch, nLayer, nEmbd, nHead, nHeadKv, headDim, nFf: nExpert > 0 && raw(`${arch}.expert_feed_forward_length`) !== undefined ? int("expert_feed_forward_length") : int("feed_forward_length"), nVocab,
     nCtxTrain: int("context_length", 2048), normEps: num("attention.layer_norm_rms_epsilon", 1e-5), ropeType,
-    ropeFreqBase: num("rope.freq_base", 10000), ropeScaleLinear: scale, nExpert, nExpertUsed,
+    ropeFreqBase: freqBase, ropeScaleLinear: scale, nExpert, nExpertUsed,
     tiedOutput: !names.has("output.weight"), bos: tid("tokenizer.ggml.bos_token_id", 1), eos: tid("tokenizer.ggml.eos_token_id", 2),
     addBos: addBosRaw === undefined ? true : Boolean(addBosRaw), nRot, ropeFreqs: names.has("rope_freqs.weight"),
     qkvBias: names.has("blk.0.attn_q.bias"), qkNorm: names.has("blk.0.attn_q_norm.weight"),
+    embedScale: gemma ? Math.fround(Math.sqrt(nEmbd)) : 1, postNorms: gemma, ffnAct: gemma ? "gelu" : "silu",
+    attnScale: 1 / Math.sqrt(is27B ? Math.floor(nEmbd / nHead) : headDim),
+    attnSoftcap: arch === "gemma2" ? num("attn_logit_softcapping", 50) : 0,
+    finalSoftcap: arch === "gemma2" ? num("final_logit_softcapping", 30) : arch === "gemma3" ? num("final_logit_softcapping", 0) : 0,
+    slidingWindow: window, swa,
+    ropeFreqBaseSwa: arch === "gemma2" ? num("rope.freq_base_swa", freqBase) : arch === "gemma3" ? num("rope.freq_base_swa", 10000) : freqBase,
+    ropeScaleLinearSwa: arch === "gemma2" ? scale : 1,
+    fusedQkv: names.has("blk.0.attn_qkv.weight"), fusedGateUp: arch === "phi3" && !names.has("blk.0.ffn_gate.weight"),
   };
 }
 
@@ -149,14 +201,17 @@ export function llamaConfigFromGguf(gguf: Pick<GgufFile, "metadata" | "tensors">
 export function blockTensorNames(cfg: LlamaConfig, layer: number): Record<string, string> {
   const p = `blk.${layer}.`;
   const base: Record<string, string> = {
-    attn_norm: p + "attn_norm.weight", attn_q: p + "attn_q.weight", attn_k: p + "attn_k.weight", attn_v: p + "attn_v.weight",
+    attn_norm: p + "attn_norm.weight",
+    ...(cfg.fusedQkv ? { attn_qkv: p + "attn_qkv.weight" } : { attn_q: p + "attn_q.weight", attn_k: p + "attn_k.weight", attn_v: p + "attn_v.weight" }),
     attn_output: p + "attn_output.weight", ffn_norm: p + "ffn_norm.weight",
+    ...(cfg.postNorms ? { attn_post_norm: p + "post_attention_norm.weight", ffn_post_norm: p + "post_ffw_norm.weight" } : {}),
     ...(cfg.qkvBias ? { attn_q_bias: p + "attn_q.bias", attn_k_bias: p + "attn_k.bias", attn_v_bias: p + "attn_v.bias" } : {}),
     ...(cfg.qkNorm ? { attn_q_norm: p + "attn_q_norm.weight", attn_k_norm: p + "attn_k_norm.weight" } : {}),
   };
   if (cfg.nExpert > 0) {
     return { ...base, ffn_gate_inp: p + "ffn_gate_inp.weight", ffn_gate: p + "ffn_gate_exps.weight", ffn_up: p + "ffn_up_exps.weight", ffn_down: p + "ffn_down_exps.weight" };
   }
+  if (cfg.fusedGateUp) return { ...base, ffn_up: p + "ffn_up.weight", ffn_down: p + "ffn_down.weight" };
   return { ...base, ffn_gate: p + "ffn_gate.weight", ffn_up: p + "ffn_up.weight", ffn_down: p + "ffn_down.weight" };
 }
 
@@ -164,5 +219,5 @@ export function blockTensorNames(cfg: LlamaConfig, layer: number): Record<string
 export function blockWeightValues(cfg: LlamaConfig): number {
   const C = cfg.nEmbd, kv = cfg.nHeadKv * cfg.headDim, q = cfg.nHead * cfg.headDim;
   const ffn = cfg.nExpert > 0 ? cfg.nExpert * 3 * C * cfg.nFf + C * cfg.nExpert : 3 * C * cfg.nFf;
-  return 2 * C + C * q + 2 * C * kv + q * C + ffn + (cfg.qkvBias ? q + 2 * kv : 0) + (cfg.qkNorm ? 2 * cfg.headDim : 0);
+  return 2 * C + C * q + 2 * C * kv + q * C + ffn + (cfg.qkvBias ? q + 2 * kv : 0) + (cfg.qkNorm ? 2 * cfg.headDim : 0) + (cfg.postNorms ? 2 * C : 0);
 }

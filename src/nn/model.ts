@@ -2,7 +2,10 @@
  * The llama forward pass on the engine's wasm SIMD kernels (assembly/nn): token embedding, blocks of
  * RMSNorm → grouped-query attention with RoPE and an f32 KV cache → RMSNorm → SwiGLU FFN (dense, or
  * Mixtral-style top-k experts), final norm and head — the graph llama.cpp builds for `llama`; for
- * `qwen2` plus the q/k/v biases, for `qwen3` plus the per-head q/k RMSNorms, both with NEOX rope.
+ * `qwen2` plus the q/k/v biases, for `qwen3` plus the per-head q/k RMSNorms, both with NEOX rope; for
+ * `gemma2` / `gemma3` the √n_embd embedding scale, post-attention / post-FFN norms, GELU(tanh) gated FFN
+ * (llama.cpp's f16 table with activations "llama.cpp"), query scale, attention and final soft-capping and
+ * sliding-window layers with their rope base; for `phi3` the fused attn_qkv and gate_up ffn_up.
  *
  * Memory (wasm, bytes):
  *   KV cache       2 · nLayer · nCtx · nHeadKv · headDim · 4
@@ -25,7 +28,8 @@ export interface ForwardHooks {
    * Called once per distinct linear-layer input, before the matmuls that read it. `tensors` names every
    * GGUF weight that reads this input (["blk.0.attn_q.weight","blk.0.attn_k.weight","blk.0.attn_v.weight"],
    * ["blk.0.ffn_gate.weight","blk.0.ffn_up.weight"], ["blk.0.attn_output.weight"], ["blk.0.ffn_down.weight"],
-   * ["output.weight"] — "token_embd.weight" when the output is tied). `x` is [rows, cols] f32 row-major; `ptr`
+   * ["output.weight"] — "token_embd.weight" when the output is tied; Phi-3's fused ["blk.0.attn_qkv.weight"] and
+   * ["blk.0.ffn_up.weight"] instead of the q/k/v and gate/up lists). `x` is [rows, cols] f32 row-major; `ptr`
    * its byte address in engine wasm memory (x is a view of it: copy or reduce it inside the hook; do not
    * allocate wasm memory in the hook). MoE: one call per expert with the rows routed to it and `expert` set
    * (tensors = ["blk.N.ffn_gate_exps.weight","blk.N.ffn_up_exps.weight"], then ["blk.N.ffn_down_exps.weight"]);
@@ -117,7 +121,8 @@ export class LlamaModel {
     const ex = engine.exports;
     const pick = (n: string) => { const f = ex[n + suffix] ?? ex[n]; if (typeof f !== "function") throw new TensorshrinkError("E_WASM_LOAD", `the wasm module lacks the ${n} kernel (rebuild)`); return f; };
     this.ex = {};
-    for (const n of ["matmul_forward", "rmsnorm_forward", "rope_forward", "attention_forward", "swiglu_forward", "add_forward", "moe_gate_forward", "moe_scatter_add", "round_f16_forward"]) this.ex[n] = pick(n);
+    for (const n of ["matmul_forward", "rmsnorm_forward", "rope_forward", "attention_forward", "swiglu_forward", "add_forward", "moe_gate_forward", "moe_scatter_add", "round_f16_forward",
+      "geglu_forward", "softcap_forward", "scale_forward", "attention_ext_forward"]) this.ex[n] = pick(n);
     this.ex.act_quant_forward = pick("act_quant_forward");
     this.ex.gather_rows = pick("gather_rows");
     this.ex.find_nonfinite = pick("find_nonfinite");
@@ -180,13 +185,17 @@ export class LlamaModel {
     for (let l = 0; l < c.nLayer; l++) {
       const n = blockTensorNames(c, l);
       s.expect(n.attn_norm, [C]); s.expect(n.ffn_norm, [C]);
-      s.expect(n.attn_q, [C, this.qDim]); s.expect(n.attn_k, [C, this.kvDim]); s.expect(n.attn_v, [C, this.kvDim]);
+      if (c.fusedQkv) s.expect(n.attn_qkv!, [C, this.qDim + 2 * this.kvDim]);
+      else { s.expect(n.attn_q!, [C, this.qDim]); s.expect(n.attn_k!, [C, this.kvDim]); s.expect(n.attn_v!, [C, this.kvDim]); }
       s.expect(n.attn_output, [this.qDim, C]);
+      if (c.postNorms) { s.expect(n.attn_post_norm!, [C]); s.expect(n.ffn_post_norm!, [C]); }
       if (c.qkvBias) { s.expect(n.attn_q_bias!, [this.qDim]); s.expect(n.attn_k_bias!, [this.kvDim]); s.expect(n.attn_v_bias!, [this.kvDim]); }
       if (c.qkNorm) { s.expect(n.attn_q_norm!, [c.headDim]); s.expect(n.attn_k_norm!, [c.headDim]); }
       if (c.nExpert > 0) {
         s.expect(n.ffn_gate_inp, [C, c.nExpert]);
         s.expect(n.ffn_gate, [C, c.nFf, c.nExpert]); s.expect(n.ffn_up, [C, c.nFf, c.nExpert]); s.expect(n.ffn_down, [c.nFf, C, c.nExpert]);
+      } else if (c.fusedGateUp) {
+        s.expect(n.ffn_up, [C, 2 * c.nFf]); s.expect(n.ffn_down, [c.nFf, C]);
       } else {
         s.expect(n.ffn_gate, [C, c.nFf]); s.expect(n.ffn_up, [C, c.nFf]); s.expect(n.ffn_down, [c.nFf, C]);
       }
@@ -379,12 +388,14 @@ export class LlamaModel {
       const w = await this.store.get(name);
       const u8 = new Uint8Array(this.engine.exports.memory.buffer);
       for (let t = 0; t < tok.length; t++) u8.copyWithin(x + t * C * F, w + tok[t] * C * F, w + (tok[t] + 1) * C * F);
-      return;
+    } else {
+      const t = this.store.tensor(name);
+      const rowsByTok = new Map<number, Float32Array>();
+      for (const id of tok) if (!rowsByTok.has(id)) rowsByTok.set(id, await t.readRows(id, 1));
+      for (let i = 0; i < tok.length; i++) this.f32(x + i * C * F, C).set(rowsByTok.get(tok[i])!);
     }
-    const t = this.store.tensor(name);
-    const rowsByTok = new Map<number, Float32Array>();
-    for (const id of tok) if (!rowsByTok.has(id)) rowsByTok.set(id, await t.readRows(id, 1));
-    for (let i = 0; i < tok.length; i++) this.f32(x + i * C * F, C).set(rowsByTok.get(tok[i])!);
+    // Gemma: inp_scaled = ggml_scale(inpL, sqrtf(n_embd))
+    if (this.config.embedScale !== 1) this.ex.scale_forward(x, x, tok.length * C, this.config.embedScale);
   }
 
   private hookLinear(hooks: ForwardHooks | undefined, layer: number, tensors: string[], ptr: number, rows: number, cols: number, expert?: number): void {
@@ -425,11 +436,19 @@ export class LlamaModel {
       const ff = c.ropeFreqs ? await s.get("rope_freqs.weight") : 0;
       // attention
       ex.rmsnorm_forward(xb, inp, await s.get(n.attn_norm), T, C, c.normEps);
-      this.hookLinear(hooks, l, [n.attn_q, n.attn_k, n.attn_v], xb, T, C);
+      this.hookLinear(hooks, l, c.fusedQkv ? [n.attn_qkv!] : [n.attn_q!, n.attn_k!, n.attn_v!], xb, T, C);
       const kRow = this.kc[l] + pos * this.kvDim * F, vRow = this.vc[l] + pos * this.kvDim * F;
-      this.mm(q, xb, n.attn_q, await s.get(n.attn_q), T, C, this.qDim);
-      this.mm(kRow, xb, n.attn_k, await s.get(n.attn_k), T, C, this.kvDim);
-      this.mm(vRow, xb, n.attn_v, await s.get(n.attn_v), T, C, this.kvDim);
+      if (c.fusedQkv) {
+        // Phi-3: rows [0, q) of attn_qkv are q, then k, then v (llama.cpp build_qkv views of one matmul)
+        const w = await s.get(n.attn_qkv!);
+        this.mm(q, xb, n.attn_qkv!, w, T, C, this.qDim);
+        this.mm(kRow, xb, n.attn_qkv!, w + this.qDim * C * F, T, C, this.kvDim);
+        this.mm(vRow, xb, n.attn_qkv!, w + (this.qDim + this.kvDim) * C * F, T, C, this.kvDim);
+      } else {
+        this.mm(q, xb, n.attn_q!, await s.get(n.attn_q!), T, C, this.qDim);
+        this.mm(kRow, xb, n.attn_k!, await s.get(n.attn_k!), T, C, this.kvDim);
+        this.mm(vRow, xb, n.attn_v!, await s.get(n.attn_v!), T, C, this.kvDim);
+      }
       if (c.qkvBias) {
         // qwen2: + bias per row (llama.cpp: ggml_add of the 1-D bias, broadcast over tokens)
         const bq = await s.get(n.attn_q_bias!), bk = await s.get(n.attn_k_bias!), bv = await s.get(n.attn_v_bias!);
@@ -443,17 +462,23 @@ export class LlamaModel {
         ex.rmsnorm_forward(q, q, await s.get(n.attn_q_norm!), T * c.nHead, c.headDim, c.normEps);
         ex.rmsnorm_forward(kRow, kRow, await s.get(n.attn_k_norm!), T * c.nHeadKv, c.headDim, c.normEps);
       }
-      const neox = c.ropeType === "neox" ? 1 : 0, fs = 1 / c.ropeScaleLinear;
-      ex.rope_forward(q, cs, ff, T, c.nHead, c.headDim, c.nRot, pos, c.ropeFreqBase, fs, neox);
-      ex.rope_forward(kRow, cs, ff, T, c.nHeadKv, c.headDim, c.nRot, pos, c.ropeFreqBase, fs, neox);
+      // sliding-window layers have their own rope base / scale (llama.cpp get_rope_freq_base / _scale)
+      const sw = c.swa[l] === true, base = sw ? c.ropeFreqBaseSwa : c.ropeFreqBase;
+      const neox = c.ropeType === "neox" ? 1 : 0, fs = 1 / (sw ? c.ropeScaleLinearSwa : c.ropeScaleLinear);
+      ex.rope_forward(q, cs, ff, T, c.nHead, c.headDim, c.nRot, pos, base, fs, neox);
+      ex.rope_forward(kRow, cs, ff, T, c.nHeadKv, c.headDim, c.nRot, pos, base, fs, neox);
+      // Gemma: Qcur = ggml_scale(Qcur, f_attention_scale), then attention with scale 1
+      if (c.postNorms) ex.scale_forward(q, q, T * this.qDim, c.attnScale);
       if (this.kvF16) {
         // llama.cpp's f16 cache: K and V stored as f16; q (the f32 operand of K·q) converted to f16 too
         ex.round_f16_forward(kRow, kRow, T * this.kvDim); ex.round_f16_forward(vRow, vRow, T * this.kvDim); ex.round_f16_forward(q, q, T * this.qDim);
       }
       this.past[l] = pos + T;
-      ex.attention_forward(att, q, this.kc[l], this.vc[l], scores, T, pos, c.nHead, c.nHeadKv, c.headDim, this.kvDim, this.kvF16 ? 1 : 0);
+      if (c.postNorms) ex.attention_ext_forward(att, q, this.kc[l], this.vc[l], scores, T, pos, c.nHead, c.nHeadKv, c.headDim, this.kvDim, this.kvF16 ? 1 : 0, 1, c.attnSoftcap, sw ? c.slidingWindow : 0);
+      else ex.attention_forward(att, q, this.kc[l], this.vc[l], scores, T, pos, c.nHead, c.nHeadKv, c.headDim, this.kvDim, this.kvF16 ? 1 : 0);
       this.hookLinear(hooks, l, [n.attn_output], att, T, this.qDim);
       this.mm(xb, att, n.attn_output, await s.get(n.attn_output), T, this.qDim, C);
+      if (c.postNorms) ex.rmsnorm_forward(xb, xb, await s.get(n.attn_post_norm!), T, C, c.normEps);
       ex.add_forward(out, inp, xb, T * C);
       this.finite(out, T * C, l, n.attn_output);
       // feed-forward
@@ -461,12 +486,22 @@ export class LlamaModel {
       if (c.nExpert > 0) await this.moe(l, n, out, xb, T, hooks);
       else {
         const g = this.arena.take(T * c.nFf * F), u = this.arena.take(T * c.nFf * F);
-        this.hookLinear(hooks, l, [n.ffn_gate, n.ffn_up], xb, T, C);
-        this.mm(g, xb, n.ffn_gate, await s.get(n.ffn_gate), T, C, c.nFf);
-        this.mm(u, xb, n.ffn_up, await s.get(n.ffn_up), T, C, c.nFf);
-        ex.swiglu_forward(g, g, u, T * c.nFf);
+        if (c.fusedGateUp) {
+          // Phi-3: ffn_up rows [0, nFf) are the gate, [nFf, 2·nFf) the up projection (ggml_swiglu of one matmul)
+          this.hookLinear(hooks, l, [n.ffn_up], xb, T, C);
+          const w = await s.get(n.ffn_up);
+          this.mm(g, xb, n.ffn_up, w, T, C, c.nFf);
+          this.mm(u, xb, n.ffn_up, w + c.nFf * C * F, T, C, c.nFf);
+        } else {
+          this.hookLinear(hooks, l, [n.ffn_gate, n.ffn_up], xb, T, C);
+          this.mm(g, xb, n.ffn_gate, await s.get(n.ffn_gate), T, C, c.nFf);
+          this.mm(u, xb, n.ffn_up, await s.get(n.ffn_up), T, C, c.nFf);
+        }
+        if (c.ffnAct === "gelu") ex.geglu_forward(g, g, u, T * c.nFf, this.actLlama ? 1 : 0);
+        else ex.swiglu_forward(g, g, u, T * c.nFf);
         this.hookLinear(hooks, l, [n.ffn_down], g, T, c.nFf);
         this.mm(xb, g, n.ffn_down, await s.get(n.ffn_down), T, c.nFf, C);
+        if (c.postNorms) ex.rmsnorm_forward(xb, xb, await s.get(n.ffn_post_norm!), T, C, c.normEps);
         ex.add_forward(out, out, xb, T * C);
       }
       this.finite(out, T * C, l, n.ffn_down);
@@ -516,6 +551,7 @@ export class LlamaModel {
       const wname = c.tiedOutput ? "token_embd.weight" : "output.weight";
       this.hookLinear(hooks, c.nLayer, [wname], xb, rows, C);
       this.mm(lo, xb, wname, await s.get(wname), rows, C, c.nVocab);
+      if (c.finalSoftcap > 0) this.ex.softcap_forward(lo, lo, rows * c.nVocab, c.finalSoftcap);
       this.finite(lo, rows * c.nVocab, c.nLayer, wname, c.nVocab);
       return this.f32(lo, rows * c.nVocab).slice();
     } finally {
