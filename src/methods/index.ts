@@ -4,6 +4,3 @@ export { rtnMethod, rtnBytes, rowsOf, bytesOf } from "./rtn";
 export { gptqMethod, gptqQuantize, type GptqOptions } from "./gptq";
 export { calibratedSweep, calibrationChunks, type SweepOptions, type SweepReport } from "./sweep";
 export { BUILTIN_METHODS, resolveMethods, planMethods, checkCalibration, runMethods, layerOf, type CalibrationInput, type PlannedTensor, type MethodsOutput, type MethodPlan } from "./pipeline";
-export { searchMethod, searchQuantize, searchWeights, type SearchOptions, type SearchResult } from "./search";
-export { hqqMethod, hqqQuantize, HQQ_TYPES, type HqqOptions, type HqqResult } from "./hqq";
-export { searchFormat, SEARCH_TYPES, type SearchFormat, type BlockParams } from "./search-codec";

@@ -201,12 +201,19 @@ export function newParams(f: SearchFormat, nb: number): BlockParams {
   return { D: new Uint16Array(nb), Dm: new Uint16Array(nb), S: new Int32Array(nb * f.nG), M: new Int32Array(nb * f.nG), L: new Uint8Array(nb * f.B) };
 }
 
+let H2F: Float32Array | null = null;
+/** f16 bits → f32 through a 64 Ki-entry table (built on first use, 256 KiB). */
+export function h2f(h: number): number {
+  if (!H2F) { H2F = new Float32Array(65536); for (let i = 0; i < 65536; i++) H2F[i] = f16ToF32(i); }
+  return H2F[h];
+}
+
 /** Grid of group g (global index bi · nG + j) under the parameters: value = a · lev[L] + b. */
 export function groupGrid(f: SearchFormat, D: number, Dm: number, s: number, m: number): [number, number] {
-  const d = f16ToF32(D);
-  if (!f.k) return [d, f.type1 ? f16ToF32(Dm) : 0];
+  const d = h2f(D);
+  if (!f.k) return [d, f.type1 ? h2f(Dm) : 0];
   const a = Math.fround(d * s);
-  return [a, f.type1 ? -Math.fround(f16ToF32(Dm) * m) : 0];
+  return [a, f.type1 ? -Math.fround(h2f(Dm) * m) : 0];
 }
 
 /** The level table of `f` (f32, nLev entries). */
