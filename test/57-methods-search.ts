@@ -217,4 +217,27 @@ test("quantizeModel with methods search / hqq: same tensor types and data sizes 
   }
 });
 
+test("methods gptq,search: search keeps GPTQ's levels and refits their scales (quantize.method gptq,search)", async () => {
+  const model = syntheticModel({ nLayer: 1, nEmbd: 256, nFf: 512, nVocab: 300, nHead: 4, nHeadKv: 2 });
+  const r = rng(4, 4), tokens = new Int32Array(2 * 64).map(() => r.next() % 300);
+  const files: Awaited<ReturnType<typeof readGguf>>[] = [];
+  for (const methods of [["gptq"], ["gptq", "search"]]) {
+    const s = memorySink();
+    await quantizeModel(engine, model, s, { ftype: "Q4_0", methods, calibration: { tokens, ctx: 64 } });
+    files.push(await readGguf(memorySource(s.bytes())));
+  }
+  assert.is(files[1].kv.get("quantize.method")?.value, "gptq,search");
+  const f = searchFormat("q4_0")!;
+  let scalesChanged = 0;
+  for (const name of ["blk.0.attn_q.weight", "blk.0.ffn_up.weight"]) {
+    const ta = files[0].tensors.find((t) => t.name === name)!, tb = files[1].tensors.find((t) => t.name === name)!;
+    const a = await readGgufTensorBytes(files[0], ta), b = await readGgufTensorBytes(files[1], tb);
+    const nb = a.length / f.bytes, P = newParams(f, nb), Q = newParams(f, nb);
+    for (let i = 0; i < nb; i++) { f.unpack(a, i * f.bytes, P, i); f.unpack(b, i * f.bytes, Q, i); }
+    assert.equal(Q.L, P.L, `${name}: GPTQ's levels kept`);
+    for (let i = 0; i < nb; i++) if (P.D[i] !== Q.D[i]) scalesChanged++;
+  }
+  assert.ok(scalesChanged > 0, "search refitted some scales");
+});
+
 test.run();
