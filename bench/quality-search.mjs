@@ -9,7 +9,7 @@
 //   search-w, search-w+imatrix  search with weights "imatrix" (imatrix alone, 1 without one)
 // Usage: node --import tsx bench/quality-search.mjs [--ftypes Q4_0,Q4_K_M,Q3_K_M,Q2_K] [--docs 40]
 //        [--imatrix-chunks 100] [--threads 2] [--variants rtn,search,...]
-// Writes bench/quality-search.json (rows merge between runs) and bench/QUALITY-SEARCH.md.
+// Writes bench/quality-search.json (rows merge between runs) and bench/QUALITY-SEARCH.md (--md-only: just that).
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -24,6 +24,10 @@ const arg = (k, d) => { const i = process.argv.indexOf(k); return i > 0 ? proces
 const ftypes = arg("--ftypes", "Q4_0,Q4_K_M,Q3_K_M,Q2_K").split(",");
 const nDocs = +arg("--docs", "40"), imChunks = +arg("--imatrix-chunks", "100"), threads = +arg("--threads", "2");
 const only = arg("--variants", null)?.split(",");
+// --json F: rows go to F instead (a second run in parallel); the file is re-read before each write
+const jsonPath = path.resolve(arg("--json", path.join(ROOT, "bench/quality-search.json")));
+const load = () => existsSync(jsonPath) ? JSON.parse(readFileSync(jsonPath, "utf8")) : { model: "kjv3M", judge: "llama.cpp (node-llama-cpp), context 512, each eval.txt document from a BOS", rows: [] };
+if (process.argv.includes("--md-only")) { writeMd(); process.exit(0); }
 if (!existsSync(path.join(K, "kjv3M.bin"))) { console.log(`SKIP: ${K}/kjv3M.bin not found`); process.exit(0); }
 const tmp = path.join(tmpdir(), "ts-quality-search-cache");
 mkdirSync(tmp, { recursive: true });
@@ -51,9 +55,6 @@ const VARIANTS = [
   ["hqq+guard", { methods: [hqqMethod({ guard: true })] }],
   ["search-w", { methods: [searchMethod({ weights: "imatrix" })] }], ["search-w+imatrix", { methods: [searchMethod({ weights: "imatrix" })], imatrix: im }],
 ];
-// --json F: rows go to F instead (a second run in parallel); the file is re-read before each write
-const jsonPath = path.resolve(arg("--json", path.join(ROOT, "bench/quality-search.json")));
-const load = () => existsSync(jsonPath) ? JSON.parse(readFileSync(jsonPath, "utf8")) : { model: "kjv3M", judge: "llama.cpp (node-llama-cpp), context 512, each eval.txt document from a BOS", rows: [] };
 let res = load();
 const src = await openModel(f32, engine);
 for (const ftype of ftypes) {
@@ -76,16 +77,20 @@ for (const ftype of ftypes) {
   }
 }
 await src.close?.();
-// the markdown table
-res = load();
-const rows = res.rows;
-let md = `# search / hqq quality (kjv3M, llama.cpp as the judge)\n\nWritten by \`node --import tsx bench/quality-search.mjs --ftypes ${[...new Set(rows.map((r) => r.ftype))].join(",")} --docs N --imatrix-chunks ${imChunks}\`.\n\n`;
-md += `Setup: kjv3M.bin + tok512.bin converted to F32 GGUF; imatrix from calib.txt (ctx 128, ${imChunks} chunks); judged by llama.cpp (node-llama-cpp, context 512, \`evaluateGguf\`) on the first N of eval.txt's 263 documents (each from a BOS; N in the docs column, the same for all rows of one ftype). "vs best RTN" = mean KLD / min(KLD rtn, KLD rtn+imatrix) of the same ftype. CPU = process CPU seconds of the whole quantizeModel call (2 threads; RTN's time is mostly the writer).\n\n`;
-md += `| ftype | method | docs | file bytes | PPL (F32) | mean KLD | KLD p99 | top-1 % | vs best RTN | quantize CPU s |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n`;
-for (const ft of [...new Set(rows.map((r) => r.ftype))]) {
-  const rs = rows.filter((r) => r.ftype === ft), best = Math.min(...rs.filter((r) => r.method.startsWith("rtn")).map((r) => r.kld));
-  for (const r of rs) md += `| ${ft} | ${r.method} | ${r.docs} | ${r.fileBytes} | ${r.ppl.toFixed(4)} (${r.basePpl.toFixed(4)}) | ${r.kld.toFixed(6)} | ${r.kldP99.toFixed(5)} | ${(100 * r.top1).toFixed(2)} | ${Number.isFinite(best) ? (r.kld / best).toFixed(3) + "×" : "—"} | ${r.cpuSeconds.toFixed(2)} |\n`;
+writeMd();
+
+/** bench/QUALITY-SEARCH.md from the json rows (also: --md-only). */
+function writeMd() {
+  // the markdown table
+  const rows = load().rows;
+  let md = `# search / hqq quality (kjv3M, llama.cpp as the judge)\n\nWritten by \`node --import tsx bench/quality-search.mjs --ftypes ${[...new Set(rows.map((r) => r.ftype))].join(",")} --docs N --imatrix-chunks ${imChunks}\`.\n\n`;
+  md += `Setup: kjv3M.bin + tok512.bin converted to F32 GGUF; imatrix from calib.txt (ctx 128, ${imChunks} chunks); judged by llama.cpp (node-llama-cpp, context 512, \`evaluateGguf\`) on the first N of eval.txt's 263 documents (each from a BOS; N in the docs column, the same for all rows of one ftype). "vs best RTN" = mean KLD / min(KLD rtn, KLD rtn+imatrix) of the same ftype. CPU = process CPU seconds of the whole quantizeModel call (2 threads; RTN's time is mostly the writer).\n\n`;
+  md += `| ftype | method | docs | file bytes | PPL (F32) | mean KLD | KLD p99 | top-1 % | vs best RTN | quantize CPU s |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n`;
+  for (const ft of [...new Set(rows.map((r) => r.ftype))]) {
+    const rs = rows.filter((r) => r.ftype === ft), best = Math.min(...rs.filter((r) => r.method.startsWith("rtn")).map((r) => r.kld));
+    for (const r of rs) md += `| ${ft} | ${r.method} | ${r.docs} | ${r.fileBytes} | ${r.ppl.toFixed(4)} (${r.basePpl.toFixed(4)}) | ${r.kld.toFixed(6)} | ${r.kldP99.toFixed(5)} | ${(100 * r.top1).toFixed(2)} | ${Number.isFinite(best) ? (r.kld / best).toFixed(3) + "×" : "—"} | ${r.cpuSeconds.toFixed(2)} |\n`;
+  }
+  // hand-written notes after a "## Notes" heading survive reruns
+  const mdPath = path.join(ROOT, "bench/QUALITY-SEARCH.md"), old = existsSync(mdPath) ? readFileSync(mdPath, "utf8") : "";
+  writeFileSync(mdPath, md + (old.includes("\n## Notes") ? "\n" + old.slice(old.indexOf("\n## Notes") + 1) : ""));
 }
-// hand-written notes after a "## Notes" heading survive reruns
-const mdPath = path.join(ROOT, "bench/QUALITY-SEARCH.md"), old = existsSync(mdPath) ? readFileSync(mdPath, "utf8") : "";
-writeFileSync(mdPath, md + (old.includes("\n## Notes") ? "\n" + old.slice(old.indexOf("\n## Notes") + 1) : ""));
