@@ -61,3 +61,5 @@ export * from "./sparse/pack";
 export * from "./sparse/sparsegpt";
 // --- archs ---
 export * from "./nn/gemma";
+// --- search ---
+export * from "./quant/search";

@@ -87,3 +87,7 @@ export { pruneFfnChannels, pruneLayers, type StructuredResult } from "./prune/st
 export { tensorRequiresImatrix } from "./model/recipes";
 // --- archs ---
 export { parseGemmaPhiConfig, gemmaPhiHparamsMetadata, isSwaLayer, gemmaAttentionScale, type GemmaPhiParams } from "./model/archs-gemma-phi";
+// --- search ---
+export { searchMethod, searchQuantize, searchWeights, type SearchOptions, type SearchResult } from "./methods/search";
+export { hqqMethod, hqqQuantize, HQQ_TYPES, type HqqOptions, type HqqResult } from "./methods/hqq";
+export { searchFormat, SEARCH_TYPES, type SearchFormat, type BlockParams } from "./methods/search-codec";

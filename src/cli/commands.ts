@@ -214,7 +214,7 @@ export async function runQuantize(a: Args): Promise<number> {
   const json = a.flags.has("--json");
   const methodArg = one(a, "--method"), calibPath = one(a, "--calib");
   const methods = methodArg ? methodArg.split(",").map((m) => m.trim()).filter(Boolean) : undefined;
-  if (methodArg && !methods!.length) throw new TensorshrinkError("E_RANGE", "--method needs a method name (gptq, rtn)");
+  if (methodArg && !methods!.length) throw new TensorshrinkError("E_RANGE", "--method needs a method name (gptq, search, hqq, rtn)");
   if (calibPath && !methods) throw new TensorshrinkError("E_RANGE", "--calib is only used with --method");
   const calibCtx = intOption(a, "--ctx", 2, 1 << 20) ?? 512;
   const calibTokens = intOption(a, "--calib-tokens", 2, 2 ** 31);
