@@ -59,3 +59,5 @@ export * from "./sparse/topk";
 export * from "./sparse/nm";
 export * from "./sparse/pack";
 export * from "./sparse/sparsegpt";
+// --- speed ---
+export { quant_nonfinite_take } from "./quant/finite_flag";

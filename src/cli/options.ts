@@ -71,6 +71,7 @@ export const COMMANDS: CommandSpec[] = [
       { name: "--method", value: "M[,M]", help: "calibrated methods, in order (gptq, rtn; README \"Calibrated quantization\"); default: llama.cpp-identical RTN" },
       { name: "--calib", value: "F", help: "calibration text for --method (the statistics are computed on the engine's forward pass)" },
       { name: "--calib-tokens", value: "N", help: "calibration tokens to use (default: the whole text, whole --ctx chunks)" },
+      { name: "--no-stats", help: "skip the per-tensor SQNR measurement (a dequantize + compare pass; llama-quantize\nmeasures nothing): faster, same bytes, sqnrDb null in the report" },
       JSON_OPT,
     ],
   },
