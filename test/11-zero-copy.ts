@@ -7,7 +7,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { init, isTensorshrinkError } from "../src/index";
-import { randn } from "./_util";
+import { randn, rng } from "./_util";
+import { decodeShortUtf8, encodeShortUtf8 } from "../src/formats/utf8-short";
 
 const engine = await init({ threads: 0 });
 const small = await init({ threads: 0, chunkBytes: 4096 }); // many chunks per call
@@ -88,6 +89,31 @@ test("out too small, wrong kind, the input itself, disposed or from another engi
   // an empty tensor: an empty view of out
   const r = engine.quantize(new Float32Array(0), { type: "q8_0", rows: 0, cols: 64, out: new Uint8Array(5) });
   assert.is(r.length, 0);
+});
+
+test("GGUF header strings without TextDecoder/TextEncoder (short UTF-8): the WHATWG bytes and strings, malformed input refused", () => {
+  const g = rng(11), r = () => g.uniform();
+  const dec = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }), enc = new TextEncoder();
+  const pieces = ["a", "▁", "é", "\u0000", "\ufeff", "😀", "\ud800", "\udfff", "中", "\u07ff", "\u0800", "\uffff", "\u{10ffff}", "<0xF7>"];
+  const out = new Uint8Array(256);
+  let malformed = 0;
+  for (let k = 0; k < 4000; k++) {
+    let s = "";
+    const m = Math.floor(r() * 12);
+    for (let j = 0; j < m; j++) s += pieces[Math.floor(r() * pieces.length)];
+    if (s.length > 64) continue;
+    const n = encodeShortUtf8(s, out, 3);
+    const want = enc.encode(s);
+    assert.equal(out.slice(3, 3 + n), want, `encode ${JSON.stringify(s)}`);
+    assert.is(decodeShortUtf8(want, 0, want.length), dec.decode(want), `decode ${JSON.stringify(s)}`);
+    // random bytes: decoded exactly when TextDecoder accepts them, undefined when it throws
+    const b = Uint8Array.from({ length: 1 + Math.floor(r() * 8) }, () => (r() < 0.5 ? 0x80 + Math.floor(r() * 0x80) : Math.floor(r() * 256)));
+    let ok: string | undefined;
+    try { ok = dec.decode(b); } catch { ok = undefined; malformed++; }
+    assert.is(decodeShortUtf8(b, 0, b.length), ok, `bytes ${Array.from(b, (x) => x.toString(16))}`);
+  }
+  assert.ok(malformed > 500, "enough malformed samples");
+  for (const bad of [[0xc0, 0x80], [0xe0, 0x80, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xf5, 0x80, 0x80, 0x80], [0xe2, 0x96]]) assert.is(decodeShortUtf8(Uint8Array.from(bad), 0, bad.length), undefined, `${bad}`);
 });
 
 test.after(() => { engine.dispose(); small.dispose(); });
