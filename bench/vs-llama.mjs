@@ -22,11 +22,12 @@ import { fileURLToPath } from "node:url";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const arg = (k, d) => { const i = process.argv.indexOf(k); return i > 0 ? process.argv[i + 1] : d; };
 /** llama_ftype ids; `im` = the ftype's tensors use an importance matrix (false: it is ignored, so one run). */
+// (the order of a full run: the issue's headline types first)
 const FTYPES = {
-  F16: { id: 1, im: false }, BF16: { id: 32, im: false }, Q8_0: { id: 7, im: false },
-  Q4_0: { id: 2, im: true }, Q4_1: { id: 3, im: true }, Q5_0: { id: 8, im: true }, Q5_1: { id: 9, im: true },
-  Q2_K: { id: 10, im: true }, Q3_K_S: { id: 11, im: true }, Q3_K_M: { id: 12, im: true }, Q3_K_L: { id: 13, im: true },
-  Q4_K_S: { id: 14, im: true }, Q4_K_M: { id: 15, im: true }, Q5_K_S: { id: 16, im: true }, Q5_K_M: { id: 17, im: true },
+  Q8_0: { id: 7, im: false }, Q4_0: { id: 2, im: true }, F16: { id: 1, im: false }, Q4_K_M: { id: 15, im: true },
+  Q5_K_M: { id: 17, im: true }, Q3_K_M: { id: 12, im: true }, Q2_K: { id: 10, im: true }, BF16: { id: 32, im: false },
+  Q4_1: { id: 3, im: true }, Q5_0: { id: 8, im: true }, Q5_1: { id: 9, im: true },
+  Q3_K_S: { id: 11, im: true }, Q3_K_L: { id: 13, im: true }, Q4_K_S: { id: 14, im: true }, Q5_K_S: { id: 16, im: true },
   Q6_K: { id: 18, im: true }, IQ4_NL: { id: 25, im: true },
 };
 const ftypes = arg("--ftypes", Object.keys(FTYPES).join(",")).split(",");
@@ -76,6 +77,9 @@ const inMiB = statSync(input).size / 2 ** 20;
 console.log(`input: synthetic llama ${JSON.stringify(dims)}, ${(params / 1e6).toFixed(1)}M parameters, ${inMiB.toFixed(0)} MiB F32; ${reps} alternating runs each; tensorshrink ${withStats ? "with" : "without"} SQNR stats`);
 const cli = cliKind === "dist" ? [process.execPath, path.join(ROOT, "dist/cli.js")] : [process.execPath, "--import", "tsx", path.join(ROOT, "src/cli/main.ts")];
 const records = [];
+const outJson = path.join(ROOT, "bench/vs-llama.json");
+const prev = existsSync(outJson) ? JSON.parse(readFileSync(outJson, "utf8")) : [];
+const save = () => writeFileSync(outJson, JSON.stringify([...prev, ...records], null, 1) + "\n");
 try {
   for (const f of ftypes) {
     const ims = !FTYPES[f].im ? [false] : imMode === "both" ? [false, true] : [imMode === "yes"];
@@ -100,13 +104,11 @@ try {
           loadavg: loadavg().map((x) => +x.toFixed(1)), cpu: cpus()[0]?.model, node: process.version, date: new Date().toISOString(),
         };
         records.push(rec);
+        save(); // after every record: a run stopped early keeps what it measured
         console.log(`${f}${useIm ? " +imatrix" : ""} t${nt}: llama.cpp cpu ${lc.toFixed(2)} s wall ${lw.toFixed(2)} s rss ${rec.llamaCpp.maxRssMiB} MiB | tensorshrink cpu ${tc.toFixed(2)} s wall ${tw.toFixed(2)} s rss ${rec.tensorshrink.maxRssMiB} MiB | cpu ${rec.cpuRatio}x wall ${rec.wallRatio}x | identical ${identical} | load ${rec.loadavg[0]}`);
       }
     }
   }
 } finally {
-  const out = path.join(ROOT, "bench/vs-llama.json");
-  const prev = existsSync(out) ? JSON.parse(readFileSync(out, "utf8")) : [];
-  if (records.length) writeFileSync(out, JSON.stringify([...prev, ...records], null, 1) + "\n");
   rmSync(tmp, { recursive: true, force: true });
 }

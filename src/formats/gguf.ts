@@ -643,6 +643,11 @@ export interface WriteGgufOptions {
   onTensor?(index: number, bytesWritten: number): void;
   /** Abort signal: checked between chunks, aborts the sink (`E_ABORTED`). */
   signal?: AbortSignal;
+  /**
+   * The header `encodeGgufHeader(metadata, tensors)` already returned for these same arguments
+   * (callers that needed the offsets first): written as is instead of encoding it again.
+   */
+  layout?: GgufLayout;
 }
 
 /**
@@ -660,7 +665,7 @@ export async function writeGguf(
   opts: WriteGgufOptions = {},
 ): Promise<GgufLayout> {
   try {
-    const layout = encodeGgufHeader(metadata, tensors);
+    const layout = opts.layout ?? encodeGgufHeader(metadata, tensors);
     await sink.write(layout.header);
     const zeros = new Uint8Array(layout.alignment);
     for (let i = 0; i < tensors.length; i++) {
