@@ -12,6 +12,7 @@
 // Usage: node bench/vs-llama.mjs [--ftypes F16,Q8_0,...] [--threads 1,2] [--reps 2] [--imatrix both|yes|no]
 //        [--stats] (tensorshrink also measures per-tensor SQNR; default --no-stats, as llama.cpp measures nothing)
 //        [--layers 12] [--embd 768] [--ff 2048] [--vocab 16384] [--cli dist|src]
+//        node bench/vs-llama.mjs --table   prints bench/vs-llama.json as the markdown table of bench/VS-LLAMA.md
 // Appends one record per (ftype, imatrix, threads) to bench/vs-llama.json; bench/VS-LLAMA.md holds a run's figures.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, statSync } from "node:fs";
@@ -21,6 +22,14 @@ import { fileURLToPath } from "node:url";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const arg = (k, d) => { const i = process.argv.indexOf(k); return i > 0 ? process.argv[i + 1] : d; };
+if (process.argv.includes("--table")) {
+  // Markdown table of bench/vs-llama.json (the figures bench/VS-LLAMA.md quotes), then exit.
+  const recs = JSON.parse(readFileSync(path.join(ROOT, "bench/vs-llama.json"), "utf8"));
+  console.log("| ftype | imatrix | threads | llama.cpp CPU s | tensorshrink CPU s | **CPU ratio** | llama.cpp wall s | tensorshrink wall s | wall ratio | peak RSS llama.cpp / ts MiB | identical | load avg |");
+  console.log("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|");
+  for (const r of recs) console.log(`| ${r.ftype} | ${r.imatrix ? "yes" : "no"} | ${r.threads} | ${r.llamaCpp.cpu.toFixed(2)} | ${r.tensorshrink.cpu.toFixed(2)} | **${r.cpuRatio.toFixed(2)}x** | ${r.llamaCpp.wall.toFixed(2)} | ${r.tensorshrink.wall.toFixed(2)} | ${r.wallRatio.toFixed(2)}x | ${r.llamaCpp.maxRssMiB} / ${r.tensorshrink.maxRssMiB} | ${r.identical ? "yes" : "**no**"} | ${r.loadavg[0]} |`);
+  process.exit(0);
+}
 /** llama_ftype ids; `im` = the ftype's tensors use an importance matrix (false: it is ignored, so one run). */
 // (the order of a full run: the issue's headline types first)
 const FTYPES = {

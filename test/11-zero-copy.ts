@@ -1,5 +1,6 @@
 // Issue 15: engine.quantize(x, { ..., out }) writes into a caller buffer (a Uint8Array, or a WasmTensor:
 // the kernel writes straight into wasm memory, one call with no copy when x is a WasmTensor too).
+// Views of wasm memory (tensor.f32, a Uint8Array over a tensor) are used in place by address.
 // The bytes are those of the allocating path for every form and type (also across many chunks),
 // the result is a view of exactly the output bytes, nothing is allocated or leaked, and a buffer too
 // small / of the wrong kind / the input itself / disposed / from another engine is a typed error
@@ -45,6 +46,12 @@ test("out: Uint8Array or WasmTensor, same bytes as the allocating path (every ty
         assert.equal(r3, want, `${type} tensor -> Uint8Array`);
         const r4 = e.quantize(x, { type, rows, cols, imatrix: im, out: ot });
         assert.equal(new Uint8Array(r4), want, `${type} array -> tensor`);
+        // views of wasm memory are used in place (they detach when scratch allocations grow the memory)
+        const r5 = e.quantize(xt.f32, { type, rows, cols, imatrix: im, out: new Uint8Array(bytes) });
+        assert.equal(r5, want, `${type} tensor.f32 view -> Uint8Array`);
+        const r6 = e.quantize(xt.f32, { type, rows, cols, imatrix: im, out: new Uint8Array(e.exports.memory.buffer, ot.ptr, bytes) });
+        assert.is(r6.byteOffset, ot.ptr);
+        assert.equal(new Uint8Array(r6), want, `${type} view -> view of wasm memory`);
       });
       assert.is(e.liveAllocations, live, `${type}: no allocation left behind`);
     }

@@ -40,6 +40,8 @@ export interface QuantizeOptions {
    * the kernel then writes its blocks straight into wasm memory — with a WasmTensor input too, that
    * is one kernel call and no copy at all. The return value is then a view of the first bytes of `out`
    * (for a WasmTensor: of wasm memory, valid until the memory grows or the tensor is disposed).
+   * A Uint8Array that is itself a view of this engine's wasm memory is written in place like a
+   * WasmTensor (it must lie in memory you allocated); so is an input Float32Array view of it (`t.f32`).
    * Too small: E_RANGE; not one of those: E_ARG_TYPE; it must not be the input tensor (E_RANGE).
    * On an error (E_NONFINITE...), the contents of `out` are unspecified.
    */
@@ -272,21 +274,28 @@ export class Engine {
     const { rows, cols } = opts;
     const rb = this.rowBytes(t, cols);
     const dst = this.outTarget(opts, rows * rb, x);
-    const out = dst ?? new Uint8Array(rows * rb);
-    const result = () => (opts.out instanceof WasmTensor ? new Uint8Array(this.exports.memory.buffer, opts.out.ptr, rows * rb) : out.subarray(0, rows * rb));
+    const mem = () => this.exports.memory.buffer;
+    // Inputs / outputs already in this engine's wasm memory (a WasmTensor, or a view of the memory such
+    // as tensor.f32) are used in place, by address: the views may detach when scratch allocations grow
+    // the memory, the addresses stay valid.
+    const inPtr = x instanceof WasmTensor ? x.ptr : x.buffer === mem() ? x.byteOffset : -1;
+    const o = opts.out;
+    const outPtr = o instanceof WasmTensor ? o.ptr : o instanceof Uint8Array && o.buffer === mem() ? o.byteOffset : -1;
+    const out = outPtr >= 0 ? null : dst ?? new Uint8Array(rows * rb);
+    const result = () => (outPtr >= 0 ? new Uint8Array(mem(), outPtr, rows * rb) : out!.subarray(0, rows * rb));
     if (rows === 0 || cols === 0) return result(); // an empty tensor is valid: empty output for every type
+    const n = rows * cols;
     if (t.name === "f32") {
-      const xs = xArray(x);
       if (finite) {
-        const bad = this.findNonFinite(x);
-        if (bad >= 0) throw nonFiniteValue(opts, bad, xs[bad]);
+        const bad = inPtr >= 0 ? this.exports.find_nonfinite(inPtr, n) : this.findNonFinite(x);
+        if (bad >= 0) throw nonFiniteValue(opts, bad, inPtr >= 0 ? new Float32Array(mem(), inPtr, n)[bad] : (x as Float32Array)[bad]);
       }
-      const o = opts.out instanceof WasmTensor ? new Uint8Array(this.exports.memory.buffer, opts.out.ptr, rows * rb) : out;
-      o.set(new Uint8Array(xs.buffer, xs.byteOffset, rows * cols * 4));
+      const xs = inPtr >= 0 ? new Uint8Array(mem(), inPtr, n * 4) : new Uint8Array((x as Float32Array).buffer, (x as Float32Array).byteOffset, n * 4);
+      (outPtr >= 0 ? new Uint8Array(mem(), outPtr, n * 4) : out!).set(xs);
       return result();
     }
-    const inWasm = x instanceof WasmTensor;
-    const outWasm = opts.out instanceof WasmTensor ? opts.out.ptr : 0;
+    const inWasm = inPtr >= 0;
+    const outWasm = outPtr >= 0;
     // zero-copy: input and output both in wasm memory -> one kernel call over all rows
     const rpc = inWasm && outWasm ? rows : Math.max(1, Math.floor(this.chunkBytes / (cols * 4)));
     const chunkRows = Math.min(rows, rpc);
@@ -299,7 +308,7 @@ export class Engine {
       for (let r0 = 0; r0 < rows; r0 += chunkRows) {
         const nr = Math.min(chunkRows, rows - r0);
         let src: number;
-        if (inWasm) src = (x as WasmTensor).ptr + r0 * cols * 4;
+        if (inWasm) src = inPtr + r0 * cols * 4;
         else {
           src = pin;
           new Float32Array(this.exports.memory.buffer, pin, nr * cols).set((x as Float32Array).subarray(r0 * cols, (r0 + nr) * cols));
@@ -309,13 +318,13 @@ export class Engine {
           if (bad >= 0) throw nonFinite(opts, r0 * cols + bad, this.u8(), src + bad * 4);
         }
         if (fused) take();
-        this.callKernel(kernel, t, outWasm ? outWasm + r0 * rb : pout, src, nr, cols, pim);
+        this.callKernel(kernel, t, outWasm ? outPtr + r0 * rb : pout, src, nr, cols, pim);
         if (fused && take()) {
           // the kernel's first pass saw a value that may be NaN/Inf: locate it (none: an f32 overflow, fine)
           const bad = this.exports.find_nonfinite(src, nr * cols);
           if (bad >= 0) throw nonFinite(opts, r0 * cols + bad, this.u8(), src + bad * 4);
         }
-        if (!outWasm) out.set(this.u8().subarray(pout, pout + nr * rb), r0 * rb);
+        if (!outWasm) out!.set(this.u8().subarray(pout, pout + nr * rb), r0 * rb);
       }
     } finally {
       if (pin) this.free(pin);
