@@ -12,6 +12,7 @@
 // Usage: node bench/vs-llama.mjs [--ftypes F16,Q8_0,...] [--threads 1,2] [--reps 2] [--imatrix both|yes|no]
 //        [--stats] (tensorshrink also measures per-tensor SQNR; default --no-stats, as llama.cpp measures nothing)
 //        [--layers 12] [--embd 768] [--ff 2048] [--vocab 16384] [--cli dist|src]
+//        [--out bench/vs-llama.json] (records are appended to this file)
 //        node bench/vs-llama.mjs --table   prints bench/vs-llama.json as the markdown table of bench/VS-LLAMA.md
 // Appends one record per (ftype, imatrix, threads) to bench/vs-llama.json; bench/VS-LLAMA.md holds a run's figures.
 import { spawnSync } from "node:child_process";
@@ -86,7 +87,7 @@ const inMiB = statSync(input).size / 2 ** 20;
 console.log(`input: synthetic llama ${JSON.stringify(dims)}, ${(params / 1e6).toFixed(1)}M parameters, ${inMiB.toFixed(0)} MiB F32; ${reps} alternating runs each; tensorshrink ${withStats ? "with" : "without"} SQNR stats`);
 const cli = cliKind === "dist" ? [process.execPath, path.join(ROOT, "dist/cli.js")] : [process.execPath, "--import", "tsx", path.join(ROOT, "src/cli/main.ts")];
 const records = [];
-const outJson = path.join(ROOT, "bench/vs-llama.json");
+const outJson = path.resolve(ROOT, arg("--out", "bench/vs-llama.json"));
 const prev = existsSync(outJson) ? JSON.parse(readFileSync(outJson, "utf8")) : [];
 const save = () => writeFileSync(outJson, JSON.stringify([...prev, ...records], null, 1) + "\n");
 try {
