@@ -63,3 +63,5 @@ export * from "./sparse/sparsegpt";
 export * from "./nn/gemma";
 // --- search ---
 export * from "./quant/search";
+// --- speed ---
+export { quant_nonfinite_take } from "./quant/finite_flag";

@@ -12,6 +12,7 @@ import { cvtt_i32, cvtt_i32x4 } from "../inline/asym";
 import { block32_bytes, block32_qs, pack_pair32, pack_codes32, pack_codes32_ref } from "../inline/block32";
 import { make_qkx2_quants, qk_the_min } from "./common_asym";
 import { make_qkx_x4_blocks32, make_qkx_x8_blocks32, row_sigma2 } from "./common_asym_simd";
+import { sum32, nf_note_sum, nf_note_ref } from "./finite_flag";
 
 // @ts-ignore: decorator
 @inline const QK: i32 = 32;
@@ -139,7 +140,9 @@ function fix_zero_extremes(x: usize): void {
   const B = block32_bytes(bits, true);
   const zero = f32x4.splat(0), inf = f32x4.splat(f32.POSITIVE_INFINITY);
   let i = 0;
+  let nacc = zero; // fused non-finite check: lane sums of the row (finite_flag.ts)
   for (; i + 4 <= nb; i += 4) {
+    nacc = f32x4.add(nacc, f32x4.add(f32x4.add(sum32(x), sum32(x + 128)), f32x4.add(sum32(x + 256), sum32(x + 384))));
     const r0 = minmax32_pairs(x), r1 = minmax32_pairs(x + 128), r2 = minmax32_pairs(x + 256), r3 = minmax32_pairs(x + 384);
     let mn = min4_of_pairs(r0, r1, r2, r3), mx = max4_of_pairs(r0, r1, r2, r3);
     if (v128.any_true(v128.or(f32x4.eq(mn, zero), f32x4.eq(mx, zero)))) {
@@ -173,10 +176,12 @@ function fix_zero_extremes(x: usize): void {
     y += 4 * B;
   }
   for (; i < nb; i++) {
+    nacc = f32x4.add(nacc, sum32(x));
     asym32_block(y, x, bits);
     x += QK << 2;
     y += B;
   }
+  nf_note_sum(nacc);
 }
 
 /** d, m = -the_min and the codes L of one imatrix block. */
@@ -217,6 +222,7 @@ function fix_zero_extremes(x: usize): void {
 // @ts-ignore: decorator
 @inline function quantize_row_asym32_impl_simd(y: usize, x: usize, n_per_row: i32, qw: usize, bits: i32): void {
   const sigma2 = row_sigma2(x, n_per_row);
+  nf_note_sum(f32x4.splat(sigma2)); // fused non-finite check: NaN/Inf make the row's sum of squares non-finite
   const nb = n_per_row / QK;
   const B = block32_bytes(bits, true);
   const nmax = bits == 4 ? 15 : 31;
@@ -249,6 +255,7 @@ function fix_zero_extremes(x: usize): void {
 // @ts-ignore: decorator
 @inline export function quantize_asym32(dst: usize, src: usize, nrows: i32, n_per_row: i32, imatrix: usize, bits: i32, simd: bool): usize {
   const row_size = <usize>(n_per_row / QK) * block32_bytes(bits, true);
+  if (!simd) for (let r = 0; r < nrows; r++) nf_note_ref(src + ((<usize>r * <usize>n_per_row) << 2), n_per_row);
   if (!imatrix) {
     if (simd) quantize_row_asym32_simd(dst, src, nrows * n_per_row, bits);
     else quantize_row_asym32_ref(dst, src, nrows * n_per_row, bits);

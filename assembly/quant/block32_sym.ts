@@ -13,6 +13,7 @@ import { cvt_f32_i8, transpose4x4, signed_absmax32, offset_trunc_x4 } from "../i
 import { block32_bytes, block32_qs, block32_qh, pack_pair32, pack_codes32, pack_codes32_ref } from "../inline/block32";
 import { make_qx_quants, make_qx_quants_x4, sumsq_x4 } from "./common_sym";
 import { row_sigma2 } from "./common_asym_simd";
+import { sum32, nf_note_sum, nf_note_ref } from "./finite_flag";
 
 // @ts-ignore: decorator
 @inline const QK: i32 = 32;
@@ -119,7 +120,9 @@ const S2 = memory.data(16, 16);           // row sums of squares of 4 rows (imat
   let i = 0;
   let pid = zero;
   let pfin = true;
+  let nacc = zero; // fused non-finite check: lane sums of the row (finite_flag.ts)
   for (; i + 4 <= nb; i += 4) {
+    nacc = f32x4.add(nacc, f32x4.add(f32x4.add(sum32(x), sum32(x + 128)), f32x4.add(sum32(x + 256), sum32(x + 384))));
     const d = f32x4.div(signed_absmax32_x4(x), f32x4.splat(-nmax));
     const id = v128.andnot(f32x4.div(f32x4.splat(1), d), f32x4.eq(d, zero));
     const h = fp32x4_to_fp16x4(d);
@@ -135,6 +138,7 @@ const S2 = memory.data(16, 16);           // row sums of squares of 4 rows (imat
   }
   if (i > 0) sym32_codes4(y - 4 * B, x - 512, pid, pfin, bits);
   for (; i < nb; i++) {
+    nacc = f32x4.add(nacc, sum32(x));
     const v0 = v128.load(x), v1 = v128.load(x, 16), v2 = v128.load(x, 32), v3 = v128.load(x, 48);
     const v4 = v128.load(x, 64), v5 = v128.load(x, 80), v6 = v128.load(x, 96), v7 = v128.load(x, 112);
     const vmax = signed_absmax32(x, v0, v1, v2, v3, v4, v5, v6, v7);
@@ -145,6 +149,7 @@ const S2 = memory.data(16, 16);           // row sums of squares of 4 rows (imat
     x += QK << 2;
     y += B;
   }
+  nf_note_sum(nacc);
 }
 
 // One (non-inline) instantiation of each row kernel per width: q4_0.ts / q5_0.ts export them as
@@ -239,6 +244,7 @@ export function quantize_row_sym32_b5(y: usize, x: usize, k: i32): void { quanti
     const xr = x + <usize>r * stride;
     if ((r & 3) == 0 && r < nrows4) v128.store(S2, sumsq_x4(xr, stride, n_per_row));
     const sigma2: f32 = r < nrows4 ? load<f32>(S2 + (<usize>(r & 3) << 2)) / fn : row_sigma2(xr, n_per_row);
+    nf_note_sum(f32x4.splat(sigma2)); // fused non-finite check: NaN/Inf make the row's sum of squares non-finite
     sym32_row_imat(y + <usize>r * row_size, xr, n_per_row, imatrix, sigma2, bits);
   }
   return <usize>nrows * row_size;
@@ -251,6 +257,7 @@ export function quantize_row_sym32_b5(y: usize, x: usize, k: i32): void { quanti
   // row by row (no i32 overflow of nrows * n_per_row; blocks never straddle rows)
   for (let r = 0; r < nrows; r++) {
     const yr = y + <usize>r * row_size, xr = x + ((<usize>r * <usize>n_per_row) << 2);
+    nf_note_ref(xr, n_per_row);
     if (!imatrix) {
       if (bits == 4) quantize_row_sym32_ref_b4(yr, xr, n_per_row);
       else quantize_row_sym32_ref_b5(yr, xr, n_per_row);

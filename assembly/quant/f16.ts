@@ -1,5 +1,6 @@
 // f16 rows: ggml_fp32_to_fp16_row / ggml_fp16_to_fp32_row, SIMD and scalar _ref twins.
 import { fp32_to_fp16, fp16_to_fp32, fp32x4_to_fp16x4 } from "../inline/f16";
+import { nf_note_bits, nf_note_ref, nf_note_value } from "./finite_flag";
 
 /** Scalar: n f32 at x -> n fp16 (2 bytes each) at y. */
 export function ggml_fp32_to_fp16_row_ref(y: usize, x: usize, n: i32): void {
@@ -9,12 +10,22 @@ export function ggml_fp32_to_fp16_row_ref(y: usize, x: usize, n: i32): void {
 /** SIMD: 8 values per iteration, scalar tail. Same bits as the _ref twin. */
 export function ggml_fp32_to_fp16_row(y: usize, x: usize, n: i32): void {
   let i = 0;
+  // fused non-finite check (finite_flag.ts): running max of |x| bits, exact
+  let nfm = i32x4.splat(0);
+  const abs = i32x4.splat(0x7FFFFFFF);
   for (; i + 8 <= n; i += 8) {
-    const a = fp32x4_to_fp16x4(v128.load(x + (<usize>i << 2)));
-    const b = fp32x4_to_fp16x4(v128.load(x + (<usize>i << 2), 16));
+    const va = v128.load(x + (<usize>i << 2)), vb = v128.load(x + (<usize>i << 2), 16);
+    nfm = i32x4.max_u(nfm, i32x4.max_u(v128.and(va, abs), v128.and(vb, abs)));
+    const a = fp32x4_to_fp16x4(va);
+    const b = fp32x4_to_fp16x4(vb);
     v128.store(y + (<usize>i << 1), i16x8.narrow_i32x4_u(a, b));
   }
-  for (; i < n; i++) store<u16>(y + (<usize>i << 1), fp32_to_fp16(load<f32>(x + (<usize>i << 2))));
+  nf_note_bits(nfm);
+  for (; i < n; i++) {
+    const v = load<f32>(x + (<usize>i << 2));
+    nf_note_value(v);
+    store<u16>(y + (<usize>i << 1), fp32_to_fp16(v));
+  }
 }
 
 export function ggml_fp16_to_fp32_row_ref(y: usize, x: usize, n: i32): void {
@@ -48,6 +59,7 @@ export function quantize_f16(y: usize, x: usize, nrows: i32, n_per_row: i32, ima
   return <usize>nrows * n_per_row * 2;
 }
 export function quantize_f16_ref(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize): usize {
+  for (let r = 0; r < nrows; r++) nf_note_ref(x + ((<usize>r * <usize>n_per_row) << 2), n_per_row);
   ggml_fp32_to_fp16_row_ref(y, x, nrows * n_per_row);
   return <usize>nrows * n_per_row * 2;
 }

@@ -2,6 +2,7 @@
 // amax = max |x|, d = amax/127, id = 1/d (0 if d == 0), q = roundf(x * id) (half away from zero).
 import { fp32_to_fp16, fp16_to_fp32, fp32x4_to_fp16x4 } from "../inline/f16";
 import { hmax_f32x4, hmax4_bits, absmax_bits, roundf_i32x4, roundf } from "../inline/simd";
+import { nf_note_bits, nf_note_ref } from "./finite_flag";
 
 // @ts-ignore: decorator
 @inline const QK8_0: i32 = 32;
@@ -59,8 +60,11 @@ export function quantize_row_q8_0_ref(y: usize, x: usize, k: i32): void {
 export function quantize_row_q8_0(y: usize, x: usize, k: i32): void {
   const nb = k / QK8_0;
   let i = 0;
+  // fused non-finite check (finite_flag.ts): the running max of the blocks' |x| bits, exact
+  let nfm = i32x4.splat(0);
   for (; i + 4 <= nb; i += 4) {
     const amax = hmax4_bits(absmax8(x), absmax8(x + 128), absmax8(x + 256), absmax8(x + 384));
+    nfm = i32x4.max_s(nfm, amax);
     const d = f32x4.div(amax, f32x4.splat(127));
     const id = v128.andnot(f32x4.div(f32x4.splat(1), d), f32x4.eq(d, f32x4.splat(0)));
     const h = fp32x4_to_fp16x4(d);
@@ -76,7 +80,9 @@ export function quantize_row_q8_0(y: usize, x: usize, k: i32): void {
     y += 4 * BLOCK_Q8_0;
   }
   for (; i < nb; i++) {
-    const amax = hmax_f32x4(absmax8(x));
+    const am8 = absmax8(x);
+    nfm = i32x4.max_s(nfm, am8);
+    const amax = hmax_f32x4(am8);
     const d: f32 = amax / <f32>127;
     const id: f32 = d != 0 ? <f32>1 / d : 0;
     store<u16>(y, fp32_to_fp16(d));
@@ -84,6 +90,7 @@ export function quantize_row_q8_0(y: usize, x: usize, k: i32): void {
     x += QK8_0 << 2;
     y += BLOCK_Q8_0;
   }
+  nf_note_bits(nfm);
 }
 
 export function dequantize_row_q8_0_ref(y: usize, x: usize, k: i32): void {
@@ -120,6 +127,7 @@ export function quantize_q8_0(y: usize, x: usize, nrows: i32, n_per_row: i32, im
   return <usize>nrows * (n_per_row / QK8_0) * BLOCK_Q8_0;
 }
 export function quantize_q8_0_ref(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize): usize {
+  for (let r = 0; r < nrows; r++) nf_note_ref(x + ((<usize>r * <usize>n_per_row) << 2), n_per_row);
   quantize_row_q8_0_ref(y, x, nrows * n_per_row);
   return <usize>nrows * (n_per_row / QK8_0) * BLOCK_Q8_0;
 }

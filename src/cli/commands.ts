@@ -261,6 +261,7 @@ export async function runQuantize(a: Args): Promise<number> {
         ftype, rules, imatrix, pure: a.flags.has("--pure"), allowNonFinite: a.flags.has("--allow-nonfinite"), order: a.flags.has("--keep-order") ? "input" : "llama.cpp",
         allowRequantize: a.flags.has("--allow-requantize"), leaveOutputTensor: a.flags.has("--leave-output-tensor"), outputTensorType: outType, tokenEmbeddingType: embType,
         onlyCopy: copy, kvOverrides, pruneLayers, methods, calibration, onLayer, onProgress: bar.update, signal: sig.signal,
+        stats: !a.flags.has("--no-stats"),
       });
       bar.done();
       const notes = [...fallbackSummary(report), ...[degenerateWarning(report)].filter((x): x is string => !!x)];

@@ -71,6 +71,7 @@ export const COMMANDS: CommandSpec[] = [
       { name: "--method", value: "M[,M]", help: "methods, in order (gptq, search, hqq, rtn; README \"Calibrated quantization\"): gptq needs\n--calib; search (imatrix-weighted scale search) and hqq (zero points, formats with a min) need no data;\ngptq,search = search refits gptq's scales; default: llama.cpp-identical RTN" },
       { name: "--calib", value: "F", help: "calibration text for --method (the statistics are computed on the engine's forward pass)" },
       { name: "--calib-tokens", value: "N", help: "calibration tokens to use (default: the whole text, whole --ctx chunks)" },
+      { name: "--no-stats", help: "skip the per-tensor SQNR measurement (a dequantize + compare pass; llama-quantize\nmeasures nothing): faster, same bytes, sqnrDb null in the report" },
       JSON_OPT,
     ],
   },

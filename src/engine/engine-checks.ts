@@ -25,6 +25,17 @@ export function checksFinite(t: TypeInfo, opts: QuantizeOptions): boolean {
   return false;
 }
 
+/**
+ * Types whose quantize kernels check for NaN/Inf in their first pass (assembly/quant/finite_flag.ts):
+ * the facade then runs no separate scan, only find_nonfinite to locate a value when the flag fires.
+ */
+const FUSED_CHECK = new Set(["q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "f16", "bf16"]);
+
+/** Whether `t`'s chunk kernels (quantize_<t> and _ref) carry the fused non-finite check in this build. */
+export function fusedCheck(t: TypeInfo, exports: Record<string, unknown>, opts: QuantizeOptions): boolean {
+  return FUSED_CHECK.has(t.name) && typeof exports.quant_nonfinite_take === "function" && (opts.algorithm ?? "chunk") === "chunk";
+}
+
 /** iq2_xxs / iq2_xs / iq1_s without an importance matrix: E_IMATRIX (ggml_quantize_requires_imatrix). */
 export function requireImatrix(t: TypeInfo, im: Float32Array | null, name?: string): void {
   if (t.requiresImatrix && !im) throw new TensorshrinkError("E_IMATRIX", `${t.name} needs an importance matrix (llama.cpp refuses to quantize it without one)${name ? ` (tensor "${name}")` : ""}`, { name, type: t.name });

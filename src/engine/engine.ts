@@ -5,7 +5,7 @@ import { WasmTensor, TensorScope } from "./tensor";
 import { StreamQuantizer } from "./stream-quantizer";
 
 export { StreamQuantizer };
-import { splitRows, checksFinite, requireImatrix, xArray, nonFinite, nonFiniteValue, describe } from "./engine-checks";
+import { splitRows, checksFinite, requireImatrix, xArray, nonFinite, nonFiniteValue, describe, fusedCheck } from "./engine-checks";
 export { describe };
 
 /** Options shared by quantize and dequantize. */
@@ -33,8 +33,21 @@ export interface QuantizeOptions {
    * data). Only for "f32", "f16" and "bf16" (which can encode NaN/Inf); E_RANGE for block types.
    */
   allowNonFinite?: boolean;
+  /**
+   * `quantize` only: where the output goes instead of a fresh array. A Uint8Array of at least
+   * rows * cols / blockSize * bytesPerBlock bytes (the blocks are copied into it once, chunk by chunk),
+   * or a WasmTensor of at least that many bytes (4 per value; `engine.tensor(Math.ceil(bytes / 4))`):
+   * the kernel then writes its blocks straight into wasm memory — with a WasmTensor input too, that
+   * is one kernel call and no copy at all. The return value is then a view of the first bytes of `out`
+   * (for a WasmTensor: of wasm memory, valid until the memory grows or the tensor is disposed).
+   * A Uint8Array that is itself a view of this engine's wasm memory is written in place like a
+   * WasmTensor (it must lie in memory you allocated); so is an input Float32Array view of it (`t.f32`).
+   * Too small: E_RANGE; not one of those: E_ARG_TYPE; it must not be the input tensor (E_RANGE).
+   * On an error (E_NONFINITE...), the contents of `out` are unspecified.
+   */
+  out?: Uint8Array | WasmTensor;
 }
-export type DequantizeOptions = Omit<QuantizeOptions, "imatrix">;
+export type DequantizeOptions = Omit<QuantizeOptions, "imatrix" | "out">;
 
 /** Reconstruction error of `b` against reference `a`. */
 export interface ErrorStats {
@@ -257,49 +270,84 @@ export class Engine {
    */
   quantize(x: Float32Array | WasmTensor, opts: QuantizeOptions): Uint8Array {
     this.check();
-    const { t, kernel, im, finite } = this.prepareQuantize(x, opts);
+    const { t, kernel, im, finite, fused } = this.prepareQuantize(x, opts);
     const { rows, cols } = opts;
     const rb = this.rowBytes(t, cols);
-    const out = new Uint8Array(rows * rb);
-    if (rows === 0 || cols === 0) return out; // an empty tensor is valid: empty output for every type
+    const dst = this.outTarget(opts, rows * rb, x);
+    const mem = () => this.exports.memory.buffer;
+    // Inputs / outputs already in this engine's wasm memory (a WasmTensor, or a view of the memory such
+    // as tensor.f32) are used in place, by address: the views may detach when scratch allocations grow
+    // the memory, the addresses stay valid.
+    const inPtr = x instanceof WasmTensor ? x.ptr : x.buffer === mem() ? x.byteOffset : -1;
+    const o = opts.out;
+    const outPtr = o instanceof WasmTensor ? o.ptr : o instanceof Uint8Array && o.buffer === mem() ? o.byteOffset : -1;
+    const out = outPtr >= 0 ? null : dst ?? new Uint8Array(rows * rb);
+    const result = () => (outPtr >= 0 ? new Uint8Array(mem(), outPtr, rows * rb) : out!.subarray(0, rows * rb));
+    if (rows === 0 || cols === 0) return result(); // an empty tensor is valid: empty output for every type
+    const n = rows * cols;
     if (t.name === "f32") {
-      const xs = xArray(x);
       if (finite) {
-        const bad = this.findNonFinite(x);
-        if (bad >= 0) throw nonFiniteValue(opts, bad, xs[bad]);
+        const bad = inPtr >= 0 ? this.exports.find_nonfinite(inPtr, n) : this.findNonFinite(x);
+        if (bad >= 0) throw nonFiniteValue(opts, bad, inPtr >= 0 ? new Float32Array(mem(), inPtr, n)[bad] : (x as Float32Array)[bad]);
       }
-      out.set(new Uint8Array(xs.buffer, xs.byteOffset, rows * cols * 4));
-      return out;
+      const xs = inPtr >= 0 ? new Uint8Array(mem(), inPtr, n * 4) : new Uint8Array((x as Float32Array).buffer, (x as Float32Array).byteOffset, n * 4);
+      (outPtr >= 0 ? new Uint8Array(mem(), outPtr, n * 4) : out!).set(xs);
+      return result();
     }
-    const rpc = Math.max(1, Math.floor(this.chunkBytes / (cols * 4)));
+    const inWasm = inPtr >= 0;
+    const outWasm = outPtr >= 0;
+    // zero-copy: input and output both in wasm memory -> one kernel call over all rows
+    const rpc = inWasm && outWasm ? rows : Math.max(1, Math.floor(this.chunkBytes / (cols * 4)));
     const chunkRows = Math.min(rows, rpc);
-    const inWasm = x instanceof WasmTensor;
     const pin = inWasm ? 0 : this.alloc(chunkRows * cols * 4);
-    const pout = this.alloc(chunkRows * rb + 16);
+    const pout = outWasm ? 0 : this.alloc(chunkRows * rb + 16);
     const pim = im ? this.alloc(cols * 4) : 0;
+    const take = this.exports.quant_nonfinite_take;
     try {
       if (im) new Float32Array(this.exports.memory.buffer, pim, cols).set(im);
       for (let r0 = 0; r0 < rows; r0 += chunkRows) {
         const nr = Math.min(chunkRows, rows - r0);
         let src: number;
-        if (inWasm) src = (x as WasmTensor).ptr + r0 * cols * 4;
+        if (inWasm) src = inPtr + r0 * cols * 4;
         else {
           src = pin;
           new Float32Array(this.exports.memory.buffer, pin, nr * cols).set((x as Float32Array).subarray(r0 * cols, (r0 + nr) * cols));
         }
-        if (finite) {
+        if (finite && !fused) {
           const bad = this.exports.find_nonfinite(src, nr * cols);
           if (bad >= 0) throw nonFinite(opts, r0 * cols + bad, this.u8(), src + bad * 4);
         }
-        this.callKernel(kernel, t, pout, src, nr, cols, pim);
-        out.set(this.u8().subarray(pout, pout + nr * rb), r0 * rb);
+        if (fused) take();
+        this.callKernel(kernel, t, outWasm ? outPtr + r0 * rb : pout, src, nr, cols, pim);
+        if (fused && take()) {
+          // the kernel's first pass saw a value that may be NaN/Inf: locate it (none: an f32 overflow, fine)
+          const bad = this.exports.find_nonfinite(src, nr * cols);
+          if (bad >= 0) throw nonFinite(opts, r0 * cols + bad, this.u8(), src + bad * 4);
+        }
+        if (!outWasm) out!.set(this.u8().subarray(pout, pout + nr * rb), r0 * rb);
       }
     } finally {
       if (pin) this.free(pin);
       if (pout) this.free(pout);
       if (pim) this.free(pim);
     }
-    return out;
+    return result();
+  }
+
+  /** Validates `opts.out` (quantize into a caller buffer): null when absent, else the Uint8Array to fill (a WasmTensor is written in place). */
+  private outTarget(opts: QuantizeOptions, bytes: number, x: Float32Array | WasmTensor): Uint8Array | null {
+    const o = opts.out;
+    if (o === undefined || o === null) return null;
+    const where = opts.name ? ` (tensor "${opts.name}")` : "";
+    if (o instanceof WasmTensor) {
+      o.check(this);
+      if (o === x) throw new TensorshrinkError("E_RANGE", `out must not be the input tensor${where}`, { name: opts.name });
+      if (o.byteLength < bytes) throw new TensorshrinkError("E_RANGE", `out has ${o.byteLength} bytes; the ${lookupType(opts.type).name} output of ${opts.rows} x ${opts.cols} needs ${bytes}${where}`, { name: opts.name, bytes: o.byteLength, needed: bytes });
+      return null;
+    }
+    if (!(o instanceof Uint8Array)) throw new TensorshrinkError("E_ARG_TYPE", `out must be a Uint8Array or WasmTensor, got ${describe(o)}${where}`, { name: opts.name });
+    if (o.length < bytes) throw new TensorshrinkError("E_RANGE", `out has ${o.length} bytes; the ${lookupType(opts.type).name} output of ${opts.rows} x ${opts.cols} needs ${bytes}${where}`, { name: opts.name, bytes: o.length, needed: bytes });
+    return o;
   }
 
   /** Index of the first NaN/Inf in x (the SIMD find_nonfinite kernel, chunk by chunk for JS arrays), or -1. */
@@ -335,7 +383,8 @@ export class Engine {
     }
     const im = this.validateImatrix(opts.imatrix, t, opts.cols, opts.name);
     requireImatrix(t, im, opts.name);
-    return { t, kernel, im, finite: checksFinite(t, opts) };
+    const finite = checksFinite(t, opts);
+    return { t, kernel, im, finite, fused: finite && t.name !== "f32" && fusedCheck(t, this.exports, opts) };
   }
 
   private callKernel(kernel: Function | null, t: TypeInfo, dst: number, src: number, nrows: number, cols: number, im: number): void {
@@ -413,7 +462,7 @@ export class Engine {
    */
   async quantizeAsync(x: Float32Array, opts: QuantizeOptions): Promise<Uint8Array> {
     this.check();
-    const { t, im, finite } = this.prepareQuantize(x, opts);
+    const { t, im, finite, fused } = this.prepareQuantize(x, opts);
     const pool = await this.getPool();
     if (!pool || t.name === "f32" || opts.rows === 0 || opts.cols === 0 || x instanceof WasmTensor || (opts.algorithm ?? "chunk") !== "chunk") return this.quantize(x, opts);
     const { rows, cols } = opts;
@@ -423,7 +472,7 @@ export class Engine {
     const ranges = splitRows(rows, cols, pool.size, this.chunkBytes);
     await Promise.all(ranges.map(async ([r0, nr]) => {
       const data = x.slice(r0 * cols, (r0 + nr) * cols).buffer;
-      const job: PoolJob = { op: "quantize", kernel, rows: nr, cols, rowBytes: rb, data, imatrix: im, checkFinite: finite, sliceRows: sliceRowsFor(cols) };
+      const job: PoolJob = { op: "quantize", kernel, rows: nr, cols, rowBytes: rb, data, imatrix: im, checkFinite: finite, fusedCheck: fused, sliceRows: sliceRowsFor(cols) };
       const res = await pool.run(job);
       if (res.nonfinite !== undefined) throw nonFiniteValue(opts, r0 * cols + res.nonfinite, res.value!);
       out.set(new Uint8Array(res.data!), r0 * rb);
@@ -476,7 +525,7 @@ export class Engine {
    */
   async quantizeUnit(x: Float32Array, opts: QuantizeOptions, o: { stats: boolean; pool: boolean; out?: FileRange | null }): Promise<UnitResult> {
     this.check();
-    const { t, kernel, im, finite } = this.prepareQuantize(x, opts);
+    const { t, kernel, im, finite, fused } = this.prepareQuantize(x, opts);
     const pool = o.pool ? await this.getPool() : null;
     const { rows, cols } = opts;
     if (t.name === "f32" || rows === 0 || cols === 0) return { bytes: this.quantize(x, opts), se: 0, sa: 0 };
@@ -489,7 +538,7 @@ export class Engine {
       const data = whole ? (x.buffer as ArrayBuffer) : x.slice().buffer;
       const kname = `quantize_${t.name}${opts.kernel === "ref" ? "_ref" : ""}`;
       const out = pool.readsFiles ? o.out ?? undefined : undefined;
-      const res = await pool.run({ op: "quantize", kernel: kname, rows, cols, rowBytes: rb, data, imatrix: im, checkFinite: finite, statsKernel: dq, sliceRows, out });
+      const res = await pool.run({ op: "quantize", kernel: kname, rows, cols, rowBytes: rb, data, imatrix: im, checkFinite: finite, fusedCheck: fused, statsKernel: dq, sliceRows, out });
       if (res.nonfinite !== undefined) throw nonFiniteValue(opts, res.nonfinite, res.value!);
       return { bytes: res.data ? new Uint8Array(res.data) : null, se: res.stats?.[0] ?? 0, sa: res.stats?.[1] ?? 0 };
     }
@@ -497,7 +546,7 @@ export class Engine {
     const bytes = new Uint8Array(rows * rb);
     const pin = this.alloc(sliceRows * cols * 4), pout = this.alloc(sliceRows * rb + 16), pim = im ? this.alloc(cols * 4) : 0;
     const pdq = dq ? this.alloc(sliceRows * cols * 4) : 0, pst = dq ? this.alloc(48) : 0;
-    const dqk = dq ? this.exports[dq] : null, es = this.exports.error_sums;
+    const dqk = dq ? this.exports[dq] : null, es = this.exports.error_sums, take = this.exports.quant_nonfinite_take;
     let se = 0, sa = 0;
     try {
       const mem = this.exports.memory.buffer;
@@ -505,11 +554,16 @@ export class Engine {
       for (let r0 = 0; r0 < rows; r0 += sliceRows) {
         const nr = Math.min(sliceRows, rows - r0), m = nr * cols;
         new Float32Array(mem, pin, m).set(xs.subarray(r0 * cols, r0 * cols + m));
-        if (finite) {
+        if (finite && !fused) {
           const bad = this.exports.find_nonfinite(pin, m);
           if (bad >= 0) throw nonFinite(opts, r0 * cols + bad, this.u8(), pin + bad * 4);
         }
+        if (fused) take();
         this.callKernel(kernel, t, pout, pin, nr, cols, pim);
+        if (fused && take()) {
+          const bad = this.exports.find_nonfinite(pin, m);
+          if (bad >= 0) throw nonFinite(opts, r0 * cols + bad, this.u8(), pin + bad * 4);
+        }
         bytes.set(new Uint8Array(mem, pout, nr * rb), r0 * rb);
         if (dqk) {
           dqk(pdq, pout, m);
@@ -549,6 +603,7 @@ export class Engine {
     this.validate(rows * cols, opts, t);
     const im = this.validateImatrix(opts.imatrix, t, cols, opts.name);
     const finite = checksFinite(t, opts);
+    const fused = finite && fusedCheck(t, this.exports, opts);
     if (rows === 0 || cols === 0) return { bytes: new Uint8Array(0), se: 0, sa: 0 };
     const pool = await this.getPool();
     if (!pool?.readsFiles) throw new TensorshrinkError("E_UNSUPPORTED", "this engine has no worker pool that can read files");
@@ -562,7 +617,7 @@ export class Engine {
     const dq = o.stats ? `dequantize_row_${t.name}` : undefined;
     if (dq && typeof this.exports[dq] !== "function") throw new TensorshrinkError("E_UNSUPPORTED", `no dequantize kernel for type ${t.name} in this build`, { type: t.name });
     const kname = `quantize_${t.name}${opts.kernel === "ref" ? "_ref" : ""}`;
-    const res = await pool.run({ op: "quantize", kernel: kname, rows, cols, rowBytes: rb, file, imatrix: im, checkFinite: finite, statsKernel: dq, sliceRows: Math.min(rows, sliceRowsFor(cols)), out: o.out ?? undefined });
+    const res = await pool.run({ op: "quantize", kernel: kname, rows, cols, rowBytes: rb, file, imatrix: im, checkFinite: finite, fusedCheck: fused, statsKernel: dq, sliceRows: Math.min(rows, sliceRowsFor(cols)), out: o.out ?? undefined });
     if (res.nonfinite !== undefined) throw nonFiniteValue(opts, res.nonfinite, res.value!);
     return { bytes: res.data ? new Uint8Array(res.data) : null, se: res.stats?.[0] ?? 0, sa: res.stats?.[1] ?? 0 };
   }

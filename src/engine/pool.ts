@@ -53,6 +53,11 @@ export interface PoolJob {
   /** Check for NaN/Inf before quantizing (reported as the flat index and the value). */
   checkFinite?: boolean;
   /**
+   * With checkFinite: the kernel checks while it quantizes (the 32-block types and f16/bf16, see
+   * assembly/quant/finite_flag.ts); find_nonfinite runs only when its flag fires, to locate the value.
+   */
+  fusedCheck?: boolean;
+  /**
    * Quantize only: also dequantize the result with this kernel (e.g. "dequantize_row_q4_K") and return
    * the `error_sums` (se, sa) of the input against it (SQNR without a second pass on the calling thread).
    */
@@ -147,6 +152,7 @@ function workerMain(nodePort: any, fs: any) {
         // Stored rows that are not f32 are read raw into a staging buffer and converted in wasm.
         const srcType = file && file.type && file.type !== "f32" ? file.type : null;
         const srb = srcType ? file.rowBytes : cols * 4;
+        const fused = !!(job.checkFinite && job.fusedCheck && typeof e.quant_nonfinite_take === "function");
         // Every allocation first: views of e.memory.buffer are taken after the last possible growth.
         const pstage = srcType ? e.ts_alloc(sliceRows * srb + 16) : 0;
         const pin = e.ts_alloc(sliceRows * cols * 4);
@@ -183,11 +189,16 @@ function workerMain(nodePort: any, fs: any) {
               }
               if (srcType) e["dequantize_row_" + srcType](pin, pstage, m);
             }
-            if (job.checkFinite) {
+            if (job.checkFinite && !fused) {
               const bad = e.find_nonfinite(pin, m);
               if (bad >= 0) { post({ id, nonfinite: r0 * cols + bad, value: new Float32Array(mem, pin + bad * 4, 1)[0] }); return; }
             }
+            if (fused) e.quant_nonfinite_take();
             e[job.kernel](pout + r0 * rb, pin, nr, cols, pim);
+            if (fused && e.quant_nonfinite_take()) {
+              const bad = e.find_nonfinite(pin, m);
+              if (bad >= 0) { post({ id, nonfinite: r0 * cols + bad, value: new Float32Array(mem, pin + bad * 4, 1)[0] }); return; }
+            }
             if (stats) {
               e[job.statsKernel](pdq, pout + r0 * rb, m);
               e.error_sums(pst, pin, pdq, m);

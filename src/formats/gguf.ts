@@ -15,6 +15,7 @@
 import { TensorshrinkError, isTensorshrinkError } from "../errors";
 import { findGgmlType, ggmlType, type GgmlTypeInfo } from "./ggml-types";
 import type { ByteSink, ByteSource } from "./source";
+import { decodeShortUtf8, encodeShortUtf8, SHORT_UTF8 } from "./utf8-short";
 
 /** GGUF value type ids. */
 export const GGUF_TYPE = Object.freeze({
@@ -123,6 +124,11 @@ function trunc(offset: number, message: string, extra: Record<string, unknown> =
 const utf8Fatal = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const utf8Enc = new TextEncoder();
 
+/** UTF-8 bytes -> string, fatal on invalid UTF-8 (short strings without TextDecoder: utf8-short.ts). */
+function decodeUtf8(b: Uint8Array): string {
+  return decodeShortUtf8(b, 0, b.length) ?? utf8Fatal.decode(b);
+}
+
 /** A bounded read window over a ByteSource, for sequential header parsing. */
 class Cursor {
   pos: number;
@@ -134,6 +140,11 @@ class Cursor {
   }
   get remaining(): number {
     return this.src.size - this.pos;
+  }
+  /** Whether [pos, pos+n) is already readable synchronously (no await needed). */
+  has(n: number): boolean {
+    const rel = this.pos - this.bufStart;
+    return rel >= 0 && rel + n <= this.buf.byteLength;
   }
   /** Make [pos, pos+n) readable synchronously. n must already be bounded by the caller. */
   async ensure(n: number, what: string): Promise<void> {
@@ -190,10 +201,28 @@ async function readString(c: Cursor, lim: Lim, what: string, maxBytes = lim.maxS
   await c.ensure(n, what);
   const b = c.bytes(n);
   try {
-    return utf8Fatal.decode(b);
+    return decodeUtf8(b);
   } catch {
     throw fmt(at + 8, `${what}: invalid UTF-8`);
   }
+}
+
+/**
+ * readString without an await when the string is already in the cursor's window and is short
+ * valid ASCII (the common vocabulary token); otherwise undefined and the cursor is unchanged.
+ */
+function readShortStringSync(c: Cursor, lim: Lim): string | undefined {
+  if (!c.has(8)) return undefined;
+  const at = c.pos;
+  const len = c.u64();
+  const n = Number(len);
+  if (len > BigInt(SHORT_UTF8) || n > lim.maxStringBytes || !c.has(n)) {
+    c.pos = at;
+    return undefined;
+  }
+  const r = decodeShortUtf8(c.bytes(n), 0, n);
+  if (r === undefined) c.pos = at; // malformed: readString reports it
+  return r;
 }
 
 async function readValue(c: Cursor, lim: Lim, type: number, depth: number, key: string): Promise<GgufValue> {
@@ -233,7 +262,9 @@ async function readArray(c: Cursor, lim: Lim, depth: number, key: string): Promi
   const minBytes = n * ELEM_SIZE[itemType]!;
   if (minBytes > c.remaining) throw trunc(at + 4, `key ${key}: array of ${n} elements needs at least ${minBytes} bytes but the file ends at byte ${c.src.size}`, { key, count: n, end: c.src.size });
   const items: GgufValue[] = new Array(n);
-  if (itemType === 8 || itemType === 9 || itemType === 7) {
+  if (itemType === 8) {
+    for (let i = 0; i < n; i++) items[i] = readShortStringSync(c, lim) ?? (await readString(c, lim, `value of ${key}[${i}]`));
+  } else if (itemType === 9 || itemType === 7) {
     for (let i = 0; i < n; i++) items[i] = await readValue(c, lim, itemType, depth, `${key}[${i}]`);
   } else {
     const es = ELEM_SIZE[itemType]!;
@@ -471,7 +502,18 @@ class ByteWriter {
   u64(v: bigint) { this.grow(8); this.dv.setBigUint64(this.n, v, true); this.n += 8; }
   i64(v: bigint) { this.grow(8); this.dv.setBigInt64(this.n, v, true); this.n += 8; }
   bytes(b: Uint8Array) { this.grow(b.byteLength); this.buf.set(b, this.n); this.n += b.byteLength; }
-  str(s: string) { const b = utf8Enc.encode(s); this.u64(BigInt(b.byteLength)); this.bytes(b); }
+  str(s: string) {
+    // short ASCII strings (vocabulary tokens) without TextEncoder's per-call cost
+    if (s.length <= SHORT_UTF8) {
+      this.grow(8 + 3 * s.length);
+      const at = this.n, k = encodeShortUtf8(s, this.buf, at + 8);
+      this.dv.setUint32(at, k, true);
+      this.dv.setUint32(at + 4, 0, true);
+      this.n = at + 8 + k;
+      return;
+    }
+    const b = utf8Enc.encode(s); this.u64(BigInt(b.byteLength)); this.bytes(b);
+  }
   zeros(k: number) { this.grow(k); this.buf.fill(0, this.n, this.n + k); this.n += k; }
   result() { return this.buf.slice(0, this.n); }
 }
@@ -601,6 +643,11 @@ export interface WriteGgufOptions {
   onTensor?(index: number, bytesWritten: number): void;
   /** Abort signal: checked between chunks, aborts the sink (`E_ABORTED`). */
   signal?: AbortSignal;
+  /**
+   * The header `encodeGgufHeader(metadata, tensors)` already returned for these same arguments
+   * (callers that needed the offsets first): written as is instead of encoding it again.
+   */
+  layout?: GgufLayout;
 }
 
 /**
@@ -618,7 +665,7 @@ export async function writeGguf(
   opts: WriteGgufOptions = {},
 ): Promise<GgufLayout> {
   try {
-    const layout = encodeGgufHeader(metadata, tensors);
+    const layout = opts.layout ?? encodeGgufHeader(metadata, tensors);
     await sink.write(layout.header);
     const zeros = new Uint8Array(layout.alignment);
     for (let i = 0; i < tensors.length; i++) {

@@ -310,8 +310,9 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
   const handled = (i: number) => !!mo && mo.bytes.has(tensors[i].name);
   let outFile: { path: string; dev: number; ino: number } | null = null;
   let outOffsets: number[] = [];
+  let headerLayout: ReturnType<typeof encodeGgufHeader> | undefined;
   if (poolReadsFiles && sink.target && sink.skip && sink.bytesWritten === 0) {
-    const layout = encodeGgufHeader(metadata, specs);
+    const layout = (headerLayout = encodeGgufHeader(metadata, specs));
     outFile = await sink.target();
     const offs = layout.offsets.map((o) => layout.dataOffset + o);
     outOffsets = entries.map((_e, k) => offs[k]).filter((_o, k) => "i" in entries[k]);
@@ -405,7 +406,7 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
       const d = mo?.extra.get(e.of)?.find((x) => x.spec.name === e.extra.name);
       if (!d) throw new TensorshrinkError("E_FORMAT", `method output lacks the declared extra tensor ${e.extra.name}`, { name: e.extra.name });
       return (async function* () { yield d.data; })();
-    }, { signal: opts.signal });
+    }, { signal: opts.signal, layout: headerLayout });
   } finally {
     // On an error or abort, let the units already started settle: no work continues after we return.
     await Promise.allSettled(inflight.map((f) => f.done));

@@ -1,0 +1,124 @@
+// Benchmark: whole-file quantization, tensorshrink vs llama.cpp, every ftype tensorshrink offers
+// (F16 … IQ4_NL), with and without an importance matrix, on 1 and 2 threads.
+// Both run on the same synthetic llama F32 GGUF (syntheticModel, >= 100M parameters by default) as
+// child processes under /usr/bin/time (wall, user, sys, max RSS): llama.cpp = llama_model_quantize of
+// node-llama-cpp's prebuilt libllama through test/tools/llama-quantize-ref.cpp (as test/61 and
+// bench/iq-file.mjs use it); tensorshrink = `node dist/cli.js quantize IN OUT FTYPE --threads N`
+// (the published CLI; run `npm run build` first). A/B runs alternate (llama.cpp, tensorshrink,
+// llama.cpp, tensorshrink, ...), `--reps` of each; every output is compared byte for byte with
+// llama.cpp's. CPU time (user + sys) is the comparable figure on a shared machine: wall time depends
+// on what the other processes do. Ratios are llama.cpp / tensorshrink (> 1: tensorshrink is faster),
+// from the per-tool medians.
+// Usage: node bench/vs-llama.mjs [--ftypes F16,Q8_0,...] [--threads 1,2] [--reps 2] [--imatrix both|yes|no]
+//        [--stats] (tensorshrink also measures per-tensor SQNR; default --no-stats, as llama.cpp measures nothing)
+//        [--layers 12] [--embd 768] [--ff 2048] [--vocab 16384] [--cli dist|src]
+//        [--out bench/vs-llama.json] (records are appended to this file)
+//        node bench/vs-llama.mjs --table   prints bench/vs-llama.json as the markdown table of bench/VS-LLAMA.md
+// Appends one record per (ftype, imatrix, threads) to bench/vs-llama.json; bench/VS-LLAMA.md holds a run's figures.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, statSync } from "node:fs";
+import { tmpdir, cpus, loadavg } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const arg = (k, d) => { const i = process.argv.indexOf(k); return i > 0 ? process.argv[i + 1] : d; };
+if (process.argv.includes("--table")) {
+  // Markdown table of bench/vs-llama.json (the figures bench/VS-LLAMA.md quotes), then exit.
+  const recs = JSON.parse(readFileSync(path.join(ROOT, "bench/vs-llama.json"), "utf8"));
+  console.log("| ftype | imatrix | threads | llama.cpp CPU s | tensorshrink CPU s | **CPU ratio** | llama.cpp wall s | tensorshrink wall s | wall ratio | peak RSS llama.cpp / ts MiB | identical | load avg |");
+  console.log("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|");
+  for (const r of recs) console.log(`| ${r.ftype} | ${r.imatrix ? "yes" : "no"} | ${r.threads} | ${r.llamaCpp.cpu.toFixed(2)} | ${r.tensorshrink.cpu.toFixed(2)} | **${r.cpuRatio.toFixed(2)}x** | ${r.llamaCpp.wall.toFixed(2)} | ${r.tensorshrink.wall.toFixed(2)} | ${r.wallRatio.toFixed(2)}x | ${r.llamaCpp.maxRssMiB} / ${r.tensorshrink.maxRssMiB} | ${r.identical ? "yes" : "**no**"} | ${r.loadavg[0]} |`);
+  process.exit(0);
+}
+/** llama_ftype ids; `im` = the ftype's tensors use an importance matrix (false: it is ignored, so one run). */
+// (the order of a full run: the issue's headline types first)
+const FTYPES = {
+  Q8_0: { id: 7, im: false }, Q4_0: { id: 2, im: true }, F16: { id: 1, im: false }, Q4_K_M: { id: 15, im: true },
+  Q5_K_M: { id: 17, im: true }, Q3_K_M: { id: 12, im: true }, Q2_K: { id: 10, im: true }, BF16: { id: 32, im: false },
+  Q4_1: { id: 3, im: true }, Q5_0: { id: 8, im: true }, Q5_1: { id: 9, im: true },
+  Q3_K_S: { id: 11, im: true }, Q3_K_L: { id: 13, im: true }, Q4_K_S: { id: 14, im: true }, Q5_K_S: { id: 16, im: true },
+  Q6_K: { id: 18, im: true }, IQ4_NL: { id: 25, im: true },
+};
+const ftypes = arg("--ftypes", Object.keys(FTYPES).join(",")).split(",");
+for (const f of ftypes) if (!FTYPES[f]) { console.error(`unknown ftype ${f}; known: ${Object.keys(FTYPES).join(",")}`); process.exit(2); }
+const threads = arg("--threads", "1,2").split(",").map(Number);
+const reps = +arg("--reps", "2");
+const imMode = arg("--imatrix", "both");
+const withStats = process.argv.includes("--stats");
+const cliKind = arg("--cli", "dist");
+const dims = { nLayer: +arg("--layers", "12"), nEmbd: +arg("--embd", "768"), nFf: +arg("--ff", "2048"), nHead: 12, nHeadKv: 4, nVocab: +arg("--vocab", "16384") };
+const plat = `${process.platform}-${process.arch}`;
+const lib = path.join(ROOT, "node_modules/@node-llama-cpp", plat, "bins", plat);
+if (!existsSync(path.join(lib, "libllama.v0.5.0.so"))) { console.log(`SKIP: no prebuilt libllama for ${plat}`); process.exit(0); }
+if (cliKind === "dist" && !existsSync(path.join(ROOT, "dist/cli.js"))) { console.log("SKIP: dist/cli.js missing (npm run build)"); process.exit(0); }
+const tmp = mkdtempSync(path.join(tmpdir(), "ts-bench-vs-llama-"));
+const exe = path.join(tmp, "llama-quantize-ref");
+const cc = spawnSync("c++", ["-std=c++17", "-O1", "-o", exe, path.join(ROOT, "test/tools/llama-quantize-ref.cpp"), `-L${lib}`, "-l:libllama.v0.5.0.so", "-l:libllama-common.so", `-Wl,-rpath,${lib}`], { encoding: "utf8" });
+if (cc.status !== 0) { console.log(`SKIP: cannot compile the harness: ${cc.stderr || cc.error}`); process.exit(0); }
+const timed = (cmd) => {
+  const r = spawnSync("/usr/bin/time", ["-f", "TIME %e %U %S %M", ...cmd], { encoding: "utf8", cwd: ROOT, maxBuffer: 256 << 20 });
+  const m = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(r.stderr);
+  if (r.status !== 0 || !m) throw new Error(`${cmd.join(" ")} failed:\n${r.stderr.slice(-3000)}`);
+  return { wall: +m[1], user: +m[2], sys: +m[3], cpu: +(+m[2] + +m[3]).toFixed(2), maxRssMiB: Math.round(+m[4] / 1024) };
+};
+const median = (a) => { const s = [...a].sort((x, y) => x - y); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
+// Input model + legacy .dat imatrix, written by a small tsx script from src/.
+const input = path.join(tmp, "synthetic-F32.gguf"), im = path.join(tmp, "im.dat");
+const gen = path.join(tmp, "gen.mts");
+writeFileSync(gen, `
+import { init, syntheticModel, quantizeModel, encodeLegacyImatrix } from ${JSON.stringify(path.join(ROOT, "src/index.ts"))};
+import { openFileSink } from ${JSON.stringify(path.join(ROOT, "src/formats/source.ts"))};
+import { writeFileSync } from "node:fs";
+const e = await init({ threads: 2 });
+const m = syntheticModel(${JSON.stringify({ ...dims, seed: 9 })});
+await quantizeModel(e, m, await openFileSink(${JSON.stringify(input)}), { ftype: "F32", order: "input", stats: false });
+let s = 5; const rnd = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
+const map = new Map();
+for (const t of m.tensors) if (t.ne.length > 1) map.set(t.name, Float32Array.from({ length: t.ne[0] }, () => 0.01 + rnd() * rnd() * 5));
+writeFileSync(${JSON.stringify(im)}, encodeLegacyImatrix(map, { chunkCount: 10, dataset: "synthetic" }));
+console.log(m.tensors.reduce((a, t) => a + t.ne.reduce((x, y) => x * y, 1), 0));
+e.dispose();
+`);
+const g = spawnSync(process.execPath, ["--import", "tsx", gen], { encoding: "utf8", cwd: ROOT });
+if (g.status !== 0) throw new Error(g.stderr);
+const params = +g.stdout.trim().split("\n").pop();
+const inMiB = statSync(input).size / 2 ** 20;
+console.log(`input: synthetic llama ${JSON.stringify(dims)}, ${(params / 1e6).toFixed(1)}M parameters, ${inMiB.toFixed(0)} MiB F32; ${reps} alternating runs each; tensorshrink ${withStats ? "with" : "without"} SQNR stats`);
+const cli = cliKind === "dist" ? [process.execPath, path.join(ROOT, "dist/cli.js")] : [process.execPath, "--import", "tsx", path.join(ROOT, "src/cli/main.ts")];
+const records = [];
+const outJson = path.resolve(ROOT, arg("--out", "bench/vs-llama.json"));
+const prev = existsSync(outJson) ? JSON.parse(readFileSync(outJson, "utf8")) : [];
+const save = () => writeFileSync(outJson, JSON.stringify([...prev, ...records], null, 1) + "\n");
+try {
+  for (const f of ftypes) {
+    const ims = !FTYPES[f].im ? [false] : imMode === "both" ? [false, true] : [imMode === "yes"];
+    for (const useIm of ims) {
+      for (const nt of threads) {
+        const ref = path.join(tmp, "ref.gguf"), mine = path.join(tmp, "ours.gguf");
+        const imArgs = useIm ? ["--imatrix", im] : [];
+        const L = [], T = [];
+        let identical = true;
+        for (let r = 0; r < reps; r++) {
+          L.push(timed([exe, input, ref, String(FTYPES[f].id), String(nt), ...imArgs]));
+          T.push(timed([...cli, "quantize", input, mine, f, ...imArgs, "--threads", String(nt), "--json", ...(withStats ? [] : ["--no-stats"])]));
+          identical &&= readFileSync(ref).equals(readFileSync(mine));
+          rmSync(ref); rmSync(mine);
+        }
+        const lc = median(L.map((x) => x.cpu)), tc = median(T.map((x) => x.cpu)), lw = median(L.map((x) => x.wall)), tw = median(T.map((x) => x.wall));
+        const rec = {
+          ftype: f, imatrix: useIm, threads: nt, params, inputMiB: Math.round(inMiB), reps, stats: withStats,
+          llamaCpp: { cpu: lc, wall: lw, maxRssMiB: Math.max(...L.map((x) => x.maxRssMiB)), runs: L },
+          tensorshrink: { cpu: tc, wall: tw, maxRssMiB: Math.max(...T.map((x) => x.maxRssMiB)), runs: T },
+          cpuRatio: +(lc / tc).toFixed(2), wallRatio: +(lw / tw).toFixed(2), identical,
+          loadavg: loadavg().map((x) => +x.toFixed(1)), cpu: cpus()[0]?.model, node: process.version, date: new Date().toISOString(),
+        };
+        records.push(rec);
+        save(); // after every record: a run stopped early keeps what it measured
+        console.log(`${f}${useIm ? " +imatrix" : ""} t${nt}: llama.cpp cpu ${lc.toFixed(2)} s wall ${lw.toFixed(2)} s rss ${rec.llamaCpp.maxRssMiB} MiB | tensorshrink cpu ${tc.toFixed(2)} s wall ${tw.toFixed(2)} s rss ${rec.tensorshrink.maxRssMiB} MiB | cpu ${rec.cpuRatio}x wall ${rec.wallRatio}x | identical ${identical} | load ${rec.loadavg[0]}`);
+      }
+    }
+  }
+} finally {
+  rmSync(tmp, { recursive: true, force: true });
+}
