@@ -85,3 +85,9 @@ export { encodeMaskFile, type MaskEntry } from "./prune/maskfile";
 export { pruneFfnChannels, pruneLayers, type StructuredResult } from "./prune/structured";
 // --- iqftypes ---
 export { tensorRequiresImatrix } from "./model/recipes";
+// --- tt ---
+export { ttSvd, ttRound, ttFull, ttParams, frobenius, type TensorTrain, type TtTruncation } from "./tt/ttsvd";
+export { factorDims, balancedFactors, checkDims, MAX_PADDING } from "./tt/factorize";
+export { TtEmbedding, type TtMode, type TtEmbeddingOptions, type TtEmbeddingParts } from "./tt/embedding";
+export { writeTtGguf, readTtGguf, type WriteTtOptions, type TtFile } from "./tt/gguf";
+export { ttCompressTensor, writeTtFile, writeRebuiltModel, type TtModelOptions, type TtModelResult } from "./tt/model";

@@ -150,6 +150,24 @@ export const COMMANDS: CommandSpec[] = [
     ],
   },
   {
+    name: "tt", usage: "tensorshrink tt <model> <out.tt.gguf> [--tensor token_embd.weight] (--eps 0.1 | --rank R) [--mode matrix|mps] [options]",
+    summary: "tensor-train (TensorGPT) compression of one matrix, by default the token embedding: writes the TT cores\n" +
+      "(GGUF, tensorshrink.tt.* keys) and a GGUF of the model with the tensor rebuilt from them, for llama.cpp to judge (README \"Tensor-train\")",
+    options: [
+      { name: "--tensor", value: "T", help: "the tensor to decompose (default token_embd.weight)" },
+      { name: "--eps", value: "E", help: "relative Frobenius error bound (> 0): ||A - TT||_F <= E ||A||_F" },
+      { name: "--rank", value: "R", help: "largest TT rank (with --eps the smaller rank wins)" },
+      { name: "--mode", value: "M", help: "matrix (one TT-matrix, default) or mps (each row its own tensor train)" },
+      { name: "--d", value: "N", help: "number of digits / cores (default 3)" },
+      { name: "--row-dims", value: "AxB", help: "row digits, e.g. 8x8x8 (product >= rows, <= 1.5 x rows)" },
+      { name: "--col-dims", value: "AxB", help: "column digits, e.g. 8x8x4" },
+      { name: "--round", help: "TT-round after the TT-SVD (matrix mode)" },
+      { name: "--rebuilt", value: "F", help: "the rebuilt model (default <out>.rebuilt.gguf)" },
+      { name: "--untie", help: "tied classifier: keep the original table as output.weight (only the input lookup uses the TT)" },
+      TOKENIZER, THREADS, JSON_OPT,
+    ],
+  },
+  {
     name: "prune", usage: "tensorshrink prune <in> <out.gguf> --method magnitude|wanda|sparsegpt (--sparsity 0.5 | --nm 2:4) [options]\n  tensorshrink prune <in> <out.gguf> --ffn 0.25 | --layers 2 [options]",
     summary: "pruning: unstructured / N:M sparsity as dense weights with exact zeros (+ masks), or structured FFN-channel and\n" +
       "layer pruning that makes the file smaller (README \"Pruning\"); quantize ... --prune sparsegpt:0.5 --calib F prunes first",
