@@ -27,7 +27,10 @@ export interface TtEmbeddingOptions extends TtTruncation {
   rowDims?: number[];
   /** Column digits n_k (product ≥ cols, ≤ 1.5 cols). Default {@link factorDims}(cols, d). */
   colDims?: number[];
-  /** Matrix mode: TT-round after the TT-SVD with the same truncation (QR right-to-left, SVD left-to-right). */
+  /**
+   * Matrix mode: TT-SVD at ε/2 (ranks up to 2·maxRank), then TT-rounding (QR right-to-left, SVD left-to-right)
+   * at ε/2 and maxRank; the total error stays ≤ ε‖A‖_F (triangle inequality).
+   */
   round?: boolean;
 }
 
@@ -218,8 +221,11 @@ function decomposeMatrix(host: KernelHost, a: Matrix, rowDims: number[], colDims
   const total = dims.reduce((x, y) => x * y, 1);
   const t = new Float32Array(total);
   for (let i = 0; i < a.rows; i++) for (let j = 0; j < a.cols; j++) t[ro[i]! + co[j]!] = a.data[i * a.cols + j]!;
-  let tt = ttSvd(host, t, dims, opts);
-  if (opts.round) tt = ttRound(host, tt, opts);
+  // with round: TT-SVD at ε/2 (rank cap 2·maxRank), then TT-rounding at ε/2 and maxRank: ‖A − R‖ ≤ ‖A − T‖ + ‖T − R‖ ≤ ε‖A‖
+  const half = opts.eps !== undefined ? opts.eps / 2 : undefined;
+  const tt = opts.round
+    ? ttRound(host, ttSvd(host, t, dims, { eps: half, maxRank: opts.maxRank !== undefined ? 2 * opts.maxRank : undefined, name: opts.name }), { eps: half, maxRank: opts.maxRank, name: opts.name })
+    : ttSvd(host, t, dims, opts);
   return { mode: "matrix", rows: a.rows, cols: a.cols, rowDims: [...rowDims], colDims: [...colDims], ranks: Int32Array.from(tt.ranks), cores: tt.cores };
 }
 
