@@ -91,3 +91,5 @@ export { factorDims, balancedFactors, checkDims, MAX_PADDING } from "./tt/factor
 export { TtEmbedding, type TtMode, type TtEmbeddingOptions, type TtEmbeddingParts } from "./tt/embedding";
 export { writeTtGguf, readTtGguf, type WriteTtOptions, type TtFile } from "./tt/gguf";
 export { ttCompressTensor, writeTtFile, writeRebuiltModel, type TtModelOptions, type TtModelResult } from "./tt/model";
+export { adapterTensorType, adapterTensorBytes, type AdapterTensorType } from "./lowrank/adapter";
+export { eoraMethod, type EoraMethod, type EoraMethodOptions, type EoraMethodReport } from "./methods/eora";

@@ -128,7 +128,6 @@ test("TT-matrix and MPS embeddings stay within eps, compress, and round-trip thr
   const s2 = memorySink();
   const { writeGguf, ggufKV } = await import("../src/formats/gguf");
   await writeGguf(s2, [ggufKV("general.type", "str", "model")], [], () => new Uint8Array(0));
-  await assert.rejects?.(readTtGguf(engine, await readGguf(memorySource(s2.bytes()))), code("E_FORMAT"));
   let err: unknown;
   try { await readTtGguf(engine, await readGguf(memorySource(s2.bytes()))); } catch (e) { err = e; }
   assert.ok(code("E_FORMAT")(err), String(err));
@@ -167,7 +166,7 @@ if (!existsSync(path.join(S, "stories260K.bin")) || !existsSync(CLI)) {
       const back = await readTtGguf(engine, await readGguf(await openFileSource(out)));
       const model = await openModel(rep.rebuilt, engine);
       const emb = model.tensors.find((t) => t.name === "token_embd.weight")!;
-      assert.is(emb.type.name ?? emb.type, "f32");
+      assert.is(String((emb.type as any)?.name ?? emb.type), "f32");
       const rows = await emb.readRows(0, 512);
       assert.equal(Array.from(rows), Array.from(back.tt.full().data));
       await model.close?.();
