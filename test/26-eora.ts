@@ -4,13 +4,14 @@
 // llama.cpp (node-llama-cpp) has a lower KLD against F32 than Q2_K alone; a mismatched base → E_SHAPE.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import {
   init, eoraFactor, lowRankFactor, reconstruct, quantizeModel, openFileSink, calibrateModel, eoraModel, writeGgufLora,
-  decodeText, splitDocuments, TensorshrinkError, type Matrix,
+  decodeText, splitDocuments, TensorshrinkError, eoraMethod, readGguf, Tokenizer, type Matrix,
 } from "../src/index";
+import { openFileSource } from "../src/formats/source";
 import { openModel } from "../src/model/open";
 import { evaluateGguf } from "../src/eval/llama";
 import { rng, SHARED } from "./_util";
@@ -105,5 +106,77 @@ if (!existsSync(path.join(K, "kjv3M.bin"))) {
     }
   });
 }
+
+// Compact adapters and EoRA through the method seam, on stories260K (small: quick in llama.cpp).
+const S = path.join(SHARED, "models/stories260K");
+if (!existsSync(path.join(S, "stories260K.bin"))) {
+  console.log(`SKIP stories260K part: ${S}/stories260K.bin not found (adapter types, eora method)`);
+} else {
+  test("stories260K: quantizeModel with eoraMethod keeps RTN's bytes; its adapter in f32 / f16 / q8_0 loads in llama.cpp, lowers the KLD, and the compact types track f32", async () => {
+    const tmp = mkdtempSync(path.join(tmpdir(), "ts-eora-types-"));
+    try {
+      const f32 = path.join(tmp, "f32.gguf"), q = path.join(tmp, "q.gguf"), plain = path.join(tmp, "plain.gguf");
+      const src = await openModel(path.join(S, "stories260K.bin"), engine, { tokenizer: path.join(S, "tok512.bin") });
+      await quantizeModel(engine, src, await openFileSink(f32), { ftype: "F32" });
+      await src.close?.();
+      const base = await openModel(f32, engine);
+      const text = decodeText(readFileSync(path.join(S, "tinystories_sample.txt")));
+      const tok = Tokenizer.fromGguf({ kv: new Map(base.metadata.map((kv) => [kv.key, kv])) });
+      const eora = eoraMethod({ rank: 32 });
+      await quantizeModel(engine, base, await openFileSink(q), { ftype: "Q4_0", methods: [eora], calibration: { tokens: tok.encode(text, { addBos: true }), ctx: 64, chunks: 8 } });
+      await quantizeModel(engine, base, await openFileSink(plain), { ftype: "Q4_0" });
+      const qm = await openModel(q, engine), pm = await openModel(plain, engine);
+      assert.ok(eora.layers.length >= 10, `${eora.layers.length} adapted tensors`);
+      for (const l of eora.layers) {
+        const a = qm.tensors.find((t) => t.name === l.name)!, b = pm.tensors.find((t) => t.name === l.name)!;
+        assert.equal(await a.readRawRows(0, 1), await b.readRawRows(0, 1), `${l.name}: the GGUF holds RTN's bytes`);
+      }
+      for (const r of eora.report) assert.ok(r.outputErrorAfter < r.outputErrorBefore, r.name);
+      const sizes: Record<string, number> = {}, kld: Record<string, number> = {};
+      const docs = splitDocuments(text).slice(0, 4);
+      const none = await evaluateGguf(f32, q, docs, { threads: 2, contextSize: 64 });
+      for (const type of ["f32", "f16", "q8_0"] as const) {
+        const ad = path.join(tmp, `ad-${type}.gguf`);
+        sizes[type] = await writeGgufLora(await openFileSink(ad), eora.layers, { architecture: "llama", base: qm.tensors, tensorType: type, quantizer: engine });
+        const g = await readGguf(await openFileSource(ad));
+        const types = new Set(g.tensors.map((t) => t.type.name));
+        assert.equal([...types].sort(), type === "q8_0" ? ["f16", "q8_0"] : [type], `${type}: ${[...types]}`); // q8_0: lora_b rows of r = 32 are q8_0, lora_a rows of 172 (ffn_down) are f16
+        await g.source.close?.();
+        kld[type] = (await evaluateGguf(f32, q, docs, { threads: 2, contextSize: 64, otherLora: ad })).kl!.mean;
+      }
+      console.log(`  stories260K Q4_0 KLD ${none.kl!.mean.toFixed(4)}; + EoRA r32 f32 ${kld.f32!.toFixed(4)} (${sizes.f32} B), f16 ${kld.f16!.toFixed(4)} (${sizes.f16} B), q8_0 ${kld.q8_0!.toFixed(4)} (${sizes.q8_0} B)`);
+      assert.ok(kld.f32! < 0.9 * none.kl!.mean, `adapter lowers the KLD: ${kld.f32} vs ${none.kl!.mean}`);
+      assert.ok(Math.abs(kld.f16! - kld.f32!) < 0.03 * kld.f32! + 1e-4, `f16 ${kld.f16} vs f32 ${kld.f32}`);
+      assert.ok(Math.abs(kld.q8_0! - kld.f32!) < 0.15 * kld.f32! + 1e-4, `q8_0 ${kld.q8_0} vs f32 ${kld.f32}`);
+      assert.ok(sizes.f16! < 0.55 * sizes.f32! && sizes.q8_0! < 0.85 * sizes.f16!, JSON.stringify(sizes));
+      await base.close?.(); await qm.close?.(); await pm.close?.();
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+}
+
+test("adapter type and eoraMethod bad input → typed errors; q8_0 without a quantizer refused, nothing written", async () => {
+  assert.throws(() => eoraMethod({ rank: 0 }), code("E_RANGE"));
+  assert.throws(() => eoraMethod({ rank: 4, inner: "nope" }), code("E_RANGE"));
+  const layers = [{ name: "blk.0.attn_q.weight", A: rand(4, 64, 1), B: rand(64, 4, 2) }];
+  const tmp = mkdtempSync(path.join(tmpdir(), "ts-eora-bad-"));
+  try {
+    for (const [o, c] of [[{ tensorType: "q4_0" }, "E_RANGE"], [{ tensorType: "q8_0" }, "E_RANGE"]] as const) {
+      const out = path.join(tmp, "a.gguf");
+      let err: unknown;
+      try { await writeGgufLora(await openFileSink(out), layers, { architecture: "llama", ...(o as any) }); } catch (e) { err = e; }
+      assert.ok(code(c)(err), String(err));
+      assert.not.ok(existsSync(out));
+    }
+    const bad = [{ ...layers[0]!, A: { ...layers[0]!.A, data: layers[0]!.A.data.map((v, i) => (i === 5 ? NaN : v)) } }];
+    let err: unknown;
+    try { await writeGgufLora(await openFileSink(path.join(tmp, "b.gguf")), bad, { architecture: "llama", tensorType: "f16" }); } catch (e) { err = e; }
+    assert.ok(code("E_NONFINITE")(err), String(err));
+    assert.equal(readdirSync(tmp), []);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
 
 test.run();
