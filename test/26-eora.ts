@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import {
   init, eoraFactor, lowRankFactor, reconstruct, quantizeModel, openFileSink, calibrateModel, eoraModel, writeGgufLora,
-  decodeText, splitDocuments, TensorshrinkError, eoraMethod, readGguf, Tokenizer, type Matrix,
+  decodeText, splitDocuments, TensorshrinkError, eoraMethod, readGguf, Tokenizer, rtnMethod, rowsOf, adapterTensorType, type Matrix,
 } from "../src/index";
 import { openFileSource } from "../src/formats/source";
 import { openModel } from "../src/model/open";
@@ -124,12 +124,14 @@ if (!existsSync(path.join(S, "stories260K.bin"))) {
       const tok = Tokenizer.fromGguf({ kv: new Map(base.metadata.map((kv) => [kv.key, kv])) });
       const eora = eoraMethod({ rank: 32 });
       await quantizeModel(engine, base, await openFileSink(q), { ftype: "Q4_0", methods: [eora], calibration: { tokens: tok.encode(text, { addBos: true }), ctx: 64, chunks: 8 } });
-      await quantizeModel(engine, base, await openFileSink(plain), { ftype: "Q4_0" });
+      // the same pipeline with a pass-through RTN that also asks for XᵀX (so the same sweep and imatrix feed RTN)
+      const rtnGram = { ...rtnMethod, name: "rtn-gram", needs: { gram: true }, appliesTo: (t: { name: string; targetType: string }) => (/^blk\.\d+\.(attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|ffn_down)\.weight$/.test(t.name) && !/^f(32|16)$/.test(t.targetType)) || "no" };
+      await quantizeModel(engine, base, await openFileSink(plain), { ftype: "Q4_0", methods: [rtnGram], calibration: { tokens: tok.encode(text, { addBos: true }), ctx: 64, chunks: 8 } });
       const qm = await openModel(q, engine), pm = await openModel(plain, engine);
       assert.ok(eora.layers.length >= 10, `${eora.layers.length} adapted tensors`);
       for (const l of eora.layers) {
         const a = qm.tensors.find((t) => t.name === l.name)!, b = pm.tensors.find((t) => t.name === l.name)!;
-        assert.equal(await a.readRawRows(0, 1), await b.readRawRows(0, 1), `${l.name}: the GGUF holds RTN's bytes`);
+        assert.equal(await a.readRawRows(0, rowsOf(a.ne)), await b.readRawRows(0, rowsOf(b.ne)), `${l.name}: the GGUF holds RTN's bytes`);
       }
       for (const r of eora.report) assert.ok(r.outputErrorAfter < r.outputErrorBefore, r.name);
       const sizes: Record<string, number> = {}, kld: Record<string, number> = {};
@@ -139,11 +141,18 @@ if (!existsSync(path.join(S, "stories260K.bin"))) {
         const ad = path.join(tmp, `ad-${type}.gguf`);
         sizes[type] = await writeGgufLora(await openFileSink(ad), eora.layers, { architecture: "llama", base: qm.tensors, tensorType: type, quantizer: engine });
         const g = await readGguf(await openFileSource(ad));
-        const types = new Set(g.tensors.map((t) => t.type.name));
-        assert.equal([...types].sort(), type === "q8_0" ? ["f16", "q8_0"] : [type], `${type}: ${[...types]}`); // q8_0: lora_b rows of r = 32 are q8_0, lora_a rows of 172 (ffn_down) are f16
+        for (const t of g.tensors) assert.is(t.type.name, adapterTensorType(type, t.ne[0]!), `${type}: ${t.name}`);
+        if (type === "q8_0") assert.ok(g.tensors.some((t) => t.type.name === "q8_0"));
         await g.source.close?.();
         kld[type] = (await evaluateGguf(f32, q, docs, { threads: 2, contextSize: 64, otherLora: ad })).kl!.mean;
       }
+      // rank 8: lora_b rows (8 values) are not a multiple of 32 → f16 beside q8_0 lora_a
+      const small = eora.layers.map((l) => ({ name: l.name, A: { data: l.A.data.slice(0, 8 * l.A.cols), rows: 8, cols: l.A.cols }, B: { data: Float32Array.from({ length: l.B.rows * 8 }, (_, i) => l.B.data[Math.floor(i / 8) * l.B.cols + (i % 8)]!), rows: l.B.rows, cols: 8 } }));
+      const ad8 = path.join(tmp, "ad8.gguf");
+      await writeGgufLora(await openFileSink(ad8), small, { architecture: "llama", base: qm.tensors, tensorType: "q8_0", quantizer: engine });
+      const g8 = await readGguf(await openFileSource(ad8));
+      assert.equal([...new Set(g8.tensors.map((t) => `${t.name.endsWith("lora_a") ? "a" : "b"}:${t.type.name}`))].sort(), ["a:q8_0", "b:f16"]);
+      await g8.source.close?.();
       console.log(`  stories260K Q4_0 KLD ${none.kl!.mean.toFixed(4)}; + EoRA r32 f32 ${kld.f32!.toFixed(4)} (${sizes.f32} B), f16 ${kld.f16!.toFixed(4)} (${sizes.f16} B), q8_0 ${kld.q8_0!.toFixed(4)} (${sizes.q8_0} B)`);
       assert.ok(kld.f32! < 0.9 * none.kl!.mean, `adapter lowers the KLD: ${kld.f32} vs ${none.kl!.mean}`);
       assert.ok(Math.abs(kld.f16! - kld.f32!) < 0.03 * kld.f32! + 1e-4, `f16 ${kld.f16} vs f32 ${kld.f32}`);
