@@ -65,3 +65,5 @@ export * from "./nn/gemma";
 export * from "./quant/search";
 // --- speed ---
 export { quant_nonfinite_take } from "./quant/finite_flag";
+// --- tt ---
+export * from "./tt/tt";

@@ -1,6 +1,8 @@
 // Benchmark: low-rank compression and EoRA on kjv3M, judged by llama.cpp (node-llama-cpp) against F32 on
 // eval.txt documents (BOS + document, every position after BOS scored, context 128).
-//   node --import tsx bench/lowrank.mjs [--docs N] [--chunks N]   → bench/LOWRANK.md, bench/lowrank.json
+//   node --import tsx bench/lowrank.mjs [--docs N] [--chunks N] [--adapter-types f32,f16,q8_0] [--eora-only]
+//     → bench/LOWRANK.md, bench/lowrank.json (--eora-only: only the EoRA part → bench/LOWRANK-EORA.md, lowrank-eora.json)
+// EoRA bases: Q2_K, Q3_K_M and SparseGPT 2:4 (F32 storage); adapters in each --adapter-types (default f32,q8_0).
 // --docs limits the eval.txt documents (default 40; all 263 take ~7× longer), --chunks the calib.txt chunks
 // of 128 tokens for the statistics (default 16). On a loaded 2-core machine the default run takes ~10 minutes.
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -9,8 +11,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   init, quantizeModel, openFileSink, calibrateModel, readMatrix, lowRankSpectrum, truncateSpectrum, reconstruct,
-  eoraSpectrum, writeGgufLora, writeReplaced, LINEAR_RE, decodeText, splitDocuments,
+  eoraSpectrum, writeGgufLora, writeReplaced, LINEAR_RE, decodeText, splitDocuments, Tokenizer,
 } from "../src/index.ts";
+import { pruneModel } from "../src/prune/model.ts";
 import { openModel } from "../src/model/open.ts";
 import { evaluateGguf } from "../src/eval/llama.ts";
 
@@ -18,6 +21,9 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const K = path.resolve(ROOT, "../shared/models/kjv3M");
 const arg = (k, d) => { const i = process.argv.indexOf(k); return i > 0 ? Number(process.argv[i + 1]) : d; };
 const NDOCS = arg("--docs", 40), CHUNKS = arg("--chunks", 16);
+// --adapter-types f32,f16,q8_0: storage types of the EoRA adapters (GGUF LoRA; q8_0 rows not a multiple of 32 in f16)
+const TYPES = (() => { const i = process.argv.indexOf("--adapter-types"); return i > 0 ? process.argv[i + 1].split(",") : ["f32", "q8_0"]; })();
+const SKIP_LOWRANK = process.argv.includes("--eora-only");
 if (!existsSync(path.join(K, "kjv3M.bin"))) { console.log(`SKIP: ${K}/kjv3M.bin not found`); process.exit(0); }
 const t0 = Date.now();
 const engine = await init({ threads: 2 });
@@ -40,7 +46,7 @@ try {
   const nParams = base.tensors.reduce((s, t) => s + t.ne.reduce((a, b) => a * b, 1), 0);
 
   // 1. SVD / ASVD / SVD-LLM at 10/20/40% parameter reduction of the block linear weights
-  for (const method of ["svd", "asvd", "svdllm"]) {
+  for (const method of SKIP_LOWRANK ? [] : ["svd", "asvd", "svdllm"]) {
     const spectra = linear.map((t) => lowRankSpectrum(engine, W.get(t.name), {
       method, name: t.name, meanAbs: method === "asvd" ? stats.meanAbs(t.name) : undefined, gram: method === "svdllm" ? stats.get(t.name).gram : undefined,
     }));
@@ -70,19 +76,34 @@ try {
     rows.push({ part: "ftype", ftype: ft, bytes: sizes[ft], bpw: (8 * sizes[ft]) / nParams, ...j });
     console.log(JSON.stringify(rows.at(-1)));
   }
-  for (const ft of ["Q2_K", "Q3_K_M"]) {
+  // a 2:4-pruned model (SparseGPT, block linear weights, F32 storage) as a third compressed base
+  {
+    const tok = Tokenizer.fromGguf({ kv: new Map(base.metadata.map((kv) => [kv.key, kv])) });
+    const tokens = tok.encode(decodeText(readFileSync(path.join(K, "calib.txt"))), { addBos: true });
+    const pr = await pruneModel(engine, base, { method: "sparsegpt", nm: { n: 2, m: 4 }, tokens, ctx: 128, chunks: CHUNKS });
+    const out = path.join(tmp, "SPARSEGPT24.gguf");
+    await quantizeModel(engine, pr.source, await openFileSink(out), { ftype: "F32" });
+    sizes.SPARSEGPT24 = statSync(out).size;
+    const j = await judge(out);
+    rows.push({ part: "ftype", ftype: "SPARSEGPT24", bytes: sizes.SPARSEGPT24, bpw: (8 * sizes.SPARSEGPT24) / nParams, ...j });
+    console.log(JSON.stringify(rows.at(-1)));
+  }
+  const typeName = (t) => (t === "f32" ? "F32" : t === "f16" ? "F16" : "Q8_0");
+  for (const ft of ["Q2_K", "Q3_K_M", "SPARSEGPT24"]) {
     const qsrc = await openModel(path.join(tmp, `${ft}.gguf`), engine);
     const qmap = new Map(qsrc.tensors.map((t) => [t.name, t]));
     const spectra = [];
     for (const t of linear) spectra.push(eoraSpectrum(engine, W.get(t.name), await readMatrix(qmap.get(t.name)), stats.get(t.name).gram, { name: t.name }));
     for (const rank of [8, 16, 32, 64]) {
       const layers = spectra.map((sp) => { const f = truncateSpectrum(engine, sp, { rank }); return { name: sp.name, A: f.A, B: f.B }; });
-      const ad = path.join(tmp, `${ft}-eora${rank}.gguf`);
-      await writeGgufLora(await openFileSink(ad), layers, { architecture: "llama", base: qsrc.tensors });
-      const adBytes = statSync(ad).size, tot = sizes[ft] + adBytes;
-      const j = await judge(path.join(tmp, `${ft}.gguf`), ad);
-      rows.push({ part: "eora", ftype: ft, rank, adapterBytes: adBytes, totalBytes: tot, bpw: (8 * tot) / nParams, ...j });
-      console.log(JSON.stringify(rows.at(-1)));
+      for (const type of TYPES) {
+        const ad = path.join(tmp, `${ft}-eora${rank}-${type}.gguf`);
+        await writeGgufLora(await openFileSink(ad), layers, { architecture: "llama", base: qsrc.tensors, tensorType: type, quantizer: engine });
+        const adBytes = statSync(ad).size, tot = sizes[ft] + adBytes;
+        const j = await judge(path.join(tmp, `${ft}.gguf`), ad);
+        rows.push({ part: "eora", ftype: ft, rank, adapterType: typeName(type), adapterBytes: adBytes, totalBytes: tot, bpw: (8 * tot) / nParams, ...j });
+        console.log(JSON.stringify(rows.at(-1)));
+      }
     }
     await qsrc.close?.();
   }
@@ -92,16 +113,20 @@ try {
   engine.dispose();
 }
 const secs = (Date.now() - t0) / 1000;
-writeFileSync(path.join(ROOT, "bench/lowrank.json"), JSON.stringify({ docs: NDOCS, chunks: CHUNKS, seconds: secs, rows }, null, 1) + "\n");
+const OUT_BASE = SKIP_LOWRANK ? "lowrank-eora" : "lowrank"; // --eora-only writes bench/LOWRANK-EORA.md (the SVD table stays in LOWRANK.md)
+writeFileSync(path.join(ROOT, `bench/${OUT_BASE}.json`), JSON.stringify({ docs: NDOCS, chunks: CHUNKS, seconds: secs, rows }, null, 1) + "\n");
 const f = (x, d = 4) => x.toFixed(d);
 let md = `# Low-rank compression and EoRA on kjv3M (judged by llama.cpp)\n\n`;
-md += `\`node --import tsx bench/lowrank.mjs --docs ${NDOCS} --chunks ${CHUNKS}\` — ${rows[0]?.tokens ?? 0} scored tokens of the first ${NDOCS} eval.txt documents `;
+md += `\`node --import tsx bench/lowrank.mjs --docs ${NDOCS} --chunks ${CHUNKS} --adapter-types ${TYPES.join(",")}${SKIP_LOWRANK ? " --eora-only" : ""}\` — ${rows[0]?.tokens ?? 0} scored tokens of the first ${NDOCS} eval.txt documents `;
 md += `(context 128, BOS + document); statistics from ${CHUNKS} chunks × 128 tokens of calib.txt; F32 PPL ${f(rows[0]?.pplF32 ?? 0)} on this subset. ${secs.toFixed(0)} s on a loaded 2-core machine.\n\n`;
-md += `## SVD / ASVD / SVD-LLM (block linear weights replaced by B·A, rebuilt in F32)\n\n| method | param. reduction | linear params kept | PPL | mean KLD | top-1 % |\n|---|---:|---:|---:|---:|---:|\n`;
+if (!SKIP_LOWRANK) md += `## SVD / ASVD / SVD-LLM (block linear weights replaced by B·A, rebuilt in F32)\n\n| method | param. reduction | linear params kept | PPL | mean KLD | top-1 % |\n|---|---:|---:|---:|---:|---:|\n`;
 for (const r of rows.filter((r) => r.part === "lowrank")) md += `| ${r.method} | ${r.reduction * 100}% | ${f(r.linearParamsKept, 3)} | ${f(r.ppl)} | ${f(r.kld, 5)} | ${f(100 * r.top1, 2)} |\n`;
-md += `\n## EoRA adapters (GGUF LoRA, F32 factors, loaded by llama.cpp on the quantized base)\n\n| base | rank | total bytes | bpw (base + adapter) | PPL | mean KLD | top-1 % |\n|---|---:|---:|---:|---:|---:|---:|\n`;
-for (const r of rows.filter((r) => r.part === "ftype")) md += `| ${r.ftype} | – | ${r.bytes} | ${f(r.bpw, 3)} | ${f(r.ppl)} | ${f(r.kld, 5)} | ${f(100 * r.top1, 2)} |\n`;
-for (const r of rows.filter((r) => r.part === "eora")) md += `| ${r.ftype} + EoRA | ${r.rank} | ${r.totalBytes} | ${f(r.bpw, 3)} | ${f(r.ppl)} | ${f(r.kld, 5)} | ${f(100 * r.top1, 2)} |\n`;
-writeFileSync(path.join(ROOT, "bench/LOWRANK.md"), md);
+md += `\n## EoRA adapters (GGUF LoRA loaded by llama.cpp on the compressed base; adapter bytes counted into bits per weight)\n\n`;
+md += `SPARSEGPT24 = SparseGPT 2:4 on the block linear weights (F32 storage, so its bpw is not a size claim). `;
+md += `Next to each adapted base: the ftypes of about the same total size (Q2_K + adapter vs Q3_K_M / Q4_K_M).\n\n`;
+md += `| base | adapter | rank | total bytes | bpw (base + adapter) | PPL | mean KLD | top-1 % |\n|---|---|---:|---:|---:|---:|---:|---:|\n`;
+for (const r of rows.filter((r) => r.part === "ftype")) md += `| ${r.ftype} | – | – | ${r.bytes} | ${f(r.bpw, 3)} | ${f(r.ppl)} | ${f(r.kld, 5)} | ${f(100 * r.top1, 2)} |\n`;
+for (const r of rows.filter((r) => r.part === "eora")) md += `| ${r.ftype} + EoRA | ${r.adapterType ?? "F32"} | ${r.rank} | ${r.totalBytes} | ${f(r.bpw, 3)} | ${f(r.ppl)} | ${f(r.kld, 5)} | ${f(100 * r.top1, 2)} |\n`;
+writeFileSync(path.join(ROOT, `bench/${OUT_BASE.toUpperCase()}.md`), md);
 console.log(md);
 process.exit(0);

@@ -91,3 +91,11 @@ export { parseGemmaPhiConfig, gemmaPhiHparamsMetadata, isSwaLayer, gemmaAttentio
 export { searchMethod, searchQuantize, searchWeights, type SearchOptions, type SearchResult } from "./methods/search";
 export { hqqMethod, hqqQuantize, HQQ_TYPES, type HqqOptions, type HqqResult } from "./methods/hqq";
 export { searchFormat, SEARCH_TYPES, type SearchFormat, type BlockParams } from "./methods/search-codec";
+// --- tt ---
+export { ttSvd, ttRound, ttFull, ttParams, frobenius, type TensorTrain, type TtTruncation } from "./tt/ttsvd";
+export { factorDims, balancedFactors, checkDims, MAX_PADDING } from "./tt/factorize";
+export { TtEmbedding, type TtMode, type TtEmbeddingOptions, type TtEmbeddingParts } from "./tt/embedding";
+export { writeTtGguf, readTtGguf, type WriteTtOptions, type TtFile } from "./tt/gguf";
+export { ttCompressTensor, writeTtFile, writeRebuiltModel, type TtModelOptions, type TtModelResult } from "./tt/model";
+export { adapterTensorType, adapterTensorBytes, type AdapterTensorType } from "./lowrank/adapter";
+export { eoraMethod, type EoraMethod, type EoraMethodOptions, type EoraMethodReport } from "./methods/eora";

@@ -4,13 +4,14 @@
 // llama.cpp (node-llama-cpp) has a lower KLD against F32 than Q2_K alone; a mismatched base → E_SHAPE.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import {
   init, eoraFactor, lowRankFactor, reconstruct, quantizeModel, openFileSink, calibrateModel, eoraModel, writeGgufLora,
-  decodeText, splitDocuments, TensorshrinkError, type Matrix,
+  decodeText, splitDocuments, TensorshrinkError, eoraMethod, readGguf, Tokenizer, rtnMethod, rowsOf, adapterTensorType, type Matrix,
 } from "../src/index";
+import { openFileSource } from "../src/formats/source";
 import { openModel } from "../src/model/open";
 import { evaluateGguf } from "../src/eval/llama";
 import { rng, SHARED } from "./_util";
@@ -105,5 +106,86 @@ if (!existsSync(path.join(K, "kjv3M.bin"))) {
     }
   });
 }
+
+// Compact adapters and EoRA through the method seam, on stories260K (small: quick in llama.cpp).
+const S = path.join(SHARED, "models/stories260K");
+if (!existsSync(path.join(S, "stories260K.bin"))) {
+  console.log(`SKIP stories260K part: ${S}/stories260K.bin not found (adapter types, eora method)`);
+} else {
+  test("stories260K: quantizeModel with eoraMethod keeps RTN's bytes; its adapter in f32 / f16 / q8_0 loads in llama.cpp, lowers the KLD, and the compact types track f32", async () => {
+    const tmp = mkdtempSync(path.join(tmpdir(), "ts-eora-types-"));
+    try {
+      const f32 = path.join(tmp, "f32.gguf"), q = path.join(tmp, "q.gguf"), plain = path.join(tmp, "plain.gguf");
+      const src = await openModel(path.join(S, "stories260K.bin"), engine, { tokenizer: path.join(S, "tok512.bin") });
+      await quantizeModel(engine, src, await openFileSink(f32), { ftype: "F32" });
+      await src.close?.();
+      const base = await openModel(f32, engine);
+      const text = decodeText(readFileSync(path.join(S, "tinystories_sample.txt")));
+      const tok = Tokenizer.fromGguf({ kv: new Map(base.metadata.map((kv) => [kv.key, kv])) });
+      const eora = eoraMethod({ rank: 32 });
+      await quantizeModel(engine, base, await openFileSink(q), { ftype: "Q4_0", methods: [eora], calibration: { tokens: tok.encode(text, { addBos: true }), ctx: 64, chunks: 8 } });
+      // the same pipeline with a pass-through RTN that also asks for XᵀX (so the same sweep and imatrix feed RTN)
+      const rtnGram = { ...rtnMethod, name: "rtn-gram", needs: { gram: true }, appliesTo: (t: { name: string; targetType: string }) => (/^blk\.\d+\.(attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|ffn_down)\.weight$/.test(t.name) && !/^f(32|16)$/.test(t.targetType)) || "no" };
+      await quantizeModel(engine, base, await openFileSink(plain), { ftype: "Q4_0", methods: [rtnGram], calibration: { tokens: tok.encode(text, { addBos: true }), ctx: 64, chunks: 8 } });
+      const qm = await openModel(q, engine), pm = await openModel(plain, engine);
+      assert.ok(eora.layers.length >= 10, `${eora.layers.length} adapted tensors`);
+      for (const l of eora.layers) {
+        const a = qm.tensors.find((t) => t.name === l.name)!, b = pm.tensors.find((t) => t.name === l.name)!;
+        assert.equal(await a.readRawRows(0, rowsOf(a.ne)), await b.readRawRows(0, rowsOf(b.ne)), `${l.name}: the GGUF holds RTN's bytes`);
+      }
+      for (const r of eora.report) assert.ok(r.outputErrorAfter < r.outputErrorBefore, r.name);
+      const sizes: Record<string, number> = {}, kld: Record<string, number> = {};
+      const docs = splitDocuments(text).slice(0, 4);
+      const none = await evaluateGguf(f32, q, docs, { threads: 2, contextSize: 64 });
+      for (const type of ["f32", "f16", "q8_0"] as const) {
+        const ad = path.join(tmp, `ad-${type}.gguf`);
+        sizes[type] = await writeGgufLora(await openFileSink(ad), eora.layers, { architecture: "llama", base: qm.tensors, tensorType: type, quantizer: engine });
+        const g = await readGguf(await openFileSource(ad));
+        for (const t of g.tensors) assert.is(t.type.name, adapterTensorType(type, t.ne[0]!), `${type}: ${t.name}`);
+        if (type === "q8_0") assert.ok(g.tensors.some((t) => t.type.name === "q8_0"));
+        await g.source.close?.();
+        kld[type] = (await evaluateGguf(f32, q, docs, { threads: 2, contextSize: 64, otherLora: ad })).kl!.mean;
+      }
+      // rank 8: lora_b rows (8 values) are not a multiple of 32 → f16 beside q8_0 lora_a
+      const small = eora.layers.map((l) => ({ name: l.name, A: { data: l.A.data.slice(0, 8 * l.A.cols), rows: 8, cols: l.A.cols }, B: { data: Float32Array.from({ length: l.B.rows * 8 }, (_, i) => l.B.data[Math.floor(i / 8) * l.B.cols + (i % 8)]!), rows: l.B.rows, cols: 8 } }));
+      const ad8 = path.join(tmp, "ad8.gguf");
+      await writeGgufLora(await openFileSink(ad8), small, { architecture: "llama", base: qm.tensors, tensorType: "q8_0", quantizer: engine });
+      const g8 = await readGguf(await openFileSource(ad8));
+      assert.equal([...new Set(g8.tensors.map((t) => `${t.name.endsWith("lora_a") ? "a" : "b"}:${t.type.name}`))].sort(), ["a:q8_0", "b:f16"]);
+      await g8.source.close?.();
+      console.log(`  stories260K Q4_0 KLD ${none.kl!.mean.toFixed(4)}; + EoRA r32 f32 ${kld.f32!.toFixed(4)} (${sizes.f32} B), f16 ${kld.f16!.toFixed(4)} (${sizes.f16} B), q8_0 ${kld.q8_0!.toFixed(4)} (${sizes.q8_0} B)`);
+      assert.ok(kld.f32! < 0.9 * none.kl!.mean, `adapter lowers the KLD: ${kld.f32} vs ${none.kl!.mean}`);
+      assert.ok(Math.abs(kld.f16! - kld.f32!) < 0.03 * kld.f32! + 1e-4, `f16 ${kld.f16} vs f32 ${kld.f32}`);
+      assert.ok(Math.abs(kld.q8_0! - kld.f32!) < 0.15 * kld.f32! + 1e-4, `q8_0 ${kld.q8_0} vs f32 ${kld.f32}`);
+      assert.ok(sizes.f16! < 0.55 * sizes.f32! && sizes.q8_0! < 0.85 * sizes.f16!, JSON.stringify(sizes));
+      await base.close?.(); await qm.close?.(); await pm.close?.();
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+}
+
+test("adapter type and eoraMethod bad input → typed errors; q8_0 without a quantizer refused, nothing written", async () => {
+  assert.throws(() => eoraMethod({ rank: 0 }), code("E_RANGE"));
+  assert.throws(() => eoraMethod({ rank: 4, inner: "nope" }), code("E_RANGE"));
+  const layers = [{ name: "blk.0.attn_q.weight", A: rand(4, 64, 1), B: rand(64, 4, 2) }];
+  const tmp = mkdtempSync(path.join(tmpdir(), "ts-eora-bad-"));
+  try {
+    for (const [o, c] of [[{ tensorType: "q4_0" }, "E_RANGE"], [{ tensorType: "q8_0" }, "E_RANGE"]] as const) {
+      const out = path.join(tmp, "a.gguf");
+      let err: unknown;
+      try { await writeGgufLora(await openFileSink(out), layers, { architecture: "llama", ...(o as any) }); } catch (e) { err = e; }
+      assert.ok(code(c)(err), String(err));
+      assert.not.ok(existsSync(out));
+    }
+    const bad = [{ ...layers[0]!, A: { ...layers[0]!.A, data: layers[0]!.A.data.map((v, i) => (i === 5 ? NaN : v)) } }];
+    let err: unknown;
+    try { await writeGgufLora(await openFileSink(path.join(tmp, "b.gguf")), bad, { architecture: "llama", tensorType: "f16" }); } catch (e) { err = e; }
+    assert.ok(code("E_NONFINITE")(err), String(err));
+    assert.equal(readdirSync(tmp), []);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
 
 test.run();

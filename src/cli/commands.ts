@@ -16,6 +16,9 @@ import { openModel } from "../model/open";
 import { readImatrix } from "../formats/imatrix";
 import { syntheticModel } from "../model/synthetic";
 import type { Args } from "./main";
+import { eoraMethod } from "../methods/eora";
+import { writeGgufLora } from "../lowrank/adapter";
+import { adapterTypeOpt } from "./lowrank";
 
 const one = (a: Args, k: string) => a.opts.get(k)?.at(-1);
 
@@ -214,8 +217,16 @@ export async function runQuantize(a: Args): Promise<number> {
   const json = a.flags.has("--json");
   const methodArg = one(a, "--method"), calibPath = one(a, "--calib");
   const methods = methodArg ? methodArg.split(",").map((m) => m.trim()).filter(Boolean) : undefined;
-  if (methodArg && !methods!.length) throw new TensorshrinkError("E_RANGE", "--method needs a method name (gptq, search, hqq, rtn)");
-  if (calibPath && !methods) throw new TensorshrinkError("E_RANGE", "--calib is only used with --method");
+  if (methodArg && !methods!.length) throw new TensorshrinkError("E_RANGE", "--method needs a method name (gptq, search, hqq, awq, rtn)");
+  const eoraArg = one(a, "--eora");
+  const eoraRank = eoraArg === undefined ? undefined : Number(eoraArg);
+  if (eoraArg !== undefined && !(/^[0-9]{1,6}$/.test(eoraArg) && eoraRank! >= 1)) throw new TensorshrinkError("E_RANGE", `--eora takes the adapter rank (an integer >= 1), got "${safeText(eoraArg)}"`, { option: "--eora" });
+  if (eoraArg !== undefined && !calibPath) throw new TensorshrinkError("E_RANGE", "--eora needs --calib text (the adapter is fitted to its activations)");
+  if ((a.opts.has("--eora-out") || a.opts.has("--adapter-type")) && eoraArg === undefined) throw new TensorshrinkError("E_RANGE", "--eora-out / --adapter-type are only used with --eora");
+  const adapterType = adapterTypeOpt(a);
+  const eoraOut = eoraArg === undefined ? undefined : one(a, "--eora-out") ?? output.replace(/\.gguf$/i, "") + ".eora.gguf";
+  if (eoraOut !== undefined && eoraOut === output) throw new TensorshrinkError("E_RANGE", `--eora-out must differ from the output ${safeText(output)}`);
+  if (calibPath && !methods && eoraArg === undefined) throw new TensorshrinkError("E_RANGE", "--calib is only used with --method or --eora");
   const calibCtx = intOption(a, "--ctx", 2, 1 << 20) ?? 512;
   const calibTokens = intOption(a, "--calib-tokens", 2, 2 ** 31);
   // The signal handlers go in first: from here on a signal aborts the job and removes the temp file.
@@ -223,6 +234,7 @@ export async function runQuantize(a: Args): Promise<number> {
   try {
     const sink = await openFileSink(output, { inputs: [input, imPath, one(a, "--tokenizer")] });
     sig.tempPath = sink.tempPath;
+    const eoraSink = eoraOut !== undefined ? await openFileSink(eoraOut, { inputs: [input, imPath, one(a, "--tokenizer"), calibPath, output] }).catch(async (e) => { await sink.abort(e); throw e; }) : undefined;
     if (!json) process.stderr.write(`tensorshrink: opening ${safeText(input)}\n`);
     const engine = await init({ threads });
     let model: Awaited<ReturnType<typeof openModel>> | null = null;
@@ -253,23 +265,36 @@ export async function runQuantize(a: Args): Promise<number> {
         const tokens = tok.encode(text.endsWith("\n") ? text.slice(0, -1) : text, { addBos: true });
         calibration = { tokens, ctx: calibCtx, chunks: calibTokens !== undefined ? Math.max(1, Math.floor(calibTokens / calibCtx)) : undefined, dataset: calibPath };
       }
-      const onLayer = (p: { layer: number; layers: number; seconds: number }) => { if (process.stderr.isTTY && !a.flags.has("--json")) process.stderr.write(`\r${methods!.join("+")}: block ${p.layer + 1}/${p.layers} (${p.seconds.toFixed(1)} s)${p.layer + 1 === p.layers ? "\n" : ""}`); };
+      // --eora R: the EoRA method wraps the first tensor method (default rtn); its factors become the adapter below
+      const eora = eoraRank !== undefined ? eoraMethod({ rank: eoraRank, inner: methods?.[0] ?? "rtn" }) : undefined;
+      const methodList = eora ? [eora, ...(methods?.slice(1) ?? [])] : methods;
+      const onLayer = (p: { layer: number; layers: number; seconds: number }) => { if (process.stderr.isTTY && !a.flags.has("--json")) process.stderr.write(`\r${methodList!.map((m) => (typeof m === "string" ? m : m.name)).join("+")}: block ${p.layer + 1}/${p.layers} (${p.seconds.toFixed(1)} s)${p.layer + 1 === p.layers ? "\n" : ""}`); };
       const f32Bytes = model.tensors.reduce((s, t) => s + t.ne.reduce((x, y) => x * y, 1) * 4, 0);
       if (!json) process.stderr.write(`tensorshrink: quantizing ${model.tensors.length} tensors (${fmtBytes(f32Bytes)} as f32) to ${copy ? "COPY" : ftype} -> ${safeText(output)}\n`);
       bar.update({ tensor: model.tensors[0]?.name ?? "", tensorIndex: -1, tensorCount: model.tensors.length, doneBytes: 0, totalBytes: f32Bytes, elapsedMs: 0 });
       const report = await quantizeModel(engine, model, sink, {
         ftype, rules, imatrix, pure: a.flags.has("--pure"), allowNonFinite: a.flags.has("--allow-nonfinite"), order: a.flags.has("--keep-order") ? "input" : "llama.cpp",
         allowRequantize: a.flags.has("--allow-requantize"), leaveOutputTensor: a.flags.has("--leave-output-tensor"), outputTensorType: outType, tokenEmbeddingType: embType,
-        onlyCopy: copy, kvOverrides, pruneLayers, methods, calibration, onLayer, onProgress: bar.update, signal: sig.signal,
+        onlyCopy: copy, kvOverrides, pruneLayers, methods: methodList, calibration, onLayer, onProgress: bar.update, signal: sig.signal,
         stats: !a.flags.has("--no-stats"),
       });
       bar.done();
+      let eoraReport: { output: string; bytes: number; rank: number; adapterType: string; tensors: number; outputErrorShareLeft: number } | undefined;
+      if (eora && eoraSink && eoraOut) {
+        const arch = String(model.metadata.find((kv) => kv.key === "general.architecture")?.value ?? "llama");
+        const bytes = await writeGgufLora(eoraSink, eora.layers, { architecture: arch, base: model.tensors, tensorType: adapterType, quantizer: engine });
+        let before = 0, after = 0;
+        for (const r of eora.report) { before += r.outputErrorBefore ** 2; after += r.outputErrorAfter ** 2; }
+        eoraReport = { output: eoraOut, bytes, rank: eoraRank!, adapterType, tensors: eora.layers.length, outputErrorShareLeft: before > 0 ? Math.sqrt(after / before) : 0 };
+        if (!json) process.stderr.write(`tensorshrink: EoRA adapter rank ${eoraRank} (${adapterType}) on ${eora.layers.length} tensors -> ${safeText(eoraOut)}, ${bytes} bytes; calibration output error left ${(100 * eoraReport.outputErrorShareLeft).toFixed(1)} %\n`);
+      }
       const notes = [...fallbackSummary(report), ...[degenerateWarning(report)].filter((x): x is string => !!x)];
-      if (json) process.stdout.write(safeJson(JSON.stringify({ input, output, ...report, fallbacks: fallbackSummary(report), warnings: notes.filter((n) => n.startsWith("warning")) }, jsonNum, 1)) + "\n");
+      if (json) process.stdout.write(safeJson(JSON.stringify({ input, output, ...report, ...(eoraReport ? { eora: eoraReport } : {}), fallbacks: fallbackSummary(report), warnings: notes.filter((n) => n.startsWith("warning")) }, jsonNum, 1)) + "\n");
       else process.stdout.write(formatReport(report, `${input} -> ${output}`) + notes.map((n) => `${safeText(n)}\n`).join(""));
       return 0; // a signal that came after the commit: the output is complete, keep it
     } catch (e) {
       await sink.abort(e);
+      await eoraSink?.abort(e);
       sig.rethrowIfSignalled(e);
       throw e;
     } finally {

@@ -7,7 +7,7 @@ import { decodeText } from "../eval/text";
 import { hparamsFromMetadata } from "../model/source";
 import { ggufGet } from "../formats/gguf";
 import { calibrateModel, compressModelLowRank, eoraModel } from "../lowrank/model";
-import { writeGgufLora, encodePeftAdapter, encodeLowRankFactors } from "../lowrank/adapter";
+import { writeGgufLora, encodePeftAdapter, encodeLowRankFactors, type AdapterTensorType } from "../lowrank/adapter";
 import type { LowRankMethod } from "../lowrank/factor";
 import type { Args } from "./main";
 
@@ -29,12 +29,20 @@ function num(a: Args, k: string, ok: (n: number) => boolean, what: string): numb
   return n;
 }
 
+/** `--adapter-type f32|f16|q8_0` (default f32). */
+export function adapterTypeOpt(a: Args): AdapterTensorType {
+  const t = one(a, "--adapter-type") ?? "f32";
+  if (t !== "f32" && t !== "f16" && t !== "q8_0") throw new TensorshrinkError("E_RANGE", `--adapter-type must be f32, f16 or q8_0, got "${t}"`);
+  return t;
+}
+
 /** `tensorshrink eora <base> <quantized.gguf> --calib text.txt --rank 32 -o adapter.gguf [--peft dir] [--chunks N] [--ctx N]` */
 export async function runEora(a: Args): Promise<number> {
   const [basePath, quantPath] = a._;
   const calib = one(a, "--calib"), out = one(a, "--output");
   if (!basePath || !quantPath || !calib || !out) throw new TensorshrinkError("E_RANGE", "usage: tensorshrink eora <base> <quantized.gguf> --calib text.txt --rank 32 -o adapter.gguf [--peft dir] [--chunks 64] [--ctx 128] [--threads N] [--tokenizer F]");
   const rank = num(a, "--rank", (n) => Number.isInteger(n) && n >= 1, "a positive integer") ?? 32;
+  const adapterType = adapterTypeOpt(a);
   const chunks = num(a, "--chunks", (n) => Number.isInteger(n) && n >= 1, "a positive integer");
   const ctx = num(a, "--ctx", (n) => Number.isInteger(n) && n >= 1, "a positive integer");
   const engine = await init({ threads: num(a, "--threads", (n) => Number.isInteger(n) && n >= 1 && n <= 256, "an integer from 1 to 256") });
@@ -45,7 +53,7 @@ export async function runEora(a: Args): Promise<number> {
     const stats = await calibrateModel(engine, base, await readText(calib), { ctx, chunks, gram: "all" });
     const { layers, report } = await eoraModel(engine, base, quant, stats, { rank });
     const arch = String(ggufGet({ kv: new Map(quant.metadata.map((kv) => [kv.key, kv])) }, "general.architecture") ?? "llama");
-    const bytes = await writeGgufLora(await openFileSink(out, { inputs: [basePath, quantPath, calib] }), layers, { architecture: arch, base: quant.tensors });
+    const bytes = await writeGgufLora(await openFileSink(out, { inputs: [basePath, quantPath, calib] }), layers, { architecture: arch, base: quant.tensors, tensorType: adapterType, quantizer: engine });
     const peft = one(a, "--peft");
     if (peft) {
       const fs = await import("node:fs/promises"), p = await import("node:path");
@@ -59,8 +67,8 @@ export async function runEora(a: Args): Promise<number> {
     }
     let before = 0, after = 0;
     for (const r of report) { before += r.outputErrorBefore ** 2; after += r.outputErrorAfter ** 2; }
-    const rep = { output: out, bytes, rank, tensors: report.length, outputErrorShareLeft: Math.sqrt(after / before), peft: peft ?? null };
-    process.stdout.write(a.flags.has("--json") ? JSON.stringify(rep, null, 1) + "\n" : `${out}: EoRA rank ${rank} on ${report.length} tensors, ${bytes} bytes; calibration output error left ${(100 * rep.outputErrorShareLeft).toFixed(1)} %${peft ? `; PEFT adapter in ${peft}` : ""}\n`);
+    const rep = { output: out, bytes, rank, adapterType, tensors: report.length, outputErrorShareLeft: Math.sqrt(after / before), peft: peft ?? null };
+    process.stdout.write(a.flags.has("--json") ? JSON.stringify(rep, null, 1) + "\n" : `${out}: EoRA rank ${rank} on ${report.length} tensors, ${bytes} bytes (${adapterType}); calibration output error left ${(100 * rep.outputErrorShareLeft).toFixed(1)} %${peft ? `; PEFT adapter in ${peft}` : ""}\n`);
     return 0;
   } finally {
     await quant?.close?.();

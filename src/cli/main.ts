@@ -16,6 +16,7 @@ import { runImatrix, runEvaluate } from "./calib";
 import { runTeacher } from "./teacher";
 import { runWeb } from "./web";
 import { runEora, runLowrank } from "./lowrank";
+import { runTt } from "./tt";
 
 import { allOptions, commandSpec, globalHelp, commandHelp } from "./options";
 
@@ -103,6 +104,7 @@ async function main(argv: string[]): Promise<number> {
     case "web": return runWeb(args);
     case "eora": return runEora(args);
     case "lowrank": return runLowrank(args);
+    case "tt": return runTt(args);
     default:
       process.stderr.write(`unknown command "${safeText(cmd)}"\n\n${HELP}`);
       return 2;

@@ -3,7 +3,7 @@
  * - GGUF LoRA as llama.cpp's llama-adapter.cpp loads it beside a (quantized) base: metadata
  *   `general.architecture` = the base's, `general.type = "adapter"`, `adapter.type = "lora"`,
  *   `adapter.lora.alpha` (f32); tensors `<base tensor>.lora_a` with ne [in, r] (= A's bytes) and
- *   `<base tensor>.lora_b` with ne [r, out] (= B's bytes), F32. llama.cpp requires
+ *   `<base tensor>.lora_b` with ne [r, out] (= B's bytes), F32 (or F16 / Q8_0: {@link GgufLoraOptions.tensorType}). llama.cpp requires
  *   lora_a.ne[0] = base.ne[0], lora_b.ne[1] = base.ne[1], lora_a.ne[1] = lora_b.ne[0], and computes
  *   y = W′x + s·B(Ax) with s = scale · alpha / r (alpha = 0 means s = scale). We write alpha = r, so s = 1.
  * - PEFT (`adapter_model.safetensors` + `adapter_config.json`) for transformers / vLLM, with HF llama names
@@ -18,6 +18,7 @@ import { ggufKV, writeGguf, type GgufKV } from "../formats/gguf";
 import { encodeSafetensors, type SafetensorsInput } from "../formats/safetensors";
 import type { ByteSink } from "../formats/source";
 import type { Matrix } from "../linalg/matrix";
+import { encodeF16 } from "../formats/half";
 
 /** One adapted weight. */
 export interface AdapterLayer {
@@ -59,11 +60,33 @@ export interface GgufLoraOptions {
   base?: readonly BaseShape[];
   /** Extra metadata (e.g. `general.name`, `tensorshrink.eora.*`). */
   metadata?: GgufKV[];
+  /**
+   * Storage type of the factors: "f32" (default, 4 bytes/value), "f16" (2) or "q8_0" (34 bytes per 32 values,
+   * llama.cpp's bytes; needs `quantizer`). q8_0 needs the row length (lora_a: in, lora_b: r) to be a multiple
+   * of 32: a tensor whose row is not (e.g. lora_b at r = 8 or 16) is written in f16. llama.cpp loads all three.
+   */
+  tensorType?: AdapterTensorType;
+  /** The engine (anything with `quantize(x, { type, rows, cols })`), for tensorType "q8_0". */
+  quantizer?: { quantize(x: Float32Array, opts: { type: "q8_0"; rows: number; cols: number; name?: string }): Uint8Array };
+}
+
+/** Storage types of GGUF LoRA factors. */
+export type AdapterTensorType = "f32" | "f16" | "q8_0";
+
+/** The ggml type a factor of `rows` x `cols` (row length cols) is written in for a requested adapter type. */
+export function adapterTensorType(type: AdapterTensorType, cols: number): AdapterTensorType {
+  return type === "q8_0" && cols % 32 !== 0 ? "f16" : type;
+}
+
+/** Bytes of one factor of rows x cols in a storage type (q8_0: 34 per 32 values). */
+export function adapterTensorBytes(type: AdapterTensorType, rows: number, cols: number): number {
+  const t = adapterTensorType(type, cols);
+  return t === "f32" ? 4 * rows * cols : t === "f16" ? 2 * rows * cols : (rows * cols / 32) * 34;
 }
 
 /**
  * Writes a GGUF LoRA adapter llama.cpp loads (`llama_adapter_lora_init`, node-llama-cpp's `lora` option).
- * File size ≈ header + 4·r·(in + out) bytes per layer (F32, 32-byte aligned).
+ * File size ≈ header + r·(in + out) bytes per layer times 4 (f32), 2 (f16) or 34/32 (q8_0; f16 for rows not a multiple of 32), 32-byte aligned.
  * @returns bytes written.
  * @throws TensorshrinkError `E_SHAPE` (base mismatch, ranks), `E_RANGE` (no layers, alpha); the sink is aborted on error.
  */
@@ -82,11 +105,19 @@ export async function writeGgufLora(sink: ByteSink, layers: readonly AdapterLaye
       ggufKV("adapter.lora.alpha", "f32", alpha),
       ...(opts.metadata ?? []),
     ];
+    const tt = opts.tensorType ?? "f32";
+    if (tt !== "f32" && tt !== "f16" && tt !== "q8_0") throw new TensorshrinkError("E_RANGE", `adapter tensor type must be f32, f16 or q8_0, got ${String(tt)}`, { type: tt });
+    if (tt === "q8_0" && !opts.quantizer) throw new TensorshrinkError("E_RANGE", "adapter tensor type q8_0 needs a quantizer (the engine)", {});
+    for (const l of layers) for (const m of [l.A, l.B]) for (let i = 0; i < m.data.length; i++) {
+      if (!Number.isFinite(m.data[i]!)) throw new TensorshrinkError("E_NONFINITE", `adapter tensor ${l.name}: non-finite factor value ${m.data[i]} at row ${Math.floor(i / m.cols)}, column ${i % m.cols}`, { tensor: l.name });
+    }
     const specs = layers.flatMap((l) => [
-      { name: `${l.name}.lora_a`, ne: [l.A.cols, l.A.rows], type: "f32" },
-      { name: `${l.name}.lora_b`, ne: [l.B.cols, l.B.rows], type: "f32" },
+      { name: `${l.name}.lora_a`, ne: [l.A.cols, l.A.rows], type: adapterTensorType(tt, l.A.cols) },
+      { name: `${l.name}.lora_b`, ne: [l.B.cols, l.B.rows], type: adapterTensorType(tt, l.B.cols) },
     ]);
-    const layout = await writeGguf(sink, md, specs, (_s, i) => f32Bytes(i % 2 ? layers[i >> 1]!.B : layers[i >> 1]!.A));
+    const encode = (m: Matrix, type: string, name: string) =>
+      type === "f32" ? f32Bytes(m) : type === "f16" ? encodeF16(m.data) : opts.quantizer!.quantize(m.data, { type: "q8_0", rows: m.rows, cols: m.cols, name });
+    const layout = await writeGguf(sink, md, specs, (s, i) => encode(i % 2 ? layers[i >> 1]!.B : layers[i >> 1]!.A, s.type as string, s.name));
     return layout.fileSize ?? sink.bytesWritten;
   } catch (e) {
     await sink.abort(e);

@@ -1,0 +1,187 @@
+// Tensor-train (src/tt): TT-SVD meets its relative Frobenius bound ε on random and structured tensors
+// (and finds the exact TT ranks of structured ones), TT-rounding recovers the ranks of a redundant train,
+// mixed-radix digits (padding, absurd-padding errors with a proposal), TT-matrix / MPS embeddings within ε,
+// GGUF storage read back bit for bit, typed errors on bad input with nothing written, and the
+// `tensorshrink tt` command on stories260K (TT file + rebuilt model that the engine reopens).
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import {
+  init, ttSvd, ttRound, ttFull, ttParams, frobenius, factorDims, checkDims, TtEmbedding, writeTtGguf, readTtGguf,
+  readGguf, TensorshrinkError, type Matrix, type TensorTrain,
+} from "../src/index";
+import { memorySink, memorySource, openFileSource } from "../src/formats/source";
+import { openModel } from "../src/model/open";
+import { rng, ROOT, SHARED } from "./_util";
+
+const engine = await init({ threads: 1 });
+const code = (c: string) => (e: unknown) => e instanceof TensorshrinkError && e.code === c;
+const relErr = (a: Float32Array, b: Float32Array) => { let e = 0; for (let i = 0; i < a.length; i++) e += (a[i]! - b[i]!) ** 2; return Math.sqrt(e) / frobenius(b); };
+const gauss = (n: number, seed: number) => { const r = rng(seed, 7); return Float32Array.from({ length: n }, () => r.gauss()); };
+
+test("TT-SVD: ||A - TT||_F <= eps ||A||_F on random tensors (d = 2..5), ranks fall with eps, maxRank caps", () => {
+  for (const dims of [[30, 20], [6, 7, 8], [4, 5, 6, 3], [3, 4, 3, 4, 3]]) {
+    const n = dims.reduce((a, b) => a * b, 1), x = gauss(n, n);
+    let prev = Infinity;
+    for (const eps of [0.02, 0.1, 0.3, 0.6, 0.9]) {
+      const tt = ttSvd(engine, x, dims, { eps });
+      const e = relErr(ttFull(tt), x);
+      assert.ok(e <= eps * (1 + 1e-4) + 1e-6, `dims ${dims} eps ${eps}: error ${e}`);
+      assert.ok(ttParams(tt) <= prev, "fewer values for a looser bound");
+      prev = ttParams(tt);
+    }
+    const capped = ttSvd(engine, x, dims, { maxRank: 2 });
+    assert.ok(capped.ranks.every((r) => r <= 2), `${capped.ranks}`);
+    const both = ttSvd(engine, x, dims, { eps: 0.01, maxRank: 3 });
+    assert.ok(both.ranks.every((r) => r <= 3));
+  }
+});
+
+test("TT-SVD on structured tensors: exact TT ranks (sin of a sum: 2; sum of 3 rank-1 terms: 3), error at round-off", () => {
+  const dims = [5, 6, 7, 4], n = 5 * 6 * 7 * 4;
+  const s = new Float32Array(n), sum3 = new Float32Array(n);
+  const u = [0, 1, 2].map((t) => dims.map((m, k) => gauss(m, 10 * t + k)));
+  for (let i = 0, idx = 0; i < 5; i++) for (let j = 0; j < 6; j++) for (let k = 0; k < 7; k++) for (let l = 0; l < 4; l++, idx++) {
+    s[idx] = Math.sin(0.3 * i + 0.7 * j + 1.1 * k + 0.2 * l + 0.5);
+    let v = 0; for (let t = 0; t < 3; t++) v += u[t]![0]![i]! * u[t]![1]![j]! * u[t]![2]![k]! * u[t]![3]![l]!;
+    sum3[idx] = v;
+  }
+  const a = ttSvd(engine, s, dims, { eps: 1e-4 });
+  assert.equal(a.ranks, [1, 2, 2, 2, 1]);
+  assert.ok(relErr(ttFull(a), s) < 1e-4);
+  const b = ttSvd(engine, sum3, dims, { eps: 1e-4 });
+  assert.equal(b.ranks, [1, 3, 3, 3, 1]);
+  assert.ok(relErr(ttFull(b), sum3) < 1e-4);
+});
+
+test("TT-rounding: the sum of a train with itself (ranks doubled) rounds back to the original ranks; bound holds", () => {
+  const dims = [6, 5, 7, 4], n = 6 * 5 * 7 * 4, x = gauss(n, 3);
+  const tt = ttSvd(engine, x, dims, { maxRank: 3 });
+  // TT of tt + tt: block cores [G 0; 0 G] (first: [G G], last: [G; G])
+  const d = dims.length, ranks = tt.ranks.map((r, k) => (k === 0 || k === d ? 1 : 2 * r));
+  const cores = tt.cores.map((g, k) => {
+    const r0 = tt.ranks[k]!, m = dims[k]!, r1 = tt.ranks[k + 1]!, R0 = ranks[k]!, R1 = ranks[k + 1]!;
+    const c = new Float32Array(R0 * m * R1);
+    for (let a = 0; a < r0; a++) for (let i = 0; i < m; i++) for (let b = 0; b < r1; b++) {
+      const v = g[(a * m + i) * r1 + b]!;
+      const blocks = k === 0 ? [[0, 0], [0, r1]] : k === d - 1 ? [[0, 0], [r0, 0]] : [[0, 0], [r0, r1]];
+      for (const [da, db] of blocks) c[((a + da!) * m + i) * R1 + b + db!] = v;
+    }
+    return c;
+  });
+  const doubled: TensorTrain = { dims, ranks, cores };
+  const full2 = ttFull(doubled), full1 = ttFull(tt);
+  assert.ok(relErr(full2, full1.map((v) => 2 * v)) < 1e-5, "block train is the sum");
+  const r = ttRound(engine, doubled, { eps: 1e-4 });
+  assert.equal(r.ranks, tt.ranks);
+  assert.ok(relErr(ttFull(r), full2) < 1e-4);
+  const loose = ttRound(engine, doubled, { eps: 0.5 });
+  assert.ok(relErr(ttFull(loose), full2) <= 0.5 + 1e-4);
+  assert.ok(ttParams(loose) <= ttParams(r));
+});
+
+test("mixed-radix digits: balanced factors, padding for awkward sizes, absurd padding refused with a proposal", () => {
+  assert.equal(factorDims(512, 3), [8, 8, 8]);
+  assert.equal(factorDims(256, 3), [8, 8, 4]);
+  assert.equal(factorDims(32000, 3), [32, 32, 32]);
+  const p = factorDims(257, 3), prod = p.reduce((a, b) => a * b, 1);
+  assert.ok(prod >= 257 && prod <= 1.5 * 257 && Math.max(...p) <= 8, `257 → ${p}`);
+  checkDims([8, 8, 8], 512, "rows");
+  assert.throws(() => checkDims([8, 8, 4], 512, "rows"), code("E_SHAPE"));
+  let err: any;
+  try { checkDims([32, 32, 32], 512, "rows"); } catch (e) { err = e; }
+  assert.ok(code("E_SHAPE")(err) && /64\.00x/.test(err.message) && /proposed: \[8, 8, 8\]/.test(err.message), err?.message);
+  assert.throws(() => factorDims(0, 3), code("E_RANGE"));
+});
+
+function table(rows: number, cols: number, seed: number): Matrix {
+  // a trained-embedding-like table: a few smooth directions + noise
+  const r = rng(seed, 1), a = new Float32Array(rows * cols);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) a[i * cols + j] = Math.sin(0.01 * i * (1 + (j % 7))) + 0.3 * Math.cos(0.05 * j + i) + 0.05 * r.gauss();
+  return { data: a, rows, cols };
+}
+
+test("TT-matrix and MPS embeddings stay within eps, compress, and round-trip through GGUF bit for bit", async () => {
+  const a = table(120, 48, 5);
+  for (const mode of ["matrix", "mps"] as const) for (const eps of [0.05, 0.3]) {
+    const t = TtEmbedding.decompose(engine, a, { mode, eps, round: mode === "matrix" });
+    const e = t.relError(a);
+    assert.ok(e <= eps * (1 + 1e-4) + 1e-6, `${mode} eps ${eps}: ${e}`);
+    if (eps === 0.3) assert.ok(t.compression > (mode === "matrix" ? 2 : 1), `${mode}: compression ${t.compression}`);
+    const sink = memorySink();
+    const bytes = await writeTtGguf(sink, t, { tensor: "token_embd.weight", eps, relError: e });
+    const buf = sink.bytes();
+    assert.is(buf.length, bytes);
+    const back = await readTtGguf(engine, await readGguf(memorySource(buf)));
+    assert.is(back.tensor, "token_embd.weight");
+    assert.is(back.tt.mode, mode);
+    assert.ok(Math.abs(back.eps - eps) < 1e-7);
+    assert.equal(Array.from(back.tt.parts.ranks), Array.from(t.parts.ranks));
+    back.tt.parts.cores.forEach((c, k) => assert.equal(new Uint8Array(c.buffer, c.byteOffset, c.byteLength), new Uint8Array(t.parts.cores[k]!.buffer, t.parts.cores[k]!.byteOffset, t.parts.cores[k]!.byteLength)));
+    assert.equal(Array.from(back.tt.rows([0, 119, 7])), Array.from(t.rows([0, 119, 7])));
+    back.tt.dispose(); t.dispose();
+  }
+  // a file that is not a TT file
+  const s2 = memorySink();
+  const { writeGguf, ggufKV } = await import("../src/formats/gguf");
+  await writeGguf(s2, [ggufKV("general.type", "str", "model")], [], () => new Uint8Array(0));
+  let err: unknown;
+  try { await readTtGguf(engine, await readGguf(memorySource(s2.bytes()))); } catch (e) { err = e; }
+  assert.ok(code("E_FORMAT")(err), String(err));
+});
+
+test("bad input: eps <= 0 / NaN / Infinity, rank < 1, neither given, non-finite data, wrong dims → typed errors", () => {
+  const x = gauss(60, 1), a = table(20, 12, 2);
+  for (const eps of [0, -0.1, NaN, Infinity]) assert.throws(() => ttSvd(engine, x, [3, 4, 5], { eps }), code("E_RANGE"));
+  for (const maxRank of [0, -1, 1.5]) assert.throws(() => ttSvd(engine, x, [3, 4, 5], { maxRank }), code("E_RANGE"));
+  assert.throws(() => ttSvd(engine, x, [3, 4, 5], {}), code("E_RANGE"));
+  assert.throws(() => ttSvd(engine, x, [3, 4, 6], { eps: 0.1 }), code("E_SHAPE"));
+  const bad = x.slice(); bad[17] = NaN;
+  assert.throws(() => ttSvd(engine, bad, [3, 4, 5], { eps: 0.1 }), code("E_NONFINITE"));
+  assert.throws(() => TtEmbedding.decompose(engine, a, { eps: 0 }), code("E_RANGE"));
+  assert.throws(() => TtEmbedding.decompose(engine, a, { eps: 0.1, mode: "cp" as any }), code("E_RANGE"));
+  assert.throws(() => TtEmbedding.decompose(engine, a, { eps: 0.1, rowDims: [64, 1], colDims: [4, 3] }), code("E_SHAPE"));
+  const an = { ...a, data: a.data.slice() }; an.data[5] = Infinity;
+  assert.throws(() => TtEmbedding.decompose(engine, an, { eps: 0.1 }), code("E_NONFINITE"));
+});
+
+const S = path.join(SHARED, "models/stories260K");
+const CLI = path.join(ROOT, "dist/cli.js");
+if (!existsSync(path.join(S, "stories260K.bin")) || !existsSync(CLI)) {
+  console.log(`SKIP tt CLI part: ${S}/stories260K.bin or dist/cli.js not found`);
+} else {
+  test("tensorshrink tt on stories260K: TT file + rebuilt model (reopened, embedding = the cores'); bad input writes nothing", async () => {
+    const tmp = mkdtempSync(path.join(tmpdir(), "ts-tt-"));
+    try {
+      const run = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", timeout: 60_000 });
+      const bin = path.join(S, "stories260K.bin"), tok = path.join(S, "tok512.bin"), out = path.join(tmp, "emb.tt.gguf");
+      const r = run(["tt", bin, out, "--tokenizer", tok, "--eps", "0.3", "--json"]);
+      assert.is(r.status, 0, r.stderr);
+      const rep = JSON.parse(r.stdout);
+      assert.is(rep.rebuilt, path.join(tmp, "emb.rebuilt.gguf"));
+      assert.ok(rep.relError <= 0.3 + 1e-4 && rep.compression > 1, r.stdout);
+      const back = await readTtGguf(engine, await readGguf(await openFileSource(out)));
+      const model = await openModel(rep.rebuilt, engine);
+      const emb = model.tensors.find((t) => t.name === "token_embd.weight")!;
+      assert.is(String((emb.type as any)?.name ?? emb.type), "f32");
+      const rows = await emb.readRows(0, 512);
+      assert.equal(Array.from(rows), Array.from(back.tt.full().data));
+      await model.close?.();
+      // bad input: nothing written
+      const before = readdirSync(tmp).sort();
+      for (const args of [["--eps", "0"], ["--eps", "-1"], ["--eps", "nan"], ["--rank", "0"], ["--tensor", "nope.weight", "--eps", "0.1"], ["--row-dims", "64x64x64", "--eps", "0.1"], []]) {
+        const b = run(["tt", bin, path.join(tmp, "bad.tt.gguf"), "--tokenizer", tok, ...args]);
+        assert.is(b.status, 1, `${args}: ${b.stdout}`);
+        assert.match(b.stderr, /E_RANGE|E_SHAPE/);
+      }
+      assert.equal(readdirSync(tmp).sort(), before);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+}
+
+test.run();
