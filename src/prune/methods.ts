@@ -11,7 +11,9 @@ import { TensorshrinkError } from "../errors";
 import type { TensorMethod, TensorInfo, TensorMethodContext, TensorMethodResult } from "../methods/types";
 import { pruneScores, topkMask, nmMask, wandaNorms, checkSparsity, checkNM, parseNM } from "./masks";
 import { sparseGPT } from "./sparsegpt";
-import type { PruneMethod } from "./model";
+
+/** Pruning method: magnitude |W|, Wanda |W|·‖X‖₂, SparseGPT (OBS updates). */
+export type PruneMethod = "magnitude" | "wanda" | "sparsegpt";
 
 /** Options of {@link pruneMethod}. Give `sparsity` or `nm`. */
 export interface PruneMethodOptions {
