@@ -153,6 +153,15 @@ try {
 process.exit(0);
 
 function save() {
+  // merge with what other parts wrote meanwhile (parts may run concurrently): this run's rows / runs / timing win
+  const cur = existsSync(jsonPath) ? JSON.parse(readFileSync(jsonPath, "utf8")) : {};
+  if (cur.version === 2) {
+    const mine = new Set(state.rows.map((r) => r.label)), parts = new Set(state.runs.map((r) => r.part));
+    state.rows = (cur.rows ?? []).filter((r) => !mine.has(r.label)).concat(state.rows);
+    state.runs = (cur.runs ?? []).filter((r) => !parts.has(r.part)).concat(state.runs);
+    state.timing = { ...(cur.timing ?? {}), ...state.timing };
+    if (!state.speed.length) state.speed = cur.speed ?? [];
+  }
   writeFileSync(jsonPath, JSON.stringify({ version: 2, rows: state.rows, speed: state.speed, timing: state.timing, runs: state.runs }, null, 1) + "\n");
   const order = ["dense", "sparse", "sparse+q", "joint", "structured"];
   const rows = state.rows.slice().sort((a, b) => order.indexOf(a.group) - order.indexOf(b.group));
