@@ -10,7 +10,7 @@
 //                      A/B in the same run (same threads), --gen tokens each
 //   --part time        SparseGPT time on kjv3M (from the sparse part) and on a >= 100M-parameter synthetic model,
 //                      beside RTN Q4_K_M of the same model
-// Usage: node --import tsx bench/prune.mjs --part sparse [--threads 2] [--chunks 16] [--docs 263] [--gen 256]
+// Usage: node --import tsx bench/prune.mjs --part sparse [--threads 2] [--chunks 16] [--docs 263] [--gen 256] [--only RE]
 // KLD = KL(P_dense F16 || P_model) over every scored token of the first --docs documents of eval.txt (context 512).
 import { writeFileSync, existsSync, mkdtempSync, rmSync, statSync, readFileSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -89,7 +89,8 @@ try {
       ["2 layers removed (BI)", () => ts.pruneLayers(src, 2, stats.blockInfluence)],
     ];
     const files = [];
-    for (const [label, make] of st) {
+    const only = argS("--only"); // a regular expression selecting structured rows (e.g. "heads|layer")
+    for (const [label, make] of only ? st.filter(([l]) => new RegExp(only).test(l)) : st) {
       const r = await make();
       const f = path.join(tmp, label.replace(/[^a-z0-9]+/gi, "_") + ".gguf");
       await write(r.source, f, { ftype: "F16" });
