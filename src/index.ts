@@ -79,10 +79,13 @@ export * from "./methods/index";
 // --- prune ---
 export { pruneScores, wandaNorms, topkMask, globalTopkMasks, nmMask, nmViolation, packMask, unpackMask, applyMask, maskDensity, pack24, unpack24, parseNM, type MaskOptions, type MaskScope, type ScoredTensor, type Density, type Packed24 } from "./prune/masks";
 export { sparseGPT, type SparseGPTOptions, type SparseGPTResult } from "./prune/sparsegpt";
-export { pruneModel, type PruneMethod, type PruneModelOptions, type PruneModelResult, type PrunedTensor } from "./prune/model";
-export { pruneMethod, type PruneMethodOptions } from "./prune/methods";
+export { sparseGptQuantize, type JointOptions, type JointResult } from "./prune/joint";
+export { pruneScoresAsync, topkMaskAsync, nmMaskAsync, packMaskAsync, maskStream, type AsyncMaskOptions, type MaskStreamInput, type MaskStreamOutput } from "./prune/masks-async";
+export { pruneMethod, type PruneMethod, type PruneMethodOptions } from "./prune/methods";
 export { encodeMaskFile, type MaskEntry } from "./prune/maskfile";
-export { pruneFfnChannels, pruneLayers, type StructuredResult } from "./prune/structured";
+export { pruneFfnChannels, pruneLayers, type StructuredResult, type PruneFfnOptions } from "./prune/structured";
+export { pruneHeads, removeHeads, headGroupScores, type PruneHeadsOptions } from "./prune/heads";
+export { withLayerSizes, needsPerLayer, type LayerSizes } from "./prune/layer-sizes";
 // --- iqftypes ---
 export { tensorRequiresImatrix } from "./model/recipes";
 // --- archs ---

@@ -1,9 +1,10 @@
 // Pruning kernels (assembly/sparse/): SIMD vs scalar _ref twins on sizes with tails and more than one SIMD
 // iteration, vs plain JS references: scores, exact-k selection (per row, per tensor, global; ties), N:M validity of
-// every group, bitmask pack/unpack/apply/count round trips, compressed 2:4 round trip, and bad input.
+// every group, bitmask pack/unpack/apply/count round trips, compressed 2:4 round trip, bad input; and the async
+// (worker pool) and streaming forms against the sync ones.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { init, pruneScores, topkMask, globalTopkMasks, nmMask, nmViolation, packMask, unpackMask, applyMask, maskDensity, pack24, unpack24, parseNM, TensorshrinkError } from "../src/index";
+import { init, pruneScores, topkMask, globalTopkMasks, nmMask, nmViolation, packMask, unpackMask, applyMask, maskDensity, pack24, unpack24, parseNM, TensorshrinkError, pruneScoresAsync, topkMaskAsync, nmMaskAsync, packMaskAsync, maskStream } from "../src/index";
 import { randn, rng } from "./_util";
 
 const engine = await init({ threads: 0 });
@@ -136,6 +137,47 @@ test("bad input: typed errors before any work", () => {
   throws(() => pruneScores(engine, new Float32Array([1, NaN]), 1, 2), "E_NONFINITE", "NaN weight");
   throws(() => parseNM("4:2"), "E_RANGE", "parse 4:2");
   assert.equal(parseNM("2:4"), { n: 2, m: 4 });
+});
+
+test("async (pool) and streaming forms = the sync forms, byte for byte (ranges with tails, pool of 2)", async () => {
+  const pe = await init({ threads: 2 });
+  try {
+    for (const [rows, cols] of [[37, 24], [5, 8], [64, 100]] as [number, number][]) {
+      const w = randn(rows * cols, rows + cols), cn = Float32Array.from({ length: cols }, (_, j) => 0.5 + (j % 5));
+      const o = { chunkBytes: cols * 4 * 3 }; // 3 rows per job: many jobs, a short last one
+      for (const norms of [null, cn]) {
+        const s = pruneScores(pe, w, rows, cols, norms);
+        const sa = await pruneScoresAsync(pe, w, rows, cols, norms, o);
+        eqU8(new Uint8Array(sa.buffer), new Uint8Array(s.buffer), `scores ${rows}x${cols}`);
+        eqU8(await topkMaskAsync(pe, sa, rows, cols, 0.6, o), topkMask(pe, s, rows, cols, 0.6, "row"), `top-k ${rows}x${cols}`);
+        if (cols % 4 === 0) eqU8(await nmMaskAsync(pe, sa, rows, cols, 2, 4, o), nmMask(pe, s, rows, cols, 2, 4), `2:4 ${rows}x${cols}`);
+        const m = topkMask(pe, s, rows, cols, 0.3, "row");
+        eqU8(await packMaskAsync(pe, m, { chunkBytes: 24 }), packMask(pe, m), `pack ${rows}x${cols}`);
+      }
+      // the stream masks each tensor as it passes: the same masks, zeros in place, packed bits
+      async function* two() { yield { name: "a", rows, cols, weight: w.slice() }; yield { name: "b", rows, cols, weight: w.slice(), colNorm: cn }; }
+      const got: string[] = [];
+      for await (const t of maskStream(pe, two(), { sparsity: 0.5 }, o)) {
+        const ref = topkMask(pe, pruneScores(pe, w, rows, cols, t.name === "b" ? cn : null), rows, cols, 0.5, "row");
+        eqU8(t.mask, ref, `stream ${t.name}`);
+        eqU8(t.bits, packMask(pe, ref), `stream bits ${t.name}`);
+        for (let i = 0; i < w.length; i++) if (t.weight[i] !== (ref[i] ? w[i] : 0)) assert.unreachable(`stream ${t.name}: weight ${i}`);
+        assert.is(t.kept, rows * cols - rows * Math.floor(0.5 * cols));
+        got.push(t.name);
+      }
+      assert.equal(got, ["a", "b"]);
+    }
+    // errors before any work
+    let e: unknown = null;
+    try { await topkMaskAsync(pe, new Float32Array(8), 2, 4, 1); } catch (x) { e = x; }
+    assert.ok(code("E_RANGE")(e), `sparsity 1: ${e}`);
+    e = null; try { await nmMaskAsync(pe, new Float32Array(6), 1, 6, 2, 4); } catch (x) { e = x; }
+    assert.ok(code("E_SHAPE")(e), `6 % 4: ${e}`);
+    e = null; try { await pruneScoresAsync(pe, Float32Array.of(1, NaN), 1, 2); } catch (x) { e = x; }
+    assert.ok(code("E_NONFINITE")(e), `NaN: ${e}`);
+    e = null; try { for await (const _ of maskStream(pe, [{ name: "x", rows: 1, cols: 6, weight: new Float32Array(6) }], { nm: { n: 2, m: 4 } })) { /* */ } } catch (x) { e = x; }
+    assert.ok(code("E_SHAPE")(e), `stream 6 % 4: ${e}`);
+  } finally { pe.dispose(); }
 });
 
 test.run();

@@ -12,11 +12,11 @@ import { Tokenizer } from "../tokenizer/tokenizer";
 import { LlamaModel } from "../nn/model";
 import { evaluate } from "../eval/evaluate";
 import { decodeText, splitDocuments } from "../eval/text";
-import { pruneMethod, type PruneMethodOptions } from "../prune/methods";
+import { pruneMethod, type PruneMethod, type PruneMethodOptions } from "../prune/methods";
 import { parseNM, packMask } from "../prune/masks";
 import { encodeMaskFile, type MaskEntry } from "../prune/maskfile";
-import type { PruneMethod } from "../prune/model";
 import { pruneFfnChannels, pruneLayers } from "../prune/structured";
+import { pruneHeads } from "../prune/heads";
 import { collectStats } from "../calib/collect";
 import { installSignalHandlers } from "./signals";
 import type { Args } from "./main";
@@ -49,13 +49,17 @@ function parseKeep(k: string | undefined): RegExp | undefined {
   try { return new RegExp(k); } catch (e) { throw new TensorshrinkError("E_RANGE", `--keep is not a valid regular expression: ${(e as Error).message}`); }
 }
 
-/** `tensorshrink prune <in> <out.gguf> --ffn F | --layers N [--calib F] [--ftype F16]`: structured pruning. */
+/** `tensorshrink prune <in> <out.gguf> --ffn F | --heads F | --layers N [--scope layer|global] [--calib F] [--ftype F16]`: structured pruning. */
 async function runStructured(a: Args, input: string, output: string): Promise<number> {
-  const ffn = one(a, "--ffn"), layers = one(a, "--layers");
-  if ((ffn === undefined) === (layers === undefined)) throw new TensorshrinkError("E_RANGE", "give one of --ffn F or --layers N");
-  const frac = ffn !== undefined ? Number(ffn) : 0, nl = layers !== undefined ? Number(layers) : 0;
-  if (ffn !== undefined && !(frac >= 0 && frac < 1)) throw new TensorshrinkError("E_RANGE", `--ffn must be a fraction in [0, 1), got "${ffn}"`);
+  const ffn = one(a, "--ffn"), heads = one(a, "--heads"), layers = one(a, "--layers");
+  if ([ffn, heads, layers].filter((x) => x !== undefined).length !== 1) throw new TensorshrinkError("E_RANGE", "give one of --ffn F, --heads F or --layers N");
+  const frac = ffn !== undefined ? Number(ffn) : heads !== undefined ? Number(heads) : 0, nl = layers !== undefined ? Number(layers) : 0;
+  if (ffn !== undefined && !(/^\s*[0-9.]+\s*$/.test(ffn) && frac >= 0 && frac < 1)) throw new TensorshrinkError("E_RANGE", `--ffn must be a fraction in [0, 1), got "${ffn}"`);
+  if (heads !== undefined && !(/^\s*[0-9.]+\s*$/.test(heads) && frac >= 0 && frac < 1)) throw new TensorshrinkError("E_RANGE", `--heads must be a fraction in [0, 1), got "${heads}"`);
   if (layers !== undefined && !(Number.isInteger(nl) && nl >= 0)) throw new TensorshrinkError("E_RANGE", `--layers must be a non-negative integer, got "${layers}"`);
+  const scope = one(a, "--scope") ?? "layer";
+  if (scope !== "layer" && scope !== "global") throw new TensorshrinkError("E_RANGE", `--scope must be layer or global, got "${scope}"`);
+  if (layers !== undefined && a.opts.has("--scope")) throw new TensorshrinkError("E_RANGE", "--scope applies to --ffn and --heads, not --layers");
   const calibFile = one(a, "--calib");
   if (layers !== undefined && !calibFile) throw new TensorshrinkError("E_RANGE", "--layers needs --calib <text> (Block Influence)");
   const ftype = lookupFtype(one(a, "--ftype") ?? "F16").name;
@@ -73,11 +77,15 @@ async function runStructured(a: Args, input: string, output: string): Promise<nu
       const m = await LlamaModel.open(engine, model, { nCtx: ctx });
       try { stats = await collectStats(engine, m, Int32Array.from(tokenizer.encode(calibText, { addBos: true })), { ctx, chunks, signal: sig.signal }); } finally { m.dispose(); }
     }
-    const r = ffn !== undefined ? await pruneFfnChannels(model, frac, stats) : pruneLayers(model, nl, stats!.blockInfluence);
+    const r = ffn !== undefined ? await pruneFfnChannels(model, frac, stats, { scope }) : heads !== undefined ? await pruneHeads(model, frac, stats, { scope }) : pruneLayers(model, nl, stats!.blockInfluence);
+    const arch = String(r.source.metadata.find((k) => k.key === "general.architecture")?.value);
+    const what = ffn !== undefined ? `FFN -${(100 * frac).toFixed(0)}% (channels kept per block: ${r.kept.map((k) => k.length).join(",")})`
+      : heads !== undefined ? `heads -${(100 * frac).toFixed(0)}% (KV groups kept per block: ${r.kept.map((k) => k.length).join(",")})`
+      : `${nl} layer(s) removed (kept ${r.kept[0].join(",")})`;
     const sink = await openFileSink(output, { inputs: [input, ...(model.files ?? [])] });
     sig.tempPath = sink.tempPath;
     const rep = await quantizeModel(engine, r.source, sink, { ftype, signal: sig.signal });
-    process.stdout.write(`${input} -> ${output}: ${ffn !== undefined ? `FFN -${(100 * frac).toFixed(0)}% (${r.kept[0].length} channels kept per block)` : `${nl} layer(s) removed (kept ${r.kept[0].join(",")})`}, ${r.paramsBefore} -> ${r.paramsAfter} parameters, ${ftype}, ${rep.fileSize} bytes\n`);
+    process.stdout.write(`${input} -> ${output}: ${what}, ${r.paramsBefore} -> ${r.paramsAfter} parameters, architecture ${arch}, ${ftype}, ${rep.fileSize} bytes\n`);
     return 0;
   });
 }
@@ -108,18 +116,22 @@ async function guardedJob(engine: Engine, sig: ReturnType<typeof installSignalHa
 export async function runPrune(a: Args, recipe?: { ftype: string }): Promise<number> {
   const [input, output] = a._;
   const usage = recipe
-    ? "usage: tensorshrink quantize <in> <out.gguf> <FTYPE> --prune magnitude|wanda|sparsegpt:0.5|2:4 [--calib F] [--eval F]"
+    ? "usage: tensorshrink quantize <in> <out.gguf> <FTYPE> --prune magnitude|wanda|sparsegpt|sparsegpt-joint:0.5|2:4 [--joint] [--calib F] [--eval F]"
     : "usage: tensorshrink prune <in> <out.gguf> --method magnitude|wanda|sparsegpt (--sparsity 0.5 | --nm 2:4) [--calib F] [--keep RE] [--mask-out F] [--ftype F16]";
   if (!input || !output) throw new TensorshrinkError("E_RANGE", usage);
-  if (a.opts.has("--heads")) throw new TensorshrinkError("E_UNSUPPORTED", "--heads (attention-head pruning) is not implemented in this build");
-  if (!recipe && (a.opts.has("--ffn") || a.opts.has("--layers"))) return runStructured(a, input, output);
+  if (!recipe && (a.opts.has("--ffn") || a.opts.has("--heads") || a.opts.has("--layers"))) return runStructured(a, input, output);
   let spec: PruneMethodOptions;
   if (recipe) {
     const p = one(a, "--prune")!;
-    const r = /^(magnitude|wanda|sparsegpt):(.+)$/.exec(p);
-    if (!r) throw new TensorshrinkError("E_RANGE", `--prune must look like sparsegpt:0.5 or wanda:2:4, got "${p}"`);
-    spec = r[2].includes(":") ? parsePruneSpec(r[1], undefined, r[2]) : parsePruneSpec(r[1], r[2], undefined);
+    const r = /^(magnitude|wanda|sparsegpt)(-joint)?:(.+)$/.exec(p);
+    if (!r || (r[2] && r[1] !== "sparsegpt")) throw new TensorshrinkError("E_RANGE", `--prune must look like sparsegpt:0.5, sparsegpt-joint:0.5 or wanda:2:4, got "${p}"`);
+    spec = r[3].includes(":") ? parsePruneSpec(r[1], undefined, r[3]) : parsePruneSpec(r[1], r[3], undefined);
+    if (r[2]) spec.joint = true;
   } else spec = parsePruneSpec(one(a, "--method"), one(a, "--sparsity"), one(a, "--nm"));
+  if (a.flags.has("--joint")) {
+    if (spec.method !== "sparsegpt") throw new TensorshrinkError("E_RANGE", `--joint (prune + quantize in one sweep) is SparseGPT's, not ${spec.method}'s`);
+    spec.joint = true;
+  }
   spec.keep = parseKeep(one(a, "--keep"));
   const ftype = lookupFtype(recipe?.ftype ?? one(a, "--ftype") ?? "F16").name;
   const calibFile = one(a, "--calib"), evalFile = one(a, "--eval"), maskOut = one(a, "--mask-out");
@@ -159,8 +171,8 @@ export async function runPrune(a: Args, recipe?: { ftype: string }): Promise<num
       const ms = await openFileSink(maskOut, { inputs: [input, output, ...(model.files ?? [])] });
       try { await ms.write(encodeMaskFile(masks, { method: spec.method, target: spec.nm ? `${(spec.nm as any).n}:${(spec.nm as any).m}` : String(spec.sparsity) })); await ms.commit(); } catch (e) { await ms.abort(e); throw e; }
     }
-    const res: Record<string, unknown> = { input, output, method: spec.method, target: spec.nm ?? spec.sparsity, ftype, prunedTensors: masks.length || undefined, sparsity: total ? 1 - kept / total : 0, fileSize: report.fileSize, seconds: secs };
-    if (!json) process.stdout.write(`${input} -> ${output}: ${spec.method} ${spec.nm ? `${(spec.nm as any).n}:${(spec.nm as any).m}` : spec.sparsity}, ${(100 * (total ? 1 - kept / total : 0)).toFixed(2)}% of the pruned tensors' weights are zero, ${ftype}, ${report.fileSize} bytes, ${secs.toFixed(1)} s${maskOut ? `; masks -> ${maskOut}` : ""}\n`);
+    const res: Record<string, unknown> = { input, output, method: spec.method + (spec.joint ? "-joint" : ""), target: spec.nm ?? spec.sparsity, ftype, prunedTensors: masks.length || undefined, sparsity: total ? 1 - kept / total : 0, fileSize: report.fileSize, seconds: secs };
+    if (!json) process.stdout.write(`${input} -> ${output}: ${spec.method}${spec.joint ? " (joint prune + quantize)" : ""} ${spec.nm ? `${(spec.nm as any).n}:${(spec.nm as any).m}` : spec.sparsity}, ${(100 * (total ? 1 - kept / total : 0)).toFixed(2)}% of the pruned tensors' weights are zero, ${ftype}, ${report.fileSize} bytes, ${secs.toFixed(1)} s${maskOut ? `; masks -> ${maskOut}` : ""}\n`);
     if (evalText) {
       const docs = splitDocuments(evalText).map((d) => tokenizer.encode(d, { addBos: false }));
       const base = await LlamaModel.open(engine, model, { nCtx: ctx });

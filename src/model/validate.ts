@@ -9,7 +9,7 @@ import { TensorshrinkError } from "../errors";
 import type { GgufKV } from "../formats/gguf";
 
 /** GGUF architectures whose tensors {@link checkLlamaModel} checks (others pass unchecked). */
-export const CHECKED_ARCHS: readonly string[] = ["llama", "qwen2", "qwen3", "qwen3moe", "gemma2", "gemma3", "phi3"];
+export const CHECKED_ARCHS: readonly string[] = ["llama", "qwen2", "qwen3", "qwen3moe", "gemma2", "gemma3", "phi3", "deci"];
 
 /** Upper limits of llama hyperparameters (far above any published model; they bound allocations). */
 export const LLAMA_LIMITS = Object.freeze({
@@ -79,7 +79,7 @@ export function expectedLlamaTensors(h: LlamaShapeParams): Map<string, ExpectedT
   req("output_norm.weight", [h.nEmbd]);
   // gemma2's loader always ties the output to token_embd (an output.weight is a tensor it does not use)
   if (h.arch !== "gemma2") m.set("output.weight", { ne: [h.nEmbd, h.nVocab], required: false });
-  if (!h.arch || h.arch === "llama") m.set("rope_freqs.weight", { ne: [h.nRot / 2], required: false });
+  if (!h.arch || h.arch === "llama" || h.arch === "deci") m.set("rope_freqs.weight", { ne: [h.nRot / 2], required: false });
   if (h.arch === "gemma2" || h.arch === "gemma3" || h.arch === "phi3") return expectGemmaPhi(m, h);
   for (let il = 0; il < h.nLayer; il++) {
     const b = `blk.${il}.`, nh = at(h.nHead, il), nkv = at(h.nHeadKv, il), ff = at(h.nFf, il);
@@ -181,6 +181,13 @@ export function checkLlamaParams(h: LlamaShapeParams, where: string): void {
   if (h.nExpert === 1) throw bad("n_expert", 1, "must be 0 (dense) or at least 2");
   if (h.arch === "phi3" ? h.nRot > h.headDimK : h.nRot !== h.headDimK) throw bad("n_rot", h.nRot, `must equal the head size ${h.headDimK} for llama (llama.cpp: invalid n_rot)`);
   if (h.nRot % 2 !== 0) throw bad("n_rot", h.nRot, "must be even");
+  if (h.arch && h.arch !== "deci") {
+    // llama.cpp reads per-layer arrays for every architecture but sizes the tensors of llama / qwen* with layer 0's
+    // values: only deci (llama_model_deci) builds each layer with its own head counts and FFN width
+    for (const [k, v] of [["head_count", h.nHead], ["head_count_kv", h.nHeadKv], ["feed_forward_length", h.nFf]] as const) {
+      if (typeof v !== "number" && v.some((x) => x !== v[0])) throw bad(`${h.arch}.${k}`, v, `differs between layers, which llama.cpp's ${h.arch} architecture does not load (it sizes every layer like layer 0); write general.architecture = deci`);
+    }
+  }
   for (let il = 0; il < h.nLayer; il++) {
     const nh = at(h.nHead, il), nkv = at(h.nHeadKv, il);
     if (nh % nkv !== 0) throw bad("n_head", nh, `is not a multiple of n_head_kv ${nkv}${typeof h.nHead === "number" ? "" : ` (layer ${il})`}`);

@@ -16,11 +16,22 @@ export interface LlamaConfig {
   nLayer: number;
   /** Residual stream width C. */
   nEmbd: number;
+  /** Query heads: the largest over the layers (per layer: {@link LlamaConfig.layerHeads}). */
   nHead: number;
+  /** KV heads: the largest over the layers (per layer: {@link LlamaConfig.layerHeadsKv}). */
   nHeadKv: number;
+  /**
+   * Query heads of each block (nLayer values): `attention.head_count` as a number, or its per-layer array
+   * (llama.cpp's get_key_or_arr; pruned `deci` models carry one where layers differ).
+   */
+  layerHeads: number[];
+  /** KV heads of each block (`attention.head_count_kv`, number or per-layer array; default = layerHeads). */
+  layerHeadsKv: number[];
+  /** FFN width of each block (`feed_forward_length`, number or per-layer array). */
+  layerFf: number[];
   /** Values per attention head (attention.key_length, default nEmbd / nHead). */
   headDim: number;
-  /** FFN hidden width (per expert for MoE). */
+  /** FFN hidden width (per expert for MoE): the largest over the layers (per layer: {@link LlamaConfig.layerFf}). */
   nFf: number;
   nVocab: number;
   /** Trained context in tokens (context_length). */
@@ -77,7 +88,7 @@ export interface LlamaConfig {
 }
 
 /** Architectures the forward pass implements, with their rope type (llama.cpp's llama_model_rope_type): qwen2 / qwen3 rotate halves (NEOX). */
-const ARCHS: Record<string, "norm" | "neox"> = { llama: "norm", qwen2: "neox", qwen3: "neox", qwen3moe: "neox", gemma2: "neox", gemma3: "neox", phi3: "neox" };
+const ARCHS: Record<string, "norm" | "neox"> = { llama: "norm", deci: "norm", qwen2: "neox", qwen3: "neox", qwen3moe: "neox", gemma2: "neox", gemma3: "neox", phi3: "neox" };
 
 function asNumber(v: GgufValue | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -89,7 +100,7 @@ function asNumber(v: GgufValue | undefined): number | undefined {
     if (items.length === 0) return undefined;
     const first = Number(items[0]);
     if (items.some((x) => Number(x) !== first)) {
-      throw new TensorshrinkError("E_UNSUPPORTED", `per-layer hyperparameter arrays with different values are not supported (got [${items.slice(0, 8).join(", ")}${items.length > 8 ? ", ..." : ""}])`, {});
+      throw new TensorshrinkError("E_UNSUPPORTED", `per-layer hyperparameter arrays with different values are not supported here (got [${items.slice(0, 8).join(", ")}${items.length > 8 ? ", ..." : ""}])`, {});
     }
     return first;
   }
@@ -127,10 +138,25 @@ export function llamaConfigFromMetadata(metadata: readonly GgufKV[] | ReadonlyMa
   const names = new Set(tensors.map((t) => t.name));
   const embd = tensors.find((t) => t.name === "token_embd.weight");
   const nEmbd = int("embedding_length");
-  const nHead = int("attention.head_count");
-  const nHeadKv = int("attention.head_count_kv", nHead);
-  if (nHead % nHeadKv !== 0) throw new TensorshrinkError("E_FORMAT", `${arch}.attention.head_count ${nHead} is not a multiple of head_count_kv ${nHeadKv}`, { nHead, nHeadKv });
-  const headDim = int("attention.key_length", Math.floor(nEmbd / nHead));
+  const nLayer = int("block_count");
+  /** A per-layer hyperparameter: one number for every block, or an array of nLayer integers >= 1 (get_key_or_arr). */
+  const perLayer = (k: string, d?: number[]): number[] => {
+    const v = raw(`${arch}.${k}`) as any;
+    if (v && typeof v === "object" && Array.isArray(v.items)) {
+      const items = (v.items as unknown[]).map(Number);
+      if (items.length !== nLayer) throw new TensorshrinkError("E_FORMAT", `GGUF metadata ${arch}.${k} is an array of ${items.length} values, block_count is ${nLayer}`, { key: `${arch}.${k}` });
+      items.forEach((x, i) => { if (!Number.isSafeInteger(x) || x < 1) throw new TensorshrinkError("E_FORMAT", `GGUF metadata ${arch}.${k}[${i}] = ${x} must be an integer >= 1 (layers without attention / FFN are not supported by the forward pass)`, { key: `${arch}.${k}`, layer: i }); });
+      return items;
+    }
+    if (v === undefined && d) return d.slice();
+    return new Array(nLayer).fill(int(k));
+  };
+  const layerHeads = perLayer("attention.head_count");
+  const layerHeadsKv = perLayer("attention.head_count_kv", layerHeads);
+  for (let l = 0; l < nLayer; l++) if (layerHeads[l] % layerHeadsKv[l] !== 0) throw new TensorshrinkError("E_FORMAT", `${arch}.attention.head_count ${layerHeads[l]} is not a multiple of head_count_kv ${layerHeadsKv[l]}${nLayer > 1 ? ` (layer ${l})` : ""}`, { nHead: layerHeads[l], nHeadKv: layerHeadsKv[l], layer: l });
+  const nHead = Math.max(...layerHeads), nHeadKv = Math.max(...layerHeadsKv);
+  // as llama.cpp: the default head size is n_embd / n_head of layer 0
+  const headDim = int("attention.key_length", Math.floor(nEmbd / layerHeads[0]));
   const vLen = int("attention.value_length", headDim);
   if (vLen !== headDim) throw new TensorshrinkError("E_UNSUPPORTED", `${arch}.attention.value_length ${vLen} != key_length ${headDim} is not supported`, {});
   const nRot = int("rope.dimension_count", headDim);
@@ -153,9 +179,9 @@ export function llamaConfigFromMetadata(metadata: readonly GgufKV[] | ReadonlyMa
   const nExpert = int("expert_count", 0, 0);
   const nExpertUsed = int("expert_used_count", nExpert > 0 ? 2 : 0, 0);
   if (nExpert > 0 && !(nExpertUsed >= 1 && nExpertUsed <= nExpert)) throw new TensorshrinkError("E_FORMAT", `${arch}.expert_used_count ${nExpertUsed} must be in 1..${nExpert}`, {});
+  const layerFf = nExpert > 0 && raw(`${arch}.expert_feed_forward_length`) !== undefined ? new Array(nLayer).fill(int("expert_feed_forward_length")) : perLayer("feed_forward_length");
   const tid = (k: string, d: number) => { const v = asNumber(raw(k)); return v === undefined ? d : v; };
   const addBosRaw = raw("tokenizer.ggml.add_bos_token");
-  const nLayer = int("block_count");
   const gemma = arch === "gemma2" || arch === "gemma3";
   // sliding window as llama.cpp's load_arch_hparams: gemma2 always (default 4096, pattern 2), gemma3 when the
   // key is there and > 0 (pattern 6); <arch>.attention.sliding_window_pattern (a number or per-layer bools) wins
@@ -172,7 +198,7 @@ export function llamaConfigFromMetadata(metadata: readonly GgufKV[] | ReadonlyMa
   const freqBase = num("rope.freq_base", 10000);
   const is27B = (arch === "gemma2" && nLayer === 46) || (arch === "gemma3" && nLayer === 62);
   return {
-    arch, nLayer, nEmbd, nHead, nHeadKv, headDim, nFf: nExpert > 0 && raw(`${arch}.expert_feed_forward_length`) !== undefined ? int("expert_feed_forward_length") : int("feed_forward_length"), nVocab,
+    arch, nLayer, nEmbd, nHead, nHeadKv, layerHeads, layerHeadsKv, layerFf, headDim, nFf: Math.max(...layerFf), nVocab,
     nCtxTrain: int("context_length", 2048), normEps: num("attention.layer_norm_rms_epsilon", 1e-5), ropeType,
     ropeFreqBase: freqBase, ropeScaleLinear: scale, nExpert, nExpertUsed,
     tiedOutput: !names.has("output.weight"), bos: tid("tokenizer.ggml.bos_token_id", 1), eos: tid("tokenizer.ggml.eos_token_id", 2),
@@ -215,9 +241,9 @@ export function blockTensorNames(cfg: LlamaConfig, layer: number): Record<string
   return { ...base, ffn_gate: p + "ffn_gate.weight", ffn_up: p + "ffn_up.weight", ffn_down: p + "ffn_down.weight" };
 }
 
-/** Values (f32) of every weight of one block: the per-layer weight memory is 4 × this bytes. */
+/** Values (f32) of every weight of the largest block (per-layer sizes: an upper bound): the per-layer weight memory is at most 4 × this bytes. */
 export function blockWeightValues(cfg: LlamaConfig): number {
-  const C = cfg.nEmbd, kv = cfg.nHeadKv * cfg.headDim, q = cfg.nHead * cfg.headDim;
+  const C = cfg.nEmbd, kv = cfg.nHeadKv * cfg.headDim, q = cfg.nHead * cfg.headDim; // the largest block
   const ffn = cfg.nExpert > 0 ? cfg.nExpert * 3 * C * cfg.nFf + C * cfg.nExpert : 3 * C * cfg.nFf;
   return 2 * C + C * q + 2 * C * kv + q * C + ffn + (cfg.qkvBias ? q + 2 * kv : 0) + (cfg.qkNorm ? 2 * cfg.headDim : 0) + (cfg.postNorms ? 2 * C : 0);
 }

@@ -95,8 +95,11 @@ export class LlamaModel {
   private readonly store: WeightStore;
   private readonly arena: Arena;
   private readonly ex: Record<string, any>;
+  /** Largest K/V width and query width over the layers (arena sizing); per layer: lkv / lq. */
   private readonly kvDim: number;
   private readonly qDim: number;
+  private readonly lkv: number[];
+  private readonly lq: number[];
   private kc: number[] = [];
   private vc: number[] = [];
   private past: number[];
@@ -109,6 +112,8 @@ export class LlamaModel {
     if (!Number.isSafeInteger(this.nCtx) || this.nCtx < 1 || this.nCtx > 1 << 20) throw new TensorshrinkError("E_RANGE", `nCtx must be an integer in 1..${1 << 20}, got ${opts.nCtx}`, { nCtx: opts.nCtx });
     this.kvDim = cfg.nHeadKv * cfg.headDim;
     this.qDim = cfg.nHead * cfg.headDim;
+    this.lkv = cfg.layerHeadsKv.map((h) => h * cfg.headDim);
+    this.lq = cfg.layerHeads.map((h) => h * cfg.headDim);
     const total = source.tensors.reduce((s, t) => s + t.ne.reduce((a, b) => a * b, 1), 0);
     const mode = opts.weights ?? (total * 4 <= 1 << 30 ? "resident" : "stream");
     if (mode !== "resident" && mode !== "stream") throw new TensorshrinkError("E_RANGE", `weights must be "resident" or "stream", got ${String(mode)}`);
@@ -132,12 +137,12 @@ export class LlamaModel {
     this.actLlama = act === "llama.cpp";
     this.validateTensors();
     this.past = new Array(cfg.nLayer).fill(0);
-    const kvBytes = this.nCtx * this.kvDim * F;
+    const kvBytes = (l: number) => this.nCtx * this.lkv[l] * F;
     try {
-      for (let l = 0; l < cfg.nLayer; l++) { this.kc.push(engine.alloc(kvBytes)); this.vc.push(engine.alloc(kvBytes)); }
+      for (let l = 0; l < cfg.nLayer; l++) { this.kc.push(engine.alloc(kvBytes(l))); this.vc.push(engine.alloc(kvBytes(l))); }
     } catch (e) {
       this.freeCache();
-      if ((e as any)?.code === "E_OOM") throw new TensorshrinkError("E_OOM", `the f32 KV cache for nCtx = ${this.nCtx} needs ${2 * cfg.nLayer * kvBytes} bytes of wasm memory, which could not be allocated: pass a smaller nCtx`, { nCtx: this.nCtx, bytes: 2 * cfg.nLayer * kvBytes }, { cause: e });
+      if ((e as any)?.code === "E_OOM") throw new TensorshrinkError("E_OOM", `the f32 KV cache for nCtx = ${this.nCtx} needs ${2 * this.lkv.reduce((a, b) => a + b * this.nCtx * F, 0)} bytes of wasm memory, which could not be allocated: pass a smaller nCtx`, { nCtx: this.nCtx, bytes: 2 * this.lkv.reduce((a, b) => a + b * this.nCtx * F, 0) }, { cause: e });
       throw e;
     }
   }
@@ -185,11 +190,12 @@ export class LlamaModel {
     for (let l = 0; l < c.nLayer; l++) {
       const n = blockTensorNames(c, l);
       s.expect(n.attn_norm, [C]); s.expect(n.ffn_norm, [C]);
-      if (c.fusedQkv) s.expect(n.attn_qkv!, [C, this.qDim + 2 * this.kvDim]);
-      else { s.expect(n.attn_q!, [C, this.qDim]); s.expect(n.attn_k!, [C, this.kvDim]); s.expect(n.attn_v!, [C, this.kvDim]); }
-      s.expect(n.attn_output, [this.qDim, C]);
+      const qd = this.lq[l], kvd = this.lkv[l], ffl = c.layerFf[l];
+      if (c.fusedQkv) s.expect(n.attn_qkv!, [C, qd + 2 * kvd]);
+      else { s.expect(n.attn_q!, [C, qd]); s.expect(n.attn_k!, [C, kvd]); s.expect(n.attn_v!, [C, kvd]); }
+      s.expect(n.attn_output, [qd, C]);
       if (c.postNorms) { s.expect(n.attn_post_norm!, [C]); s.expect(n.ffn_post_norm!, [C]); }
-      if (c.qkvBias) { s.expect(n.attn_q_bias!, [this.qDim]); s.expect(n.attn_k_bias!, [this.kvDim]); s.expect(n.attn_v_bias!, [this.kvDim]); }
+      if (c.qkvBias) { s.expect(n.attn_q_bias!, [qd]); s.expect(n.attn_k_bias!, [kvd]); s.expect(n.attn_v_bias!, [kvd]); }
       if (c.qkNorm) { s.expect(n.attn_q_norm!, [c.headDim]); s.expect(n.attn_k_norm!, [c.headDim]); }
       if (c.nExpert > 0) {
         s.expect(n.ffn_gate_inp, [C, c.nExpert]);
@@ -197,7 +203,7 @@ export class LlamaModel {
       } else if (c.fusedGateUp) {
         s.expect(n.ffn_up, [C, 2 * c.nFf]); s.expect(n.ffn_down, [c.nFf, C]);
       } else {
-        s.expect(n.ffn_gate, [C, c.nFf]); s.expect(n.ffn_up, [C, c.nFf]); s.expect(n.ffn_down, [c.nFf, C]);
+        s.expect(n.ffn_gate, [C, ffl]); s.expect(n.ffn_up, [C, ffl]); s.expect(n.ffn_down, [ffl, C]);
       }
     }
   }
@@ -428,56 +434,57 @@ export class LlamaModel {
   /** out = block(inp): out and inp are [T, C] in wasm memory. */
   private async blockInto(l: number, out: number, inp: number, T: number, pos: number, hooks: ForwardHooks | undefined): Promise<void> {
     const c = this.config, C = c.nEmbd, ex = this.ex, s = this.store, n = blockTensorNames(c, l);
+    const qDim = this.lq[l], kvDim = this.lkv[l], nHead = c.layerHeads[l], nHeadKv = c.layerHeadsKv[l], nFf = c.layerFf[l];
     const m = this.arena.mark();
     try {
       const xb = this.arena.take(T * C * F);
-      const q = this.arena.take(T * this.qDim * F), att = this.arena.take(T * this.qDim * F);
+      const q = this.arena.take(T * qDim * F), att = this.arena.take(T * qDim * F);
       const scores = this.arena.take(this.nCtx * F), cs = this.arena.take(c.nRot * F);
       const ff = c.ropeFreqs ? await s.get("rope_freqs.weight") : 0;
       // attention
       ex.rmsnorm_forward(xb, inp, await s.get(n.attn_norm), T, C, c.normEps);
       this.hookLinear(hooks, l, c.fusedQkv ? [n.attn_qkv!] : [n.attn_q!, n.attn_k!, n.attn_v!], xb, T, C);
-      const kRow = this.kc[l] + pos * this.kvDim * F, vRow = this.vc[l] + pos * this.kvDim * F;
+      const kRow = this.kc[l] + pos * kvDim * F, vRow = this.vc[l] + pos * kvDim * F;
       if (c.fusedQkv) {
         // Phi-3: rows [0, q) of attn_qkv are q, then k, then v (llama.cpp build_qkv views of one matmul)
         const w = await s.get(n.attn_qkv!);
-        this.mm(q, xb, n.attn_qkv!, w, T, C, this.qDim);
-        this.mm(kRow, xb, n.attn_qkv!, w + this.qDim * C * F, T, C, this.kvDim);
-        this.mm(vRow, xb, n.attn_qkv!, w + (this.qDim + this.kvDim) * C * F, T, C, this.kvDim);
+        this.mm(q, xb, n.attn_qkv!, w, T, C, qDim);
+        this.mm(kRow, xb, n.attn_qkv!, w + qDim * C * F, T, C, kvDim);
+        this.mm(vRow, xb, n.attn_qkv!, w + (qDim + kvDim) * C * F, T, C, kvDim);
       } else {
-        this.mm(q, xb, n.attn_q!, await s.get(n.attn_q!), T, C, this.qDim);
-        this.mm(kRow, xb, n.attn_k!, await s.get(n.attn_k!), T, C, this.kvDim);
-        this.mm(vRow, xb, n.attn_v!, await s.get(n.attn_v!), T, C, this.kvDim);
+        this.mm(q, xb, n.attn_q!, await s.get(n.attn_q!), T, C, qDim);
+        this.mm(kRow, xb, n.attn_k!, await s.get(n.attn_k!), T, C, kvDim);
+        this.mm(vRow, xb, n.attn_v!, await s.get(n.attn_v!), T, C, kvDim);
       }
       if (c.qkvBias) {
         // qwen2: + bias per row (llama.cpp: ggml_add of the 1-D bias, broadcast over tokens)
         const bq = await s.get(n.attn_q_bias!), bk = await s.get(n.attn_k_bias!), bv = await s.get(n.attn_v_bias!);
         for (let t = 0; t < T; t++) {
-          const oq = q + t * this.qDim * F, ok = kRow + t * this.kvDim * F, ov = vRow + t * this.kvDim * F;
-          ex.add_forward(oq, oq, bq, this.qDim); ex.add_forward(ok, ok, bk, this.kvDim); ex.add_forward(ov, ov, bv, this.kvDim);
+          const oq = q + t * qDim * F, ok = kRow + t * kvDim * F, ov = vRow + t * kvDim * F;
+          ex.add_forward(oq, oq, bq, qDim); ex.add_forward(ok, ok, bk, kvDim); ex.add_forward(ov, ov, bv, kvDim);
         }
       }
       if (c.qkNorm) {
         // qwen3: RMSNorm of every head of q and k (rows of headDim), before rope
-        ex.rmsnorm_forward(q, q, await s.get(n.attn_q_norm!), T * c.nHead, c.headDim, c.normEps);
-        ex.rmsnorm_forward(kRow, kRow, await s.get(n.attn_k_norm!), T * c.nHeadKv, c.headDim, c.normEps);
+        ex.rmsnorm_forward(q, q, await s.get(n.attn_q_norm!), T * nHead, c.headDim, c.normEps);
+        ex.rmsnorm_forward(kRow, kRow, await s.get(n.attn_k_norm!), T * nHeadKv, c.headDim, c.normEps);
       }
       // sliding-window layers have their own rope base / scale (llama.cpp get_rope_freq_base / _scale)
       const sw = c.swa[l] === true, base = sw ? c.ropeFreqBaseSwa : c.ropeFreqBase;
       const neox = c.ropeType === "neox" ? 1 : 0, fs = 1 / (sw ? c.ropeScaleLinearSwa : c.ropeScaleLinear);
-      ex.rope_forward(q, cs, ff, T, c.nHead, c.headDim, c.nRot, pos, base, fs, neox);
-      ex.rope_forward(kRow, cs, ff, T, c.nHeadKv, c.headDim, c.nRot, pos, base, fs, neox);
+      ex.rope_forward(q, cs, ff, T, nHead, c.headDim, c.nRot, pos, base, fs, neox);
+      ex.rope_forward(kRow, cs, ff, T, nHeadKv, c.headDim, c.nRot, pos, base, fs, neox);
       // Gemma: Qcur = ggml_scale(Qcur, f_attention_scale), then attention with scale 1
-      if (c.postNorms) ex.scale_forward(q, q, T * this.qDim, c.attnScale);
+      if (c.postNorms) ex.scale_forward(q, q, T * qDim, c.attnScale);
       if (this.kvF16) {
         // llama.cpp's f16 cache: K and V stored as f16; q (the f32 operand of K·q) converted to f16 too
-        ex.round_f16_forward(kRow, kRow, T * this.kvDim); ex.round_f16_forward(vRow, vRow, T * this.kvDim); ex.round_f16_forward(q, q, T * this.qDim);
+        ex.round_f16_forward(kRow, kRow, T * kvDim); ex.round_f16_forward(vRow, vRow, T * kvDim); ex.round_f16_forward(q, q, T * qDim);
       }
       this.past[l] = pos + T;
-      if (c.postNorms) ex.attention_ext_forward(att, q, this.kc[l], this.vc[l], scores, T, pos, c.nHead, c.nHeadKv, c.headDim, this.kvDim, this.kvF16 ? 1 : 0, 1, c.attnSoftcap, sw ? c.slidingWindow : 0);
-      else ex.attention_forward(att, q, this.kc[l], this.vc[l], scores, T, pos, c.nHead, c.nHeadKv, c.headDim, this.kvDim, this.kvF16 ? 1 : 0);
-      this.hookLinear(hooks, l, [n.attn_output], att, T, this.qDim);
-      this.mm(xb, att, n.attn_output, await s.get(n.attn_output), T, this.qDim, C);
+      if (c.postNorms) ex.attention_ext_forward(att, q, this.kc[l], this.vc[l], scores, T, pos, nHead, nHeadKv, c.headDim, kvDim, this.kvF16 ? 1 : 0, 1, c.attnSoftcap, sw ? c.slidingWindow : 0);
+      else ex.attention_forward(att, q, this.kc[l], this.vc[l], scores, T, pos, nHead, nHeadKv, c.headDim, kvDim, this.kvF16 ? 1 : 0);
+      this.hookLinear(hooks, l, [n.attn_output], att, T, qDim);
+      this.mm(xb, att, n.attn_output, await s.get(n.attn_output), T, qDim, C);
       if (c.postNorms) ex.rmsnorm_forward(xb, xb, await s.get(n.attn_post_norm!), T, C, c.normEps);
       ex.add_forward(out, inp, xb, T * C);
       this.finite(out, T * C, l, n.attn_output);
@@ -485,22 +492,22 @@ export class LlamaModel {
       ex.rmsnorm_forward(xb, out, await s.get(n.ffn_norm), T, C, c.normEps);
       if (c.nExpert > 0) await this.moe(l, n, out, xb, T, hooks);
       else {
-        const g = this.arena.take(T * c.nFf * F), u = this.arena.take(T * c.nFf * F);
+        const g = this.arena.take(T * nFf * F), u = this.arena.take(T * nFf * F);
         if (c.fusedGateUp) {
           // Phi-3: ffn_up rows [0, nFf) are the gate, [nFf, 2·nFf) the up projection (ggml_swiglu of one matmul)
           this.hookLinear(hooks, l, [n.ffn_up], xb, T, C);
           const w = await s.get(n.ffn_up);
-          this.mm(g, xb, n.ffn_up, w, T, C, c.nFf);
-          this.mm(u, xb, n.ffn_up, w + c.nFf * C * F, T, C, c.nFf);
+          this.mm(g, xb, n.ffn_up, w, T, C, nFf);
+          this.mm(u, xb, n.ffn_up, w + nFf * C * F, T, C, nFf);
         } else {
           this.hookLinear(hooks, l, [n.ffn_gate, n.ffn_up], xb, T, C);
-          this.mm(g, xb, n.ffn_gate, await s.get(n.ffn_gate), T, C, c.nFf);
-          this.mm(u, xb, n.ffn_up, await s.get(n.ffn_up), T, C, c.nFf);
+          this.mm(g, xb, n.ffn_gate, await s.get(n.ffn_gate), T, C, nFf);
+          this.mm(u, xb, n.ffn_up, await s.get(n.ffn_up), T, C, nFf);
         }
-        if (c.ffnAct === "gelu") ex.geglu_forward(g, g, u, T * c.nFf, this.actLlama ? 1 : 0);
-        else ex.swiglu_forward(g, g, u, T * c.nFf);
-        this.hookLinear(hooks, l, [n.ffn_down], g, T, c.nFf);
-        this.mm(xb, g, n.ffn_down, await s.get(n.ffn_down), T, c.nFf, C);
+        if (c.ffnAct === "gelu") ex.geglu_forward(g, g, u, T * nFf, this.actLlama ? 1 : 0);
+        else ex.swiglu_forward(g, g, u, T * nFf);
+        this.hookLinear(hooks, l, [n.ffn_down], g, T, nFf);
+        this.mm(xb, g, n.ffn_down, await s.get(n.ffn_down), T, nFf, C);
         if (c.postNorms) ex.rmsnorm_forward(xb, xb, await s.get(n.ffn_post_norm!), T, C, c.normEps);
         ex.add_forward(out, out, xb, T * C);
       }

@@ -46,7 +46,8 @@ export function parseNM(s: string): { n: number; m: number } {
   return { n, m };
 }
 
-function checkWeights(w: Float32Array, rows: number, cols: number, what: string, name?: string): void {
+/** @internal Validates a weight / score matrix (type, shape, finite). */
+export function checkWeights(w: Float32Array, rows: number, cols: number, what: string, name?: string): void {
   if (!(w instanceof Float32Array)) throw new TensorshrinkError("E_ARG_TYPE", `${what}${at(name)} must be a Float32Array`, { tensor: name });
   if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 1 || cols < 1 || rows * cols !== w.length) throw new TensorshrinkError("E_SHAPE", `${what}${at(name)}: ${rows} x ${cols} does not match length ${w.length}`, { tensor: name, rows, cols, length: w.length });
   for (let i = 0; i < w.length; i++) {
@@ -55,7 +56,8 @@ function checkWeights(w: Float32Array, rows: number, cols: number, what: string,
   }
 }
 
-function checkScores(s: Float32Array, rows: number, cols: number, name?: string): void {
+/** @internal Validates scores (finite, >= 0). */
+export function checkScores(s: Float32Array, rows: number, cols: number, name?: string): void {
   checkWeights(s, rows, cols, "scores", name);
   for (let i = 0; i < s.length; i++) if (s[i] < 0) throw new TensorshrinkError("E_RANGE", `scores${at(name)} must be >= 0, got ${s[i]} at row ${Math.floor(i / cols)}, column ${i % cols}`, { tensor: name, row: Math.floor(i / cols), column: i % cols });
 }

@@ -8,17 +8,21 @@
  *   The lowest-scored channels go; the kept ones stay in their order.
  * - {@link pruneLayers}: removes whole blocks with the lowest Block Influence (ShortGPT: mean 1 − cos(x_in, x_out)),
  *   renumbers `blk.N` and lowers `llama.block_count`.
- * Every block keeps the same sizes, so the GGUF needs no per-layer arrays and loads in the llama.cpp of
- * node-llama-cpp as plain `llama` (per-layer `feed_forward_length` arrays / the `deci` architecture are NOT
- * written by this build). Errors before anything is written: E_RANGE (fraction outside [0, 1), removing every
- * channel or every layer, a layer count out of range, missing Block Influence).
+ * - attention heads: src/prune/heads.ts.
+ * With the default scope "layer" every block keeps the same sizes and the architecture is unchanged; with scope
+ * "global" blocks differ and the GGUF is written as architecture `deci` with per-layer arrays (layer-sizes.ts:
+ * llama.cpp's `llama` sizes every layer like layer 0). Errors before anything is written: E_RANGE (fraction
+ * outside [0, 1), removing every channel or every layer, a layer count out of range, missing Block Influence).
  */
 import { TensorshrinkError } from "../errors";
 import { ggufKV, type GgufKV } from "../formats/gguf";
 import type { ModelSource, ModelTensor } from "../model/source";
 import type { ActStats } from "../calib/stats";
+import { llamaConfigFromMetadata } from "../nn/config";
+import { withLayerSizes } from "./layer-sizes";
 
-function memTensor(name: string, ne: number[], data: Float32Array): ModelTensor {
+/** @internal An f32 tensor held in memory. */
+export function memTensor(name: string, ne: number[], data: Float32Array): ModelTensor {
   const cols = ne[0];
   return {
     name, ne, type: "f32",
@@ -46,40 +50,71 @@ export interface StructuredResult {
   paramsAfter: number;
 }
 
-const paramsOf = (ts: readonly ModelTensor[]) => ts.reduce((s, t) => s + t.ne.reduce((a, b) => a * b, 1), 0);
+/** @internal Parameters of a tensor list. */
+export const paramsOf = (ts: readonly ModelTensor[]) => ts.reduce((s, t) => s + t.ne.reduce((a, b) => a * b, 1), 0);
+
+/** Options of {@link pruneFfnChannels}. */
+export interface PruneFfnOptions {
+  /**
+   * "layer" (default): ⌊fraction · n_ff⌋ channels leave every block (all blocks stay equal: the architecture is
+   * unchanged). "global": the ⌊fraction · Σ n_ff⌋ lowest-scored channels over all blocks (at least one kept per
+   * block); blocks then differ and the file is written as `deci` with a per-layer feed_forward_length array.
+   */
+  scope?: "layer" | "global";
+}
 
 /**
- * Removes ⌊fraction · n_ff⌋ FFN channels from every block (see the file header). `stats` (from collectStats over
- * a calibration text) gives the activation-weighted score; without it a weight-only proxy is used.
+ * Removes FFN channels (see the file header). `stats` (from collectStats over a calibration text) gives the
+ * activation-weighted score; without it a weight-only proxy is used.
  */
-export async function pruneFfnChannels(source: ModelSource, fraction: number, stats?: ActStats | null): Promise<StructuredResult> {
+export async function pruneFfnChannels(source: ModelSource, fraction: number, stats?: ActStats | null, opts: PruneFfnOptions = {}): Promise<StructuredResult> {
   if (!(typeof fraction === "number" && fraction >= 0 && fraction < 1)) throw new TensorshrinkError("E_RANGE", `FFN fraction must be in [0, 1), got ${fraction}`, { fraction });
+  const scope = opts.scope ?? "layer";
+  if (scope !== "layer" && scope !== "global") throw new TensorshrinkError("E_RANGE", `scope must be "layer" or "global", got ${String(scope)}`);
   const arch = archOf(source);
   const byName = new Map(source.tensors.map((t) => [t.name, t]));
   const nLayer = source.hparams.nLayer;
   const replaced = new Map<string, ModelTensor>();
-  const kept: number[][] = [];
-  let nFfNew = -1;
-  for (let l = 0; l < nLayer; l++) {
+  const scores: Float64Array[] = [];
+  const need = (l: number) => {
     const g = byName.get(`blk.${l}.ffn_gate.weight`), u = byName.get(`blk.${l}.ffn_up.weight`), d = byName.get(`blk.${l}.ffn_down.weight`);
     if (!g || !u || !d || g.ne.length !== 2 || d.ne.length !== 2) throw new TensorshrinkError("E_UNSUPPORTED", `block ${l} has no dense SwiGLU FFN (ffn_gate/ffn_up/ffn_down): FFN channel pruning needs one`, { layer: l });
-    const nEmbd = g.ne[0], nFf = g.ne[1];
-    if (d.ne[0] !== nFf || u.ne[1] !== nFf) throw new TensorshrinkError("E_SHAPE", `block ${l}: ffn_down is [${d.ne}], ffn_gate [${g.ne}]`, { layer: l });
-    const remove = Math.floor(fraction * nFf), keepN = nFf - remove;
-    if (keepN < 1) throw new TensorshrinkError("E_RANGE", `FFN fraction ${fraction} would remove every channel of block ${l}`, { layer: l });
-    if (nFfNew >= 0 && keepN !== nFfNew) throw new TensorshrinkError("E_UNSUPPORTED", `blocks have different FFN widths; per-layer feed_forward_length is not written by this build`, { layer: l });
-    nFfNew = keepN;
-    const G = await g.readRows(0, nFf), U = await u.readRows(0, nFf), Dn = await d.readRows(0, nEmbd);
+    if (d.ne[0] !== g.ne[1] || u.ne[1] !== g.ne[1]) throw new TensorshrinkError("E_SHAPE", `block ${l}: ffn_down is [${d.ne}], ffn_gate [${g.ne}]`, { layer: l });
+    return { g, u, d, nEmbd: g.ne[0], nFf: g.ne[1] };
+  };
+  for (let l = 0; l < nLayer; l++) {
+    const { g, u, d, nEmbd, nFf } = need(l);
+    if (nFf - Math.floor(fraction * nFf) < 1) throw new TensorshrinkError("E_RANGE", `FFN fraction ${fraction} would remove every channel of block ${l}`, { layer: l });
+    const Dn = await d.readRows(0, nEmbd);
     const score = new Float64Array(nFf);
     const st = stats?.get(d.name);
+    const G = st ? null : await g.readRows(0, nFf), U = st ? null : await u.readRows(0, nFf);
     for (let c = 0; c < nFf; c++) {
       let dn = 0; for (let r = 0; r < nEmbd; r++) dn += Dn[r * nFf + c] ** 2;
       if (st) score[c] = Math.sqrt(dn) * Math.sqrt(st.sumSq[c]);
-      else { let gn = 0, un = 0; for (let j = 0; j < nEmbd; j++) { gn += G[c * nEmbd + j] ** 2; un += U[c * nEmbd + j] ** 2; } score[c] = Math.sqrt(dn * gn * un); }
+      else { let gn = 0, un = 0; for (let j = 0; j < nEmbd; j++) { gn += G![c * nEmbd + j] ** 2; un += U![c * nEmbd + j] ** 2; } score[c] = Math.sqrt(dn * gn * un); }
     }
+    scores.push(score);
+  }
+  // channels to remove per block
+  const removeN = scores.map((sc) => Math.floor(fraction * sc.length));
+  if (scope === "global" && nLayer) {
+    const all: { l: number; c: number; s: number }[] = [];
+    scores.forEach((sc, l) => sc.forEach((s, c) => all.push({ l, c, s })));
+    all.sort((a, b) => (a.s - b.s) || (a.l - b.l) || (a.c - b.c));
+    let k = Math.floor(fraction * all.length);
+    removeN.fill(0);
+    for (const e of all) { if (k === 0) break; if (removeN[e.l] + 1 >= scores[e.l].length) continue; removeN[e.l]++; k--; }
+  }
+  const kept: number[][] = [];
+  for (let l = 0; l < nLayer; l++) {
+    const { g, u, d, nEmbd, nFf } = need(l);
+    const score = scores[l], remove = removeN[l], keepN = nFf - remove;
     const order = Array.from(score.keys()).sort((a, b) => (score[a] - score[b]) || (a - b));
     const keepSet = order.slice(remove).sort((a, b) => a - b);
     kept.push(keepSet);
+    if (remove === 0) continue;
+    const G = await g.readRows(0, nFf), U = await u.readRows(0, nFf), Dn = await d.readRows(0, nEmbd);
     const G2 = new Float32Array(keepN * nEmbd), U2 = new Float32Array(keepN * nEmbd), D2 = new Float32Array(nEmbd * keepN);
     keepSet.forEach((c, i) => { G2.set(G.subarray(c * nEmbd, (c + 1) * nEmbd), i * nEmbd); U2.set(U.subarray(c * nEmbd, (c + 1) * nEmbd), i * nEmbd); });
     for (let r = 0; r < nEmbd; r++) keepSet.forEach((c, i) => { D2[r * keepN + i] = Dn[r * nFf + c]; });
@@ -88,7 +123,11 @@ export async function pruneFfnChannels(source: ModelSource, fraction: number, st
     replaced.set(d.name, memTensor(d.name, [keepN, nEmbd], D2));
   }
   const tensors = source.tensors.map((t) => replaced.get(t.name) ?? t);
-  const metadata = nLayer ? setKV(source.metadata, `${arch}.feed_forward_length`, nFfNew) : [...source.metadata];
+  let metadata = [...source.metadata];
+  if (nLayer) {
+    const cfg = llamaConfigFromMetadata(source.metadata, source.tensors);
+    metadata = withLayerSizes(source.metadata, arch, { heads: cfg.layerHeads, headsKv: cfg.layerHeadsKv, ff: kept.map((k) => k.length), headDim: cfg.headDim }).metadata;
+  }
   return { source: { ...source, name: source.name, metadata, tensors, hparams: source.hparams, files: source.files, close: () => source.close?.() ?? Promise.resolve() }, kept, paramsBefore: paramsOf(source.tensors), paramsAfter: paramsOf(tensors) };
 }
 
@@ -114,6 +153,12 @@ export function pruneLayers(source: ModelSource, count: number, blockInfluence: 
     const name = `blk.${renum.get(l)}.${m[2]}`;
     tensors.push(name === t.name ? t : { ...t, name, readRows: t.readRows.bind(t), readRawRows: t.readRawRows.bind(t), fileRows: t.fileRows?.bind(t) });
   }
-  const metadata = setKV(source.metadata, `${arch}.block_count`, keepL.length);
+  let metadata = setKV(source.metadata, `${arch}.block_count`, keepL.length);
+  const perLayerKeys = ["feed_forward_length", "attention.head_count", "attention.head_count_kv"].map((k) => `${arch}.${k}`);
+  if (source.metadata.some((kv) => perLayerKeys.includes(kv.key) && typeof kv.value === "object")) {
+    // per-layer arrays (deci): keep the kept layers' entries
+    const cfg = llamaConfigFromMetadata(source.metadata, source.tensors);
+    metadata = withLayerSizes(metadata, arch, { heads: keepL.map((l) => cfg.layerHeads[l]), headsKv: keepL.map((l) => cfg.layerHeadsKv[l]), ff: keepL.map((l) => cfg.layerFf[l]), headDim: cfg.headDim }).metadata;
+  }
   return { source: { ...source, metadata, tensors, hparams: { ...source.hparams, nLayer: keepL.length }, close: () => source.close?.() ?? Promise.resolve() }, kept: [keepL], paramsBefore: paramsOf(source.tensors), paramsAfter: paramsOf(tensors) };
 }

@@ -9,7 +9,7 @@ import { BUILTIN_METHODS } from "../methods/pipeline";
 import type { MethodNeeds, MethodSpec } from "../methods/types";
 import type { ModelSource } from "../model/source";
 import { PRUNE_METHODS, pruneMethod } from "../prune/methods";
-import type { PruneMethod } from "../prune/model";
+import type { PruneMethod } from "../prune/methods";
 import { Tokenizer } from "../tokenizer/tokenizer";
 import { decodeText } from "../eval/text";
 import type { JobOptions, MethodInfo } from "./protocol";
