@@ -16,6 +16,7 @@
 // in ggml's order; the "simd" kernels vectorize the neighbour distance terms, and for iq1_m the split
 // scores four i2 at a time (steps that cannot beat the running best are skipped, the others replayed
 // in order with scalar comparisons).
+import { add_lanes_seq } from "../inline/iq_neighbour";
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
 import { nearest_int_x } from "../inline/sym";
 import { iq_grid_table, IQG_1S } from "./iq_grids";
@@ -87,14 +88,7 @@ function best_neighbour2(nb: usize, xv: usize, w: usize, scale: f32, xx: usize, 
       const q0 = i8x16.swizzle(tbl, s0), q1 = i8x16.swizzle(tbl, s1);
       const d0 = f32x4.sub(f32x4.mul(vs, q0), vx0), d1 = f32x4.sub(f32x4.mul(vs, q1), vx1);
       const t0 = f32x4.mul(f32x4.mul(vw0, d0), d0), t1 = f32x4.mul(f32x4.mul(vw1, d1), d1);
-      let d2: f32 = <f32>0 + f32x4.extract_lane(t0, 0);
-      d2 += f32x4.extract_lane(t0, 1);
-      d2 += f32x4.extract_lane(t0, 2);
-      d2 += f32x4.extract_lane(t0, 3);
-      d2 += f32x4.extract_lane(t1, 0);
-      d2 += f32x4.extract_lane(t1, 1);
-      d2 += f32x4.extract_lane(t1, 2);
-      d2 += f32x4.extract_lane(t1, 3);
+      const d2 = add_lanes_seq(add_lanes_seq(0, t0), t1);
       if (d2 < best) { best = d2; gi = idx; }
     }
   } else {
