@@ -1,7 +1,7 @@
 // tensorshrink's output against llama.cpp's own quantizer, byte for byte, whole files: header (KV
 // order, quantize.imatrix.* keys, alignment), tensor order, per-tensor types and block bytes.
 // llama.cpp = the libllama that node-llama-cpp ships prebuilt (a devDependency), driven by
-// test/tools/llama-quantize-ref.cpp (compiled here with the system C++ compiler), which calls
+// test/tools/llama-quantize-ref.cpp (compiled here with the system C++ compiler; test/_quantize-harness.ts), which calls
 // llama_model_quantize as llama.cpp's tools/quantize does, importance matrices loaded by llama.cpp's
 // own common_imatrix_load (legacy .dat and GGUF imatrix files). Inputs: a synthetic llama model whose
 // dimensions are multiples of 256 (every k-quant applies as such), and stories260K converted by
@@ -9,58 +9,31 @@
 // Skips with a message when there is no C++ compiler or no prebuilt libllama for this platform.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { spawnSync } from "node:child_process";
-import { createRequire } from "node:module";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { init, syntheticModel, quantizeModel, readImatrix, encodeLegacyImatrix, FTYPES } from "../src/index";
 import { openLlama2cModel } from "../src/model/convert";
 import { openModel } from "../src/model/open";
 import { openFileSink, openFileSource } from "../src/formats/source";
-import { readGguf, readGgufTensorBytes, writeGguf, ggufKV, ggufArray, type GgufTensorSpec } from "../src/formats/gguf";
-import { ROOT, SHARED } from "./_util";
+import { readGguf, writeGguf, ggufKV, ggufArray, type GgufTensorSpec } from "../src/formats/gguf";
+import { SHARED } from "./_util";
+import { buildQuantizeHarness, llamaQuantize as harnessQuantize, assertSameFile } from "./_quantize-harness";
 
 const THREADS = 2;
 const tmp = mkdtempSync(path.join(tmpdir(), "ts-llama-quantize-"));
 const log = (s: string) => console.log(`  ${s}`);
 
-/** Directory of the prebuilt libllama for this platform, or null. */
-function libllamaDir(): string | null {
-  const req = createRequire(path.join(ROOT, "package.json"));
-  const plat = `${process.platform}-${process.arch}`;
-  const candidates = [path.join(ROOT, "node_modules/@node-llama-cpp", plat)];
-  try { candidates.unshift(path.resolve(path.dirname(req.resolve(`@node-llama-cpp/${plat}`)), "..")); } catch { /* not resolvable: try the folder */ }
-  for (const pkg of candidates) {
-    const dir = path.join(pkg, "bins", plat);
-    if (existsSync(path.join(dir, "libllama.v0.5.0.so")) && existsSync(path.join(dir, "libllama-common.so"))) return dir;
-  }
-  return null;
-}
-
-function buildHarness(): string | string[] {
-  const lib = libllamaDir();
-  if (!lib) return `no prebuilt libllama (@node-llama-cpp/${process.platform}-${process.arch}) installed`;
-  const exe = path.join(tmp, "llama-quantize-ref");
-  const r = spawnSync("c++", ["-std=c++17", "-O1", "-o", exe, path.join(ROOT, "test/tools/llama-quantize-ref.cpp"), `-L${lib}`, "-l:libllama.v0.5.0.so", "-l:libllama-common.so", `-Wl,-rpath,${lib}`], { encoding: "utf8" });
-  if (r.error) return `no C++ compiler (c++): ${r.error.message}`;
-  if (r.status !== 0) throw new Error(`compiling test/tools/llama-quantize-ref.cpp failed:\n${r.stderr}`);
-  return [exe];
-}
-
-const harness = buildHarness();
+const harness = buildQuantizeHarness(tmp);
 if (typeof harness === "string") {
   console.log(`SKIP: ${harness}; the byte-for-byte comparison with llama.cpp needs it`);
   test.run();
 } else {
-  const [exe] = harness;
+  const { exe } = harness;
   const engine = await init({ threads: THREADS });
 
   /** llama.cpp's quantization of `input` (ftype by id) into `out`; extra = harness options. */
-  const llamaQuantize = (input: string, out: string, ftype: string, extra: string[] = []) => {
-    const r = spawnSync(exe, [input, out, String(FTYPES[ftype as keyof typeof FTYPES].id), String(THREADS), ...extra], { encoding: "utf8", timeout: 300_000 });
-    return { ok: r.status === 0, log: `${r.stdout}\n${r.stderr}` };
-  };
+  const llamaQuantize = (input: string, out: string, ftype: string, extra: string[] = []) => harnessQuantize(exe, input, out, ftype, THREADS, extra);
   const ours = async (input: string, out: string, ftype: string, o: { imatrix?: Map<string, Float32Array>; pure?: boolean } = {}) => {
     const model = await openModel(input, engine);
     try {
@@ -69,31 +42,7 @@ if (typeof harness === "string") {
       await model.close?.();
     }
   };
-  /** First difference between two GGUF files, for the failure message. */
-  const explain = async (a: string, b: string): Promise<string> => {
-    const [sa, sb] = [await openFileSource(a), await openFileSource(b)];
-    try {
-      const [A, B] = [await readGguf(sa), await readGguf(sb)];
-      const ka = A.metadata.map((k) => k.key), kb = B.metadata.map((k) => k.key);
-      if (ka.join() !== kb.join()) return `KV keys differ: llama.cpp [${ka.join(", ")}] vs ours [${kb.join(", ")}]`;
-      for (let i = 0; i < ka.length; i++) if (JSON.stringify(A.metadata[i], (_k, v) => (typeof v === "bigint" ? String(v) : v)) !== JSON.stringify(B.metadata[i], (_k, v) => (typeof v === "bigint" ? String(v) : v))) return `KV ${ka[i]} differs`;
-      const na = A.tensors.map((t) => t.name), nb = B.tensors.map((t) => t.name);
-      if (na.join() !== nb.join()) return `tensor order differs: llama.cpp ${na.slice(0, 5).join(", ")}... vs ours ${nb.slice(0, 5).join(", ")}...`;
-      for (let i = 0; i < A.tensors.length; i++) {
-        const [x, y] = [A.tensors[i], B.tensors[i]];
-        if (x.type.name !== y.type.name) return `${x.name}: llama.cpp ${x.type.name}, ours ${y.type.name}`;
-        const [bx, by] = [await readGgufTensorBytes(A, x), await readGgufTensorBytes(B, y)];
-        if (Buffer.compare(Buffer.from(bx), Buffer.from(by)) !== 0) { let k = 0; while (bx[k] === by[k]) k++; return `${x.name} (${x.type.name}): bytes differ from byte ${k}`; }
-      }
-      return "files differ outside the header and tensor data (padding?)";
-    } finally {
-      await sa.close?.(); await sb.close?.();
-    }
-  };
-  const same = async (ref: string, mine: string, what: string) => {
-    const [a, b] = [readFileSync(ref), readFileSync(mine)];
-    if (!a.equals(b)) assert.unreachable(`${what}: not byte-identical to llama.cpp (${a.length} vs ${b.length} bytes): ${await explain(ref, mine)}`);
-  };
+  const same = (ref: string, mine: string, what: string) => assertSameFile(ref, mine, what);
 
   // Every ftype tensorshrink offers; llama.cpp's library refuses Q2_K_S without an imatrix, as we do not.
   // (the i-quant ftypes and MXFP4_MOE, most of which need an imatrix, are compared in test/62)

@@ -1,5 +1,5 @@
 // The i-quant ftypes (IQ1_S ... IQ4_XS) and MXFP4_MOE against llama.cpp's own llama_model_quantize,
-// byte for byte, whole files, through the same harness as test/61 (test/tools/llama-quantize-ref.cpp
+// byte for byte, whole files, through test/_quantize-harness.ts, as test/61 (test/tools/llama-quantize-ref.cpp
 // on node-llama-cpp's prebuilt libllama; importance matrices loaded by llama.cpp's common_imatrix_load,
 // legacy .dat and GGUF imatrix). Inputs: a synthetic llama (8 layers, GQA 4, untied output: the
 // n_layer/8 ffn_down and n_gqa >= 4 attn_v branches), a synthetic 8-expert MoE (n_expert == 8 and
@@ -10,17 +10,16 @@
 // Skips with a message when there is no C++ compiler or no prebuilt libllama for this platform.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { spawnSync } from "node:child_process";
-import { createRequire } from "node:module";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { init, syntheticModel, quantizeModel, readImatrix, encodeLegacyImatrix, FTYPES, planModel, TensorshrinkError } from "../src/index";
 import { openLlama2cModel } from "../src/model/convert";
 import { openModel } from "../src/model/open";
 import { openFileSink, openFileSource } from "../src/formats/source";
-import { readGguf, readGgufTensorBytes, writeGguf, ggufKV, ggufArray, type GgufTensorSpec } from "../src/formats/gguf";
-import { ROOT, SHARED } from "./_util";
+import { readGguf, writeGguf, ggufKV, ggufArray, type GgufTensorSpec } from "../src/formats/gguf";
+import { SHARED } from "./_util";
+import { buildQuantizeHarness, llamaQuantize as harnessQuantize, assertSameFile } from "./_quantize-harness";
 
 const THREADS = 2;
 const tmp = mkdtempSync(path.join(tmpdir(), "ts-llama-quantize-iq-"));
@@ -92,42 +91,17 @@ test("E_IMATRIX before the output exists: ftypes that need an importance matrix,
   }
 });
 
-/** Directory of the prebuilt libllama for this platform, or null. */
-function libllamaDir(): string | null {
-  const req = createRequire(path.join(ROOT, "package.json"));
-  const plat = `${process.platform}-${process.arch}`;
-  const candidates = [path.join(ROOT, "node_modules/@node-llama-cpp", plat)];
-  try { candidates.unshift(path.resolve(path.dirname(req.resolve(`@node-llama-cpp/${plat}`)), "..")); } catch { /* not resolvable: try the folder */ }
-  for (const pkg of candidates) {
-    const dir = path.join(pkg, "bins", plat);
-    if (existsSync(path.join(dir, "libllama.v0.5.0.so")) && existsSync(path.join(dir, "libllama-common.so"))) return dir;
-  }
-  return null;
-}
-
-function buildHarness(): string {
-  const lib = libllamaDir();
-  if (!lib) return `no prebuilt libllama (@node-llama-cpp/${process.platform}-${process.arch}) installed`;
-  const exe = path.join(tmp, "llama-quantize-ref");
-  const r = spawnSync("c++", ["-std=c++17", "-O1", "-o", exe, path.join(ROOT, "test/tools/llama-quantize-ref.cpp"), `-L${lib}`, "-l:libllama.v0.5.0.so", "-l:libllama-common.so", `-Wl,-rpath,${lib}`], { encoding: "utf8" });
-  if (r.error) return `no C++ compiler (c++): ${r.error.message}`;
-  if (r.status !== 0) throw new Error(`compiling test/tools/llama-quantize-ref.cpp failed:\n${r.stderr}`);
-  return "";
-}
-
-const harnessProblem = buildHarness();
-if (harnessProblem) {
+const harness = buildQuantizeHarness(tmp);
+if (typeof harness === "string") {
+  const harnessProblem = harness;
   console.log(`SKIP (part): ${harnessProblem}; the byte-for-byte comparison with llama.cpp needs it`);
   test.after(() => rmSync(tmp, { recursive: true, force: true }));
   test.run();
 } else {
-  const exe = path.join(tmp, "llama-quantize-ref");
+  const { exe } = harness;
   const engine = await init({ threads: THREADS });
 
-  const llamaQuantize = (input: string, out: string, ftype: string, extra: string[] = []) => {
-    const r = spawnSync(exe, [input, out, String(FTYPES[ftype as keyof typeof FTYPES].id), String(THREADS), ...extra], { encoding: "utf8", timeout: 300_000 });
-    return { ok: r.status === 0, log: `${r.stdout}\n${r.stderr}` };
-  };
+  const llamaQuantize = (input: string, out: string, ftype: string, extra: string[] = []) => harnessQuantize(exe, input, out, ftype, THREADS, extra);
   const ours = async (input: string, out: string, ftype: string, o: { imatrix?: Map<string, Float32Array> } = {}) => {
     const model = await openModel(input, engine);
     try {
@@ -136,30 +110,7 @@ if (harnessProblem) {
       await model.close?.();
     }
   };
-  const explain = async (a: string, b: string): Promise<string> => {
-    const [sa, sb] = [await openFileSource(a), await openFileSource(b)];
-    try {
-      const [A, B] = [await readGguf(sa), await readGguf(sb)];
-      const ka = A.metadata.map((k) => k.key), kb = B.metadata.map((k) => k.key);
-      if (ka.join() !== kb.join()) return `KV keys differ: llama.cpp [${ka.join(", ")}] vs ours [${kb.join(", ")}]`;
-      const na = A.tensors.map((t) => t.name), nb = B.tensors.map((t) => t.name);
-      if (na.join() !== nb.join()) return `tensor order differs`;
-      const diffs: string[] = [];
-      for (let i = 0; i < A.tensors.length; i++) {
-        const [x, y] = [A.tensors[i], B.tensors[i]];
-        if (x.type.name !== y.type.name) { diffs.push(`${x.name}: llama.cpp ${x.type.name}, ours ${y.type.name}`); continue; }
-        const [bx, by] = [await readGgufTensorBytes(A, x), await readGgufTensorBytes(B, y)];
-        if (Buffer.compare(Buffer.from(bx), Buffer.from(by)) !== 0) { let k = 0; while (bx[k] === by[k]) k++; diffs.push(`${x.name} (${x.type.name}): bytes differ from byte ${k}`); }
-      }
-      return diffs.length ? diffs.slice(0, 6).join("; ") : "files differ outside the tensor data (KV values?)";
-    } finally {
-      await sa.close?.(); await sb.close?.();
-    }
-  };
-  const same = async (ref: string, mine: string, what: string) => {
-    const [a, b] = [readFileSync(ref), readFileSync(mine)];
-    if (!a.equals(b)) assert.unreachable(`${what}: not byte-identical to llama.cpp (${a.length} vs ${b.length} bytes): ${await explain(ref, mine)}`);
-  };
+  const same = (ref: string, mine: string, what: string) => assertSameFile(ref, mine, what);
 
   /** Legacy .dat and GGUF imatrix files for the tensors of `file` (as test/61 builds them). */
   const imatrixFiles = async (file: string, tag: string): Promise<string[]> => {
@@ -225,10 +176,9 @@ if (harnessProblem) {
   // stories260K); TS_IQ_FULL=1 runs every ftype on every input with both imatrix formats (~10x longer).
   const SUBSET: Record<string, readonly string[]> = {
     "synthetic (": ["IQ1_S", "IQ2_S", "IQ2_M", "IQ3_XS", "IQ3_S", "IQ4_XS"],
-    // IQ1_M is left out here: on this MoE two iq1_m rows (blk.0.ffn_gate_exps row 536, blk.1.attn_q
-    // row 116) differ from llama.cpp's bytes with either imatrix format (an iq1_m kernel divergence on
-    // particular data; on the dense synthetic IQ1_M is identical). TS_IQ_FULL=1 shows it.
-    "synthetic MoE": ["IQ2_XS", "IQ3_XXS", "IQ3_M", "IQ4_XS", "MXFP4_MOE"],
+    // IQ1_M here: two iq1_m rows of this MoE (blk.0.ffn_gate_exps row 536, blk.1.attn_q row 116) are
+    // where the old iq1_m split search differed from llama.cpp's (test/24 keeps them as fixtures)
+    "synthetic MoE": ["IQ1_M", "IQ2_XS", "IQ3_XXS", "IQ3_M", "IQ4_XS", "MXFP4_MOE"],
     kjv3M: ["IQ2_XXS", "IQ2_M", "IQ3_XXS", "IQ3_M"],
   };
   for (const [inputIndex, { tag, file, ftypes: all }] of inputs.entries()) {

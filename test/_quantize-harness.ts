@@ -1,6 +1,6 @@
 // Test helper: llama.cpp's own quantizer (llama_model_quantize from node-llama-cpp's prebuilt libllama,
 // driven by test/tools/llama-quantize-ref.cpp, compiled with the system C++ compiler) and a byte
-// comparison that explains the first difference. Same harness as test/61, shared by test/65.
+// comparison that explains the first difference. Shared by test/61, 62 and 65.
 import { existsSync, readFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
@@ -34,9 +34,9 @@ export function buildQuantizeHarness(tmp: string): { exe: string } | string {
   return { exe };
 }
 
-/** llama.cpp's quantization of `input` into `out` with ftype `ftype` (a FTYPES name). */
-export function llamaQuantize(exe: string, input: string, out: string, ftype: string, threads = 2): { ok: boolean; log: string } {
-  const r = spawnSync(exe, [input, out, String(FTYPES[ftype as keyof typeof FTYPES].id), String(threads)], { encoding: "utf8", timeout: 300_000 });
+/** llama.cpp's quantization of `input` into `out` with ftype `ftype` (a FTYPES name); `extra`: more harness arguments (e.g. `--imatrix file`). */
+export function llamaQuantize(exe: string, input: string, out: string, ftype: string, threads = 2, extra: readonly string[] = []): { ok: boolean; log: string } {
+  const r = spawnSync(exe, [input, out, String(FTYPES[ftype as keyof typeof FTYPES].id), String(threads), ...extra], { encoding: "utf8", timeout: 300_000 });
   return { ok: r.status === 0, log: `${r.stdout}\n${r.stderr}` };
 }
 

@@ -82,3 +82,63 @@ export const KV: usize = memory.data<i8>([-127, -104, -83, -65, -49, -35, -22, -
   }
 }
 
+
+/**
+ * ggml quantize_row_iq4_nl_impl's 32-block scale search (ntry = 7) for 4 blocks at once, lane i =
+ * block i. xt: the 4 blocks transposed (32 x f32x4, element j of every block at xt + 16 j); wt: their
+ * importance rows transposed likewise when haveW (overwritten with the weights imatrix sqrt(sigma2 +
+ * x^2)), else scratch for the weights x^2; sigma2 per lane. Start d = -max / -127 and least squares,
+ * then the 15 candidate inverse scales (itry - 127) / max, kept when sumqx^2 > best sumq2. Returns the
+ * 4 block scales (0 where max |x| < 1e-15). Shared by iq4_nl (4 rows' blocks) and iq4_xs (4 blocks of
+ * one super-block).
+ */
+export function iq4nl_search_x4(xt: usize, wt: usize, haveW: bool, sigma2: v128): v128 {
+  if (haveW) {
+    for (let j: usize = 0; j < 32; j++) {
+      const v = v128.load(xt + (j << 4));
+      const o = wt + (j << 4);
+      v128.store(o, f32x4.mul(v128.load(o), f32x4.sqrt(f32x4.add(sigma2, f32x4.mul(v, v)))));
+    }
+  } else {
+    for (let j: usize = 0; j < 32; j++) {
+      const v = v128.load(xt + (j << 4));
+      v128.store(wt + (j << 4), f32x4.mul(v, v));
+    }
+  }
+  let amax = f32x4.splat(0), max = f32x4.splat(0);
+  for (let j: usize = 0; j < 32; j++) {
+    const v = v128.load(xt + (j << 4));
+    const m = f32x4.gt(f32x4.abs(v), amax);
+    amax = v128.bitselect(f32x4.abs(v), amax, m);
+    max = v128.bitselect(v, max, m);
+  }
+  // first pass: d = -max / -127
+  let id = f32x4.div(f32x4.splat(1), f32x4.div(f32x4.neg(max), f32x4.splat(-127)));
+  let sumqx = f32x4.splat(0), sumq2 = f32x4.splat(0);
+  for (let j: usize = 0; j < 32; j++) {
+    const v = v128.load(xt + (j << 4));
+    const q = best_value_x4(f32x4.mul(id, v));
+    const wq = f32x4.mul(v128.load(wt + (j << 4)), q);
+    sumqx = f32x4.add(sumqx, f32x4.mul(wq, v));
+    sumq2 = f32x4.add(sumq2, f32x4.mul(wq, q));
+  }
+  const zero = f32x4.splat(0);
+  let d = v128.and(f32x4.div(sumqx, sumq2), f32x4.gt(sumq2, zero));
+  let best = f32x4.mul(d, sumqx);
+  for (let itry = -7; itry <= 7; ++itry) {
+    id = f32x4.div(f32x4.splat(<f32>(itry - 127)), max);
+    sumqx = zero; sumq2 = zero;
+    for (let j: usize = 0; j < 32; j++) {
+      const v = v128.load(xt + (j << 4));
+      const q = best_value_x4(f32x4.mul(id, v));
+      const wq = f32x4.mul(v128.load(wt + (j << 4)), q);
+      sumqx = f32x4.add(sumqx, f32x4.mul(wq, v));
+      sumq2 = f32x4.add(sumq2, f32x4.mul(wq, q));
+    }
+    const take = v128.and(f32x4.gt(sumq2, zero), f32x4.gt(f32x4.mul(sumqx, sumqx), f32x4.mul(best, sumq2)));
+    const dn = f32x4.div(sumqx, sumq2);
+    d = v128.bitselect(dn, d, take);
+    best = v128.bitselect(f32x4.mul(dn, sumqx), best, take);
+  }
+  return v128.andnot(d, f32x4.lt(amax, f32x4.splat(1e-15)));
+}

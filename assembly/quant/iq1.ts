@@ -7,12 +7,16 @@
 // Quantizers = ggml quantize_row_iq1_s_impl / quantize_row_iq1_m_impl: weights imatrix[j] sqrt(sigma2
 // + x^2) (sigma2 = 2 mean(x^2); iq1_s requires an imatrix, iq1_m without one uses x^2); per block the
 // values are sorted (stably, as glibc's qsort) and every split into three groups (-1, 0, +1) with
-// both shifts (iq1_m: per 8-half) is scored exactly with prefix sums; groups off the lattice are moved
+// both shifts (iq1_m: per 8-half, four sign combinations) is scored exactly with prefix sums (iq1_m:
+// prefix sums per 8-half, llama.cpp's current form T v2 - px[i1] - px[i2]); groups off the lattice are moved
 // to the best neighbour (weighted squared error), super-scale d = max_scale / 15 (iq1_s stores d *
 // 1.125; iq1_m re-fits d by least squares over the whole super-block and stores d * 1.1125).
 // Zero blocks: max |x| < 1e-12 (iq1_s) / 1e-7 (iq1_m).
 // The exhaustive split search is a sequence of dependent comparisons over float sums that must stay
-// in ggml's order; the "simd" kernels vectorize the neighbour distance terms only.
+// in ggml's order; the "simd" kernels vectorize the neighbour distance terms, and for iq1_m the split
+// scores four i2 at a time (steps that cannot beat the running best are skipped, the others replayed
+// in order with scalar comparisons).
+import { add_lanes_seq } from "../inline/iq_neighbour";
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
 import { nearest_int_x } from "../inline/sym";
 import { iq_grid_table, IQG_1S } from "./iq_grids";
@@ -31,7 +35,6 @@ const SI: usize = memory.data(32 * 4, 16); // their indices
 const SUMX: usize = memory.data(33 * 4, 16);
 const SUMW: usize = memory.data(33 * 4, 16);
 const INDEX: usize = memory.data(4 * 4, 16);
-const TERMS: usize = memory.data(16 * 3 * 32, 16); // iq1_m SIMD: per element and group, 2 x f32x4
 // x_p = {-1 + 0.125, 0.125, 1 + 0.125}, x_m = {-1 - 0.125, -0.125, 1 - 0.125}
 const XP: usize = memory.data<f32>([-0.875, 0.125, 1.125, 0]);
 const XM: usize = memory.data<f32>([-1.125, -0.125, 0.875, 0]);
@@ -85,14 +88,7 @@ function best_neighbour2(nb: usize, xv: usize, w: usize, scale: f32, xx: usize, 
       const q0 = i8x16.swizzle(tbl, s0), q1 = i8x16.swizzle(tbl, s1);
       const d0 = f32x4.sub(f32x4.mul(vs, q0), vx0), d1 = f32x4.sub(f32x4.mul(vs, q1), vx1);
       const t0 = f32x4.mul(f32x4.mul(vw0, d0), d0), t1 = f32x4.mul(f32x4.mul(vw1, d1), d1);
-      let d2: f32 = <f32>0 + f32x4.extract_lane(t0, 0);
-      d2 += f32x4.extract_lane(t0, 1);
-      d2 += f32x4.extract_lane(t0, 2);
-      d2 += f32x4.extract_lane(t0, 3);
-      d2 += f32x4.extract_lane(t1, 0);
-      d2 += f32x4.extract_lane(t1, 1);
-      d2 += f32x4.extract_lane(t1, 2);
-      d2 += f32x4.extract_lane(t1, 3);
+      const d2 = add_lanes_seq(add_lanes_seq(0, t0), t1);
       if (d2 < best) { best = d2; gi = idx; }
     }
   } else {
@@ -245,6 +241,107 @@ function quantize_iq1_s_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, ima
   return k == 0 ? (shift < 2 ? XP : XM) : ((shift & 1) == 0 ? XP : XM);
 }
 
+// iq1_m split search state (prefix sums per 8-half of the sorted 16-block; the result of a search)
+// @ts-ignore: decorator
+@inline const PSTRIDE: usize = 24 * 4; // 17 prefix sums + padding for the 4-lane loads past 16
+const PX: usize = memory.data(2 * 24 * 4, 16);
+const PW: usize = memory.data(2 * 24 * 4, 16);
+const LANES: usize = memory.data(8 * 16, 16); // SIMD search: sumqx[k] and sumq2[k] for 4 consecutive i2
+let best_sc: f32 = 0, best_i1 = -1, best_i2 = -1, best_kk = -1;
+
+/**
+ * ggml quantize_row_iq1_m_impl's exhaustive split search over the prefix sums in PX/PW, scalar, in
+ * ggml's float order: for each split (i1 <= i2) and sign combination k (0: ++, 1: +-, 2: -+, 3: --)
+ * the candidate replaces the best when sumq2 > 0 and sumqx^2 > best_score sumq2 (strictly: the first
+ * of equal scores wins). Result in best_sc / best_i1 / best_i2 / best_kk; returns 1 if any split won.
+ */
+function iq1m_search_ref(): i32 {
+  const p2 = f(XP, 2), m2 = f(XM, 2);
+  const cp1: f32 = f(XP, 0) * f(XP, 0) - f(XP, 1) * f(XP, 1), cp2: f32 = f(XP, 1) * f(XP, 1) - f(XP, 2) * f(XP, 2);
+  const cm1: f32 = f(XM, 0) * f(XM, 0) - f(XM, 1) * f(XM, 1), cm2: f32 = f(XM, 1) * f(XM, 1) - f(XM, 2) * f(XM, 2);
+  const tx0 = f(PX, 16), tx1 = load<f32>(PX + PSTRIDE + 64), tw0 = f(PW, 16), tw1 = load<f32>(PW + PSTRIDE + 64);
+  let best_score: f32 = -FLT_MAX, scale: f32 = 0;
+  let b1 = -1, b2 = -1, bk = -1;
+  for (let i1 = 0; i1 <= 16; i1++) {
+    for (let i2 = i1; i2 <= 16; i2++) {
+      const sx0: f32 = f(PX, i1) + f(PX, i2);
+      const sx1: f32 = load<f32>(PX + PSTRIDE + (<usize>i1 << 2)) + load<f32>(PX + PSTRIDE + (<usize>i2 << 2));
+      const w10 = f(PW, i1), w20 = f(PW, i2);
+      const w11 = load<f32>(PW + PSTRIDE + (<usize>i1 << 2)), w21 = load<f32>(PW + PSTRIDE + (<usize>i2 << 2));
+      const qxp0: f32 = tx0 * p2 - sx0, qxm0: f32 = tx0 * m2 - sx0;
+      const qxp1: f32 = tx1 * p2 - sx1, qxm1: f32 = tx1 * m2 - sx1;
+      const q2p0: f32 = tw0 * p2 * p2 + w10 * cp1 + w20 * cp2, q2m0: f32 = tw0 * m2 * m2 + w10 * cm1 + w20 * cm2;
+      const q2p1: f32 = tw1 * p2 * p2 + w11 * cp1 + w21 * cp2, q2m1: f32 = tw1 * m2 * m2 + w11 * cm1 + w21 * cm2;
+      for (let k = 0; k < 4; k++) {
+        const sqx: f32 = k == 0 ? qxp0 + qxp1 : k == 1 ? qxp0 + qxm1 : k == 2 ? qxm0 + qxp1 : qxm0 + qxm1;
+        const sq2: f32 = k == 0 ? q2p0 + q2p1 : k == 1 ? q2p0 + q2m1 : k == 2 ? q2m0 + q2p1 : q2m0 + q2m1;
+        if (sq2 > 0 && sqx * sqx > best_score * sq2) {
+          scale = sqx / sq2; best_score = scale * sqx;
+          b1 = i1; b2 = i2; bk = k;
+        }
+      }
+    }
+  }
+  best_sc = scale; best_i1 = b1; best_i2 = b2; best_kk = bk;
+  return b1 >= 0 ? 1 : 0;
+}
+
+/**
+ * The same search with four consecutive i2 per SIMD step (the same float operations lane-wise). The
+ * comparisons against the running best stay sequential: a step whose 16 candidates all fail against
+ * the best at its start is skipped (the best cannot change within it); otherwise its candidates are
+ * replayed in ggml's order (i2, then k) with scalar comparisons. Identical result to iq1m_search_ref.
+ */
+function iq1m_search_simd(): i32 {
+  const p2 = f(XP, 2), m2 = f(XM, 2);
+  const cp1: f32 = f(XP, 0) * f(XP, 0) - f(XP, 1) * f(XP, 1), cp2: f32 = f(XP, 1) * f(XP, 1) - f(XP, 2) * f(XP, 2);
+  const cm1: f32 = f(XM, 0) * f(XM, 0) - f(XM, 1) * f(XM, 1), cm2: f32 = f(XM, 1) * f(XM, 1) - f(XM, 2) * f(XM, 2);
+  const tx0 = f(PX, 16), tx1 = load<f32>(PX + PSTRIDE + 64), tw0 = f(PW, 16), tw1 = load<f32>(PW + PSTRIDE + 64);
+  const vtp0 = f32x4.splat(tx0 * p2), vtm0 = f32x4.splat(tx0 * m2), vtp1 = f32x4.splat(tx1 * p2), vtm1 = f32x4.splat(tx1 * m2);
+  const ap0: f32 = tw0 * p2 * p2, am0: f32 = tw0 * m2 * m2, ap1: f32 = tw1 * p2 * p2, am1: f32 = tw1 * m2 * m2;
+  const vcp2 = f32x4.splat(cp2), vcm2 = f32x4.splat(cm2), zero = f32x4.splat(0);
+  let best_score: f32 = -FLT_MAX, scale: f32 = 0;
+  let b1 = -1, b2 = -1, bk = -1;
+  for (let i1 = 0; i1 <= 16; i1++) {
+    const o1 = <usize>i1 << 2;
+    const x10 = f32x4.splat(load<f32>(PX + o1)), x11 = f32x4.splat(load<f32>(PX + PSTRIDE + o1));
+    const w10 = load<f32>(PW + o1), w11 = load<f32>(PW + PSTRIDE + o1);
+    const cp0v = f32x4.splat(ap0 + w10 * cp1), cm0v = f32x4.splat(am0 + w10 * cm1);
+    const cp1v = f32x4.splat(ap1 + w11 * cp1), cm1v = f32x4.splat(am1 + w11 * cm1);
+    for (let i2 = i1; i2 <= 16; i2 += 4) {
+      const o2 = <usize>i2 << 2;
+      const sx0 = f32x4.add(x10, v128.load(PX + o2)), sx1 = f32x4.add(x11, v128.load(PX + PSTRIDE + o2));
+      const wv0 = v128.load(PW + o2), wv1 = v128.load(PW + PSTRIDE + o2);
+      const qxp0 = f32x4.sub(vtp0, sx0), qxm0 = f32x4.sub(vtm0, sx0);
+      const qxp1 = f32x4.sub(vtp1, sx1), qxm1 = f32x4.sub(vtm1, sx1);
+      const q2p0 = f32x4.add(cp0v, f32x4.mul(wv0, vcp2)), q2m0 = f32x4.add(cm0v, f32x4.mul(wv0, vcm2));
+      const q2p1 = f32x4.add(cp1v, f32x4.mul(wv1, vcp2)), q2m1 = f32x4.add(cm1v, f32x4.mul(wv1, vcm2));
+      const sx_0 = f32x4.add(qxp0, qxp1), sx_1 = f32x4.add(qxp0, qxm1), sx_2 = f32x4.add(qxm0, qxp1), sx_3 = f32x4.add(qxm0, qxm1);
+      const s2_0 = f32x4.add(q2p0, q2p1), s2_1 = f32x4.add(q2p0, q2m1), s2_2 = f32x4.add(q2m0, q2p1), s2_3 = f32x4.add(q2m0, q2m1);
+      const vb = f32x4.splat(best_score);
+      const c0 = v128.and(f32x4.gt(s2_0, zero), f32x4.gt(f32x4.mul(sx_0, sx_0), f32x4.mul(vb, s2_0)));
+      const c1 = v128.and(f32x4.gt(s2_1, zero), f32x4.gt(f32x4.mul(sx_1, sx_1), f32x4.mul(vb, s2_1)));
+      const c2 = v128.and(f32x4.gt(s2_2, zero), f32x4.gt(f32x4.mul(sx_2, sx_2), f32x4.mul(vb, s2_2)));
+      const c3 = v128.and(f32x4.gt(s2_3, zero), f32x4.gt(f32x4.mul(sx_3, sx_3), f32x4.mul(vb, s2_3)));
+      if (!v128.any_true(v128.or(v128.or(c0, c1), v128.or(c2, c3)))) continue;
+      v128.store(LANES, sx_0); v128.store(LANES, sx_1, 16); v128.store(LANES, sx_2, 32); v128.store(LANES, sx_3, 48);
+      v128.store(LANES, s2_0, 64); v128.store(LANES, s2_1, 80); v128.store(LANES, s2_2, 96); v128.store(LANES, s2_3, 112);
+      const nl = min<i32>(4, 17 - i2);
+      for (let l = 0; l < nl; l++) {
+        for (let k = 0; k < 4; k++) {
+          const sqx = f(LANES, 4 * k + l), sq2 = f(LANES, 16 + 4 * k + l);
+          if (sq2 > 0 && sqx * sqx > best_score * sq2) {
+            scale = sqx / sq2; best_score = scale * sqx;
+            b1 = i1; b2 = i2 + l; bk = k;
+          }
+        }
+      }
+    }
+  }
+  best_sc = scale; best_i1 = b1; best_i2 = b2; best_kk = bk;
+  return b1 >= 0 ? 1 : 0;
+}
+
 function quantize_iq1_m_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize, simd: bool): usize {
   G_QG = iq_grid_table(IQG_1S, 1); G_KMAP = iq_grid_table(IQG_1S, 2); G_NB = iq_grid_table(IQG_1S, 3);
   const nbl = n_per_row / QK_K;
@@ -263,79 +360,22 @@ function quantize_iq1_m_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, ima
         for (let i = 1; i < 16; i++) { const a = abs<f32>(f(xb, i)); mx = mx > a ? mx : a; }
         if (mx < <f32>1e-7) { fset(SCALES, ib, 0); store<i8>(SHIFTS + ib, 0); continue; }
         sort_values(xb, 16);
-        let best_score: f32 = -FLT_MAX, scale: f32 = mx;
-        let besti1 = -1, besti2 = -1, best_k = -1;
-        if (simd) {
-          // the per-element terms of the four sign combinations (lanes k = 0..3) for each of the three
-          // groups, then per split the lane-wise sums in element order (the same float operations)
-          for (let j = 0; j < 16; j++) {
-            const i = ii(SI, j);
-            const w = f(WEIGHT, i), xv = f(xb, i);
-            for (let g = 0; g < 3; g++) {
-              const vp = f(XP, g), vm = f(XM, g);
-              const tp: f32 = w * vp * xv, tm: f32 = w * vm * xv;
-              const up: f32 = w * vp * vp, um: f32 = w * vm * vm;
-              const o = TERMS + (<usize>(j * 3 + g) << 5);
-              if (i < 8) {
-                v128.store(o, f32x4(tp, tp, tm, tm));
-                v128.store(o, f32x4(up, up, um, um), 16);
-              } else {
-                v128.store(o, f32x4(tp, tm, tp, tm));
-                v128.store(o, f32x4(up, um, up, um), 16);
-              }
-            }
-          }
-          for (let i1 = 0; i1 <= 16; i1++) {
-            for (let i2 = i1; i2 <= 16; i2++) {
-              let ax = f32x4.splat(0), aq = f32x4.splat(0);
-              for (let j = 0; j < 16; j++) {
-                const g = j < i1 ? 0 : j < i2 ? 1 : 2;
-                const o = TERMS + (<usize>(j * 3 + g) << 5);
-                ax = f32x4.add(ax, v128.load(o));
-                aq = f32x4.add(aq, v128.load(o, 16));
-              }
-              for (let k = 0; k < 4; k++) {
-                const sqx = k == 0 ? f32x4.extract_lane(ax, 0) : k == 1 ? f32x4.extract_lane(ax, 1) : k == 2 ? f32x4.extract_lane(ax, 2) : f32x4.extract_lane(ax, 3);
-                const sq2 = k == 0 ? f32x4.extract_lane(aq, 0) : k == 1 ? f32x4.extract_lane(aq, 1) : k == 2 ? f32x4.extract_lane(aq, 2) : f32x4.extract_lane(aq, 3);
-                if (sq2 > 0 && sqx * sqx > best_score * sq2) {
-                  scale = sqx / sq2; best_score = scale * sqx;
-                  besti1 = i1; besti2 = i2; best_k = k;
-                }
-              }
-            }
-          }
-        } else {
-          for (let i1 = 0; i1 <= 16; i1++) {
-            for (let i2 = i1; i2 <= 16; i2++) {
-              // the four sign combinations (k: first half +/-, second half +/-), sums in element order
-              let qx0: f32 = 0, qx1: f32 = 0, qx2: f32 = 0, qx3: f32 = 0;
-              let qq0: f32 = 0, qq1: f32 = 0, qq2: f32 = 0, qq3: f32 = 0;
-              for (let j = 0; j < 16; j++) {
-                const i = ii(SI, j);
-                const g = j < i1 ? 0 : j < i2 ? 1 : 2;
-                const w = f(WEIGHT, i), xv = f(xb, i);
-                const vp = f(XP, g), vm = f(XM, g);
-                const tp: f32 = w * vp * xv, tm: f32 = w * vm * xv;
-                const up: f32 = w * vp * vp, um: f32 = w * vm * vm;
-                if (i < 8) {
-                  qx0 += tp; qx1 += tp; qx2 += tm; qx3 += tm;
-                  qq0 += up; qq1 += up; qq2 += um; qq3 += um;
-                } else {
-                  qx0 += tp; qx2 += tp; qx1 += tm; qx3 += tm;
-                  qq0 += up; qq2 += up; qq1 += um; qq3 += um;
-                }
-              }
-              for (let k = 0; k < 4; k++) {
-                const sqx: f32 = k == 0 ? qx0 : k == 1 ? qx1 : k == 2 ? qx2 : qx3;
-                const sq2: f32 = k == 0 ? qq0 : k == 1 ? qq1 : k == 2 ? qq2 : qq3;
-                if (sq2 > 0 && sqx * sqx > best_score * sq2) {
-                  scale = sqx / sq2; best_score = scale * sqx;
-                  besti1 = i1; besti2 = i2; best_k = k;
-                }
-              }
-            }
-          }
+        // ggml keeps prefix sums per 8-half (each half has its own shift sign): with v0 - v1 = v1 - v2 = -1
+        // the 3-group sums collapse to T v2 - px[i1] - px[i2] (and the q^2 sums likewise)
+        store<f32>(PX, 0); store<f32>(PX + PSTRIDE, 0); store<f32>(PW, 0); store<f32>(PW + PSTRIDE, 0);
+        for (let j = 0; j < 16; j++) {
+          const i = ii(SI, j);
+          const h: usize = i < 8 ? 0 : PSTRIDE, o: usize = PSTRIDE - h;
+          const pj = <usize>j << 2;
+          store<f32>(PX + h + pj + 4, load<f32>(PX + h + pj) + f(WEIGHT, i) * f(xb, i));
+          store<f32>(PX + o + pj + 4, load<f32>(PX + o + pj));
+          store<f32>(PW + h + pj + 4, load<f32>(PW + h + pj) + f(WEIGHT, i));
+          store<f32>(PW + o + pj + 4, load<f32>(PW + o + pj));
         }
+        if (simd) iq1m_search_simd(); else iq1m_search_ref();
+        let scale: f32 = best_sc;
+        const besti1 = best_i1, besti2 = best_i2;
+        let best_k = best_kk;
         if (besti1 < 0 || besti2 < 0 || best_k < 0) { fset(SCALES, ib, 0); store<i8>(SHIFTS + ib, 0); continue; }
         for (let j = 0; j < besti1; j++) store<i8>(L + ii(SI, j), 0);
         for (let j = besti1; j < besti2; j++) store<i8>(L + ii(SI, j), 1);

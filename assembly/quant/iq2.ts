@@ -17,6 +17,7 @@
 //  0.25 sigma2 + x^2). Super-scale d = max_scale / 31 (iq2_s stores d * 0.9875).
 // SIMD kernels vectorize the code computation and the neighbour distance terms; every float sum stays
 // in ggml's order (bit-exactness).
+import { add_lanes_seq, neighbour_scan_ref } from "../inline/iq_neighbour";
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
 import { nearest_int_x } from "../inline/sym";
 import { make_qp_quants } from "./common_asym";
@@ -58,28 +59,11 @@ function best_neighbour(nb: usize, xv: usize, w: usize, scale: f32, Lp: usize, s
       const d0 = f32x4.sub(f32x4.mul(vs, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(p16))), vx0);
       const d1 = f32x4.sub(f32x4.mul(vs, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(p16))), vx1);
       const t0 = f32x4.mul(f32x4.mul(vw0, d0), d0), t1 = f32x4.mul(f32x4.mul(vw1, d1), d1);
-      let d2: f32 = <f32>0 + f32x4.extract_lane(t0, 0);
-      d2 += f32x4.extract_lane(t0, 1);
-      d2 += f32x4.extract_lane(t0, 2);
-      d2 += f32x4.extract_lane(t0, 3);
-      d2 += f32x4.extract_lane(t1, 0);
-      d2 += f32x4.extract_lane(t1, 1);
-      d2 += f32x4.extract_lane(t1, 2);
-      d2 += f32x4.extract_lane(t1, 3);
+      const d2 = add_lanes_seq(add_lanes_seq(0, t0), t1);
       if (d2 < best_d2) { best_d2 = d2; gi = idx; }
     }
   } else {
-    for (let j = 1; j <= n; j++) {
-      const idx = <i32>load<u16>(nb + (<usize>j << 1));
-      const pg = G_QG + (<usize>idx << 3);
-      let d2: f32 = 0;
-      for (let i = 0; i < 8; i++) {
-        const q = <f32>load<i8>(pg + i);
-        const diff = scale * q - f(xv, i);
-        d2 += f(w, i) * diff * diff;
-      }
-      if (d2 < best_d2) { best_d2 = d2; gi = idx; }
-    }
+    gi = neighbour_scan_ref(nb, G_QG, 8, xv, w, scale);
   }
   const pg = G_QG + (<usize>gi << 3);
   for (let i = 0; i < 8; i++) store<i8>(Lp + i, <i8>((<i32>load<i8>(pg + i) - 1) / 2));

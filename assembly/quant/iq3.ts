@@ -15,6 +15,7 @@
 // The searches are sequential float reductions (bit-exactness forbids reordering them); the
 // "simd" kernels vectorize the code computation (nearest_int of 4 values) and the neighbour distance
 // terms, keeping every sum in ggml's order.
+import { add_lanes_seq, neighbour_scan_ref } from "../inline/iq_neighbour";
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
 import { nearest_int_x } from "../inline/sym";
 import { iq_grid_table, IQG_3XXS, IQG_3S } from "./iq_grids";
@@ -58,24 +59,11 @@ function best_neighbour(nb: usize, xv: usize, w: usize, scale: f32, Lp: usize, s
       const pg = i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(G_QG + (<usize>idx << 2))));
       const diff = f32x4.sub(f32x4.mul(vs, f32x4.convert_i32x4_s(pg)), vx);
       const t = f32x4.mul(f32x4.mul(vw, diff), diff);
-      let d2: f32 = <f32>0 + f32x4.extract_lane(t, 0);
-      d2 += f32x4.extract_lane(t, 1);
-      d2 += f32x4.extract_lane(t, 2);
-      d2 += f32x4.extract_lane(t, 3);
+      const d2 = add_lanes_seq(0, t);
       if (d2 < best_d2) { best_d2 = d2; gi = idx; }
     }
   } else {
-    for (let j = 1; j <= n; j++) {
-      const idx = <i32>load<u16>(nb + (<usize>j << 1));
-      const pg = G_QG + (<usize>idx << 2);
-      let d2: f32 = 0;
-      for (let i = 0; i < 4; i++) {
-        const q = <f32>load<i8>(pg + i);
-        const diff = scale * q - f(xv, i);
-        d2 += f(w, i) * diff * diff;
-      }
-      if (d2 < best_d2) { best_d2 = d2; gi = idx; }
-    }
+    gi = neighbour_scan_ref(nb, G_QG, 4, xv, w, scale);
   }
   const pg = G_QG + (<usize>gi << 2);
   for (let i = 0; i < 4; i++) store<i8>(Lp + i, <i8>((<i32>load<i8>(pg + i) - 1) / 2));

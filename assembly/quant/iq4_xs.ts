@@ -16,7 +16,7 @@
 // within each block.
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
 import { nearest_int_x } from "../inline/sym";
-import { KV, kv, best_index, best_index_x4, best_value_x4, transpose4 } from "../inline/iq4nl";
+import { KV, kv, best_index, best_index_x4, best_value_x4, transpose4, iq4nl_search_x4 } from "../inline/iq4nl";
 
 // @ts-ignore: decorator
 @inline const QK_K: i32 = 256;
@@ -88,55 +88,8 @@ function block_search(xb: usize, qw: usize, sigma2: f32): f32 {
 /** 4 block searches at once (lanes = blocks xb, xb+128, xb+256, xb+384 of one super-block); scales -> SC + off. */
 function quad_search(xb: usize, qw: usize, sigma2: f32, off: usize): void {
   transpose4(XT, xb, xb + 128, xb + 256, xb + 384);
-  const vs = f32x4.splat(sigma2);
-  if (qw != 0) {
-    transpose4(WT, qw, qw + 128, qw + 256, qw + 384);
-    for (let j: usize = 0; j < 32; j++) {
-      const v = v128.load(XT + (j << 4));
-      const o = WT + (j << 4);
-      v128.store(o, f32x4.mul(v128.load(o), f32x4.sqrt(f32x4.add(vs, f32x4.mul(v, v)))));
-    }
-  } else {
-    for (let j: usize = 0; j < 32; j++) {
-      const v = v128.load(XT + (j << 4));
-      v128.store(WT + (j << 4), f32x4.mul(v, v));
-    }
-  }
-  let amax = f32x4.splat(0), max = f32x4.splat(0);
-  for (let j: usize = 0; j < 32; j++) {
-    const v = v128.load(XT + (j << 4));
-    const m = f32x4.gt(f32x4.abs(v), amax);
-    amax = v128.bitselect(f32x4.abs(v), amax, m);
-    max = v128.bitselect(v, max, m);
-  }
-  let id = f32x4.div(f32x4.splat(1), f32x4.div(f32x4.neg(max), f32x4.splat(-127)));
-  let sumqx = f32x4.splat(0), sumq2 = f32x4.splat(0);
-  for (let j: usize = 0; j < 32; j++) {
-    const v = v128.load(XT + (j << 4));
-    const q = best_value_x4(f32x4.mul(id, v));
-    const wq = f32x4.mul(v128.load(WT + (j << 4)), q);
-    sumqx = f32x4.add(sumqx, f32x4.mul(wq, v));
-    sumq2 = f32x4.add(sumq2, f32x4.mul(wq, q));
-  }
-  const zero = f32x4.splat(0);
-  let d = v128.and(f32x4.div(sumqx, sumq2), f32x4.gt(sumq2, zero));
-  let best = f32x4.mul(d, sumqx);
-  for (let itry = -7; itry <= 7; ++itry) {
-    id = f32x4.div(f32x4.splat(<f32>(itry - 127)), max);
-    sumqx = zero; sumq2 = zero;
-    for (let j: usize = 0; j < 32; j++) {
-      const v = v128.load(XT + (j << 4));
-      const q = best_value_x4(f32x4.mul(id, v));
-      const wq = f32x4.mul(v128.load(WT + (j << 4)), q);
-      sumqx = f32x4.add(sumqx, f32x4.mul(wq, v));
-      sumq2 = f32x4.add(sumq2, f32x4.mul(wq, q));
-    }
-    const take = v128.and(f32x4.gt(sumq2, zero), f32x4.gt(f32x4.mul(sumqx, sumqx), f32x4.mul(best, sumq2)));
-    const dn = f32x4.div(sumqx, sumq2);
-    d = v128.bitselect(dn, d, take);
-    best = v128.bitselect(f32x4.mul(dn, sumqx), best, take);
-  }
-  d = v128.andnot(d, f32x4.lt(amax, f32x4.splat(GROUP_MAX_EPS)));
+  if (qw != 0) transpose4(WT, qw, qw + 128, qw + 256, qw + 384);
+  const d = iq4nl_search_x4(XT, WT, qw != 0, f32x4.splat(sigma2));
   v128.store(SC + off, d);
 }
 

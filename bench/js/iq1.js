@@ -108,16 +108,28 @@ export function quantize_iq1_m(x, nrows, n_per_row, imatrix) {
       for (let i = 1; i < 16; i++) { const a = Math.abs(x[xb + i]); max = max > a ? max : a; }
       if (max < 1.0000000116860974e-7) { scales[ib] = 0; shifts[ib] = 0; continue; }
       const idx = sortIdx(x, xb, 16);
+      // llama.cpp's per-half prefix sums: a split scores T v2 - px[i1] - px[i2] (q^2 likewise)
+      const px = [new Float64Array(17), new Float64Array(17)], pw = [new Float64Array(17), new Float64Array(17)];
+      for (let j = 0; j < 16; j++) {
+        const i = idx[j], h = i < 8 ? 0 : 1;
+        px[h][j + 1] = f(px[h][j] + f(weight[i] * x[xb + i])); px[1 - h][j + 1] = px[1 - h][j];
+        pw[h][j + 1] = f(pw[h][j] + weight[i]); pw[1 - h][j + 1] = pw[1 - h][j];
+      }
+      const p2 = XP[2], m2 = XM[2];
+      const cp1 = f(f(XP[0] * XP[0]) - f(XP[1] * XP[1])), cp2 = f(f(XP[1] * XP[1]) - f(XP[2] * XP[2]));
+      const cm1 = f(f(XM[0] * XM[0]) - f(XM[1] * XM[1])), cm2 = f(f(XM[1] * XM[1]) - f(XM[2] * XM[2]));
       let bestScore = -FLT_MAX, scale = max, b1 = -1, b2 = -1, bk = -1;
+      const qxp = [0, 0], qxm = [0, 0], q2p = [0, 0], q2m = [0, 0], sqx = [0, 0, 0, 0], sq2 = [0, 0, 0, 0];
       for (let i1 = 0; i1 <= 16; i1++) for (let i2 = i1; i2 <= 16; i2++) {
-        const qx = [0, 0, 0, 0], qq = [0, 0, 0, 0];
-        for (let j = 0; j < 16; j++) {
-          const i = idx[j], g = j < i1 ? 0 : j < i2 ? 1 : 2, w = weight[i], xv = x[xb + i];
-          const tp = f(f(w * XP[g]) * xv), tm = f(f(w * XM[g]) * xv), up = f(f(w * XP[g]) * XP[g]), um = f(f(w * XM[g]) * XM[g]);
-          const lanes = i < 8 ? [0, 0, 1, 1] : [0, 1, 0, 1];
-          for (let k = 0; k < 4; k++) { qx[k] = f(qx[k] + (lanes[k] ? tm : tp)); qq[k] = f(qq[k] + (lanes[k] ? um : up)); }
+        for (let h = 0; h < 2; h++) {
+          const sx = f(px[h][i1] + px[h][i2]), tx = px[h][16], tw = pw[h][16];
+          qxp[h] = f(f(tx * p2) - sx); qxm[h] = f(f(tx * m2) - sx);
+          q2p[h] = f(f(f(f(tw * p2) * p2) + f(pw[h][i1] * cp1)) + f(pw[h][i2] * cp2));
+          q2m[h] = f(f(f(f(tw * m2) * m2) + f(pw[h][i1] * cm1)) + f(pw[h][i2] * cm2));
         }
-        for (let k = 0; k < 4; k++) if (qq[k] > 0 && f(qx[k] * qx[k]) > f(bestScore * qq[k])) { scale = f(qx[k] / qq[k]); bestScore = f(scale * qx[k]); b1 = i1; b2 = i2; bk = k; }
+        sqx[0] = f(qxp[0] + qxp[1]); sqx[1] = f(qxp[0] + qxm[1]); sqx[2] = f(qxm[0] + qxp[1]); sqx[3] = f(qxm[0] + qxm[1]);
+        sq2[0] = f(q2p[0] + q2p[1]); sq2[1] = f(q2p[0] + q2m[1]); sq2[2] = f(q2m[0] + q2p[1]); sq2[3] = f(q2m[0] + q2m[1]);
+        for (let k = 0; k < 4; k++) if (sq2[k] > 0 && f(sqx[k] * sqx[k]) > f(bestScore * sq2[k])) { scale = f(sqx[k] / sq2[k]); bestScore = f(scale * sqx[k]); b1 = i1; b2 = i2; bk = k; }
       }
       if (b1 < 0 || b2 < 0 || bk < 0) { scales[ib] = 0; shifts[ib] = 0; continue; }
       for (let j = 0; j < 16; j++) L[idx[j]] = j < b1 ? 0 : j < b2 ? 1 : 2;
