@@ -21,7 +21,7 @@ import type { Engine } from "../engine/engine";
 import { choleskyInverseUpper } from "../linalg/cholesky";
 import { lookupType } from "../quant/types";
 import { bytesOf, rowsOf } from "./rtn";
-import { hasGrid, nearestQ, readGrid, newGrid, setQuant } from "./grid";
+import { hasGrid, nearestQ, nearestLevel, readGrid, newGrid, setQuant } from "./grid";
 import type { TensorMethod, TensorMethodContext, TensorMethodResult } from "./types";
 
 /** Options of {@link gptqMethod}. */
@@ -59,6 +59,7 @@ export function gptqQuantize(engine: Engine, w: Float32Array, rows: number, cols
   const wg = new Float32Array(rows * B), err = new Float64Array(rows);
   const grid = opts.perColumn !== false && hasGrid(type) ? newGrid(type) : null;
   const ga = new Float32Array(grid ? rows * B : 0), gbv = new Float32Array(grid ? rows * B : 0);
+  const L = grid?.levels ?? null;
   /** W[:, k] -= err · U[j, k] for k > j (every later column). */
   const propagate = (j: number) => {
     const uj = j * cols;
@@ -82,9 +83,10 @@ export function gptqQuantize(engine: Engine, w: Float32Array, rows: number, cols
         const d = u[j * cols + j], jj = j - g0;
         for (let r = 0; r < rows; r++) {
           const a = ga[r * B + jj], b = gbv[r * B + jj], wv = W[r * cols + j];
-          const qi = nearestQ(wv, a, b, grid.qmin, grid.qmax);
+          let qi: number, v: number;
+          if (L) { qi = nearestLevel(wv, a, b, L); v = Math.fround(Math.fround(a * L[qi]) + b); }
+          else { qi = nearestQ(wv, a, b, grid.qmin, grid.qmax); v = Math.fround(Math.fround(a * qi) + b); }
           setQuant(type, qb, r * gb, jj, qi);
-          const v = Math.fround(Math.fround(a * qi) + b);
           err[r] = (wv - v) / d;
           W[r * cols + j] = v;
         }
