@@ -27,6 +27,9 @@ const K = path.resolve(ROOT, "../shared/models/kjv3M");
 const arg = (k, d) => { const i = process.argv.indexOf(k); return i > 0 ? process.argv[i + 1] : d; };
 const FTYPES = ["Q2_K", "Q3_K_M", "Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K"];
 const ftypes = arg("--ftypes", FTYPES.join(",")).split(",");
+// the judge runs llama.cpp with --judge-threads (default 1: on the shared, oversubscribed machine 2 spinning
+// threads were 6-7× slower in wall time than 1; the values do not depend on it)
+const judgeThreads = +arg("--judge-threads", "1");
 const chunks = +arg("--chunks", "64"), imChunks = +arg("--imatrix-chunks", "785"), nDocs = +arg("--docs", "263"), threads = +arg("--threads", "2");
 const variantList = arg("--variants", "rtn,rtn+imatrix,gptq,gptq+imatrix,awq,awq+gptq").split(",");
 const jsonPath = path.join(ROOT, "bench/quality.json");
@@ -121,7 +124,7 @@ const imChunksReal = Math.min(imChunks, Math.floor(calibTokens.length / 128));
 const { EvalAccumulator } = await import("../src/eval/metrics.ts");
 const nlc = await import("node-llama-cpp");
 const llama = await nlc.getLlama({ gpu: false, build: "never", skipDownload: true, logLevel: "error" });
-const openLlama = async (p) => { const model = await llama.loadModel({ modelPath: p, gpuLayers: 0 }); const context = await model.createContext({ contextSize: 512, threads, batchSize: 512 }); return { model, context, seq: context.getSequence(), async dispose() { await context.dispose(); await model.dispose(); } }; };
+const openLlama = async (p) => { const model = await llama.loadModel({ modelPath: p, gpuLayers: 0 }); const context = await model.createContext({ contextSize: 512, threads: judgeThreads, batchSize: 512 }); return { model, context, seq: context.getSequence(), async dispose() { await context.dispose(); await model.dispose(); } }; };
 const VOCAB = 512;
 async function docLogits(l, w) {
   await l.seq.clearHistory();
@@ -149,6 +152,16 @@ async function judge(file) {
   return { ...acc.summary(), millis: Date.now() - t0 };
 }
 
+/** Merges one row into quality.json as it is on disk now (several runs of this script may share it) and rewrites QUALITY.md. */
+function putRow(row) {
+  const cur = existsSync(jsonPath) ? JSON.parse(readFileSync(jsonPath, "utf8")) : res;
+  cur.rows = cur.rows.filter((r) => !(r.ftype === row.ftype && r.method === row.method));
+  cur.rows.push(row);
+  cur.rows.sort((a, b) => FTYPES.indexOf(a.ftype) - FTYPES.indexOf(b.ftype));
+  writeFileSync(jsonPath, JSON.stringify(cur, null, 1) + "\n");
+  writeMarkdown(cur);
+}
+
 const src = await openModel(f32, engine);
 for (const ftype of ftypes) {
   for (const name of variantList) {
@@ -165,22 +178,15 @@ for (const ftype of ftypes) {
     } catch (e) {
       if (!(e instanceof TensorshrinkError)) throw e;
       const row = { ftype, method: name, error: `${e.code}: ${e.message}`.slice(0, 160) };
-      res.rows = res.rows.filter((r) => !(r.ftype === ftype && r.method === name));
-      res.rows.push(row);
-      writeFileSync(jsonPath, JSON.stringify(res, null, 1) + "\n");
-      writeMarkdown(res);
+      putRow(row);
       console.log(`${ftype.padEnd(7)} ${name.padEnd(18)} ${row.error}`);
       continue;
     }
     const rssGrowth = process.memoryUsage().rss - rss0;
     const ev = await judge(out);
     const row = { ftype, method: name, fileBytes: statSync(out).size, ppl: ev.other.perplexity, basePpl: ev.base.perplexity, kld: ev.kl.mean, kldP99: ev.kl.p99, top1: ev.top1Agreement, seconds: rep.seconds, methodSeconds: rep.methods?.seconds ?? null, layerSeconds: layers, sweepPeakBytes: rep.methods?.sweep?.peakBytes ?? null, rssGrowth, evalSeconds: ev.millis / 1000 };
-    Object.assign(row, { calibChunks: o.calibration ? chunks : null, calibTokens: o.calibration ? chunks * 128 : null, imatrixChunks: withIm ? imChunksReal : null, docs: docs.length, threads, at: new Date().toISOString() });
-    res.rows = res.rows.filter((r) => !(r.ftype === ftype && r.method === name));
-    res.rows.push(row);
-    res.rows.sort((a, b) => FTYPES.indexOf(a.ftype) - FTYPES.indexOf(b.ftype));
-    writeFileSync(jsonPath, JSON.stringify(res, null, 1) + "\n");
-    writeMarkdown(res);
+    Object.assign(row, { calibChunks: o.calibration ? chunks : null, calibTokens: o.calibration ? chunks * 128 : null, imatrixChunks: withIm ? imChunksReal : null, docs: docs.length, threads, judgeThreads, at: new Date().toISOString() });
+    putRow(row);
     const base = LLAMA_CPP[ftype] ? Math.min(...LLAMA_CPP[ftype]) : null;
     console.log(`${ftype.padEnd(7)} ${name.padEnd(18)} ${row.fileBytes} B  PPL ${row.ppl.toFixed(4)}  KLD ${row.kld.toFixed(6)}${base ? ` (${(row.kld / base).toFixed(3)}x)` : ""}  top-1 ${(100 * row.top1).toFixed(2)}%  ${row.seconds.toFixed(2)} s${layers.length ? ` (layers ${layers.map((s) => s.toFixed(2)).join("/")} s)` : ""}  eval ${(ev.millis / 1000).toFixed(0)} s`);
     rmSync(out);

@@ -79,6 +79,22 @@ test("GPTQ on the q2_K / q3_K / iq4_nl / iq4_xs grids: H-weighted error below im
   }
 });
 
+test("GPTQ lazy batches (sgemm) match every-column updates; act-order (static groups) decodes in the original layout and beats RTN", () => {
+  for (const [type, cols] of [["q4_0", 320], ["q4_K", 512], ["q3_K", 512]] as const) {
+    const rows = 6, w = randMat(rows, cols, 31, 0.05), h = hessian(400, cols, 32);
+    const lazy = gptqQuantize(engine, w, rows, cols, h, type, {}), eager = gptqQuantize(engine, w, rows, cols, h, type, { lazyBatch: 0 });
+    let diff = 0;
+    for (let i = 0; i < lazy.recon.length; i++) if (lazy.recon[i] !== eager.recon[i]) diff++;
+    assert.ok(diff <= 2, `${type}: ${diff} of ${lazy.recon.length} codes differ between lazy and eager updates`);
+    const ao = gptqQuantize(engine, w, rows, cols, h, type, { actOrder: true });
+    assert.ok(ao.actOrder);
+    assert.equal(engine.dequantize(ao.bytes, { type, rows, cols } as any), ao.recon, `${type}: act-order recon = dequantize(bytes)`);
+    const rtn = engine.dequantize(engine.quantize(w, { type, rows, cols }), { type, rows, cols } as any);
+    const ea = outErr(w, ao.recon, rows, cols, h), er = outErr(w, rtn, rows, cols, h);
+    assert.ok(ea < 0.9 * er, `${type}: act-order ${ea.toExponential(3)} vs RTN ${er.toExponential(3)}`);
+  }
+});
+
 async function blockWeights(src: { tensors: readonly any[] }, layer: number) {
   const w = new Map<string, Float32Array>(), shapes = new Map<string, readonly number[]>();
   for (const t of src.tensors) if (t.name.startsWith(`blk.${layer}.`)) { w.set(t.name, await t.readRows(0, t.ne.slice(1).reduce((a: number, b: number) => a * b, 1))); shapes.set(t.name, t.ne); }

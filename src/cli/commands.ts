@@ -16,6 +16,8 @@ import { openModel } from "../model/open";
 import { readImatrix } from "../formats/imatrix";
 import { syntheticModel } from "../model/synthetic";
 import type { Args } from "./main";
+import { gptqMethod } from "../methods/gptq";
+import type { MethodSpec } from "../methods/types";
 
 const one = (a: Args, k: string) => a.opts.get(k)?.at(-1);
 
@@ -195,8 +197,12 @@ export async function runQuantize(a: Args): Promise<number> {
   const threads = await threadsOf(a);
   const json = a.flags.has("--json");
   const methodArg = one(a, "--method"), calibPath = one(a, "--calib");
-  const methods = methodArg ? methodArg.split(",").map((m) => m.trim()).filter(Boolean) : undefined;
-  if (methodArg && !methods!.length) throw new TensorshrinkError("E_RANGE", "--method needs a method name (gptq, rtn)");
+  const methodNames = methodArg ? methodArg.split(",").map((m) => m.trim()).filter(Boolean) : undefined;
+  if (methodArg && !methodNames!.length) throw new TensorshrinkError("E_RANGE", "--method needs a method name (gptq, awq, rtn)");
+  const actOrder = a.flags.has("--act-order");
+  if (actOrder && !methodNames?.some((m) => m.toLowerCase() === "gptq")) throw new TensorshrinkError("E_RANGE", "--act-order is a GPTQ option: use it with --method gptq (or a list containing gptq)");
+  // --act-order: the gptq of the list runs with act-order (static groups, see README "Calibrated quantization")
+  const methods: MethodSpec[] | undefined = methodNames?.map((m) => (actOrder && m.toLowerCase() === "gptq" ? gptqMethod({ actOrder: true }) : m));
   if (calibPath && !methods) throw new TensorshrinkError("E_RANGE", "--calib is only used with --method");
   const calibCtx = intOption(a, "--ctx", 2, 1 << 20) ?? 512;
   const calibTokens = intOption(a, "--calib-tokens", 2, 2 ** 31);
@@ -235,7 +241,7 @@ export async function runQuantize(a: Args): Promise<number> {
         const tokens = tok.encode(text.endsWith("\n") ? text.slice(0, -1) : text, { addBos: true });
         calibration = { tokens, ctx: calibCtx, chunks: calibTokens !== undefined ? Math.max(1, Math.floor(calibTokens / calibCtx)) : undefined, dataset: calibPath };
       }
-      const onLayer = (p: { layer: number; layers: number; seconds: number }) => { if (process.stderr.isTTY && !a.flags.has("--json")) process.stderr.write(`\r${methods!.join("+")}: block ${p.layer + 1}/${p.layers} (${p.seconds.toFixed(1)} s)${p.layer + 1 === p.layers ? "\n" : ""}`); };
+      const onLayer = (p: { layer: number; layers: number; seconds: number }) => { if (process.stderr.isTTY && !a.flags.has("--json")) process.stderr.write(`\r${methodNames!.join("+")}: block ${p.layer + 1}/${p.layers} (${p.seconds.toFixed(1)} s)${p.layer + 1 === p.layers ? "\n" : ""}`); };
       const f32Bytes = model.tensors.reduce((s, t) => s + t.ne.reduce((x, y) => x * y, 1) * 4, 0);
       if (!json) process.stderr.write(`tensorshrink: quantizing ${model.tensors.length} tensors (${fmtBytes(f32Bytes)} as f32) to ${copy ? "COPY" : ftype} -> ${safeText(output)}\n`);
       bar.update({ tensor: model.tensors[0]?.name ?? "", tensorIndex: -1, tensorCount: model.tensors.length, doneBytes: 0, totalBytes: f32Bytes, elapsedMs: 0 });
