@@ -59,3 +59,5 @@ export * from "./sparse/topk";
 export * from "./sparse/nm";
 export * from "./sparse/pack";
 export * from "./sparse/sparsegpt";
+// --- search ---
+export * from "./quant/search";

@@ -85,3 +85,7 @@ export { encodeMaskFile, type MaskEntry } from "./prune/maskfile";
 export { pruneFfnChannels, pruneLayers, type StructuredResult } from "./prune/structured";
 // --- iqftypes ---
 export { tensorRequiresImatrix } from "./model/recipes";
+// --- search ---
+export { searchMethod, searchQuantize, searchWeights, type SearchOptions, type SearchResult } from "./methods/search";
+export { hqqMethod, hqqQuantize, HQQ_TYPES, type HqqOptions, type HqqResult } from "./methods/hqq";
+export { searchFormat, SEARCH_TYPES, type SearchFormat, type BlockParams } from "./methods/search-codec";

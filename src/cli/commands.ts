@@ -198,7 +198,7 @@ export async function runQuantize(a: Args): Promise<number> {
   const json = a.flags.has("--json");
   const methodArg = one(a, "--method"), calibPath = one(a, "--calib");
   const methodNames = methodArg ? methodArg.split(",").map((m) => m.trim()).filter(Boolean) : undefined;
-  if (methodArg && !methodNames!.length) throw new TensorshrinkError("E_RANGE", "--method needs a method name (gptq, awq, rtn)");
+  if (methodArg && !methodNames!.length) throw new TensorshrinkError("E_RANGE", "--method needs a method name (gptq, awq, search, hqq, rtn)");
   const actOrder = a.flags.has("--act-order");
   if (actOrder && !methodNames?.some((m) => m.toLowerCase() === "gptq")) throw new TensorshrinkError("E_RANGE", "--act-order is a GPTQ option: use it with --method gptq (or a list containing gptq)");
   // --act-order: the gptq of the list runs with act-order (static groups, see README "Calibrated quantization")

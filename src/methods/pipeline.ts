@@ -12,6 +12,8 @@ import type { ModelSource, ModelTensor } from "../model/source";
 import { rtnBytes, rtnMethod, rowsOf, bytesOf } from "./rtn";
 import { gptqMethod } from "./gptq";
 import { awqMethod } from "./awq";
+import { searchMethod } from "./search";
+import { hqqMethod } from "./hqq";
 import { calibratedSweep, type SweepReport } from "./sweep";
 import { isLayerMethod, type ExtraTensorSpec, type LayerMethod, type MethodNeeds, type MethodSpec, type TensorInfo, type TensorMethod, type TensorMethodResult } from "./types";
 
@@ -20,6 +22,8 @@ export const BUILTIN_METHODS: Record<string, () => TensorMethod | LayerMethod> =
   rtn: () => rtnMethod,
   gptq: () => gptqMethod(),
   awq: () => awqMethod(),
+  search: () => searchMethod(),
+  hqq: () => hqqMethod(),
 };
 
 /** Resolves names ("gptq") and objects into method objects; E_RANGE naming an unknown name. */
@@ -190,7 +194,7 @@ export async function runMethods(engine: Engine, source: ModelSource, planned: r
     const chain = mp.chains.get(name) ?? [];
     let bytes: Uint8Array | undefined, weight = w, names: string[] = [...by];
     for (const m of chain) {
-      const r: TensorMethodResult = await m.apply({ engine, name, layer: layerOf(name), ne, targetType: type, weight, stats: st, imatrix: im, signal: o.signal });
+      const r: TensorMethodResult = await m.apply({ engine, name, layer: layerOf(name), ne, targetType: type, weight, stats: st, imatrix: im, signal: o.signal, bytes });
       names.push(m.name);
       if (r.mask) out.masks.set(name, r.mask);
       if (r.info) out.info.set(name, { ...(out.info.get(name) ?? {}), ...r.info });

@@ -53,6 +53,8 @@ export interface TensorMethodContext {
   /** Per-column importance (the user's imatrix, else Σx²/count from the sweep), or null. */
   imatrix?: Float32Array | null;
   signal?: AbortSignal;
+  /** The bytes (targetType) the previous method of this tensor's chain returned, if any (e.g. gptq's, for `search`). */
+  bytes?: Uint8Array;
 }
 
 /** Output of {@link TensorMethod.apply}: `bytes` (already targetType), or `weight` (then quantized by RTN). */
