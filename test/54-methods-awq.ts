@@ -135,7 +135,10 @@ test("awq through quantizeModel: norms rewritten (f32), quantize.method recorded
   await quantizeModel(engine, src, plain, { ftype: "Q4_0" });
   const reports: any[] = [];
   const rep = await quantizeModel(engine, src, a, { ftype: "Q4_0", methods: [awqMethod({ onBlock: (r) => reports.push(r) })], calibration });
-  await quantizeModel(engine, src, ag, { ftype: "Q4_0", methods: ["awq", "gptq"], calibration });
+  const agReports: any[] = [];
+  await quantizeModel(engine, src, ag, { ftype: "Q4_0", methods: [awqMethod({ onBlock: (r) => agReports.push(r) }), "gptq"], calibration });
+  assert.ok(agReports.length === 2 && agReports.every((r) => r.clips.length === 0), "no clipping before GPTQ");
+  assert.ok(reports.some((r) => r.clips.length > 0), "awq alone clips");
   const gp = await readGguf(memorySource(plain.bytes())), ga = await readGguf(memorySource(a.bytes())), gg = await readGguf(memorySource(ag.bytes()));
   assert.is(ga.kv.get("quantize.method")?.value, "awq");
   assert.is(gg.kv.get("quantize.method")?.value, "awq,gptq");

@@ -68,7 +68,7 @@ export const COMMANDS: CommandSpec[] = [
       { name: "--pure", help: "no per-tensor bumps: every quantizable tensor gets the base type" },
       { name: "--keep-order", help: "keep the input's tensor order (default: llama-quantize's order, byte-identical files)" },
       { name: "--allow-nonfinite", help: "let NaN/Inf through into f32/f16/bf16 outputs and copies (default: refused, as\nllama-quantize does; block types always refuse them)" },
-      { name: "--method", value: "M[,M]", help: "methods (gptq, awq, search, hqq, rtn; README \"Calibrated quantization\"): gptq and awq need\n--calib; search (imatrix-weighted scale search) and hqq (zero points, formats with a min) need no data;\nlayer methods (awq) run first, then the tensor methods in order (awq,gptq = AWQ's fold and clip, then\nGPTQ; gptq,search = search refits gptq's scales); default: llama.cpp-identical RTN" },
+      { name: "--method", value: "M[,M]", help: "methods (gptq, awq, search, hqq, rtn; README \"Calibrated quantization\"): gptq and awq need\n--calib; search (imatrix-weighted scale search) and hqq (zero points, formats with a min) need no data;\nlayer methods (awq) run first, then the tensor methods in order (awq,gptq = AWQ's scale fold, then\nGPTQ; gptq,search = search refits gptq's scales); default: llama.cpp-identical RTN" },
       { name: "--act-order", help: "GPTQ with act-order (columns by diag H descending, static block scales; the layout is unchanged)" },
       { name: "--calib", value: "F", help: "calibration text for --method (the statistics are computed on the engine's forward pass)" },
       { name: "--calib-tokens", value: "N", help: "calibration tokens to use (default: the whole text, whole --ctx chunks)" },

@@ -15,13 +15,14 @@
  *    importance vector rescaled by 1/s²). α = 0 is s = 1 (no change), so the chosen α never raises it.
  *    (This is AutoAWQ's per-module loss for o / down; for q/k/v and gate/up it is the linear outputs'
  *    error rather than the attention / MLP output — exact, and cheap: no forward pass per α.)
- * 2. Clipping search, per output row r of every linear (except attn_q / attn_k, as AutoAWQ): the row is
+ * 2. Clipping search, per output row r of every linear (except attn_q / attn_k, as AutoAWQ, and tensors GPTQ
+ *    quantizes next: GPTQ compensates towards the weights it is given, so a clip would become permanent error): the row is
  *    clamped to [c · min_r, c · max_r] for c ∈ {1, 0.95, …, 0.55}, quantized, and the c with the lowest
  *    row output error (w_r − ŵ_r)ᵀ G (w_r − ŵ_r) kept (rows quantize independently, so the per-row choices
  *    are exactly the final bytes' errors; c = 1 is the unclipped row).
  * The folded scales reach the later steps through `scaleInputs`: the statistics the tensor methods see
  * (GPTQ's H, the imatrix) are those of x / s. Combination: `awq,gptq` = AWQ's fold and clip, then GPTQ
- * quantizes the folded weights; `awq` alone = fold + clip + imatrix-weighted RTN (the sweep's Σx²).
+ * quantizes the folded (unclipped) weights; `awq` alone = fold + clip + imatrix-weighted RTN (the sweep's Σx²).
  * Cost per block: 20 · (quantize + 2 rows cols² flops, sgemm) per shared input + 10 · the same per
  * clipped linear; memory a few copies of the largest group (rows × cols × 4 bytes) + cols² × 4 (G).
  */
@@ -196,6 +197,8 @@ export function awqMethod(opts: AwqOptions & { onBlock?(r: AwqBlockReport): void
         const nRatio = Math.max(1, Math.floor(maxShrink * clipGrid));
         for (const [t, ne] of shapes) {
           if (!/\.(attn_v|attn_output|ffn_gate|ffn_up|ffn_down)\.weight$/.test(t) || !quantized(t) || ne.length !== 2) continue;
+          // GPTQ after AWQ compensates towards the weights it is given: clipped weights would make the clip error permanent
+          if (ctx.tensorChain?.(t).includes("gptq")) continue;
           if (ctx.signal?.aborted) throw new TensorshrinkError("E_ABORTED", `awq aborted in block ${ctx.layer}`, { layer: ctx.layer });
           const inp = statsFor(t);
           if (!inp || !inp.gram) continue;

@@ -230,6 +230,7 @@ export async function runMethods(engine: Engine, source: ModelSource, planned: r
         const res = await lm.applyLayer({
           engine, layer: l, weights: current, shapes: new Map(names.map((n) => [n, byName.get(n)!.tensor.ne])), targetTypes: new Map(names.map((n) => [n, byName.get(n)!.type])), stats, inputs, signal: o.signal,
           statsFor: (n) => statsFor(stats, n), imatrixFor: (n) => imatrixFor(stats, n), scaleInputs: (ts, sc) => scaleInputs(stats, ts, sc),
+          tensorChain: (n) => (mp.chains.get(n) ?? []).map((m) => m.name),
         });
         for (const [n, w] of res) { current.set(n, w); if (!modified.has(n)) modified.set(n, []); if (!modified.get(n)!.includes(lm.name)) modified.get(n)!.push(lm.name); }
       }

@@ -110,6 +110,8 @@ export interface LayerMethodContext {
    * later step (tensor methods, the written imatrix-weighted RTN). The weights themselves the method changes.
    */
   scaleInputs?(tensors: readonly string[], s: Float32Array): void;
+  /** Names of the tensor methods that will run on `tensor` after the layer methods (e.g. ["gptq"]; [] = RTN). */
+  tensorChain?(tensor: string): string[];
   signal?: AbortSignal;
 }
 
