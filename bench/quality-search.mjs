@@ -6,6 +6,7 @@
 //   search, search+imatrix      --method search (weights x², or imatrix · sqrt(σ² + x²))
 //   hqq, hqq+imatrix            --method hqq (tensors without a min: RTN)
 //   hqq+guard                   hqq keeping a block only when its weighted error is below RTN's
+//   search-w, search-w+imatrix  search with weights "imatrix" (imatrix alone, 1 without one)
 // Usage: node --import tsx bench/quality-search.mjs [--ftypes Q4_0,Q4_K_M,Q3_K_M,Q2_K] [--docs 40]
 //        [--imatrix-chunks 100] [--threads 2] [--variants rtn,search,...]
 // Writes bench/quality-search.json (rows merge between runs) and bench/QUALITY-SEARCH.md.
@@ -13,7 +14,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, statSync } 
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { init, quantizeModel, openFileSink, collectStats, LlamaModel, Tokenizer, splitDocuments, readGguf, openFileSource, readImatrix, hqqMethod } from "../src/index.ts";
+import { init, quantizeModel, openFileSink, collectStats, LlamaModel, Tokenizer, splitDocuments, readGguf, openFileSource, readImatrix, hqqMethod, searchMethod } from "../src/index.ts";
 import { openModel } from "../src/model/open.ts";
 import { evaluateGguf } from "../src/eval/llama.ts";
 
@@ -48,9 +49,12 @@ const VARIANTS = [
   ["search", { methods: ["search"] }], ["search+imatrix", { methods: ["search"], imatrix: im }],
   ["hqq", { methods: ["hqq"] }], ["hqq+imatrix", { methods: ["hqq"], imatrix: im }],
   ["hqq+guard", { methods: [hqqMethod({ guard: true })] }],
+  ["search-w", { methods: [searchMethod({ weights: "imatrix" })] }], ["search-w+imatrix", { methods: [searchMethod({ weights: "imatrix" })], imatrix: im }],
 ];
-const jsonPath = path.join(ROOT, "bench/quality-search.json");
-const res = existsSync(jsonPath) ? JSON.parse(readFileSync(jsonPath, "utf8")) : { model: "kjv3M", judge: "llama.cpp (node-llama-cpp), context 512, each eval.txt document from a BOS", rows: [] };
+// --json F: rows go to F instead (a second run in parallel); the file is re-read before each write
+const jsonPath = path.resolve(arg("--json", path.join(ROOT, "bench/quality-search.json")));
+const load = () => existsSync(jsonPath) ? JSON.parse(readFileSync(jsonPath, "utf8")) : { model: "kjv3M", judge: "llama.cpp (node-llama-cpp), context 512, each eval.txt document from a BOS", rows: [] };
+let res = load();
 const src = await openModel(f32, engine);
 for (const ftype of ftypes) {
   for (const [name, o] of VARIANTS) {
@@ -63,6 +67,7 @@ for (const ftype of ftypes) {
     const handled = rep.methods?.handled ?? 0;
     const ev = await evaluateGguf(f32, out, docs, { threads, contextSize: 512 });
     const row = { ftype, method: name, fileBytes: statSync(out).size, ppl: ev.other.perplexity, basePpl: ev.base.perplexity, kld: ev.kl.mean, kldP99: ev.kl.p99, top1: ev.top1Agreement, wallSeconds: wall, cpuSeconds: (cpu.user + cpu.system) / 1e6, methodSeconds: rep.methods?.seconds ?? null, handled, docs: docs.length, imatrixChunks: o.imatrix ? imChunks : null, threads };
+    res = load();
     res.rows = res.rows.filter((r) => !(r.ftype === ftype && r.method === name));
     res.rows.push(row);
     writeFileSync(jsonPath, JSON.stringify(res, null, 1) + "\n");
@@ -72,13 +77,14 @@ for (const ftype of ftypes) {
 }
 await src.close?.();
 // the markdown table
+res = load();
 const rows = res.rows;
-let md = `# search / hqq quality (kjv3M, llama.cpp as the judge)\n\nWritten by \`node --import tsx bench/quality-search.mjs --ftypes ${[...new Set(rows.map((r) => r.ftype))].join(",")} --docs ${rows[0]?.docs} --imatrix-chunks ${imChunks}\`.\n\n`;
-md += `Setup: kjv3M.bin + tok512.bin converted to F32 GGUF; imatrix from calib.txt (ctx 128, ${imChunks} chunks); judged by llama.cpp (node-llama-cpp, context 512, \`evaluateGguf\`) on the first ${rows[0]?.docs} of eval.txt's 263 documents (each from a BOS). F32 perplexity there: ${rows[0]?.basePpl.toFixed(4)}. "vs best RTN" = mean KLD / min(KLD rtn, KLD rtn+imatrix) of the same ftype. CPU = process CPU seconds of the whole quantizeModel call (2 threads; RTN's time is mostly the writer).\n\n`;
-md += `| ftype | method | file bytes | PPL | mean KLD | KLD p99 | top-1 % | vs best RTN | quantize CPU s |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n`;
+let md = `# search / hqq quality (kjv3M, llama.cpp as the judge)\n\nWritten by \`node --import tsx bench/quality-search.mjs --ftypes ${[...new Set(rows.map((r) => r.ftype))].join(",")} --docs N --imatrix-chunks ${imChunks}\`.\n\n`;
+md += `Setup: kjv3M.bin + tok512.bin converted to F32 GGUF; imatrix from calib.txt (ctx 128, ${imChunks} chunks); judged by llama.cpp (node-llama-cpp, context 512, \`evaluateGguf\`) on the first N of eval.txt's 263 documents (each from a BOS; N in the docs column, the same for all rows of one ftype). "vs best RTN" = mean KLD / min(KLD rtn, KLD rtn+imatrix) of the same ftype. CPU = process CPU seconds of the whole quantizeModel call (2 threads; RTN's time is mostly the writer).\n\n`;
+md += `| ftype | method | docs | file bytes | PPL (F32) | mean KLD | KLD p99 | top-1 % | vs best RTN | quantize CPU s |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n`;
 for (const ft of [...new Set(rows.map((r) => r.ftype))]) {
   const rs = rows.filter((r) => r.ftype === ft), best = Math.min(...rs.filter((r) => r.method.startsWith("rtn")).map((r) => r.kld));
-  for (const r of rs) md += `| ${ft} | ${r.method} | ${r.fileBytes} | ${r.ppl.toFixed(4)} | ${r.kld.toFixed(6)} | ${r.kldP99.toFixed(5)} | ${(100 * r.top1).toFixed(2)} | ${Number.isFinite(best) ? (r.kld / best).toFixed(3) + "×" : "—"} | ${r.cpuSeconds.toFixed(2)} |\n`;
+  for (const r of rs) md += `| ${ft} | ${r.method} | ${r.docs} | ${r.fileBytes} | ${r.ppl.toFixed(4)} (${r.basePpl.toFixed(4)}) | ${r.kld.toFixed(6)} | ${r.kldP99.toFixed(5)} | ${(100 * r.top1).toFixed(2)} | ${Number.isFinite(best) ? (r.kld / best).toFixed(3) + "×" : "—"} | ${r.cpuSeconds.toFixed(2)} |\n`;
 }
 // hand-written notes after a "## Notes" heading survive reruns
 const mdPath = path.join(ROOT, "bench/QUALITY-SEARCH.md"), old = existsSync(mdPath) ? readFileSync(mdPath, "utf8") : "";

@@ -134,6 +134,19 @@ test("search after another method's bytes keeps their levels and refits only the
   }
 });
 
+test("search weights \"imatrix\": error under the imatrix alone not above RTN's on any block; bad option → E_RANGE", () => {
+  const type = "q4_K", rows = 4, cols = 512, x = randMat(rows * cols, 31), r = rng(2, 2);
+  const im = new Float32Array(cols).map(() => 0.1 + r.uniform() * 3);
+  const res = searchQuantize(engine, x, rows, cols, type, { imatrix: im, weights: "imatrix" });
+  const w = new Float64Array(rows * cols).map((_, i) => im[i % cols]);
+  const er = blockErr(x, engine.dequantize(engine.quantize(x, { type, rows, cols, imatrix: im }), { type, rows, cols } as any), w, 256);
+  const es = blockErr(x, engine.dequantize(res.bytes, { type, rows, cols } as any), w, 256);
+  for (let b = 0; b < er.length; b++) assert.ok(es[b] <= er[b] * (1 + 1e-12), `block ${b}: ${es[b]} > ${er[b]}`);
+  assert.ok(es.reduce((a, v) => a + v, 0) < er.reduce((a, v) => a + v, 0));
+  try { searchQuantize(engine, x, rows, cols, type, { weights: "x2" as any }); assert.unreachable("no error"); }
+  catch (e) { assert.is((e as TensorshrinkError).code, "E_RANGE"); }
+});
+
 /** HQQ's optimize_weights_proximal_legacy per group in f64 JS (value = a·q + b, q in 0..qmax). */
 function hqqRef(x: Float32Array, a: number, b: number, qmax: number, p = 0.7, beta = 10, kappa = 1.01, iters = 20): number {
   const s = 1 / a;

@@ -36,6 +36,11 @@ import type { TensorInfo, TensorMethod, TensorMethodContext, TensorMethodResult 
 export interface SearchOptions {
   /** Passes of greedy level steps per group (default 4; 0 = only the least-squares scale of RTN's levels). */
   passes?: number;
+  /**
+   * Weights of the objective: "llama" (default) imatrix · sqrt(σ² + x²), x² without an imatrix (llama.cpp's
+   * quant_weights); "imatrix": the imatrix alone (the diagonal of the layer's output error), 1 without one.
+   */
+  weights?: "llama" | "imatrix";
 }
 
 /** What one search did. */
@@ -65,9 +70,14 @@ function h16Near(v: number, ks: readonly number[]): number[] {
  * imatrix. `im` holds cols values, or one vector per matrix of `per` rows (row r of the chunk is global
  * row r0 + r).
  */
-export function searchWeights(x: Float32Array, rows: number, cols: number, im: Float32Array | null | undefined, per = rows, r0 = 0, out = new Float32Array(rows * cols)): Float32Array {
+export function searchWeights(x: Float32Array, rows: number, cols: number, im: Float32Array | null | undefined, per = rows, r0 = 0, out = new Float32Array(rows * cols), mode: "llama" | "imatrix" = "llama"): Float32Array {
   for (let r = 0; r < rows; r++) {
     const o = r * cols;
+    if (mode === "imatrix") {
+      const io = im && im.length > cols ? Math.floor((r0 + r) / per) * cols : 0;
+      for (let c = 0; c < cols; c++) out[o + c] = im ? im[io + c] : 1;
+      continue;
+    }
     if (!im) { for (let c = 0; c < cols; c++) out[o + c] = x[o + c] * x[o + c]; continue; }
     let s2 = 0;
     for (let c = 0; c < cols; c++) s2 += x[o + c] * x[o + c];
@@ -237,6 +247,7 @@ export function searchQuantize(engine: Engine, w: Float32Array, rows: number, co
   if (!f) throw new TensorshrinkError("E_UNSUPPORTED", `search: no search codec for ${type} (tensor ${name}); supported: q4_0 q4_1 q5_0 q5_1 q8_0 iq4_nl q2_K q3_K q4_K q5_K q6_K`, { name, type });
   if (cols % f.B !== 0) throw new TensorshrinkError("E_BLOCK", `search: tensor ${name} has rows of ${cols} values, not a multiple of the ${type} block (${f.B})`, { name, type, cols });
   const passes = opts.passes ?? 4;
+  if (opts.weights !== undefined && opts.weights !== "llama" && opts.weights !== "imatrix") throw new TensorshrinkError("E_RANGE", `search: weights must be "llama" or "imatrix", got ${String(opts.weights)}`, { weights: String(opts.weights) });
   if (!(Number.isInteger(passes) && passes >= 0 && passes <= 64)) throw new TensorshrinkError("E_RANGE", `search: passes must be an integer in 0..64, got ${passes}`, { passes });
   const fixed = !!opts.start;
   const start = opts.start ?? rtnBytes(engine, w, opts.per && opts.per !== rows ? [cols, opts.per, rows / opts.per] : [cols, rows], type, opts.imatrix, name);
@@ -250,7 +261,7 @@ export function searchQuantize(engine: Engine, w: Float32Array, rows: number, co
     for (let r0 = 0; r0 < rows; r0 += chunkRows) {
       const nr = Math.min(chunkRows, rows - r0), nb = nr * bpr;
       const x = w.subarray(r0 * cols, (r0 + nr) * cols);
-      const wt = searchWeights(x, nr, cols, opts.imatrix, opts.per ?? rows, r0);
+      const wt = searchWeights(x, nr, cols, opts.imatrix, opts.per ?? rows, r0, undefined, opts.weights ?? "llama");
       const s0 = start.subarray(r0 * rb, (r0 + nr) * rb);
       const s1 = searchChunk(engine, f, sc, x, wt, s0, nb, passes, fixed);
       // verify with the engine's dequantizer: keep a block only when its weighted error is strictly lower
