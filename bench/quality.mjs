@@ -74,14 +74,15 @@ function writeMarkdown(res) {
     L.push(`| ${f} | ${Math.min(...LLAMA_CPP[f]).toFixed(6)} | ≤ ${TARGET[f]}× | ${b ? b.method : "— (no 263-document row)"} | ${b ? b.ratio.toFixed(3) + "×" : "—"} | ${b ? (b.ratio <= TARGET[f] ? "yes" : "**no**") : "—"} |`);
   }
   L.push("", "## Time and memory", "");
-  L.push("Seconds are wall time of `quantizeModel` on the shared 2-core machine (other engineers' builds and tests ran at the same time, so only ratios",
+  L.push("Seconds are wall time of `quantizeModel` on the shared 2-core machine (load average 25–40 during the final runs: other engineers' builds and tests, and up to 7 runs of this script at once, so only ratios",
     "within one run mean anything); per layer = the calibrated sweep's seconds per block (statistics + methods + rerun of the block).",
     "Memory: the sweep's measured peak of residual streams + statistics (`sweep peak`) beside the formula 2 · chunks · 128 · nEmbd · 4 (streams, in and out)",
-    "+ 2 · Σ_inputs (16 · cols + 8 · cols²) (sums and Gram matrices of one block, f64, wasm + JS copy); kjv3M, 64 chunks: 16.8 MB + 12.6 MB = 29.4 MB.", "");
+    "+ 2 · Σ_inputs (16 · cols + 8 · cols²) (sums and Gram matrices of one block, f64, wasm + JS copy); kjv3M, 32 chunks: 8.4 MB + 12.6 MB = 21.0 MB",
+    "(the Hessians alone, cols² · 8 bytes per shared input: 3 · 256² · 8 + 768² · 8 = 6.3 MB per block). Methods that need no statistics (search, hqq) run no sweep.", "");
   L.push("| ftype | method | seconds | per layer (s) | sweep peak MB | formula MB | RSS growth MB |", "|---|---|---:|---|---:|---:|---:|");
   for (const f of FTYPES) for (const r of byF(f)) {
     if (r.error) continue;
-    const formula = r.calibChunks ? (2 * r.calibChunks * 128 * 256 * 4 + 2 * (3 * (16 * 256 + 8 * 256 * 256) + (16 * 768 + 8 * 768 * 768))) / 1e6 : null;
+    const formula = r.calibChunks && r.sweepPeakBytes ? (2 * r.calibChunks * 128 * 256 * 4 + 2 * (3 * (16 * 256 + 8 * 256 * 256) + (16 * 768 + 8 * 768 * 768))) / 1e6 : null;
     L.push(`| ${f} | ${r.method} | ${fmt(r.seconds, 2)} | ${r.layerSeconds?.length ? r.layerSeconds.map((s) => s.toFixed(2)).join(" / ") : "—"} | ${r.sweepPeakBytes ? (r.sweepPeakBytes / 1e6).toFixed(1) : "—"} | ${formula ? formula.toFixed(1) : "—"} | ${r.rssGrowth ? (r.rssGrowth / 1e6).toFixed(0) : "—"} |`);
   }
   if (res.notes?.length) L.push("", "## Notes", "", ...res.notes);
