@@ -5,6 +5,7 @@
 //   rtn+imatrix    RTN with our imatrix (collectStats over calib.txt, ctx 128 = `tensorshrink imatrix -c 128`)
 //   M[,M...]       a method list as the CLI's --method takes it (gptq, awq, awq,gptq, search, hqq, ...),
 //                  calibrated in the sweep over --chunks chunks of 128 tokens of calib.txt
+//   gptq-actorder  GPTQ with act-order (--method gptq --act-order)
 //   M[,M...]+imatrix  the same with the imatrix above given too (GPTQ's block-boundary scales, RTN, search
 //                  weight by it instead of the sweep's own Σx²)
 // Ratio column: mean KLD / the better of llama.cpp's own RTN and imatrix quantization (../shared/models/kjv3M/README.md,
@@ -93,7 +94,7 @@ const res = existsSync(jsonPath) ? JSON.parse(readFileSync(jsonPath, "utf8")) : 
 if (process.argv.includes("--md-only")) { writeMarkdown(res); process.exit(0); }
 if (!existsSync(path.join(K, "kjv3M.bin"))) { console.log(`SKIP: ${K}/kjv3M.bin not found`); process.exit(0); }
 
-const { init, quantizeModel, openFileSink, collectStats, LlamaModel, Tokenizer, splitDocuments, readGguf, openFileSource, readImatrix, TensorshrinkError } = await import("../src/index.ts");
+const { init, quantizeModel, openFileSink, collectStats, LlamaModel, Tokenizer, splitDocuments, readGguf, openFileSource, readImatrix, TensorshrinkError, gptqMethod } = await import("../src/index.ts");
 const { openModel } = await import("../src/model/open.ts");
 // F32 GGUF and imatrix are cached between runs in a directory of this checkout's own (other checkouts run this script too)
 const tmp = path.join(tmpdir(), `ts-quality-${path.basename(ROOT)}`);
@@ -168,7 +169,8 @@ for (const ftype of ftypes) {
   for (const name of variantList) {
     const withIm = name.endsWith("+imatrix");
     const list = withIm ? name.slice(0, -"+imatrix".length) : name;
-    const o = list === "rtn" ? {} : { methods: list.split("+"), calibration: { tokens: calibTokens, ctx: 128, chunks, dataset: "calib.txt" } };
+    // "gptq-actorder" = gptqMethod({ actOrder: true }) (the CLI's --method gptq --act-order)
+    const o = list === "rtn" ? {} : { methods: list.split("+").map((m) => (m === "gptq-actorder" ? gptqMethod({ actOrder: true }) : m)), calibration: { tokens: calibTokens, ctx: 128, chunks, dataset: "calib.txt" } };
     if (withIm) o.imatrix = im;
     const out = path.join(tmp, `${ftype}-${name}.gguf`);
     const layers = [];
