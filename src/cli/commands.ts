@@ -19,6 +19,8 @@ import type { Args } from "./main";
 import { eoraMethod } from "../methods/eora";
 import { writeGgufLora } from "../lowrank/adapter";
 import { adapterTypeOpt } from "./lowrank";
+import { gptqMethod } from "../methods/gptq";
+import type { MethodSpec } from "../methods/types";
 
 const one = (a: Args, k: string) => a.opts.get(k)?.at(-1);
 
@@ -216,8 +218,12 @@ export async function runQuantize(a: Args): Promise<number> {
   const threads = await threadsOf(a);
   const json = a.flags.has("--json");
   const methodArg = one(a, "--method"), calibPath = one(a, "--calib");
-  const methods = methodArg ? methodArg.split(",").map((m) => m.trim()).filter(Boolean) : undefined;
-  if (methodArg && !methods!.length) throw new TensorshrinkError("E_RANGE", "--method needs a method name (gptq, search, hqq, awq, rtn)");
+  const methodNames = methodArg ? methodArg.split(",").map((m) => m.trim()).filter(Boolean) : undefined;
+  if (methodArg && !methodNames!.length) throw new TensorshrinkError("E_RANGE", "--method needs a method name (gptq, awq, search, hqq, rtn)");
+  const actOrder = a.flags.has("--act-order");
+  if (actOrder && !methodNames?.some((m) => m.toLowerCase() === "gptq")) throw new TensorshrinkError("E_RANGE", "--act-order is a GPTQ option: use it with --method gptq (or a list containing gptq)");
+  // --act-order: the gptq of the list runs with act-order (static groups, see README "Calibrated quantization")
+  const methods: MethodSpec[] | undefined = methodNames?.map((m) => (actOrder && m.toLowerCase() === "gptq" ? gptqMethod({ actOrder: true }) : m));
   const eoraArg = one(a, "--eora");
   const eoraRank = eoraArg === undefined ? undefined : Number(eoraArg);
   if (eoraArg !== undefined && !(/^[0-9]{1,6}$/.test(eoraArg) && eoraRank! >= 1)) throw new TensorshrinkError("E_RANGE", `--eora takes the adapter rank (an integer >= 1), got "${safeText(eoraArg)}"`, { option: "--eora" });

@@ -7,10 +7,11 @@
  */
 import { TensorshrinkError } from "../errors";
 import type { Engine } from "../engine/engine";
-import type { ActStats } from "../calib/stats";
+import type { ActInput, ActStats } from "../calib/stats";
 import type { ModelSource, ModelTensor } from "../model/source";
 import { rtnBytes, rtnMethod, rowsOf, bytesOf } from "./rtn";
 import { gptqMethod } from "./gptq";
+import { awqMethod } from "./awq";
 import { searchMethod } from "./search";
 import { hqqMethod } from "./hqq";
 import { calibratedSweep, type SweepReport } from "./sweep";
@@ -20,6 +21,7 @@ import { isLayerMethod, type ExtraTensorSpec, type LayerMethod, type MethodNeeds
 export const BUILTIN_METHODS: Record<string, () => TensorMethod | LayerMethod> = {
   rtn: () => rtnMethod,
   gptq: () => gptqMethod(),
+  awq: () => awqMethod(),
   search: () => searchMethod(),
   hqq: () => hqqMethod(),
 };
@@ -112,6 +114,25 @@ export function planMethods(specs: readonly MethodSpec[], planned: readonly Plan
   return { methods, chains, extras, needs, layerMethods };
 }
 
+const DENSE_TYPES = new Set(["f32", "f16", "bf16"]);
+
+/** Mean x² per column of an input (llama.cpp's importance; 1 where no rows were seen), f32. */
+function meanSqOf(inp: ActInput): Float32Array {
+  const out = new Float32Array(inp.sumSq.length);
+  for (let m = 0; m < inp.nMat; m++) { const c = inp.counts[m]; for (let j = 0; j < inp.cols; j++) out[m * inp.cols + j] = c > 0 ? inp.sumSq[m * inp.cols + j] / c : 1; }
+  return out;
+}
+
+/** Statistics of x / s (per column): Σx²/s², Σ|x|/s, D⁻¹ XᵀX D⁻¹ (a new ActInput; the original is not changed). */
+export function rescaledInput(inp: ActInput, s: Float32Array): ActInput {
+  const C = inp.cols;
+  if (s.length !== C || inp.nMat !== 1) throw new TensorshrinkError("E_SHAPE", `rescaling the input of ${inp.tensors.join(", ")}: ${s.length} scales for ${C} columns × ${inp.nMat} matrices`, { tensors: inp.tensors.join(",") });
+  const sumSq = inp.sumSq.map((v, j) => v / (s[j] * s[j])), sumAbs = inp.sumAbs.map((v, j) => v / s[j]);
+  let gram: Float64Array | null = null;
+  if (inp.gram) { gram = new Float64Array(C * C); for (let i = 0; i < C; i++) for (let j = 0; j < C; j++) gram[i * C + j] = inp.gram[i * C + j] / (s[i] * s[j]); }
+  return { ...inp, tensors: [...inp.tensors], sumSq, sumAbs, counts: Float64Array.from(inp.counts), gram };
+}
+
 const needsStats = (n: MethodNeeds) => !!(n.sumSq || n.sumAbs || n.gram);
 
 /**
@@ -142,14 +163,36 @@ export async function runMethods(engine: Engine, source: ModelSource, planned: r
   const byName = new Map(planned.map((p) => [p.tensor.name, p]));
   const read = async (name: string) => { const p = byName.get(name)!; return p.tensor.readRows(0, rowsOf(p.tensor.ne)); };
 
+  // Inputs a layer method rescaled (AWQ: x -> x / s): the rescaled statistics by tensor, and the cumulative
+  // per-column scale by tensor (the user's imatrix entries are divided by s² for those tensors).
+  const statsOverride = new Map<string, ActInput>(), inputScale = new Map<string, Float32Array>();
+  const statsFor = (stats: ActStats | undefined, name: string): ActInput | undefined => statsOverride.get(name) ?? stats?.get(name);
+  const imatrixFor = (stats: ActStats | undefined, name: string): Float32Array | null => {
+    const u = o.imatrix?.get(name);
+    if (u) { const sc = inputScale.get(name); return sc && sc.length === u.length ? u.map((v, j) => v / (sc[j] * sc[j])) : u; }
+    const st = statsFor(stats, name);
+    return st && st.counts[0] > 0 ? meanSqOf(st) : null;
+  };
+  const scaleInputs = (stats: ActStats | undefined, tensors: readonly string[], sc: Float32Array) => {
+    const st = statsFor(stats, tensors[0]);
+    if (st) { const r = rescaledInput(st, sc); for (const t of st.tensors) statsOverride.set(t, r); }
+    for (const t of tensors) { const c = inputScale.get(t); inputScale.set(t, c ? c.map((v, j) => v * sc[j]) : Float32Array.from(sc)); }
+  };
+
   /** Runs the chain on one tensor; returns the reconstruction (f32) of what will be written. */
-  const runTensor = async (name: string, w: Float32Array, stats: ActStats | undefined): Promise<Float32Array> => {
+  const runTensor = async (name: string, w: Float32Array, stats: ActStats | undefined, by: string[] = []): Promise<Float32Array> => {
     if (o.signal?.aborted) throw new TensorshrinkError("E_ABORTED", `aborted before tensor ${name}`, { name });
     const p = byName.get(name)!, ne = p.tensor.ne, type = p.type;
-    const st = stats?.get(name);
-    const im = o.imatrix?.get(name) ?? (st && st.counts[0] > 0 ? stats!.meanSq(name) : null);
+    if (!p.quantize) {
+      // a copied dense tensor (a norm) that a layer method changed: written in its own type
+      const b = type === "f32" ? new Uint8Array(Float32Array.from(w).buffer) : engine.quantize(w, { type, rows: rowsOf(ne), cols: ne[0], name });
+      out.bytes.set(name, b); out.by.set(name, by.join("+"));
+      return type === "f32" ? Float32Array.from(w) : engine.dequantize(b, { type, rows: rowsOf(ne), cols: ne[0], name } as any);
+    }
+    const st = statsFor(stats, name);
+    const im = imatrixFor(stats, name);
     const chain = mp.chains.get(name) ?? [];
-    let bytes: Uint8Array | undefined, weight = w, names: string[] = [];
+    let bytes: Uint8Array | undefined, weight = w, names: string[] = [...by];
     for (const m of chain) {
       const r: TensorMethodResult = await m.apply({ engine, name, layer: layerOf(name), ne, targetType: type, weight, stats: st, imatrix: im, signal: o.signal, bytes });
       names.push(m.name);
@@ -179,20 +222,24 @@ export async function runMethods(engine: Engine, source: ModelSource, planned: r
   const blockNames = (l: number) => planned.filter((p) => layerOf(p.tensor.name) === l).map((p) => p.tensor.name);
   const runLayer = async (l: number, stats: ActStats | undefined, inputs?: Float32Array[]): Promise<Map<string, Float32Array>> => {
     const names = blockNames(l), rec = new Map<string, Float32Array>();
-    const modified = new Set<string>();
+    const modified = new Map<string, string[]>();
     const current = new Map<string, Float32Array>();
     if (mp.layerMethods.length) {
       for (const n of names) current.set(n, await read(n));
       for (const lm of mp.layerMethods) {
-        const res = await lm.applyLayer({ engine, layer: l, weights: current, shapes: new Map(names.map((n) => [n, byName.get(n)!.tensor.ne])), targetTypes: new Map(names.map((n) => [n, byName.get(n)!.type])), stats, inputs, signal: o.signal });
-        for (const [n, w] of res) { current.set(n, w); modified.add(n); }
+        const res = await lm.applyLayer({
+          engine, layer: l, weights: current, shapes: new Map(names.map((n) => [n, byName.get(n)!.tensor.ne])), targetTypes: new Map(names.map((n) => [n, byName.get(n)!.type])), stats, inputs, signal: o.signal,
+          statsFor: (n) => statsFor(stats, n), imatrixFor: (n) => imatrixFor(stats, n), scaleInputs: (ts, sc) => scaleInputs(stats, ts, sc),
+          tensorChain: (n) => (mp.chains.get(n) ?? []).map((m) => m.name),
+        });
+        for (const [n, w] of res) { current.set(n, w); if (!modified.has(n)) modified.set(n, []); if (!modified.get(n)!.includes(lm.name)) modified.get(n)!.push(lm.name); }
       }
     }
     for (const n of names) {
       const p = byName.get(n)!;
       if (!mp.chains.has(n) && !modified.has(n)) continue;
-      if (!p.quantize && modified.has(n)) throw new TensorshrinkError("E_UNSUPPORTED", `a layer method modified ${n}, which the plan copies unchanged (${p.tensor.type})`, { name: n });
-      rec.set(n, await runTensor(n, current.get(n) ?? (await read(n)), stats));
+      if (!p.quantize && modified.has(n) && !DENSE_TYPES.has(p.type)) throw new TensorshrinkError("E_UNSUPPORTED", `a layer method modified ${n}, which the plan copies unchanged in ${p.type} (only f32/f16/bf16 copies can be rewritten)`, { name: n });
+      rec.set(n, await runTensor(n, current.get(n) ?? (await read(n)), stats, modified.get(n) ?? []));
     }
     return rec;
   };

@@ -100,6 +100,18 @@ export interface LayerMethodContext {
   runBlock?(weights: Map<string, Float32Array>): Promise<Float32Array[]>;
   /** The block's calibration inputs (one [T, nEmbd] stream per chunk). */
   inputs?: Float32Array[];
+  /** The current statistics of a tensor's input (after any {@link scaleInputs}), as the tensor methods will see them. */
+  statsFor?(tensor: string): ActInput | undefined;
+  /** The importance vector the tensor path will quantize `tensor` with (the user's imatrix, else the sweep's Σx²/count; rescaled). */
+  imatrixFor?(tensor: string): Float32Array | null;
+  /**
+   * Declares that the input of `tensors` (all readers of one input) became x / s per column (a folded
+   * scale, AWQ): their statistics (Σx², Σ|x|, XᵀX) and the user's imatrix entries are rescaled for every
+   * later step (tensor methods, the written imatrix-weighted RTN). The weights themselves the method changes.
+   */
+  scaleInputs?(tensors: readonly string[], s: Float32Array): void;
+  /** Names of the tensor methods that will run on `tensor` after the layer methods (e.g. ["gptq"]; [] = RTN). */
+  tensorChain?(tensor: string): string[];
   signal?: AbortSignal;
 }
 
