@@ -15,6 +15,7 @@ import { filesResolver } from "../src/formats/source";
 import { convertToGguf } from "../src/model/convert";
 import { archLayout, type ArchOptions } from "./_hf-archs";
 import { rng } from "./_util";
+import { score } from "./_forward-score";
 
 const THREADS = 2;
 const nlc: any = await import(process.env.TENSORSHRINK_NODE_LLAMA_CPP || "node-llama-cpp");
@@ -46,23 +47,6 @@ async function llamaCppLogits(file: string, seqs: number[][]): Promise<{ V: numb
   }
 }
 
-function score(seqs: number[][], A: Float32Array[], B: Float32Array[], V: number) {
-  let nllA = 0, nllB = 0, n = 0, agree = 0, pos = 0, dmax = 0, maxLogit = 0;
-  const lse = (x: Float32Array, o: number) => { let m = -Infinity; for (let j = 0; j < V; j++) m = Math.max(m, x[o + j]!); let s = 0; for (let j = 0; j < V; j++) s += Math.exp(x[o + j]! - m); return m + Math.log(s); };
-  const am = (x: Float32Array, o: number) => { let b = 0; for (let j = 1; j < V; j++) if (x[o + j]! > x[o + b]!) b = j; return b; };
-  seqs.forEach((s, k) => {
-    const a = A[k]!, b = B[k]!;
-    for (let i = 0; i < s.length; i++) {
-      const o = i * V;
-      for (let j = 0; j < V; j++) { dmax = Math.max(dmax, Math.abs(a[o + j]! - b[o + j]!)); maxLogit = Math.max(maxLogit, Math.abs(a[o + j]!)); }
-      if (am(a, o) === am(b, o)) agree++;
-      pos++;
-      if (i + 1 < s.length) { nllA += lse(a, o) - a[o + s[i + 1]!]!; nllB += lse(b, o) - b[o + s[i + 1]!]!; n++; }
-    }
-  });
-  const pa = Math.exp(nllA / n), pb = Math.exp(nllB / n);
-  return { pplLlama: pa, pplOurs: pb, pplRel: Math.abs(pb / pa - 1), top1: agree / pos, dlogit: dmax, maxLogit, positions: pos };
-}
 
 for (const [name, o] of Object.entries(SHAPES)) {
   test(`${name}: forward pass agrees with llama.cpp (F32 and Q4_K_M)`, async () => {
