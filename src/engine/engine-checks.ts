@@ -2,7 +2,7 @@
 // non-finite policy, the importance-matrix requirement, typed non-finite errors, describe().
 import { TensorshrinkError } from "../errors";
 import type { TypeInfo } from "../quant/types";
-import type { QuantizeOptions } from "./engine";
+import type { QuantizeOptions } from "./engine-types";
 import { WasmTensor } from "./tensor";
 
 export function splitRows(rows: number, cols: number, workers: number, chunkBytes: number): [number, number][] {

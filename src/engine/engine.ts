@@ -7,59 +7,9 @@ import { StreamQuantizer } from "./stream-quantizer";
 export { StreamQuantizer };
 import { splitRows, checksFinite, requireImatrix, xArray, nonFinite, nonFiniteValue, describe, fusedCheck } from "./engine-checks";
 export { describe };
+import type { QuantizeOptions, DequantizeOptions, ErrorStats, UnitResult } from "./engine-types";
+export type { QuantizeOptions, DequantizeOptions, ErrorStats, UnitResult };
 
-/** Options shared by quantize and dequantize. */
-export interface QuantizeOptions {
-  /** ggml type name, case-insensitive: "q8_0", "q4_K", "f16", ... */
-  type: QuantTypeName;
-  /** Number of rows (ggml ne[1] * ne[2] * ...). */
-  rows: number;
-  /** Values per row (ggml ne[0]); a multiple of the type's block size. */
-  cols: number;
-  /** Per-column importance (length `cols`, finite, >= 0), used exactly as llama.cpp uses it. */
-  imatrix?: Float32Array | null;
-  /** "simd" (default) or "ref": the scalar twin kernel (same bytes, slower; for testing). */
-  kernel?: "simd" | "ref";
-  /** Tensor name, used in error messages. */
-  name?: string;
-  /**
-   * "chunk" (default): ggml_quantize_chunk, what llama-quantize writes. "ref": ggml's
-   * quantize_row_<type>_ref row function; it differs only for iq4_nl (no scale search), and ignores imatrix.
-   */
-  algorithm?: "chunk" | "ref";
-  /**
-   * Let NaN/Inf through unchanged (default false). By default every output type refuses non-finite
-   * input with E_NONFINITE naming row and column, as llama-quantize does (it validates every tensor's
-   * data). Only for "f32", "f16" and "bf16" (which can encode NaN/Inf); E_RANGE for block types.
-   */
-  allowNonFinite?: boolean;
-  /**
-   * `quantize` only: where the output goes instead of a fresh array. A Uint8Array of at least
-   * rows * cols / blockSize * bytesPerBlock bytes (the blocks are copied into it once, chunk by chunk),
-   * or a WasmTensor of at least that many bytes (4 per value; `engine.tensor(Math.ceil(bytes / 4))`):
-   * the kernel then writes its blocks straight into wasm memory — with a WasmTensor input too, that
-   * is one kernel call and no copy at all. The return value is then a view of the first bytes of `out`
-   * (for a WasmTensor: of wasm memory, valid until the memory grows or the tensor is disposed).
-   * A Uint8Array that is itself a view of this engine's wasm memory is written in place like a
-   * WasmTensor (it must lie in memory you allocated); so is an input Float32Array view of it (`t.f32`).
-   * Too small: E_RANGE; not one of those: E_ARG_TYPE; it must not be the input tensor (E_RANGE).
-   * On an error (E_NONFINITE...), the contents of `out` are unspecified.
-   */
-  out?: Uint8Array | WasmTensor;
-}
-export type DequantizeOptions = Omit<QuantizeOptions, "imatrix" | "out">;
-
-/** Reconstruction error of `b` against reference `a`. */
-export interface ErrorStats {
-  /** Mean squared error. */
-  mse: number;
-  /** Signal-to-quantization-noise ratio in dB: 10 log10(sum a^2 / sum (a-b)^2); Infinity when exact. */
-  sqnrDb: number;
-  /** Largest |a - b|. */
-  maxAbs: number;
-  /** Cosine similarity of a and b (1 when both are zero). */
-  cosine: number;
-}
 
 type Exports = Record<string, any> & { memory: WebAssembly.Memory };
 
@@ -75,8 +25,6 @@ const IQ_GRID: Record<string, number> = { iq2_xxs: 0, iq2_xs: 1, iq1_s: 2, iq1_m
 const SLICE_VALUES = 262144;
 const sliceRowsFor = (cols: number) => Math.max(1, Math.floor(SLICE_VALUES / cols));
 
-/** @internal Output of one pipeline unit: its bytes (null when a pool worker wrote them into the output file) and the f64 error sums. */
-export interface UnitResult { bytes: Uint8Array | null; se: number; sa: number }
 
 /**
  * An initialized tensorshrink engine: one wasm instance (SIMD128) plus an optional worker pool.
@@ -339,15 +287,14 @@ export class Engine {
     const o = opts.out;
     if (o === undefined || o === null) return null;
     const where = opts.name ? ` (tensor "${opts.name}")` : "";
-    if (o instanceof WasmTensor) {
+    const isTensor = o instanceof WasmTensor;
+    if (isTensor) {
       o.check(this);
       if (o === x) throw new TensorshrinkError("E_RANGE", `out must not be the input tensor${where}`, { name: opts.name });
-      if (o.byteLength < bytes) throw new TensorshrinkError("E_RANGE", `out has ${o.byteLength} bytes; the ${lookupType(opts.type).name} output of ${opts.rows} x ${opts.cols} needs ${bytes}${where}`, { name: opts.name, bytes: o.byteLength, needed: bytes });
-      return null;
-    }
-    if (!(o instanceof Uint8Array)) throw new TensorshrinkError("E_ARG_TYPE", `out must be a Uint8Array or WasmTensor, got ${describe(o)}${where}`, { name: opts.name });
-    if (o.length < bytes) throw new TensorshrinkError("E_RANGE", `out has ${o.length} bytes; the ${lookupType(opts.type).name} output of ${opts.rows} x ${opts.cols} needs ${bytes}${where}`, { name: opts.name, bytes: o.length, needed: bytes });
-    return o;
+    } else if (!(o instanceof Uint8Array)) throw new TensorshrinkError("E_ARG_TYPE", `out must be a Uint8Array or WasmTensor, got ${describe(o)}${where}`, { name: opts.name });
+    const have = o.byteLength;
+    if (have < bytes) throw new TensorshrinkError("E_RANGE", `out has ${have} bytes; the ${lookupType(opts.type).name} output of ${opts.rows} x ${opts.cols} needs ${bytes}${where}`, { name: opts.name, bytes: have, needed: bytes });
+    return isTensor ? null : o;
   }
 
   /** Index of the first NaN/Inf in x (the SIMD find_nonfinite kernel, chunk by chunk for JS arrays), or -1. */
