@@ -21,7 +21,7 @@
 import { TensorshrinkError } from "../errors";
 import { bf16ToF32, encodeBf16, encodeF16, encodeF32, f16ToF32, f32ToBf16, f32ToF16 } from "../formats/half";
 import type { SafetensorsTensor } from "../formats/safetensors";
-import type { ModelTensor } from "./convert";
+import type { ModelTensor } from "./plan";
 import type { HfArchInfo } from "./archs";
 
 /** Rounds v to the precision of a safetensors dtype ("F32", "F16", "BF16"). */
