@@ -9,17 +9,17 @@
 // bad configs are typed errors before anything is written.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { init, quantizeModel, TensorshrinkError, FTYPES } from "../src/index";
+import { init, TensorshrinkError, FTYPES } from "../src/index";
 import { filesResolver, memorySink, memorySource, openFileSink } from "../src/formats/source";
 import { readGguf, ggufGet } from "../src/formats/gguf";
 import { bf16ToF32, f32ToBf16 } from "../src/formats/half";
 import { convertToGguf, llamaFromHf } from "../src/model/convert";
-import { openModel } from "../src/model/open";
 import { gemmaPhiLayout, gemmaPhiTensorsCached, gemmaPhiReference, CHAT_TEMPLATE_G, type GemmaPhiOptions } from "./_hf-gemma-phi";
-import { assertSameFile, buildQuantizeHarness, llamaQuantize } from "./_quantize-harness";
+import { assertRecipesIdentical, buildQuantizeHarness } from "./_quantize-harness";
+import { hfPlanError, assertConvertFailsCleanly, loadLlamaCpp, checkLlamaCppLogits } from "./_hf-archs";
 
 const THREADS = 2;
 const tmp = mkdtempSync(path.join(tmpdir(), "ts-archs-gemma-"));
@@ -116,72 +116,47 @@ test("gemma2 BF16 checkpoint: norm + 1 rounded to bf16 as torch does in the conv
 
 test("errors: unsupported architectures list the supported ones; configs llama.cpp cannot express and config/tensor disagreements are typed, before writing", async () => {
   const o = SMALL.gemma2!, o3 = GEMMA.gemma3!;
-  const err = async (files: Record<string, Uint8Array>) => llamaFromHf(filesResolver(files)).then(() => assert.unreachable("no error"), (e) => e as TensorshrinkError) as Promise<TensorshrinkError>;
-  const e1 = await err(gemmaPhiLayout(o, undefined, (c) => { c.architectures = ["FalconForCausalLM"]; }));
+  const e1 = await hfPlanError(gemmaPhiLayout(o, undefined, (c) => { c.architectures = ["FalconForCausalLM"]; }));
   assert.instance(e1, TensorshrinkError);
   assert.is(e1.code, "E_UNSUPPORTED");
   assert.match(e1.message, /FalconForCausalLM.*Gemma2ForCausalLM, Gemma3ForCausalLM, Phi3ForCausalLM/);
-  const e2 = await err(gemmaPhiLayout(o3, undefined, (c) => { c.architectures = ["Gemma3ForConditionalGeneration"]; }));
+  const e2 = await hfPlanError(gemmaPhiLayout(o3, undefined, (c) => { c.architectures = ["Gemma3ForConditionalGeneration"]; }));
   assert.is(e2.code, "E_UNSUPPORTED");
   assert.match(e2.message, /vision.*Gemma3ForCausalLM/);
-  const e3 = await err(gemmaPhiLayout(o, undefined, (c) => { c.query_pre_attn_scalar = 144; }));
+  const e3 = await hfPlanError(gemmaPhiLayout(o, undefined, (c) => { c.query_pre_attn_scalar = 144; }));
   assert.is(e3.code, "E_UNSUPPORTED");
   assert.match(e3.message, /query_pre_attn_scalar/);
-  const e4 = await err(gemmaPhiLayout(o3, undefined, (c) => { c.sliding_window_pattern = 4; }));
+  const e4 = await hfPlanError(gemmaPhiLayout(o3, undefined, (c) => { c.sliding_window_pattern = 4; }));
   assert.is(e4.code, "E_UNSUPPORTED");
   assert.match(e4.message, /sliding_window_pattern/);
-  const e5 = await err(gemmaPhiLayout(o3, undefined, (c) => { c.layer_types = Array.from({ length: o3.nLayer }, (_, i) => (i % 2 ? "full_attention" : "sliding_attention")); }));
+  const e5 = await hfPlanError(gemmaPhiLayout(o3, undefined, (c) => { c.layer_types = Array.from({ length: o3.nLayer }, (_, i) => (i % 2 ? "full_attention" : "sliding_attention")); }));
   assert.is(e5.code, "E_UNSUPPORTED");
   assert.match(e5.message, /layer 1 is full_attention/);
-  const e6 = await err(gemmaPhiLayout(o, (st) => { st.splice(st.findIndex((e) => e.name === "model.layers.1.post_feedforward_layernorm.weight"), 1); }));
+  const e6 = await hfPlanError(gemmaPhiLayout(o, (st) => { st.splice(st.findIndex((e) => e.name === "model.layers.1.post_feedforward_layernorm.weight"), 1); }));
   assert.is(e6.code, "E_FORMAT");
   assert.match(e6.message, /model\.layers\.1\.post_feedforward_layernorm\.weight/);
-  const e7 = await err(gemmaPhiLayout(o3, (st) => { const e = st.find((x) => x.name === "model.layers.1.self_attn.k_norm.weight")!; e.shape = [64]; e.data = e.data.subarray(0, 64); }));
+  const e7 = await hfPlanError(gemmaPhiLayout(o3, (st) => { const e = st.find((x) => x.name === "model.layers.1.self_attn.k_norm.weight")!; e.shape = [64]; e.data = e.data.subarray(0, 64); }));
   assert.is(e7.code, "E_SHAPE");
   assert.match(e7.message, /blk\.1\.attn_k_norm\.weight/);
-  const e8 = await err(gemmaPhiLayout(o3, undefined, (c) => { c.attn_logit_softcapping = 50; }));
+  const e8 = await hfPlanError(gemmaPhiLayout(o3, undefined, (c) => { c.attn_logit_softcapping = 50; }));
   assert.is(e8.code, "E_UNSUPPORTED");
-  const out = path.join(tmp, "bad.gguf");
-  await convertToGguf({ hf: filesResolver(gemmaPhiLayout(o, undefined, (c) => { c.num_key_value_heads = 4; })) }, await openFileSink(out), { ftype: "F32" }).then(() => assert.unreachable(), (e) => assert.is(e.code, "E_SHAPE"));
-  assert.not.ok(existsSync(out));
+  await assertConvertFailsCleanly(gemmaPhiLayout(o, undefined, (c) => { c.num_key_value_heads = 4; }), path.join(tmp, "bad.gguf"), "E_SHAPE");
 });
 
 test("llama.cpp runs the converted F32 files; logits match a float64 forward pass with the HF semantics", async () => {
-  const nlc: any = await import(process.env.TENSORSHRINK_NODE_LLAMA_CPP || "node-llama-cpp");
-  const llama = await nlc.getLlama({ gpu: false, build: "never", skipDownload: true, logLevel: "error" });
+  const llama = await loadLlamaCpp();
   for (const [name, o] of Object.entries(GEMMA)) {
-    const file = path.join(tmp, `${name}.gguf`);
-    await convertToGguf({ hf: filesResolver(gemmaPhiLayout(o)) }, await openFileSink(file), { ftype: "F32" });
-    const model = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
-    const ctx = await model.createContext({ contextSize: 64, batchSize: 64, threads: THREADS, flashAttention: false, experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32" });
-    try {
-      const seq = ctx.getSequence();
-      const tokens = Array.from({ length: 40 }, (_, i) => 3 + ((i * 37 + 11) % 300));
-      const V = model.fileInfo.metadata.tokenizer.ggml.tokens.length;
-      const res = await seq.controlledEvaluate(tokens.map((t: number) => [t, { generateNext: { logits: true } }]));
-      // llama.cpp's CPU GEGLU looks gelu up in an f16 table: the reference does the same
-      const ref = gemmaPhiReference(o, gemmaPhiTensorsCached(o), tokens, { geluF16: true });
-      let dmax = 0, agree = 0, scale = 0;
-      for (let i = 0; i < tokens.length; i++) {
-        const got = new Float64Array(V);
-        for (const [k, v] of res[i].next.logits as Map<number, number>) got[k] = v;
-        let ag = 0, ar = 0;
-        for (let j = 0; j < V; j++) { dmax = Math.max(dmax, Math.abs(got[j]! - ref[i]![j]!)); scale = Math.max(scale, Math.abs(ref[i]![j]!)); if (got[j]! > got[ag]!) ag = j; if (ref[i]![j]! > ref[i]![ar]!) ar = j; }
-        if (ag === ar) agree++;
-      }
-      console.log(`  ${name}: ${tokens.length} positions, max |Δlogit| ${dmax.toExponential(2)} (logits up to ${scale.toFixed(2)}), argmax agree ${agree}/${tokens.length}`);
-      assert.ok(scale > 1, "logits are not trivially small");
-      assert.ok(dmax < 1e-3 * Math.max(1, scale), `${name}: max |Δlogit| ${dmax}`);
-      assert.is(agree, tokens.length);
-      // without the sliding window (or the +1, or the soft-caps) the reference is far off: the check has teeth
-      const wide = gemmaPhiReference({ ...o, window: 4096 }, gemmaPhiTensorsCached(o), tokens, { geluF16: true });
-      let dw = 0;
-      for (let i = 0; i < tokens.length; i++) for (let j = 0; j < V; j++) dw = Math.max(dw, Math.abs(wide[i]![j]! - ref[i]![j]!));
-      assert.ok(dw > 100 * dmax, `${name}: the window changes the logits (${dw})`);
-    } finally {
-      await ctx.dispose();
-      await model.dispose();
-    }
+    // llama.cpp's CPU GEGLU looks gelu up in an f16 table: the reference does the same
+    const { tokens, ref, V, dmax } = await checkLlamaCppLogits(llama, {
+      name, files: gemmaPhiLayout(o), file: path.join(tmp, `${name}.gguf`), tol: 1e-3, threads: THREADS,
+      tokens: () => Array.from({ length: 40 }, (_, i) => 3 + ((i * 37 + 11) % 300)),
+      reference: (tokens) => gemmaPhiReference(o, gemmaPhiTensorsCached(o), tokens, { geluF16: true }),
+    });
+    // without the sliding window (or the +1, or the soft-caps) the reference is far off: the check has teeth
+    const wide = gemmaPhiReference({ ...o, window: 4096 }, gemmaPhiTensorsCached(o), tokens, { geluF16: true });
+    let dw = 0;
+    for (let i = 0; i < tokens.length; i++) for (let j = 0; j < V; j++) dw = Math.max(dw, Math.abs(wide[i]![j]! - ref[i]![j]!));
+    assert.ok(dw > 100 * dmax, `${name}: the window changes the logits (${dw})`);
   }
 });
 
@@ -193,21 +168,12 @@ test("llama-quantize recipes: whole files byte-identical (Q8_0 Q2_K Q4_K_M Q6_K;
     for (const [name, o] of Object.entries(QUANT)) {
       const input = path.join(tmp, `${name}-F32.gguf`);
       await convertToGguf({ hf: filesResolver(gemmaPhiLayout(o)) }, await openFileSink(input), { ftype: "F32" });
-      const done: string[] = [];
-      for (const f of process.env.TS_ARCHS_ALL_FTYPES ? Object.keys(FTYPES).filter((k) => !/^(IQ[123]|Q2_K_S)/.test(k)) : ["Q8_0", "Q2_K", "Q4_K_M", "Q6_K"]) {
-        const ref = path.join(tmp, `ref-${name}-${f}.gguf`), mine = path.join(tmp, `ours-${name}-${f}.gguf`);
-        const r = llamaQuantize(harness.exe, input, ref, f);
-        assert.ok(r.ok, `llama.cpp failed on ${name} ${f}:\n${r.log.slice(-600)}`);
-        const m = await openModel(input, engine);
-        try { await quantizeModel(engine, m, await openFileSink(mine, { inputs: [input] }), { ftype: f }); } finally { await m.close?.(); }
-        await assertSameFile(ref, mine, `${name} ${f}`);
-        if (f === "Q4_K_M") {
-          const g = await readGguf(memorySource(new Uint8Array((await import("node:fs")).readFileSync(mine))));
-          assert.is(g.tensors.find((t) => t.name === "token_embd.weight")!.type.name, "q6_K", "tied token_embd takes output.weight's q6_K");
-        }
-        done.push(f);
-        rmSync(ref); rmSync(mine);
-      }
+      const ftypes = process.env.TS_ARCHS_ALL_FTYPES ? Object.keys(FTYPES).filter((k) => !/^(IQ[123]|Q2_K_S)/.test(k)) : ["Q8_0", "Q2_K", "Q4_K_M", "Q6_K"];
+      const done = await assertRecipesIdentical(harness.exe, engine, input, tmp, name, ftypes, async (f, mine) => {
+        if (f !== "Q4_K_M") return;
+        const g = await readGguf(memorySource(new Uint8Array(readFileSync(mine))));
+        assert.is(g.tensors.find((t) => t.name === "token_embd.weight")!.type.name, "q6_K", "tied token_embd takes output.weight's q6_K");
+      });
       console.log(`  ${name}: ${done.length} ftypes identical (${done.join(" ")})`);
     }
   } finally {

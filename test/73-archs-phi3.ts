@@ -8,18 +8,18 @@
 // phi3 without the tokens llama.cpp looks up are typed errors before anything is written.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, readFileSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { init, quantizeModel, TensorshrinkError, FTYPES } from "../src/index";
+import { init, TensorshrinkError, FTYPES } from "../src/index";
 import { filesResolver, memorySink, memorySource, openFileSink } from "../src/formats/source";
 import { readGguf, ggufGet } from "../src/formats/gguf";
 import { convertToGguf, llamaFromHf, planAsModelSource, planShapeParams } from "../src/model/convert";
 import { checkLlamaTensors } from "../src/model/validate";
 import { llamaConfigFromMetadata } from "../src/nn/config";
-import { openModel } from "../src/model/open";
 import { gemmaPhiLayout, gemmaPhiTensorsCached, gemmaPhiReference, PHI3_ADDED, vocabSizeOf, type GemmaPhiOptions } from "./_hf-gemma-phi";
-import { assertSameFile, buildQuantizeHarness, llamaQuantize } from "./_quantize-harness";
+import { assertRecipesIdentical, buildQuantizeHarness } from "./_quantize-harness";
+import { hfPlanError, assertConvertFailsCleanly, loadLlamaCpp, checkLlamaCppLogits } from "./_hf-archs";
 
 const THREADS = 2;
 const tmp = mkdtempSync(path.join(tmpdir(), "ts-archs-phi3-"));
@@ -68,28 +68,27 @@ test("phi3: fused attn_qkv / ffn_up as stored, metadata keys in Phi3MiniModel's 
 });
 
 test("errors: LongRoPE, fused shapes against config.json, Phi-3 names without llama.cpp's tokens — typed, before writing", async () => {
-  const err = async (files: Record<string, Uint8Array>) => llamaFromHf(filesResolver(files)).then(() => assert.unreachable("no error"), (e) => e as TensorshrinkError) as Promise<TensorshrinkError>;
-  const e1 = await err(gemmaPhiLayout(O, undefined, (c) => { c.rope_scaling = { type: "longrope", long_factor: [1], short_factor: [1] }; }));
+  const e1 = await hfPlanError(gemmaPhiLayout(O, undefined, (c) => { c.rope_scaling = { type: "longrope", long_factor: [1], short_factor: [1] }; }));
   assert.instance(e1, TensorshrinkError);
   assert.is(e1.code, "E_UNSUPPORTED");
   assert.match(e1.message, /longrope.*LongRoPE/);
-  const e2 = await err(gemmaPhiLayout(O, (st) => { const e = st.find((x) => x.name === "model.layers.0.mlp.gate_up_proj.weight")!; e.shape = [O.nFf, O.nEmbd]; e.data = e.data.subarray(0, O.nFf * O.nEmbd); }));
+  const e2 = await hfPlanError(gemmaPhiLayout(O, (st) => { const e = st.find((x) => x.name === "model.layers.0.mlp.gate_up_proj.weight")!; e.shape = [O.nFf, O.nEmbd]; e.data = e.data.subarray(0, O.nFf * O.nEmbd); }));
   assert.is(e2.code, "E_SHAPE");
   assert.match(e2.message, /blk\.0\.ffn_up\.weight.*\[128, 256\].*\[128, 512\]/);
-  const e3 = await err(gemmaPhiLayout(O, undefined, (c) => { c.num_key_value_heads = 4; }));
+  const e3 = await hfPlanError(gemmaPhiLayout(O, undefined, (c) => { c.num_key_value_heads = 4; }));
   assert.is(e3.code, "E_SHAPE");
   assert.match(e3.message, /blk\.0\.attn_qkv\.weight/);
-  const e4 = await err(gemmaPhiLayout(O, (st) => { st.splice(st.findIndex((e) => e.name === "model.layers.2.self_attn.qkv_proj.weight"), 1); }));
+  const e4 = await hfPlanError(gemmaPhiLayout(O, (st) => { st.splice(st.findIndex((e) => e.name === "model.layers.2.self_attn.qkv_proj.weight"), 1); }));
   assert.is(e4.code, "E_FORMAT");
   assert.match(e4.message, /model\.layers\.2\.self_attn\.qkv_proj\.weight/);
-  const e5 = await err(gemmaPhiLayout(O, undefined, (c) => { c.partial_rotary_factor = 0.5; }));
+  const e5 = await hfPlanError(gemmaPhiLayout(O, undefined, (c) => { c.partial_rotary_factor = 0.5; }));
   assert.is(e5.code, "E_UNSUPPORTED");
   // llama.cpp looks up <|endoftext|> in any model named phi3 and aborts the load when it is missing
   const files = gemmaPhiLayout(O);
   const tc = JSON.parse(new TextDecoder().decode(files["tokenizer_config.json"]));
   delete tc.added_tokens_decoder; tc.eos_token = "</s>";
   files["tokenizer_config.json"] = new TextEncoder().encode(JSON.stringify(tc));
-  const e6 = await err(files);
+  const e6 = await hfPlanError(files);
   assert.is(e6.code, "E_FORMAT");
   assert.match(e6.message, /Phi-3.*<\|endoftext\|>/);
   // a llama.cpp Phi-3 128k GGUF: rope_factors_long / _short pass the loader's shape check, the forward pass refuses them by name
@@ -106,42 +105,18 @@ test("errors: LongRoPE, fused shapes against config.json, Phi-3 names without ll
   } finally {
     await plan.close();
   }
-  const out = path.join(tmp, "bad.gguf");
-  await convertToGguf({ hf: filesResolver(files) }, await openFileSink(out), { ftype: "F32" }).then(() => assert.unreachable(), (e) => assert.is(e.code, "E_FORMAT"));
-  assert.not.ok(existsSync(out));
+  await assertConvertFailsCleanly(files, path.join(tmp, "bad.gguf"), "E_FORMAT");
 });
 
 test("llama.cpp runs the converted F32 files; logits match a float64 forward pass with the HF semantics", async () => {
-  const nlc: any = await import(process.env.TENSORSHRINK_NODE_LLAMA_CPP || "node-llama-cpp");
-  const llama = await nlc.getLlama({ gpu: false, build: "never", skipDownload: true, logLevel: "error" });
+  const llama = await loadLlamaCpp();
   for (const [name, o] of Object.entries(PHI3)) {
-    const file = path.join(tmp, "phi3.gguf");
-    await convertToGguf({ hf: filesResolver(gemmaPhiLayout(o)) }, await openFileSink(file), { ftype: "F32" });
-    const model = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
-    const ctx = await model.createContext({ contextSize: 64, batchSize: 64, threads: THREADS, flashAttention: false, experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32" });
-    try {
-      const seq = ctx.getSequence();
-      const tokens = Array.from({ length: 40 }, (_, i) => 3 + ((i * 37 + 11) % 300));
-      const V = model.fileInfo.metadata.tokenizer.ggml.tokens.length;
-      assert.is(V, vocabSizeOf(o));
-      const res = await seq.controlledEvaluate(tokens.map((t: number) => [t, { generateNext: { logits: true } }]));
-      const ref = gemmaPhiReference(o, gemmaPhiTensorsCached(o), tokens);
-      let dmax = 0, agree = 0, scale = 0;
-      for (let i = 0; i < tokens.length; i++) {
-        const got = new Float64Array(V);
-        for (const [k, v] of res[i].next.logits as Map<number, number>) got[k] = v;
-        let ag = 0, ar = 0;
-        for (let j = 0; j < V; j++) { dmax = Math.max(dmax, Math.abs(got[j]! - ref[i]![j]!)); scale = Math.max(scale, Math.abs(ref[i]![j]!)); if (got[j]! > got[ag]!) ag = j; if (ref[i]![j]! > ref[i]![ar]!) ar = j; }
-        if (ag === ar) agree++;
-      }
-      console.log(`  ${name}: ${tokens.length} positions, max |Δlogit| ${dmax.toExponential(2)} (logits up to ${scale.toFixed(2)}), argmax agree ${agree}/${tokens.length}`);
-      assert.ok(scale > 1, "logits are not trivially small");
-      assert.ok(dmax < 1e-4 * Math.max(1, scale), `${name}: max |Δlogit| ${dmax}`);
-      assert.is(agree, tokens.length);
-    } finally {
-      await ctx.dispose();
-      await model.dispose();
-    }
+    const { V } = await checkLlamaCppLogits(llama, {
+      name, files: gemmaPhiLayout(o), file: path.join(tmp, "phi3.gguf"), tol: 1e-4, threads: THREADS,
+      tokens: () => Array.from({ length: 40 }, (_, i) => 3 + ((i * 37 + 11) % 300)),
+      reference: (tokens) => gemmaPhiReference(o, gemmaPhiTensorsCached(o), tokens),
+    });
+    assert.is(V, vocabSizeOf(o));
   }
 });
 
@@ -154,21 +129,12 @@ test("llama-quantize recipes: whole files byte-identical (Q8_0 Q2_K Q3_K_M Q4_K_
     const o: GemmaPhiOptions = { arch: "phi3", nLayer: 4, nEmbd: 256, nFf: 512, nHead: 4, nHeadKv: 2, tied: false, seed: 33 };
     const input = path.join(tmp, "phi3-F32.gguf");
     await convertToGguf({ hf: filesResolver(gemmaPhiLayout(o)) }, await openFileSink(input), { ftype: "F32" });
-    const done: string[] = [];
-    for (const f of process.env.TS_ARCHS_ALL_FTYPES ? Object.keys(FTYPES).filter((k) => !/^(IQ[123]|Q2_K_S)/.test(k)) : ["Q8_0", "Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K"]) {
-      const ref = path.join(tmp, `ref-${f}.gguf`), mine = path.join(tmp, `ours-${f}.gguf`);
-      const r = llamaQuantize(harness.exe, input, ref, f);
-      assert.ok(r.ok, `llama.cpp failed on ${f}:\n${r.log.slice(-600)}`);
-      const m = await openModel(input, engine);
-      try { await quantizeModel(engine, m, await openFileSink(mine, { inputs: [input] }), { ftype: f }); } finally { await m.close?.(); }
-      await assertSameFile(ref, mine, `phi3 ${f}`);
-      if (f === "Q4_K_M") {
-        const g = await readGguf(memorySource(new Uint8Array(readFileSync(mine))));
-        assert.equal(g.tensors.filter((t) => t.name.endsWith("attn_qkv.weight")).map((t) => t.type.name), ["q4_K", "q4_K", "q6_K", "q6_K"]);
-      }
-      done.push(f);
-      rmSync(ref); rmSync(mine);
-    }
+    const ftypes = process.env.TS_ARCHS_ALL_FTYPES ? Object.keys(FTYPES).filter((k) => !/^(IQ[123]|Q2_K_S)/.test(k)) : ["Q8_0", "Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K"];
+    const done = await assertRecipesIdentical(harness.exe, engine, input, tmp, "phi3", ftypes, async (f, mine) => {
+      if (f !== "Q4_K_M") return;
+      const g = await readGguf(memorySource(new Uint8Array(readFileSync(mine))));
+      assert.equal(g.tensors.filter((t) => t.name.endsWith("attn_qkv.weight")).map((t) => t.type.name), ["q4_K", "q4_K", "q6_K", "q6_K"]);
+    });
     console.log(`  phi3: ${done.length} ftypes identical (${done.join(" ")})`);
   } finally {
     engine.dispose();

@@ -2,8 +2,15 @@
 // config.json, tokenizer.json (a byte-level BPE learned on a small text, Qwen's special tokens),
 // tokenizer_config.json (with a chat template), model.safetensors with random weights in HF naming
 // (Qwen2: q/k/v biases; Qwen3: per-head q/k norms; no rope permutation) — plus a float64 reference
-// forward pass over the HF tensors (HF semantics: NEOX rope, GQA, SwiGLU) to check what llama.cpp runs.
+// forward pass over the HF tensors (HF semantics: NEOX rope, GQA, SwiGLU) to check what llama.cpp runs,
+// and the steps test/64, 69 and 73 share: the typed error of a bad directory, "nothing written" on a
+// failed conversion, and converting to F32 + running it in llama.cpp (node-llama-cpp) against a reference.
+import { existsSync } from "node:fs";
+import * as assert from "uvu/assert";
+import type { TensorshrinkError } from "../src/errors";
 import { encodeSafetensors } from "../src/formats/safetensors";
+import { filesResolver, openFileSink } from "../src/formats/source";
+import { convertToGguf, llamaFromHf } from "../src/model/convert";
 import { learnBpe } from "./_bpe-synth";
 import { rng } from "./_util";
 
@@ -173,4 +180,73 @@ export function referenceForward(o: ArchOptions & { arch: "qwen2" | "qwen3" }, s
   }
   const head = W.get("lm_head.weight") ?? emb;
   return hs.map((h) => { const x = Float64Array.from(h); rms(x, g("model.norm.weight")); return mv(head, x, V); });
+}
+
+/** The error planning a (bad) synthetic directory throws; fails the test when it plans. */
+export function hfPlanError(files: Record<string, Uint8Array>): Promise<TensorshrinkError> {
+  return llamaFromHf(filesResolver(files)).then(() => assert.unreachable("no error"), (e) => e as TensorshrinkError) as Promise<TensorshrinkError>;
+}
+
+/** Converting `files` to `out` fails with `code` and leaves no file behind (the sink is aborted). */
+export async function assertConvertFailsCleanly(files: Record<string, Uint8Array>, out: string, code: string): Promise<void> {
+  await convertToGguf({ hf: filesResolver(files) }, await openFileSink(out), { ftype: "F32" }).then(() => assert.unreachable(), (e) => assert.is(e.code, code));
+  assert.not.ok(existsSync(out));
+}
+
+/** node-llama-cpp's CPU llama (prebuilt binary, no download, errors only). */
+export async function loadLlamaCpp(): Promise<any> {
+  const nlc: any = await import(process.env.TENSORSHRINK_NODE_LLAMA_CPP || "node-llama-cpp");
+  return nlc.getLlama({ gpu: false, build: "never", skipDownload: true, logLevel: "error" });
+}
+
+/** What {@link checkLlamaCppLogits} compares. */
+export interface LogitsCheck {
+  /** Label of the log line and the messages. */
+  name: string;
+  /** The synthetic HF directory (name → bytes). */
+  files: Record<string, Uint8Array>;
+  /** Where the F32 GGUF is written. */
+  file: string;
+  /** The token ids to evaluate, given the loaded llama.cpp model (it may tokenize). */
+  tokens(model: any): number[];
+  /** Reference logits [T][V] of those tokens. */
+  reference(tokens: number[]): Float64Array[];
+  /** Max |Δlogit| allowed, relative to max(1, largest |reference logit|). */
+  tol: number;
+  threads: number;
+}
+
+/**
+ * Converts `files` to an F32 GGUF, evaluates the tokens in llama.cpp (F32 KV cache, no flash attention,
+ * 64-token context) and asserts its logits are not trivially small (some |logit| > 1), within `tol` of
+ * the reference, and with the same argmax at every position; logs the figures. Returns them, with the
+ * tokens, the reference and the vocabulary size llama.cpp reports, for further checks.
+ */
+export async function checkLlamaCppLogits(llama: any, c: LogitsCheck): Promise<{ tokens: number[]; ref: Float64Array[]; V: number; dmax: number }> {
+  await convertToGguf({ hf: filesResolver(c.files) }, await openFileSink(c.file), { ftype: "F32" });
+  const model = await llama.loadModel({ modelPath: c.file, gpuLayers: 0 });
+  const ctx = await model.createContext({ contextSize: 64, batchSize: 64, threads: c.threads, flashAttention: false, experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32" });
+  try {
+    const seq = ctx.getSequence();
+    const tokens = c.tokens(model);
+    const V: number = model.fileInfo.metadata.tokenizer.ggml.tokens.length;
+    const res = await seq.controlledEvaluate(tokens.map((t: number) => [t, { generateNext: { logits: true } }]));
+    const ref = c.reference(tokens);
+    let dmax = 0, agree = 0, scale = 0;
+    for (let i = 0; i < tokens.length; i++) {
+      const got = new Float64Array(V);
+      for (const [k, v] of res[i].next.logits as Map<number, number>) got[k] = v;
+      let ag = 0, ar = 0;
+      for (let j = 0; j < V; j++) { dmax = Math.max(dmax, Math.abs(got[j]! - ref[i]![j]!)); scale = Math.max(scale, Math.abs(ref[i]![j]!)); if (got[j]! > got[ag]!) ag = j; if (ref[i]![j]! > ref[i]![ar]!) ar = j; }
+      if (ag === ar) agree++;
+    }
+    console.log(`  ${c.name}: ${tokens.length} positions, max |Δlogit| ${dmax.toExponential(2)} (logits up to ${scale.toFixed(2)}), argmax agree ${agree}/${tokens.length}`);
+    assert.ok(scale > 1, "logits are not trivially small");
+    assert.ok(dmax < c.tol * Math.max(1, scale), `${c.name}: max |Δlogit| ${dmax}`);
+    assert.is(agree, tokens.length);
+    return { tokens, ref, V, dmax };
+  } finally {
+    await ctx.dispose();
+    await model.dispose();
+  }
 }

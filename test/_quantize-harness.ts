@@ -1,13 +1,14 @@
 // Test helper: llama.cpp's own quantizer (llama_model_quantize from node-llama-cpp's prebuilt libllama,
 // driven by test/tools/llama-quantize-ref.cpp, compiled with the system C++ compiler) and a byte
-// comparison that explains the first difference. Shared by test/61, 62 and 65.
-import { existsSync, readFileSync } from "node:fs";
+// comparison that explains the first difference. Shared by test/61, 62, 65, 69 and 73.
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
 import path from "node:path";
 import * as assert from "uvu/assert";
-import { FTYPES } from "../src/index";
-import { openFileSource } from "../src/formats/source";
+import { FTYPES, quantizeModel, type Engine } from "../src/index";
+import { openFileSink, openFileSource } from "../src/formats/source";
+import { openModel } from "../src/model/open";
 import { readGguf, readGgufTensorBytes } from "../src/formats/gguf";
 import { ROOT } from "./_util";
 
@@ -67,4 +68,25 @@ export async function explainGgufDiff(a: string, b: string): Promise<string> {
 export async function assertSameFile(ref: string, mine: string, what: string): Promise<void> {
   const [a, b] = [readFileSync(ref), readFileSync(mine)];
   if (!a.equals(b)) assert.unreachable(`${what}: not byte-identical to llama.cpp (${a.length} vs ${b.length} bytes): ${await explainGgufDiff(ref, mine)}`);
+}
+
+/**
+ * For each ftype: llama.cpp quantizes `input` and so do we (openModel + quantizeModel, 2 files in `dir`
+ * named after `tag`), and the two files must be byte-identical; `check(ftype, ours)` may look at ours
+ * before both are removed. Returns the ftypes done (all of them: a llama.cpp failure fails the test).
+ */
+export async function assertRecipesIdentical(exe: string, engine: Engine, input: string, dir: string, tag: string, ftypes: readonly string[], check?: (ftype: string, mine: string) => Promise<void>): Promise<string[]> {
+  const done: string[] = [];
+  for (const f of ftypes) {
+    const ref = path.join(dir, `ref-${tag}-${f}.gguf`), mine = path.join(dir, `ours-${tag}-${f}.gguf`);
+    const r = llamaQuantize(exe, input, ref, f);
+    assert.ok(r.ok, `llama.cpp failed on ${tag} ${f}:\n${r.log.slice(-600)}`);
+    const m = await openModel(input, engine);
+    try { await quantizeModel(engine, m, await openFileSink(mine, { inputs: [input] }), { ftype: f }); } finally { await m.close?.(); }
+    await assertSameFile(ref, mine, `${tag} ${f}`);
+    await check?.(f, mine);
+    done.push(f);
+    rmSync(ref); rmSync(mine);
+  }
+  return done;
 }
