@@ -5,21 +5,16 @@
 // rewrites the norms, records the method and chains with gptq.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
-import { init, gptqQuantize, quantizeModel, syntheticModel, LlamaModel, calibratedSweep, awqMethod, awqPairs, awqFold, rescaledInput, openModel, Tokenizer, readGguf, type ActInput } from "../src/index";
+import { init, gptqQuantize, quantizeModel, syntheticModel, LlamaModel, calibratedSweep, awqMethod, awqPairs, awqFold, rescaledInput, readGguf, type ActInput } from "../src/index";
 import { memorySink, memorySource } from "../src/formats/source";
 import { readGgufTensorBytes } from "../src/formats/gguf";
 import { hasGrid, newGrid, readGrid, setQuant, gridValue, nearestOnGrid } from "../src/methods/grid";
-import { rng, SHARED } from "./_util";
+import { rng } from "./_util";
+import { randMat, hessian as hessianOf, outErr, KJV3M, HAVE_KJV3M, kjv3MFloat } from "./_methods-setup";
 
 const engine = await init({ threads: 2 });
-
-function randMat(rows: number, cols: number, seed: number, scale = 1): Float32Array {
-  const r = rng(seed, 3), x = new Float32Array(rows * cols);
-  for (let i = 0; i < x.length; i++) x[i] = r.gauss() * scale;
-  return x;
-}
 
 test("grid codecs q2_K, q3_K, iq4_nl, iq4_xs: codes written with setQuant decode to gridValue; llama.cpp's own codes lie on the grid", () => {
   for (const type of ["q2_K", "q3_K", "iq4_nl", "iq4_xs"]) {
@@ -48,23 +43,8 @@ test("grid codecs q2_K, q3_K, iq4_nl, iq4_xs: codes written with setQuant decode
   }
 });
 
-/** Correlated inputs X [T, cols] and H = XᵀX. */
-function hessian(T: number, cols: number, seed: number): Float64Array {
-  const z = randMat(T, cols, seed), h = new Float64Array(cols * cols), x = new Float64Array(T * cols);
-  for (let t = 0; t < T; t++) for (let j = 0; j < cols; j++) x[t * cols + j] = (z[t * cols + j] + 0.8 * z[t * cols + Math.max(0, j - 1)]) * (j % 11 === 0 ? 4 : 1);
-  for (let t = 0; t < T; t++) for (let i = 0; i < cols; i++) { const xi = x[t * cols + i]; for (let j = 0; j < cols; j++) h[i * cols + j] += xi * x[t * cols + j]; }
-  return h;
-}
-const outErr = (w: Float32Array, q: ArrayLike<number>, rows: number, cols: number, h: Float64Array) => {
-  let s = 0;
-  const d = new Float64Array(cols);
-  for (let r = 0; r < rows; r++) {
-    for (let j = 0; j < cols; j++) d[j] = w[r * cols + j] - q[r * cols + j];
-    for (let i = 0; i < cols; i++) { let t = 0; for (let j = 0; j < cols; j++) t += h[i * cols + j] * d[j]; s += d[i] * t; }
-  }
-  return s;
-};
-
+/** Correlated inputs X [T, cols] (every 11th column 4x larger) and H = XᵀX. */
+const hessian = (T: number, cols: number, seed: number) => hessianOf(T, cols, seed, (z, t, j) => (z[t * cols + j] + 0.8 * z[t * cols + Math.max(0, j - 1)]) * (j % 11 === 0 ? 4 : 1));
 test("GPTQ on the q2_K / q3_K / iq4_nl / iq4_xs grids: H-weighted error below imatrix RTN's and below whole-block GPTQ's", () => {
   for (const type of ["q2_K", "q3_K", "iq4_nl", "iq4_xs"]) {
     const cols = 256, rows = 8, w = randMat(rows, cols, 21, 0.05), h = hessian(300, cols, 22);
@@ -159,15 +139,10 @@ test("awq through quantizeModel: norms rewritten (f32), quantize.method recorded
   m.dispose();
 });
 
-const K = path.join(SHARED, "models/kjv3M");
-if (!existsSync(path.join(K, "kjv3M.bin"))) console.log(`SKIP kjv3M AWQ block test: ${K}/kjv3M.bin not found`);
+const K = KJV3M;
+if (!HAVE_KJV3M) console.log(`SKIP kjv3M AWQ block test: ${K}/kjv3M.bin not found`);
 else test("kjv3M block 0, q4_0: AWQ's folded + clipped block output is closer to the float block than RTN's; the float fold alone changes it < 1e-5", async () => {
-  const src = await openModel(path.join(K, "kjv3M.bin"), engine, { tokenizer: path.join(K, "tok512.bin") });
-  const f32 = memorySink();
-  await quantizeModel(engine, src, f32, { ftype: "F32" });
-  await src.close?.();
-  const tok = Tokenizer.fromGguf(await readGguf(memorySource(f32.bytes())));
-  const base = await openModel(memorySource(f32.bytes(), "kjv3M-f32.gguf"), engine);
+  const { tok, base } = await kjv3MFloat(engine);
   const tokens = tok.encode(readFileSync(path.join(K, "calib.txt"), "utf8").slice(0, 20000), { addBos: true });
   let stats: any = null, inputs: Float32Array[] = [];
   await calibratedSweep(engine, base, { tokens, ctx: 128, chunks: 6, gram: true, processLayer: async (l, s, xs) => { if (l === 0) { stats = s; inputs = xs.map((x) => x.slice()); } return new Map(); } });

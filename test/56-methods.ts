@@ -3,20 +3,15 @@
 // singular/indefinite H, and (with ../shared/models/kjv3M) GPTQ Q4_K_M beating RTN's KLD on the engine's eval.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
-import { init, gptqQuantize, quantizeModel, memorySink, memorySource, LlamaModel, evaluate, Tokenizer, splitDocuments, readGguf, openModel } from "../src/index";
+import { init, gptqQuantize, quantizeModel, memorySink, memorySource, LlamaModel, evaluate, splitDocuments, readGguf } from "../src/index";
 import { hasGrid, newGrid, readGrid, setQuant, nearestQ } from "../src/methods/grid";
-import { rng, SHARED } from "./_util";
+import { rng } from "./_util";
+import { randMat, hessian as hessianOf, outErr, KJV3M, HAVE_KJV3M, kjv3MFloat } from "./_methods-setup";
 
 const engine = await init({ threads: 2 });
 const GRID_TYPES = ["q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q4_K", "q5_K", "q6_K"];
-
-function randMat(rows: number, cols: number, seed: number, scale = 1): Float32Array {
-  const r = rng(seed, 3), x = new Float32Array(rows * cols);
-  for (let i = 0; i < x.length; i++) x[i] = r.gauss() * scale;
-  return x;
-}
 
 test("grid codecs: any integers written with setQuant decode (engine.dequantize) to a·q + b of readGrid", () => {
   for (const type of GRID_TYPES) {
@@ -79,24 +74,8 @@ function gptqRef(w: Float32Array, rows: number, cols: number, h: Float64Array, t
   return Q;
 }
 
-/** Correlated inputs X [T, cols] and H = XᵀX. */
-function hessian(T: number, cols: number, seed: number): Float64Array {
-  const z = randMat(T, cols, seed), h = new Float64Array(cols * cols);
-  const x = new Float64Array(T * cols);
-  for (let t = 0; t < T; t++) for (let j = 0; j < cols; j++) x[t * cols + j] = z[t * cols + j] + 0.8 * z[t * cols + Math.max(0, j - 1)] + (j % 7 === 0 ? 3 * z[t * cols] : 0);
-  for (let t = 0; t < T; t++) for (let i = 0; i < cols; i++) { const xi = x[t * cols + i]; for (let j = 0; j < cols; j++) h[i * cols + j] += xi * x[t * cols + j]; }
-  return h;
-}
-
-const outErr = (w: Float32Array, q: ArrayLike<number>, rows: number, cols: number, h: Float64Array) => {
-  let s = 0;
-  const d = new Float64Array(cols);
-  for (let r = 0; r < rows; r++) {
-    for (let j = 0; j < cols; j++) d[j] = w[r * cols + j] - q[r * cols + j];
-    for (let i = 0; i < cols; i++) { let t = 0; for (let j = 0; j < cols; j++) t += h[i * cols + j] * d[j]; s += d[i] * t; }
-  }
-  return s;
-};
+/** Correlated inputs X [T, cols] (every 7th column mixed with column 0) and H = XᵀX. */
+const hessian = (T: number, cols: number, seed: number) => hessianOf(T, cols, seed, (z, t, j) => z[t * cols + j] + 0.8 * z[t * cols + Math.max(0, j - 1)] + (j % 7 === 0 ? 3 * z[t * cols] : 0));
 
 test("GPTQ equals a straightforward f64 JS GPTQ's codes (q4_0, q8_0: 96 columns, 3 blocks; q4_K: 256)", () => {
   for (const [type, cols, B] of [["q4_0", 96, 32], ["q8_0", 96, 32], ["q4_K", 256, 256]] as const) {
@@ -138,16 +117,10 @@ test("singular or indefinite H: damping is raised (reported), never NaN", () => 
   catch (e: any) { assert.is(e.code, "E_NOT_SPD", String(e)); }
 });
 
-const K = path.join(SHARED, "models/kjv3M");
-if (!existsSync(path.join(K, "kjv3M.bin"))) console.log(`SKIP kjv3M check: ${K}/kjv3M.bin not found`);
+const K = KJV3M;
+if (!HAVE_KJV3M) console.log(`SKIP kjv3M check: ${K}/kjv3M.bin not found`);
 else test("kjv3M: GPTQ Q4_K_M (8 × 128 calibration tokens) has lower KLD than RTN on 25 eval.txt documents (engine eval)", async () => {
-  const src = await openModel(path.join(K, "kjv3M.bin"), engine, { tokenizer: path.join(K, "tok512.bin") });
-  const f32 = memorySink();
-  await quantizeModel(engine, src, f32, { ftype: "F32" });
-  await src.close?.();
-  const g = await readGguf(memorySource(f32.bytes()));
-  const tok = Tokenizer.fromGguf(g);
-  const base = await openModel(memorySource(f32.bytes(), "kjv3M-f32.gguf"), engine);
+  const { tok, base } = await kjv3MFloat(engine);
   const calib = tok.encode(readFileSync(path.join(K, "calib.txt"), "utf8").slice(0, 40000), { addBos: true });
   const rtn = memorySink(), gq = memorySink();
   await quantizeModel(engine, base, rtn, { ftype: "Q4_K_M" });
