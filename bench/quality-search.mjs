@@ -10,17 +10,11 @@
 // Usage: node --import tsx bench/quality-search.mjs [--ftypes Q4_0,Q4_K_M,Q3_K_M,Q2_K] [--docs 40]
 //        [--imatrix-chunks 100] [--threads 2] [--variants rtn,search,...]
 // Writes bench/quality-search.json (rows merge between runs) and bench/QUALITY-SEARCH.md (--md-only: just that).
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { init, quantizeModel, openFileSink, collectStats, LlamaModel, Tokenizer, splitDocuments, readGguf, openFileSource, readImatrix, hqqMethod, searchMethod } from "../src/index.ts";
-import { openModel } from "../src/model/open.ts";
-import { evaluateGguf } from "../src/eval/llama.ts";
+import { ROOT, arg, skipWithoutKjv3M, kjv3MSetup } from "./_quality-common.mjs";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const K = path.resolve(ROOT, "../shared/models/kjv3M");
-const arg = (k, d) => { const i = process.argv.indexOf(k); return i > 0 ? process.argv[i + 1] : d; };
 const ftypes = arg("--ftypes", "Q4_0,Q4_K_M,Q3_K_M,Q2_K").split(",");
 const nDocs = +arg("--docs", "40"), imChunks = +arg("--imatrix-chunks", "100"), threads = +arg("--threads", "2");
 const only = arg("--variants", null)?.split(",");
@@ -28,26 +22,11 @@ const only = arg("--variants", null)?.split(",");
 const jsonPath = path.resolve(arg("--json", path.join(ROOT, "bench/quality-search.json")));
 const load = () => existsSync(jsonPath) ? JSON.parse(readFileSync(jsonPath, "utf8")) : { model: "kjv3M", judge: "llama.cpp (node-llama-cpp), context 512, each eval.txt document from a BOS", rows: [] };
 if (process.argv.includes("--md-only")) { writeMd(); process.exit(0); }
-if (!existsSync(path.join(K, "kjv3M.bin"))) { console.log(`SKIP: ${K}/kjv3M.bin not found`); process.exit(0); }
+skipWithoutKjv3M();
+const { quantizeModel, openFileSink, hqqMethod, searchMethod } = await import("../src/index.ts");
+const { evaluateGguf } = await import("../src/eval/llama.ts");
 const tmp = path.join(tmpdir(), "ts-quality-search-cache");
-mkdirSync(tmp, { recursive: true });
-const engine = await init({ threads });
-const f32 = path.join(tmp, "kjv3M-f32.gguf");
-if (!existsSync(f32)) { const src = await openModel(path.join(K, "kjv3M.bin"), engine, { tokenizer: path.join(K, "tok512.bin") }); await quantizeModel(engine, src, await openFileSink(f32), { ftype: "F32" }); await src.close?.(); }
-const gs = await openFileSource(f32);
-const tok = Tokenizer.fromGguf(await readGguf(gs));
-await gs.close?.();
-const calibText = readFileSync(path.join(K, "calib.txt"), "utf8");
-const calibTokens = tok.encode(calibText.endsWith("\n") ? calibText.slice(0, -1) : calibText, { addBos: true });
-const docs = splitDocuments(readFileSync(path.join(K, "eval.txt"), "utf8")).slice(0, nDocs);
-const imFile = path.join(tmp, `imatrix-${imChunks}.gguf`);
-const im = existsSync(imFile) ? await (async () => { const s = await openFileSource(imFile); try { return await readImatrix(s); } finally { await s.close?.(); } })() : await (async () => {
-  const m = await LlamaModel.open(engine, f32, { nCtx: 128, kvF16: true });
-  const s = await collectStats(engine, m, calibTokens, { ctx: 128, chunks: imChunks, dataset: "calib.txt" });
-  m.dispose();
-  writeFileSync(imFile, s.encodeImatrix("gguf"));
-  return s.toImatrix();
-})();
+const { engine, f32, docs, im, openModel } = await kjv3MSetup({ tmp, threads, nDocs, imChunks, imatrix: true });
 const VARIANTS = [
   ["rtn", {}], ["rtn+imatrix", { imatrix: im }],
   ["search", { methods: ["search"] }], ["search+imatrix", { methods: ["search"], imatrix: im }],

@@ -18,14 +18,11 @@
 //    is written with "+" between them: awq+gptq = --method awq,gptq; the suffix +imatrix adds the imatrix)
 // Rows merge into bench/quality.json (one row per ftype × variant, replaced when rerun); QUALITY.md is
 // regenerated from all rows after every row.
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { ROOT, arg, skipWithoutKjv3M, kjv3MSetup } from "./_quality-common.mjs";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const K = path.resolve(ROOT, "../shared/models/kjv3M");
-const arg = (k, d) => { const i = process.argv.indexOf(k); return i > 0 ? process.argv[i + 1] : d; };
 const FTYPES = ["Q2_K", "Q3_K_M", "Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K"];
 const ftypes = arg("--ftypes", FTYPES.join(",")).split(",");
 // the judge runs llama.cpp with --judge-threads (default 1: on the shared, oversubscribed machine 2 spinning
@@ -92,33 +89,13 @@ function writeMarkdown(res) {
 
 const res = existsSync(jsonPath) ? JSON.parse(readFileSync(jsonPath, "utf8")) : { model: "kjv3M", judge: "llama.cpp (node-llama-cpp), context 512, each eval.txt document from a BOS", rows: [] };
 if (process.argv.includes("--md-only")) { writeMarkdown(res); process.exit(0); }
-if (!existsSync(path.join(K, "kjv3M.bin"))) { console.log(`SKIP: ${K}/kjv3M.bin not found`); process.exit(0); }
+skipWithoutKjv3M();
 
-const { init, quantizeModel, openFileSink, collectStats, LlamaModel, Tokenizer, splitDocuments, readGguf, openFileSource, readImatrix, TensorshrinkError, gptqMethod } = await import("../src/index.ts");
-const { openModel } = await import("../src/model/open.ts");
+const { quantizeModel, openFileSink, TensorshrinkError, gptqMethod } = await import("../src/index.ts");
 // F32 GGUF and imatrix are cached between runs in a directory of this checkout's own (other checkouts run this script too)
 const tmp = path.join(tmpdir(), `ts-quality-${path.basename(ROOT)}`);
-mkdirSync(tmp, { recursive: true });
-const engine = await init({ threads });
-const f32 = path.join(tmp, "kjv3M-f32.gguf");
-if (!existsSync(f32)) { const src = await openModel(path.join(K, "kjv3M.bin"), engine, { tokenizer: path.join(K, "tok512.bin") }); await quantizeModel(engine, src, await openFileSink(f32), { ftype: "F32" }); await src.close?.(); }
-const gs = await openFileSource(f32);
-const tok = Tokenizer.fromGguf(await readGguf(gs));
-await gs.close?.();
-const calibText = readFileSync(path.join(K, "calib.txt"), "utf8");
-const calibTokens = tok.encode(calibText.endsWith("\n") ? calibText.slice(0, -1) : calibText, { addBos: true });
-const docs = splitDocuments(readFileSync(path.join(K, "eval.txt"), "utf8")).slice(0, nDocs);
-// the imatrix, as `tensorshrink imatrix kjv3M-f32.gguf --text calib.txt --ctx 128` computes it
-const imFile = path.join(tmp, `imatrix-${imChunks}.gguf`);
-const readIm = async () => { const s = await openFileSource(imFile); try { return await readImatrix(s); } finally { await s.close?.(); } };
 const needIm = variantList.some((v) => v.endsWith("+imatrix"));
-const im = !needIm ? null : existsSync(imFile) ? await readIm() : await (async () => {
-  const m = await LlamaModel.open(engine, f32, { nCtx: 128, kvF16: true });
-  const s = await collectStats(engine, m, calibTokens, { ctx: 128, chunks: imChunks, dataset: "calib.txt" });
-  m.dispose();
-  writeFileSync(imFile, s.encodeImatrix("gguf"));
-  return s.toImatrix();
-})();
+const { engine, f32, calibTokens, docs, im, openModel } = await kjv3MSetup({ tmp, threads, nDocs, imChunks, imatrix: needIm });
 const imChunksReal = Math.min(imChunks, Math.floor(calibTokens.length / 128));
 
 // The judge, as evaluateGguf (src/eval/llama.ts) does it, with F32's logits computed once for all rows: each
