@@ -6,16 +6,13 @@
 import { TensorshrinkError } from "../errors";
 import { ggufValueToJSON } from "../formats/gguf";
 import type { ModelSource } from "../model/source";
+import { concatBytes } from "../formats/bytes";
 
 /** First 16 bytes of SHA-256 over the concatenation of `parts`. */
 export async function fingerprint16(parts: Uint8Array[]): Promise<Uint8Array> {
   const subtle = (globalThis as any).crypto?.subtle;
   if (!subtle) throw new TensorshrinkError("E_UNSUPPORTED", "no WebCrypto (crypto.subtle) in this runtime for fingerprints");
-  const n = parts.reduce((a, p) => a + p.length, 0);
-  const all = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) { all.set(p, o); o += p.length; }
-  return new Uint8Array(await subtle.digest("SHA-256", all)).slice(0, 16);
+  return new Uint8Array(await subtle.digest("SHA-256", concatBytes(parts))).slice(0, 16);
 }
 
 /** Raw bytes hashed from the start of each tensor (64 KiB). */

@@ -3,6 +3,7 @@
 import { TensorshrinkError } from "../errors";
 import type { Engine, QuantizeOptions } from "./engine";
 import { describe } from "./engine-checks";
+import { concatBytes } from "../formats/bytes";
 
 /** Incremental quantizer returned by `engine.createQuantizer`. */
 export class StreamQuantizer {
@@ -54,10 +55,7 @@ export class StreamQuantizer {
       this.carryLen = chunk.length - off;
     }
     if (parts.length === 1) return parts[0];
-    const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-    let o = 0;
-    for (const p of parts) { out.set(p, o); o += p.length; }
-    return out;
+    return concatBytes(parts);
   }
   private run(x: Float32Array, rows: number): Uint8Array {
     if (this.opts.rows !== undefined && this.rowsDone + rows > this.opts.rows) throw new TensorshrinkError("E_SHAPE", `stream got more than the declared ${this.opts.rows} rows`);

@@ -12,6 +12,7 @@
 import { TensorshrinkError } from "../errors";
 import { readGguf, encodeGgufHeader, ggufKV, ggufArray } from "./gguf";
 import type { ByteSource } from "./source";
+import { concatBytes } from "./bytes";
 
 const MAX_ENTRIES = 1 << 20;
 const MAX_NAME = 1 << 12;
@@ -151,10 +152,7 @@ export function encodeLegacyImatrix(entries: ReadonlyMap<string, Float32Array>, 
     i32(db.length);
     parts.push(db);
   }
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
-  return out;
+  return concatBytes(parts);
 }
 
 // --- calib: writers -------------------------------------------------------------------------
@@ -250,8 +248,5 @@ export function encodeImatrixLegacy(entries: ReadonlyMap<string, ImatrixSums>, i
   const db = enc.encode(info.datasets?.[0] ?? "");
   i32(db.length);
   parts.push(db);
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
-  return out;
+  return concatBytes(parts);
 }

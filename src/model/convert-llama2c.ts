@@ -6,7 +6,7 @@
 import { nodeBuiltin } from "../engine/node-builtin";
 import { TensorshrinkError } from "../errors";
 import { readLlama2cCheckpoint, readLlama2cTokenizer, type Llama2cTensor } from "../formats/llama2c";
-import { openSource, type ByteSource, type SourceInput } from "../formats/source";
+import { closingOnError, openSource, type SourceInput } from "../formats/source";
 import { vocabFromLlama2c } from "./vocab";
 import { checkLlamaTensors, checkLlamaVocab } from "./validate";
 import { planAsModelSource, planShapeParams, type ModelPlan, type ModelTensor, type PlanModelSource, type PlanOptions } from "./plan";
@@ -29,13 +29,7 @@ function plainTensor(name: string, rows: number, cols: number, vector: boolean, 
  */
 export async function llamaFromLlama2c(checkpoint: SourceInput, tokenizer: SourceInput, opts: PlanOptions = {}): Promise<ModelPlan> {
   const src = await openSource(checkpoint);
-  let tsrc: ByteSource;
-  try {
-    tsrc = await openSource(tokenizer);
-  } catch (e) {
-    await src.close?.().catch(() => undefined);
-    throw e;
-  }
+  const tsrc = await closingOnError(src, () => openSource(tokenizer));
   try {
     const ck = await readLlama2cCheckpoint(src);
     const tok = await readLlama2cTokenizer(tsrc, ck.config.vocabSize);

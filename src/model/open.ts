@@ -9,7 +9,7 @@
 import { nodeBuiltin } from "../engine/node-builtin";
 import { TensorshrinkError } from "../errors";
 import type { Engine } from "../engine/engine";
-import { openFileSource, openSource, urlResolver, type ByteSource, type FileResolver, type SourceInput, type UrlSourceOptions } from "../formats/source";
+import { closingOnError, openFileSource, openSource, urlResolver, type ByteSource, type FileResolver, type SourceInput, type UrlSourceOptions } from "../formats/source";
 import { readGguf } from "../formats/gguf";
 import { ggufModelSource, type ModelSource } from "./source";
 import { checkLlamaModel } from "./validate";
@@ -86,14 +86,11 @@ function loneSafetensors(src: ByteSource): TensorshrinkError {
 
 /** A GGUF source as a checked model source; the source is closed when anything fails. */
 async function ggufModel(src: ByteSource, engine: Engine): Promise<ModelSource> {
-  try {
+  return closingOnError(src, async () => {
     const m = ggufModelSource(await readGguf(src), engine);
     checkLlamaModel(m, src.name);
     return m;
-  } catch (e) {
-    await src.close?.().catch(() => undefined);
-    throw e;
-  }
+  });
 }
 
 async function openPath(path: string, engine: Engine, opts: OpenModelOptions): Promise<ModelSource> {
@@ -102,13 +99,7 @@ async function openPath(path: string, engine: Engine, opts: OpenModelOptions): P
   try { st = await fs.stat(path); } catch (e) { throw new TensorshrinkError("E_IO", `cannot open ${path}: ${(e as Error).message}`, { file: path }); }
   if (st.isDirectory()) return openHf(path);
   const src = await openFileSource(path); // refuses FIFOs, devices, sockets
-  let kind: SniffedFormat;
-  try {
-    kind = await sniffModelFormat(src);
-  } catch (e) {
-    await src.close?.().catch(() => undefined);
-    throw e;
-  }
+  const kind: SniffedFormat = await closingOnError(src, () => sniffModelFormat(src));
   if (kind === "gguf") return ggufModel(src, engine);
   await src.close?.();
   if (kind === "safetensors") throw loneSafetensors(src);
@@ -118,13 +109,7 @@ async function openPath(path: string, engine: Engine, opts: OpenModelOptions): P
 }
 
 async function openBytes(src: ByteSource, engine: Engine, opts: OpenModelOptions): Promise<ModelSource> {
-  let kind: SniffedFormat;
-  try {
-    kind = await sniffModelFormat(src);
-  } catch (e) {
-    await src.close?.().catch(() => undefined);
-    throw e;
-  }
+  const kind: SniffedFormat = await closingOnError(src, () => sniffModelFormat(src));
   if (kind === "gguf") return ggufModel(src, engine);
   if (kind !== "llama2c") {
     await src.close?.();
@@ -135,13 +120,7 @@ async function openBytes(src: ByteSource, engine: Engine, opts: OpenModelOptions
     throw new TensorshrinkError("E_ARG_TYPE", `${src.name} looks like a llama2.c checkpoint: it needs its tokenizer (options.tokenizer)`, { file: src.name });
   }
   const m = await import("./convert");
-  let tok: ByteSource;
-  try {
-    tok = await openSource(opts.tokenizer, opts);
-  } catch (e) {
-    await src.close?.().catch(() => undefined);
-    throw e;
-  }
+  const tok = await closingOnError(src, () => openSource(opts.tokenizer!, opts));
   return m.planAsModelSource(await m.llamaFromLlama2c(src, tok, { name: opts.name }));
 }
 
