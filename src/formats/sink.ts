@@ -4,6 +4,7 @@
  * `WritableStream` (browsers). Re-exported by ./source.ts.
  */
 import { TensorshrinkError, isTensorshrinkError } from "../errors";
+import { concatBytes } from "./bytes";
 import { fileIdentityOf, ioError, nodeFs, nodePath } from "./node-fs";
 import type { ByteSource } from "./source";
 
@@ -52,9 +53,7 @@ export function memorySink(): MemorySink {
     async abort() { state = "aborted"; chunks.length = 0; n = 0; },
     bytes() {
       if (chunks.length === 1) return chunks[0]!;
-      const out = new Uint8Array(n);
-      let o = 0;
-      for (const c of chunks) { out.set(c, o); o += c.byteLength; }
+      const out = concatBytes(chunks);
       chunks.length = 0;
       chunks.push(out);
       return out;
