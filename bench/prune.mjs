@@ -5,13 +5,16 @@
 //   --part joint       SparseGPT at 50% / 2:4 / 4:8 straight to Q4_K_M in one calibrated sweep: RTN of the pruned
 //                      weights in the sweep, and the joint prune + quantize (--joint)
 //   --part structured  FFN -10/-25% (per layer; -25% global = deci), heads -25% (per layer; global = deci),
-//                      1 and 2 layers removed (Block Influence): file size, PPL, KLD
+//                      FFN / heads -25% with FLAP bias compensation, 1 and 2 layers removed (Block Influence): file
+//                      size, PPL, KLD
+// Models are judged several at a time against one run of the dense base (evaluateGgufMany).
 //   --part speed       llama.cpp load time and generation tokens/s, dense F16 vs the structured files, alternating
 //                      A/B in the same run (same threads), --gen tokens each
 //   --part time        SparseGPT time on kjv3M (from the sparse part) and on a >= 100M-parameter synthetic model,
 //                      beside RTN Q4_K_M of the same model
-// Usage: node --import tsx bench/prune.mjs --part sparse [--threads 2] [--chunks 16] [--docs 263] [--gen 256] [--only RE]
+// Usage: node --import tsx bench/prune.mjs --part sparse [--threads 2] [--chunks 16] [--docs 263] [--gen 256] [--only RE] [--out DIR]
 // KLD = KL(P_dense F16 || P_model) over every scored token of the first --docs documents of eval.txt (context 512).
+// PRUNE.md is regenerated on every save; its "## Notes" section (to the end of the file) is written by hand and kept.
 import { writeFileSync, existsSync, mkdtempSync, rmSync, statSync, readFileSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { tmpdir } from "node:os";
@@ -29,11 +32,13 @@ if (!["kjv3M.bin", "tok512.bin", "calib.txt", "eval.txt"].every((f) => existsSyn
   console.log(`SKIP: ${D} not found; nothing written`);
   process.exit(0);
 }
-const jsonPath = path.join(here, "prune.json");
+// --out DIR: write prune.json / PRUNE.md there instead of bench/ (trial runs)
+const outDir = argS("--out") ? path.resolve(argS("--out")) : here;
+const jsonPath = path.join(outDir, "prune.json");
 const prev = existsSync(jsonPath) ? JSON.parse(readFileSync(jsonPath, "utf8")) : {};
 const state = { rows: Array.isArray(prev.rows) && prev.version === 2 ? prev.rows : [], speed: prev.version === 2 ? prev.speed ?? [] : [], timing: prev.version === 2 ? prev.timing ?? {} : {}, runs: prev.version === 2 ? prev.runs ?? [] : [] };
 const ts = await import(pathToFileURL(path.join(root, "src/index.ts")).href);
-const { evaluateGguf } = await import(pathToFileURL(path.join(root, "src/eval/llama.ts")).href);
+const { evaluateGgufMany } = await import(pathToFileURL(path.join(root, "src/eval/llama.ts")).href);
 const tmp = mkdtempSync(path.join(tmpdir(), "ts-prune-"));
 const t0 = Date.now();
 const tname = (t) => (t === "0.5" ? "50%" : t);
@@ -46,8 +51,13 @@ try {
   const base = path.join(tmp, "dense-F16.gguf");
   await ts.quantizeModel(engine, src, await ts.openFileSink(base), { ftype: "F16" });
   const calib = { tokens, ctx: 128, chunks: CHUNKS, dataset: "calib.txt" };
-  const judge = async (group, label, file, extra = {}) => {
-    const r = await evaluateGguf(base, file, docs, { threads: THREADS, contextSize: 512 });
+  // several models against the dense F16 base in one llama.cpp pass (the base runs once): items [group, label, file, extra]
+  const judgeMany = async (items) => {
+    if (!items.length) return [];
+    const rs = await evaluateGgufMany(base, items.map((x) => x[2]), docs, { threads: THREADS, contextSize: 512 });
+    return items.map(([group, label, file, extra = {}], k) => record(group, label, file, extra, rs[k]));
+  };
+  const record = (group, label, file, extra, r) => {
     const row = { group, label, bytes: statSync(file).size, perplexity: r.other.perplexity, kld: r.kl.mean, top1: r.top1Agreement, basePerplexity: r.base.perplexity, tokens: r.base.tokens ?? r.base.count, docs: docs.length, ...extra };
     state.rows = state.rows.filter((x) => x.label !== label).concat([row]);
     save();
@@ -60,35 +70,45 @@ try {
   if (PART === "sparse") {
     const baseQ = path.join(tmp, "dense-Q4_K_M.gguf");
     { const s = await ts.openModel(base, engine); await write(s, baseQ, { ftype: "Q4_K_M" }); await s.close?.(); }
-    await judge("dense", "dense Q4_K_M", baseQ);
-    for (const target of TARGETS) for (const method of ["magnitude", "wanda", "sparsegpt"]) {
-      const f = path.join(tmp, `${method}-${target.replace(":", "_")}-F16.gguf`);
-      const { seconds } = await write(src, f, { ftype: "F16", methods: [ts.pruneMethod(specOf(method, target))], calibration: method === "magnitude" ? undefined : calib });
-      await judge("sparse", `${method} ${tname(target)}`, f, { seconds });
-      const fq = f.replace("-F16", "-Q4_K_M");
-      { const s = await ts.openModel(f, engine); await write(s, fq, { ftype: "Q4_K_M" }); await s.close?.(); }
-      await judge("sparse+q", `${method} ${tname(target)}, then Q4_K_M of the file`, fq);
+    for (const [ti, target] of TARGETS.entries()) {
+      // one llama.cpp pass per target: its 6 files (and dense Q4_K_M with the first)
+      const items = ti === 0 ? [["dense", "dense Q4_K_M", baseQ]] : [];
+      for (const method of ["magnitude", "wanda", "sparsegpt"]) {
+        const f = path.join(tmp, `${method}-${target.replace(":", "_")}-F16.gguf`);
+        const { seconds } = await write(src, f, { ftype: "F16", methods: [ts.pruneMethod(specOf(method, target))], calibration: method === "magnitude" ? undefined : calib });
+        items.push(["sparse", `${method} ${tname(target)}`, f, { seconds }]);
+        const fq = f.replace("-F16", "-Q4_K_M");
+        { const s = await ts.openModel(f, engine); await write(s, fq, { ftype: "Q4_K_M" }); await s.close?.(); }
+        items.push(["sparse+q", `${method} ${tname(target)}, then Q4_K_M of the file`, fq]);
+      }
+      await judgeMany(items);
     }
   } else if (PART === "joint") {
+    const items = [];
     for (const target of TARGETS) for (const joint of [false, true]) {
       const f = path.join(tmp, `sgpt-${target.replace(":", "_")}-${joint}.gguf`);
       const { seconds } = await write(src, f, { ftype: "Q4_K_M", methods: [ts.pruneMethod(specOf("sparsegpt", target, joint))], calibration: calib });
-      await judge("joint", `sparsegpt ${tname(target)} -> Q4_K_M, ${joint ? "joint prune + quantize" : "RTN in the sweep"}`, f, { seconds });
+      items.push(["joint", `sparsegpt ${tname(target)} -> Q4_K_M, ${joint ? "joint prune + quantize" : "RTN in the sweep"}`, f, { seconds }]);
     }
+    await judgeMany(items);
   } else if (PART === "structured" || PART === "speed") {
     const m = await ts.LlamaModel.open(engine, src, { nCtx: 128 });
     const stats = await ts.collectStats(engine, m, tokens, { ctx: 128, chunks: CHUNKS });
+    const means = await ts.collectInputMeans(engine, m, tokens, { ctx: 128, chunks: CHUNKS }); // FLAP bias compensation
     m.dispose();
     const st = [
       ["FFN -10%", () => ts.pruneFfnChannels(src, 0.10, stats)],
       ["FFN -25%", () => ts.pruneFfnChannels(src, 0.25, stats)],
+      ["FFN -25% + bias compensation", () => ts.pruneFfnChannels(src, 0.25, stats, { biasCompensation: means })],
       ["FFN -25% global (deci)", () => ts.pruneFfnChannels(src, 0.25, stats, { scope: "global" })],
       ["heads -25%", () => ts.pruneHeads(src, 0.25, stats)],
+      ["heads -25% + bias compensation", () => ts.pruneHeads(src, 0.25, stats, { biasCompensation: means })],
       ["heads -25% global (deci)", () => ts.pruneHeads(src, 0.25, stats, { scope: "global" })],
+      ["heads -25% global (deci) + bias compensation", () => ts.pruneHeads(src, 0.25, stats, { scope: "global", biasCompensation: means })],
       ["1 layer removed (BI)", () => ts.pruneLayers(src, 1, stats.blockInfluence)],
       ["2 layers removed (BI)", () => ts.pruneLayers(src, 2, stats.blockInfluence)],
     ];
-    const files = [];
+    const files = [], items = [];
     const only = argS("--only"); // a regular expression selecting structured rows (e.g. "heads|layer")
     for (const [label, make] of only ? st.filter(([l]) => new RegExp(only).test(l)) : st) {
       const r = await make();
@@ -96,8 +116,9 @@ try {
       await write(r.source, f, { ftype: "F16" });
       const arch = String(r.source.metadata.find((k) => k.key === "general.architecture").value);
       files.push([label, f, arch, r.paramsAfter]);
-      if (PART === "structured") await judge("structured", `${label} (F16)`, f, { arch, params: r.paramsAfter });
+      if (PART === "structured") items.push(["structured", `${label} (F16)`, f, { arch, params: r.paramsAfter }]);
     }
+    if (PART === "structured") await judgeMany(items);
     if (PART === "speed") {
       const nlc = await import("node-llama-cpp");
       const llama = await nlc.getLlama({ gpu: false, build: "never", skipDownload: true, logLevel: "error" });
@@ -147,7 +168,7 @@ try {
   await src.close?.();
   state.runs = state.runs.filter((r) => r.part !== PART).concat([{ part: PART, date: new Date().toISOString(), seconds: (Date.now() - t0) / 1000, threads: THREADS, chunks: CHUNKS, docs: NDOCS, load: (await import("node:os")).loadavg()[0] }]);
   save();
-  console.log(`part ${PART} done in ${((Date.now() - t0) / 1000).toFixed(0)} s; wrote bench/prune.json and bench/PRUNE.md`);
+  console.log(`part ${PART} done in ${((Date.now() - t0) / 1000).toFixed(0)} s; wrote ${jsonPath} and PRUNE.md beside it`);
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }
@@ -188,5 +209,10 @@ function save() {
     const b = state.timing.big;
     if (b) md += `- Synthetic llama ${b.shape} (${(b.params / 1e6).toFixed(1)} M parameters), \`--part time\`: RTN Q4_K_M ${b.rtnQ4KMSeconds.toFixed(1)} s wall (${b.rtnCpuSeconds.toFixed(1)} s CPU); SparseGPT 50% + Q4_K_M through the calibrated sweep (${b.calibTokens} random tokens) ${b.sparseGptQ4KMSeconds.toFixed(1)} s wall (${b.sparseGptCpuSeconds.toFixed(1)} s CPU): ${(b.sparseGptCpuSeconds / b.rtnCpuSeconds).toFixed(1)}× RTN's CPU time${b.layerSeconds ? `; per block ${b.layerSeconds.map((x) => x.toFixed(1)).join(", ")} s` : ""}.\n`;
   }
-  writeFileSync(path.join(here, "PRUNE.md"), md);
+  // keep the hand-written notes: everything from the "## Notes" heading of the current PRUNE.md to its end
+  const mdPath = path.join(outDir, "PRUNE.md");
+  const prevMd = existsSync(mdPath) ? readFileSync(mdPath, "utf8") : "";
+  const at = prevMd.search(/^## Notes/m);
+  if (at >= 0) md += "\n" + prevMd.slice(at);
+  writeFileSync(mdPath, md);
 }
