@@ -12,6 +12,7 @@
 //                      A/B in the same run (same threads), --gen tokens each
 //   --part time        SparseGPT time on kjv3M (from the sparse part) and on a >= 100M-parameter synthetic model,
 //                      beside RTN Q4_K_M of the same model
+//   --part render      only regenerate PRUNE.md from prune.json
 // Usage: node --import tsx bench/prune.mjs --part sparse [--threads 2] [--chunks 16] [--docs 263] [--gen 256] [--only RE] [--out DIR]
 // KLD = KL(P_dense F16 || P_model) over every scored token of the first --docs documents of eval.txt (context 512).
 // PRUNE.md is regenerated on every save; its "## Notes" section (to the end of the file) is written by hand and kept.
@@ -41,10 +42,13 @@ const ts = await import(pathToFileURL(path.join(root, "src/index.ts")).href);
 const { evaluateGgufMany } = await import(pathToFileURL(path.join(root, "src/eval/llama.ts")).href);
 const tmp = mkdtempSync(path.join(tmpdir(), "ts-prune-"));
 const t0 = Date.now();
+let paramCounts = null;
 const tname = (t) => (t === "0.5" ? "50%" : t);
 try {
   const engine = await ts.init({ threads: 0 });
   const src = await ts.openLlama2cModel(path.join(D, "kjv3M.bin"), path.join(D, "tok512.bin"));
+  const nParams = (t) => t.ne.reduce((a, b) => a * b, 1);
+  paramCounts = { blocks: src.tensors.filter((t) => /^blk\.\d+\.(attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|ffn_down)\.weight$/.test(t.name)).reduce((a, t) => a + nParams(t), 0), total: src.tensors.reduce((a, t) => a + nParams(t), 0), nLayer: src.hparams.nLayer };
   const tok = ts.Tokenizer.fromGguf({ kv: new Map(src.metadata.map((kv) => [kv.key, kv])) });
   const tokens = Int32Array.from(tok.encode(readFileSync(path.join(D, "calib.txt"), "utf8").trimEnd(), { addBos: true }));
   const docs = ts.splitDocuments(readFileSync(path.join(D, "eval.txt"), "utf8")).slice(0, NDOCS);
@@ -164,9 +168,11 @@ try {
     state.timing.big = { shape: "10 x 1024, n_ff 2048, vocab 4096", params, calibTokens: 4 * 128, rtnQ4KMSeconds: rtn.seconds, rtnCpuSeconds: (rtnCpu.user + rtnCpu.system) / 1e6, sparseGptQ4KMSeconds: sg.seconds, sparseGptCpuSeconds: (sgCpu.user + sgCpu.system) / 1e6, layerSeconds: sg.rep.methods?.sweep?.layerSeconds };
     console.log(state.timing.big);
     save();
+  } else if (PART === "render") {
+    save(); // only regenerate PRUNE.md from prune.json
   } else throw new Error(`unknown --part ${PART}`);
   await src.close?.();
-  state.runs = state.runs.filter((r) => r.part !== PART).concat([{ part: PART, date: new Date().toISOString(), seconds: (Date.now() - t0) / 1000, threads: THREADS, chunks: CHUNKS, docs: NDOCS, load: (await import("node:os")).loadavg()[0] }]);
+  if (PART !== "render") state.runs = state.runs.filter((r) => r.part !== PART).concat([{ part: PART, date: new Date().toISOString(), seconds: (Date.now() - t0) / 1000, threads: THREADS, chunks: CHUNKS, docs: NDOCS, load: (await import("node:os")).loadavg()[0] }]);
   save();
   console.log(`part ${PART} done in ${((Date.now() - t0) / 1000).toFixed(0)} s; wrote ${jsonPath} and PRUNE.md beside it`);
 } finally {
@@ -186,13 +192,20 @@ function save() {
   }
   writeFileSync(jsonPath, JSON.stringify({ version: 2, rows: state.rows, speed: state.speed, timing: state.timing, runs: state.runs }, null, 1) + "\n");
   const order = ["dense", "sparse", "sparse+q", "joint", "structured"];
-  const rows = state.rows.slice().sort((a, b) => order.indexOf(a.group) - order.indexOf(b.group));
+  // within a group: by target (50%, 2:4, 4:8), method, then the structured list's order; stable otherwise
+  const idx = (list, l) => { const i = list.findIndex((x) => l.includes(x)); return i < 0 ? list.length : i; };
+  // [label part, rank]: the more specific part first (matching is by substring)
+  const STRUCT_R = [["FFN -10%", 0], ["FFN -25% +", 2], ["FFN -25% global", 3], ["FFN -25%", 1], ["heads -25% +", 5], ["heads -25% global (deci) +", 7], ["heads -25% global", 6], ["heads -25%", 4], ["1 layer", 8], ["2 layers", 9]];
+  const STRUCT = STRUCT_R.map((x) => x[0]), structRank = (l) => { const i = idx(STRUCT, l); return i < STRUCT_R.length ? STRUCT_R[i][1] : 99; };
+  const key = (r) => [order.indexOf(r.group), idx(["50%", "2:4", "4:8"], r.label), idx(["magnitude", "wanda", "sparsegpt"], r.label), idx(["RTN", "joint"], r.label), structRank(r.label)];
+  const cmp = (a, b) => { const x = key(a), y = key(b); for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i] - y[i]; return 0; };
+  const rows = state.rows.slice().sort(cmp);
   const fmt = (r) => `| ${r.label} | ${r.bytes} | ${r.perplexity.toFixed(4)} | ${r.kld.toFixed(5)} | ${(100 * r.top1).toFixed(2)} | ${r.docs} / ${r.tokens} | ${r.seconds == null ? "" : r.seconds.toFixed(1)} |`;
   const runs = state.runs.map((r) => `\`--part ${r.part}\` ${r.date.slice(0, 16)} UTC (${r.seconds.toFixed(0)} s, --threads ${r.threads} --chunks ${r.chunks} --docs ${r.docs}, load average ${r.load?.toFixed?.(1)})`).join("; ");
   const base = rows.find((r) => r.basePerplexity)?.basePerplexity;
   let md = `# Pruning on kjv3M, judged by llama.cpp\n\n` +
     `Generated by \`node --import tsx bench/prune.mjs --part P\` for each part: ${runs || "(no run yet)"}. ` +
-    `Every attention and FFN matrix of the 4 blocks is pruned (token_embd / output and the norms kept: 2,097,152 of 3,279,104 parameters). ` +
+    (paramCounts ? `Every attention and FFN matrix of the ${paramCounts.nLayer} blocks is pruned (token_embd / output and the norms kept: ${paramCounts.blocks.toLocaleString("en-US")} of ${paramCounts.total.toLocaleString("en-US")} parameters). ` : "") +
     `Wanda and SparseGPT are calibrated by quantizeModel's sweep (each block on the outputs of the already-pruned blocks) over ${CHUNKS} chunks of 128 tokens of calib.txt. ` +
     `llama.cpp (node-llama-cpp, context 512) scores documents of eval.txt (BOS + document; the "docs / tokens" column); KLD = KL(P_dense F16 ‖ P_model), mean over scored tokens; top-1 = same argmax as dense F16. ` +
     `Dense F16 perplexity: ${base?.toFixed(4) ?? "?"}. "s" = wall seconds of prune + write (shared 2-core machine: compare within a part only).\n\n` +
