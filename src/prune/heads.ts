@@ -35,8 +35,11 @@ export interface PruneHeadsOptions {
   biasCompensation?: InputMeans | null;
 }
 
-/** Scores of every KV group: `scores[l][g]` (see the file header). */
-export async function headGroupScores(source: ModelSource, stats?: ActStats | null): Promise<number[][]> {
+/**
+ * Scores of every KV group: `scores[l][g]` (see the file header). With `means` (bias compensation) E[x_c²] becomes
+ * Var[x_c] = E[x_c²] − E[x_c]²: the mean is kept as attn_output.bias, so a group costs only its fluctuation (FLAP).
+ */
+export async function headGroupScores(source: ModelSource, stats?: ActStats | null, means?: InputMeans | null): Promise<number[][]> {
   const cfg = llamaConfigFromMetadata(source.metadata, source.tensors);
   if (cfg.nExpert > 0) throw new TensorshrinkError("E_UNSUPPORTED", "head pruning of MoE models is not supported", { arch: cfg.arch });
   const byName = new Map(source.tensors.map((t) => [t.name, t]));
@@ -50,11 +53,12 @@ export async function headGroupScores(source: ModelSource, stats?: ActStats | nu
     for (let i = 0; i < C; i++) for (let c = 0; c < q; c++) colSq[c] += W[i * q + c] ** 2;
     const st = stats?.get(o.name);
     const ms = st ? stats!.meanSq(o.name) : null;
+    const mu = ms && means ? meansOf(means, o.name, q) : null; // bias compensation keeps the mean: score the variance (FLAP)
     const V = ms ? null : await v.readRows(0, nkv * hd);
     const sc: number[] = [];
     for (let g = 0; g < nkv; g++) {
       let s = 0;
-      if (ms) for (let c = g * r * hd; c < (g + 1) * r * hd; c++) s += colSq[c] * ms[c];
+      if (ms) for (let c = g * r * hd; c < (g + 1) * r * hd; c++) s += colSq[c] * (mu ? Math.max(0, ms[c] - mu[c] ** 2) : ms[c]);
       else {
         let on = 0, vn = 0;
         for (let c = g * r * hd; c < (g + 1) * r * hd; c++) on += colSq[c];
@@ -76,7 +80,7 @@ export async function pruneHeads(source: ModelSource, fraction: number, stats?: 
   if (!(typeof fraction === "number" && fraction >= 0 && fraction < 1)) throw new TensorshrinkError("E_RANGE", `head fraction must be in [0, 1), got ${fraction}`, { fraction });
   const scope = opts.scope ?? "layer";
   if (scope !== "layer" && scope !== "global") throw new TensorshrinkError("E_RANGE", `scope must be "layer" or "global", got ${String(scope)}`);
-  const scores = await headGroupScores(source, stats);
+  const scores = await headGroupScores(source, stats, opts.biasCompensation);
   const remove: number[][] = scores.map(() => []);
   if (scope === "layer") {
     scores.forEach((sc, l) => {

@@ -5,7 +5,8 @@
  *   columns of ffn_down) and lowers `llama.feed_forward_length`. Channel c of block l is scored
  *   ‖W_down[:, c]‖₂ · ‖h_c‖₂ with h = silu(gate·x) ⊙ (up·x) the down projection's input (its Σx² from
  *   calibration statistics; without statistics ‖W_down[:, c]‖₂ · ‖W_gate[c]‖₂ · ‖W_up[c]‖₂, a magnitude proxy).
- *   The lowest-scored channels go; the kept ones stay in their order.
+ *   The lowest-scored channels go; the kept ones stay in their order. With bias compensation the score uses
+ *   the fluctuation instead, ‖W_down[:, c]‖₂ · sqrt(Var[h_c]) (FLAP: the mean is kept as a bias).
  * - {@link pruneLayers}: removes whole blocks with the lowest Block Influence (ShortGPT: mean 1 − cos(x_in, x_out)),
  *   renumbers `blk.N` and lowers `llama.block_count`.
  * - attention heads: src/prune/heads.ts.
@@ -110,7 +111,8 @@ export async function pruneFfnChannels(source: ModelSource, fraction: number, st
     const G = st ? null : await g.readRows(0, nFf), U = st ? null : await u.readRows(0, nFf);
     for (let c = 0; c < nFf; c++) {
       let dn = 0; for (let r = 0; r < nEmbd; r++) dn += Dn[r * nFf + c] ** 2;
-      if (st) score[c] = Math.sqrt(dn) * Math.sqrt(st.sumSq[c]);
+      // with bias compensation the mean is kept, so a channel costs only its fluctuation (FLAP): Var[h_c] = E[h²] − E[h]²
+      if (st) score[c] = Math.sqrt(dn) * Math.sqrt(comp ? Math.max(0, st.sumSq[c] / Math.max(1, st.counts[0]) - meansOf(comp, d.name, nFf)[c] ** 2) : st.sumSq[c]);
       else { let gn = 0, un = 0; for (let j = 0; j < nEmbd; j++) { gn += G![c * nEmbd + j] ** 2; un += U![c * nEmbd + j] ** 2; } score[c] = Math.sqrt(dn * gn * un); }
     }
     scores.push(score);
