@@ -5,13 +5,17 @@
 //   --part joint       SparseGPT at 50% / 2:4 / 4:8 straight to Q4_K_M in one calibrated sweep: RTN of the pruned
 //                      weights in the sweep, and the joint prune + quantize (--joint)
 //   --part structured  FFN -10/-25% (per layer; -25% global = deci), heads -25% (per layer; global = deci),
-//                      1 and 2 layers removed (Block Influence): file size, PPL, KLD
+//                      FFN / heads -25% with FLAP bias compensation, 1 and 2 layers removed (Block Influence): file
+//                      size, PPL, KLD
+// Models are judged several at a time against one run of the dense base (evaluateGgufMany).
 //   --part speed       llama.cpp load time and generation tokens/s, dense F16 vs the structured files, alternating
 //                      A/B in the same run (same threads), --gen tokens each
 //   --part time        SparseGPT time on kjv3M (from the sparse part) and on a >= 100M-parameter synthetic model,
 //                      beside RTN Q4_K_M of the same model
-// Usage: node --import tsx bench/prune.mjs --part sparse [--threads 2] [--chunks 16] [--docs 263] [--gen 256] [--only RE]
+//   --part render      only regenerate PRUNE.md from prune.json
+// Usage: node --import tsx bench/prune.mjs --part sparse [--threads 2] [--chunks 16] [--docs 263] [--gen 256] [--only RE] [--out DIR]
 // KLD = KL(P_dense F16 || P_model) over every scored token of the first --docs documents of eval.txt (context 512).
+// PRUNE.md is regenerated on every save; its "## Notes" section (to the end of the file) is written by hand and kept.
 import { writeFileSync, existsSync, mkdtempSync, rmSync, statSync, readFileSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { tmpdir } from "node:os";
@@ -29,25 +33,35 @@ if (!["kjv3M.bin", "tok512.bin", "calib.txt", "eval.txt"].every((f) => existsSyn
   console.log(`SKIP: ${D} not found; nothing written`);
   process.exit(0);
 }
-const jsonPath = path.join(here, "prune.json");
+// --out DIR: write prune.json / PRUNE.md there instead of bench/ (trial runs)
+const outDir = argS("--out") ? path.resolve(argS("--out")) : here;
+const jsonPath = path.join(outDir, "prune.json");
 const prev = existsSync(jsonPath) ? JSON.parse(readFileSync(jsonPath, "utf8")) : {};
 const state = { rows: Array.isArray(prev.rows) && prev.version === 2 ? prev.rows : [], speed: prev.version === 2 ? prev.speed ?? [] : [], timing: prev.version === 2 ? prev.timing ?? {} : {}, runs: prev.version === 2 ? prev.runs ?? [] : [] };
 const ts = await import(pathToFileURL(path.join(root, "src/index.ts")).href);
-const { evaluateGguf } = await import(pathToFileURL(path.join(root, "src/eval/llama.ts")).href);
+const { evaluateGgufMany } = await import(pathToFileURL(path.join(root, "src/eval/llama.ts")).href);
 const tmp = mkdtempSync(path.join(tmpdir(), "ts-prune-"));
 const t0 = Date.now();
+let paramCounts = null;
 const tname = (t) => (t === "0.5" ? "50%" : t);
 try {
   const engine = await ts.init({ threads: 0 });
   const src = await ts.openLlama2cModel(path.join(D, "kjv3M.bin"), path.join(D, "tok512.bin"));
+  const nParams = (t) => t.ne.reduce((a, b) => a * b, 1);
+  paramCounts = { blocks: src.tensors.filter((t) => /^blk\.\d+\.(attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|ffn_down)\.weight$/.test(t.name)).reduce((a, t) => a + nParams(t), 0), total: src.tensors.reduce((a, t) => a + nParams(t), 0), nLayer: src.hparams.nLayer };
   const tok = ts.Tokenizer.fromGguf({ kv: new Map(src.metadata.map((kv) => [kv.key, kv])) });
   const tokens = Int32Array.from(tok.encode(readFileSync(path.join(D, "calib.txt"), "utf8").trimEnd(), { addBos: true }));
   const docs = ts.splitDocuments(readFileSync(path.join(D, "eval.txt"), "utf8")).slice(0, NDOCS);
   const base = path.join(tmp, "dense-F16.gguf");
   await ts.quantizeModel(engine, src, await ts.openFileSink(base), { ftype: "F16" });
   const calib = { tokens, ctx: 128, chunks: CHUNKS, dataset: "calib.txt" };
-  const judge = async (group, label, file, extra = {}) => {
-    const r = await evaluateGguf(base, file, docs, { threads: THREADS, contextSize: 512 });
+  // several models against the dense F16 base in one llama.cpp pass (the base runs once): items [group, label, file, extra]
+  const judgeMany = async (items) => {
+    if (!items.length) return [];
+    const rs = await evaluateGgufMany(base, items.map((x) => x[2]), docs, { threads: THREADS, contextSize: 512 });
+    return items.map(([group, label, file, extra = {}], k) => record(group, label, file, extra, rs[k]));
+  };
+  const record = (group, label, file, extra, r) => {
     const row = { group, label, bytes: statSync(file).size, perplexity: r.other.perplexity, kld: r.kl.mean, top1: r.top1Agreement, basePerplexity: r.base.perplexity, tokens: r.base.tokens ?? r.base.count, docs: docs.length, ...extra };
     state.rows = state.rows.filter((x) => x.label !== label).concat([row]);
     save();
@@ -60,35 +74,45 @@ try {
   if (PART === "sparse") {
     const baseQ = path.join(tmp, "dense-Q4_K_M.gguf");
     { const s = await ts.openModel(base, engine); await write(s, baseQ, { ftype: "Q4_K_M" }); await s.close?.(); }
-    await judge("dense", "dense Q4_K_M", baseQ);
-    for (const target of TARGETS) for (const method of ["magnitude", "wanda", "sparsegpt"]) {
-      const f = path.join(tmp, `${method}-${target.replace(":", "_")}-F16.gguf`);
-      const { seconds } = await write(src, f, { ftype: "F16", methods: [ts.pruneMethod(specOf(method, target))], calibration: method === "magnitude" ? undefined : calib });
-      await judge("sparse", `${method} ${tname(target)}`, f, { seconds });
-      const fq = f.replace("-F16", "-Q4_K_M");
-      { const s = await ts.openModel(f, engine); await write(s, fq, { ftype: "Q4_K_M" }); await s.close?.(); }
-      await judge("sparse+q", `${method} ${tname(target)}, then Q4_K_M of the file`, fq);
+    for (const [ti, target] of TARGETS.entries()) {
+      // one llama.cpp pass per target: its 6 files (and dense Q4_K_M with the first)
+      const items = ti === 0 ? [["dense", "dense Q4_K_M", baseQ]] : [];
+      for (const method of ["magnitude", "wanda", "sparsegpt"]) {
+        const f = path.join(tmp, `${method}-${target.replace(":", "_")}-F16.gguf`);
+        const { seconds } = await write(src, f, { ftype: "F16", methods: [ts.pruneMethod(specOf(method, target))], calibration: method === "magnitude" ? undefined : calib });
+        items.push(["sparse", `${method} ${tname(target)}`, f, { seconds }]);
+        const fq = f.replace("-F16", "-Q4_K_M");
+        { const s = await ts.openModel(f, engine); await write(s, fq, { ftype: "Q4_K_M" }); await s.close?.(); }
+        items.push(["sparse+q", `${method} ${tname(target)}, then Q4_K_M of the file`, fq]);
+      }
+      await judgeMany(items);
     }
   } else if (PART === "joint") {
+    const items = [];
     for (const target of TARGETS) for (const joint of [false, true]) {
       const f = path.join(tmp, `sgpt-${target.replace(":", "_")}-${joint}.gguf`);
       const { seconds } = await write(src, f, { ftype: "Q4_K_M", methods: [ts.pruneMethod(specOf("sparsegpt", target, joint))], calibration: calib });
-      await judge("joint", `sparsegpt ${tname(target)} -> Q4_K_M, ${joint ? "joint prune + quantize" : "RTN in the sweep"}`, f, { seconds });
+      items.push(["joint", `sparsegpt ${tname(target)} -> Q4_K_M, ${joint ? "joint prune + quantize" : "RTN in the sweep"}`, f, { seconds }]);
     }
+    await judgeMany(items);
   } else if (PART === "structured" || PART === "speed") {
     const m = await ts.LlamaModel.open(engine, src, { nCtx: 128 });
     const stats = await ts.collectStats(engine, m, tokens, { ctx: 128, chunks: CHUNKS });
+    const means = await ts.collectInputMeans(engine, m, tokens, { ctx: 128, chunks: CHUNKS }); // FLAP bias compensation
     m.dispose();
     const st = [
       ["FFN -10%", () => ts.pruneFfnChannels(src, 0.10, stats)],
       ["FFN -25%", () => ts.pruneFfnChannels(src, 0.25, stats)],
+      ["FFN -25% + bias compensation", () => ts.pruneFfnChannels(src, 0.25, stats, { biasCompensation: means })],
       ["FFN -25% global (deci)", () => ts.pruneFfnChannels(src, 0.25, stats, { scope: "global" })],
       ["heads -25%", () => ts.pruneHeads(src, 0.25, stats)],
+      ["heads -25% + bias compensation", () => ts.pruneHeads(src, 0.25, stats, { biasCompensation: means })],
       ["heads -25% global (deci)", () => ts.pruneHeads(src, 0.25, stats, { scope: "global" })],
+      ["heads -25% global (deci) + bias compensation", () => ts.pruneHeads(src, 0.25, stats, { scope: "global", biasCompensation: means })],
       ["1 layer removed (BI)", () => ts.pruneLayers(src, 1, stats.blockInfluence)],
       ["2 layers removed (BI)", () => ts.pruneLayers(src, 2, stats.blockInfluence)],
     ];
-    const files = [];
+    const files = [], items = [];
     const only = argS("--only"); // a regular expression selecting structured rows (e.g. "heads|layer")
     for (const [label, make] of only ? st.filter(([l]) => new RegExp(only).test(l)) : st) {
       const r = await make();
@@ -96,8 +120,9 @@ try {
       await write(r.source, f, { ftype: "F16" });
       const arch = String(r.source.metadata.find((k) => k.key === "general.architecture").value);
       files.push([label, f, arch, r.paramsAfter]);
-      if (PART === "structured") await judge("structured", `${label} (F16)`, f, { arch, params: r.paramsAfter });
+      if (PART === "structured") items.push(["structured", `${label} (F16)`, f, { arch, params: r.paramsAfter }]);
     }
+    if (PART === "structured") await judgeMany(items);
     if (PART === "speed") {
       const nlc = await import("node-llama-cpp");
       const llama = await nlc.getLlama({ gpu: false, build: "never", skipDownload: true, logLevel: "error" });
@@ -143,11 +168,13 @@ try {
     state.timing.big = { shape: "10 x 1024, n_ff 2048, vocab 4096", params, calibTokens: 4 * 128, rtnQ4KMSeconds: rtn.seconds, rtnCpuSeconds: (rtnCpu.user + rtnCpu.system) / 1e6, sparseGptQ4KMSeconds: sg.seconds, sparseGptCpuSeconds: (sgCpu.user + sgCpu.system) / 1e6, layerSeconds: sg.rep.methods?.sweep?.layerSeconds };
     console.log(state.timing.big);
     save();
+  } else if (PART === "render") {
+    save(); // only regenerate PRUNE.md from prune.json
   } else throw new Error(`unknown --part ${PART}`);
   await src.close?.();
-  state.runs = state.runs.filter((r) => r.part !== PART).concat([{ part: PART, date: new Date().toISOString(), seconds: (Date.now() - t0) / 1000, threads: THREADS, chunks: CHUNKS, docs: NDOCS, load: (await import("node:os")).loadavg()[0] }]);
+  if (PART !== "render") state.runs = state.runs.filter((r) => r.part !== PART).concat([{ part: PART, date: new Date().toISOString(), seconds: (Date.now() - t0) / 1000, threads: THREADS, chunks: CHUNKS, docs: NDOCS, load: (await import("node:os")).loadavg()[0] }]);
   save();
-  console.log(`part ${PART} done in ${((Date.now() - t0) / 1000).toFixed(0)} s; wrote bench/prune.json and bench/PRUNE.md`);
+  console.log(`part ${PART} done in ${((Date.now() - t0) / 1000).toFixed(0)} s; wrote ${jsonPath} and PRUNE.md beside it`);
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }
@@ -165,13 +192,20 @@ function save() {
   }
   writeFileSync(jsonPath, JSON.stringify({ version: 2, rows: state.rows, speed: state.speed, timing: state.timing, runs: state.runs }, null, 1) + "\n");
   const order = ["dense", "sparse", "sparse+q", "joint", "structured"];
-  const rows = state.rows.slice().sort((a, b) => order.indexOf(a.group) - order.indexOf(b.group));
+  // within a group: by target (50%, 2:4, 4:8), method, then the structured list's order; stable otherwise
+  const idx = (list, l) => { const i = list.findIndex((x) => l.includes(x)); return i < 0 ? list.length : i; };
+  // [label part, rank]: the more specific part first (matching is by substring)
+  const STRUCT_R = [["FFN -10%", 0], ["FFN -25% +", 2], ["FFN -25% global", 3], ["FFN -25%", 1], ["heads -25% +", 5], ["heads -25% global (deci) +", 7], ["heads -25% global", 6], ["heads -25%", 4], ["1 layer", 8], ["2 layers", 9]];
+  const STRUCT = STRUCT_R.map((x) => x[0]), structRank = (l) => { const i = idx(STRUCT, l); return i < STRUCT_R.length ? STRUCT_R[i][1] : 99; };
+  const key = (r) => [order.indexOf(r.group), idx(["50%", "2:4", "4:8"], r.label), idx(["magnitude", "wanda", "sparsegpt"], r.label), idx(["RTN", "joint"], r.label), structRank(r.label)];
+  const cmp = (a, b) => { const x = key(a), y = key(b); for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i] - y[i]; return 0; };
+  const rows = state.rows.slice().sort(cmp);
   const fmt = (r) => `| ${r.label} | ${r.bytes} | ${r.perplexity.toFixed(4)} | ${r.kld.toFixed(5)} | ${(100 * r.top1).toFixed(2)} | ${r.docs} / ${r.tokens} | ${r.seconds == null ? "" : r.seconds.toFixed(1)} |`;
   const runs = state.runs.map((r) => `\`--part ${r.part}\` ${r.date.slice(0, 16)} UTC (${r.seconds.toFixed(0)} s, --threads ${r.threads} --chunks ${r.chunks} --docs ${r.docs}, load average ${r.load?.toFixed?.(1)})`).join("; ");
   const base = rows.find((r) => r.basePerplexity)?.basePerplexity;
   let md = `# Pruning on kjv3M, judged by llama.cpp\n\n` +
     `Generated by \`node --import tsx bench/prune.mjs --part P\` for each part: ${runs || "(no run yet)"}. ` +
-    `Every attention and FFN matrix of the 4 blocks is pruned (token_embd / output and the norms kept: 2,097,152 of 3,279,104 parameters). ` +
+    (paramCounts ? `Every attention and FFN matrix of the ${paramCounts.nLayer} blocks is pruned (token_embd / output and the norms kept: ${paramCounts.blocks.toLocaleString("en-US")} of ${paramCounts.total.toLocaleString("en-US")} parameters). ` : "") +
     `Wanda and SparseGPT are calibrated by quantizeModel's sweep (each block on the outputs of the already-pruned blocks) over ${CHUNKS} chunks of 128 tokens of calib.txt. ` +
     `llama.cpp (node-llama-cpp, context 512) scores documents of eval.txt (BOS + document; the "docs / tokens" column); KLD = KL(P_dense F16 ‖ P_model), mean over scored tokens; top-1 = same argmax as dense F16. ` +
     `Dense F16 perplexity: ${base?.toFixed(4) ?? "?"}. "s" = wall seconds of prune + write (shared 2-core machine: compare within a part only).\n\n` +
@@ -188,5 +222,10 @@ function save() {
     const b = state.timing.big;
     if (b) md += `- Synthetic llama ${b.shape} (${(b.params / 1e6).toFixed(1)} M parameters), \`--part time\`: RTN Q4_K_M ${b.rtnQ4KMSeconds.toFixed(1)} s wall (${b.rtnCpuSeconds.toFixed(1)} s CPU); SparseGPT 50% + Q4_K_M through the calibrated sweep (${b.calibTokens} random tokens) ${b.sparseGptQ4KMSeconds.toFixed(1)} s wall (${b.sparseGptCpuSeconds.toFixed(1)} s CPU): ${(b.sparseGptCpuSeconds / b.rtnCpuSeconds).toFixed(1)}× RTN's CPU time${b.layerSeconds ? `; per block ${b.layerSeconds.map((x) => x.toFixed(1)).join(", ")} s` : ""}.\n`;
   }
-  writeFileSync(path.join(here, "PRUNE.md"), md);
+  // keep the hand-written notes: everything from the "## Notes" heading of the current PRUNE.md to its end
+  const mdPath = path.join(outDir, "PRUNE.md");
+  const prevMd = existsSync(mdPath) ? readFileSync(mdPath, "utf8") : "";
+  const at = prevMd.search(/^## Notes/m);
+  if (at >= 0) md += "\n" + prevMd.slice(at);
+  writeFileSync(mdPath, md);
 }

@@ -102,3 +102,5 @@ export { writeTtGguf, readTtGguf, type WriteTtOptions, type TtFile } from "./tt/
 export { ttCompressTensor, writeTtFile, writeRebuiltModel, type TtModelOptions, type TtModelResult } from "./tt/model";
 export { adapterTensorType, adapterTensorBytes, type AdapterTensorType } from "./lowrank/adapter";
 export { eoraMethod, type EoraMethod, type EoraMethodOptions, type EoraMethodReport } from "./methods/eora";
+// --- prune ---
+export { collectInputMeans, compensationBias, type InputMeans, type InputMeansOptions } from "./prune/bias";

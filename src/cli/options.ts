@@ -184,6 +184,7 @@ export const COMMANDS: CommandSpec[] = [
       { name: "--layers", value: "N", help: "structured: remove the N blocks of lowest Block Influence" },
       { name: "--heads", value: "F", help: "structured: remove this fraction of attention heads (whole KV groups)" },
       { name: "--scope", value: "S", help: "structured --ffn/--heads: layer (same count per block, default) or global (per-layer sizes: deci)" },
+      { name: "--bias-compensation", help: "structured --ffn/--heads: FLAP bias, the removed channels' mean output kept as ffn_down.bias / attn_output.bias (needs --calib; llama/deci)" },
       { name: "--calib", value: "F", help: "calibration text (wanda, sparsegpt, structured scores)" },
       { name: "--keep", value: "RE", help: "tensors left dense (default ^(output|token_embd)\\.)" },
       { name: "--mask-out", value: "F", help: "write the masks (safetensors, one packed bitmask per tensor)" },

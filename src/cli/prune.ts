@@ -17,6 +17,7 @@ import { parseNM, packMask } from "../prune/masks";
 import { encodeMaskFile, type MaskEntry } from "../prune/maskfile";
 import { pruneFfnChannels, pruneLayers } from "../prune/structured";
 import { pruneHeads } from "../prune/heads";
+import { collectInputMeans } from "../prune/bias";
 import { collectStats } from "../calib/collect";
 import { installSignalHandlers } from "./signals";
 import type { Args } from "./main";
@@ -61,6 +62,9 @@ async function runStructured(a: Args, input: string, output: string): Promise<nu
   if (scope !== "layer" && scope !== "global") throw new TensorshrinkError("E_RANGE", `--scope must be layer or global, got "${scope}"`);
   if (layers !== undefined && a.opts.has("--scope")) throw new TensorshrinkError("E_RANGE", "--scope applies to --ffn and --heads, not --layers");
   const calibFile = one(a, "--calib");
+  const biasComp = a.flags.has("--bias-compensation");
+  if (biasComp && layers !== undefined) throw new TensorshrinkError("E_RANGE", "--bias-compensation applies to --ffn and --heads, not --layers");
+  if (biasComp && !calibFile) throw new TensorshrinkError("E_RANGE", "--bias-compensation needs --calib <text> (the mean of every removed channel)");
   if (layers !== undefined && !calibFile) throw new TensorshrinkError("E_RANGE", "--layers needs --calib <text> (Block Influence)");
   const ftype = lookupFtype(one(a, "--ftype") ?? "F16").name;
   const calibText = calibFile ? await readText(calibFile, "--calib") : null;
@@ -71,21 +75,26 @@ async function runStructured(a: Args, input: string, output: string): Promise<nu
     const model = opened(await openModel(input, engine, { tokenizer: one(a, "--tokenizer") }));
     await checkOutputNotInput(output, model.files ?? []);
     if (layers !== undefined && !(nl < model.hparams.nLayer)) throw new TensorshrinkError("E_RANGE", `--layers ${nl} would remove every layer (the model has ${model.hparams.nLayer})`);
-    let stats = null;
+    let stats = null, means = null;
     if (calibText) {
       const tokenizer = Tokenizer.fromGguf({ kv: new Map(model.metadata.map((kv) => [kv.key, kv])) });
       const m = await LlamaModel.open(engine, model, { nCtx: ctx });
-      try { stats = await collectStats(engine, m, Int32Array.from(tokenizer.encode(calibText, { addBos: true })), { ctx, chunks, signal: sig.signal }); } finally { m.dispose(); }
+      const toks = Int32Array.from(tokenizer.encode(calibText, { addBos: true }));
+      try {
+        stats = await collectStats(engine, m, toks, { ctx, chunks, signal: sig.signal });
+        if (biasComp) means = await collectInputMeans(engine, m, toks, { ctx, chunks, signal: sig.signal });
+      } finally { m.dispose(); }
     }
-    const r = ffn !== undefined ? await pruneFfnChannels(model, frac, stats, { scope }) : heads !== undefined ? await pruneHeads(model, frac, stats, { scope }) : pruneLayers(model, nl, stats!.blockInfluence);
+    const r = ffn !== undefined ? await pruneFfnChannels(model, frac, stats, { scope, biasCompensation: means }) : heads !== undefined ? await pruneHeads(model, frac, stats, { scope, biasCompensation: means }) : pruneLayers(model, nl, stats!.blockInfluence);
     const arch = String(r.source.metadata.find((k) => k.key === "general.architecture")?.value);
     const what = ffn !== undefined ? `FFN -${(100 * frac).toFixed(0)}% (channels kept per block: ${r.kept.map((k) => k.length).join(",")})`
       : heads !== undefined ? `heads -${(100 * frac).toFixed(0)}% (KV groups kept per block: ${r.kept.map((k) => k.length).join(",")})`
       : `${nl} layer(s) removed (kept ${r.kept[0].join(",")})`;
+    const withBias = means ? `, bias compensation (${ffn !== undefined ? "ffn_down.bias" : "attn_output.bias"} in every block)` : "";
     const sink = await openFileSink(output, { inputs: [input, ...(model.files ?? [])] });
     sig.tempPath = sink.tempPath;
     const rep = await quantizeModel(engine, r.source, sink, { ftype, signal: sig.signal });
-    process.stdout.write(`${input} -> ${output}: ${what}, ${r.paramsBefore} -> ${r.paramsAfter} parameters, architecture ${arch}, ${ftype}, ${rep.fileSize} bytes\n`);
+    process.stdout.write(`${input} -> ${output}: ${what}, ${r.paramsBefore} -> ${r.paramsAfter} parameters${withBias}, architecture ${arch}, ${ftype}, ${rep.fileSize} bytes\n`);
     return 0;
   });
 }

@@ -181,6 +181,52 @@ export async function evaluateGguf(basePath: string, otherPath: string | null | 
 }
 
 /**
+ * {@link evaluateGguf} of several models against one base in a single pass: the base runs once and every other
+ * model in lockstep with it (all loaded at once: memory = the models plus `logitSlice × vocab × 4` bytes each), so
+ * N comparisons cost N + 1 model evaluations instead of 2N. Result i is exactly evaluateGguf(basePath, otherPaths[i]).
+ */
+export async function evaluateGgufMany(basePath: string, otherPaths: readonly string[], documents: string[], opts: LlamaCppOptions = {}): Promise<LlamaEvalResult[]> {
+  const t0 = Date.now();
+  const mod = await loadNodeLlamaCpp(opts);
+  const base = await load(mod, basePath, opts);
+  const others: Loaded[] = [];
+  try {
+    for (const p of otherPaths) others.push(await load(mod, p, opts, opts.otherLora));
+    const vocab = vocabSizeOf(base.model);
+    others.forEach((o, k) => { if (vocabSizeOf(o.model) !== vocab) throw new TensorshrinkError("E_SHAPE", `${otherPaths[k]}: the models have different vocabularies (${vocab} vs ${vocabSizeOf(o.model)} tokens)`, { file: otherPaths[k] }); });
+    const bos: number | null = base.model.tokens.bos;
+    if (bos === null || bos === undefined) throw new TensorshrinkError("E_FORMAT", "the base model has no BOS token", {});
+    const ctx: number = base.context.contextSize;
+    const accs = others.map(() => new EvalAccumulator());
+    const slice = Math.max(1, opts.logitSlice ?? 64);
+    let windows = 0;
+    for (const doc of documents) {
+      const toks: number[] = Array.from(base.model.tokenize(doc));
+      for (let s = 0; s < toks.length; s += ctx - 1) {
+        const w = [bos, ...toks.slice(s, s + ctx - 1)];
+        if (w.length < 2) continue;
+        windows++;
+        await base.sequence.clearHistory();
+        for (const o of others) await o.sequence.clearHistory();
+        for (let p = 0; p < w.length - 1; p += slice) {
+          const part = w.slice(p, Math.min(p + slice, w.length - 1));
+          const lb = await appendWithLogits(base, part, vocab);
+          for (let k = 0; k < others.length; k++) {
+            const lo = await appendWithLogits(others[k]!, part, vocab);
+            for (let i = 0; i < part.length; i++) accs[k]!.add(lb[i]!, w[p + i + 1]!, lo[i]);
+          }
+        }
+      }
+    }
+    const millis = Date.now() - t0;
+    return accs.map((a) => ({ ...a.summary(), documents: documents.length, windows, millis }));
+  } finally {
+    for (const o of others) await o.dispose();
+    await base.dispose();
+  }
+}
+
+/**
  * Perplexity of one model on documents (see {@link evaluateGguf} for the protocol).
  * @returns perplexity = exp(mean NLL in nats/token), and the token count.
  */

@@ -96,6 +96,11 @@ export function expectedLlamaTensors(h: LlamaShapeParams): Map<string, ExpectedT
       req(b + "attn_q_norm.weight", [h.headDimK]);
       req(b + "attn_k_norm.weight", [h.headDimK]);
     }
+    if ((!h.arch || h.arch === "llama" || h.arch === "deci") && !h.nExpert) {
+      // optional biases llama.cpp's llama / deci loaders create (wo_b, ffn_down_b): FLAP bias compensation writes them
+      m.set(b + "attn_output.bias", { ne: [h.nEmbd], required: false });
+      m.set(b + "ffn_down.bias", { ne: [h.nEmbd], required: false });
+    }
     req(b + "ffn_norm.weight", [h.nEmbd]);
     if (h.nExpert > 0) {
       const ff = h.nFfExp ?? at(h.nFf, il);

@@ -62,6 +62,12 @@ export interface LlamaConfig {
   qkvBias: boolean;
   /** Qwen3: attn_{q,k}_norm.weight, a per-head RMSNorm of q and k before rope (present in the file). */
   qkNorm: boolean;
+  /**
+   * llama / deci: attn_output.bias and ffn_down.bias ([n_embd] each, llama.cpp's optional wo_b / ffn_down_b, added
+   * after the projection), when blk.0 has them (FLAP bias compensation of structured pruning writes them in every block).
+   */
+  attnOutBias: boolean;
+  ffnDownBias: boolean;
   /** Token embeddings are multiplied by this (Gemma: √n_embd in f32; else 1). */
   embedScale: number;
   /** Gemma: post_attention_norm / post_ffw_norm RMSNorms of the attention and FFN outputs before the residual adds. */
@@ -204,6 +210,7 @@ export function llamaConfigFromMetadata(metadata: readonly GgufKV[] | ReadonlyMa
     tiedOutput: !names.has("output.weight"), bos: tid("tokenizer.ggml.bos_token_id", 1), eos: tid("tokenizer.ggml.eos_token_id", 2),
     addBos: addBosRaw === undefined ? true : Boolean(addBosRaw), nRot, ropeFreqs: names.has("rope_freqs.weight"),
     qkvBias: names.has("blk.0.attn_q.bias"), qkNorm: names.has("blk.0.attn_q_norm.weight"),
+    attnOutBias: names.has("blk.0.attn_output.bias"), ffnDownBias: names.has("blk.0.ffn_down.bias"),
     embedScale: gemma ? Math.fround(Math.sqrt(nEmbd)) : 1, postNorms: gemma, ffnAct: gemma ? "gelu" : "silu",
     attnScale: 1 / Math.sqrt(is27B ? Math.floor(nEmbd / nHead) : headDim),
     attnSoftcap: arch === "gemma2" ? num("attn_logit_softcapping", 50) : 0,
@@ -233,6 +240,8 @@ export function blockTensorNames(cfg: LlamaConfig, layer: number): Record<string
     ...(cfg.postNorms ? { attn_post_norm: p + "post_attention_norm.weight", ffn_post_norm: p + "post_ffw_norm.weight" } : {}),
     ...(cfg.qkvBias ? { attn_q_bias: p + "attn_q.bias", attn_k_bias: p + "attn_k.bias", attn_v_bias: p + "attn_v.bias" } : {}),
     ...(cfg.qkNorm ? { attn_q_norm: p + "attn_q_norm.weight", attn_k_norm: p + "attn_k_norm.weight" } : {}),
+    ...(cfg.attnOutBias ? { attn_output_bias: p + "attn_output.bias" } : {}),
+    ...(cfg.ffnDownBias ? { ffn_down_bias: p + "ffn_down.bias" } : {}),
   };
   if (cfg.nExpert > 0) {
     return { ...base, ffn_gate_inp: p + "ffn_gate_inp.weight", ffn_gate: p + "ffn_gate_exps.weight", ffn_up: p + "ffn_up_exps.weight", ffn_down: p + "ffn_down_exps.weight" };
@@ -245,5 +254,5 @@ export function blockTensorNames(cfg: LlamaConfig, layer: number): Record<string
 export function blockWeightValues(cfg: LlamaConfig): number {
   const C = cfg.nEmbd, kv = cfg.nHeadKv * cfg.headDim, q = cfg.nHead * cfg.headDim; // the largest block
   const ffn = cfg.nExpert > 0 ? cfg.nExpert * 3 * C * cfg.nFf + C * cfg.nExpert : 3 * C * cfg.nFf;
-  return 2 * C + C * q + 2 * C * kv + q * C + ffn + (cfg.qkvBias ? q + 2 * kv : 0) + (cfg.qkNorm ? 2 * cfg.headDim : 0) + (cfg.postNorms ? 2 * C : 0);
+  return 2 * C + C * q + 2 * C * kv + q * C + ffn + (cfg.qkvBias ? q + 2 * kv : 0) + (cfg.attnOutBias ? C : 0) + (cfg.ffnDownBias ? C : 0) + (cfg.qkNorm ? 2 * cfg.headDim : 0) + (cfg.postNorms ? 2 * C : 0);
 }

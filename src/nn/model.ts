@@ -197,6 +197,8 @@ export class LlamaModel {
       if (c.postNorms) { s.expect(n.attn_post_norm!, [C]); s.expect(n.ffn_post_norm!, [C]); }
       if (c.qkvBias) { s.expect(n.attn_q_bias!, [qd]); s.expect(n.attn_k_bias!, [kvd]); s.expect(n.attn_v_bias!, [kvd]); }
       if (c.qkNorm) { s.expect(n.attn_q_norm!, [c.headDim]); s.expect(n.attn_k_norm!, [c.headDim]); }
+      if (c.attnOutBias) s.expect(n.attn_output_bias!, [C]);
+      if (c.ffnDownBias) s.expect(n.ffn_down_bias!, [C]);
       if (c.nExpert > 0) {
         s.expect(n.ffn_gate_inp, [C, c.nExpert]);
         s.expect(n.ffn_gate, [C, c.nFf, c.nExpert]); s.expect(n.ffn_up, [C, c.nFf, c.nExpert]); s.expect(n.ffn_down, [c.nFf, C, c.nExpert]);
@@ -419,6 +421,12 @@ export class LlamaModel {
     }
   }
 
+  /** x[t, :] += bias for every token (llama.cpp: ggml_add of the 1-D bias, broadcast over tokens). */
+  private async addBias(x: number, name: string, T: number, C: number): Promise<void> {
+    const b = await this.store.get(name);
+    for (let t = 0; t < T; t++) this.ex.add_forward(x + t * C * F, x + t * C * F, b, C);
+  }
+
   /** out[T, OC] = inp[T, Cin] · W[OC, Cin]ᵀ for weight `name` at `w` (llama.cpp activation rounding when enabled). */
   private mm(out: number, inp: number, name: string, w: number, T: number, Cin: number, OC: number): void {
     if (this.actLlama) {
@@ -485,6 +493,7 @@ export class LlamaModel {
       else ex.attention_forward(att, q, this.kc[l], this.vc[l], scores, T, pos, nHead, nHeadKv, c.headDim, kvDim, this.kvF16 ? 1 : 0);
       this.hookLinear(hooks, l, [n.attn_output], att, T, qDim);
       this.mm(xb, att, n.attn_output, await s.get(n.attn_output), T, qDim, C);
+      if (c.attnOutBias) await this.addBias(xb, n.attn_output_bias!, T, C);
       if (c.postNorms) ex.rmsnorm_forward(xb, xb, await s.get(n.attn_post_norm!), T, C, c.normEps);
       ex.add_forward(out, inp, xb, T * C);
       this.finite(out, T * C, l, n.attn_output);
@@ -508,6 +517,7 @@ export class LlamaModel {
         else ex.swiglu_forward(g, g, u, T * nFf);
         this.hookLinear(hooks, l, [n.ffn_down], g, T, nFf);
         this.mm(xb, g, n.ffn_down, await s.get(n.ffn_down), T, nFf, C);
+        if (c.ffnDownBias) await this.addBias(xb, n.ffn_down_bias!, T, C);
         if (c.postNorms) ex.rmsnorm_forward(xb, xb, await s.get(n.ffn_post_norm!), T, C, c.normEps);
         ex.add_forward(out, out, xb, T * C);
       }

@@ -20,16 +20,26 @@ import type { ModelSource, ModelTensor } from "../model/source";
 import type { ActStats } from "../calib/stats";
 import { llamaConfigFromMetadata } from "../nn/config";
 import { withLayerSizes } from "./layer-sizes";
-import { memTensor, paramsOf, type StructuredResult } from "./structured";
+import { memTensor, paramsOf, withAdded, type StructuredResult } from "./structured";
+import { type InputMeans, compensationBias, meansOf, checkBiasArch } from "./bias";
 
 /** Options of {@link pruneHeads}. */
 export interface PruneHeadsOptions {
   /** "layer" (default): the same number of KV groups leaves every layer; "global": lowest scores over all layers. */
   scope?: "layer" | "global";
+  /**
+   * FLAP bias compensation (src/prune/bias.ts): the means of attn_output's input channels (collectInputMeans on the
+   * unpruned model). When given, every block gets `blk.N.attn_output.bias` [n_embd] f32 = its existing bias (if any)
+   * + W_o[:, removed heads' columns] · E[attention output of those columns]. llama / deci only.
+   */
+  biasCompensation?: InputMeans | null;
 }
 
-/** Scores of every KV group: `scores[l][g]` (see the file header). */
-export async function headGroupScores(source: ModelSource, stats?: ActStats | null): Promise<number[][]> {
+/**
+ * Scores of every KV group: `scores[l][g]` (see the file header). With `means` (bias compensation) E[x_c²] becomes
+ * Var[x_c] = E[x_c²] − E[x_c]²: the mean is kept as attn_output.bias, so a group costs only its fluctuation (FLAP).
+ */
+export async function headGroupScores(source: ModelSource, stats?: ActStats | null, means?: InputMeans | null): Promise<number[][]> {
   const cfg = llamaConfigFromMetadata(source.metadata, source.tensors);
   if (cfg.nExpert > 0) throw new TensorshrinkError("E_UNSUPPORTED", "head pruning of MoE models is not supported", { arch: cfg.arch });
   const byName = new Map(source.tensors.map((t) => [t.name, t]));
@@ -43,11 +53,12 @@ export async function headGroupScores(source: ModelSource, stats?: ActStats | nu
     for (let i = 0; i < C; i++) for (let c = 0; c < q; c++) colSq[c] += W[i * q + c] ** 2;
     const st = stats?.get(o.name);
     const ms = st ? stats!.meanSq(o.name) : null;
+    const mu = ms && means ? meansOf(means, o.name, q) : null; // bias compensation keeps the mean: score the variance (FLAP)
     const V = ms ? null : await v.readRows(0, nkv * hd);
     const sc: number[] = [];
     for (let g = 0; g < nkv; g++) {
       let s = 0;
-      if (ms) for (let c = g * r * hd; c < (g + 1) * r * hd; c++) s += colSq[c] * ms[c];
+      if (ms) for (let c = g * r * hd; c < (g + 1) * r * hd; c++) s += colSq[c] * (mu ? Math.max(0, ms[c] - mu[c] ** 2) : ms[c]);
       else {
         let on = 0, vn = 0;
         for (let c = g * r * hd; c < (g + 1) * r * hd; c++) on += colSq[c];
@@ -69,7 +80,7 @@ export async function pruneHeads(source: ModelSource, fraction: number, stats?: 
   if (!(typeof fraction === "number" && fraction >= 0 && fraction < 1)) throw new TensorshrinkError("E_RANGE", `head fraction must be in [0, 1), got ${fraction}`, { fraction });
   const scope = opts.scope ?? "layer";
   if (scope !== "layer" && scope !== "global") throw new TensorshrinkError("E_RANGE", `scope must be "layer" or "global", got ${String(scope)}`);
-  const scores = await headGroupScores(source, stats);
+  const scores = await headGroupScores(source, stats, opts.biasCompensation);
   const remove: number[][] = scores.map(() => []);
   if (scope === "layer") {
     scores.forEach((sc, l) => {
@@ -88,7 +99,7 @@ export async function pruneHeads(source: ModelSource, fraction: number, stats?: 
   }
   const cfg = llamaConfigFromMetadata(source.metadata, source.tensors);
   const r = cfg.layerHeads.map((h, l) => h / cfg.layerHeadsKv[l]);
-  return removeHeads(source, remove.map((gs, l) => gs.flatMap((g) => Array.from({ length: r[l] }, (_, i) => g * r[l] + i))));
+  return removeHeads(source, remove.map((gs, l) => gs.flatMap((g) => Array.from({ length: r[l] }, (_, i) => g * r[l] + i))), { biasCompensation: opts.biasCompensation });
 }
 
 /**
@@ -96,8 +107,10 @@ export async function pruneHeads(source: ModelSource, fraction: number, stats?: 
  * list must be a union of whole KV groups (E_RANGE naming the group it would split) and leave at least one.
  * Result `kept[l]` = the kept KV groups of block l (original indices).
  */
-export async function removeHeads(source: ModelSource, qHeads: readonly (readonly number[])[]): Promise<StructuredResult> {
+export async function removeHeads(source: ModelSource, qHeads: readonly (readonly number[])[], opts: { biasCompensation?: InputMeans | null } = {}): Promise<StructuredResult> {
   const cfg = llamaConfigFromMetadata(source.metadata, source.tensors);
+  const comp = opts.biasCompensation ?? null;
+  if (comp) checkBiasArch(cfg.arch);
   if (cfg.nExpert > 0) throw new TensorshrinkError("E_UNSUPPORTED", "head pruning of MoE models is not supported", { arch: cfg.arch });
   if (!Array.isArray(qHeads) || qHeads.length !== cfg.nLayer) throw new TensorshrinkError("E_RANGE", `removeHeads needs one list of q heads per layer (${cfg.nLayer}), got ${Array.isArray(qHeads) ? qHeads.length : typeof qHeads}`, {});
   const hd = cfg.headDim, C = cfg.nEmbd;
@@ -120,7 +133,7 @@ export async function removeHeads(source: ModelSource, qHeads: readonly (readonl
     keptGroups.push(kept);
   }
   const byName = new Map(source.tensors.map((t) => [t.name, t]));
-  const replaced = new Map<string, ModelTensor>();
+  const replaced = new Map<string, ModelTensor>(), added = new Map<string, ModelTensor>();
   const need = (n: string) => { const t = byName.get(n); if (!t) throw new TensorshrinkError("E_FORMAT", `the model has no tensor ${n}`, { tensor: n }); return t; };
   /** Rows [g·len, (g+1)·len) of each kept group g, of a rows × cols matrix. */
   const rowsOf = (W: Float32Array, cols: number, groups: number[], len: number) => {
@@ -128,10 +141,18 @@ export async function removeHeads(source: ModelSource, qHeads: readonly (readonl
     groups.forEach((g, i) => out.set(W.subarray(g * len * cols, (g + 1) * len * cols), i * len * cols));
     return out;
   };
+  if (comp) for (let l = 0; l < cfg.nLayer; l++) meansOf(comp, `blk.${l}.attn_output.weight`, cfg.layerHeads[l] * hd); // E_IMATRIX first
   for (let l = 0; l < cfg.nLayer; l++) {
     const nh = cfg.layerHeads[l], nkv = cfg.layerHeadsKv[l], r = nh / nkv, kg = keptGroups[l];
-    if (kg.length === nkv) continue;
     const p = `blk.${l}.`, qg = r * hd, q = nh * hd, q2 = kg.length * qg;
+    if (comp) {
+      const to = need(p + "attn_output.weight"), bName = p + "attn_output.bias", old = byName.get(bName);
+      const keptSet = new Set(kg), removed: number[] = [];
+      for (let g = 0; g < nkv; g++) if (!keptSet.has(g)) for (let c = g * qg; c < (g + 1) * qg; c++) removed.push(c);
+      const b = compensationBias(removed.length ? await to.readRows(0, C) : new Float32Array(C * q), C, q, removed, meansOf(comp, to.name, q), old ? await old.readRows(0, 1) : null);
+      (old ? replaced : added).set(old ? bName : to.name, memTensor(bName, [C], b));
+    }
+    if (kg.length === nkv) continue;
     const tq = need(p + "attn_q.weight"), tk = need(p + "attn_k.weight"), tv = need(p + "attn_v.weight"), to = need(p + "attn_output.weight");
     replaced.set(tq.name, memTensor(tq.name, [C, q2], rowsOf(await tq.readRows(0, q), C, kg, qg)));
     replaced.set(tk.name, memTensor(tk.name, [C, kg.length * hd], rowsOf(await tk.readRows(0, nkv * hd), C, kg, hd)));
@@ -147,7 +168,7 @@ export async function removeHeads(source: ModelSource, qHeads: readonly (readonl
   const heads = cfg.layerHeads.map((h, l) => keptGroups[l].length * (h / cfg.layerHeadsKv[l]));
   const headsKv = keptGroups.map((k) => k.length);
   const { metadata } = withLayerSizes(source.metadata, cfg.arch, { heads, headsKv, ff: cfg.layerFf, headDim: hd });
-  const tensors = source.tensors.map((t) => replaced.get(t.name) ?? t);
+  const tensors = withAdded(source.tensors.map((t) => replaced.get(t.name) ?? t), added);
   return {
     source: { ...source, metadata, tensors, hparams: { ...source.hparams, nHead: heads[0], nHeadKv: headsKv[0] }, close: () => source.close?.() ?? Promise.resolve() },
     kept: keptGroups, paramsBefore: paramsOf(source.tensors), paramsAfter: paramsOf(tensors),

@@ -5,10 +5,13 @@
  *   columns of ffn_down) and lowers `llama.feed_forward_length`. Channel c of block l is scored
  *   ‖W_down[:, c]‖₂ · ‖h_c‖₂ with h = silu(gate·x) ⊙ (up·x) the down projection's input (its Σx² from
  *   calibration statistics; without statistics ‖W_down[:, c]‖₂ · ‖W_gate[c]‖₂ · ‖W_up[c]‖₂, a magnitude proxy).
- *   The lowest-scored channels go; the kept ones stay in their order.
+ *   The lowest-scored channels go; the kept ones stay in their order. With bias compensation the score uses
+ *   the fluctuation instead, ‖W_down[:, c]‖₂ · sqrt(Var[h_c]) (FLAP: the mean is kept as a bias).
  * - {@link pruneLayers}: removes whole blocks with the lowest Block Influence (ShortGPT: mean 1 − cos(x_in, x_out)),
  *   renumbers `blk.N` and lowers `llama.block_count`.
  * - attention heads: src/prune/heads.ts.
+ * - FLAP bias compensation (`biasCompensation`, src/prune/bias.ts) for FFN channels and heads: the removed
+ *   channels' mean contribution becomes ffn_down.bias / attn_output.bias (llama / deci only).
  * With the default scope "layer" every block keeps the same sizes and the architecture is unchanged; with scope
  * "global" blocks differ and the GGUF is written as architecture `deci` with per-layer arrays (layer-sizes.ts:
  * llama.cpp's `llama` sizes every layer like layer 0). Errors before anything is written: E_RANGE (fraction
@@ -20,6 +23,7 @@ import type { ModelSource, ModelTensor } from "../model/source";
 import type { ActStats } from "../calib/stats";
 import { llamaConfigFromMetadata } from "../nn/config";
 import { withLayerSizes } from "./layer-sizes";
+import { type InputMeans, compensationBias, meansOf, checkBiasArch } from "./bias";
 
 /** @internal An f32 tensor held in memory. */
 export function memTensor(name: string, ne: number[], data: Float32Array): ModelTensor {
@@ -39,6 +43,12 @@ function setKV(md: readonly GgufKV[], key: string, value: number): GgufKV[] {
 }
 
 const archOf = (s: ModelSource) => String(s.metadata.find((k) => k.key === "general.architecture")?.value ?? "llama");
+
+/** @internal `tensors` with each tensor of `added` inserted right after the tensor named by its key. */
+export function withAdded(tensors: ModelTensor[], added: ReadonlyMap<string, ModelTensor>): ModelTensor[] {
+  if (!added.size) return tensors;
+  return tensors.flatMap((t) => { const a = added.get(t.name); return a ? [t, a] : [t]; });
+}
 
 /** Result of a structured transform. */
 export interface StructuredResult {
@@ -61,6 +71,12 @@ export interface PruneFfnOptions {
    * block); blocks then differ and the file is written as `deci` with a per-layer feed_forward_length array.
    */
   scope?: "layer" | "global";
+  /**
+   * FLAP bias compensation (src/prune/bias.ts): the means of ffn_down's input channels (collectInputMeans over
+   * calibration text on the unpruned model). When given, every block gets `blk.N.ffn_down.bias` [n_embd] f32 =
+   * its existing bias (if any) + W_down[:, removed] · E[h_removed] (zeros where nothing was removed). llama / deci only.
+   */
+  biasCompensation?: InputMeans | null;
 }
 
 /**
@@ -72,9 +88,12 @@ export async function pruneFfnChannels(source: ModelSource, fraction: number, st
   const scope = opts.scope ?? "layer";
   if (scope !== "layer" && scope !== "global") throw new TensorshrinkError("E_RANGE", `scope must be "layer" or "global", got ${String(scope)}`);
   const arch = archOf(source);
+  const comp = opts.biasCompensation ?? null;
+  if (comp) checkBiasArch(arch);
   const byName = new Map(source.tensors.map((t) => [t.name, t]));
   const nLayer = source.hparams.nLayer;
   const replaced = new Map<string, ModelTensor>();
+  const added = new Map<string, ModelTensor>(); // new bias tensors, written after the weight named by the key
   const scores: Float64Array[] = [];
   const need = (l: number) => {
     const g = byName.get(`blk.${l}.ffn_gate.weight`), u = byName.get(`blk.${l}.ffn_up.weight`), d = byName.get(`blk.${l}.ffn_down.weight`);
@@ -84,6 +103,7 @@ export async function pruneFfnChannels(source: ModelSource, fraction: number, st
   };
   for (let l = 0; l < nLayer; l++) {
     const { g, u, d, nEmbd, nFf } = need(l);
+    if (comp) meansOf(comp, d.name, nFf); // E_IMATRIX before any work
     if (nFf - Math.floor(fraction * nFf) < 1) throw new TensorshrinkError("E_RANGE", `FFN fraction ${fraction} would remove every channel of block ${l}`, { layer: l });
     const Dn = await d.readRows(0, nEmbd);
     const score = new Float64Array(nFf);
@@ -91,7 +111,8 @@ export async function pruneFfnChannels(source: ModelSource, fraction: number, st
     const G = st ? null : await g.readRows(0, nFf), U = st ? null : await u.readRows(0, nFf);
     for (let c = 0; c < nFf; c++) {
       let dn = 0; for (let r = 0; r < nEmbd; r++) dn += Dn[r * nFf + c] ** 2;
-      if (st) score[c] = Math.sqrt(dn) * Math.sqrt(st.sumSq[c]);
+      // with bias compensation the mean is kept, so a channel costs only its fluctuation (FLAP): Var[h_c] = E[h²] − E[h]²
+      if (st) score[c] = Math.sqrt(dn) * Math.sqrt(comp ? Math.max(0, st.sumSq[c] / Math.max(1, st.counts[0]) - meansOf(comp, d.name, nFf)[c] ** 2) : st.sumSq[c]);
       else { let gn = 0, un = 0; for (let j = 0; j < nEmbd; j++) { gn += G![c * nEmbd + j] ** 2; un += U![c * nEmbd + j] ** 2; } score[c] = Math.sqrt(dn * gn * un); }
     }
     scores.push(score);
@@ -113,6 +134,13 @@ export async function pruneFfnChannels(source: ModelSource, fraction: number, st
     const order = Array.from(score.keys()).sort((a, b) => (score[a] - score[b]) || (a - b));
     const keepSet = order.slice(remove).sort((a, b) => a - b);
     kept.push(keepSet);
+    if (comp) {
+      const keepMask = new Uint8Array(nFf); for (const c of keepSet) keepMask[c] = 1;
+      const removed: number[] = []; for (let c = 0; c < nFf; c++) if (!keepMask[c]) removed.push(c);
+      const bName = `blk.${l}.ffn_down.bias`, old = byName.get(bName);
+      const b = compensationBias(remove ? await d.readRows(0, nEmbd) : new Float32Array(nEmbd * nFf), nEmbd, nFf, removed, meansOf(comp, d.name, nFf), old ? await old.readRows(0, 1) : null);
+      (old ? replaced : added).set(old ? bName : d.name, memTensor(bName, [nEmbd], b));
+    }
     if (remove === 0) continue;
     const G = await g.readRows(0, nFf), U = await u.readRows(0, nFf), Dn = await d.readRows(0, nEmbd);
     const G2 = new Float32Array(keepN * nEmbd), U2 = new Float32Array(keepN * nEmbd), D2 = new Float32Array(nEmbd * keepN);
@@ -122,7 +150,7 @@ export async function pruneFfnChannels(source: ModelSource, fraction: number, st
     replaced.set(u.name, memTensor(u.name, [nEmbd, keepN], U2));
     replaced.set(d.name, memTensor(d.name, [keepN, nEmbd], D2));
   }
-  const tensors = source.tensors.map((t) => replaced.get(t.name) ?? t);
+  const tensors = withAdded(source.tensors.map((t) => replaced.get(t.name) ?? t), added);
   let metadata = [...source.metadata];
   if (nLayer) {
     const cfg = llamaConfigFromMetadata(source.metadata, source.tensors);
