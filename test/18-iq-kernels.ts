@@ -115,6 +115,16 @@ for (const type of TYPES) {
   });
 }
 
+test("iq1_m with iq1mSearch d3cf1f14 (the vector set's split search): SIMD == _ref on 2 x 1280 with special blocks, with / without imatrix", () => {
+  const [rows, cols] = [2, 1280], x = special(rows, cols, 3);
+  for (const im of [undefined, imat(cols, 3, false), imat(cols, 3, true)]) {
+    const a = engine.quantize(x, { type: "iq1_m", rows, cols, imatrix: im, iq1mSearch: "d3cf1f14" });
+    const b = engine.quantize(x, { type: "iq1_m", rows, cols, imatrix: im, iq1mSearch: "d3cf1f14", kernel: "ref" });
+    assert.is(a.length, (rows * cols / 256) * 56);
+    assert.is(firstDiff(a, b), -1, `im=${!!im}`);
+  }
+});
+
 test("reconstruction quality on gaussian weights (SQNR dB, with imatrix): ordered by bits per weight", () => {
   const rows = 16, cols = 1024, r = rng(5, 4), im = imat(cols, 5, false);
   const x = new Float32Array(rows * cols).map(() => r.gauss() * 0.05);

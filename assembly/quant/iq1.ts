@@ -8,7 +8,8 @@
 // + x^2) (sigma2 = 2 mean(x^2); iq1_s requires an imatrix, iq1_m without one uses x^2); per block the
 // values are sorted (stably, as glibc's qsort) and every split into three groups (-1, 0, +1) with
 // both shifts (iq1_m: per 8-half, four sign combinations) is scored exactly with prefix sums (iq1_m:
-// prefix sums per 8-half, llama.cpp's current form T v2 - px[i1] - px[i2]); groups off the lattice are moved
+// prefix sums per 8-half, llama.cpp de3ff81's form T v2 - px[i1] - px[i2]; the quantize_iq1_m_d3cf1f14
+// kernels use the older per-split sums of ggml d3cf1f14 instead, iq1m_d3cf1f14.ts); groups off the lattice are moved
 // to the best neighbour (weighted squared error), super-scale d = max_scale / 15 (iq1_s stores d *
 // 1.125; iq1_m re-fits d by least squares over the whole super-block and stores d * 1.1125).
 // Zero blocks: max |x| < 1e-12 (iq1_s) / 1e-7 (iq1_m).
@@ -17,6 +18,7 @@
 // scores four i2 at a time (steps that cannot beat the running best are skipped, the others replayed
 // in order with scalar comparisons).
 import { add_lanes_seq } from "../inline/iq_neighbour";
+import { iq1m_search_d3cf1f14 } from "./iq1m_d3cf1f14";
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
 import { nearest_int_x } from "../inline/sym";
 import { iq_grid_table, IQG_1S } from "./iq_grids";
@@ -247,6 +249,7 @@ function quantize_iq1_s_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, ima
 const PX: usize = memory.data(2 * 24 * 4, 16);
 const PW: usize = memory.data(2 * 24 * 4, 16);
 const LANES: usize = memory.data(8 * 16, 16); // SIMD search: sumqx[k] and sumq2[k] for 4 consecutive i2
+const OLD_RES: usize = memory.data(16, 16); // the d3cf1f14 search's scale
 let best_sc: f32 = 0, best_i1 = -1, best_i2 = -1, best_kk = -1;
 
 /**
@@ -342,7 +345,32 @@ function iq1m_search_simd(): i32 {
   return b1 >= 0 ? 1 : 0;
 }
 
-function quantize_iq1_m_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize, simd: bool): usize {
+/**
+ * de3ff81's per-8-half prefix sums of the sorted block xb into PX / PW: each half has its own shift
+ * sign, and with v0 - v1 = v1 - v2 = -1 the 3-group sums collapse to T v2 - px[i1] - px[i2].
+ */
+function iq1m_prefix(xb: usize): void {
+  store<f32>(PX, 0); store<f32>(PX + PSTRIDE, 0); store<f32>(PW, 0); store<f32>(PW + PSTRIDE, 0);
+  for (let j = 0; j < 16; j++) {
+    const i = ii(SI, j);
+    const h: usize = i < 8 ? 0 : PSTRIDE, o: usize = PSTRIDE - h;
+    const pj = <usize>j << 2;
+    store<f32>(PX + h + pj + 4, load<f32>(PX + h + pj) + f(WEIGHT, i) * f(xb, i));
+    store<f32>(PX + o + pj + 4, load<f32>(PX + o + pj));
+    store<f32>(PW + h + pj + 4, load<f32>(PW + h + pj) + f(WEIGHT, i));
+    store<f32>(PW + o + pj + 4, load<f32>(PW + o + pj));
+  }
+}
+
+/** The d3cf1f14 split search of the sorted block xb (iq1m_d3cf1f14.ts), its result in best_*. */
+function iq1m_search_old(xb: usize, simd: bool): void {
+  const r = iq1m_search_d3cf1f14(xb, WEIGHT, SI, XP, XM, OLD_RES, simd);
+  best_sc = load<f32>(OLD_RES);
+  best_i1 = r < 0 ? -1 : r & 255; best_i2 = r < 0 ? -1 : (r >> 8) & 255; best_kk = r < 0 ? -1 : r >> 16;
+}
+
+/** search 0: llama.cpp de3ff81's prefix-sum split search; 1: ggml d3cf1f14's per-split sums (the vector set). */
+function quantize_iq1_m_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize, simd: bool, search: i32): usize {
   G_QG = iq_grid_table(IQG_1S, 1); G_KMAP = iq_grid_table(IQG_1S, 2); G_NB = iq_grid_table(IQG_1S, 3);
   const nbl = n_per_row / QK_K;
   for (let r = 0; r < nrows; r++) {
@@ -360,19 +388,8 @@ function quantize_iq1_m_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, ima
         for (let i = 1; i < 16; i++) { const a = abs<f32>(f(xb, i)); mx = mx > a ? mx : a; }
         if (mx < <f32>1e-7) { fset(SCALES, ib, 0); store<i8>(SHIFTS + ib, 0); continue; }
         sort_values(xb, 16);
-        // ggml keeps prefix sums per 8-half (each half has its own shift sign): with v0 - v1 = v1 - v2 = -1
-        // the 3-group sums collapse to T v2 - px[i1] - px[i2] (and the q^2 sums likewise)
-        store<f32>(PX, 0); store<f32>(PX + PSTRIDE, 0); store<f32>(PW, 0); store<f32>(PW + PSTRIDE, 0);
-        for (let j = 0; j < 16; j++) {
-          const i = ii(SI, j);
-          const h: usize = i < 8 ? 0 : PSTRIDE, o: usize = PSTRIDE - h;
-          const pj = <usize>j << 2;
-          store<f32>(PX + h + pj + 4, load<f32>(PX + h + pj) + f(WEIGHT, i) * f(xb, i));
-          store<f32>(PX + o + pj + 4, load<f32>(PX + o + pj));
-          store<f32>(PW + h + pj + 4, load<f32>(PW + h + pj) + f(WEIGHT, i));
-          store<f32>(PW + o + pj + 4, load<f32>(PW + o + pj));
-        }
-        if (simd) iq1m_search_simd(); else iq1m_search_ref();
+        if (search == 1) iq1m_search_old(xb, simd);
+        else { iq1m_prefix(xb); if (simd) iq1m_search_simd(); else iq1m_search_ref(); }
         let scale: f32 = best_sc;
         const besti1 = best_i1, besti2 = best_i2;
         let best_k = best_kk;
@@ -465,13 +482,21 @@ export function quantize_iq1_s_ref(y: usize, x: usize, nrows: i32, n_per_row: i3
 export function quantize_iq1_s(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize): usize {
   return quantize_iq1_s_impl(y, x, nrows, n_per_row, imatrix, true);
 }
-/** ggml quantize_iq1_m (imatrix optional), scalar. 56 bytes per 256 values. */
+/** ggml quantize_iq1_m as llama.cpp de3ff81 (node-llama-cpp) has it (imatrix optional), scalar. 56 bytes per 256 values. */
 export function quantize_iq1_m_ref(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize): usize {
-  return quantize_iq1_m_impl(y, x, nrows, n_per_row, imatrix, false);
+  return quantize_iq1_m_impl(y, x, nrows, n_per_row, imatrix, false, 0);
 }
-/** ggml quantize_iq1_m, SIMD neighbour distances; bit-identical to _ref. */
+/** ggml quantize_iq1_m (llama.cpp de3ff81), SIMD neighbour distances and split scores; bit-identical to _ref. */
 export function quantize_iq1_m(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize): usize {
-  return quantize_iq1_m_impl(y, x, nrows, n_per_row, imatrix, true);
+  return quantize_iq1_m_impl(y, x, nrows, n_per_row, imatrix, true, 0);
+}
+/** ggml quantize_iq1_m as ggml d99724f2 / llama.cpp d3cf1f14 has it (the ggml-iq vector set: per-split sums), scalar. */
+export function quantize_iq1_m_d3cf1f14_ref(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize): usize {
+  return quantize_iq1_m_impl(y, x, nrows, n_per_row, imatrix, false, 1);
+}
+/** quantize_iq1_m_d3cf1f14_ref with the four sign combinations in SIMD lanes; bit-identical to it. */
+export function quantize_iq1_m_d3cf1f14(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize): usize {
+  return quantize_iq1_m_impl(y, x, nrows, n_per_row, imatrix, true, 1);
 }
 
 /** Group of 8: value dl * (grid + delta), grid int8 -1/0/+1 (8 bytes at g). */
