@@ -3,6 +3,8 @@
 // on the seeded input of bench/iq.mjs; checks that both builds write the same bytes.
 // Usage: node bench/iq-kernels-ab.mjs --base /path/old.wasm [--new build/tensorshrink.wasm]
 //        [--rows 8] [--reps 3] [--only iq2_xs,iq3_s]
+//        node bench/iq-kernels-ab.mjs --iq1m-searches [--new ...]: quantize_iq1_m (llama.cpp de3ff81's split
+//        search) against quantize_iq1_m_d3cf1f14 (the vector set's) in the same build, alternating.
 // Prints one line per type: median CPU seconds of each build and new / base. CPU = process.cpuUsage
 // (user + sys) around each kernel call (the only work in the process).
 import { readFileSync } from "node:fs";
@@ -13,7 +15,6 @@ import path from "node:path";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const arg = (k, d) => { const i = process.argv.indexOf(k); return i > 0 ? process.argv[i + 1] : d; };
 const basePath = arg("--base", null), newPath = arg("--new", path.join(here, "../build/tensorshrink.wasm"));
-if (!basePath) { console.error("usage: node bench/iq-kernels-ab.mjs --base old.wasm [--new new.wasm]"); process.exit(2); }
 const ROWS = +arg("--rows", "8"), COLS = 4096, N = ROWS * COLS, REPS = +arg("--reps", "3");
 const only = arg("--only", null)?.split(",");
 const TYPES = (only ?? ["iq1_s", "iq1_m", "iq2_xxs", "iq2_xs", "iq2_s", "iq3_xxs", "iq3_s", "iq4_xs"]);
@@ -34,6 +35,18 @@ async function load(file) {
   new Float32Array(e.memory.buffer, pim, COLS).set(imatrix);
   return { e, pin, pout, pim };
 }
+if (process.argv.includes("--iq1m-searches")) {
+  const m = await load(newPath);
+  const t = { a: [], b: [] };
+  for (let r = 0; r <= REPS; r++) for (const [k, f] of [["a", "quantize_iq1_m"], ["b", "quantize_iq1_m_d3cf1f14"]]) {
+    const c = process.cpuUsage(); m.e[f](m.pout, m.pin, ROWS, COLS, m.pim); const d = process.cpuUsage(c);
+    if (r) t[k].push((d.user + d.system) / 1e6);
+  }
+  const med = (v) => [...v].sort((x, y) => x - y)[v.length >> 1];
+  console.log(`iq1_m ${ROWS} x ${COLS}, imatrix: de3ff81 ${med(t.a).toFixed(4)} s, d3cf1f14 ${med(t.b).toFixed(4)} s CPU, ratio ${(med(t.b) / med(t.a)).toFixed(2)}`);
+  process.exit(0);
+}
+if (!basePath) { console.error("usage: node bench/iq-kernels-ab.mjs --base old.wasm [--new new.wasm]"); process.exit(2); }
 const A = await load(basePath), B = await load(newPath);
 const cpu = (m, type) => {
   const t = process.cpuUsage();

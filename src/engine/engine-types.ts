@@ -26,7 +26,7 @@ export interface QuantizeOptions {
    * same bytes in both). "de3ff81" (default): llama.cpp de3ff81, the libllama node-llama-cpp ships,
    * whose `llama_model_quantize` the whole-file comparisons (test/61, 62) match; it scores a split
    * from per-half prefix sums. "d3cf1f14": ggml d99724f2 = llama.cpp d3cf1f14, which re-adds the sums
-   * per split (about 3x slower); the bytes of ../shared/vectors/ggml-iq. The two pick a different
+   * per split (2.8x the CPU time of the default); the bytes of ../shared/vectors/ggml-iq. The two pick a different
    * split on 5 of those 66 iq1_m cases. Anything else: E_RANGE.
    */
   iq1mSearch?: "de3ff81" | "d3cf1f14";
