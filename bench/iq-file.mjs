@@ -5,6 +5,11 @@
 // /usr/bin/time (wall, user, sys seconds), one after the other per ftype so machine load hits both
 // alike. Compares CPU time (user + sys) and checks the two files are byte-identical.
 // Usage: node bench/iq-file.mjs [--ftypes IQ2_XS,IQ3_M,IQ4_XS] [--layers 12] [--embd 768] [--ff 2048] [--vocab 16384]
+//        [--root DIR] [--base-root DIR]
+// --root: the tensorshrink tree whose CLI runs (default this one; a snapshot with src/ and
+// build/tensorshrink.wasm keeps a long run independent of rebuilds here). --base-root: a second tree
+// (e.g. the previous kernels) run right after, per ftype: llama.cpp, base, new, so a before/after
+// comparison comes from the same run. Both outputs must be byte-identical to llama.cpp's.
 // Appends to bench/iq-file.json (one record per ftype); bench/IQ-FILE.md holds the figures of a run.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, statSync } from "node:fs";
@@ -56,18 +61,26 @@ const g = spawnSync(process.execPath, ["--import", "tsx", gen], { encoding: "utf
 if (g.status !== 0) throw new Error(g.stderr);
 const params = +g.stdout.trim().split("\n").pop();
 console.log(`input: synthetic llama ${JSON.stringify(dims)}, ${(params / 1e6).toFixed(1)}M parameters, ${(statSync(input).size / 2 ** 20).toFixed(0)} MiB F32`);
-const cli = [process.execPath, "--import", "tsx", path.join(ROOT, "src/cli/main.ts")];
+const cliOf = (root) => [process.execPath, "--import", "tsx", path.join(root, "src/cli/main.ts")];
+const cli = cliOf(arg("--root", ROOT)), baseRoot = arg("--base-root", null);
 const records = [];
 try {
   for (const f of ftypes) {
     const ref = path.join(tmp, `ref-${f}.gguf`), mine = path.join(tmp, `ours-${f}.gguf`);
     const ids = { IQ2_XXS: 19, IQ2_XS: 20, IQ3_XS: 22, IQ3_XXS: 23, IQ1_S: 24, IQ3_S: 26, IQ3_M: 27, IQ2_S: 28, IQ2_M: 29, IQ4_XS: 30, IQ1_M: 31 };
     const l = timed([exe, input, ref, String(ids[f]), "1", "--imatrix", im]);
+    let base = null, baseIdentical = null;
+    if (baseRoot) {
+      base = timed([...cliOf(baseRoot), "quantize", input, mine, f, "--imatrix", im, "--threads", "1", "--json"]);
+      baseIdentical = readFileSync(ref).equals(readFileSync(mine));
+      rmSync(mine);
+    }
     const o = timed([...cli, "quantize", input, mine, f, "--imatrix", im, "--threads", "1", "--json"]);
     const identical = readFileSync(ref).equals(readFileSync(mine));
-    const rec = { ftype: f, params, llamaCpp: l, tensorshrink: o, cpuRatio: +(o.cpu / l.cpu).toFixed(2), identical, loadavg: loadavg().map((x) => +x.toFixed(1)), cpu: cpus()[0]?.model, date: new Date().toISOString() };
+    const rec = { ftype: f, params, dims, llamaCpp: l, tensorshrink: o, cpuRatio: +(o.cpu / l.cpu).toFixed(2), identical, loadavg: loadavg().map((x) => +x.toFixed(1)), cpu: cpus()[0]?.model, date: new Date().toISOString() };
+    if (base) Object.assign(rec, { base, baseCpuRatio: +(base.cpu / l.cpu).toFixed(2), baseIdentical });
     records.push(rec);
-    console.log(`${f}: llama.cpp cpu ${l.cpu.toFixed(1)} s (wall ${l.wall} s), tensorshrink cpu ${o.cpu.toFixed(1)} s (wall ${o.wall} s), ratio ${rec.cpuRatio}x, byte-identical ${identical}`);
+    console.log(`${f}: llama.cpp cpu ${l.cpu.toFixed(1)} s (wall ${l.wall} s),${base ? ` base cpu ${base.cpu.toFixed(1)} s (${rec.baseCpuRatio}x, identical ${baseIdentical}),` : ""} tensorshrink cpu ${o.cpu.toFixed(1)} s (wall ${o.wall} s), ratio ${rec.cpuRatio}x, byte-identical ${identical}`);
     rmSync(ref); rmSync(mine);
   }
 } finally {

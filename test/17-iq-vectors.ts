@@ -5,10 +5,11 @@
 // and iq1_s without an importance matrix.
 // iq1_m: the vector set comes from ggml d99724f2 (llama.cpp d3cf1f14), whose iq1_m split search re-adds
 // the sums per split in element order; the llama.cpp test/62 compares whole files against (de3ff81,
-// node-llama-cpp's libggml-base) scores splits from per-half prefix sums, and the kernels follow it.
-// The two agree on 61 of the 66 iq1_m cases; for the other five (IQ1M_LLAMA) the quantized bytes are
-// compared with llama.cpp de3ff81's own (test/fixtures/iq1m, written by its ggml_quantize_chunk), and
-// the dequantized floats still with the vector set's.
+// node-llama-cpp's libggml-base) scores splits from per-half prefix sums. The default kernels follow
+// de3ff81; `iq1mSearch: "d3cf1f14"` selects the older search. With it all 66 iq1_m cases (so all 429
+// cases) are byte-identical to the vector set; with the default, 61 are, and for the other five
+// (IQ1M_LLAMA) the bytes are compared with llama.cpp de3ff81's own (test/fixtures/iq1m, written by its
+// ggml_quantize_chunk).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync, existsSync } from "node:fs";
@@ -40,18 +41,26 @@ for (const [key, cases] of groups) {
       const imatrix = c.imatrix ? readF32(`${dir}/${c.imatrix}`) : undefined;
       const want = readU8(`${dir}/${c.quant}`);
       const wantQ = IQ1M_LLAMA.has(c.name) ? readU8(`${FIXTURES}/iq1m/${c.name}.llama.quant.bin`) : want;
-      for (const kernel of ["simd", "ref"] as const) {
-        const o = { type, rows: c.rows, cols: c.n_per_row, kernel, imatrix };
-        let got: Uint8Array;
-        try {
-          got = engine.quantize(x, o);
-        } catch (e) {
-          failures.push(`${c.name} ${kernel}: threw ${(e as Error).message}`);
-          continue;
+      // every case with the vector set's ggml (iq1mSearch "d3cf1f14"; the option changes nothing for the
+      // other types), and iq1_m also with the default de3ff81 search
+      const searches = type === "iq1_m" ? (["d3cf1f14", undefined] as const) : (["d3cf1f14"] as const);
+      for (const iq1mSearch of searches) {
+        const wantS = iq1mSearch === undefined ? wantQ : want;
+        for (const kernel of ["simd", "ref"] as const) {
+          const o = { type, rows: c.rows, cols: c.n_per_row, kernel, imatrix, iq1mSearch };
+          let got: Uint8Array;
+          try {
+            got = engine.quantize(x, o);
+          } catch (e) {
+            failures.push(`${c.name} ${kernel} ${iq1mSearch}: threw ${(e as Error).message}`);
+            continue;
+          }
+          const d = firstDiff(got, wantS);
+          if (d >= 0) failures.push(`${c.name} ${kernel} ${iq1mSearch ?? "default"}: quant byte ${d} differs (got ${got[d]}, want ${wantS[d]})`);
         }
-        const d = firstDiff(got, wantQ);
-        if (d >= 0) failures.push(`${c.name} ${kernel}: quant byte ${d} differs (got ${got[d]}, want ${wantQ[d]})`);
-        const dq = engine.dequantize(want, o);
+      }
+      for (const kernel of ["simd", "ref"] as const) {
+        const dq = engine.dequantize(want, { type, rows: c.rows, cols: c.n_per_row, kernel });
         if (sha(dq) !== c.dequant_sha256) failures.push(`${c.name} ${kernel}: dequantized floats differ`);
       }
       if (variant === "ref" && manifest.has_quantize_row_ref.includes(type)) {
@@ -62,6 +71,36 @@ for (const [key, cases] of groups) {
     assert.is(failures.length, 0, failures.slice(0, 10).join("\n"));
   });
 }
+
+test("iq1mSearch: d3cf1f14 and the default differ exactly on the five IQ1M_LLAMA cases; the streaming and async forms take it; a bad value is E_RANGE", async () => {
+  const iq1m = manifest.cases.filter((c: { type: string }) => c.type === "iq1_m");
+  assert.is(iq1m.length, 66);
+  const differ: string[] = [];
+  for (const c of iq1m) {
+    const x = readF32(`${dir}/${c.input}`);
+    const imatrix = c.imatrix ? readF32(`${dir}/${c.imatrix}`) : undefined;
+    const o = { type: "iq1_m", rows: c.rows, cols: c.n_per_row, imatrix };
+    const a = engine.quantize(x, { ...o, iq1mSearch: "de3ff81" }), b = engine.quantize(x, { ...o, iq1mSearch: "d3cf1f14" });
+    assert.is(firstDiff(a, engine.quantize(x, o)), -1, `${c.name}: de3ff81 is the default`);
+    if (firstDiff(a, b) >= 0) differ.push(c.name);
+  }
+  assert.equal(differ.sort(), [...IQ1M_LLAMA].sort());
+  const c = manifest.cases.find((k: { name: string }) => k.name === "iq1_m_ternary_1");
+  const x = readF32(`${dir}/${c.input}`), want = readU8(`${dir}/${c.quant}`);
+  const sq = engine.createQuantizer({ type: "iq1_m", cols: 256, iq1mSearch: "d3cf1f14" });
+  const parts = [sq.push(x.subarray(0, 300)), sq.push(x.subarray(300))];
+  sq.end();
+  assert.is(firstDiff(new Uint8Array([...parts[0], ...parts[1]]), want), -1, "streaming");
+  const aq = await engine.quantizeAsync(x, { type: "iq1_m", rows: c.rows, cols: 256, iq1mSearch: "d3cf1f14" });
+  assert.is(firstDiff(aq, want), -1, "async");
+  for (const run of [() => engine.quantize(x, { type: "iq1_m", rows: c.rows, cols: 256, iq1mSearch: "b1234" as any }), () => engine.createQuantizer({ type: "q8_0", cols: 256, iq1mSearch: "x" as any })]) {
+    try { run(); assert.unreachable("accepted a bad iq1mSearch"); } catch (e) {
+      assert.instance(e, TensorshrinkError);
+      assert.is((e as TensorshrinkError).code, "E_RANGE");
+      assert.match((e as Error).message, "iq1mSearch");
+    }
+  }
+});
 
 test("fixtures are complete and match their recorded hashes", () => {
   assert.is(manifest.cases.length, manifest.n_cases);

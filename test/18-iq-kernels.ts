@@ -115,6 +115,31 @@ for (const type of TYPES) {
   });
 }
 
+test("4-lane neighbour scans (iq2, iq1: lists of many lengths, tail steps) and the iq1_s / iq1_m split searches (4 i2 per step, tails): SIMD == _ref on 48 rows at 6 scales", () => {
+  const rows = 48, cols = 256, r = rng(77, 3);
+  const x = new Float32Array(rows * cols);
+  for (let i = 0; i < rows; i++) {
+    const sc = [1e-3, 0.02, 0.3, 1, 7, 300][i % 6];
+    for (let j = 0; j < cols; j++) x[i * cols + j] = sc * (r.uniform() * 2 - 1) * (j % 37 === 0 ? 6 : 1);
+  }
+  const im = imat(cols, 5, true);
+  for (const type of ["iq1_s", "iq1_m", "iq2_xxs", "iq2_xs", "iq2_s"]) {
+    const a = engine.quantize(x, { type, rows, cols, imatrix: im });
+    const b = engine.quantize(x, { type, rows, cols, imatrix: im, kernel: "ref" });
+    assert.is(firstDiff(a, b), -1, type);
+  }
+});
+
+test("iq1_m with iq1mSearch d3cf1f14 (the vector set's split search): SIMD == _ref on 2 x 1280 with special blocks, with / without imatrix", () => {
+  const [rows, cols] = [2, 1280], x = special(rows, cols, 3);
+  for (const im of [undefined, imat(cols, 3, false), imat(cols, 3, true)]) {
+    const a = engine.quantize(x, { type: "iq1_m", rows, cols, imatrix: im, iq1mSearch: "d3cf1f14" });
+    const b = engine.quantize(x, { type: "iq1_m", rows, cols, imatrix: im, iq1mSearch: "d3cf1f14", kernel: "ref" });
+    assert.is(a.length, (rows * cols / 256) * 56);
+    assert.is(firstDiff(a, b), -1, `im=${!!im}`);
+  }
+});
+
 test("reconstruction quality on gaussian weights (SQNR dB, with imatrix): ordered by bits per weight", () => {
   const rows = 16, cols = 1024, r = rng(5, 4), im = imat(cols, 5, false);
   const x = new Float32Array(rows * cols).map(() => r.gauss() * 0.05);

@@ -8,7 +8,8 @@
 // + x^2) (sigma2 = 2 mean(x^2); iq1_s requires an imatrix, iq1_m without one uses x^2); per block the
 // values are sorted (stably, as glibc's qsort) and every split into three groups (-1, 0, +1) with
 // both shifts (iq1_m: per 8-half, four sign combinations) is scored exactly with prefix sums (iq1_m:
-// prefix sums per 8-half, llama.cpp's current form T v2 - px[i1] - px[i2]); groups off the lattice are moved
+// prefix sums per 8-half, llama.cpp de3ff81's form T v2 - px[i1] - px[i2]; the quantize_iq1_m_d3cf1f14
+// kernels use the older per-split sums of ggml d3cf1f14 instead, iq1m_d3cf1f14.ts); groups off the lattice are moved
 // to the best neighbour (weighted squared error), super-scale d = max_scale / 15 (iq1_s stores d *
 // 1.125; iq1_m re-fits d by least squares over the whole super-block and stores d * 1.1125).
 // Zero blocks: max |x| < 1e-12 (iq1_s) / 1e-7 (iq1_m).
@@ -16,7 +17,8 @@
 // in ggml's order; the "simd" kernels vectorize the neighbour distance terms, and for iq1_m the split
 // scores four i2 at a time (steps that cannot beat the running best are skipped, the others replayed
 // in order with scalar comparisons).
-import { add_lanes_seq } from "../inline/iq_neighbour";
+import { neighbour_scan_simd8 } from "../inline/iq_neighbour";
+import { iq1m_search_d3cf1f14 } from "./iq1m_d3cf1f14";
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
 import { nearest_int_x } from "../inline/sym";
 import { iq_grid_table, IQG_1S } from "./iq_grids";
@@ -32,8 +34,9 @@ const WEIGHT: usize = memory.data(32 * 4, 16);
 const L: usize = memory.data(32, 16);
 const SV: usize = memory.data(32 * 4, 16); // sorted values
 const SI: usize = memory.data(32 * 4, 16); // their indices
-const SUMX: usize = memory.data(33 * 4, 16);
-const SUMW: usize = memory.data(33 * 4, 16);
+const SUMX: usize = memory.data(36 * 4, 16); // 33 prefix sums + padding for the 4-lane loads past 32
+const SUMW: usize = memory.data(36 * 4, 16);
+const SLANES: usize = memory.data(4 * 16, 16); // iq1_s SIMD split search: sumqx / sumq2 of 4 i2, both shifts
 const INDEX: usize = memory.data(4 * 4, 16);
 // x_p = {-1 + 0.125, 0.125, 1 + 0.125}, x_m = {-1 - 0.125, -0.125, 1 - 0.125}
 const XP: usize = memory.data<f32>([-0.875, 0.125, 1.125, 0]);
@@ -72,25 +75,8 @@ function best_neighbour2(nb: usize, xv: usize, w: usize, scale: f32, xx: usize, 
   let best: f32 = FLT_MAX;
   let gi = -1;
   if (simd) {
-    const vx0 = v128.load(xv), vx1 = v128.load(xv, 16), vw0 = v128.load(w), vw1 = v128.load(w, 16);
-    const vs = f32x4.splat(scale);
-    const tbl = v128.load(xx); // xx[0..2] as 3 f32 lanes
-    for (let j = 1; j <= n; j++) {
-      const idx = <i32>load<u16>(nb + (<usize>j << 1));
-      const pg = G_QG + (<usize>idx << 3);
-      // level l = (pg - 1) / 2 in 0..2 -> byte offsets 4 l .. 4 l + 3 of the xx table
-      const lv = i16x8.extend_low_i8x16_s(v128.load64_zero(pg));
-      const l0 = i32x4.shr_s(i32x4.sub(i32x4.extend_low_i16x8_s(lv), i32x4.splat(1)), 1);
-      const l1 = i32x4.shr_s(i32x4.sub(i32x4.extend_high_i16x8_s(lv), i32x4.splat(1)), 1);
-      const base = i32x4.splat(0x03020100);
-      const s0 = i32x4.add(i32x4.mul(l0, i32x4.splat(0x04040404)), base);
-      const s1 = i32x4.add(i32x4.mul(l1, i32x4.splat(0x04040404)), base);
-      const q0 = i8x16.swizzle(tbl, s0), q1 = i8x16.swizzle(tbl, s1);
-      const d0 = f32x4.sub(f32x4.mul(vs, q0), vx0), d1 = f32x4.sub(f32x4.mul(vs, q1), vx1);
-      const t0 = f32x4.mul(f32x4.mul(vw0, d0), d0), t1 = f32x4.mul(f32x4.mul(vw1, d1), d1);
-      const d2 = add_lanes_seq(add_lanes_seq(0, t0), t1);
-      if (d2 < best) { best = d2; gi = idx; }
-    }
+    // xx[l] = l + xx[0] exactly (xx = x_p or x_m)
+    gi = neighbour_scan_simd8(nb, G_QG, xv, w, scale, true, load<f32>(xx));
   } else {
     for (let j = 1; j <= n; j++) {
       const idx = <i32>load<u16>(nb + (<usize>j << 1));
@@ -131,6 +117,90 @@ function best_neighbour2(nb: usize, xv: usize, w: usize, scale: f32, xx: usize, 
   return gi;
 }
 
+// iq1_s split search result
+let S_SCALE: f32 = 0, S_I1 = -1, S_I2 = -1, S_SHIFT = 0;
+
+/**
+ * ggml quantize_row_iq1_s_impl's split search over the prefix sums SUMX / SUMW (33 each) of a sorted
+ * 32-block, scalar in ggml's order: for every split (i1 <= i2) the shift +0.125, then -0.125; a
+ * candidate wins when sumq2 > 0 and sumqx^2 > best_score sumq2. Result in S_*.
+ */
+function iq1s_split_ref(): void {
+  let best_score: f32 = -FLT_MAX, scale: f32 = 0;
+  let besti1 = -1, besti2 = -1, best_shift = 0;
+  const p0 = f(XP, 0), p1 = f(XP, 1), p2 = f(XP, 2), m0 = f(XM, 0), m1 = f(XM, 1), m2 = f(XM, 2);
+  const sx0 = f(SUMX, 0), sxn = f(SUMX, 32), sw0 = f(SUMW, 0), swn = f(SUMW, 32);
+  for (let i1 = 0; i1 <= 32; i1++) {
+    const sx1 = f(SUMX, i1), sw1 = f(SUMW, i1);
+    for (let i2 = i1; i2 <= 32; i2++) {
+      const sx2 = f(SUMX, i2), sw2 = f(SUMW, i2);
+      let sumqx: f32 = (sx1 - sx0) * p0 + (sx2 - sx1) * p1 + (sxn - sx2) * p2;
+      let sumq2: f32 = (sw1 - sw0) * p0 * p0 + (sw2 - sw1) * p1 * p1 + (swn - sw2) * p2 * p2;
+      if (sumq2 > 0 && sumqx * sumqx > best_score * sumq2) {
+        scale = sumqx / sumq2; best_score = scale * sumqx;
+        besti1 = i1; besti2 = i2; best_shift = 1;
+      }
+      sumqx = (sx1 - sx0) * m0 + (sx2 - sx1) * m1 + (sxn - sx2) * m2;
+      sumq2 = (sw1 - sw0) * m0 * m0 + (sw2 - sw1) * m1 * m1 + (swn - sw2) * m2 * m2;
+      if (sumq2 > 0 && sumqx * sumqx > best_score * sumq2) {
+        scale = sumqx / sumq2; best_score = scale * sumqx;
+        besti1 = i1; besti2 = i2; best_shift = -1;
+      }
+    }
+  }
+  S_SCALE = scale; S_I1 = besti1; S_I2 = besti2; S_SHIFT = best_shift;
+}
+
+/**
+ * iq1s_split_ref with four consecutive i2 per SIMD step (the same float operations lane-wise). A
+ * step whose 8 candidates all fail against the best at its start cannot change the best and is
+ * skipped; otherwise its candidates are replayed in ggml's order (i2, then +, -) with the scalar
+ * comparison. Identical result.
+ */
+function iq1s_split_simd(): void {
+  let best_score: f32 = -FLT_MAX, scale: f32 = 0;
+  let besti1 = -1, besti2 = -1, best_shift = 0;
+  const p0 = f(XP, 0), p1 = f(XP, 1), p2 = f(XP, 2), m0 = f(XM, 0), m1 = f(XM, 1), m2 = f(XM, 2);
+  const sx0 = f(SUMX, 0), sxn = f(SUMX, 32), sw0 = f(SUMW, 0), swn = f(SUMW, 32);
+  const vp1 = f32x4.splat(p1), vp2 = f32x4.splat(p2), vm1 = f32x4.splat(m1), vm2 = f32x4.splat(m2);
+  const vsxn = f32x4.splat(sxn), vswn = f32x4.splat(swn), zero = f32x4.splat(0);
+  for (let i1 = 0; i1 <= 32; i1++) {
+    const sx1 = f(SUMX, i1), sw1 = f(SUMW, i1);
+    const vsx1 = f32x4.splat(sx1), vsw1 = f32x4.splat(sw1);
+    const ap = f32x4.splat((sx1 - sx0) * p0), am = f32x4.splat((sx1 - sx0) * m0);
+    const bp = f32x4.splat((sw1 - sw0) * p0 * p0), bm = f32x4.splat((sw1 - sw0) * m0 * m0);
+    for (let i2 = i1; i2 <= 32; i2 += 4) {
+      const o = <usize>i2 << 2;
+      const sx2 = v128.load(SUMX + o), sw2 = v128.load(SUMW + o);
+      const dx1 = f32x4.sub(sx2, vsx1), dx2 = f32x4.sub(vsxn, sx2);
+      const dw1 = f32x4.sub(sw2, vsw1), dw2 = f32x4.sub(vswn, sw2);
+      const qxp = f32x4.add(f32x4.add(ap, f32x4.mul(dx1, vp1)), f32x4.mul(dx2, vp2));
+      const q2p = f32x4.add(f32x4.add(bp, f32x4.mul(f32x4.mul(dw1, vp1), vp1)), f32x4.mul(f32x4.mul(dw2, vp2), vp2));
+      const qxm = f32x4.add(f32x4.add(am, f32x4.mul(dx1, vm1)), f32x4.mul(dx2, vm2));
+      const q2m = f32x4.add(f32x4.add(bm, f32x4.mul(f32x4.mul(dw1, vm1), vm1)), f32x4.mul(f32x4.mul(dw2, vm2), vm2));
+      const vb = f32x4.splat(best_score);
+      const cp = v128.and(f32x4.gt(q2p, zero), f32x4.gt(f32x4.mul(qxp, qxp), f32x4.mul(vb, q2p)));
+      const cm = v128.and(f32x4.gt(q2m, zero), f32x4.gt(f32x4.mul(qxm, qxm), f32x4.mul(vb, q2m)));
+      if (!v128.any_true(v128.or(cp, cm))) continue;
+      v128.store(SLANES, qxp); v128.store(SLANES, q2p, 16); v128.store(SLANES, qxm, 32); v128.store(SLANES, q2m, 48);
+      const nl = min<i32>(4, 33 - i2);
+      for (let l = 0; l < nl; l++) {
+        let sqx = f(SLANES, l), sq2 = f(SLANES, 4 + l);
+        if (sq2 > 0 && sqx * sqx > best_score * sq2) {
+          scale = sqx / sq2; best_score = scale * sqx;
+          besti1 = i1; besti2 = i2 + l; best_shift = 1;
+        }
+        sqx = f(SLANES, 8 + l); sq2 = f(SLANES, 12 + l);
+        if (sq2 > 0 && sqx * sqx > best_score * sq2) {
+          scale = sqx / sq2; best_score = scale * sqx;
+          besti1 = i1; besti2 = i2 + l; best_shift = -1;
+        }
+      }
+    }
+  }
+  S_SCALE = scale; S_I1 = besti1; S_I2 = besti2; S_SHIFT = best_shift;
+}
+
 function quantize_iq1_s_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize, simd: bool): usize {
   if (imatrix == 0) return 0; // ggml asserts an imatrix; the facade refuses first (E_IMATRIX)
   G_QG = iq_grid_table(IQG_1S, 1); G_KMAP = iq_grid_table(IQG_1S, 2); G_NB = iq_grid_table(IQG_1S, 3);
@@ -156,28 +226,10 @@ function quantize_iq1_s_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, ima
           fset(SUMX, j + 1, f(SUMX, j) + f(WEIGHT, i) * f(xb, i));
           fset(SUMW, j + 1, f(SUMW, j) + f(WEIGHT, i));
         }
-        let best_score: f32 = -FLT_MAX, scale: f32 = mx;
-        let besti1 = -1, besti2 = -1, best_shift = 0;
-        const p0 = f(XP, 0), p1 = f(XP, 1), p2 = f(XP, 2), m0 = f(XM, 0), m1 = f(XM, 1), m2 = f(XM, 2);
-        const sx0 = f(SUMX, 0), sxn = f(SUMX, 32), sw0 = f(SUMW, 0), swn = f(SUMW, 32);
-        for (let i1 = 0; i1 <= 32; i1++) {
-          const sx1 = f(SUMX, i1), sw1 = f(SUMW, i1);
-          for (let i2 = i1; i2 <= 32; i2++) {
-            const sx2 = f(SUMX, i2), sw2 = f(SUMW, i2);
-            let sumqx: f32 = (sx1 - sx0) * p0 + (sx2 - sx1) * p1 + (sxn - sx2) * p2;
-            let sumq2: f32 = (sw1 - sw0) * p0 * p0 + (sw2 - sw1) * p1 * p1 + (swn - sw2) * p2 * p2;
-            if (sumq2 > 0 && sumqx * sumqx > best_score * sumq2) {
-              scale = sumqx / sumq2; best_score = scale * sumqx;
-              besti1 = i1; besti2 = i2; best_shift = 1;
-            }
-            sumqx = (sx1 - sx0) * m0 + (sx2 - sx1) * m1 + (sxn - sx2) * m2;
-            sumq2 = (sw1 - sw0) * m0 * m0 + (sw2 - sw1) * m1 * m1 + (swn - sw2) * m2 * m2;
-            if (sumq2 > 0 && sumqx * sumqx > best_score * sumq2) {
-              scale = sumqx / sumq2; best_score = scale * sumqx;
-              besti1 = i1; besti2 = i2; best_shift = -1;
-            }
-          }
-        }
+        if (simd) iq1s_split_simd(); else iq1s_split_ref();
+        let scale: f32 = S_SCALE;
+        const besti1 = S_I1, besti2 = S_I2;
+        let best_shift = S_SHIFT;
         if (besti1 < 0 || besti2 < 0 || best_shift == 0) { fset(SCALES, ib, 0); store<i8>(SHIFTS + ib, 1); continue; }
         for (let j = 0; j < besti1; j++) store<i8>(L + ii(SI, j), 0);
         for (let j = besti1; j < besti2; j++) store<i8>(L + ii(SI, j), 1);
@@ -247,6 +299,7 @@ function quantize_iq1_s_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, ima
 const PX: usize = memory.data(2 * 24 * 4, 16);
 const PW: usize = memory.data(2 * 24 * 4, 16);
 const LANES: usize = memory.data(8 * 16, 16); // SIMD search: sumqx[k] and sumq2[k] for 4 consecutive i2
+const OLD_RES: usize = memory.data(16, 16); // the d3cf1f14 search's scale
 let best_sc: f32 = 0, best_i1 = -1, best_i2 = -1, best_kk = -1;
 
 /**
@@ -342,7 +395,32 @@ function iq1m_search_simd(): i32 {
   return b1 >= 0 ? 1 : 0;
 }
 
-function quantize_iq1_m_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize, simd: bool): usize {
+/**
+ * de3ff81's per-8-half prefix sums of the sorted block xb into PX / PW: each half has its own shift
+ * sign, and with v0 - v1 = v1 - v2 = -1 the 3-group sums collapse to T v2 - px[i1] - px[i2].
+ */
+function iq1m_prefix(xb: usize): void {
+  store<f32>(PX, 0); store<f32>(PX + PSTRIDE, 0); store<f32>(PW, 0); store<f32>(PW + PSTRIDE, 0);
+  for (let j = 0; j < 16; j++) {
+    const i = ii(SI, j);
+    const h: usize = i < 8 ? 0 : PSTRIDE, o: usize = PSTRIDE - h;
+    const pj = <usize>j << 2;
+    store<f32>(PX + h + pj + 4, load<f32>(PX + h + pj) + f(WEIGHT, i) * f(xb, i));
+    store<f32>(PX + o + pj + 4, load<f32>(PX + o + pj));
+    store<f32>(PW + h + pj + 4, load<f32>(PW + h + pj) + f(WEIGHT, i));
+    store<f32>(PW + o + pj + 4, load<f32>(PW + o + pj));
+  }
+}
+
+/** The d3cf1f14 split search of the sorted block xb (iq1m_d3cf1f14.ts), its result in best_*. */
+function iq1m_search_old(xb: usize, simd: bool): void {
+  const r = iq1m_search_d3cf1f14(xb, WEIGHT, SI, XP, XM, OLD_RES, simd);
+  best_sc = load<f32>(OLD_RES);
+  best_i1 = r < 0 ? -1 : r & 255; best_i2 = r < 0 ? -1 : (r >> 8) & 255; best_kk = r < 0 ? -1 : r >> 16;
+}
+
+/** search 0: llama.cpp de3ff81's prefix-sum split search; 1: ggml d3cf1f14's per-split sums (the vector set). */
+function quantize_iq1_m_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize, simd: bool, search: i32): usize {
   G_QG = iq_grid_table(IQG_1S, 1); G_KMAP = iq_grid_table(IQG_1S, 2); G_NB = iq_grid_table(IQG_1S, 3);
   const nbl = n_per_row / QK_K;
   for (let r = 0; r < nrows; r++) {
@@ -360,19 +438,8 @@ function quantize_iq1_m_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, ima
         for (let i = 1; i < 16; i++) { const a = abs<f32>(f(xb, i)); mx = mx > a ? mx : a; }
         if (mx < <f32>1e-7) { fset(SCALES, ib, 0); store<i8>(SHIFTS + ib, 0); continue; }
         sort_values(xb, 16);
-        // ggml keeps prefix sums per 8-half (each half has its own shift sign): with v0 - v1 = v1 - v2 = -1
-        // the 3-group sums collapse to T v2 - px[i1] - px[i2] (and the q^2 sums likewise)
-        store<f32>(PX, 0); store<f32>(PX + PSTRIDE, 0); store<f32>(PW, 0); store<f32>(PW + PSTRIDE, 0);
-        for (let j = 0; j < 16; j++) {
-          const i = ii(SI, j);
-          const h: usize = i < 8 ? 0 : PSTRIDE, o: usize = PSTRIDE - h;
-          const pj = <usize>j << 2;
-          store<f32>(PX + h + pj + 4, load<f32>(PX + h + pj) + f(WEIGHT, i) * f(xb, i));
-          store<f32>(PX + o + pj + 4, load<f32>(PX + o + pj));
-          store<f32>(PW + h + pj + 4, load<f32>(PW + h + pj) + f(WEIGHT, i));
-          store<f32>(PW + o + pj + 4, load<f32>(PW + o + pj));
-        }
-        if (simd) iq1m_search_simd(); else iq1m_search_ref();
+        if (search == 1) iq1m_search_old(xb, simd);
+        else { iq1m_prefix(xb); if (simd) iq1m_search_simd(); else iq1m_search_ref(); }
         let scale: f32 = best_sc;
         const besti1 = best_i1, besti2 = best_i2;
         let best_k = best_kk;
@@ -465,13 +532,21 @@ export function quantize_iq1_s_ref(y: usize, x: usize, nrows: i32, n_per_row: i3
 export function quantize_iq1_s(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize): usize {
   return quantize_iq1_s_impl(y, x, nrows, n_per_row, imatrix, true);
 }
-/** ggml quantize_iq1_m (imatrix optional), scalar. 56 bytes per 256 values. */
+/** ggml quantize_iq1_m as llama.cpp de3ff81 (node-llama-cpp) has it (imatrix optional), scalar. 56 bytes per 256 values. */
 export function quantize_iq1_m_ref(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize): usize {
-  return quantize_iq1_m_impl(y, x, nrows, n_per_row, imatrix, false);
+  return quantize_iq1_m_impl(y, x, nrows, n_per_row, imatrix, false, 0);
 }
-/** ggml quantize_iq1_m, SIMD neighbour distances; bit-identical to _ref. */
+/** ggml quantize_iq1_m (llama.cpp de3ff81), SIMD neighbour distances and split scores; bit-identical to _ref. */
 export function quantize_iq1_m(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize): usize {
-  return quantize_iq1_m_impl(y, x, nrows, n_per_row, imatrix, true);
+  return quantize_iq1_m_impl(y, x, nrows, n_per_row, imatrix, true, 0);
+}
+/** ggml quantize_iq1_m as ggml d99724f2 / llama.cpp d3cf1f14 has it (the ggml-iq vector set: per-split sums), scalar. */
+export function quantize_iq1_m_d3cf1f14_ref(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize): usize {
+  return quantize_iq1_m_impl(y, x, nrows, n_per_row, imatrix, false, 1);
+}
+/** quantize_iq1_m_d3cf1f14_ref with the four sign combinations in SIMD lanes; bit-identical to it. */
+export function quantize_iq1_m_d3cf1f14(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize): usize {
+  return quantize_iq1_m_impl(y, x, nrows, n_per_row, imatrix, true, 1);
 }
 
 /** Group of 8: value dl * (grid + delta), grid int8 -1/0/+1 (8 bytes at g). */

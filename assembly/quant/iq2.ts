@@ -17,7 +17,7 @@
 //  0.25 sigma2 + x^2). Super-scale d = max_scale / 31 (iq2_s stores d * 0.9875).
 // SIMD kernels vectorize the code computation and the neighbour distance terms; every float sum stays
 // in ggml's order (bit-exactness).
-import { add_lanes_seq, neighbour_scan_ref } from "../inline/iq_neighbour";
+import { neighbour_scan_ref, neighbour_scan_simd8 } from "../inline/iq_neighbour";
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
 import { nearest_int_x } from "../inline/sym";
 import { make_qp_quants } from "./common_asym";
@@ -46,22 +46,9 @@ let G_QG: usize = 0, G_KMAP: usize = 0, G_NB: usize = 0;
 
 /** ggml iq2_find_best_neighbour: best neighbour of a group of 8 (codes -> Lp); returns its index. */
 function best_neighbour(nb: usize, xv: usize, w: usize, scale: f32, Lp: usize, simd: bool): i32 {
-  const n = <i32>load<u16>(nb);
-  let best_d2: f32 = 3.4028234663852886e38;
   let gi = -1;
   if (simd) {
-    const vx0 = v128.load(xv), vx1 = v128.load(xv, 16);
-    const vw0 = v128.load(w), vw1 = v128.load(w, 16);
-    const vs = f32x4.splat(scale);
-    for (let j = 1; j <= n; j++) {
-      const idx = <i32>load<u16>(nb + (<usize>j << 1));
-      const p16 = i16x8.extend_low_i8x16_s(v128.load64_zero(G_QG + (<usize>idx << 3)));
-      const d0 = f32x4.sub(f32x4.mul(vs, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(p16))), vx0);
-      const d1 = f32x4.sub(f32x4.mul(vs, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(p16))), vx1);
-      const t0 = f32x4.mul(f32x4.mul(vw0, d0), d0), t1 = f32x4.mul(f32x4.mul(vw1, d1), d1);
-      const d2 = add_lanes_seq(add_lanes_seq(0, t0), t1);
-      if (d2 < best_d2) { best_d2 = d2; gi = idx; }
-    }
+    gi = neighbour_scan_simd8(nb, G_QG, xv, w, scale, false, 0);
   } else {
     gi = neighbour_scan_ref(nb, G_QG, 8, xv, w, scale);
   }

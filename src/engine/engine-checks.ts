@@ -41,6 +41,16 @@ export function requireImatrix(t: TypeInfo, im: Float32Array | null, name?: stri
   if (t.requiresImatrix && !im) throw new TensorshrinkError("E_IMATRIX", `${t.name} needs an importance matrix (llama.cpp refuses to quantize it without one)${name ? ` (tensor "${name}")` : ""}`, { name, type: t.name });
 }
 
+/**
+ * The wasm quantize kernel name for `t` and the options: quantize_<type>[_d3cf1f14][_ref]
+ * (`_d3cf1f14` for iq1_m with iq1mSearch "d3cf1f14"). E_RANGE for an unknown iq1mSearch.
+ */
+export function quantKernelName(t: TypeInfo, opts: Pick<QuantizeOptions, "kernel" | "iq1mSearch">): string {
+  const s = opts.iq1mSearch;
+  if (s !== undefined && s !== "de3ff81" && s !== "d3cf1f14") throw new TensorshrinkError("E_RANGE", `iq1mSearch must be "de3ff81" or "d3cf1f14", got ${String(s)}`);
+  return `quantize_${t.name}${s === "d3cf1f14" && t.name === "iq1_m" ? "_d3cf1f14" : ""}${opts.kernel === "ref" ? "_ref" : ""}`;
+}
+
 export function xArray(x: Float32Array | WasmTensor): Float32Array {
   return x instanceof WasmTensor ? x.f32 : x;
 }

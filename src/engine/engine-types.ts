@@ -22,6 +22,15 @@ export interface QuantizeOptions {
    */
   algorithm?: "chunk" | "ref";
   /**
+   * Which llama.cpp's iq1_m split search to follow (only iq1_m differs; every other type writes the
+   * same bytes in both). "de3ff81" (default): llama.cpp de3ff81, the libllama node-llama-cpp ships,
+   * whose `llama_model_quantize` the whole-file comparisons (test/61, 62) match; it scores a split
+   * from per-half prefix sums. "d3cf1f14": ggml d99724f2 = llama.cpp d3cf1f14, which re-adds the sums
+   * per split (2.8x the CPU time of the default); the bytes of ../shared/vectors/ggml-iq. The two pick a different
+   * split on 5 of those 66 iq1_m cases. Anything else: E_RANGE.
+   */
+  iq1mSearch?: "de3ff81" | "d3cf1f14";
+  /**
    * Let NaN/Inf through unchanged (default false). By default every output type refuses non-finite
    * input with E_NONFINITE naming row and column, as llama-quantize does (it validates every tensor's
    * data). Only for "f32", "f16" and "bf16" (which can encode NaN/Inf); E_RANGE for block types.

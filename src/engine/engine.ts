@@ -5,7 +5,7 @@ import { WasmTensor, TensorScope } from "./tensor";
 import { StreamQuantizer } from "./stream-quantizer";
 
 export { StreamQuantizer };
-import { splitRows, checksFinite, requireImatrix, xArray, nonFinite, nonFiniteValue, describe, fusedCheck } from "./engine-checks";
+import { splitRows, checksFinite, requireImatrix, xArray, nonFinite, nonFiniteValue, describe, fusedCheck, quantKernelName } from "./engine-checks";
 export { describe };
 import type { QuantizeOptions, DequantizeOptions, ErrorStats, UnitResult } from "./engine-types";
 export type { QuantizeOptions, DequantizeOptions, ErrorStats, UnitResult };
@@ -171,12 +171,12 @@ export class Engine {
     return t.name === "f32" || typeof this.exports[`quantize_${t.name}`] === "function";
   }
 
-  private kernelFor(prefix: string, t: TypeInfo, kernel: "simd" | "ref" | undefined): Function {
+  private kernelFor(prefix: string, t: TypeInfo, kernel: "simd" | "ref" | undefined, fullName?: string): Function {
     if (kernel !== undefined && kernel !== "simd" && kernel !== "ref") throw new TensorshrinkError("E_RANGE", `kernel must be "simd" or "ref", got ${String(kernel)}`);
     // i-quant lattices: built once per instance here, before any buffer is allocated (kernels never grow memory)
     const g = IQ_GRID[t.name];
     if (g !== undefined && typeof this.exports.iq_grid_for_kernel === "function") this.exports.iq_grid_for_kernel(g);
-    const name = `${prefix}${t.name}${kernel === "ref" ? "_ref" : ""}`;
+    const name = fullName ?? `${prefix}${t.name}${kernel === "ref" ? "_ref" : ""}`;
     const f = this.exports[name];
     if (typeof f !== "function") throw new TensorshrinkError("E_UNSUPPORTED", `no ${prefix.replace(/_$/, "")} kernel for type ${t.name} in this build`, { type: t.name });
     return f;
@@ -322,7 +322,7 @@ export class Engine {
     if (!(x instanceof Float32Array) && !(x instanceof WasmTensor)) throw new TensorshrinkError("E_ARG_TYPE", `quantize input must be a Float32Array or WasmTensor, got ${describe(x)}${opts.name ? ` (tensor "${opts.name}")` : ""}`);
     if (x instanceof WasmTensor) x.check(this);
     this.validate(x.length, opts, t);
-    let kernel = t.name === "f32" ? null : this.kernelFor("quantize_", t, opts.kernel);
+    let kernel = t.name === "f32" ? null : this.kernelFor("quantize_", t, opts.kernel, quantKernelName(t, opts));
     if (opts.algorithm !== undefined && opts.algorithm !== "chunk") {
       if (opts.algorithm !== "ref") throw new TensorshrinkError("E_RANGE", `algorithm must be "chunk" or "ref", got ${String(opts.algorithm)}`);
       const row = this.exports[`quantize_row_${t.name}_ref`];
@@ -414,7 +414,7 @@ export class Engine {
     if (!pool || t.name === "f32" || opts.rows === 0 || opts.cols === 0 || x instanceof WasmTensor || (opts.algorithm ?? "chunk") !== "chunk") return this.quantize(x, opts);
     const { rows, cols } = opts;
     const rb = this.rowBytes(t, cols);
-    const kernel = `quantize_${t.name}${opts.kernel === "ref" ? "_ref" : ""}`;
+    const kernel = quantKernelName(t, opts);
     const out = new Uint8Array(rows * rb);
     const ranges = splitRows(rows, cols, pool.size, this.chunkBytes);
     await Promise.all(ranges.map(async ([r0, nr]) => {
@@ -483,7 +483,7 @@ export class Engine {
     if (pool && (opts.algorithm ?? "chunk") === "chunk" && !(x instanceof WasmTensor)) {
       const whole = x.byteOffset === 0 && x.byteLength === x.buffer.byteLength && !(typeof SharedArrayBuffer !== "undefined" && x.buffer instanceof SharedArrayBuffer);
       const data = whole ? (x.buffer as ArrayBuffer) : x.slice().buffer;
-      const kname = `quantize_${t.name}${opts.kernel === "ref" ? "_ref" : ""}`;
+      const kname = quantKernelName(t, opts);
       const out = pool.readsFiles ? o.out ?? undefined : undefined;
       const res = await pool.run({ op: "quantize", kernel: kname, rows, cols, rowBytes: rb, data, imatrix: im, checkFinite: finite, fusedCheck: fused, statsKernel: dq, sliceRows, out });
       if (res.nonfinite !== undefined) throw nonFiniteValue(opts, res.nonfinite, res.value!);
@@ -563,7 +563,7 @@ export class Engine {
     const rb = this.rowBytes(t, cols);
     const dq = o.stats ? `dequantize_row_${t.name}` : undefined;
     if (dq && typeof this.exports[dq] !== "function") throw new TensorshrinkError("E_UNSUPPORTED", `no dequantize kernel for type ${t.name} in this build`, { type: t.name });
-    const kname = `quantize_${t.name}${opts.kernel === "ref" ? "_ref" : ""}`;
+    const kname = quantKernelName(t, opts);
     const res = await pool.run({ op: "quantize", kernel: kname, rows, cols, rowBytes: rb, file, imatrix: im, checkFinite: finite, fusedCheck: fused, statsKernel: dq, sliceRows: Math.min(rows, sliceRowsFor(cols)), out: o.out ?? undefined });
     if (res.nonfinite !== undefined) throw nonFiniteValue(opts, res.nonfinite, res.value!);
     return { bytes: res.data ? new Uint8Array(res.data) : null, se: res.stats?.[0] ?? 0, sa: res.stats?.[1] ?? 0 };
@@ -600,6 +600,7 @@ export class Engine {
     this.validate(opts.cols, { ...opts, rows: 1 }, t);
     requireImatrix(t, this.validateImatrix(opts.imatrix, t, opts.cols, opts.name), opts.name);
     checksFinite(t, { ...opts, rows: 1 });
+    quantKernelName(t, opts);
     if (opts.rows !== undefined && (!Number.isSafeInteger(opts.rows) || opts.rows < 0)) throw new TensorshrinkError("E_SHAPE", `rows must be a non-negative integer, got ${opts.rows}`);
     return new StreamQuantizer(this, opts);
   }
