@@ -8,7 +8,9 @@
 //     library call the CLI makes) cold and warm, and its parts measured alone: reading the tensor data
 //     into wasm memory (fs.readSync, 1 MiB), the kernel over all the model's values (engine.quantize
 //     on a wasm tensor), writing the output's size (fs.writeSync), the header encode.
+//  C. with --scaling: pool scaling in one process, quantizeModel with 1 thread vs 2 threads (wall, CPU).
 // Usage: node bench/vs-llama-breakdown.mjs [--ftype Q8_0] [--reps 3] [--model FILE] [--json bench/vs-llama-breakdown.json]
+//        [--scaling [--scaling-ftypes Q4_0,Q4_1,Q5_0,Q5_1]] [--only-inproc | --only-scaling]
 // Needs `npm run build` (dist/). Prints markdown tables; appends a record to the --json file.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, statSync, openSync, readSync, writeSync, closeSync, unlinkSync } from "node:fs";
@@ -72,7 +74,7 @@ ${n >= 2 ? `const m = await ts.openModel(${JSON.stringify(input)}, e); await m.c
     ...(cc.status === 0 && FTYPE_ID[ftype] ? [[`llama.cpp llama_model_quantize ${ftype}, 1 thread`, [exe, input, out, String(FTYPE_ID[ftype]), "1"]]] : []),
   ];
   const runs = steps.map(() => []);
-  if (process.argv.includes("--only-inproc")) steps.length = 0;
+  if (process.argv.includes("--only-inproc") || process.argv.includes("--only-scaling")) steps.length = 0;
   for (let r = 0; r < reps; r++) steps.forEach(([, cmd], i) => { runs[i].push(timed(cmd)); if (existsSync(out)) rmSync(out); });
   const load = loadavg()[0].toFixed(1);
   console.log(`\nA. child processes, ${reps} alternating rounds, medians (input ${inMiB.toFixed(0)} MiB F32, load ${load}):\n`);
@@ -126,7 +128,7 @@ e.dispose();
 console.log(JSON.stringify(res));
 `);
   const B = [];
-  for (let r = 0; r < reps; r++) {
+  for (let r = 0; r < (process.argv.includes("--only-scaling") ? 0 : reps); r++) {
     const g = spawnSync(process.execPath, [inproc], { encoding: "utf8", cwd: ROOT });
     if (g.status !== 0) throw new Error(g.stderr);
     B.push(JSON.parse(g.stdout.trim().split("\n").pop()));
@@ -134,11 +136,45 @@ console.log(JSON.stringify(res));
   }
   console.log(`\nB. inside one Node process (process.cpuUsage), ${reps} processes, medians:\n`);
   console.log("| part | CPU s |\n|---|---:|");
-  const recB = Object.keys(B[0]).map((k) => ({ label: k, cpu: +median(B.map((b) => b[k])).toFixed(3) }));
+  const recB = Object.keys(B[0] ?? {}).map((k) => ({ label: k, cpu: +median(B.map((b) => b[k])).toFixed(3) }));
   for (const s of recB) console.log(`| ${s.label} | ${s.cpu.toFixed(3)} |`);
+  // C. (--scaling) pool scaling in one process: quantizeModel file -> file with 1 thread (the local
+  // path) and 2 threads (two pool workers), alternating, wall and CPU, medians of --reps.
+  const recC = [];
+  if (process.argv.includes("--scaling")) {
+    const sc = path.join(tmp, "scaling.mjs");
+    writeFileSync(sc, `
+import * as ts from ${JSON.stringify(pathToFileURL(DIST).href)};
+const cpu = () => { const c = process.cpuUsage(); return (c.user + c.system) / 1e6; };
+const [ftype, reps] = [process.argv[2], +process.argv[3]];
+const e = { 1: await ts.init({ threads: 1 }), 2: await ts.init({ threads: 2 }) };
+const res = { 1: [], 2: [] };
+for (let r = -1; r < reps; r++) for (const n of [1, 2]) {
+  const m = await ts.openModel(${JSON.stringify(input)}, e[n]);
+  const c0 = cpu(), w0 = performance.now();
+  await ts.quantizeModel(e[n], m, await ts.openFileSink(${JSON.stringify(out)}), { ftype, stats: false });
+  if (r >= 0) res[n].push({ wall: (performance.now() - w0) / 1e3, cpu: cpu() - c0 }); // r = -1: warm-up (workers started)
+  await m.close?.();
+}
+e[1].dispose(); e[2].dispose();
+console.log(JSON.stringify(res));
+`);
+    console.log(`\nC. pool scaling inside one process (quantizeModel file -> file, warm, ${reps} alternating runs, medians):\n`);
+    console.log("| ftype | 1 thread wall s | 2 threads wall s | **scaling** | 1 thread CPU s | 2 threads CPU s |\n|---|---:|---:|---:|---:|---:|");
+    for (const f of arg("--scaling-ftypes", "Q4_0,Q4_1,Q5_0,Q5_1").split(",")) {
+      const g = spawnSync(process.execPath, [sc, f, String(reps)], { encoding: "utf8", cwd: ROOT });
+      if (g.status !== 0) throw new Error(g.stderr);
+      const r = JSON.parse(g.stdout.trim().split("\n").pop());
+      const w1 = median(r[1].map((x) => x.wall)), w2 = median(r[2].map((x) => x.wall)), c1 = median(r[1].map((x) => x.cpu)), c2 = median(r[2].map((x) => x.cpu));
+      recC.push({ ftype: f, wall1: +w1.toFixed(3), wall2: +w2.toFixed(3), scaling: +(w1 / w2).toFixed(2), cpu1: +c1.toFixed(3), cpu2: +c2.toFixed(3), loadavg: loadavg()[0] });
+      console.log(`| ${f} | ${w1.toFixed(2)} | ${w2.toFixed(2)} | **${(w1 / w2).toFixed(2)}x** | ${c1.toFixed(2)} | ${c2.toFixed(2)} |`);
+      if (existsSync(out)) rmSync(out);
+    }
+    console.log(`(load average ${loadavg()[0].toFixed(1)})`);
+  }
   const jsonOut = path.resolve(ROOT, arg("--json", "bench/vs-llama-breakdown.json"));
   const prev = existsSync(jsonOut) ? JSON.parse(readFileSync(jsonOut, "utf8")) : [];
-  prev.push({ ftype, reps, inputMiB: Math.round(inMiB), childProcesses: recA, inProcess: recB, loadavg: loadavg().map((x) => +x.toFixed(1)), node: process.version, date: new Date().toISOString() });
+  prev.push({ ftype, reps, inputMiB: Math.round(inMiB), childProcesses: recA, inProcess: recB, scaling: recC, loadavg: loadavg().map((x) => +x.toFixed(1)), node: process.version, date: new Date().toISOString() });
   writeFileSync(jsonOut, JSON.stringify(prev, null, 1) + "\n");
 } finally {
   rmSync(tmp, { recursive: true, force: true });
