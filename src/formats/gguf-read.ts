@@ -170,6 +170,12 @@ async function readValue(c: Cursor, lim: Lim, type: number, depth: number, key: 
   }
 }
 
+/** Typed arrays of the number element types (u8 … f32, f64), read in the host's byte order. */
+const NUMBER_VIEWS: Partial<Record<number, { new (b: ArrayBuffer, o: number, n: number): ArrayLike<number> }>> = {
+  0: Uint8Array, 1: Int8Array, 2: Uint16Array, 3: Int16Array, 4: Uint32Array, 5: Int32Array, 6: Float32Array, 12: Float64Array,
+};
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /** Arrays of at least this many scalars or strings keep their encoded bytes (ggufRawArrays). */
 const RAW_ARRAY_ITEMS = 64;
 
@@ -208,6 +214,13 @@ async function readArrayBody(c: Cursor, lim: Lim, depth: number, key: string, at
     while (i < n) {
       const k = Math.min(per, n - i);
       await c.ensure(k * es, `elements of ${key}`);
+      const View = LITTLE_ENDIAN ? NUMBER_VIEWS[itemType] : undefined;
+      if (View) {
+        // one copy into an aligned typed array instead of a DataView call per element
+        const v = new View(c.bytes(k * es).slice().buffer, 0, k);
+        for (let j = 0; j < k; j++) items[i++] = v[j]!;
+        continue;
+      }
       switch (itemType) {
         case 0: for (let j = 0; j < k; j++) items[i++] = c.u8(); break;
         case 1: for (let j = 0; j < k; j++) items[i++] = c.i8(); break;
