@@ -48,7 +48,10 @@ export interface QuantizeModelOptions {
   chunkBytes?: number;
   /**
    * Use the engine's worker pool (default true): units are quantized and measured on the workers and
-   * their f32 buffers (fresh arrays from `readRows`) are transferred to them.
+   * their f32 buffers (fresh arrays from `readRows`) are transferred to them. With a pool of two or
+   * more workers, a file sink and tensors in local files, each worker reads and writes its own units.
+   * With false, no pool or a pool of one (`threads: 1`), a file sink and local files (Node), this
+   * thread reads the rows straight into wasm memory and writes each unit at its offset (no worker).
    */
   parallel?: boolean;
   /** Progress callback, called after each chunk. */
