@@ -9,7 +9,7 @@
 //     into wasm memory (fs.readSync, 1 MiB), the kernel over all the model's values (engine.quantize
 //     on a wasm tensor), writing the output's size (fs.writeSync), the header encode.
 //  C. with --scaling: pool scaling in one process, quantizeModel with 1 thread vs 2 threads (wall, CPU).
-// Usage: node bench/vs-llama-breakdown.mjs [--ftype Q8_0] [--reps 3] [--model FILE] [--json bench/vs-llama-breakdown.json]
+// Usage: npm run bench:vs-llama-breakdown -- [options], or node bench/vs-llama-breakdown.mjs [--ftype Q8_0] [--reps 3] [--model FILE] [--json bench/vs-llama-breakdown.json]
 //        [--scaling [--scaling-ftypes Q4_0,Q4_1,Q5_0,Q5_1]] [--only-inproc | --only-scaling]
 // Needs `npm run build` (dist/). Prints markdown tables; appends a record to the --json file.
 import { spawnSync } from "node:child_process";
