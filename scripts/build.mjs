@@ -31,7 +31,7 @@ const wasmBundle = (flavor) => ({
     b.onResolve({ filter: /^\.\/tensorshrink\.wasm$/ }, () => ({ path: "./tensorshrink.wasm", external: true }));
   },
 });
-const common = { outDir: "dist", target: "es2022", sourcemap: false, silent: true, loader: { ".wasm": "binary" }, noExternal: ["@assemblyscript/loader"], shims: true, splitting: false };
+const common = { outDir: "dist", target: "es2022", sourcemap: false, silent: true, loader: { ".wasm": "base64" }, noExternal: ["@assemblyscript/loader"], shims: true, splitting: false };
 await build({ ...common, entry: { index: "src/index.ts" }, format: ["esm", "cjs"], dts: true, clean: true, platform: "neutral", esbuildPlugins: [wasmBundle("bundle")] });
 await build({ ...common, entry: { "index.workerd": "src/index.workerd.ts" }, format: ["esm"], platform: "neutral", esbuildPlugins: [wasmBundle("workerd")] });
 if (existsSync(path.join(root, "src/cli/main.ts"))) {

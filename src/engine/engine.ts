@@ -544,6 +544,21 @@ export class Engine {
    * and sums as quantizeUnit over the same values. Needs a pool that reads files (poolReadsFiles).
    */
   async quantizeFileUnit(file: FileRange, opts: QuantizeOptions, o: { stats: boolean; out?: FileRange | null }): Promise<UnitResult> {
+    const job = this.prepareFileUnit(file, opts, o.stats);
+    if (!job) return { bytes: new Uint8Array(0), se: 0, sa: 0 };
+    const pool = await this.getPool();
+    if (!pool?.readsFiles) throw new TensorshrinkError("E_UNSUPPORTED", "this engine has no worker pool that can read files");
+    const res = await pool.run({ ...job, out: o.out ?? undefined });
+    if (res.nonfinite !== undefined) throw nonFiniteValue(opts, res.nonfinite, res.value!);
+    return { bytes: res.data ? new Uint8Array(res.data) : null, se: res.stats?.[0] ?? 0, sa: res.stats?.[1] ?? 0 };
+  }
+
+  /**
+   * @internal The checks of {@link quantizeFileUnit} (type, shape, importance vector, stored type and
+   * row bytes) and the job they give, without running it: the pool job, or (src/engine/file-units.ts)
+   * the same work on the calling thread. Null for an empty unit.
+   */
+  prepareFileUnit(file: FileRange, opts: QuantizeOptions, stats: boolean): (PoolJob & { file: FileRange; sliceRows: number }) | null {
     this.check();
     const t = lookupType(opts.type);
     const { rows, cols } = opts;
@@ -551,9 +566,7 @@ export class Engine {
     const im = this.validateImatrix(opts.imatrix, t, cols, opts.name);
     const finite = checksFinite(t, opts);
     const fused = finite && fusedCheck(t, this.exports, opts);
-    if (rows === 0 || cols === 0) return { bytes: new Uint8Array(0), se: 0, sa: 0 };
-    const pool = await this.getPool();
-    if (!pool?.readsFiles) throw new TensorshrinkError("E_UNSUPPORTED", "this engine has no worker pool that can read files");
+    if (rows === 0 || cols === 0) return null;
     if (t.name === "f32") throw new TensorshrinkError("E_UNSUPPORTED", "quantizeFileUnit does not copy f32 rows");
     if (file.type && file.type !== "f32") {
       const st = lookupType(file.type);
@@ -561,12 +574,10 @@ export class Engine {
       if (file.rowBytes !== this.rowBytes(st, cols)) throw new TensorshrinkError("E_SHAPE", `stored ${st.name} rows of ${cols} values are ${this.rowBytes(st, cols)} bytes, got ${file.rowBytes}`);
     }
     const rb = this.rowBytes(t, cols);
-    const dq = o.stats ? `dequantize_row_${t.name}` : undefined;
+    const dq = stats ? `dequantize_row_${t.name}` : undefined;
     if (dq && typeof this.exports[dq] !== "function") throw new TensorshrinkError("E_UNSUPPORTED", `no dequantize kernel for type ${t.name} in this build`, { type: t.name });
     const kname = quantKernelName(t, opts);
-    const res = await pool.run({ op: "quantize", kernel: kname, rows, cols, rowBytes: rb, file, imatrix: im, checkFinite: finite, fusedCheck: fused, statsKernel: dq, sliceRows: Math.min(rows, sliceRowsFor(cols)), out: o.out ?? undefined });
-    if (res.nonfinite !== undefined) throw nonFiniteValue(opts, res.nonfinite, res.value!);
-    return { bytes: res.data ? new Uint8Array(res.data) : null, se: res.stats?.[0] ?? 0, sa: res.stats?.[1] ?? 0 };
+    return { op: "quantize", kernel: kname, rows, cols, rowBytes: rb, file, imatrix: im, checkFinite: finite, fusedCheck: fused, statsKernel: dq, sliceRows: Math.min(rows, sliceRowsFor(cols)) };
   }
 
   /** Like `dequantize`, spread over the worker pool. Same values as `dequantize`. */

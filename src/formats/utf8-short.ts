@@ -7,15 +7,25 @@
 /** Longest string (bytes to decode, UTF-16 units to encode) the short paths take. */
 export const SHORT_UTF8 = 64;
 
-/** Decodes b[0..n) if it is well-formed UTF-8 (BOM kept); undefined for malformed input or n > SHORT_UTF8. */
+/** One-character strings of the ASCII bytes (shared: no allocation for single-byte tokens). */
+const ASCII1: string[] = Array.from({ length: 128 }, (_v, i) => String.fromCharCode(i));
+/** Reused UTF-16 code unit buffer of the decoder (a plain array: String.fromCharCode.apply's fast path). */
+const units: number[] = [];
+
+/**
+ * Decodes b[start..start+n) if it is well-formed UTF-8 (BOM kept); undefined for malformed input or
+ * n > SHORT_UTF8. The code units are collected first and made into one flat string with a single
+ * String.fromCharCode call (not one concatenation per character: cons strings, garbage, and slower
+ * hashing when the tokens become Map keys).
+ */
 export function decodeShortUtf8(b: Uint8Array, start: number, n: number): string | undefined {
   if (n > SHORT_UTF8) return undefined;
-  let s = "";
+  if (n === 1 && b[start]! < 0x80) return ASCII1[b[start]!];
   const end = start + n;
-  let i = start;
+  let i = start, u = 0;
   while (i < end) {
     const c = b[i]!;
-    if (c < 0x80) { s += String.fromCharCode(c); i++; continue; }
+    if (c < 0x80) { units[u++] = c; i++; continue; }
     let cp: number, need: number, lo = 0x80, hi = 0xbf;
     if (c >= 0xc2 && c <= 0xdf) { cp = c & 0x1f; need = 1; }
     else if (c >= 0xe0 && c <= 0xef) { cp = c & 0x0f; need = 2; if (c === 0xe0) lo = 0xa0; else if (c === 0xed) hi = 0x9f; }
@@ -28,10 +38,11 @@ export function decodeShortUtf8(b: Uint8Array, start: number, n: number): string
       cp = (cp << 6) | (t & 0x3f);
     }
     i += need + 1;
-    if (cp < 0x10000) s += String.fromCharCode(cp);
-    else { cp -= 0x10000; s += String.fromCharCode(0xd800 + (cp >> 10), 0xdc00 + (cp & 0x3ff)); }
+    if (cp < 0x10000) units[u++] = cp;
+    else { cp -= 0x10000; units[u++] = 0xd800 + (cp >> 10); units[u++] = 0xdc00 + (cp & 0x3ff); }
   }
-  return s;
+  units.length = u;
+  return String.fromCharCode.apply(null, units);
 }
 
 /**

@@ -7,6 +7,7 @@ import { TensorshrinkError } from "../errors";
 import type { Engine } from "../engine/engine";
 import { encodeGgufHeader, ggufKV, SkipBytes, writeGguf, type GgufKV, type GgufTensorSpec } from "../formats/gguf";
 import type { FileRange } from "../engine/pool";
+import { FileUnitRunner, localFs } from "../engine/file-units";
 import { Imatrix } from "../formats/imatrix";
 import type { ByteSink } from "../formats/source";
 import { lookupType } from "../quant/types";
@@ -47,7 +48,10 @@ export interface QuantizeModelOptions {
   chunkBytes?: number;
   /**
    * Use the engine's worker pool (default true): units are quantized and measured on the workers and
-   * their f32 buffers (fresh arrays from `readRows`) are transferred to them.
+   * their f32 buffers (fresh arrays from `readRows`) are transferred to them. With a pool of two or
+   * more workers, a file sink and tensors in local files, each worker reads and writes its own units.
+   * With false, no pool or a pool of one (`threads: 1`), a file sink and local files (Node), this
+   * thread reads the rows straight into wasm memory and writes each unit at its offset (no worker).
    */
   parallel?: boolean;
   /** Progress callback, called after each chunk. */
@@ -286,7 +290,13 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
   // a pool, on this thread), across tensor boundaries, so the workers never wait for a tensor's tail
   // or the next tensor's first read; the writer consumes them in order. Without a pool, depth 2 keeps
   // one read ahead of the quantization.
-  const poolSize = opts.parallel !== false ? await engine.poolSize() : 0;
+  // One thread (no pool, or a pool of one) with a file sink on Node: this thread reads local files
+  // straight into wasm memory and writes each unit from there at its final offset (FileUnitRunner): no
+  // worker to start, no message, no JS copy. With more workers, each reads and writes its own units.
+  const fileSinkReady = !!(sink.target && sink.skip && sink.bytesWritten === 0);
+  const pooled = opts.parallel !== false ? await engine.poolSize() : 0;
+  const lfs = pooled <= 1 && fileSinkReady ? await localFs() : null;
+  const poolSize = lfs ? 0 : pooled;
   const poolReadsFiles = poolSize > 0 && (await engine.poolReadsFiles());
   const depth = poolSize > 0 ? 2 * poolSize + 2 : 2;
   interface Unit { i: number; r: number; n: number }
@@ -311,12 +321,13 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
   let outFile: { path: string; dev: number; ino: number } | null = null;
   let outOffsets: number[] = [];
   let headerLayout: ReturnType<typeof encodeGgufHeader> | undefined;
-  if (poolReadsFiles && sink.target && sink.skip && sink.bytesWritten === 0) {
+  if ((poolReadsFiles || lfs) && fileSinkReady) {
     const layout = (headerLayout = encodeGgufHeader(metadata, specs));
-    outFile = await sink.target();
+    outFile = await sink.target!();
     const offs = layout.offsets.map((o) => layout.dataOffset + o);
     outOffsets = entries.map((_e, k) => offs[k]).filter((_o, k) => "i" in entries[k]);
   }
+  const runner = lfs && outFile ? new FileUnitRunner(engine, lfs) : null;
   const units = (function* (): Generator<Unit> {
     for (let i = 0; i < tensors.length; i++) {
       if (handled(i)) continue; // already in memory from the method pass
@@ -343,13 +354,20 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
     const mat = imAll && imAll.length > cols ? Math.floor(u.r / t.ne[1]) : 0; // units never span two matrices
     const im = imAll ? (imAll.length > cols ? imAll.slice(mat * cols, (mat + 1) * cols) : imAll) : null;
     // f32 rows in a local file go to a worker that reads them itself (no read or copy on this thread).
-    const fr = poolReadsFiles ? t.fileRows?.(u.r, u.n) ?? null : null;
+    const fr = poolReadsFiles || runner ? t.fileRows?.(u.r, u.n) ?? null : null;
     // readRows hands over a fresh array (every ModelSource in this package returns one); its buffer may be transferred to a worker.
     const x = fr ? null : await t.readRows(u.r, u.n);
     try {
       const q = { type: p.type, rows: u.n, cols, imatrix: im, name: t.name, allowNonFinite: allowNonFinite && !lookupType(p.type).rejectsNonFinite };
+      if (fr && runner) {
+        await yieldToEvents(); // between units: signals, aborts and progress get through
+        return runner.run(fr, q, { stats, out });
+      }
       return fr ? await engine.quantizeFileUnit(fr, q, { stats, out }) : await engine.quantizeUnit(x!, q, { stats, pool: poolSize > 0, out });
     } catch (e) {
+      if (e instanceof TensorshrinkError && (e.code === "E_TRUNCATED" || e.code === "E_IO") && !("name" in e.details && e.details.name)) {
+        throw new TensorshrinkError(e.code, `tensor "${t.name}" (rows ${u.r} to ${u.r + u.n - 1}): ${e.message}`, { ...e.details, name: t.name }, { cause: e });
+      }
       if (e instanceof TensorshrinkError && e.code === "E_NONFINITE") {
         const row = (e.details.row as number) + u.r;
         throw new TensorshrinkError("E_NONFINITE", `non-finite value ${e.details.value} in tensor "${t.name}" at row ${row}, column ${e.details.column}`, { ...e.details, row });
@@ -410,6 +428,7 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
   } finally {
     // On an error or abort, let the units already started settle: no work continues after we return.
     await Promise.allSettled(inflight.map((f) => f.done));
+    runner?.close();
   }
   const seconds = (Date.now() - t0) / 1000;
   const params = tensors.reduce((s, t) => s + t.ne.reduce((a, b) => a * b, 1), 0);
@@ -426,6 +445,9 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
     ...(mo && methodPlan ? { methods: { names: methodPlan.methods.map((m) => m.name), seconds: mo.seconds, sweep: mo.sweep, handled: mo.bytes.size } } : {}),
   };
 }
+
+/** Lets timers, I/O callbacks and signal handlers run (setImmediate where it exists). */
+const yieldToEvents = (): Promise<void> => new Promise((r) => (typeof setImmediate === "function" ? setImmediate(r) : setTimeout(r, 0)));
 
 /** The layers to prune: integers from 0 to nLayer - 1, sorted, duplicates dropped (E_RANGE otherwise; all of them: E_RANGE). */
 function pruneList(layers: number[] | undefined, nLayer: number): number[] {

@@ -1,0 +1,181 @@
+// Where the CPU time of one whole-file quantization goes (bench/VS-LLAMA.md "Where the time goes").
+// On the synthetic model of bench/vs-llama.mjs (or --model FILE), for one ftype (default Q8_0), 1 thread:
+//  A. child processes under /usr/bin/time (user + sys), each step adding one stage, `--reps`
+//     alternating rounds, medians: node -e 0; the CLI bundle loaded (`--help`); + wasm compile and
+//     instantiate (init); + the GGUF header parsed (openModel); the whole `quantize` CLI run; and
+//     llama.cpp's llama_model_quantize on the same file (test/tools/llama-quantize-ref.cpp).
+//  B. inside one Node process (process.cpuUsage, all threads of the process): quantizeModel (the
+//     library call the CLI makes) cold and warm, and its parts measured alone: reading the tensor data
+//     into wasm memory (fs.readSync, 1 MiB), the kernel over all the model's values (engine.quantize
+//     on a wasm tensor), writing the output's size (fs.writeSync), the header encode.
+//  C. with --scaling: pool scaling in one process, quantizeModel with 1 thread vs 2 threads (wall, CPU).
+// Usage: npm run bench:vs-llama-breakdown -- [options], or node bench/vs-llama-breakdown.mjs [--ftype Q8_0] [--reps 3] [--model FILE] [--json bench/vs-llama-breakdown.json]
+//        [--scaling [--scaling-ftypes Q4_0,Q4_1,Q5_0,Q5_1]] [--only-inproc | --only-scaling]
+// Needs `npm run build` (dist/). Prints markdown tables; appends a record to the --json file.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, statSync, openSync, readSync, writeSync, closeSync, unlinkSync } from "node:fs";
+import { tmpdir, loadavg } from "node:os";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const arg = (k, d) => { const i = process.argv.indexOf(k); return i > 0 ? process.argv[i + 1] : d; };
+const ftype = arg("--ftype", "Q8_0");
+const FTYPE_ID = { F16: 1, BF16: 32, Q8_0: 7, Q4_0: 2, Q4_1: 3, Q5_0: 8, Q5_1: 9 };
+const reps = +arg("--reps", "3");
+const DIST = path.join(ROOT, "dist/index.js"), CLI = path.join(ROOT, "dist/cli.js");
+if (!existsSync(CLI)) { console.log("SKIP: dist/ missing (npm run build)"); process.exit(0); }
+const tmp = mkdtempSync(path.join(tmpdir(), "ts-bench-breakdown-"));
+const median = (a) => { const s = [...a].sort((x, y) => x - y); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
+const timed = (cmd) => {
+  const r = spawnSync("/usr/bin/time", ["-f", "TIME %e %U %S %M", ...cmd], { encoding: "utf8", cwd: ROOT, maxBuffer: 64 << 20 });
+  const m = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(r.stderr);
+  if (r.status !== 0 || !m) throw new Error(`${cmd.join(" ")} failed:\n${r.stderr.slice(-2000)}`);
+  return { wall: +m[1], cpu: +m[2] + +m[3], sys: +m[3], rssMiB: Math.round(+m[4] / 1024) };
+};
+try {
+  let input = arg("--model", null);
+  if (!input) {
+    input = path.join(tmp, "synthetic-F32.gguf");
+    const gen = path.join(tmp, "gen.mts");
+    writeFileSync(gen, `
+import { init, syntheticModel, quantizeModel, openFileSink } from ${JSON.stringify(path.join(ROOT, "src/index.ts"))};
+const e = await init({ threads: 2 });
+const m = syntheticModel({ nLayer: 12, nEmbd: 768, nFf: 2048, nHead: 12, nHeadKv: 4, nVocab: 16384, seed: 9 });
+await quantizeModel(e, m, await openFileSink(${JSON.stringify(input)}), { ftype: "F32", order: "input", stats: false });
+e.dispose();
+`);
+    const g = spawnSync(process.execPath, ["--import", "tsx", gen], { encoding: "utf8", cwd: ROOT });
+    if (g.status !== 0) throw new Error(g.stderr);
+  }
+  const inMiB = statSync(input).size / 2 ** 20;
+  // stage scripts: each imports the bundle and goes one stage further
+  const stage = (n) => {
+    const f = path.join(tmp, `stage${n}.mjs`);
+    writeFileSync(f, `
+import * as ts from ${JSON.stringify(pathToFileURL(DIST).href)};
+${n >= 1 ? "const e = await ts.init({ threads: 1 });" : ""}
+${n >= 2 ? `const m = await ts.openModel(${JSON.stringify(input)}, e); await m.close?.();` : ""}
+`);
+    return [process.execPath, f];
+  };
+  const exe = path.join(tmp, "llama-quantize-ref");
+  const plat = `${process.platform}-${process.arch}`;
+  const lib = path.join(ROOT, "node_modules/@node-llama-cpp", plat, "bins", plat);
+  const cc = existsSync(path.join(lib, "libllama.v0.5.0.so")) ? spawnSync("c++", ["-std=c++17", "-O1", "-o", exe, path.join(ROOT, "test/tools/llama-quantize-ref.cpp"), `-L${lib}`, "-l:libllama.v0.5.0.so", "-l:libllama-common.so", `-Wl,-rpath,${lib}`], { encoding: "utf8" }) : { status: 1 };
+  const out = path.join(tmp, "out.gguf");
+  const steps = [
+    ["node -e 0", [process.execPath, "-e", "0"]],
+    ["+ CLI bundle loaded (`tensorshrink --help`)", [process.execPath, CLI, "--help"]],
+    ["library bundle loaded (import dist/index.js)", stage(0)],
+    ["+ init (wasm compile + instantiate)", stage(1)],
+    ["+ openModel (GGUF header parsed, vocabulary checked)", stage(2)],
+    [`CLI quantize ${ftype} --threads 1 --no-stats`, [process.execPath, CLI, "quantize", input, out, ftype, "--threads", "1", "--no-stats", "--json"]],
+    ...(cc.status === 0 && FTYPE_ID[ftype] ? [[`llama.cpp llama_model_quantize ${ftype}, 1 thread`, [exe, input, out, String(FTYPE_ID[ftype]), "1"]]] : []),
+  ];
+  const runs = steps.map(() => []);
+  if (process.argv.includes("--only-inproc") || process.argv.includes("--only-scaling")) steps.length = 0;
+  for (let r = 0; r < reps; r++) steps.forEach(([, cmd], i) => { runs[i].push(timed(cmd)); if (existsSync(out)) rmSync(out); });
+  const load = loadavg()[0].toFixed(1);
+  console.log(`\nA. child processes, ${reps} alternating rounds, medians (input ${inMiB.toFixed(0)} MiB F32, load ${load}):\n`);
+  console.log("| step | CPU s | sys s | peak RSS MiB |\n|---|---:|---:|---:|");
+  const recA = steps.map(([label], i) => ({ label, cpu: +median(runs[i].map((x) => x.cpu)).toFixed(3), sys: +median(runs[i].map((x) => x.sys)).toFixed(3), rssMiB: Math.max(...runs[i].map((x) => x.rssMiB)) }));
+  for (const s of recA) console.log(`| ${s.label} | ${s.cpu.toFixed(2)} | ${s.sys.toFixed(2)} | ${s.rssMiB} |`);
+
+  // B. in one process
+  const inproc = path.join(tmp, "inproc.mjs");
+  writeFileSync(inproc, `
+import * as ts from ${JSON.stringify(pathToFileURL(DIST).href)};
+import { openSync, readSync, writeSync, closeSync, unlinkSync, fstatSync } from "node:fs";
+const cpu = () => { const c = process.cpuUsage(); return (c.user + c.system) / 1e6; };
+const res = {};
+const e = await ts.init({ threads: 1 });
+for (const k of ["cold", "warm"]) {
+  const c0 = cpu();
+  const m = await ts.openModel(${JSON.stringify(input)}, e);
+  const c1 = cpu();
+  const r = await ts.quantizeModel(e, m, await ts.openFileSink(${JSON.stringify(out)}), { ftype: ${JSON.stringify(ftype)}, stats: false });
+  res["openModel " + k] = c1 - c0;
+  res["quantizeModel " + k] = cpu() - c1;
+  if (k === "warm") {
+    // parts, alone: header encode, read into wasm memory, the kernel over every value, the write
+    const specs = r.tensors.map((t) => ({ name: t.name, ne: t.ne, type: t.type }));
+    let c = cpu(); ts.encodeGgufHeader(m.metadata, specs); res["header encode (warm)"] = cpu() - c;
+    const fd = openSync(${JSON.stringify(input)}, "r"), size = fstatSync(fd).size;
+    const p = e.alloc(1 << 20);
+    c = cpu();
+    for (let o = 0; o < size; o += 1 << 20) readSync(fd, new Uint8Array(e.exports.memory.buffer, p, Math.min(1 << 20, size - o)), 0, Math.min(1 << 20, size - o), o);
+    res["read whole input into wasm memory (1 MiB readSync)"] = cpu() - c;
+    closeSync(fd);
+    const q = r.tensors.find((t) => t.type !== "f32") ?? r.tensors[0];
+    const cols = q.ne[0], rows = Math.max(1, Math.floor(262144 / cols));
+    const x = e.tensor(rows * cols); for (let i = 0; i < x.f32.length; i++) x.f32[i] = Math.sin(i);
+    const ob = new Uint8Array(e.quantize(x, { type: q.type, rows, cols }).length);
+    const total = r.params;
+    c = cpu();
+    for (let done = 0; done < total; done += rows * cols) e.quantize(x, { type: q.type, rows, cols, out: ob });
+    res["kernel over all " + (total / 1e6).toFixed(1) + "M values (" + q.type + ", engine.quantize on a wasm tensor)"] = cpu() - c;
+    const fo = openSync(${JSON.stringify(out)} + ".w", "w"), buf = new Uint8Array(1 << 20);
+    c = cpu();
+    for (let o = 0; o < r.fileSize; o += 1 << 20) writeSync(fo, buf, 0, Math.min(1 << 20, r.fileSize - o), o);
+    res["write the output's " + (r.fileSize / 2 ** 20).toFixed(0) + " MiB (1 MiB writeSync)"] = cpu() - c;
+    closeSync(fo); unlinkSync(${JSON.stringify(out)} + ".w");
+    e.free(p); x.dispose();
+  }
+  await m.close?.();
+}
+e.dispose();
+console.log(JSON.stringify(res));
+`);
+  const B = [];
+  for (let r = 0; r < (process.argv.includes("--only-scaling") ? 0 : reps); r++) {
+    const g = spawnSync(process.execPath, [inproc], { encoding: "utf8", cwd: ROOT });
+    if (g.status !== 0) throw new Error(g.stderr);
+    B.push(JSON.parse(g.stdout.trim().split("\n").pop()));
+    if (existsSync(out)) rmSync(out);
+  }
+  console.log(`\nB. inside one Node process (process.cpuUsage), ${reps} processes, medians:\n`);
+  console.log("| part | CPU s |\n|---|---:|");
+  const recB = Object.keys(B[0] ?? {}).map((k) => ({ label: k, cpu: +median(B.map((b) => b[k])).toFixed(3) }));
+  for (const s of recB) console.log(`| ${s.label} | ${s.cpu.toFixed(3)} |`);
+  // C. (--scaling) pool scaling in one process: quantizeModel file -> file with 1 thread (the local
+  // path) and 2 threads (two pool workers), alternating, wall and CPU, medians of --reps.
+  const recC = [];
+  if (process.argv.includes("--scaling")) {
+    const sc = path.join(tmp, "scaling.mjs");
+    writeFileSync(sc, `
+import * as ts from ${JSON.stringify(pathToFileURL(DIST).href)};
+const cpu = () => { const c = process.cpuUsage(); return (c.user + c.system) / 1e6; };
+const [ftype, reps] = [process.argv[2], +process.argv[3]];
+const e = { 1: await ts.init({ threads: 1 }), 2: await ts.init({ threads: 2 }) };
+const res = { 1: [], 2: [] };
+for (let r = -1; r < reps; r++) for (const n of [1, 2]) {
+  const m = await ts.openModel(${JSON.stringify(input)}, e[n]);
+  const c0 = cpu(), w0 = performance.now();
+  await ts.quantizeModel(e[n], m, await ts.openFileSink(${JSON.stringify(out)}), { ftype, stats: false });
+  if (r >= 0) res[n].push({ wall: (performance.now() - w0) / 1e3, cpu: cpu() - c0 }); // r = -1: warm-up (workers started)
+  await m.close?.();
+}
+e[1].dispose(); e[2].dispose();
+console.log(JSON.stringify(res));
+`);
+    console.log(`\nC. pool scaling inside one process (quantizeModel file -> file, warm, ${reps} alternating runs, medians):\n`);
+    console.log("| ftype | 1 thread wall s | 2 threads wall s | **scaling** | 1 thread CPU s | 2 threads CPU s |\n|---|---:|---:|---:|---:|---:|");
+    for (const f of arg("--scaling-ftypes", "Q4_0,Q4_1,Q5_0,Q5_1").split(",")) {
+      const g = spawnSync(process.execPath, [sc, f, String(reps)], { encoding: "utf8", cwd: ROOT });
+      if (g.status !== 0) throw new Error(g.stderr);
+      const r = JSON.parse(g.stdout.trim().split("\n").pop());
+      const w1 = median(r[1].map((x) => x.wall)), w2 = median(r[2].map((x) => x.wall)), c1 = median(r[1].map((x) => x.cpu)), c2 = median(r[2].map((x) => x.cpu));
+      recC.push({ ftype: f, wall1: +w1.toFixed(3), wall2: +w2.toFixed(3), scaling: +(w1 / w2).toFixed(2), cpu1: +c1.toFixed(3), cpu2: +c2.toFixed(3), loadavg: loadavg()[0] });
+      console.log(`| ${f} | ${w1.toFixed(2)} | ${w2.toFixed(2)} | **${(w1 / w2).toFixed(2)}x** | ${c1.toFixed(2)} | ${c2.toFixed(2)} |`);
+      if (existsSync(out)) rmSync(out);
+    }
+    console.log(`(load average ${loadavg()[0].toFixed(1)})`);
+  }
+  const jsonOut = path.resolve(ROOT, arg("--json", "bench/vs-llama-breakdown.json"));
+  const prev = existsSync(jsonOut) ? JSON.parse(readFileSync(jsonOut, "utf8")) : [];
+  prev.push({ ftype, reps, inputMiB: Math.round(inMiB), childProcesses: recA, inProcess: recB, scaling: recC, loadavg: loadavg().map((x) => +x.toFixed(1)), node: process.version, date: new Date().toISOString() });
+  writeFileSync(jsonOut, JSON.stringify(prev, null, 1) + "\n");
+} finally {
+  rmSync(tmp, { recursive: true, force: true });
+}

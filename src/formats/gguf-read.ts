@@ -1,0 +1,388 @@
+/**
+ * GGUF reader (see gguf.ts for the layout): the header through a bounded window (64 KiB reads), every
+ * count and length validated against limits and the file size before allocating; `TensorshrinkError`
+ * (`E_FORMAT` / `E_TRUNCATED`) with `details.offset` = the byte offset of the offending field.
+ */
+import { TensorshrinkError } from "../errors";
+import { findGgmlType } from "./ggml-types";
+import type { ByteSource } from "./source";
+import { decodeShortUtf8, SHORT_UTF8 } from "./utf8-short";
+import { GGUF_TYPE, GGUF_TYPE_NAMES, GGUF_MAGIC, GGML_MAX_DIMS, GGML_MAX_NAME, GGUF_DEFAULT_ALIGNMENT, ggufRawArrays, type GgufArray, type GgufFile, type GgufKV, type GgufReadLimits, type GgufTensorInfo, type GgufValue, type GgufValueType } from "./gguf-types";
+
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+const MAX_SAFE_BIG = BigInt(MAX_SAFE);
+
+function fmt(offset: number, message: string, extra: Record<string, unknown> = {}): TensorshrinkError {
+  return new TensorshrinkError("E_FORMAT", `${message} (at byte offset ${offset})`, { offset, ...extra });
+}
+
+function trunc(offset: number, message: string, extra: Record<string, unknown> = {}): TensorshrinkError {
+  return new TensorshrinkError("E_TRUNCATED", `${message} (at byte offset ${offset})`, { offset, ...extra });
+}
+
+const utf8Fatal = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const utf8Enc = new TextEncoder();
+
+/** UTF-8 bytes -> string, fatal on invalid UTF-8 (short strings without TextDecoder: utf8-short.ts). */
+function decodeUtf8(b: Uint8Array): string {
+  return decodeShortUtf8(b, 0, b.length) ?? utf8Fatal.decode(b);
+}
+
+/** A bounded read window over a ByteSource, for sequential header parsing. */
+class Cursor {
+  pos: number;
+  private buf: Uint8Array = new Uint8Array(0);
+  private dv: DataView = new DataView(new ArrayBuffer(0));
+  private bufStart = 0;
+  constructor(readonly src: ByteSource, pos: number, readonly chunk: number) {
+    this.pos = pos;
+  }
+  get remaining(): number {
+    return this.src.size - this.pos;
+  }
+  /** Whether [pos, pos+n) is already readable synchronously (no await needed). */
+  has(n: number): boolean {
+    const rel = this.pos - this.bufStart;
+    return rel >= 0 && rel + n <= this.buf.byteLength;
+  }
+  /** Make [pos, pos+n) readable synchronously. n must already be bounded by the caller. */
+  async ensure(n: number, what: string): Promise<void> {
+    const rel = this.pos - this.bufStart;
+    if (rel >= 0 && rel + n <= this.buf.byteLength) return;
+    if (this.pos + n > this.src.size) {
+      throw trunc(this.pos, `file ends at byte ${this.src.size} while reading ${what} (${n} bytes)`, { end: this.src.size });
+    }
+    const len = Math.min(Math.max(n, this.chunk), this.src.size - this.pos);
+    if (this.rec) this.keep();
+    this.buf = await this.src.read(this.pos, len);
+    this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+    this.bufStart = this.pos;
+  }
+  private rec: Uint8Array[] | null = null;
+  private recPos = 0;
+  /** Copies the bytes consumed since the last keep() (all in the current window) to the recording. */
+  private keep() {
+    this.rec!.push(this.buf.slice(this.recPos - this.bufStart, this.pos - this.bufStart));
+    this.recPos = this.pos;
+  }
+  /** Starts recording the bytes consumed from here on (the reads stay the same). */
+  record() { this.rec = []; this.recPos = this.pos; }
+  /** Stops recording: the bytes consumed since record(), in one array. */
+  recorded(): Uint8Array {
+    this.keep();
+    const parts = this.rec!;
+    this.rec = null;
+    if (parts.length === 1) return parts[0];
+    const out = new Uint8Array(parts.reduce((a, p) => a + p.byteLength, 0));
+    let o = 0;
+    for (const p of parts) { out.set(p, o); o += p.byteLength; }
+    return out;
+  }
+  private o(n: number): number {
+    const r = this.pos - this.bufStart;
+    this.pos += n;
+    return r;
+  }
+  u8() { return this.dv.getUint8(this.o(1)); }
+  i8() { return this.dv.getInt8(this.o(1)); }
+  u16() { return this.dv.getUint16(this.o(2), true); }
+  i16() { return this.dv.getInt16(this.o(2), true); }
+  u32() { return this.dv.getUint32(this.o(4), true); }
+  i32() { return this.dv.getInt32(this.o(4), true); }
+  f32() { return this.dv.getFloat32(this.o(4), true); }
+  f64() { return this.dv.getFloat64(this.o(8), true); }
+  u64() { return this.dv.getBigUint64(this.o(8), true); }
+  i64() { return this.dv.getBigInt64(this.o(8), true); }
+  bytes(n: number) { const r = this.o(n); return this.buf.subarray(r, r + n); }
+}
+
+const ELEM_SIZE = [1, 1, 2, 2, 4, 4, 4, 1, 8, 12, 8, 8, 8]; // minimal encoded size per type
+
+interface Lim { maxStringBytes: number; maxArrayItems: number; maxArrayDepth: number; maxTensors: number; maxKV: number; chunkBytes: number }
+
+function limitsOf(l: GgufReadLimits = {}): Lim {
+  return {
+    maxStringBytes: l.maxStringBytes ?? 16 << 20,
+    maxArrayItems: l.maxArrayItems ?? 16 << 20,
+    maxArrayDepth: l.maxArrayDepth ?? 8,
+    maxTensors: l.maxTensors ?? 1 << 20,
+    maxKV: l.maxKV ?? 1 << 20,
+    chunkBytes: l.chunkBytes ?? 64 << 10,
+  };
+}
+
+async function readString(c: Cursor, lim: Lim, what: string, maxBytes = lim.maxStringBytes): Promise<string> {
+  const at = c.pos;
+  await c.ensure(8, `the length of ${what}`);
+  const len = c.u64();
+  if (len > BigInt(maxBytes)) throw fmt(at, `${what}: string length ${len} exceeds the limit of ${maxBytes} bytes`, { length: len.toString() });
+  const n = Number(len);
+  if (n > c.remaining) throw trunc(at, `${what}: string of ${n} bytes runs past the end of the file (${c.src.size} bytes)`, { length: n, end: c.src.size });
+  await c.ensure(n, what);
+  const b = c.bytes(n);
+  try {
+    return decodeUtf8(b);
+  } catch {
+    throw fmt(at + 8, `${what}: invalid UTF-8`);
+  }
+}
+
+/**
+ * readString without an await when the string is already in the cursor's window and is short
+ * valid ASCII (the common vocabulary token); otherwise undefined and the cursor is unchanged.
+ */
+function readShortStringSync(c: Cursor, lim: Lim): string | undefined {
+  if (!c.has(8)) return undefined;
+  const at = c.pos;
+  const len = c.u64();
+  const n = Number(len);
+  if (len > BigInt(SHORT_UTF8) || n > lim.maxStringBytes || !c.has(n)) {
+    c.pos = at;
+    return undefined;
+  }
+  const r = decodeShortUtf8(c.bytes(n), 0, n);
+  if (r === undefined) c.pos = at; // malformed: readString reports it
+  return r;
+}
+
+async function readValue(c: Cursor, lim: Lim, type: number, depth: number, key: string): Promise<GgufValue> {
+  const at = c.pos;
+  switch (type) {
+    case 0: await c.ensure(1, key); return c.u8();
+    case 1: await c.ensure(1, key); return c.i8();
+    case 2: await c.ensure(2, key); return c.u16();
+    case 3: await c.ensure(2, key); return c.i16();
+    case 4: await c.ensure(4, key); return c.u32();
+    case 5: await c.ensure(4, key); return c.i32();
+    case 6: await c.ensure(4, key); return c.f32();
+    case 7: {
+      await c.ensure(1, key);
+      const b = c.u8();
+      if (b > 1) throw fmt(at, `key ${key}: bool value ${b} is neither 0 nor 1`, { key });
+      return b === 1;
+    }
+    case 8: return readString(c, lim, `value of ${key}`);
+    case 9: return readArray(c, lim, depth + 1, key);
+    case 10: await c.ensure(8, key); return c.u64();
+    case 11: await c.ensure(8, key); return c.i64();
+    case 12: await c.ensure(8, key); return c.f64();
+    default: throw fmt(at, `key ${key}: unknown value type ${type}`, { key, valueType: type });
+  }
+}
+
+/** Typed arrays of the number element types (u8 … f32, f64), read in the host's byte order. */
+const NUMBER_VIEWS: Partial<Record<number, { new (b: ArrayBuffer, o: number, n: number): ArrayLike<number> }>> = {
+  0: Uint8Array, 1: Int8Array, 2: Uint16Array, 3: Int16Array, 4: Uint32Array, 5: Int32Array, 6: Float32Array, 12: Float64Array,
+};
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Arrays of at least this many scalars or strings keep their encoded bytes (ggufRawArrays). */
+const RAW_ARRAY_ITEMS = 64;
+
+async function readArray(c: Cursor, lim: Lim, depth: number, key: string): Promise<GgufArray> {
+  const at = c.pos;
+  if (depth > lim.maxArrayDepth) throw fmt(at, `key ${key}: arrays nested deeper than ${lim.maxArrayDepth}`, { key });
+  // a top-level array is recorded as it is read: its bytes are kept only when it is long enough
+  const recording = depth === 1;
+  if (recording) c.record();
+  const a = await readArrayBody(c, lim, depth, key, at);
+  if (recording) {
+    const bytes = c.recorded();
+    if (a.itemType !== 9 && a.items.length >= RAW_ARRAY_ITEMS) ggufRawArrays.set(a, { bytes, itemType: a.itemType, items: a.items.slice() });
+  }
+  return a;
+}
+
+async function readArrayBody(c: Cursor, lim: Lim, depth: number, key: string, at: number): Promise<GgufArray> {
+  await c.ensure(12, `array header of ${key}`);
+  const itemType = c.u32();
+  if (itemType > 12) throw fmt(at, `key ${key}: unknown array element type ${itemType}`, { key, valueType: itemType });
+  const count = c.u64();
+  if (count > BigInt(lim.maxArrayItems)) throw fmt(at + 4, `key ${key}: array of ${count} elements exceeds the limit of ${lim.maxArrayItems}`, { key, count: count.toString() });
+  const n = Number(count);
+  const minBytes = n * ELEM_SIZE[itemType]!;
+  if (minBytes > c.remaining) throw trunc(at + 4, `key ${key}: array of ${n} elements needs at least ${minBytes} bytes but the file ends at byte ${c.src.size}`, { key, count: n, end: c.src.size });
+  const items: GgufValue[] = new Array(n);
+  if (itemType === 8) {
+    for (let i = 0; i < n; i++) items[i] = readShortStringSync(c, lim) ?? (await readString(c, lim, `value of ${key}[${i}]`));
+  } else if (itemType === 9 || itemType === 7) {
+    for (let i = 0; i < n; i++) items[i] = await readValue(c, lim, itemType, depth, `${key}[${i}]`);
+  } else {
+    const es = ELEM_SIZE[itemType]!;
+    const per = Math.max(1, Math.floor(lim.chunkBytes / es));
+    let i = 0;
+    while (i < n) {
+      const k = Math.min(per, n - i);
+      await c.ensure(k * es, `elements of ${key}`);
+      const View = LITTLE_ENDIAN ? NUMBER_VIEWS[itemType] : undefined;
+      if (View) {
+        // one copy into an aligned typed array instead of a DataView call per element
+        const v = new View(c.bytes(k * es).slice().buffer, 0, k);
+        for (let j = 0; j < k; j++) items[i++] = v[j]!;
+        continue;
+      }
+      switch (itemType) {
+        case 0: for (let j = 0; j < k; j++) items[i++] = c.u8(); break;
+        case 1: for (let j = 0; j < k; j++) items[i++] = c.i8(); break;
+        case 2: for (let j = 0; j < k; j++) items[i++] = c.u16(); break;
+        case 3: for (let j = 0; j < k; j++) items[i++] = c.i16(); break;
+        case 4: for (let j = 0; j < k; j++) items[i++] = c.u32(); break;
+        case 5: for (let j = 0; j < k; j++) items[i++] = c.i32(); break;
+        case 6: for (let j = 0; j < k; j++) items[i++] = c.f32(); break;
+        case 10: for (let j = 0; j < k; j++) items[i++] = c.u64(); break;
+        case 11: for (let j = 0; j < k; j++) items[i++] = c.i64(); break;
+        case 12: for (let j = 0; j < k; j++) items[i++] = c.f64(); break;
+      }
+    }
+  }
+  return { itemType: itemType as GgufValueType, items };
+}
+
+/**
+ * Read and validate a GGUF header (key/values and tensor infos) without reading tensor data.
+ * Memory used is bounded by the header's real content (plus one 64 KiB window); every declared
+ * count and length is checked against `limits` and the file size first.
+ * @throws TensorshrinkError `E_FORMAT` (bad magic/version, unknown value or ggml type, duplicate key or
+ *   tensor name, bad UTF-8, misaligned or overlapping tensor data, absurd counts/dims) or `E_TRUNCATED`;
+ *   `details.offset` is the byte offset of the offending field.
+ */
+export async function readGguf(source: ByteSource, limits?: GgufReadLimits): Promise<GgufFile> {
+  const lim = limitsOf(limits);
+  const c = new Cursor(source, 0, lim.chunkBytes);
+  await c.ensure(4, "the magic");
+  const magic = c.u32();
+  if (magic !== GGUF_MAGIC) {
+    const b = [magic & 255, (magic >>> 8) & 255, (magic >>> 16) & 255, magic >>> 24];
+    throw fmt(0, `not a GGUF file: magic is ${JSON.stringify(String.fromCharCode(...b))} (0x${b.map((x) => x.toString(16).padStart(2, "0")).join("")}), expected "GGUF"`);
+  }
+  await c.ensure(4, "the version");
+  const version = c.u32();
+  if (version !== 2 && version !== 3) {
+    if ((version & 0xffff) === 0 && (version >>> 24 === 2 || version >>> 24 === 3)) throw fmt(4, `big-endian GGUF (version ${version >>> 24}) is not supported`, { version });
+    throw fmt(4, version === 1 ? "GGUF version 1 is not supported (only 2 and 3)" : `unsupported GGUF version ${version} (only 2 and 3)`, { version });
+  }
+  await c.ensure(16, "the tensor and key/value counts");
+  const nTensorsBig = c.u64();
+  const nKVBig = c.u64();
+  if (nTensorsBig > BigInt(lim.maxTensors)) throw fmt(8, `tensor count ${nTensorsBig} exceeds the limit of ${lim.maxTensors}`, { count: nTensorsBig.toString() });
+  if (nKVBig > BigInt(lim.maxKV)) throw fmt(16, `key/value count ${nKVBig} exceeds the limit of ${lim.maxKV}`, { count: nKVBig.toString() });
+  const nTensors = Number(nTensorsBig);
+  const nKV = Number(nKVBig);
+  if (nKV * 13 > c.remaining) throw trunc(16, `${nKV} key/values need at least ${nKV * 13} bytes but the file ends at byte ${source.size}`, { count: nKV, end: source.size });
+  if (nTensors * 32 > c.remaining) throw trunc(8, `${nTensors} tensor infos need at least ${nTensors * 32} bytes but the file ends at byte ${source.size}`, { count: nTensors, end: source.size });
+
+  const metadata: GgufKV[] = [];
+  const kv = new Map<string, GgufKV>();
+  for (let i = 0; i < nKV; i++) {
+    const keyAt = c.pos;
+    const key = await readString(c, lim, `key #${i}`, 1 << 16);
+    if (kv.has(key)) throw fmt(keyAt, `duplicate key ${JSON.stringify(key)}`, { key });
+    const typeAt = c.pos;
+    await c.ensure(4, `the value type of ${key}`);
+    const type = c.u32();
+    if (type > 12) throw fmt(typeAt, `key ${key}: unknown value type ${type}`, { key, valueType: type });
+    const value = await readValue(c, lim, type, 0, key);
+    const entry: GgufKV = { key, type: type as GgufValueType, value };
+    metadata.push(entry);
+    kv.set(key, entry);
+    if (key === "general.alignment") {
+      if (type !== GGUF_TYPE.UINT32) throw fmt(typeAt, `general.alignment must be a u32, got type ${GGUF_TYPE_NAMES[type]}`, { key });
+      const a = value as number;
+      if (a === 0 || (a & (a - 1)) !== 0) throw fmt(typeAt + 4, `general.alignment ${a} is not a power of two`, { key, alignment: a });
+    }
+  }
+  const alignment = (kv.get("general.alignment")?.value as number | undefined) ?? GGUF_DEFAULT_ALIGNMENT;
+
+  const tensors: GgufTensorInfo[] = [];
+  const names = new Map<string, number>();
+  const offsetFieldAt: number[] = [];
+  for (let i = 0; i < nTensors; i++) {
+    const nameAt = c.pos;
+    const name = await readString(c, lim, `tensor name #${i}`, 1 << 16);
+    if (utf8Enc.encode(name).byteLength >= GGML_MAX_NAME) throw fmt(nameAt, `tensor name ${JSON.stringify(name.slice(0, 80))} is ${utf8Enc.encode(name).byteLength} bytes, ggml allows at most ${GGML_MAX_NAME - 1}`, { tensor: name });
+    if (names.has(name)) throw fmt(nameAt, `duplicate tensor name ${JSON.stringify(name)}`, { tensor: name });
+    names.set(name, i);
+    const ndAt = c.pos;
+    await c.ensure(4, `n_dims of ${name}`);
+    const nd = c.u32();
+    if (nd < 1 || nd > GGML_MAX_DIMS) throw fmt(ndAt, `tensor ${name}: ${nd} dimensions (1..${GGML_MAX_DIMS} allowed)`, { tensor: name });
+    const ne: number[] = [];
+    let nel = 1;
+    for (let d = 0; d < nd; d++) {
+      const neAt = c.pos;
+      await c.ensure(8, `ne[${d}] of ${name}`);
+      const v = c.i64();
+      if (v < 0n || v > MAX_SAFE_BIG) throw fmt(neAt, `tensor ${name}: ne[${d}] = ${v} is out of range`, { tensor: name, dim: d });
+      const x = Number(v);
+      ne.push(x);
+      nel *= x;
+      if (nel > MAX_SAFE) throw fmt(neAt, `tensor ${name}: element count overflows (ne = [${ne.join(", ")}...])`, { tensor: name });
+    }
+    const typeAt = c.pos;
+    await c.ensure(4, `type of ${name}`);
+    const typeId = c.u32();
+    const type = findGgmlType(typeId);
+    if (!type) throw fmt(typeAt, `tensor ${name}: unknown ggml type id ${typeId}`, { tensor: name, typeId });
+    if (ne[0]! % type.blockSize !== 0) throw fmt(typeAt, `tensor ${name}: row length ${ne[0]} is not a multiple of ${type.name}'s block size ${type.blockSize}`, { tensor: name });
+    const offAt = c.pos;
+    await c.ensure(8, `data offset of ${name}`);
+    const off = c.u64();
+    if (off > MAX_SAFE_BIG) throw fmt(offAt, `tensor ${name}: data offset ${off} is out of range`, { tensor: name });
+    const rows = ne[0] === 0 ? 0 : nel / ne[0]!;
+    const rowBytes = (ne[0]! / type.blockSize) * type.bytesPerBlock;
+    const nbytes = rowBytes * rows;
+    if (nbytes > source.size) throw fmt(ndAt, `tensor ${name}: ${nbytes} bytes of data is more than the whole file (${source.size} bytes)`, { tensor: name });
+    offsetFieldAt.push(offAt);
+    tensors.push({ name, ne, type, offset: Number(off), absOffset: 0, nbytes, nelements: nel, rows, rowBytes });
+  }
+  const tensorInfoEnd = c.pos;
+  const dataOffset = Math.ceil(tensorInfoEnd / alignment) * alignment;
+  if (nTensors > 0 && dataOffset > source.size) throw trunc(tensorInfoEnd, `the data section would start at byte ${dataOffset} but the file ends at byte ${source.size}`, { end: source.size });
+  for (let i = 0; i < tensors.length; i++) {
+    const t = tensors[i] as { absOffset: number } & GgufTensorInfo;
+    if (t.offset % alignment !== 0) throw fmt(offsetFieldAt[i]!, `tensor ${t.name}: data offset ${t.offset} is not a multiple of the alignment ${alignment}`, { tensor: t.name });
+    t.absOffset = dataOffset + t.offset;
+    if (t.absOffset + t.nbytes > source.size) {
+      throw trunc(offsetFieldAt[i]!, `tensor ${t.name}: data [${t.absOffset}, ${t.absOffset + t.nbytes}) runs past the end of the file (${source.size} bytes)`, { tensor: t.name, end: source.size, dataStart: t.absOffset });
+    }
+  }
+  const order = tensors.map((_, i) => i).sort((a, b) => tensors[a]!.offset - tensors[b]!.offset);
+  for (let k = 1; k < order.length; k++) {
+    const p = tensors[order[k - 1]!]!;
+    const t = tensors[order[k]!]!;
+    if (t.nbytes > 0 && p.nbytes > 0 && t.offset < p.offset + p.nbytes) {
+      throw fmt(offsetFieldAt[order[k]!]!, `tensor ${t.name}: data [${t.offset}, ${t.offset + t.nbytes}) overlaps tensor ${p.name} [${p.offset}, ${p.offset + p.nbytes})`, { tensor: t.name, other: p.name });
+    }
+  }
+  return { source, version, alignment, metadata, kv, tensors, tensorInfoEnd, dataOffset };
+}
+
+/** The value of `key`, or `undefined`. Arrays come back as {@link GgufArray}. */
+export function ggufGet(file: Pick<GgufFile, "kv">, key: string): GgufValue | undefined {
+  return file.kv.get(key)?.value;
+}
+
+function tensorOf(file: GgufFile, t: string | GgufTensorInfo): GgufTensorInfo {
+  if (typeof t !== "string") return t;
+  const info = file.tensors.find((x) => x.name === t);
+  if (!info) throw new TensorshrinkError("E_FORMAT", `no tensor named ${JSON.stringify(t)}`, { tensor: t });
+  return info;
+}
+
+/**
+ * Read a tensor's raw bytes (`nbytes`, no padding). Allocates `nbytes`; use
+ * {@link readGgufTensorRows} to stream large tensors.
+ */
+export async function readGgufTensorBytes(file: GgufFile, tensor: string | GgufTensorInfo): Promise<Uint8Array> {
+  const t = tensorOf(file, tensor);
+  return file.source.read(t.absOffset, t.nbytes);
+}
+
+/** Read `count` rows starting at row `start` of a tensor (raw bytes, `count * rowBytes`). */
+export async function readGgufTensorRows(file: GgufFile, tensor: string | GgufTensorInfo, start: number, count: number): Promise<Uint8Array> {
+  const t = tensorOf(file, tensor);
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(count) || start < 0 || count < 0 || start + count > t.rows) {
+    throw new TensorshrinkError("E_RANGE", `tensor ${t.name}: rows [${start}, ${start + count}) outside [0, ${t.rows})`, { tensor: t.name });
+  }
+  return file.source.read(t.absOffset + start * t.rowBytes, count * t.rowBytes);
+}
