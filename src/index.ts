@@ -102,3 +102,6 @@ export { writeTtGguf, readTtGguf, type WriteTtOptions, type TtFile } from "./tt/
 export { ttCompressTensor, writeTtFile, writeRebuiltModel, type TtModelOptions, type TtModelResult } from "./tt/model";
 export { adapterTensorType, adapterTensorBytes, type AdapterTensorType } from "./lowrank/adapter";
 export { eoraMethod, type EoraMethod, type EoraMethodOptions, type EoraMethodReport } from "./methods/eora";
+// --- lowrank ---
+export { tokenFrequencyOrder } from "./tt/embedding";
+export { roundTtCores, ttCoreBytes, ttStoredBytes, type TtCoreType, type TtCodec } from "./tt/gguf";
