@@ -118,24 +118,6 @@ try {
 }
 const secs = (Date.now() - t0) / 1000;
 writeFileSync(path.join(ROOT, `bench/${OUT_BASE}.json`), JSON.stringify({ docs: NDOCS, chunks: CHUNKS, seconds: secs, rows }, null, 1) + "\n");
-const f = (x, d = 4) => x.toFixed(d);
-let md = `# Low-rank compression and EoRA on kjv3M (judged by llama.cpp)\n\n`;
-md += `\`node --import tsx bench/lowrank.mjs --docs ${NDOCS} --chunks ${CHUNKS} --adapter-types ${TYPES.join(",")}${SKIP_LOWRANK ? " --eora-only" : ""}\` — ${rows[0]?.tokens ?? 0} scored tokens of the first ${NDOCS} eval.txt documents `;
-md += `(context 128, BOS + document); statistics from ${CHUNKS} chunks × 128 tokens of calib.txt; F32 PPL ${f(rows[0]?.pplF32 ?? 0)} on this subset. ${secs.toFixed(0)} s on a loaded 2-core machine.\n\n`;
-if (!SKIP_LOWRANK) md += `## SVD / ASVD / SVD-LLM (block linear weights replaced by B·A, rebuilt in F32)\n\n| method | param. reduction | linear params kept | PPL | mean KLD | top-1 % |\n|---|---:|---:|---:|---:|---:|\n`;
-for (const r of rows.filter((r) => r.part === "lowrank")) md += `| ${r.method} | ${r.reduction * 100}% | ${f(r.linearParamsKept, 3)} | ${f(r.ppl)} | ${f(r.kld, 5)} | ${f(100 * r.top1, 2)} |\n`;
-md += `\n## EoRA adapters (GGUF LoRA loaded by llama.cpp on the compressed base; adapter bytes counted into bits per weight)\n\n`;
-md += `SPARSEGPT24 = SparseGPT 2:4 on the block linear weights (F16 storage with exact zeros, so its bpw is not a size claim). `;
-md += `Next to each adapted base: the ftypes of about the same total size (Q2_K + adapter vs Q3_K_M / Q4_K_M).\n\n`;
-md += `"next larger ftype": the smallest plain k-quant of kjv3M at least as large as base + adapter (its mean KLD; "wins" when the adapted base has the lower KLD at no more bytes).\n\n`;
-md += `| base | adapter | rank | total bytes | bpw (base + adapter) | PPL | mean KLD | top-1 % | next larger ftype (bytes, KLD) | adapted base wins? |\n|---|---|---:|---:|---:|---:|---:|---:|---|---|\n`;
-const plain = rows.filter((r) => r.part === "ftype" && r.ftype !== "SPARSEGPT24").sort((a, b) => a.bytes - b.bytes);
-for (const r of rows.filter((r) => r.part === "ftype")) md += `| ${r.ftype} | – | – | ${r.bytes} | ${f(r.bpw, 3)} | ${f(r.ppl)} | ${f(r.kld, 5)} | ${f(100 * r.top1, 2)} | | |\n`;
-for (const r of rows.filter((r) => r.part === "eora")) {
-  const nx = plain.find((p) => p.bytes >= r.totalBytes);
-  const cmp = nx ? `${nx.ftype} (${nx.bytes}, ${f(nx.kld, 5)})` : "none as large";
-  md += `| ${r.ftype} + EoRA | ${r.adapterType ?? "F32"} | ${r.rank} | ${r.totalBytes} | ${f(r.bpw, 3)} | ${f(r.ppl)} | ${f(r.kld, 5)} | ${f(100 * r.top1, 2)} | ${cmp} | ${nx ? (r.kld < nx.kld ? "yes" : "no") : "–"} |\n`;
-}
-writeFileSync(path.join(ROOT, `bench/${OUT_BASE.toUpperCase()}.md`), md);
-console.log(md);
+const { renderLowrank } = await import("./lowrank-render.mjs");
+console.log(renderLowrank(OUT_BASE));
 process.exit(0);
