@@ -14,7 +14,7 @@ export function renderLowrank(base) {
   const types = [...new Set(eo.map((r) => r.adapterType.toLowerCase()))];
   const fts = ft.map((r) => r.ftype).filter((x) => x !== "SPARSEGPT24");
   let md = `# ${base === "lowrank" ? "Low-rank compression and EoRA" : "EoRA: compact adapters, Q2_K / Q3_K_M / 2:4-pruned bases"} on kjv3M (judged by llama.cpp)\n\n`;
-  md += `\`node --import tsx bench/lowrank.mjs --docs ${j.docs} --chunks ${j.chunks}${types.length ? ` --adapter-types ${types.join(",")}` : ""}${base === "lowrank-eora" ? " --eora-only" : ""}${fts.length ? ` --ftypes ${fts.join(",")}` : ""}\` — `;
+  md += `\`node --import tsx bench/lowrank.mjs --docs ${j.docs} --chunks ${j.chunks}${types.length ? ` --adapter-types ${types.join(",")}` : ""}${base === "lowrank-eora" ? " --eora-only" : ""}${base === "lowrank" && !ft.length ? " --lowrank-only" : ""}${fts.length ? ` --ftypes ${fts.join(",")}` : ""} --threads ${j.threads ?? 1}\` — `;
   md += `${rows[0]?.tokens ?? 0} scored tokens of the first ${j.docs} eval.txt documents (context 128, BOS + document); statistics from ${j.chunks} chunks × 128 tokens of calib.txt; `;
   md += `F32 PPL ${f(rows[0]?.pplF32 ?? 0)} on this set. ${f(j.seconds, 0)} s on the shared 2-core machine${j.partial ? ` — **partial run: ${rows.length} models judged before it was stopped**` : ""}.\n\n`;
   if (lr.length) {

@@ -1,6 +1,6 @@
 // Benchmark: low-rank compression and EoRA on kjv3M, judged by llama.cpp (node-llama-cpp) against F32 on
 // eval.txt documents (BOS + document, every position after BOS scored, context 128).
-//   node --import tsx bench/lowrank.mjs [--docs N] [--chunks N] [--adapter-types f32,f16,q8_0] [--eora-only] [--ftypes Q2_K,Q3_K_M,...]
+//   node --import tsx bench/lowrank.mjs [--docs N] [--chunks N] [--adapter-types f32,f16,q8_0] [--eora-only | --lowrank-only] [--ftypes Q2_K,Q3_K_M,...] [--threads N]
 //     → bench/LOWRANK.md, bench/lowrank.json (--eora-only: only the EoRA part → bench/LOWRANK-EORA.md, lowrank-eora.json)
 // EoRA bases: Q2_K, Q3_K_M and SparseGPT 2:4 (F16 storage); adapters in each --adapter-types (default f32,q8_0).
 // --docs limits the eval.txt documents (default 40; all 263 take ~7× longer), --chunks the calib.txt chunks
@@ -20,15 +20,18 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const K = path.resolve(ROOT, "../shared/models/kjv3M");
 const arg = (k, d) => { const i = process.argv.indexOf(k); return i > 0 ? Number(process.argv[i + 1]) : d; };
 const NDOCS = arg("--docs", 40), CHUNKS = arg("--chunks", 16);
+// --threads: llama.cpp threads per judged model (default 2; use 1 on an oversubscribed machine, where llama.cpp's spinning thread barrier is far slower)
+const THREADS = arg("--threads", 2);
 // --adapter-types f32,f16,q8_0: storage types of the EoRA adapters (GGUF LoRA; q8_0 rows not a multiple of 32 in f16)
 const TYPES = (() => { const i = process.argv.indexOf("--adapter-types"); return i > 0 ? process.argv[i + 1].split(",") : ["f32", "q8_0"]; })();
 const SKIP_LOWRANK = process.argv.includes("--eora-only");
+const SKIP_EORA = process.argv.includes("--lowrank-only"); // only the SVD / ASVD / SVD-LLM table (→ bench/LOWRANK.md)
 // the plain ftypes judged beside the adapted bases (each EoRA row is set beside the smallest of them at least as large)
 // (--ftypes A,B,...: a shorter list; Q2_K and Q3_K_M are always judged, they are EoRA bases)
 const FTYPES = (() => { const i = process.argv.indexOf("--ftypes"); const l = i > 0 ? process.argv[i + 1].split(",") : ["Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K"]; return [...new Set(["Q2_K", "Q3_K_M", ...l])]; })();
 const OUT_BASE = SKIP_LOWRANK ? "lowrank-eora" : "lowrank"; // --eora-only writes bench/LOWRANK-EORA.md (the SVD table stays in LOWRANK.md)
 // rows so far, rewritten after every judged model (a run cut short still leaves its figures, marked partial)
-const savePartial = () => writeFileSync(path.join(ROOT, `bench/${OUT_BASE}.json`), JSON.stringify({ docs: NDOCS, chunks: CHUNKS, partial: true, seconds: (Date.now() - t0) / 1000, rows }, null, 1) + "\n");
+const savePartial = () => writeFileSync(path.join(ROOT, `bench/${OUT_BASE}.json`), JSON.stringify({ docs: NDOCS, chunks: CHUNKS, threads: THREADS, partial: true, seconds: (Date.now() - t0) / 1000, rows }, null, 1) + "\n");
 if (!existsSync(path.join(K, "kjv3M.bin"))) { console.log(`SKIP: ${K}/kjv3M.bin not found`); process.exit(0); }
 const t0 = Date.now();
 const engine = await init({ threads: 2 });
@@ -41,7 +44,7 @@ try {
   const base = await openModel(f32, engine);
   const docs = splitDocuments(decodeText(readFileSync(path.join(K, "eval.txt")))).slice(0, NDOCS);
   const judge = async (file, lora) => {
-    const r = await evaluateGguf(f32, file, docs, { threads: 2, contextSize: 128, otherLora: lora });
+    const r = await evaluateGguf(f32, file, docs, { threads: THREADS, contextSize: 128, otherLora: lora });
     return { ppl: r.other.perplexity, kld: r.kl.mean, top1: r.top1Agreement, tokens: r.base.tokens, pplF32: r.base.perplexity };
   };
   const stats = await calibrateModel(engine, base, decodeText(readFileSync(path.join(K, "calib.txt"))), { ctx: 128, chunks: CHUNKS, gram: "all" });
@@ -73,7 +76,7 @@ try {
 
   // 2. EoRA on Q2_K and Q3_K_M; the next larger ftypes for the equal-size comparison
   const sizes = {};
-  for (const ft of FTYPES) {
+  for (const ft of SKIP_EORA ? [] : FTYPES) {
     const out = path.join(tmp, `${ft}.gguf`);
     await quantizeModel(engine, base, await openFileSink(out), { ftype: ft });
     sizes[ft] = statSync(out).size;
@@ -82,7 +85,7 @@ try {
     console.log(JSON.stringify(rows.at(-1))); savePartial();
   }
   // a 2:4-pruned model (SparseGPT, block linear weights, F16 storage) as a third compressed base
-  {
+  if (!SKIP_EORA) {
     const tok = Tokenizer.fromGguf({ kv: new Map(base.metadata.map((kv) => [kv.key, kv])) });
     const tokens = Int32Array.from(tok.encode(decodeText(readFileSync(path.join(K, "calib.txt"))), { addBos: true }));
     const out = path.join(tmp, "SPARSEGPT24.gguf");
@@ -93,7 +96,7 @@ try {
     console.log(JSON.stringify(rows.at(-1))); savePartial();
   }
   const typeName = (t) => (t === "f32" ? "F32" : t === "f16" ? "F16" : "Q8_0");
-  for (const ft of ["Q2_K", "Q3_K_M", "SPARSEGPT24"]) {
+  for (const ft of SKIP_EORA ? [] : ["Q2_K", "Q3_K_M", "SPARSEGPT24"]) {
     const qsrc = await openModel(path.join(tmp, `${ft}.gguf`), engine);
     const qmap = new Map(qsrc.tensors.map((t) => [t.name, t]));
     const spectra = [];
@@ -117,7 +120,7 @@ try {
   engine.dispose();
 }
 const secs = (Date.now() - t0) / 1000;
-writeFileSync(path.join(ROOT, `bench/${OUT_BASE}.json`), JSON.stringify({ docs: NDOCS, chunks: CHUNKS, seconds: secs, rows }, null, 1) + "\n");
+writeFileSync(path.join(ROOT, `bench/${OUT_BASE}.json`), JSON.stringify({ docs: NDOCS, chunks: CHUNKS, threads: THREADS, seconds: secs, rows }, null, 1) + "\n");
 const { renderLowrank } = await import("./lowrank-render.mjs");
 console.log(renderLowrank(OUT_BASE));
 process.exit(0);

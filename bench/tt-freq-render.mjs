@@ -12,7 +12,7 @@ export function renderTtFreq() {
   const F = j.rows[0]?.pplF32 ?? 0;
   const cov = Object.entries(j.coverage ?? {}).map(([k, v]) => `${k}: ${(100 * v).toFixed(1)} %`).join(", ");
   let md = `# TT embeddings with token frequencies on kjv3M (judged by llama.cpp)\n\n` +
-    `\`node --import tsx bench/tt.mjs --set freq --docs ${j.docs}\` — token_embd.weight [512, 256] of kjv3M, **input only** (the original table kept ` +
+    `\`node --import tsx bench/tt.mjs --set freq --docs ${j.docs} --threads ${j.threads ?? 1}\` — token_embd.weight [512, 256] of kjv3M, **input only** (the original table kept ` +
     `as output.weight, \`--untie\`); ${j.rows[0]?.tokens ?? 0} scored tokens of ${j.docs} eval.txt documents (context 128, BOS + document); F32 PPL ${f(F)}. ` +
     `${j.partial ? "**Partial run** (cut short): " : ""}${f(j.seconds, 0)} s on the shared 2-core machine.\n\n` +
     `Frequencies: ${j.calibTokens} tokens of calib.txt (never eval.txt), ${j.distinct} distinct of 512; the most frequent k tokens cover ${cov} of them.\n\n` +

@@ -1,6 +1,6 @@
 // Token-frequency variants of the TT embedding of kjv3M's token_embd.weight [512, 256], judged by llama.cpp on
 // eval.txt (input only: the original table kept as output.weight, `--untie`), against F32.
-//   node --import tsx bench/tt.mjs --set freq [--docs N] [--only i,j,...]  → bench/TT-FREQ.md, bench/tt-freq.json
+//   node --import tsx bench/tt.mjs --set freq [--docs N] [--only i,j,...] [--threads N]  → bench/TT-FREQ.md, bench/tt-freq.json
 // Frequencies: token counts of calib.txt (tokenized with the model's vocabulary; never eval.txt).
 // "values" counts everything stored: core values + dense rows + row scales + row map (i32 entries counted as values);
 // "bytes" = payload bytes in the stated storage (cores and dense rows f32 / f16 / q8_0; scales f32, map i32)
@@ -21,6 +21,7 @@ const K = path.resolve(ROOT, "../shared/models/kjv3M");
 const arg = (k, d) => { const i = process.argv.indexOf(k); return i > 0 ? process.argv[i + 1] : d; };
 const NDOCS = Number(arg("--docs", 263));
 const ONLY = arg("--only", null)?.split(",").map(Number) ?? null;
+const THREADS = Number(arg("--threads", 2)); // llama.cpp threads (1 on an oversubscribed machine)
 if (!existsSync(path.join(K, "kjv3M.bin"))) { console.log(`SKIP: ${K}/kjv3M.bin not found`); process.exit(0); }
 const SVD = (r) => ({ rowDims: [512, 1], colDims: [1, 256], maxRank: r });
 const D3 = { rowDims: [8, 8, 8], colDims: [8, 8, 4] };
@@ -70,7 +71,7 @@ try {
     const rr = { ...r, tt: stored, relError: stored.relError(r.original) };
     const out = path.join(tmp, "rebuilt.gguf");
     await writeRebuiltModel(await openFileSink(out), base, rr, { untie: true });
-    const j = await evaluateGguf(f32, out, docs, { threads: 2, contextSize: 128 });
+    const j = await evaluateGguf(f32, out, docs, { threads: THREADS, contextSize: 128 });
     const p = stored.parts, bytes = ttStoredBytes(stored, coreType);
     const row = { label, coreType, wpow: wpow ?? null, denseRows: p.denseRows ?? 0, permute: !!opts.permute, ranks: Array.from(p.ranks), rowDims: p.rowDims, colDims: p.colDims,
       values: stored.params, coreValues: stored.coreParams, extraValues: stored.extraParams, compression: 131072 / stored.params, bytes, byteRatio: 524288 / bytes,
@@ -78,13 +79,13 @@ try {
     r.tt.dispose(); stored.dispose();
     rows.push(row);
     console.log(JSON.stringify(row));
-    writeFileSync(OUT, JSON.stringify({ docs: docs.length, partial: true, seconds: (Date.now() - t0) / 1000, ...meta, rows }, null, 1) + "\n");
+    writeFileSync(OUT, JSON.stringify({ docs: docs.length, threads: THREADS, partial: true, seconds: (Date.now() - t0) / 1000, ...meta, rows }, null, 1) + "\n");
   }
   await base.close?.(); await src.close?.();
 } finally {
   rmSync(tmp, { recursive: true, force: true });
   engine.dispose();
 }
-writeFileSync(OUT, JSON.stringify({ docs: NDOCS, seconds: (Date.now() - t0) / 1000, ...meta, rows }, null, 1) + "\n");
+writeFileSync(OUT, JSON.stringify({ docs: NDOCS, threads: THREADS, seconds: (Date.now() - t0) / 1000, ...meta, rows }, null, 1) + "\n");
 const { renderTtFreq } = await import("./tt-freq-render.mjs");
 renderTtFreq();

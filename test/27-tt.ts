@@ -246,7 +246,30 @@ if (!existsSync(path.join(S, "stories260K.bin")) || !existsSync(CLI)) {
         assert.is(b.status, 1, `${args}: ${b.stdout}`);
         assert.match(b.stderr, /E_RANGE|E_SHAPE/);
       }
-      assert.equal(readdirSync(tmp).sort(), before);
+      // token frequencies from a text: dense rows, sorted ids, row weights, q8_0 storage; the rebuilt table is what the file gives back
+      const calib = path.join(S, "tinystories_sample.txt"), out2 = path.join(tmp, "freq.tt.gguf");
+      if (existsSync(calib)) {
+        const f = run(["tt", bin, out2, "--tokenizer", tok, "--rank", "8", "--calib", calib, "--dense-rows", "32", "--permute", "--weight-power", "0.5", "--core-type", "q8_0", "--json"]);
+        assert.is(f.status, 0, f.stderr);
+        const rep2 = JSON.parse(f.stdout);
+        assert.is(rep2.denseRows, 32);
+        assert.is(rep2.coreType, "q8_0");
+        assert.ok(rep2.byteRatio > rep2.compression, f.stdout);
+        const back2 = await readTtGguf(engine, await readGguf(await openFileSource(out2)));
+        assert.is(back2.tt.parts.denseRows, 32);
+        assert.ok(back2.tt.parts.map && back2.tt.parts.rowScale);
+        const m2 = await openModel(rep2.rebuilt, engine);
+        const e2 = m2.tensors.find((t) => t.name === "token_embd.weight")!;
+        assert.equal(Array.from(await e2.readRows(0, 512)), Array.from(back2.tt.full().data));
+        await m2.close?.();
+        const before2 = readdirSync(tmp).sort();
+        for (const args of [["--dense-rows", "8"], ["--permute"], ["--core-type", "q4_0"], ["--calib", calib, "--dense-rows", "512"], ["--calib", calib, "--weight-power", "-1"]]) {
+          const b = run(["tt", bin, path.join(tmp, "bad.tt.gguf"), "--tokenizer", tok, "--rank", "4", ...args]);
+          assert.is(b.status, 1, `${args}: ${b.stdout}`);
+          assert.match(b.stderr, /E_RANGE/);
+        }
+        assert.equal(readdirSync(tmp).sort(), before2);
+      } else console.log(`SKIP tt --calib part: ${calib} not found`);
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
