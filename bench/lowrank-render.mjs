@@ -9,14 +9,18 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 /** Writes bench/<BASE>.md from bench/<base>.json (base "lowrank" or "lowrank-eora"); returns the markdown. */
 export function renderLowrank(base) {
   const j = JSON.parse(readFileSync(path.join(ROOT, `bench/${base}.json`), "utf8"));
-  const rows = j.rows, f = (x, d = 4) => x.toFixed(d);
+  // extra EoRA runs of other adapter types (bench/lowrank.mjs --eora-only --adapter-types f16 --out lowrank-eora-f16)
+  const extra = base === "lowrank-eora" ? ["lowrank-eora-f16"].filter((b) => existsSync(path.join(ROOT, `bench/${b}.json`))).map((b) => JSON.parse(readFileSync(path.join(ROOT, `bench/${b}.json`), "utf8"))) : [];
+  const rows = [...j.rows, ...extra.flatMap((x) => x.rows.filter((r) => r.part === "eora"))], f = (x, d = 4) => x.toFixed(d);
   const lr = rows.filter((r) => r.part === "lowrank"), ft = rows.filter((r) => r.part === "ftype"), eo = rows.filter((r) => r.part === "eora");
   const types = [...new Set(eo.map((r) => r.adapterType.toLowerCase()))];
+  const types0 = [...new Set(j.rows.filter((r) => r.part === "eora").map((r) => r.adapterType.toLowerCase()))];
   const fts = ft.map((r) => r.ftype).filter((x) => x !== "SPARSEGPT24");
   let md = `# ${base === "lowrank" ? "Low-rank compression and EoRA" : "EoRA: compact adapters, Q2_K / Q3_K_M / 2:4-pruned bases"} on kjv3M (judged by llama.cpp)\n\n`;
-  md += `\`node --import tsx bench/lowrank.mjs --docs ${j.docs} --chunks ${j.chunks}${types.length ? ` --adapter-types ${types.join(",")}` : ""}${base === "lowrank-eora" ? " --eora-only" : ""}${base === "lowrank" && !ft.length ? " --lowrank-only" : ""}${fts.length ? ` --ftypes ${fts.join(",")}` : ""} --threads ${j.threads ?? 1}\` — `;
+  md += `\`node --import tsx bench/lowrank.mjs --docs ${j.docs} --chunks ${j.chunks}${types0.length ? ` --adapter-types ${types0.join(",")}` : ""}${base === "lowrank-eora" ? " --eora-only" : ""}${base === "lowrank" && !ft.length ? " --lowrank-only" : ""}${fts.length ? ` --ftypes ${fts.join(",")}` : ""} --threads ${j.threads ?? 1}\` — `;
   md += `${rows[0]?.tokens ?? 0} scored tokens of the first ${j.docs} eval.txt documents (context 128, BOS + document); statistics from ${j.chunks} chunks × 128 tokens of calib.txt; `;
-  md += `F32 PPL ${f(rows[0]?.pplF32 ?? 0)} on this set. ${f(j.seconds, 0)} s on the shared 2-core machine${j.partial ? ` — **partial run: ${rows.length} models judged before it was stopped**` : ""}.\n\n`;
+  md += `F32 PPL ${f(rows[0]?.pplF32 ?? 0)} on this set. ${f(j.seconds, 0)} s on the shared 2-core machine${j.partial ? ` — **partial run: ${j.rows.length} models judged before it was stopped**` : ""}.\n\n`;
+  for (const x of extra) md += `Adapter rows of type ${[...new Set(x.rows.filter((r) => r.part === "eora").map((r) => r.adapterType))].join(", ")} from a second run (same command with \`--adapter-types ${[...new Set(x.rows.filter((r) => r.part === "eora").map((r) => r.adapterType.toLowerCase()))].join(",")} --out lowrank-eora-f16\`, same documents and calibration, ${x.docs} documents, ${f(x.seconds, 0)} s${x.partial ? `, partial: ${x.rows.length} models judged` : ""}).\n\n`;
   if (lr.length) {
     md += `## SVD / ASVD / SVD-LLM (block linear weights replaced by B·A, rebuilt in F32)\n\n| method | param. reduction | linear params kept | PPL | mean KLD | top-1 % |\n|---|---:|---:|---:|---:|---:|\n`;
     for (const r of lr) md += `| ${r.method} | ${r.reduction * 100}% | ${f(r.linearParamsKept, 3)} | ${f(r.ppl)} | ${f(r.kld, 5)} | ${f(100 * r.top1, 2)} |\n`;

@@ -1,6 +1,6 @@
 // Benchmark: low-rank compression and EoRA on kjv3M, judged by llama.cpp (node-llama-cpp) against F32 on
 // eval.txt documents (BOS + document, every position after BOS scored, context 128).
-//   node --import tsx bench/lowrank.mjs [--docs N] [--chunks N] [--adapter-types f32,f16,q8_0] [--eora-only | --lowrank-only] [--ftypes Q2_K,Q3_K_M,...] [--threads N]
+//   node --import tsx bench/lowrank.mjs [--docs N] [--chunks N] [--adapter-types f32,f16,q8_0] [--eora-only | --lowrank-only] [--ftypes Q2_K,Q3_K_M,...] [--threads N] [--out NAME]
 //     → bench/LOWRANK.md, bench/lowrank.json (--eora-only: only the EoRA part → bench/LOWRANK-EORA.md, lowrank-eora.json)
 // EoRA bases: Q2_K, Q3_K_M and SparseGPT 2:4 (F16 storage); adapters in each --adapter-types (default f32,q8_0).
 // --docs limits the eval.txt documents (default 40; all 263 take ~7× longer), --chunks the calib.txt chunks
@@ -29,7 +29,9 @@ const SKIP_EORA = process.argv.includes("--lowrank-only"); // only the SVD / ASV
 // the plain ftypes judged beside the adapted bases (each EoRA row is set beside the smallest of them at least as large)
 // (--ftypes A,B,...: a shorter list; Q2_K and Q3_K_M are always judged, they are EoRA bases)
 const FTYPES = (() => { const i = process.argv.indexOf("--ftypes"); const l = i > 0 ? process.argv[i + 1].split(",") : ["Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K"]; return [...new Set(["Q2_K", "Q3_K_M", ...l])]; })();
-const OUT_BASE = SKIP_LOWRANK ? "lowrank-eora" : "lowrank"; // --eora-only writes bench/LOWRANK-EORA.md (the SVD table stays in LOWRANK.md)
+// --eora-only writes bench/LOWRANK-EORA.md (the SVD table stays in LOWRANK.md); --out NAME: bench/NAME.json instead
+// (e.g. lowrank-eora-f16: a second adapter type run whose EoRA rows the renderer adds to LOWRANK-EORA.md)
+const OUT_BASE = (() => { const i = process.argv.indexOf("--out"); return i > 0 ? process.argv[i + 1] : SKIP_LOWRANK ? "lowrank-eora" : "lowrank"; })();
 // rows so far, rewritten after every judged model (a run cut short still leaves its figures, marked partial)
 const savePartial = () => writeFileSync(path.join(ROOT, `bench/${OUT_BASE}.json`), JSON.stringify({ docs: NDOCS, chunks: CHUNKS, threads: THREADS, partial: true, seconds: (Date.now() - t0) / 1000, rows }, null, 1) + "\n");
 if (!existsSync(path.join(K, "kjv3M.bin"))) { console.log(`SKIP: ${K}/kjv3M.bin not found`); process.exit(0); }
@@ -122,5 +124,5 @@ try {
 const secs = (Date.now() - t0) / 1000;
 writeFileSync(path.join(ROOT, `bench/${OUT_BASE}.json`), JSON.stringify({ docs: NDOCS, chunks: CHUNKS, threads: THREADS, seconds: secs, rows }, null, 1) + "\n");
 const { renderLowrank } = await import("./lowrank-render.mjs");
-console.log(renderLowrank(OUT_BASE));
+console.log(renderLowrank(OUT_BASE.startsWith("lowrank-eora") ? "lowrank-eora" : OUT_BASE));
 process.exit(0);

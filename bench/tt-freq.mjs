@@ -41,12 +41,20 @@ const configs = [
   { label: "hybrid: 160 dense + SVD rank 8 of the tail", denseRows: 160, rowDims: [352, 1], colDims: [1, 256], maxRank: 8, coreType: "q8_0" },
   { label: "hybrid: 160 dense + SVD rank 8 of the tail", denseRows: 160, rowDims: [352, 1], colDims: [1, 256], maxRank: 8, coreType: "f16" },
   { label: "hybrid: 176 dense + SVD rank 4 of the tail", denseRows: 176, rowDims: [336, 1], colDims: [1, 256], maxRank: 4, coreType: "q8_0" },
+  { label: "hybrid: 16 dense + TT d=3 rank 10 of the tail (sorted), weights ^0.5", denseRows: 16, colDims: [8, 8, 4], maxRank: 10, permute: true, wpow: 0.5 },
+  { label: "hybrid: 32 dense + SVD rank 5 of the tail, weights ^0.5", denseRows: 32, rowDims: [480, 1], colDims: [1, 256], maxRank: 5, wpow: 0.5 },
+  { label: "hybrid: 160 dense + SVD rank 8 of the tail", denseRows: 160, rowDims: [352, 1], colDims: [1, 256], maxRank: 8 },
+  { label: "hybrid: 128 dense + SVD rank 8 of the tail", denseRows: 128, rowDims: [384, 1], colDims: [1, 256], maxRank: 8, coreType: "q8_0" },
 ];
+const OUT = path.join(ROOT, "bench/tt-freq.json");
 const t0 = Date.now();
 const engine = await init({ threads: 2 });
 const tmp = mkdtempSync(path.join(tmpdir(), "ts-tt-freq-"));
-const OUT = path.join(ROOT, "bench/tt-freq.json");
-const rows = [];
+// --only: the listed configurations are (re)judged and merged into an existing bench/tt-freq.json of the same --docs
+const key = (r) => `${r.label}|${r.coreType}`;
+const prev = ONLY && existsSync(OUT) ? JSON.parse(readFileSync(OUT, "utf8")) : null;
+const rows = prev && prev.docs === NDOCS ? prev.rows : [];
+const put = (row) => { const i = rows.findIndex((r) => key(r) === key(row)); if (i >= 0) rows[i] = row; else rows.push(row); };
 let meta = {};
 try {
   const f32 = path.join(tmp, "f32.gguf");
@@ -77,7 +85,7 @@ try {
       values: stored.params, coreValues: stored.coreParams, extraValues: stored.extraParams, compression: 131072 / stored.params, bytes, byteRatio: 524288 / bytes,
       relError: rr.relError, ppl: j.other.perplexity, pplF32: j.base.perplexity, kld: j.kl.mean, top1: j.top1Agreement, tokens: j.base.tokens };
     r.tt.dispose(); stored.dispose();
-    rows.push(row);
+    put(row);
     console.log(JSON.stringify(row));
     writeFileSync(OUT, JSON.stringify({ docs: docs.length, threads: THREADS, partial: true, seconds: (Date.now() - t0) / 1000, ...meta, rows }, null, 1) + "\n");
   }
