@@ -1,6 +1,6 @@
 // Token-frequency variants of the TT embedding of kjv3M's token_embd.weight [512, 256], judged by llama.cpp on
 // eval.txt (input only: the original table kept as output.weight, `--untie`), against F32.
-//   node --import tsx bench/tt.mjs --set freq [--docs N] [--only i,j,...] [--threads N]  → bench/TT-FREQ.md, bench/tt-freq.json
+//   node --import tsx bench/tt.mjs --set freq [--docs N] [--only i,j,...] [--threads N] [--out NAME]  → bench/TT-FREQ.md, bench/tt-freq.json
 // Frequencies: token counts of calib.txt (tokenized with the model's vocabulary; never eval.txt).
 // "values" counts everything stored: core values + dense rows + row scales + row map (i32 entries counted as values);
 // "bytes" = payload bytes in the stated storage (cores and dense rows f32 / f16 / q8_0; scales f32, map i32)
@@ -45,8 +45,10 @@ const configs = [
   { label: "hybrid: 32 dense + SVD rank 5 of the tail, weights ^0.5", denseRows: 32, rowDims: [480, 1], colDims: [1, 256], maxRank: 5, wpow: 0.5 },
   { label: "hybrid: 160 dense + SVD rank 8 of the tail", denseRows: 160, rowDims: [352, 1], colDims: [1, 256], maxRank: 8 },
   { label: "hybrid: 128 dense + SVD rank 8 of the tail", denseRows: 128, rowDims: [384, 1], colDims: [1, 256], maxRank: 8, coreType: "q8_0" },
+  { label: "hybrid: 168 dense + SVD rank 4 of the tail", denseRows: 168, rowDims: [344, 1], colDims: [1, 256], maxRank: 4, coreType: "q8_0" },
 ];
-const OUT = path.join(ROOT, "bench/tt-freq.json");
+// --out NAME: bench/NAME.json (default tt-freq; tt-freq-263 = the decisive rows on all documents, a second table in TT-FREQ.md)
+const OUT = path.join(ROOT, `bench/${arg("--out", "tt-freq")}.json`);
 const t0 = Date.now();
 const engine = await init({ threads: 2 });
 const tmp = mkdtempSync(path.join(tmpdir(), "ts-tt-freq-"));
