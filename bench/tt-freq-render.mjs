@@ -40,7 +40,10 @@ export function renderTtFreq() {
     const F2 = full.rows[0].pplF32, say2 = (r, what) => r ? `${r.label} (${r.coreType}): ${f(r.compression, 2)}× in values, ${f(r.byteRatio, 2)}× in bytes, PPL ${f(r.ppl)} = ${f(100 * (r.ppl / F2 - 1), 1)} % above F32 — target (within 5 %) ${r.ppl <= 1.05 * F2 ? "**met**" : "**not met**"} ${what}` : `no configuration at ≥ 10× ${what} in this run`;
     md += `- On all ${full.docs} documents, at ≥ 10× in values: ${say2(best(full.rows.filter((r) => r.compression >= 10)), "in values")}.\n- On all ${full.docs} documents, at ≥ 10× in bytes: ${say2(best(full.rows.filter((r) => r.byteRatio >= 10)), "in bytes")}.\n`;
   }
-  writeFileSync(path.join(ROOT, "bench/TT-FREQ.md"), md);
+  const out = path.join(ROOT, "bench/TT-FREQ.md");
+  const keep = existsSync(out) ? readFileSync(out, "utf8").split("\n## Notes (written by hand")[1] : undefined;
+  if (keep !== undefined) md += `\n## Notes (written by hand${keep}`; // hand-written notes survive a re-render
+  writeFileSync(out, md);
   return md;
 }
 
