@@ -37,7 +37,9 @@ export function renderLowrank(base) {
     for (const r of eo) {
       const nx = r.ftype === "SPARSEGPT24" ? null : plain.find((p) => p.bytes >= r.totalBytes);
       if (nx) cmp.push({ r, nx, win: r.kld < nx.kld });
-      md += `| ${r.ftype} + EoRA | ${r.adapterType} | ${r.rank} | ${r.totalBytes} | ${f(r.bpw, 3)} | ${f(r.ppl)} | ${f(r.kld, 5)} | ${f(100 * r.top1, 2)} | ${nx ? `${nx.ftype} (${nx.bytes}, ${f(nx.kld, 5)})` : r.ftype === "SPARSEGPT24" ? "(F16 base)" : "none as large"} | ${nx ? (r.kld < nx.kld ? "yes" : "no") : "–"} |\n`;
+      // no plain ftype as large: the smallest one that is smaller and has a lower KLD, if any
+      const sm = nx || r.ftype === "SPARSEGPT24" ? null : plain.find((p) => p.bytes <= r.totalBytes && p.kld <= r.kld);
+      md += `| ${r.ftype} + EoRA | ${r.adapterType} | ${r.rank} | ${r.totalBytes} | ${f(r.bpw, 3)} | ${f(r.ppl)} | ${f(r.kld, 5)} | ${f(100 * r.top1, 2)} | ${nx ? `${nx.ftype} (${nx.bytes}, ${f(nx.kld, 5)})` : r.ftype === "SPARSEGPT24" ? "(F16 base)" : sm ? `none as large; ${sm.ftype} is smaller (${sm.bytes}, ${f(sm.kld, 5)})` : "none as large"} | ${nx ? (r.kld < nx.kld ? "yes" : "no") : sm ? "no (a smaller ftype is better)" : "–"} |\n`;
     }
     md += `\n## Answers from this run (computed from the table)\n\n`;
     const q2 = ft.find((r) => r.ftype === "Q2_K"), q3 = ft.find((r) => r.ftype === "Q3_K_M");
