@@ -1,8 +1,8 @@
 // Benchmark: low-rank compression and EoRA on kjv3M, judged by llama.cpp (node-llama-cpp) against F32 on
 // eval.txt documents (BOS + document, every position after BOS scored, context 128).
-//   node --import tsx bench/lowrank.mjs [--docs N] [--chunks N] [--adapter-types f32,f16,q8_0] [--eora-only]
+//   node --import tsx bench/lowrank.mjs [--docs N] [--chunks N] [--adapter-types f32,f16,q8_0] [--eora-only | --lowrank-only] [--ftypes Q2_K,Q3_K_M,...] [--threads N] [--out NAME]
 //     → bench/LOWRANK.md, bench/lowrank.json (--eora-only: only the EoRA part → bench/LOWRANK-EORA.md, lowrank-eora.json)
-// EoRA bases: Q2_K, Q3_K_M and SparseGPT 2:4 (F32 storage); adapters in each --adapter-types (default f32,q8_0).
+// EoRA bases: Q2_K, Q3_K_M and SparseGPT 2:4 (F16 storage); adapters in each --adapter-types (default f32,q8_0).
 // --docs limits the eval.txt documents (default 40; all 263 take ~7× longer), --chunks the calib.txt chunks
 // of 128 tokens for the statistics (default 16). On a loaded 2-core machine the default run takes ~10 minutes.
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -11,9 +11,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   init, quantizeModel, openFileSink, calibrateModel, readMatrix, lowRankSpectrum, truncateSpectrum, reconstruct,
-  eoraSpectrum, writeGgufLora, writeReplaced, LINEAR_RE, decodeText, splitDocuments, Tokenizer,
+  eoraSpectrum, writeGgufLora, writeReplaced, LINEAR_RE, decodeText, splitDocuments, Tokenizer, pruneMethod,
 } from "../src/index.ts";
-import { pruneModel } from "../src/prune/model.ts";
 import { openModel } from "../src/model/open.ts";
 import { evaluateGguf } from "../src/eval/llama.ts";
 
@@ -21,9 +20,20 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const K = path.resolve(ROOT, "../shared/models/kjv3M");
 const arg = (k, d) => { const i = process.argv.indexOf(k); return i > 0 ? Number(process.argv[i + 1]) : d; };
 const NDOCS = arg("--docs", 40), CHUNKS = arg("--chunks", 16);
+// --threads: llama.cpp threads per judged model (default 2; use 1 on an oversubscribed machine, where llama.cpp's spinning thread barrier is far slower)
+const THREADS = arg("--threads", 2);
 // --adapter-types f32,f16,q8_0: storage types of the EoRA adapters (GGUF LoRA; q8_0 rows not a multiple of 32 in f16)
 const TYPES = (() => { const i = process.argv.indexOf("--adapter-types"); return i > 0 ? process.argv[i + 1].split(",") : ["f32", "q8_0"]; })();
 const SKIP_LOWRANK = process.argv.includes("--eora-only");
+const SKIP_EORA = process.argv.includes("--lowrank-only"); // only the SVD / ASVD / SVD-LLM table (→ bench/LOWRANK.md)
+// the plain ftypes judged beside the adapted bases (each EoRA row is set beside the smallest of them at least as large)
+// (--ftypes A,B,...: a shorter list; Q2_K and Q3_K_M are always judged, they are EoRA bases)
+const FTYPES = (() => { const i = process.argv.indexOf("--ftypes"); const l = i > 0 ? process.argv[i + 1].split(",") : ["Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K"]; return [...new Set(["Q2_K", "Q3_K_M", ...l])]; })();
+// --eora-only writes bench/LOWRANK-EORA.md (the SVD table stays in LOWRANK.md); --out NAME: bench/NAME.json instead
+// (e.g. lowrank-eora-f16: a second adapter type run whose EoRA rows the renderer adds to LOWRANK-EORA.md)
+const OUT_BASE = (() => { const i = process.argv.indexOf("--out"); return i > 0 ? process.argv[i + 1] : SKIP_LOWRANK ? "lowrank-eora" : "lowrank"; })();
+// rows so far, rewritten after every judged model (a run cut short still leaves its figures, marked partial)
+const savePartial = () => writeFileSync(path.join(ROOT, `bench/${OUT_BASE}.json`), JSON.stringify({ docs: NDOCS, chunks: CHUNKS, threads: THREADS, partial: true, seconds: (Date.now() - t0) / 1000, rows }, null, 1) + "\n");
 if (!existsSync(path.join(K, "kjv3M.bin"))) { console.log(`SKIP: ${K}/kjv3M.bin not found`); process.exit(0); }
 const t0 = Date.now();
 const engine = await init({ threads: 2 });
@@ -36,7 +46,7 @@ try {
   const base = await openModel(f32, engine);
   const docs = splitDocuments(decodeText(readFileSync(path.join(K, "eval.txt")))).slice(0, NDOCS);
   const judge = async (file, lora) => {
-    const r = await evaluateGguf(f32, file, docs, { threads: 2, contextSize: 128, otherLora: lora });
+    const r = await evaluateGguf(f32, file, docs, { threads: THREADS, contextSize: 128, otherLora: lora });
     return { ppl: r.other.perplexity, kld: r.kl.mean, top1: r.top1Agreement, tokens: r.base.tokens, pplF32: r.base.perplexity };
   };
   const stats = await calibrateModel(engine, base, decodeText(readFileSync(path.join(K, "calib.txt"))), { ctx: 128, chunks: CHUNKS, gram: "all" });
@@ -62,34 +72,33 @@ try {
       await writeReplaced(base, await openFileSink(out), rebuilt);
       const j = await judge(out);
       rows.push({ part: "lowrank", method, reduction: red, linearParamsKept: kept / total, ...j });
-      console.log(JSON.stringify(rows.at(-1)));
+      console.log(JSON.stringify(rows.at(-1))); savePartial();
     }
   }
 
   // 2. EoRA on Q2_K and Q3_K_M; the next larger ftypes for the equal-size comparison
   const sizes = {};
-  for (const ft of ["Q2_K", "Q3_K_M", "Q4_K_M"]) {
+  for (const ft of SKIP_EORA ? [] : FTYPES) {
     const out = path.join(tmp, `${ft}.gguf`);
     await quantizeModel(engine, base, await openFileSink(out), { ftype: ft });
     sizes[ft] = statSync(out).size;
     const j = await judge(out);
     rows.push({ part: "ftype", ftype: ft, bytes: sizes[ft], bpw: (8 * sizes[ft]) / nParams, ...j });
-    console.log(JSON.stringify(rows.at(-1)));
+    console.log(JSON.stringify(rows.at(-1))); savePartial();
   }
-  // a 2:4-pruned model (SparseGPT, block linear weights, F32 storage) as a third compressed base
-  {
+  // a 2:4-pruned model (SparseGPT, block linear weights, F16 storage) as a third compressed base
+  if (!SKIP_EORA) {
     const tok = Tokenizer.fromGguf({ kv: new Map(base.metadata.map((kv) => [kv.key, kv])) });
-    const tokens = tok.encode(decodeText(readFileSync(path.join(K, "calib.txt"))), { addBos: true });
-    const pr = await pruneModel(engine, base, { method: "sparsegpt", nm: { n: 2, m: 4 }, tokens, ctx: 128, chunks: CHUNKS });
+    const tokens = Int32Array.from(tok.encode(decodeText(readFileSync(path.join(K, "calib.txt"))), { addBos: true }));
     const out = path.join(tmp, "SPARSEGPT24.gguf");
-    await quantizeModel(engine, pr.source, await openFileSink(out), { ftype: "F32" });
+    await quantizeModel(engine, base, await openFileSink(out), { ftype: "F16", methods: [pruneMethod({ method: "sparsegpt", nm: "2:4" })], calibration: { tokens, ctx: 128, chunks: CHUNKS } });
     sizes.SPARSEGPT24 = statSync(out).size;
     const j = await judge(out);
     rows.push({ part: "ftype", ftype: "SPARSEGPT24", bytes: sizes.SPARSEGPT24, bpw: (8 * sizes.SPARSEGPT24) / nParams, ...j });
-    console.log(JSON.stringify(rows.at(-1)));
+    console.log(JSON.stringify(rows.at(-1))); savePartial();
   }
   const typeName = (t) => (t === "f32" ? "F32" : t === "f16" ? "F16" : "Q8_0");
-  for (const ft of ["Q2_K", "Q3_K_M", "SPARSEGPT24"]) {
+  for (const ft of SKIP_EORA ? [] : ["Q2_K", "Q3_K_M", "SPARSEGPT24"]) {
     const qsrc = await openModel(path.join(tmp, `${ft}.gguf`), engine);
     const qmap = new Map(qsrc.tensors.map((t) => [t.name, t]));
     const spectra = [];
@@ -102,7 +111,7 @@ try {
         const adBytes = statSync(ad).size, tot = sizes[ft] + adBytes;
         const j = await judge(path.join(tmp, `${ft}.gguf`), ad);
         rows.push({ part: "eora", ftype: ft, rank, adapterType: typeName(type), adapterBytes: adBytes, totalBytes: tot, bpw: (8 * tot) / nParams, ...j });
-        console.log(JSON.stringify(rows.at(-1)));
+        console.log(JSON.stringify(rows.at(-1))); savePartial();
       }
     }
     await qsrc.close?.();
@@ -113,20 +122,7 @@ try {
   engine.dispose();
 }
 const secs = (Date.now() - t0) / 1000;
-const OUT_BASE = SKIP_LOWRANK ? "lowrank-eora" : "lowrank"; // --eora-only writes bench/LOWRANK-EORA.md (the SVD table stays in LOWRANK.md)
-writeFileSync(path.join(ROOT, `bench/${OUT_BASE}.json`), JSON.stringify({ docs: NDOCS, chunks: CHUNKS, seconds: secs, rows }, null, 1) + "\n");
-const f = (x, d = 4) => x.toFixed(d);
-let md = `# Low-rank compression and EoRA on kjv3M (judged by llama.cpp)\n\n`;
-md += `\`node --import tsx bench/lowrank.mjs --docs ${NDOCS} --chunks ${CHUNKS} --adapter-types ${TYPES.join(",")}${SKIP_LOWRANK ? " --eora-only" : ""}\` — ${rows[0]?.tokens ?? 0} scored tokens of the first ${NDOCS} eval.txt documents `;
-md += `(context 128, BOS + document); statistics from ${CHUNKS} chunks × 128 tokens of calib.txt; F32 PPL ${f(rows[0]?.pplF32 ?? 0)} on this subset. ${secs.toFixed(0)} s on a loaded 2-core machine.\n\n`;
-if (!SKIP_LOWRANK) md += `## SVD / ASVD / SVD-LLM (block linear weights replaced by B·A, rebuilt in F32)\n\n| method | param. reduction | linear params kept | PPL | mean KLD | top-1 % |\n|---|---:|---:|---:|---:|---:|\n`;
-for (const r of rows.filter((r) => r.part === "lowrank")) md += `| ${r.method} | ${r.reduction * 100}% | ${f(r.linearParamsKept, 3)} | ${f(r.ppl)} | ${f(r.kld, 5)} | ${f(100 * r.top1, 2)} |\n`;
-md += `\n## EoRA adapters (GGUF LoRA loaded by llama.cpp on the compressed base; adapter bytes counted into bits per weight)\n\n`;
-md += `SPARSEGPT24 = SparseGPT 2:4 on the block linear weights (F32 storage, so its bpw is not a size claim). `;
-md += `Next to each adapted base: the ftypes of about the same total size (Q2_K + adapter vs Q3_K_M / Q4_K_M).\n\n`;
-md += `| base | adapter | rank | total bytes | bpw (base + adapter) | PPL | mean KLD | top-1 % |\n|---|---|---:|---:|---:|---:|---:|---:|\n`;
-for (const r of rows.filter((r) => r.part === "ftype")) md += `| ${r.ftype} | – | – | ${r.bytes} | ${f(r.bpw, 3)} | ${f(r.ppl)} | ${f(r.kld, 5)} | ${f(100 * r.top1, 2)} |\n`;
-for (const r of rows.filter((r) => r.part === "eora")) md += `| ${r.ftype} + EoRA | ${r.adapterType ?? "F32"} | ${r.rank} | ${r.totalBytes} | ${f(r.bpw, 3)} | ${f(r.ppl)} | ${f(r.kld, 5)} | ${f(100 * r.top1, 2)} |\n`;
-writeFileSync(path.join(ROOT, `bench/${OUT_BASE.toUpperCase()}.md`), md);
-console.log(md);
+writeFileSync(path.join(ROOT, `bench/${OUT_BASE}.json`), JSON.stringify({ docs: NDOCS, chunks: CHUNKS, threads: THREADS, seconds: secs, rows }, null, 1) + "\n");
+const { renderLowrank } = await import("./lowrank-render.mjs");
+console.log(renderLowrank(OUT_BASE.startsWith("lowrank-eora") ? "lowrank-eora" : OUT_BASE));
 process.exit(0);

@@ -2,6 +2,9 @@
 // (node-llama-cpp) against F32 on eval.txt documents (BOS + document, every position after BOS scored, context 128),
 // plus the wasm row-lookup speed (CPU time, process.cpuUsage).
 //   node --import tsx bench/tt.mjs [--docs N]   → bench/TT.md, bench/tt.json   (default: all 263 documents)
+//   node --import tsx bench/tt.mjs --set freq [--docs N] → bench/TT-FREQ.md, bench/tt-freq.json: token-frequency variants
+//     (row weights, frequency permutation, dense rows for the most frequent tokens, f16 / q8_0 storage), input only;
+//     frequencies counted on calib.txt (never eval.txt).
 // kjv3M ties its classifier to token_embd: "tied" rows replace both the input lookup and the output head by the
 // rebuilt table; "input only" rows (--untie) keep the original table as output.weight (TensorGPT compresses the
 // input embedding only).
@@ -9,7 +12,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { init, quantizeModel, openFileSink, decodeText, splitDocuments, ttCompressTensor, writeRebuiltModel } from "../src/index.ts";
+import {
+  init, quantizeModel, openFileSink, decodeText, splitDocuments, ttCompressTensor, writeRebuiltModel, Tokenizer, tokenFrequencyOrder,
+  roundTtCores, ttStoredBytes,
+} from "../src/index.ts";
 import { openModel } from "../src/model/open.ts";
 import { evaluateGguf } from "../src/eval/llama.ts";
 
@@ -19,6 +25,8 @@ const arg = (k, d) => { const i = process.argv.indexOf(k); return i > 0 ? Number
 const NDOCS = arg("--docs", 263);
 const ONLY = process.argv.includes("--quick") ? 3 : Infinity; // --quick: the first 3 configurations
 if (!existsSync(path.join(K, "kjv3M.bin"))) { console.log(`SKIP: ${K}/kjv3M.bin not found`); process.exit(0); }
+const FREQ = process.argv.includes("--set") && process.argv[process.argv.indexOf("--set") + 1] === "freq";
+if (FREQ) { await import("./tt-freq.mjs"); process.exit(0); }
 const t0 = Date.now();
 const engine = await init({ threads: 2 });
 const tmp = mkdtempSync(path.join(tmpdir(), "ts-tt-bench-"));

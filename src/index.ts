@@ -104,3 +104,6 @@ export { adapterTensorType, adapterTensorBytes, type AdapterTensorType } from ".
 export { eoraMethod, type EoraMethod, type EoraMethodOptions, type EoraMethodReport } from "./methods/eora";
 // --- prune ---
 export { collectInputMeans, compensationBias, type InputMeans, type InputMeansOptions } from "./prune/bias";
+// --- lowrank ---
+export { tokenFrequencyOrder } from "./tt/embedding";
+export { roundTtCores, ttCoreBytes, ttStoredBytes, type TtCoreType, type TtCodec } from "./tt/gguf";

@@ -84,4 +84,37 @@ test("many rows: more than one batch of 4096 ids; bad ids are refused before the
   assert.is(t.rows([]).length, 0);
 });
 
+
+test("row scales, frequency permutation, dense rows: rows() (SIMD == scalar twin) == decompress-then-index of the parts", () => {
+  const rows = 70, cols = 22, a = rand(rows, cols, 21);
+  const r = rng(4, 9);
+  const order = Int32Array.from({ length: rows }, (_, i) => i);
+  for (let i = rows - 1; i > 0; i--) { const j = Math.floor(r.uniform() * (i + 1)); const t = order[i]!; order[i] = order[j]!; order[j] = t; }
+  const weights = Float64Array.from({ length: rows }, () => 0.25 + 3 * r.uniform());
+  for (const o of [{ rowWeights: weights }, { order, permute: true }, { order, denseRows: 9 }, { order, denseRows: 5, permute: true, rowWeights: weights }]) {
+    const t = TtEmbedding.decompose(engine, a, { colDims: [6, 4], maxRank: 3, ...o });
+    const p = t.parts, k0 = p.denseRows ?? 0;
+    // the bare TT-matrix (no map, no scale, rows − k0 rows), decompressed by the f64 contraction
+    const bare = TtEmbedding.fromParts(engine, { mode: "matrix", rows: rows - k0, cols, rowDims: p.rowDims, colDims: p.colDims, ranks: p.ranks, cores: p.cores });
+    const full = denseOf(bare);
+    const ids = Int32Array.from({ length: 300 }, (_, i) => (i * 37 + 5) % rows);
+    const simd = t.rows(ids), ref = t.rows(ids, { kernel: "ref" });
+    assert.equal(Array.from(simd), Array.from(ref), `${Object.keys(o)}: SIMD == ref`);
+    let worst = 0;
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!, slot = p.map ? p.map[id]! : id;
+      for (let c = 0; c < cols; c++) {
+        const want = slot < k0 ? p.dense![slot * cols + c]! : (p.rowScale ? p.rowScale[id]! : 1) * full[(slot - k0) * cols + c]!;
+        worst = Math.max(worst, Math.abs(simd[i * cols + c]! - want) / Math.max(1, Math.abs(want)));
+      }
+    }
+    assert.ok(worst < 1e-5, `${Object.keys(o)}: lookup vs decompress-then-index: relative gap ${worst}`);
+    // dense rows are the original rows exactly; the stored-value count includes them, the scales and the map
+    if (k0) for (let i = 0; i < k0; i++) assert.equal(Array.from(t.row(order[i]!)), Array.from(a.data.subarray(order[i]! * cols, (order[i]! + 1) * cols)));
+    assert.is(t.params, t.coreParams + k0 * cols + (p.rowScale ? rows : 0) + (p.map ? rows : 0));
+    assert.is(p.map !== undefined, !!(o as any).permute || k0 > 0);
+    t.dispose(); bare.dispose();
+  }
+});
+
 test.run();

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import {
   init, ttSvd, ttRound, ttFull, ttParams, frobenius, factorDims, checkDims, TtEmbedding, writeTtGguf, readTtGguf,
-  readGguf, TensorshrinkError, type Matrix, type TensorTrain,
+  readGguf, TensorshrinkError, tokenFrequencyOrder, roundTtCores, ttStoredBytes, type Matrix, type TensorTrain,
 } from "../src/index";
 import { memorySink, memorySource, openFileSource } from "../src/formats/source";
 import { openModel } from "../src/model/open";
@@ -133,6 +133,75 @@ test("TT-matrix and MPS embeddings stay within eps, compress, and round-trip thr
   assert.ok(code("E_FORMAT")(err), String(err));
 });
 
+test("row scales / permutation / dense rows, cores in f32, f16, q8_0: GGUF round trip bit for bit, lookup = the parts'", async () => {
+  const a = table(96, 64, 9), rows = 96, cols = 64;
+  const counts = Float64Array.from({ length: rows }, (_, i) => ((i * 7919) % 97) ** 2 % 211);
+  const tokens: number[] = [];
+  counts.forEach((c, t) => { for (let i = 0; i < c; i++) tokens.push(t); });
+  const fr = tokenFrequencyOrder(tokens, rows);
+  assert.equal(Array.from(fr.counts), Array.from(counts));
+  for (let i = 1; i < rows; i++) assert.ok(counts[fr.order[i - 1]!]! > counts[fr.order[i]!]! || (counts[fr.order[i - 1]!] === counts[fr.order[i]!] && fr.order[i - 1]! < fr.order[i]!), "order: descending counts, ties by id");
+  const w = fr.weights(0.5, 1);
+  assert.ok(Math.abs(w[fr.order[0]!]! - Math.sqrt(counts[fr.order[0]!]! + 1)) < 1e-12);
+  const t = TtEmbedding.decompose(engine, a, { colDims: [8, 8], maxRank: 4, rowWeights: w, order: fr.order, denseRows: 10, permute: true });
+  assert.is(t.parts.denseRows, 10);
+  assert.equal(t.parts.rowDims.reduce((x, y) => x * y, 1) >= rows - 10, true);
+  for (const ct of ["f32", "f16", "q8_0"] as const) {
+    const sink = memorySink();
+    const n = await writeTtGguf(sink, t, { tensor: "token_embd.weight", maxRank: 4, coreType: ct, codec: engine });
+    const buf = sink.bytes();
+    assert.is(buf.length, n);
+    const back = await readTtGguf(engine, await readGguf(memorySource(buf)));
+    const want = roundTtCores(engine, t, ct, engine);
+    const bytesOf = (x: Float32Array | Int32Array) => Array.from(new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
+    back.tt.parts.cores.forEach((c, k) => assert.equal(bytesOf(c), bytesOf(want.parts.cores[k]!), `${ct} core ${k}`));
+    assert.equal(bytesOf(back.tt.parts.map!), bytesOf(t.parts.map!));
+    assert.equal(bytesOf(back.tt.parts.rowScale!), bytesOf(t.parts.rowScale!));
+    assert.equal(bytesOf(back.tt.parts.dense!), bytesOf(want.parts.dense!), `${ct} dense rows`);
+    if (ct === "f32") assert.equal(bytesOf(want.parts.dense!), bytesOf(t.parts.dense!));
+    const ids = [0, 95, 17, fr.order[0]!, fr.order[50]!];
+    assert.equal(Array.from(back.tt.rows(ids)), Array.from(want.rows(ids)));
+    // written again in the same type: the same bytes
+    const s2 = memorySink();
+    await writeTtGguf(s2, back.tt, { tensor: "token_embd.weight", maxRank: 4, coreType: ct, codec: engine });
+    assert.equal(s2.bytes(), buf, `${ct}: rewrite bit for bit`);
+    // payload bytes grow with the type; the file holds them
+    assert.ok(buf.length >= ttStoredBytes(t, ct), `${ct}: file ${buf.length} >= payload ${ttStoredBytes(t, ct)}`);
+    if (ct !== "f32") assert.ok(relErr(want.full().data, t.full().data) < (ct === "f16" ? 1e-3 : 1e-2), `${ct} rounding error`);
+    back.tt.dispose();
+  }
+  assert.ok(ttStoredBytes(t, "q8_0") < ttStoredBytes(t, "f16") && ttStoredBytes(t, "f16") < ttStoredBytes(t, "f32"));
+  assert.is(ttStoredBytes(t, "f32"), 4 * t.params);
+  t.dispose();
+});
+
+test("row weights favour the heavy rows; bad row-side options → typed errors", () => {
+  const a = table(80, 32, 4), rows = 80, cols = 32;
+  const rowErr = (t: TtEmbedding, ids: number[]) => { const f = t.full().data; let e = 0; for (const i of ids) for (let c = 0; c < cols; c++) e += (f[i * cols + c]! - a.data[i * cols + c]!) ** 2; return e; };
+  const heavy = Array.from({ length: 10 }, (_, i) => 7 * i + 3);
+  const w = Float64Array.from({ length: rows }, (_, i) => (heavy.includes(i) ? 20 : 1));
+  // the d = 2 SVD form ([rows, 1] x [1, cols]): row scaling is exactly a weighted least-squares fit there
+  const plain = TtEmbedding.decompose(engine, a, { rowDims: [rows, 1], colDims: [1, cols], maxRank: 3 });
+  const weighted = TtEmbedding.decompose(engine, a, { rowDims: [rows, 1], colDims: [1, cols], maxRank: 3, rowWeights: w });
+  assert.ok(rowErr(weighted, heavy) < 0.5 * rowErr(plain, heavy), `heavy rows: ${rowErr(weighted, heavy)} vs ${rowErr(plain, heavy)}`);
+  assert.is(weighted.params, plain.params + rows, "the inverse scales are stored");
+  const order = Int32Array.from({ length: rows }, (_, i) => rows - 1 - i);
+  const dup = order.slice(); dup[3] = dup[4]!;
+  for (const o of [{ rowWeights: w.slice(1) }, { order: order.slice(1), permute: true }]) assert.throws(() => TtEmbedding.decompose(engine, a, { maxRank: 3, ...o }), code("E_SHAPE"));
+  const w0 = w.slice(); w0[5] = 0;
+  const wn = w.slice(); wn[6] = NaN;
+  for (const o of [{ rowWeights: w0 }, { rowWeights: wn }, { order: dup, permute: true }, { denseRows: 4 }, { permute: true }, { order, denseRows: rows }, { order, denseRows: -1 }, { order, denseRows: 1.5 }]) {
+    assert.throws(() => TtEmbedding.decompose(engine, a, { maxRank: 3, ...o }), code("E_RANGE"), JSON.stringify(Object.keys(o)));
+  }
+  assert.throws(() => TtEmbedding.decompose(engine, a, { mode: "mps", eps: 0.3, rowWeights: w }), code("E_RANGE"));
+  assert.throws(() => tokenFrequencyOrder([1, 2, 80], rows), code("E_RANGE"));
+  const t = TtEmbedding.decompose(engine, a, { colDims: [8, 4], maxRank: 3, order, denseRows: 4 });
+  assert.throws(() => TtEmbedding.fromParts(engine, { ...t.parts, map: t.parts.map!.map((v) => (v === 0 ? 1 : v)) }), code("E_SHAPE"));
+  assert.throws(() => TtEmbedding.fromParts(engine, { ...t.parts, dense: t.parts.dense!.slice(1) }), code("E_SHAPE"));
+  assert.throws(() => TtEmbedding.fromParts(engine, { ...t.parts, rowScale: new Float32Array(rows).fill(NaN) }), code("E_NONFINITE"));
+  plain.dispose(); weighted.dispose(); t.dispose();
+});
+
 test("bad input: eps <= 0 / NaN / Infinity, rank < 1, neither given, non-finite data, wrong dims → typed errors", () => {
   const x = gauss(60, 1), a = table(20, 12, 2);
   for (const eps of [0, -0.1, NaN, Infinity]) assert.throws(() => ttSvd(engine, x, [3, 4, 5], { eps }), code("E_RANGE"));
@@ -177,7 +246,30 @@ if (!existsSync(path.join(S, "stories260K.bin")) || !existsSync(CLI)) {
         assert.is(b.status, 1, `${args}: ${b.stdout}`);
         assert.match(b.stderr, /E_RANGE|E_SHAPE/);
       }
-      assert.equal(readdirSync(tmp).sort(), before);
+      // token frequencies from a text: dense rows, sorted ids, row weights, q8_0 storage; the rebuilt table is what the file gives back
+      const calib = path.join(S, "tinystories_sample.txt"), out2 = path.join(tmp, "freq.tt.gguf");
+      if (existsSync(calib)) {
+        const f = run(["tt", bin, out2, "--tokenizer", tok, "--rank", "8", "--calib", calib, "--dense-rows", "32", "--permute", "--weight-power", "0.5", "--core-type", "q8_0", "--json"]);
+        assert.is(f.status, 0, f.stderr);
+        const rep2 = JSON.parse(f.stdout);
+        assert.is(rep2.denseRows, 32);
+        assert.is(rep2.coreType, "q8_0");
+        assert.ok(rep2.byteRatio > rep2.compression, f.stdout);
+        const back2 = await readTtGguf(engine, await readGguf(await openFileSource(out2)));
+        assert.is(back2.tt.parts.denseRows, 32);
+        assert.ok(back2.tt.parts.map && back2.tt.parts.rowScale);
+        const m2 = await openModel(rep2.rebuilt, engine);
+        const e2 = m2.tensors.find((t) => t.name === "token_embd.weight")!;
+        assert.equal(Array.from(await e2.readRows(0, 512)), Array.from(back2.tt.full().data));
+        await m2.close?.();
+        const before2 = readdirSync(tmp).sort();
+        for (const args of [["--dense-rows", "8"], ["--permute"], ["--core-type", "q4_0"], ["--calib", calib, "--dense-rows", "512"], ["--calib", calib, "--weight-power", "-1"]]) {
+          const b = run(["tt", bin, path.join(tmp, "bad.tt.gguf"), "--tokenizer", tok, "--rank", "4", ...args]);
+          assert.is(b.status, 1, `${args}: ${b.stdout}`);
+          assert.match(b.stderr, /E_RANGE/);
+        }
+        assert.equal(readdirSync(tmp).sort(), before2);
+      } else console.log(`SKIP tt --calib part: ${calib} not found`);
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }

@@ -7,6 +7,16 @@
  * - "mps": TensorGPT's per-token variant (Xu et al. 2023): each row (padded to Π n_k) is reshaped into a
  *   d-way tensor and TT-SVD'd on its own (its own ranks, bound ε relative to the row's norm).
  * Both keep ‖A − Â‖_F ≤ ε‖A‖_F when ε is the truncation (matrix: TT-SVD bound; mps: per row).
+ *
+ * Matrix mode also takes three row-side options (for token tables whose rows matter unequally, e.g. by
+ * token frequency on a calibration text; see {@link tokenFrequencyOrder}):
+ * - `rowWeights` w_t: the TT approximates diag(w)·A, so row t's squared error is weighted by w_t²; the
+ *   inverse scales 1/w_t (rows f32 values) are stored and applied at lookup (row = (1/w_t) · TT row).
+ * - `order` (a permutation of the rows, most important first) + `denseRows` k: the first k rows of the order
+ *   are stored dense (k·cols values); the TT-matrix holds the other rows only (TensorGPT-style hybrid).
+ * - `permute`: the TT-matrix rows follow `order` (token ids sorted by frequency, so the mixed-radix digits
+ *   carry a structure), with the token → slot map (rows i32) stored.
+ * A lookup stays a cores-only O(d·r²) contraction plus one scale, or a copy of a dense row.
  */
 import { TensorshrinkError } from "../errors";
 import type { KernelHost, KernelChoice } from "../quant/general";
@@ -32,6 +42,14 @@ export interface TtEmbeddingOptions extends TtTruncation {
    * at ε/2 and maxRank; the total error stays ≤ ε‖A‖_F (triangle inequality).
    */
   round?: boolean;
+  /** Matrix mode: per-row weights w_t > 0 (finite, length rows); see the file comment. Default none (all 1, nothing stored). */
+  rowWeights?: ArrayLike<number>;
+  /** Matrix mode: row order, a permutation of 0 … rows−1, most important first (for `denseRows` and `permute`). */
+  order?: ArrayLike<number>;
+  /** Matrix mode: the first k rows of `order` stored dense (0 ≤ k < rows; default 0). */
+  denseRows?: number;
+  /** Matrix mode: TT rows in `order` (default false: the TT rows keep ascending row ids). */
+  permute?: boolean;
 }
 
 /** Parts of a TT embedding (what the GGUF file stores). */
@@ -46,6 +64,17 @@ export interface TtEmbeddingParts {
   ranks: Int32Array;
   /** Matrix mode: core k [r_k, m_k, n_k, r_{k+1}]. mps: one flat array, token t's d cores in order, tokens in order. */
   cores: Float32Array[];
+  /**
+   * Matrix mode, optional: row → slot (rows i32, a permutation). Slots below `denseRows` are dense rows,
+   * slot s ≥ denseRows is TT-matrix row s − denseRows. Absent: slot = row.
+   */
+  map?: Int32Array;
+  /** Matrix mode: number of dense rows k (default 0); the TT-matrix has rows − k rows (Π m_k ≥ rows − k). */
+  denseRows?: number;
+  /** Matrix mode: the dense rows, [denseRows, cols] f32 (slot order). */
+  dense?: Float32Array;
+  /** Matrix mode, optional: per-row factor (rows f32, by row id) applied to the TT row at lookup; absent: 1. */
+  rowScale?: Float32Array;
 }
 
 const ROWS_PER_CALL = 4096;
@@ -62,8 +91,14 @@ export class TtEmbedding {
   get numRows(): number { return this.parts.rows; }
   /** Columns of the table (embedding width). */
   get numCols(): number { return this.parts.cols; }
-  /** Stored values (all cores). */
-  get params(): number { return this.parts.cores.reduce((s, c) => s + c.length, 0); }
+  /** Stored values: all cores, plus the dense rows, the row scales and the row map when present (each counted as one value). */
+  get params(): number { return this.coreParams + this.extraParams; }
+  /** Values in the TT cores only. */
+  get coreParams(): number { return this.parts.cores.reduce((s, c) => s + c.length, 0); }
+  /** Values outside the cores: dense rows (k·cols) + row scales (rows) + row map (rows). */
+  get extraParams(): number { const p = this.parts; return (p.dense?.length ?? 0) + (p.rowScale?.length ?? 0) + (p.map?.length ?? 0); }
+  /** Rows held by the TT-matrix (rows − denseRows; mps: rows). */
+  get ttRows(): number { return this.parts.rows - (this.parts.denseRows ?? 0); }
   /** rows·cols / stored values (f32 to f32). */
   get compression(): number { return (this.parts.rows * this.parts.cols) / this.params; }
   /** Largest TT rank. */
@@ -83,11 +118,31 @@ export class TtEmbedding {
     if (!Number.isInteger(d) || d < 2 || d > 8) throw new TensorshrinkError("E_RANGE", `tt: d must be an integer in 2..8, got ${d}`, { d });
     const colDims = opts.colDims ?? factorDims(a.cols, d, opts.name);
     checkDims(colDims, a.cols, "tt colDims", opts.name);
-    if (mode === "mps") return new TtEmbedding(host, decomposeMps(host, a, colDims, opts));
-    const rowDims = opts.rowDims ?? factorDims(a.rows, colDims.length, opts.name);
-    checkDims(rowDims, a.rows, "tt rowDims", opts.name);
+    const extras = opts.rowWeights !== undefined || opts.order !== undefined || !!opts.denseRows || !!opts.permute;
+    if (mode === "mps") {
+      if (extras) throw new TensorshrinkError("E_RANGE", "tt: rowWeights / order / denseRows / permute apply to matrix mode only (mps rows are decomposed one by one)", { tensor: opts.name });
+      return new TtEmbedding(host, decomposeMps(host, a, colDims, opts));
+    }
+    const rs = rowSide(a.rows, opts);
+    const rowDims = opts.rowDims ?? factorDims(a.rows - rs.k, colDims.length, opts.name);
+    checkDims(rowDims, a.rows - rs.k, "tt rowDims", opts.name);
     if (rowDims.length !== colDims.length) throw new TensorshrinkError("E_SHAPE", `tt: ${rowDims.length} row digits but ${colDims.length} column digits`, { rowDims, colDims });
-    return new TtEmbedding(host, decomposeMatrix(host, a, rowDims, colDims, opts));
+    if (!extras) return new TtEmbedding(host, decomposeMatrix(host, a, rowDims, colDims, opts));
+    // the TT part: rows in slot order (slots ≥ k), each scaled by its weight
+    const tail = a.rows - rs.k, b = new Float32Array(tail * a.cols);
+    const dense = new Float32Array(rs.k * a.cols);
+    for (let t = 0; t < a.rows; t++) {
+      const slot = rs.map[t]!, src = a.data.subarray(t * a.cols, (t + 1) * a.cols);
+      if (slot < rs.k) { dense.set(src, slot * a.cols); continue; }
+      const w = rs.w ? rs.w[t]! : 1, o = (slot - rs.k) * a.cols;
+      for (let c = 0; c < a.cols; c++) b[o + c] = w * src[c]!;
+    }
+    const parts = decomposeMatrix(host, { data: b, rows: tail, cols: a.cols }, rowDims, colDims, opts);
+    parts.rows = a.rows;
+    if (rs.k) { parts.denseRows = rs.k; parts.dense = dense; }
+    if (rs.k || opts.permute) parts.map = rs.map;
+    if (rs.w) parts.rowScale = Float32Array.from(rs.w, (w, t) => (rs.map[t]! < rs.k ? 1 : 1 / w));
+    return new TtEmbedding(host, parts);
   }
 
   /** Wraps stored parts (e.g. read from GGUF by readTtGguf); checks their consistency (E_SHAPE). */
@@ -106,7 +161,7 @@ export class TtEmbedding {
   private upload(): void {
     if (this.ptrDesc) return;
     const p = this.parts, d = p.colDims.length, h = this.host;
-    const total = this.params;
+    const total = this.coreParams;
     const pc = h.alloc(Math.max(16, 4 * total));
     const nDesc = p.mode === "matrix" ? d : d * p.rows;
     const pd = h.alloc(Math.max(16, 20 * nDesc));
@@ -153,6 +208,28 @@ export class TtEmbedding {
       const v = ids[i]!;
       if (!Number.isInteger(v) || v < 0 || v >= rows) throw new TensorshrinkError("E_RANGE", `tt row id ${v} (position ${i}) is outside 0..${rows - 1}`, { id: v, position: i, rows });
     }
+    const p = this.parts;
+    if (!p.map && !p.rowScale && !p.denseRows) return this.ttRowsRaw(ids, k);
+    // row → slot; dense slots are copied, the others looked up in the TT (compacted), then scaled
+    const k0 = p.denseRows ?? 0, out = new Float32Array(n * cols);
+    const pos: number[] = [], ttIds: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const id = ids[i]!, slot = p.map ? p.map[id]! : id;
+      if (slot < k0) out.set(p.dense!.subarray(slot * cols, (slot + 1) * cols), i * cols);
+      else { pos.push(i); ttIds.push(slot - k0); }
+    }
+    const t = this.ttRowsRaw(ttIds, k);
+    for (let j = 0; j < pos.length; j++) {
+      const i = pos[j]!, o = i * cols, s = p.rowScale ? p.rowScale[ids[i]!]! : 1;
+      if (s === 1) out.set(t.subarray(j * cols, (j + 1) * cols), o);
+      else for (let c = 0; c < cols; c++) out[o + c] = s * t[j * cols + c]!;
+    }
+    return out;
+  }
+
+  /** TT-matrix rows by TT row index (no map, no scale); ids already checked. */
+  private ttRowsRaw(ids: ArrayLike<number>, k: KernelChoice): Float32Array {
+    const n = ids.length, cols = this.parts.cols;
     this.upload();
     const out = new Float32Array(n * cols);
     const h = this.host, fn = h.exports[k === "ref" ? "tt_rows_forward_ref" : "tt_rows_forward"];
@@ -197,6 +274,62 @@ export class TtEmbedding {
   dispose(): void {
     if (this.ptrDesc) { this.host.free(this.ptrCores); this.host.free(this.ptrDesc); this.ptrCores = this.ptrDesc = 0; }
   }
+}
+
+/** Validates the row-side options: slot map (row → slot), dense count k, weights (E_RANGE / E_SHAPE). */
+function rowSide(rows: number, opts: TtEmbeddingOptions): { map: Int32Array; k: number; w: Float64Array | null } {
+  const k = opts.denseRows ?? 0, nm = opts.name;
+  if (!Number.isInteger(k) || k < 0 || k >= rows) throw new TensorshrinkError("E_RANGE", `tt: denseRows must be an integer in 0..${rows - 1}, got ${k}`, { denseRows: k, tensor: nm });
+  let order: Int32Array | null = null;
+  if (opts.order !== undefined) {
+    const o = opts.order;
+    if (o.length !== rows) throw new TensorshrinkError("E_SHAPE", `tt: order has ${o.length} entries, the table ${rows} rows`, { length: o.length, rows, tensor: nm });
+    const seen = new Uint8Array(rows);
+    order = new Int32Array(rows);
+    for (let i = 0; i < rows; i++) {
+      const v = o[i]!;
+      if (!Number.isInteger(v) || v < 0 || v >= rows || seen[v]) throw new TensorshrinkError("E_RANGE", `tt: order is not a permutation of 0..${rows - 1} (entry ${i} = ${v})`, { index: i, value: v, tensor: nm });
+      seen[v] = 1; order[i] = v;
+    }
+  } else if (k || opts.permute) throw new TensorshrinkError("E_RANGE", "tt: denseRows and permute need an order (rows, most important first)", { tensor: nm });
+  // slots: the first k of the order dense; the rest in order (permute) or ascending row ids
+  const map = new Int32Array(rows);
+  if (order) {
+    const isDense = new Uint8Array(rows);
+    for (let i = 0; i < k; i++) { map[order[i]!] = i; isDense[order[i]!] = 1; }
+    let s = k;
+    if (opts.permute) { for (let i = k; i < rows; i++) map[order[i]!] = s++; } else for (let t = 0; t < rows; t++) if (!isDense[t]) map[t] = s++;
+  } else for (let t = 0; t < rows; t++) map[t] = t;
+  let w: Float64Array | null = null;
+  if (opts.rowWeights !== undefined) {
+    const rw = opts.rowWeights;
+    if (rw.length !== rows) throw new TensorshrinkError("E_SHAPE", `tt: rowWeights has ${rw.length} entries, the table ${rows} rows`, { length: rw.length, rows, tensor: nm });
+    w = new Float64Array(rows);
+    for (let t = 0; t < rows; t++) {
+      const v = rw[t]!;
+      if (!(typeof v === "number" && Number.isFinite(v) && v > 0 && Number.isFinite(1 / v))) throw new TensorshrinkError("E_RANGE", `tt: rowWeights[${t}] = ${v} is not a finite number > 0`, { row: t, value: v, tensor: nm });
+      w[t] = Math.fround(v);
+    }
+  }
+  return { map, k, w };
+}
+
+/**
+ * Token counts and a frequency order for the row-side options, from token ids of a calibration text
+ * (never the evaluation text). `counts[t]` = occurrences of token t; `order` = token ids by descending count
+ * (ties: ascending id); `weights(power, floor)` = (counts + floor)^power (e.g. power 0.5, floor 1).
+ * @throws TensorshrinkError `E_RANGE` (vocab not a positive integer, a token outside 0..vocab−1).
+ */
+export function tokenFrequencyOrder(tokens: ArrayLike<number>, vocab: number): { counts: Float64Array; order: Int32Array; weights(power: number, floor?: number): Float64Array } {
+  if (!Number.isInteger(vocab) || vocab < 1) throw new TensorshrinkError("E_RANGE", `tokenFrequencyOrder: vocab must be a positive integer, got ${vocab}`, { vocab });
+  const counts = new Float64Array(vocab);
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i]!;
+    if (!Number.isInteger(t) || t < 0 || t >= vocab) throw new TensorshrinkError("E_RANGE", `tokenFrequencyOrder: token ${t} at position ${i} is outside 0..${vocab - 1}`, { position: i, token: t });
+    counts[t]++;
+  }
+  const order = Int32Array.from({ length: vocab }, (_, i) => i).sort((a, b) => counts[b]! - counts[a]! || a - b);
+  return { counts, order, weights: (power, floor = 1) => Float64Array.from(counts, (c) => Math.pow(c + floor, power)) };
 }
 
 function decomposeMatrix(host: KernelHost, a: Matrix, rowDims: number[], colDims: number[], opts: TtEmbeddingOptions): TtEmbeddingParts {
@@ -256,7 +389,18 @@ export function checkParts(p: TtEmbeddingParts): void {
   if (!(d >= 1 && d <= 8) || p.rowDims.length !== d) throw bad(`${p.rowDims.length} row digits, ${d} column digits`);
   if (!(Number.isInteger(p.rows) && p.rows >= 1 && Number.isInteger(p.cols) && p.cols >= 1)) throw bad(`shape ${p.rows} x ${p.cols}`);
   const P = p.rowDims.reduce((x, y) => x * y, 1), Q = p.colDims.reduce((x, y) => x * y, 1);
-  if (Q < p.cols || (p.mode === "matrix" && P < p.rows) || [...p.rowDims, ...p.colDims].some((x) => !Number.isInteger(x) || x < 1)) throw bad(`digits [${p.rowDims}] x [${p.colDims}] do not cover ${p.rows} x ${p.cols}`);
+  const k0 = p.denseRows ?? 0;
+  if (p.mode === "mps" && (p.map || p.dense || p.rowScale || k0)) throw bad("map / dense rows / row scales are for matrix mode only");
+  if (!Number.isInteger(k0) || k0 < 0 || k0 >= p.rows) throw bad(`denseRows ${k0} for ${p.rows} rows`);
+  if ((p.dense?.length ?? 0) !== k0 * p.cols) throw bad(`dense rows hold ${p.dense?.length ?? 0} values, expected ${k0} x ${p.cols}`);
+  if (k0 && !p.map) throw bad("dense rows need a row map");
+  if (p.map) {
+    if (p.map.length !== p.rows) throw bad(`row map has ${p.map.length} entries, expected ${p.rows}`);
+    const seen = new Uint8Array(p.rows);
+    for (let i = 0; i < p.rows; i++) { const v = p.map[i]!; if (!(v >= 0 && v < p.rows) || seen[v]) throw bad(`row map is not a permutation (entry ${i} = ${v})`); seen[v] = 1; }
+  }
+  if (p.rowScale && p.rowScale.length !== p.rows) throw bad(`${p.rowScale.length} row scales, expected ${p.rows}`);
+  if (Q < p.cols || (p.mode === "matrix" && P < p.rows - k0) || [...p.rowDims, ...p.colDims].some((x) => !Number.isInteger(x) || x < 1)) throw bad(`digits [${p.rowDims}] x [${p.colDims}] do not cover ${p.rows} x ${p.cols}`);
   if (Q > 1e8 || P > 1e9) throw bad(`digits too large`);
   const rk = (t: number, k: number) => p.ranks[t * (d + 1) + k]!;
   const tokens = p.mode === "matrix" ? 1 : p.rows;
@@ -276,5 +420,5 @@ export function checkParts(p: TtEmbeddingParts): void {
     if (p.cores.length !== d) throw bad(`${p.cores.length} cores, expected ${d}`);
     for (let k = 0; k < d; k++) if (p.cores[k]!.length !== rk(0, k) * p.rowDims[k]! * p.colDims[k]! * rk(0, k + 1)) throw bad(`core ${k} holds ${p.cores[k]!.length} values`);
   } else if (p.cores.length !== 1 || p.cores[0]!.length !== need) throw bad(`mps cores hold ${p.cores.map((c) => c.length).join("+")} values, the ranks need ${need}`);
-  for (const c of p.cores) for (let i = 0; i < c.length; i++) if (c[i]! - c[i]! !== 0) throw new TensorshrinkError("E_NONFINITE", `tt parts: non-finite core value ${c[i]} at ${i}`, {});
+  for (const c of [...p.cores, ...(p.dense ? [p.dense] : []), ...(p.rowScale ? [p.rowScale] : [])]) for (let i = 0; i < c.length; i++) if (c[i]! - c[i]! !== 0) throw new TensorshrinkError("E_NONFINITE", `tt parts: non-finite value ${c[i]} at ${i}`, {});
 }

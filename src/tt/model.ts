@@ -13,7 +13,7 @@ import type { ByteSink } from "../formats/source";
 import { readMatrix } from "../lowrank/model";
 import type { Matrix } from "../linalg/matrix";
 import { TtEmbedding, type TtEmbeddingOptions } from "./embedding";
-import { writeTtGguf } from "./gguf";
+import { writeTtGguf, type TtCodec, type TtCoreType } from "./gguf";
 
 /** Options of {@link ttCompressTensor}. */
 export interface TtModelOptions extends TtEmbeddingOptions {
@@ -52,10 +52,13 @@ export async function ttCompressTensor(host: KernelHost, source: ModelSource, op
   return { tt, original, tensor, relError, compression: tt.compression, params: tt.params };
 }
 
-/** Writes the TT file of a {@link ttCompressTensor} result, with the source's architecture and name recorded. */
-export async function writeTtFile(sink: ByteSink, source: ModelSource, r: TtModelResult, opts: { eps?: number; maxRank?: number } = {}): Promise<number> {
+/**
+ * Writes the TT file of a {@link ttCompressTensor} result, with the source's architecture and name recorded;
+ * `coreType` "f16" / "q8_0" stores the cores in that type (q8_0 needs `codec`, the engine).
+ */
+export async function writeTtFile(sink: ByteSink, source: ModelSource, r: TtModelResult, opts: { eps?: number; maxRank?: number; coreType?: TtCoreType; codec?: TtCodec } = {}): Promise<number> {
   const keep = source.metadata.filter((kv) => kv.key === "general.architecture" || kv.key === "general.name");
-  return writeTtGguf(sink, r.tt, { tensor: r.tensor, eps: opts.eps, maxRank: opts.maxRank, relError: r.relError, metadata: keep });
+  return writeTtGguf(sink, r.tt, { tensor: r.tensor, eps: opts.eps, maxRank: opts.maxRank, relError: r.relError, metadata: keep, coreType: opts.coreType, codec: opts.codec });
 }
 
 /**
