@@ -278,8 +278,10 @@ function make_qkx_x8(n: i32, nmax: i32, rmin: f32, rdelta: f32, nstep: i32, use_
     const mposA = f32x4.gt(tmA, zero), mposB = f32x4.gt(tmB, zero);
     tmA = v128.bitselect(zero, tmA, mposA);
     tmB = v128.bitselect(zero, tmB, mposB);
-    tsA = v128.bitselect(f32x4.div(sxlA, sl2A), tsA, mposA);
-    tsB = v128.bitselect(f32x4.div(sxlB, sl2B), tsB, mposB);
+    if (v128.any_true(v128.or(mposA, mposB))) {
+      tsA = v128.bitselect(f32x4.div(sxlA, sl2A), tsA, mposA);
+      tsB = v128.bitselect(f32x4.div(sxlB, sl2B), tsB, mposB);
+    }
     let curA = zero, curB = zero;
     for (let i = 0; i < n; i++) {
       const o = <usize>i << 5;

@@ -257,6 +257,7 @@ export function make_qx_quants_x4(n: i32, nmax: i32, xt: usize, wt: usize, Lt: u
       iscale = c == 0 ? is0 : c == 1 ? is1 : is2;
       const cond = v128.and(f32x4.gt(suml2, f32x4.splat(0)),
         f32x4.gt(f32x4.mul(sumlx, sumlx), f32x4.mul(best, suml2)));
+      if (!v128.any_true(cond)) continue; // no lane accepts: skip the division
       const ns = f32x4.div(sumlx, suml2);
       scale = v128.bitselect(ns, scale, cond);
       best = v128.bitselect(f32x4.mul(ns, sumlx), best, cond);
