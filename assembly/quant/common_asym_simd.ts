@@ -20,6 +20,7 @@ const WT8 = memory.data(1024, 16);
 const QT8 = memory.data(1024, 16);
 const LT8 = memory.data(1024, 16);
 const TMP8 = memory.data(1024, 16);
+const XM8 = memory.data(1024, 16);   // x - min of the current lanes (make_qkx_x8's rounding-safe path)
 
 /** 4 groups of n floats (group g at src + 4*n*g) -> dst, vector i = element i of groups 0..3. */
 // @ts-ignore: decorator
@@ -135,14 +136,45 @@ function make_qkx_x4(n: i32, nmax: i32, rmin: f32, rdelta: f32, nstep: i32, use_
   }
 }
 
-/** LT8 (n rows of 8 i32 codes) -> 8 groups of n bytes (group g at L + n*g). */
+/**
+ * LT8 (n rows of 8 i32 codes, each 0..255; n a multiple of 4) -> 8 groups of n bytes (group g at
+ * L + n*g): 4 rows of a 4-lane set narrow to 16 bytes, one swizzle makes them 4 x 4 bytes per group.
+ */
 // @ts-ignore: decorator
 @inline function scatter_L8(L: usize, n: i32): void {
-  for (let g = 0; g < 8; g++) {
-    const Lg = L + <usize>(g * n);
-    const src = LT8 + (<usize>g << 2);
-    for (let i = 0; i < n; i++) store<u8>(Lg + i, load<u8>(src + (<usize>i << 5)));
+  const sw = i8x16(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  const gs = <usize>n;
+  for (let h: usize = 0; h < 2; h++) {
+    const Lh = L + (h << 2) * gs;
+    for (let i = 0; i < n; i += 4) {
+      const p = LT8 + (<usize>i << 5) + (h << 4);
+      const b = i8x16.swizzle(i8x16.narrow_i16x8_u(
+        i16x8.narrow_i32x4_u(v128.load(p), v128.load(p, 32)),
+        i16x8.narrow_i32x4_u(v128.load(p, 64), v128.load(p, 96))), sw);
+      const q = Lh + <usize>i;
+      store<u32>(q, i32x4.extract_lane(b, 0));
+      store<u32>(q + gs, i32x4.extract_lane(b, 1));
+      store<u32>(q + 2 * gs, i32x4.extract_lane(b, 2));
+      store<u32>(q + 3 * gs, i32x4.extract_lane(b, 3));
+    }
   }
+}
+
+/**
+ * True when, in every non-degenerate lane of both sets, |iscale * (x - mn)| < 2^22 for all x of the
+ * group (x in [mn0, mx]: f32 subtraction and multiplication are monotone, so the two ends bound
+ * every element). Then ggml's nearest_int (the 1.5 * 2^23 trick) equals round-half-to-even.
+ * NaN anywhere -> false (the exact integer path runs).
+ */
+// @ts-ignore: decorator
+@inline function rounding_safe8(isA: v128, isB: v128, mxA: v128, mxB: v128, mnA: v128, mnB: v128,
+  mn0A: v128, mn0B: v128, degA: v128, degB: v128): bool {
+  const lim = f32x4.splat(4194304.0);
+  const okA = v128.and(f32x4.lt(f32x4.abs(f32x4.mul(isA, f32x4.sub(mxA, mnA))), lim),
+    f32x4.lt(f32x4.abs(f32x4.mul(isA, f32x4.sub(mn0A, mnA))), lim));
+  const okB = v128.and(f32x4.lt(f32x4.abs(f32x4.mul(isB, f32x4.sub(mxB, mnB))), lim),
+    f32x4.lt(f32x4.abs(f32x4.mul(isB, f32x4.sub(mn0B, mnB))), lim));
+  return i32x4.all_true(v128.and(v128.or(okA, degA), v128.or(okB, degB)));
 }
 
 /**
@@ -150,7 +182,7 @@ function make_qkx_x4(n: i32, nmax: i32, rmin: f32, rdelta: f32, nstep: i32, use_
  * iteration). Inputs XT8/WT8 (row i: set A @32i, set B @32i+16). Outputs: scales A/B -> R, R+32;
  * the_min A/B -> R+16, R+48; codes -> LT8. Each lane computes exactly what make_qkx_x4 does.
  */
-function make_qkx_x8(n: i32, nmax: i32, rmin: f32, rdelta: f32, nstep: i32, use_mad: bool): void {
+function make_qkx_x8(n: i32, nmax: i32, rmin: f32, rdelta: f32, nstep: i32, use_mad: bool, fast: bool = true): void {
   const zero = f32x4.splat(0);
   let mnA = v128.load(XT8), mnB = v128.load(XT8, 16);
   let mxA = mnA, mxB = mnB;
@@ -188,23 +220,52 @@ function make_qkx_x8(n: i32, nmax: i32, rmin: f32, rdelta: f32, nstep: i32, use_
     bestB = f32x4.add(bestB, f32x4.mul(v128.load(WT8 + o, 16), dB));
   }
   let bIsA = isA, bIsB = isB, bMnA = mnA, bMnB = mnB;
+  let xmValid = false;
   for (let is = 0; is <= nstep; is++) {
     const c = f32x4.splat(rmin + rdelta * <f32>is + fnmax);
     isA = f32x4.div(c, f32x4.sub(mxA, mnA));
     isB = f32x4.div(c, f32x4.sub(mxB, mnB));
     let slA = zero, sl2A = zero, sxlA = zero, slB = zero, sl2B = zero, sxlB = zero;
-    for (let i = 0; i < n; i++) {
-      const o = <usize>i << 5;
-      const xA = v128.load(XT8 + o), wA = v128.load(WT8 + o);
-      const xB = v128.load(XT8 + o, 16), wB = v128.load(WT8 + o, 16);
-      const flA = f32x4.convert_i32x4_s(clamp0_i32x4(nearest_int_g4(f32x4.mul(isA, f32x4.sub(xA, mnA))), inmax));
-      const flB = f32x4.convert_i32x4_s(clamp0_i32x4(nearest_int_g4(f32x4.mul(isB, f32x4.sub(xB, mnB))), inmax));
-      v128.store(TMP8 + o, flA);
-      v128.store(TMP8 + o, flB, 16);
-      const wlA = f32x4.mul(wA, flA), wlB = f32x4.mul(wB, flB);
-      slA = f32x4.add(slA, wlA); slB = f32x4.add(slB, wlB);
-      sl2A = f32x4.add(sl2A, f32x4.mul(wlA, flA)); sl2B = f32x4.add(sl2B, f32x4.mul(wlB, flB));
-      sxlA = f32x4.add(sxlA, f32x4.mul(wlA, xA)); sxlB = f32x4.add(sxlB, f32x4.mul(wlB, xB));
+    if (fast && rounding_safe8(isA, isB, mxA, mxB, mnA, mnB, mn0A, mn0B, degA, degB)) {
+      if (!xmValid) {
+        // x - min per lane, kept until a lane accepts a new min (same f32 subtraction as below)
+        for (let i = 0; i < n; i++) {
+          const o = <usize>i << 5;
+          v128.store(XM8 + o, f32x4.sub(v128.load(XT8 + o), mnA));
+          v128.store(XM8 + o, f32x4.sub(v128.load(XT8 + o, 16), mnB), 16);
+        }
+        xmValid = true;
+      }
+      // every |iscale * (x - min)| < 2^22 in the live lanes: ggml's nearest_int is round-half-even
+      // there, so f32x4.nearest + a float clamp give the same codes as the integer path below
+      // (pmax(0, .) also turns -0 into +0, as the i32 -> f32 conversion does).
+      for (let i = 0; i < n; i++) {
+        const o = <usize>i << 5;
+        const xA = v128.load(XT8 + o), wA = v128.load(WT8 + o);
+        const xB = v128.load(XT8 + o, 16), wB = v128.load(WT8 + o, 16);
+        const flA = f32x4.pmax(zero, f32x4.pmin(vnmax, f32x4.nearest(f32x4.mul(isA, v128.load(XM8 + o)))));
+        const flB = f32x4.pmax(zero, f32x4.pmin(vnmax, f32x4.nearest(f32x4.mul(isB, v128.load(XM8 + o, 16)))));
+        v128.store(TMP8 + o, flA);
+        v128.store(TMP8 + o, flB, 16);
+        const wlA = f32x4.mul(wA, flA), wlB = f32x4.mul(wB, flB);
+        slA = f32x4.add(slA, wlA); slB = f32x4.add(slB, wlB);
+        sl2A = f32x4.add(sl2A, f32x4.mul(wlA, flA)); sl2B = f32x4.add(sl2B, f32x4.mul(wlB, flB));
+        sxlA = f32x4.add(sxlA, f32x4.mul(wlA, xA)); sxlB = f32x4.add(sxlB, f32x4.mul(wlB, xB));
+      }
+    } else {
+      for (let i = 0; i < n; i++) {
+        const o = <usize>i << 5;
+        const xA = v128.load(XT8 + o), wA = v128.load(WT8 + o);
+        const xB = v128.load(XT8 + o, 16), wB = v128.load(WT8 + o, 16);
+        const flA = f32x4.convert_i32x4_s(clamp0_i32x4(nearest_int_g4(f32x4.mul(isA, f32x4.sub(xA, mnA))), inmax));
+        const flB = f32x4.convert_i32x4_s(clamp0_i32x4(nearest_int_g4(f32x4.mul(isB, f32x4.sub(xB, mnB))), inmax));
+        v128.store(TMP8 + o, flA);
+        v128.store(TMP8 + o, flB, 16);
+        const wlA = f32x4.mul(wA, flA), wlB = f32x4.mul(wB, flB);
+        slA = f32x4.add(slA, wlA); slB = f32x4.add(slB, wlB);
+        sl2A = f32x4.add(sl2A, f32x4.mul(wlA, flA)); sl2B = f32x4.add(sl2B, f32x4.mul(wlB, flB));
+        sxlA = f32x4.add(sxlA, f32x4.mul(wlA, xA)); sxlB = f32x4.add(sxlB, f32x4.mul(wlB, xB));
+      }
     }
     const DA = f32x4.sub(f32x4.mul(swA, sl2A), f32x4.mul(slA, slA));
     const DB = f32x4.sub(f32x4.mul(swB, sl2B), f32x4.mul(slB, slB));
@@ -217,8 +278,10 @@ function make_qkx_x8(n: i32, nmax: i32, rmin: f32, rdelta: f32, nstep: i32, use_
     const mposA = f32x4.gt(tmA, zero), mposB = f32x4.gt(tmB, zero);
     tmA = v128.bitselect(zero, tmA, mposA);
     tmB = v128.bitselect(zero, tmB, mposB);
-    tsA = v128.bitselect(f32x4.div(sxlA, sl2A), tsA, mposA);
-    tsB = v128.bitselect(f32x4.div(sxlB, sl2B), tsB, mposB);
+    if (v128.any_true(v128.or(mposA, mposB))) {
+      tsA = v128.bitselect(f32x4.div(sxlA, sl2A), tsA, mposA);
+      tsB = v128.bitselect(f32x4.div(sxlB, sl2B), tsB, mposB);
+    }
     let curA = zero, curB = zero;
     for (let i = 0; i < n; i++) {
       const o = <usize>i << 5;
@@ -236,6 +299,7 @@ function make_qkx_x8(n: i32, nmax: i32, rmin: f32, rdelta: f32, nstep: i32, use_
     bIsA = v128.bitselect(isA, bIsA, accA); bIsB = v128.bitselect(isB, bIsB, accB);
     bMnA = v128.bitselect(mnA, bMnA, accA); bMnB = v128.bitselect(mnB, bMnB, accB);
     mnA = v128.bitselect(tmA, mnA, accA); mnB = v128.bitselect(tmB, mnB, accB);
+    if (v128.any_true(v128.or(accA, accB))) xmValid = false;
   }
   v128.store(R, v128.bitselect(zero, scA, degA));
   v128.store(R, v128.bitselect(f32x4.neg(mn0A), f32x4.neg(mnA), degA), 16);

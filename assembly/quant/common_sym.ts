@@ -220,18 +220,36 @@ export function make_qx_quants_x4(n: i32, nmax: i32, xt: usize, wt: usize, Lt: u
     let sx0 = f32x4.splat(0), s20 = f32x4.splat(0);
     let sx1 = f32x4.splat(0), s21 = f32x4.splat(0);
     let sx2 = f32x4.splat(0), s22 = f32x4.splat(0);
-    for (let i = 0; i < n; i++) {
-      const o = <usize>i << 4;
-      const xi = v128.load(xt + o), wx = v128.load(WX4 + o), w = v128.load(W4 + o);
-      const l0 = f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(is0, xi))));
-      const l1 = f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(is1, xi))));
-      const l2 = f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(is2, xi))));
-      sx0 = f32x4.add(sx0, f32x4.mul(wx, l0));
-      sx1 = f32x4.add(sx1, f32x4.mul(wx, l1));
-      sx2 = f32x4.add(sx2, f32x4.mul(wx, l2));
-      s20 = f32x4.add(s20, f32x4.mul(f32x4.mul(w, l0), l0));
-      s21 = f32x4.add(s21, f32x4.mul(f32x4.mul(w, l1), l1));
-      s22 = f32x4.add(s22, f32x4.mul(f32x4.mul(w, l2), l2));
+    if (k < 3) {
+      // is < 0: |iscale * x| <= nmax - 0.1 (+ rounding) < nmax + 0.5, so round() >= -nmax and only
+      // the upper clamp can act (the lower one is the identity: same codes, one op less)
+      for (let i = 0; i < n; i++) {
+        const o = <usize>i << 4;
+        const xi = v128.load(xt + o), wx = v128.load(WX4 + o), w = v128.load(W4 + o);
+        const l0 = f32x4.pmin(hi, f32x4.nearest(f32x4.mul(is0, xi)));
+        const l1 = f32x4.pmin(hi, f32x4.nearest(f32x4.mul(is1, xi)));
+        const l2 = f32x4.pmin(hi, f32x4.nearest(f32x4.mul(is2, xi)));
+        sx0 = f32x4.add(sx0, f32x4.mul(wx, l0));
+        sx1 = f32x4.add(sx1, f32x4.mul(wx, l1));
+        sx2 = f32x4.add(sx2, f32x4.mul(wx, l2));
+        s20 = f32x4.add(s20, f32x4.mul(f32x4.mul(w, l0), l0));
+        s21 = f32x4.add(s21, f32x4.mul(f32x4.mul(w, l1), l1));
+        s22 = f32x4.add(s22, f32x4.mul(f32x4.mul(w, l2), l2));
+      }
+    } else {
+      for (let i = 0; i < n; i++) {
+        const o = <usize>i << 4;
+        const xi = v128.load(xt + o), wx = v128.load(WX4 + o), w = v128.load(W4 + o);
+        const l0 = f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(is0, xi))));
+        const l1 = f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(is1, xi))));
+        const l2 = f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(is2, xi))));
+        sx0 = f32x4.add(sx0, f32x4.mul(wx, l0));
+        sx1 = f32x4.add(sx1, f32x4.mul(wx, l1));
+        sx2 = f32x4.add(sx2, f32x4.mul(wx, l2));
+        s20 = f32x4.add(s20, f32x4.mul(f32x4.mul(w, l0), l0));
+        s21 = f32x4.add(s21, f32x4.mul(f32x4.mul(w, l1), l1));
+        s22 = f32x4.add(s22, f32x4.mul(f32x4.mul(w, l2), l2));
+      }
     }
     for (let c = 0; c < 3; c++) {
       sumlx = c == 0 ? sx0 : c == 1 ? sx1 : sx2;
@@ -239,6 +257,7 @@ export function make_qx_quants_x4(n: i32, nmax: i32, xt: usize, wt: usize, Lt: u
       iscale = c == 0 ? is0 : c == 1 ? is1 : is2;
       const cond = v128.and(f32x4.gt(suml2, f32x4.splat(0)),
         f32x4.gt(f32x4.mul(sumlx, sumlx), f32x4.mul(best, suml2)));
+      if (!v128.any_true(cond)) continue; // no lane accepts: skip the division
       const ns = f32x4.div(sumlx, suml2);
       scale = v128.bitselect(ns, scale, cond);
       best = v128.bitselect(f32x4.mul(ns, sumlx), best, cond);

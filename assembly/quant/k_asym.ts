@@ -28,7 +28,30 @@ const SCRATCH = memory.data(512, 16);
 
 /** The 256 codes L (u8, 0..nmax) -> nibbles (and fifth bits), as ggml packs them. */
 // @ts-ignore: decorator
-@inline function pack_k(y: usize, L: usize, bits: i32): void {
+@inline function pack_k(y: usize, L: usize, bits: i32, simd: bool): void {
+  if (simd) {
+    if (bits == 4) {
+      for (let j: usize = 0; j < 4; j++) {
+        const q = y + 16 + (j << 5), Lj = L + (j << 6);
+        v128.store(q, v128.or(v128.load(Lj), i8x16.shl(v128.load(Lj, 32), 4)));
+        v128.store(q, v128.or(v128.load(Lj, 16), i8x16.shl(v128.load(Lj, 48), 4)), 16);
+      }
+      return;
+    }
+    // codes 0..31: bit 4 of the n-th 64-block's first / second half -> qh bits 2n / 2n+1
+    const m4 = i8x16.splat(15), one = i8x16.splat(1);
+    for (let h: usize = 0; h < 32; h += 16) {
+      let qh = i8x16.splat(0);
+      for (let n: usize = 0; n < 4; n++) {
+        const a = v128.load(L + (n << 6) + h), b = v128.load(L + (n << 6) + h, 32);
+        v128.store(y + 48 + (n << 5) + h, v128.or(v128.and(a, m4), i8x16.shl(v128.and(b, m4), 4)));
+        qh = v128.or(qh, v128.or(i8x16.shl(v128.and(i8x16.shr_u(a, 4), one), <i32>(2 * n)),
+          i8x16.shl(v128.and(i8x16.shr_u(b, 4), one), <i32>(2 * n + 1))));
+      }
+      v128.store(y + 16 + h, qh);
+    }
+    return;
+  }
   if (bits == 4) {
     for (let j = 0; j < 4; j++) {
       const q = y + 16 + (<usize>j << 5);
@@ -75,7 +98,7 @@ const SCRATCH = memory.data(512, 16);
         if (imatrix) qk8_impl_superblock(y, x, qw, L_BUF, SCRATCH, nmax, clamp63);
         else qk8_ref_superblock(y, x, L_BUF, SCRATCH, nmax, rmin, nstep);
       }
-      pack_k(y, L_BUF, bits);
+      pack_k(y, L_BUF, bits, simd);
       x += QK_K << 2;
       y += block_k_bytes(bits);
     }

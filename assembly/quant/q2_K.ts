@@ -17,7 +17,18 @@ const L_BUF = memory.data(256, 16);
 const SCRATCH = memory.data(512, 16);
 
 // @ts-ignore: decorator
-@inline function pack_q2_K(y: usize, L: usize): void {
+@inline function pack_q2_K(y: usize, L: usize, simd: bool): void {
+  if (simd) {
+    for (let j: usize = 0; j < 256; j += 128) {
+      const q = y + 16 + (j >> 2);
+      for (let l: usize = 0; l < 32; l += 16) {
+        const p = L + j + l;
+        v128.store(q + l, v128.or(v128.or(v128.load(p), i8x16.shl(v128.load(p, 32), 2)),
+          v128.or(i8x16.shl(v128.load(p, 64), 4), i8x16.shl(v128.load(p, 96), 6))));
+      }
+    }
+    return;
+  }
   for (let j = 0; j < 256; j += 128) {
     const q = y + 16 + (j >> 2);
     for (let l = 0; l < 32; l++) {
@@ -157,7 +168,7 @@ export function quantize_q2_K_ref(dst: usize, src: usize, nrows: i32, n_per_row:
         q2_ref_search(x, L_BUF, SCRATCH);
         q2_ref_post(y, x, L_BUF, SCRATCH, false);
       }
-      pack_q2_K(y, L_BUF);
+      pack_q2_K(y, L_BUF, false);
       x += QK_K << 2;
       y += BLOCK_Q2_K;
     }
@@ -178,7 +189,7 @@ export function quantize_q2_K(dst: usize, src: usize, nrows: i32, n_per_row: i32
         q2_ref_search_x4(x, L_BUF, SCRATCH);
         q2_ref_post(y, x, L_BUF, SCRATCH, true);
       }
-      pack_q2_K(y, L_BUF);
+      pack_q2_K(y, L_BUF, true);
       x += QK_K << 2;
       y += BLOCK_Q2_K;
     }

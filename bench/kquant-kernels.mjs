@@ -1,0 +1,68 @@
+// Micro-benchmark (issue 15, item 3): the k-quant / imatrix quantizer kernels, SIMD vs their scalar
+// `_ref` twins, on one 4 MiB f32 tensor (256 rows x 4096, ~normal values with 0.5% outlier columns
+// and a heavy tail like syntheticModel) already in wasm memory, with and without an importance matrix.
+// CPU time of the process (process.cpuUsage) per call, best of `--reps` rounds; SIMD and _ref
+// alternate inside each round. Also checks that both give the same bytes.
+// With `--ab OTHER.wasm` the same SIMD kernel of another build (e.g. main's build/tensorshrink.wasm)
+// runs in a second engine, alternating with this one: `before` = OTHER's time, `gain` = before / simd.
+// Usage: node bench/kquant-kernels.mjs [--types q2_K,q3_K,...] [--reps 5] [--imatrix both|yes|no]
+//        [--ab /path/to/before/tensorshrink.wasm] [--out bench/kquant-kernels.json]
+// (needs dist/: npm run build)
+import { init } from "../dist/index.js";
+import { writeFileSync, readFileSync, existsSync } from "node:fs";
+import { loadavg } from "node:os";
+const arg = (k, d) => { const i = process.argv.indexOf(k); return i > 0 ? process.argv[i + 1] : d; };
+const types = arg("--types", "q2_K,q3_K,q4_K,q5_K,q6_K,q4_0,q4_1,q5_0,q5_1").split(",");
+const reps = +arg("--reps", "5");
+const imMode = arg("--imatrix", "both");
+const outPath = arg("--out", "");
+const rows = 256, cols = 4096, n = rows * cols;
+const e = await init({ threads: 0 });
+const abPath = arg("--ab", "");
+const eb = abPath ? await init({ threads: 0, bytes: readFileSync(abPath) }) : null;
+const x = new Float32Array(n), im = new Float32Array(cols);
+let s = 1;
+const u = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
+const colScale = Float32Array.from({ length: cols }, (_, j) => (j % 199 === 0 ? 10 : 1));
+for (let i = 0; i < n; i++) { let g = (u() + u() + u() + u() - 2) * 1.7320508; if (u() < 0.001) g *= 6; x[i] = g * colScale[i % cols] / 64; }
+for (let j = 0; j < cols; j++) im[j] = 0.01 + u() * u() * 5;
+const xt = e.tensor(x), it = e.tensor(im), ot = e.tensor(n * 2), ot2 = e.tensor(n * 2);
+const bx = eb?.tensor(x), bi = eb?.tensor(im), bo = eb?.tensor(n * 2);
+const mem = () => new Uint8Array(e.exports.memory.buffer);
+const cpu = () => { const t = process.cpuUsage(); return (t.user + t.system) / 1e6; };
+const rec = [];
+for (const type of types) {
+  for (const useIm of imMode === "both" ? [false, true] : [imMode === "yes"]) {
+    const simd = e.exports[`quantize_${type}`], ref = e.exports[`quantize_${type}_ref`];
+    const imp = useIm ? it.ptr : 0;
+    const nb = simd(ot.ptr, xt.ptr, rows, cols, imp);
+    ref(ot2.ptr, xt.ptr, rows, cols, imp);
+    const m = mem();
+    const same = m.subarray(ot.ptr, ot.ptr + nb).every((v, i) => v === m[ot2.ptr + i]);
+    let sameB = true;
+    const old = eb?.exports[`quantize_${type}`];
+    if (old) {
+      old(bo.ptr, bx.ptr, rows, cols, useIm ? bi.ptr : 0);
+      const mb = new Uint8Array(eb.exports.memory.buffer), m2 = mem();
+      sameB = mb.subarray(bo.ptr, bo.ptr + nb).every((v, i) => v === m2[ot.ptr + i]);
+    }
+    let bs = Infinity, br = Infinity, bb = Infinity;
+    for (let r = 0; r < reps; r++) {
+      let t0 = cpu(); simd(ot.ptr, xt.ptr, rows, cols, imp); bs = Math.min(bs, cpu() - t0);
+      t0 = cpu(); ref(ot2.ptr, xt.ptr, rows, cols, imp); br = Math.min(br, cpu() - t0);
+      if (old) { t0 = cpu(); old(bo.ptr, bx.ptr, rows, cols, useIm ? bi.ptr : 0); bb = Math.min(bb, cpu() - t0); }
+    }
+    const r = { type, imatrix: useIm, simdMs: +(bs * 1e3).toFixed(2), refMs: +(br * 1e3).toFixed(2), simdMvals: +(n / bs / 1e6).toFixed(1), refMvals: +(n / br / 1e6).toFixed(1), speedup: +(br / bs).toFixed(2), identical: same && sameB };
+    if (old) { r.beforeMs = +(bb * 1e3).toFixed(2); r.gain = +(bb / bs).toFixed(2); }
+    rec.push(r);
+    console.log(`${type.padEnd(5)} ${useIm ? "imatrix" : "   -   "} simd ${r.simdMs.toFixed(1).padStart(7)} ms (${String(r.simdMvals).padStart(6)} Mval/s)  ref ${r.refMs.toFixed(1).padStart(7)} ms (${String(r.refMvals).padStart(6)} Mval/s)  x${r.speedup}${old ? `  before ${r.beforeMs.toFixed(1)} ms gain x${r.gain}` : ""}  identical ${r.identical}`);
+  }
+}
+console.log(`load ${loadavg()[0].toFixed(1)}`);
+if (outPath) {
+  const prev = existsSync(outPath) ? JSON.parse(readFileSync(outPath, "utf8")) : [];
+  prev.push({ date: new Date().toISOString(), loadavg: loadavg()[0], rows, cols, reps, records: rec });
+  writeFileSync(outPath, JSON.stringify(prev, null, 1) + "\n");
+}
+e.dispose();
+eb?.dispose();
