@@ -21,12 +21,13 @@ export function signalExitCode(sig: string): number {
 }
 
 /**
- * Test hook (tests only, documented in README "Signals"): `TENSORSHRINK_TEST_SIGNAL_DELAYS` =
- * `cleanup=MS,exit=MS` widens two windows so test/46 can hit them every time:
+ * Test hook (tests only; README "Reliability: hostile callers and signals"):
+ * `TENSORSHRINK_TEST_SIGNAL_DELAYS=cleanup=MS,exit=MS` widens two windows so test/46 hits them every run:
  * - `cleanup`: a sink given to {@link SignalGuard.track} waits MS milliseconds, after a signal, before
  *   it deletes its temporary file (a second signal must then unlink it itself and exit at once);
  * - `exit`: after {@link SignalGuard.finish} the process stays alive MS milliseconds more (a late
- *   signal must still find a handler). Unset (the default): no delay anywhere.
+ *   signal must still find a handler) and prints `tensorshrink: test hook: the job ended` on stderr.
+ *   Unset (the default): no delay anywhere, nothing printed.
  */
 export function testSignalDelay(phase: "cleanup" | "exit"): number {
   const v = typeof process !== "undefined" ? process.env.TENSORSHRINK_TEST_SIGNAL_DELAYS : undefined;
@@ -117,7 +118,11 @@ export function installSignalHandlers(): SignalGuard {
       finished = true;
       lingering = guard;
       const ms = testSignalDelay("exit");
-      if (ms > 0) setTimeout(() => {}, ms); // keeps the event loop (so the process) alive: tests only
+      if (ms > 0) {
+        // keeps the event loop (so the process) alive, and says so: test/46 signals after this line
+        setTimeout(() => {}, ms);
+        try { process.stderr.write(`tensorshrink: test hook: the job ended, exiting in ${ms} ms\n`); } catch { /* closed */ }
+      }
     },
     dispose() {
       for (const [s, h] of installed.splice(0)) process.off(s, h);
