@@ -239,8 +239,9 @@ export async function runQuantize(a: Args): Promise<number> {
   const sig = installSignalHandlers();
   try {
     const sink = await openFileSink(output, { inputs: [input, imPath, one(a, "--tokenizer")] });
-    sig.tempPath = sink.tempPath;
+    sig.track(sink);
     const eoraSink = eoraOut !== undefined ? await openFileSink(eoraOut, { inputs: [input, imPath, one(a, "--tokenizer"), calibPath, output] }).catch(async (e) => { await sink.abort(e); throw e; }) : undefined;
+    if (eoraSink) sig.track(eoraSink);
     if (!json) process.stderr.write(`tensorshrink: opening ${safeText(input)}\n`);
     const engine = await init({ threads });
     let model: Awaited<ReturnType<typeof openModel>> | null = null;
@@ -312,7 +313,7 @@ export async function runQuantize(a: Args): Promise<number> {
     sig.rethrowIfSignalled(e);
     throw e;
   } finally {
-    sig.uninstall();
+    sig.finish(); // the handlers stay until exit: a late signal exits at once (signals.ts)
   }
 }
 

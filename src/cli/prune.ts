@@ -92,7 +92,7 @@ async function runStructured(a: Args, input: string, output: string): Promise<nu
       : `${nl} layer(s) removed (kept ${r.kept[0].join(",")})`;
     const withBias = means ? `, bias compensation (${ffn !== undefined ? "ffn_down.bias" : "attn_output.bias"} in every block)` : "";
     const sink = await openFileSink(output, { inputs: [input, ...(model.files ?? [])] });
-    sig.tempPath = sink.tempPath;
+    sig.track(sink);
     const rep = await quantizeModel(engine, r.source, sink, { ftype, signal: sig.signal });
     process.stdout.write(`${input} -> ${output}: ${what}, ${r.paramsBefore} -> ${r.paramsAfter} parameters${withBias}, architecture ${arch}, ${ftype}, ${rep.fileSize} bytes\n`);
     return 0;
@@ -113,7 +113,7 @@ async function guardedJob(engine: Engine, sig: ReturnType<typeof installSignalHa
   } finally {
     await (model as ModelSource | null)?.close?.();
     engine.dispose();
-    sig.uninstall();
+    sig.finish(); // the handlers stay until exit: a late signal exits at once (signals.ts)
   }
 }
 
@@ -153,8 +153,8 @@ export async function runPrune(a: Args, recipe?: { ftype: string }): Promise<num
   const threads = one(a, "--threads") !== undefined ? Number(one(a, "--threads")) : undefined;
   const json = a.flags.has("--json");
   const log = (s: string) => { if (!json) process.stderr.write(s); };
-  const sig = installSignalHandlers();
   const engine = await init({ threads });
+  const sig = installSignalHandlers();
   return guardedJob(engine, sig, async (opened) => {
     const model = opened(await openModel(input, engine, { tokenizer: one(a, "--tokenizer") }));
     await checkOutputNotInput(output, model.files ?? []);
@@ -169,7 +169,7 @@ export async function runPrune(a: Args, recipe?: { ftype: string }): Promise<num
     const method = pruneMethod(spec);
     const tokens = calibText ? Int32Array.from(tokenizer.encode(calibText, { addBos: true })) : undefined;
     const sink = await openFileSink(output, { inputs: [input, ...(model.files ?? [])] });
-    sig.tempPath = sink.tempPath;
+    sig.track(sink);
     const t0 = Date.now();
     const report = await quantizeModel(engine, model, sink, {
       ftype, methods: [method], calibration: tokens ? { tokens, ctx, chunks, dataset: calibFile } : undefined, signal: sig.signal,
@@ -178,6 +178,7 @@ export async function runPrune(a: Args, recipe?: { ftype: string }): Promise<num
     const secs = (Date.now() - t0) / 1000;
     if (maskOut) {
       const ms = await openFileSink(maskOut, { inputs: [input, output, ...(model.files ?? [])] });
+      sig.track(ms);
       try { await ms.write(encodeMaskFile(masks, { method: spec.method, target: spec.nm ? `${(spec.nm as any).n}:${(spec.nm as any).m}` : String(spec.sparsity) })); await ms.commit(); } catch (e) { await ms.abort(e); throw e; }
     }
     const res: Record<string, unknown> = { input, output, method: spec.method + (spec.joint ? "-joint" : ""), target: spec.nm ?? spec.sparsity, ftype, prunedTensors: masks.length || undefined, sparsity: total ? 1 - kept / total : 0, fileSize: report.fileSize, seconds: secs };
