@@ -11,6 +11,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import os from "node:os";
 import path from "node:path";
+import { benchData } from "./_bench-data.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const arg = (k, d) => { const i = process.argv.indexOf(k); return i > 0 ? process.argv[i + 1] : d; };
@@ -20,12 +21,7 @@ const only = arg("--only", null)?.split(",");
 const TYPES = (only ?? ["iq1_s", "iq1_m", "iq2_xxs", "iq2_xs", "iq2_s", "iq3_xxs", "iq3_s", "iq4_xs"]);
 const GRID = { iq2_xxs: 0, iq2_xs: 1, iq1_s: 2, iq1_m: 2, iq2_s: 3, iq3_xxs: 4, iq3_s: 5 };
 
-let s = 0x12345678;
-const next = () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s; };
-const x = new Float32Array(N);
-for (let i = 0; i < N; i++) { let g = 0; for (let k = 0; k < 4; k++) g += (next() >>> 8) / 16777216; g = (g - 2) * 0.05 * 1.7; if ((next() & 127) === 0) g *= 15; x[i] = g; }
-const imatrix = new Float32Array(COLS);
-for (let j = 0; j < COLS; j++) { const u = (next() >>> 8) / 16777216; imatrix[j] = 0.02 + 4 * u * u * u * ((next() & 15) === 0 ? 25 : 1); }
+const { x, imatrix } = benchData(N, COLS); // gaussian-ish weights with 1% outliers, heavy-tailed importance (bench/_bench-data.mjs)
 
 async function load(file) {
   const e = (await WebAssembly.instantiate(readFileSync(file), { env: { abort: () => { throw new Error("wasm abort"); }, seed: () => 0 } })).instance.exports;

@@ -8,6 +8,7 @@ import { writeFileSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import os from "node:os";
 import path from "node:path";
+import { benchData } from "./_bench-data.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes("--quick");
@@ -15,12 +16,7 @@ const onlyArg = process.argv.find((a) => a.startsWith("--only="))?.slice(7) ?? (
 const only = onlyArg ? new Set(onlyArg.split(",")) : null;
 const ROWS = quick ? 8 : 32, COLS = 4096, N = ROWS * COLS, BYTES = N * 4;
 
-let s = 0x12345678;
-const next = () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s; };
-const x = new Float32Array(N);
-for (let i = 0; i < N; i++) { let g = 0; for (let k = 0; k < 4; k++) g += (next() >>> 8) / 16777216; g = (g - 2) * 0.05 * 1.7; if ((next() & 127) === 0) g *= 15; x[i] = g; }
-const imatrix = new Float32Array(COLS);
-for (let j = 0; j < COLS; j++) { const u = (next() >>> 8) / 16777216; imatrix[j] = 0.02 + 4 * u * u * u * ((next() & 15) === 0 ? 25 : 1); }
+const { x, imatrix } = benchData(N, COLS); // gaussian-ish weights with 1% outliers, heavy-tailed importance (bench/_bench-data.mjs)
 
 const time = (fn, reps = 1) => { let best = Infinity; for (let r = 0; r < reps; r++) { const t = performance.now(); fn(); best = Math.min(best, (performance.now() - t) / 1000); } return best; };
 const mbps = (sec) => BYTES / sec / 1e6;

@@ -7,6 +7,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import os from "node:os";
 import path from "node:path";
 import { init } from "../dist/index.js";
+import { benchData } from "./_bench-data.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes("--quick");
@@ -17,13 +18,7 @@ const MIN_TIME = quick ? 0.15 : 0.6; // seconds of repetitions per measurement
 const ROWS = 1024, COLS = 4096; // 4 Mi values = 16 MiB of f32
 const N = ROWS * COLS, BYTES = N * 4;
 
-// Deterministic input: gaussian-ish weights with 1% outliers (xorshift32).
-let s = 0x12345678;
-const next = () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s; };
-const x = new Float32Array(N);
-for (let i = 0; i < N; i++) { let g = 0; for (let k = 0; k < 4; k++) g += (next() >>> 8) / 16777216; g = (g - 2) * 0.05 * 1.7; if ((next() & 127) === 0) g *= 15; x[i] = g; }
-const imatrix = new Float32Array(COLS);
-for (let j = 0; j < COLS; j++) { const u = (next() >>> 8) / 16777216; imatrix[j] = 0.02 + 4 * u * u * u * ((next() & 15) === 0 ? 25 : 1); }
+const { x, imatrix } = benchData(N, COLS); // gaussian-ish weights with 1% outliers, heavy-tailed importance (bench/_bench-data.mjs)
 
 function measure(fn) {
   fn(); // warm up

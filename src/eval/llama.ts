@@ -140,50 +140,14 @@ export interface LlamaEvalResult extends EvalSummary {
  * @returns perplexity of each model (nats-based), mean/median/p99/max KL(base ‖ other) in nats, top-1 agreement.
  */
 export async function evaluateGguf(basePath: string, otherPath: string | null | undefined, documents: string[], opts: LlamaCppOptions = {}): Promise<LlamaEvalResult> {
-  const t0 = Date.now();
-  const mod = await loadNodeLlamaCpp(opts);
-  const base = await load(mod, basePath, opts);
-  let other: Loaded | undefined;
-  try {
-    if (otherPath) other = await load(mod, otherPath, opts, opts.otherLora);
-    const vocab = vocabSizeOf(base.model);
-    if (other && vocabSizeOf(other.model) !== vocab) {
-      throw new TensorshrinkError("E_SHAPE", `the models have different vocabularies (${vocab} vs ${vocabSizeOf(other.model)} tokens)`, {});
-    }
-    const bos: number | null = base.model.tokens.bos;
-    if (bos === null || bos === undefined) throw new TensorshrinkError("E_FORMAT", "the base model has no BOS token", {});
-    const ctx: number = base.context.contextSize;
-    const acc = new EvalAccumulator();
-    const slice = Math.max(1, opts.logitSlice ?? 64);
-    let windows = 0;
-    for (const doc of documents) {
-      const toks: number[] = Array.from(base.model.tokenize(doc));
-      for (let s = 0; s < toks.length; s += ctx - 1) {
-        const w = [bos, ...toks.slice(s, s + ctx - 1)];
-        if (w.length < 2) continue;
-        windows++;
-        await base.sequence.clearHistory();
-        await other?.sequence.clearHistory();
-        // positions in slices, so only `slice × vocab` logits per model are alive at a time
-        for (let p = 0; p < w.length - 1; p += slice) {
-          const part = w.slice(p, Math.min(p + slice, w.length - 1));
-          const lb = await appendWithLogits(base, part, vocab);
-          const lo = other ? await appendWithLogits(other, part, vocab) : undefined;
-          for (let i = 0; i < part.length; i++) acc.add(lb[i]!, w[p + i + 1]!, lo?.[i]);
-        }
-      }
-    }
-    return { ...acc.summary(), documents: documents.length, windows, millis: Date.now() - t0 };
-  } finally {
-    await other?.dispose();
-    await base.dispose();
-  }
+  return (await evaluateGgufMany(basePath, otherPath ? [otherPath] : [], documents, opts))[0]!;
 }
 
 /**
  * {@link evaluateGguf} of several models against one base in a single pass: the base runs once and every other
  * model in lockstep with it (all loaded at once: memory = the models plus `logitSlice × vocab × 4` bytes each), so
- * N comparisons cost N + 1 model evaluations instead of 2N. Result i is exactly evaluateGguf(basePath, otherPaths[i]).
+ * N comparisons cost N + 1 model evaluations instead of 2N. Result i is exactly evaluateGguf(basePath, otherPaths[i]);
+ * with no other model, one result with the base's perplexity only (what evaluateGguf(basePath, null) returns).
  */
 export async function evaluateGgufMany(basePath: string, otherPaths: readonly string[], documents: string[], opts: LlamaCppOptions = {}): Promise<LlamaEvalResult[]> {
   const t0 = Date.now();
@@ -197,7 +161,7 @@ export async function evaluateGgufMany(basePath: string, otherPaths: readonly st
     const bos: number | null = base.model.tokens.bos;
     if (bos === null || bos === undefined) throw new TensorshrinkError("E_FORMAT", "the base model has no BOS token", {});
     const ctx: number = base.context.contextSize;
-    const accs = others.map(() => new EvalAccumulator());
+    const accs = (others.length ? others : [null]).map(() => new EvalAccumulator());
     const slice = Math.max(1, opts.logitSlice ?? 64);
     let windows = 0;
     for (const doc of documents) {
@@ -211,6 +175,7 @@ export async function evaluateGgufMany(basePath: string, otherPaths: readonly st
         for (let p = 0; p < w.length - 1; p += slice) {
           const part = w.slice(p, Math.min(p + slice, w.length - 1));
           const lb = await appendWithLogits(base, part, vocab);
+          if (!others.length) for (let i = 0; i < part.length; i++) accs[0]!.add(lb[i]!, w[p + i + 1]!, undefined);
           for (let k = 0; k < others.length; k++) {
             const lo = await appendWithLogits(others[k]!, part, vocab);
             for (let i = 0; i < part.length; i++) accs[k]!.add(lb[i]!, w[p + i + 1]!, lo[i]);
