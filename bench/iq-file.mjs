@@ -11,55 +11,21 @@
 // (e.g. the previous kernels) run right after, per ftype: llama.cpp, base, new, so a before/after
 // comparison comes from the same run. Both outputs must be byte-identical to llama.cpp's.
 // Appends to bench/iq-file.json (one record per ftype); bench/IQ-FILE.md holds the figures of a run.
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, statSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir, cpus, loadavg } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildLlamaQuantizeRef, timed, writeSyntheticInput } from "./_llama-ref.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const arg = (k, d) => { const i = process.argv.indexOf(k); return i > 0 ? process.argv[i + 1] : d; };
 const ftypes = arg("--ftypes", "IQ2_XS,IQ3_M,IQ4_XS").split(",");
 const dims = { nLayer: +arg("--layers", "12"), nEmbd: +arg("--embd", "768"), nFf: +arg("--ff", "2048"), nHead: 12, nHeadKv: 4, nVocab: +arg("--vocab", "16384") };
-const plat = `${process.platform}-${process.arch}`;
-let lib = null;
-for (const pkg of [path.join(ROOT, "node_modules/@node-llama-cpp", plat)]) {
-  try { createRequire(path.join(ROOT, "package.json")).resolve(`@node-llama-cpp/${plat}`); } catch { /* folder probe below */ }
-  const d = path.join(pkg, "bins", plat);
-  if (existsSync(path.join(d, "libllama.v0.5.0.so"))) lib = d;
-}
-if (!lib) { console.log(`SKIP: no prebuilt libllama for ${plat}`); process.exit(0); }
 const tmp = mkdtempSync(path.join(tmpdir(), "ts-bench-iq-file-"));
-const exe = path.join(tmp, "llama-quantize-ref");
-const cc = spawnSync("c++", ["-std=c++17", "-O1", "-o", exe, path.join(ROOT, "test/tools/llama-quantize-ref.cpp"), `-L${lib}`, "-l:libllama.v0.5.0.so", "-l:libllama-common.so", `-Wl,-rpath,${lib}`], { encoding: "utf8" });
-if (cc.status !== 0) { console.log(`SKIP: cannot compile the harness: ${cc.stderr || cc.error}`); process.exit(0); }
-const timed = (cmd) => {
-  const r = spawnSync("/usr/bin/time", ["-f", "TIME %e %U %S %M", ...cmd], { encoding: "utf8", cwd: ROOT, maxBuffer: 256 << 20 });
-  const m = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(r.stderr);
-  if (r.status !== 0 || !m) throw new Error(`${cmd.join(" ")} failed:\n${r.stderr.slice(-3000)}`);
-  return { wall: +m[1], user: +m[2], sys: +m[3], cpu: +m[2] + +m[3], maxRssMiB: Math.round(+m[4] / 1024) };
-};
-// Input model + imatrix, written by a small tsx script from src/.
-const input = path.join(tmp, "synthetic-F32.gguf"), im = path.join(tmp, "im.dat");
-const gen = path.join(tmp, "gen.mts");
-writeFileSync(gen, `
-import { init, syntheticModel, quantizeModel, encodeLegacyImatrix } from ${JSON.stringify(path.join(ROOT, "src/index.ts"))};
-import { openFileSink } from ${JSON.stringify(path.join(ROOT, "src/formats/source.ts"))};
-import { writeFileSync } from "node:fs";
-const e = await init({ threads: 2 });
-const m = syntheticModel(${JSON.stringify({ ...dims, seed: 9 })});
-await quantizeModel(e, m, await openFileSink(${JSON.stringify(input)}), { ftype: "F32", order: "input", stats: false });
-let s = 5; const rnd = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
-const map = new Map();
-for (const t of m.tensors) if (t.ne.length > 1) map.set(t.name, Float32Array.from({ length: t.ne[0] }, () => 0.01 + rnd() * rnd() * 5));
-writeFileSync(${JSON.stringify(im)}, encodeLegacyImatrix(map, { chunkCount: 10, dataset: "synthetic" }));
-console.log(m.tensors.reduce((a, t) => a + t.ne.reduce((x, y) => x * y, 1), 0));
-e.dispose();
-`);
-const g = spawnSync(process.execPath, ["--import", "tsx", gen], { encoding: "utf8", cwd: ROOT });
-if (g.status !== 0) throw new Error(g.stderr);
-const params = +g.stdout.trim().split("\n").pop();
+const exe = buildLlamaQuantizeRef(tmp);
+if (!exe) { rmSync(tmp, { recursive: true, force: true }); process.exit(0); }
+// Input model + legacy .dat imatrix (bench/_llama-ref.mjs).
+const { input, im, params } = writeSyntheticInput(tmp, dims);
 console.log(`input: synthetic llama ${JSON.stringify(dims)}, ${(params / 1e6).toFixed(1)}M parameters, ${(statSync(input).size / 2 ** 20).toFixed(0)} MiB F32`);
 const cliOf = (root) => [process.execPath, "--import", "tsx", path.join(root, "src/cli/main.ts")];
 const cli = cliOf(arg("--root", ROOT)), baseRoot = arg("--base-root", null);
