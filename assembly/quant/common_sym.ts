@@ -220,36 +220,18 @@ export function make_qx_quants_x4(n: i32, nmax: i32, xt: usize, wt: usize, Lt: u
     let sx0 = f32x4.splat(0), s20 = f32x4.splat(0);
     let sx1 = f32x4.splat(0), s21 = f32x4.splat(0);
     let sx2 = f32x4.splat(0), s22 = f32x4.splat(0);
-    if (k < 3) {
-      // is < 0: |iscale * x| <= nmax - 0.1 (+ rounding) < nmax + 0.5, so round() >= -nmax and only
-      // the upper clamp can act (the lower one is the identity: same codes, one op less)
-      for (let i = 0; i < n; i++) {
-        const o = <usize>i << 4;
-        const xi = v128.load(xt + o), wx = v128.load(WX4 + o), w = v128.load(W4 + o);
-        const l0 = f32x4.pmin(hi, f32x4.nearest(f32x4.mul(is0, xi)));
-        const l1 = f32x4.pmin(hi, f32x4.nearest(f32x4.mul(is1, xi)));
-        const l2 = f32x4.pmin(hi, f32x4.nearest(f32x4.mul(is2, xi)));
-        sx0 = f32x4.add(sx0, f32x4.mul(wx, l0));
-        sx1 = f32x4.add(sx1, f32x4.mul(wx, l1));
-        sx2 = f32x4.add(sx2, f32x4.mul(wx, l2));
-        s20 = f32x4.add(s20, f32x4.mul(f32x4.mul(w, l0), l0));
-        s21 = f32x4.add(s21, f32x4.mul(f32x4.mul(w, l1), l1));
-        s22 = f32x4.add(s22, f32x4.mul(f32x4.mul(w, l2), l2));
-      }
-    } else {
-      for (let i = 0; i < n; i++) {
-        const o = <usize>i << 4;
-        const xi = v128.load(xt + o), wx = v128.load(WX4 + o), w = v128.load(W4 + o);
-        const l0 = f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(is0, xi))));
-        const l1 = f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(is1, xi))));
-        const l2 = f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(is2, xi))));
-        sx0 = f32x4.add(sx0, f32x4.mul(wx, l0));
-        sx1 = f32x4.add(sx1, f32x4.mul(wx, l1));
-        sx2 = f32x4.add(sx2, f32x4.mul(wx, l2));
-        s20 = f32x4.add(s20, f32x4.mul(f32x4.mul(w, l0), l0));
-        s21 = f32x4.add(s21, f32x4.mul(f32x4.mul(w, l1), l1));
-        s22 = f32x4.add(s22, f32x4.mul(f32x4.mul(w, l2), l2));
-      }
+    for (let i = 0; i < n; i++) {
+      const o = <usize>i << 4;
+      const xi = v128.load(xt + o), wx = v128.load(WX4 + o), w = v128.load(W4 + o);
+      const l0 = f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(is0, xi))));
+      const l1 = f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(is1, xi))));
+      const l2 = f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(is2, xi))));
+      sx0 = f32x4.add(sx0, f32x4.mul(wx, l0));
+      sx1 = f32x4.add(sx1, f32x4.mul(wx, l1));
+      sx2 = f32x4.add(sx2, f32x4.mul(wx, l2));
+      s20 = f32x4.add(s20, f32x4.mul(f32x4.mul(w, l0), l0));
+      s21 = f32x4.add(s21, f32x4.mul(f32x4.mul(w, l1), l1));
+      s22 = f32x4.add(s22, f32x4.mul(f32x4.mul(w, l2), l2));
     }
     for (let c = 0; c < 3; c++) {
       sumlx = c == 0 ? sx0 : c == 1 ? sx1 : sx2;
