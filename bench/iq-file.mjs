@@ -5,7 +5,11 @@
 // /usr/bin/time (wall, user, sys seconds), one after the other per ftype so machine load hits both
 // alike. Compares CPU time (user + sys) and checks the two files are byte-identical.
 // Usage: node bench/iq-file.mjs [--ftypes IQ2_XS,IQ3_M,IQ4_XS] [--layers 12] [--embd 768] [--ff 2048] [--vocab 16384]
-//        [--root DIR] [--base-root DIR]
+//        [--root DIR] [--base-root DIR] [--cli dist|src] [--stats] [--out bench/iq-file.json]
+// --cli: dist (default: the published bundle dist/cli.js of each tree, as bench/vs-llama.mjs runs it; a
+// tree without dist/cli.js falls back to src under tsx) or src (src/cli/main.ts under tsx: ~1.1 s more
+// start-up per process). --stats: tensorshrink also measures per-tensor SQNR (default --no-stats, as
+// llama.cpp measures nothing).
 // --root: the tensorshrink tree whose CLI runs (default this one; a snapshot with src/ and
 // build/tensorshrink.wasm keeps a long run independent of rebuilds here). --base-root: a second tree
 // (e.g. the previous kernels) run right after, per ftype: llama.cpp, base, new, so a before/after
@@ -27,7 +31,11 @@ if (!exe) { rmSync(tmp, { recursive: true, force: true }); process.exit(0); }
 // Input model + legacy .dat imatrix (bench/_llama-ref.mjs).
 const { input, im, params } = writeSyntheticInput(tmp, dims);
 console.log(`input: synthetic llama ${JSON.stringify(dims)}, ${(params / 1e6).toFixed(1)}M parameters, ${(statSync(input).size / 2 ** 20).toFixed(0)} MiB F32`);
-const cliOf = (root) => [process.execPath, "--import", "tsx", path.join(root, "src/cli/main.ts")];
+const cliKind = arg("--cli", "dist");
+const statsArgs = process.argv.includes("--stats") ? [] : ["--no-stats"];
+const cliOf = (root) => cliKind === "dist" && existsSync(path.join(root, "dist/cli.js"))
+  ? [process.execPath, path.join(root, "dist/cli.js")]
+  : [process.execPath, "--import", "tsx", path.join(root, "src/cli/main.ts")];
 const cli = cliOf(arg("--root", ROOT)), baseRoot = arg("--base-root", null);
 const records = [];
 try {
@@ -37,20 +45,20 @@ try {
     const l = timed([exe, input, ref, String(ids[f]), "1", "--imatrix", im]);
     let base = null, baseIdentical = null;
     if (baseRoot) {
-      base = timed([...cliOf(baseRoot), "quantize", input, mine, f, "--imatrix", im, "--threads", "1", "--json"]);
+      base = timed([...cliOf(baseRoot), "quantize", input, mine, f, "--imatrix", im, "--threads", "1", "--json", ...statsArgs]);
       baseIdentical = readFileSync(ref).equals(readFileSync(mine));
       rmSync(mine);
     }
-    const o = timed([...cli, "quantize", input, mine, f, "--imatrix", im, "--threads", "1", "--json"]);
+    const o = timed([...cli, "quantize", input, mine, f, "--imatrix", im, "--threads", "1", "--json", ...statsArgs]);
     const identical = readFileSync(ref).equals(readFileSync(mine));
-    const rec = { ftype: f, params, dims, llamaCpp: l, tensorshrink: o, cpuRatio: +(o.cpu / l.cpu).toFixed(2), identical, loadavg: loadavg().map((x) => +x.toFixed(1)), cpu: cpus()[0]?.model, date: new Date().toISOString() };
+    const rec = { ftype: f, params, dims, cli: cli.slice(1).join(" "), stats: statsArgs.length === 0, llamaCpp: l, tensorshrink: o, cpuRatio: +(o.cpu / l.cpu).toFixed(2), identical, loadavg: loadavg().map((x) => +x.toFixed(1)), cpu: cpus()[0]?.model, date: new Date().toISOString() };
     if (base) Object.assign(rec, { base, baseCpuRatio: +(base.cpu / l.cpu).toFixed(2), baseIdentical });
     records.push(rec);
     console.log(`${f}: llama.cpp cpu ${l.cpu.toFixed(1)} s (wall ${l.wall} s),${base ? ` base cpu ${base.cpu.toFixed(1)} s (${rec.baseCpuRatio}x, identical ${baseIdentical}),` : ""} tensorshrink cpu ${o.cpu.toFixed(1)} s (wall ${o.wall} s), ratio ${rec.cpuRatio}x, byte-identical ${identical}`);
     rmSync(ref); rmSync(mine);
   }
 } finally {
-  const out = path.join(ROOT, "bench/iq-file.json");
+  const out = path.resolve(ROOT, arg("--out", "bench/iq-file.json"));
   const prev = existsSync(out) ? JSON.parse(readFileSync(out, "utf8")) : [];
   writeFileSync(out, JSON.stringify([...prev, ...records], null, 1) + "\n");
   rmSync(tmp, { recursive: true, force: true });
