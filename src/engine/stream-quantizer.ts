@@ -1,7 +1,8 @@
 // The streaming form of engine.quantize: push chunks of any size, whole rows are quantized as they
 // complete (engine.createQuantizer / engine.quantizeStream).
 import { TensorshrinkError } from "../errors";
-import type { Engine, QuantizeOptions } from "./engine";
+import type { EngineQuantize as Engine } from "./engine-quantize";
+import type { QuantizeOptions } from "./engine-types";
 import { describe } from "./engine-checks";
 import { concatBytes } from "../formats/bytes";
 

@@ -1,5 +1,5 @@
 import { TensorshrinkError } from "../errors";
-import type { Engine } from "./engine";
+import type { EngineCore as Engine } from "./engine-core";
 
 /**
  * A Float32 tensor stored in wasm memory (4 bytes per value). Views are re-taken on every access,
