@@ -6,8 +6,9 @@
 import { TensorshrinkError } from "../errors";
 import { findGgmlType } from "./ggml-types";
 import type { ByteSource } from "./source";
-import { decodeShortUtf8, SHORT_UTF8 } from "./utf8-short";
-import { GGUF_TYPE, GGUF_TYPE_NAMES, GGUF_MAGIC, GGML_MAX_DIMS, GGML_MAX_NAME, GGUF_DEFAULT_ALIGNMENT, ggufRawArrays, type GgufArray, type GgufFile, type GgufKV, type GgufReadLimits, type GgufTensorInfo, type GgufValue, type GgufValueType } from "./gguf-types";
+import { decodeShortUtf8, isWellFormedUtf8, SHORT_UTF8 } from "./utf8-short";
+import { decodeStringTable } from "./gguf-strings";
+import { GGUF_TYPE, GGUF_TYPE_NAMES, GGUF_MAGIC, GGML_MAX_DIMS, GGML_MAX_NAME, GGUF_DEFAULT_ALIGNMENT, ggufRawArrays, type GgufArray, type GgufRawArray, type GgufStringTable, type GgufFile, type GgufKV, type GgufReadLimits, type GgufTensorInfo, type GgufValue, type GgufValueType } from "./gguf-types";
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const MAX_SAFE_BIG = BigInt(MAX_SAFE);
@@ -94,6 +95,9 @@ class Cursor {
   u64() { return this.dv.getBigUint64(this.o(8), true); }
   i64() { return this.dv.getBigInt64(this.o(8), true); }
   bytes(n: number) { const r = this.o(n); return this.buf.subarray(r, r + n); }
+  /** The current window and pos's index in it (for scanning bytes in place; then advance pos). */
+  get window(): Uint8Array { return this.buf; }
+  get rel(): number { return this.pos - this.bufStart; }
 }
 
 const ELEM_SIZE = [1, 1, 2, 2, 4, 4, 4, 1, 8, 12, 8, 8, 8]; // minimal encoded size per type
@@ -176,8 +180,16 @@ const NUMBER_VIEWS: Partial<Record<number, { new (b: ArrayBuffer, o: number, n: 
 };
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/** Arrays of at least this many scalars or strings keep their encoded bytes (ggufRawArrays). */
+/**
+ * Top-level arrays of at least this many scalars or strings keep their encoded bytes (ggufRawArrays)
+ * and are decoded lazily: `items` is made from the bytes the first time it is read. Every check the
+ * eager path makes still happens while reading (string lengths against the limit and the file end,
+ * well-formed UTF-8), with the same errors at the same byte offsets.
+ */
 const RAW_ARRAY_ITEMS = 64;
+
+/** What readArrayBody found for a lazily decoded array: its count and, for strings, their offsets. */
+interface LazyBody { lazy: true; itemType: number; count: number; starts?: Float64Array; lens?: Uint32Array }
 
 async function readArray(c: Cursor, lim: Lim, depth: number, key: string): Promise<GgufArray> {
   const at = c.pos;
@@ -185,15 +197,99 @@ async function readArray(c: Cursor, lim: Lim, depth: number, key: string): Promi
   // a top-level array is recorded as it is read: its bytes are kept only when it is long enough
   const recording = depth === 1;
   if (recording) c.record();
-  const a = await readArrayBody(c, lim, depth, key, at);
-  if (recording) {
-    const bytes = c.recorded();
-    if (a.itemType !== 9 && a.items.length >= RAW_ARRAY_ITEMS) ggufRawArrays.set(a, { bytes, itemType: a.itemType, items: a.items.slice() });
-  }
+  const a = await readArrayBody(c, lim, depth, key, at, recording);
+  if (!recording) return a as GgufArray;
+  const bytes = c.recorded();
+  if ("lazy" in a) return lazyArray(bytes, a);
+  if (a.itemType !== 9 && a.items.length >= RAW_ARRAY_ITEMS) ggufRawArrays.set(a, { bytes, itemType: a.itemType, count: a.items.length, items: a.items.slice() });
   return a;
 }
 
-async function readArrayBody(c: Cursor, lim: Lim, depth: number, key: string, at: number): Promise<GgufArray> {
+/**
+ * A GgufArray whose `items` is decoded from `bytes` on first read (then a plain writable property);
+ * assigning `items` before that replaces them (and the writer re-encodes them).
+ */
+function lazyArray(bytes: Uint8Array, body: LazyBody): GgufArray {
+  const strings: GgufStringTable | undefined = body.starts && body.lens ? { bytes, starts: body.starts, lens: body.lens } : undefined;
+  const raw: GgufRawArray = { bytes, itemType: body.itemType, count: body.count, items: null, ...(strings ? { strings } : {}) };
+  const a = { itemType: body.itemType as GgufValueType } as { itemType: GgufValueType; items: GgufValue[] };
+  const settle = (items: GgufValue[]) => Object.defineProperty(a, "items", { value: items, writable: true, enumerable: true, configurable: true });
+  Object.defineProperty(a, "items", {
+    enumerable: true,
+    configurable: true,
+    get() {
+      const items = strings ? decodeStringTable(strings) : decodeNumbers(bytes, body.itemType, body.count);
+      raw.items = items.slice();
+      settle(items);
+      return items;
+    },
+    set(v: GgufValue[]) {
+      ggufRawArrays.delete(a);
+      settle(v);
+    },
+  });
+  ggufRawArrays.set(a, raw);
+  return a;
+}
+
+/** The elements of an encoded number array (12 header bytes: element type u32, count u64). */
+function decodeNumbers(bytes: Uint8Array, itemType: number, n: number): GgufValue[] {
+  const items: GgufValue[] = new Array(n);
+  const es = ELEM_SIZE[itemType]!;
+  const View = LITTLE_ENDIAN ? NUMBER_VIEWS[itemType] : undefined;
+  if (View) {
+    const v = new View(bytes.slice(12, 12 + n * es).buffer, 0, n);
+    for (let i = 0; i < n; i++) items[i] = v[i]!;
+    return items;
+  }
+  const dv = new DataView(bytes.buffer, bytes.byteOffset + 12, n * es);
+  for (let i = 0; i < n; i++) {
+    const o = i * es;
+    switch (itemType) {
+      case 0: items[i] = dv.getUint8(o); break;
+      case 1: items[i] = dv.getInt8(o); break;
+      case 2: items[i] = dv.getUint16(o, true); break;
+      case 3: items[i] = dv.getInt16(o, true); break;
+      case 4: items[i] = dv.getUint32(o, true); break;
+      case 5: items[i] = dv.getInt32(o, true); break;
+      case 6: items[i] = dv.getFloat32(o, true); break;
+      case 10: items[i] = dv.getBigUint64(o, true); break;
+      case 11: items[i] = dv.getBigInt64(o, true); break;
+      case 12: items[i] = dv.getFloat64(o, true); break;
+    }
+  }
+  return items;
+}
+
+/**
+ * Reads past the strings of a string array, checking each as readString does (length within the
+ * limit and the file, well-formed UTF-8) and recording where each one is; any string that fails a
+ * check is read again by readString, which throws its error.
+ */
+async function scanStrings(c: Cursor, lim: Lim, key: string, n: number, at: number): Promise<LazyBody> {
+  const starts = new Float64Array(n), lens = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    const sAt = c.pos;
+    if (!c.has(8)) await c.ensure(8, `the length of value of ${key}[${i}]`);
+    const lo = c.u32(), hi = c.u32();
+    const len = hi * 4294967296 + lo;
+    if (len > lim.maxStringBytes || len > c.remaining) {
+      c.pos = sAt;
+      await readString(c, lim, `value of ${key}[${i}]`); // throws: over the limit, or past the end of the file
+    }
+    if (!c.has(len)) await c.ensure(len, `value of ${key}[${i}]`);
+    if (!isWellFormedUtf8(c.window, c.rel, len)) {
+      c.pos = sAt;
+      await readString(c, lim, `value of ${key}[${i}]`); // throws: invalid UTF-8
+    }
+    starts[i] = sAt + 8 - at;
+    lens[i] = len;
+    c.pos += len;
+  }
+  return { lazy: true, itemType: 8, count: n, starts, lens };
+}
+
+async function readArrayBody(c: Cursor, lim: Lim, depth: number, key: string, at: number, lazyOk = false): Promise<GgufArray | LazyBody> {
   await c.ensure(12, `array header of ${key}`);
   const itemType = c.u32();
   if (itemType > 12) throw fmt(at, `key ${key}: unknown array element type ${itemType}`, { key, valueType: itemType });
@@ -202,7 +298,9 @@ async function readArrayBody(c: Cursor, lim: Lim, depth: number, key: string, at
   const n = Number(count);
   const minBytes = n * ELEM_SIZE[itemType]!;
   if (minBytes > c.remaining) throw trunc(at + 4, `key ${key}: array of ${n} elements needs at least ${minBytes} bytes but the file ends at byte ${c.src.size}`, { key, count: n, end: c.src.size });
-  const items: GgufValue[] = new Array(n);
+  const lazy = lazyOk && n >= RAW_ARRAY_ITEMS && itemType !== 9 && itemType !== 7;
+  if (lazy && itemType === 8) return scanStrings(c, lim, key, n, at);
+  const items: GgufValue[] = new Array(lazy ? 0 : n);
   if (itemType === 8) {
     for (let i = 0; i < n; i++) items[i] = readShortStringSync(c, lim) ?? (await readString(c, lim, `value of ${key}[${i}]`));
   } else if (itemType === 9 || itemType === 7) {
@@ -214,6 +312,11 @@ async function readArrayBody(c: Cursor, lim: Lim, depth: number, key: string, at
     while (i < n) {
       const k = Math.min(per, n - i);
       await c.ensure(k * es, `elements of ${key}`);
+      if (lazy) {
+        c.pos += k * es; // decoded from the recorded bytes when items is first read
+        i += k;
+        continue;
+      }
       const View = LITTLE_ENDIAN ? NUMBER_VIEWS[itemType] : undefined;
       if (View) {
         // one copy into an aligned typed array instead of a DataView call per element
@@ -235,6 +338,7 @@ async function readArrayBody(c: Cursor, lim: Lim, depth: number, key: string, at
       }
     }
   }
+  if (lazy) return { lazy: true, itemType, count: n };
   return { itemType: itemType as GgufValueType, items };
 }
 
