@@ -12,7 +12,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, t
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { init, syntheticModel, quantizeModel, openModel, checkLlamaVocab, encodeGgufHeader, TensorshrinkError } from "../src/index";
+import { init, syntheticModel, quantizeModel, openModel, checkLlamaVocab, encodeGgufHeader, ggufKV, ggufArray, TensorshrinkError } from "../src/index";
 import { openFileSink, openFileSource, memorySource } from "../src/formats/source";
 import { readGguf, ggufArrayLength, ggufStringTable, type GgufArray } from "../src/formats/gguf";
 import { ggufRawArrays } from "../src/formats/gguf-types";
@@ -151,6 +151,28 @@ test("invalid UTF-8, an over-long string and a truncated vocabulary are refused 
   assert.is(e3.code, "E_TRUNCATED");
   assert.match(e3.message, /tokenizer\.ggml\.tokens\[350\]/);
   assert.ok(statSync(cut).size === at + 2);
+});
+
+test("string arrays with a token of 128+ bytes; errors in file order (invalid UTF-8 before a later truncation)", async () => {
+  const toks = Array.from({ length: 100 }, (_v, i) => (i === 70 ? "x".repeat(200) : i === 71 ? "\u00e9\u4e2d\u{1F600}" : `tok${i}`));
+  const h = new Uint8Array(encodeGgufHeader([ggufKV("tokenizer.ggml.tokens", "arr", ggufArray("str", toks))], []).header);
+  const g = await readGguf(memorySource(h, "long.gguf"));
+  assert.equal((g.metadata[0]!.value as GgufArray).items, toks);
+  const at70 = Buffer.from(h).indexOf(Buffer.from("x".repeat(200)));
+  const at20 = Buffer.from(h).indexOf(Buffer.from("tok20"));
+  const b1 = h.slice();
+  b1[at70 + 150] = 0xc3; // a lead byte followed by 'x': invalid
+  const e1 = await errorOf(readGguf(memorySource(b1, "bad70.gguf")));
+  assert.is(e1.message, `E_FORMAT: value of tokenizer.ggml.tokens[70]: invalid UTF-8 (at byte offset ${at70})`);
+  b1[at20 + 1] = 0x80; // and an earlier one: a lone continuation byte
+  const e2 = await errorOf(readGguf(memorySource(b1, "bad20.gguf")));
+  assert.is(e2.message, `E_FORMAT: value of tokenizer.ggml.tokens[20]: invalid UTF-8 (at byte offset ${at20})`);
+  const e3 = await errorOf(readGguf(memorySource(b1.subarray(0, at70 + 10), "cut.gguf")));
+  assert.is(e3.code, "E_FORMAT", "the invalid token 20 comes before the truncation in token 70");
+  assert.match(e3.message, /tokens\[20\]: invalid UTF-8/);
+  const e4 = await errorOf(readGguf(memorySource(h.subarray(0, at70 + 10), "cut2.gguf")));
+  assert.is(e4.code, "E_TRUNCATED");
+  assert.match(e4.message, /tokens\[70\]/);
 });
 
 test("ByteStringIndex = a Map of the decoded strings (first duplicate pair, membership), with collisions and non-ASCII", () => {

@@ -68,6 +68,14 @@ class Cursor {
   }
   /** Starts recording the bytes consumed from here on (the reads stay the same). */
   record() { this.rec = []; this.recPos = this.pos; }
+  /** The bytes consumed since record(), in one array, recording on (for error paths). */
+  recordedSoFar(): Uint8Array {
+    const parts = [...this.rec!, this.buf.subarray(this.recPos - this.bufStart, this.pos - this.bufStart)];
+    const out = new Uint8Array(parts.reduce((a, p) => a + p.byteLength, 0));
+    let o = 0;
+    for (const p of parts) { out.set(p, o); o += p.byteLength; }
+    return out;
+  }
   /** Stops recording: the bytes consumed since record(), in one array. */
   recorded(): Uint8Array {
     this.keep();
@@ -97,7 +105,8 @@ class Cursor {
   bytes(n: number) { const r = this.o(n); return this.buf.subarray(r, r + n); }
   /** The current window and pos's index in it (for scanning bytes in place; then advance pos). */
   get window(): Uint8Array { return this.buf; }
-  get rel(): number { return this.pos - this.bufStart; }
+  /** The file offset of window[0]. */
+  get windowStart(): number { return this.bufStart; }
 }
 
 const ELEM_SIZE = [1, 1, 2, 2, 4, 4, 4, 1, 8, 12, 8, 8, 8]; // minimal encoded size per type
@@ -189,7 +198,7 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const RAW_ARRAY_ITEMS = 64;
 
 /** What readArrayBody found for a lazily decoded array: its count and, for strings, their offsets. */
-interface LazyBody { lazy: true; itemType: number; count: number; starts?: Float64Array; lens?: Uint32Array }
+interface LazyBody { lazy: true; itemType: number; count: number; starts?: Float64Array; lens?: Uint32Array; maxLen?: number }
 
 async function readArray(c: Cursor, lim: Lim, depth: number, key: string): Promise<GgufArray> {
   const at = c.pos;
@@ -200,7 +209,10 @@ async function readArray(c: Cursor, lim: Lim, depth: number, key: string): Promi
   const a = await readArrayBody(c, lim, depth, key, at, recording);
   if (!recording) return a as GgufArray;
   const bytes = c.recorded();
-  if ("lazy" in a) return lazyArray(bytes, a);
+  if ("lazy" in a) {
+    if (a.itemType === 8) checkUtf8(key, bytes, a, at);
+    return lazyArray(bytes, a);
+  }
   if (a.itemType !== 9 && a.items.length >= RAW_ARRAY_ITEMS) ggufRawArrays.set(a, { bytes, itemType: a.itemType, count: a.items.length, items: a.items.slice() });
   return a;
 }
@@ -262,31 +274,83 @@ function decodeNumbers(bytes: Uint8Array, itemType: number, n: number): GgufValu
 }
 
 /**
- * Reads past the strings of a string array, checking each as readString does (length within the
- * limit and the file, well-formed UTF-8) and recording where each one is; any string that fails a
- * check is read again by readString, which throws its error.
+ * Reads past the strings of a string array, recording where each one is, with the checks readString
+ * makes (length within the limit and the file, well-formed UTF-8) and its errors, in file order.
+ * The walk over the length fields is a sync loop over the read window (walkStrings: V8 does not
+ * optimize a long loop inside an async function while it runs, so the 16384 iterations of a
+ * vocabulary ran interpreted, ~40 ms cold); UTF-8 is checked after it by one native TextDecoder pass
+ * over all the strings' bytes when every string is shorter than 128 bytes (the length fields are then
+ * ASCII bytes, so the whole run is well-formed exactly when every string is), else string by string.
  */
 async function scanStrings(c: Cursor, lim: Lim, key: string, n: number, at: number): Promise<LazyBody> {
   const starts = new Float64Array(n), lens = new Uint32Array(n);
-  for (let i = 0; i < n; i++) {
-    const sAt = c.pos;
+  const st = new Float64Array([c.pos, 0]); // [next string's file offset, longest string so far]
+  /** Throws the error readString gives for string i (at file offset sAt), after any invalid UTF-8 before it. */
+  const fail = async (i: number, sAt: number): Promise<never> => {
+    c.pos = sAt;
+    checkUtf8Each(key, starts, lens, i, at, c.recordedSoFar());
+    await readString(c, lim, `value of ${key}[${i}]`);
+    throw fmt(sAt, `value of ${key}[${i}]: unreadable`); // not reached: readString threw
+  };
+  const size = c.src.size;
+  let i = 0;
+  for (;;) {
+    i = walkStrings(c.window, c.windowStart, st, i, n, starts, lens, at, lim.maxStringBytes, size);
+    if (i >= n) break;
+    // string i is not all in the window, or fails a check
+    const p = st[0]!;
+    c.pos = p;
+    if (p + 8 > size) await fail(i, p);
     if (!c.has(8)) await c.ensure(8, `the length of value of ${key}[${i}]`);
-    const lo = c.u32(), hi = c.u32();
-    const len = hi * 4294967296 + lo;
-    if (len > lim.maxStringBytes || len > c.remaining) {
-      c.pos = sAt;
-      await readString(c, lim, `value of ${key}[${i}]`); // throws: over the limit, or past the end of the file
-    }
-    if (!c.has(len)) await c.ensure(len, `value of ${key}[${i}]`);
-    if (!isWellFormedUtf8(c.window, c.rel, len)) {
-      c.pos = sAt;
-      await readString(c, lim, `value of ${key}[${i}]`); // throws: invalid UTF-8
-    }
-    starts[i] = sAt + 8 - at;
-    lens[i] = len;
-    c.pos += len;
+    const len = Number(c.u64());
+    c.pos = p;
+    if (!(len <= lim.maxStringBytes && len <= size - p - 8)) await fail(i, p);
+    await c.ensure(8 + len, `value of ${key}[${i}]`);
   }
-  return { lazy: true, itemType: 8, count: n, starts, lens };
+  c.pos = st[0]!;
+  return { lazy: true, itemType: 8, count: n, starts, lens, maxLen: st[1]! };
+}
+
+/**
+ * The sync part of scanStrings: strings i.. that are whole in `buf` (file offset `base`) and pass the
+ * length checks; returns the first string that is not (n when all are done), st = [offset, longest].
+ */
+function walkStrings(buf: Uint8Array, base: number, st: Float64Array, i: number, n: number, starts: Float64Array, lens: Uint32Array, at: number, maxBytes: number, size: number): number {
+  let p = st[0]!, maxLen = st[1]!;
+  const end = base + buf.length;
+  for (; i < n; i++) {
+    if (p + 8 > end) break;
+    const r = p - base;
+    const hi = buf[r + 4]! | buf[r + 5]! | buf[r + 6]! | buf[r + 7]!;
+    if (hi !== 0) break; // >= 4 GiB: over any limit, the caller reports it
+    const len = (buf[r]! | (buf[r + 1]! << 8) | (buf[r + 2]! << 16)) + buf[r + 3]! * 16777216;
+    const s = p + 8;
+    if (len > maxBytes || len > size - s || s + len > end) break;
+    starts[i] = s - at;
+    lens[i] = len;
+    if (len > maxLen) maxLen = len;
+    p = s + len;
+  }
+  st[0] = p;
+  st[1] = maxLen;
+  return i;
+}
+
+const utf8Check = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** Checks the UTF-8 of a scanned string array (see scanStrings); throws readString's error for the first bad string. */
+function checkUtf8(key: string, bytes: Uint8Array, body: LazyBody, at: number): void {
+  if (body.maxLen! < 128) {
+    try { utf8Check.decode(bytes.subarray(12)); return; } catch { /* find which one below */ }
+  }
+  checkUtf8Each(key, body.starts!, body.lens!, body.count, at, bytes);
+}
+
+/** Checks strings 0..end-1 one by one in `bytes` (the array's bytes from its start at file offset `at`). */
+function checkUtf8Each(key: string, starts: Float64Array, lens: Uint32Array, end: number, at: number, bytes: Uint8Array): void {
+  for (let i = 0; i < end; i++) {
+    if (!isWellFormedUtf8(bytes, starts[i]!, lens[i]!)) throw fmt(at + starts[i]!, `value of ${key}[${i}]: invalid UTF-8`);
+  }
 }
 
 async function readArrayBody(c: Cursor, lim: Lim, depth: number, key: string, at: number, lazyOk = false): Promise<GgufArray | LazyBody> {
