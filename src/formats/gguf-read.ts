@@ -409,7 +409,10 @@ async function readArrayBody(c: Cursor, lim: Lim, depth: number, key: string, at
 /**
  * Read and validate a GGUF header (key/values and tensor infos) without reading tensor data.
  * Memory used is bounded by the header's real content (plus one 64 KiB window); every declared
- * count and length is checked against `limits` and the file size first.
+ * count and length is checked against `limits` and the file size first. A top-level array of 64 or
+ * more items (a vocabulary: tokens, scores, token types, merges) keeps its encoded bytes and decodes
+ * `items` the first time it is read (all its strings are checked while reading: lengths, bounds,
+ * well-formed UTF-8); {@link ggufArrayLength} counts without decoding.
  * @throws TensorshrinkError `E_FORMAT` (bad magic/version, unknown value or ggml type, duplicate key or
  *   tensor name, bad UTF-8, misaligned or overlapping tensor data, absurd counts/dims) or `E_TRUNCATED`;
  *   `details.offset` is the byte offset of the offending field.
