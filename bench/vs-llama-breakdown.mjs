@@ -27,8 +27,10 @@ const DIST = path.join(ROOT, "dist/index.js"), CLI = path.join(ROOT, "dist/cli.j
 if (!existsSync(CLI)) { console.log("SKIP: dist/ missing (npm run build)"); process.exit(0); }
 const tmp = mkdtempSync(path.join(tmpdir(), "ts-bench-breakdown-"));
 const median = (a) => { const s = [...a].sort((x, y) => x - y); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
-const timed = (cmd) => {
-  const r = spawnSync("/usr/bin/time", ["-f", "TIME %e %U %S %M", ...cmd], { encoding: "utf8", cwd: ROOT, maxBuffer: 64 << 20 });
+const noCa = { ...process.env };
+delete noCa.NODE_EXTRA_CA_CERTS;
+const timed = (cmd, env = process.env) => {
+  const r = spawnSync("/usr/bin/time", ["-f", "TIME %e %U %S %M", ...cmd], { encoding: "utf8", cwd: ROOT, env, maxBuffer: 64 << 20 });
   const m = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(r.stderr);
   if (r.status !== 0 || !m) throw new Error(`${cmd.join(" ")} failed:\n${r.stderr.slice(-2000)}`);
   return { wall: +m[1], cpu: +m[2] + +m[3], sys: +m[3], rssMiB: Math.round(+m[4] / 1024) };
@@ -64,18 +66,22 @@ ${n >= 2 ? `const m = await ts.openModel(${JSON.stringify(input)}, e); await m.c
   const lib = path.join(ROOT, "node_modules/@node-llama-cpp", plat, "bins", plat);
   const cc = existsSync(path.join(lib, "libllama.v0.5.0.so")) ? spawnSync("c++", ["-std=c++17", "-O1", "-o", exe, path.join(ROOT, "test/tools/llama-quantize-ref.cpp"), `-L${lib}`, "-l:libllama.v0.5.0.so", "-l:libllama-common.so", `-Wl,-rpath,${lib}`], { encoding: "utf8" }) : { status: 1 };
   const out = path.join(tmp, "out.gguf");
+  // NODE_EXTRA_CA_CERTS (set on this machine to the system CA bundle): Node parses every listed
+  // certificate at start-up; the row without it is what a machine without the variable pays.
   const steps = [
     ["node -e 0", [process.execPath, "-e", "0"]],
+    ...(process.env.NODE_EXTRA_CA_CERTS ? [["node -e 0, NODE_EXTRA_CA_CERTS unset", [process.execPath, "-e", "0"], noCa]] : []),
     ["+ CLI bundle loaded (`tensorshrink --help`)", [process.execPath, CLI, "--help"]],
     ["library bundle loaded (import dist/index.js)", stage(0)],
     ["+ init (wasm compile + instantiate)", stage(1)],
     ["+ openModel (GGUF header parsed, vocabulary checked)", stage(2)],
     [`CLI quantize ${ftype} --threads 1 --no-stats`, [process.execPath, CLI, "quantize", input, out, ftype, "--threads", "1", "--no-stats", "--json"]],
+    ...(process.env.NODE_EXTRA_CA_CERTS ? [[`CLI quantize ${ftype} --threads 1 --no-stats, NODE_EXTRA_CA_CERTS unset`, [process.execPath, CLI, "quantize", input, out, ftype, "--threads", "1", "--no-stats", "--json"], noCa]] : []),
     ...(cc.status === 0 && FTYPE_ID[ftype] ? [[`llama.cpp llama_model_quantize ${ftype}, 1 thread`, [exe, input, out, String(FTYPE_ID[ftype]), "1"]]] : []),
   ];
   const runs = steps.map(() => []);
   if (process.argv.includes("--only-inproc") || process.argv.includes("--only-scaling")) steps.length = 0;
-  for (let r = 0; r < reps; r++) steps.forEach(([, cmd], i) => { runs[i].push(timed(cmd)); if (existsSync(out)) rmSync(out); });
+  for (let r = 0; r < reps; r++) steps.forEach(([, cmd, env], i) => { runs[i].push(timed(cmd, env)); if (existsSync(out)) rmSync(out); });
   const load = loadavg()[0].toFixed(1);
   console.log(`\nA. child processes, ${reps} alternating rounds, medians (input ${inMiB.toFixed(0)} MiB F32, load ${load}):\n`);
   console.log("| step | CPU s | sys s | peak RSS MiB |\n|---|---:|---:|---:|");

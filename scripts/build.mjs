@@ -35,7 +35,24 @@ const common = { outDir: "dist", target: "es2022", sourcemap: false, silent: tru
 await build({ ...common, entry: { index: "src/index.ts" }, format: ["esm", "cjs"], dts: true, clean: true, platform: "neutral", esbuildPlugins: [wasmBundle("bundle")] });
 await build({ ...common, entry: { "index.workerd": "src/index.workerd.ts" }, format: ["esm"], platform: "neutral", esbuildPlugins: [wasmBundle("workerd")] });
 if (existsSync(path.join(root, "src/cli/main.ts"))) {
-  await build({ ...common, entry: { cli: "src/cli/main.ts" }, format: ["esm"], platform: "node", esbuildPlugins: [wasmBundle("bundle")], banner: { js: "#!/usr/bin/env node" } });
+  // The CLI is three files: dist/cli.js (argument parsing and help, ~20 KB) imports
+  // dist/cli-commands.js (quantize, inspect, demo) or dist/cli-more.js (the other commands) when a
+  // command runs, so `tensorshrink quantize` neither compiles nor initializes the tokenizer,
+  // evaluation, pruning, low-rank, teacher or web modules. Each of the two is one self-contained
+  // bundle: esbuild's code splitting made ~20 chunks of which quantize loaded 14-21, and the module
+  // resolution + link per chunk cost more than it saved (bench/VS-LLAMA.md "Process start-up").
+  // All three stay in dist/ itself: the web command finds dist/web beside the running module.
+  const cliParts = {
+    name: "cli-parts",
+    setup(b) {
+      b.onResolve({ filter: /^\.\/(commands|more)$/ }, (args) => (args.importer.endsWith(path.join("cli", "main.ts")) ? { path: `./cli-${args.path.slice(2)}.js`, external: true } : undefined));
+    },
+  };
+  // The CLI reads dist/tensorshrink.wasm beside it (wasm-default.cli.ts) rather than inlining it, and
+  // is minified (whitespace and syntax; names kept for stack traces): less to read and compile.
+  const cli = { ...common, format: ["esm"], platform: "node", minifyWhitespace: true, minifySyntax: true };
+  await build({ ...cli, entry: { cli: "src/cli/main.ts" }, esbuildPlugins: [cliParts, wasmBundle("cli")], banner: { js: "#!/usr/bin/env node" } });
+  await build({ ...cli, entry: { "cli-commands": "src/cli/commands.ts", "cli-more": "src/cli/more.ts" }, esbuildPlugins: [wasmBundle("cli")] });
 }
 copyFileSync(path.join(root, "build/tensorshrink.wasm"), path.join(root, "dist/tensorshrink.wasm"));
 // The web app (src/web): static files in dist/web, served by `tensorshrink web` or any static host.

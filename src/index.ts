@@ -107,3 +107,6 @@ export { collectInputMeans, compensationBias, type InputMeans, type InputMeansOp
 // --- lowrank ---
 export { tokenFrequencyOrder } from "./tt/embedding";
 export { roundTtCores, ttCoreBytes, ttStoredBytes, type TtCoreType, type TtCodec } from "./tt/gguf";
+// --- BRANCH ---
+// startup (issue 15): the element count of a GGUF array value without decoding a lazily read one
+export { ggufArrayLength } from "./formats/gguf";

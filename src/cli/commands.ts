@@ -4,23 +4,20 @@ import { init } from "../engine/init";
 import type { Engine } from "../engine/engine";
 import { openFileSink, openFileSource, openSource, memorySink, checkOutputNotInput } from "../formats/source";
 import { safeText, safeJson } from "./escape";
-import { Tokenizer } from "../tokenizer/tokenizer";
 import { installSignalHandlers } from "./signals";
 import { readGguf, ggufValueToJSON } from "../formats/gguf";
-import { readSafetensors } from "../formats/safetensors";
 import { quantizeModel, type QuantizeReport, type QuantizeProgress } from "../model/quantize";
 import { parseRule, lookupFtype, FTYPES, planModel } from "../model/recipes";
 import { parseKvOverride } from "../model/kv-override";
 import { lookupType } from "../quant/types";
 import { openModel } from "../model/open";
 import { readImatrix } from "../formats/imatrix";
-import { syntheticModel } from "../model/synthetic";
 import type { Args } from "./main";
-import { eoraMethod } from "../methods/eora";
-import { writeGgufLora } from "../lowrank/adapter";
-import { adapterTypeOpt } from "./lowrank";
-import { gptqMethod } from "../methods/gptq";
+// The tokenizer (--calib), EoRA and its adapter writer (--eora), GPTQ act-order, the safetensors
+// reader (inspect) and the synthetic model (demo) are imported where they are used: the plain
+// quantize path does not load them (the CLI is split into chunks, see main.ts).
 import type { MethodSpec } from "../methods/types";
+import { adapterTypeOpt } from "./adapter-type";
 
 const one = (a: Args, k: string) => a.opts.get(k)?.at(-1);
 
@@ -223,7 +220,8 @@ export async function runQuantize(a: Args): Promise<number> {
   const actOrder = a.flags.has("--act-order");
   if (actOrder && !methodNames?.some((m) => m.toLowerCase() === "gptq")) throw new TensorshrinkError("E_RANGE", "--act-order is a GPTQ option: use it with --method gptq (or a list containing gptq)");
   // --act-order: the gptq of the list runs with act-order (static groups, see README "Calibrated quantization")
-  const methods: MethodSpec[] | undefined = methodNames?.map((m) => (actOrder && m.toLowerCase() === "gptq" ? gptqMethod({ actOrder: true }) : m));
+  const gptqMethod = actOrder ? (await import("../methods/gptq")).gptqMethod : undefined;
+  const methods: MethodSpec[] | undefined = methodNames?.map((m) => (gptqMethod && m.toLowerCase() === "gptq" ? gptqMethod({ actOrder: true }) : m));
   const eoraArg = one(a, "--eora");
   const eoraRank = eoraArg === undefined ? undefined : Number(eoraArg);
   if (eoraArg !== undefined && !(/^[0-9]{1,6}$/.test(eoraArg) && eoraRank! >= 1)) throw new TensorshrinkError("E_RANGE", `--eora takes the adapter rank (an integer >= 1), got "${safeText(eoraArg)}"`, { option: "--eora" });
@@ -268,12 +266,13 @@ export async function runQuantize(a: Args): Promise<number> {
         let text: string;
         try { text = new TextDecoder("utf-8", { fatal: true }).decode(await fs.readFile(calibPath)); }
         catch (e) { throw new TensorshrinkError("E_IO", `cannot read --calib ${safeText(calibPath)} as UTF-8 text: ${(e as Error).message}`, { file: calibPath }); }
+        const { Tokenizer } = await import("../tokenizer/tokenizer");
         const tok = Tokenizer.fromGguf({ kv: new Map(model.metadata.map((kv) => [kv.key, kv])) } as any);
         const tokens = tok.encode(text.endsWith("\n") ? text.slice(0, -1) : text, { addBos: true });
         calibration = { tokens, ctx: calibCtx, chunks: calibTokens !== undefined ? Math.max(1, Math.floor(calibTokens / calibCtx)) : undefined, dataset: calibPath };
       }
       // --eora R: the EoRA method wraps the first tensor method (default rtn); its factors become the adapter below
-      const eora = eoraRank !== undefined ? eoraMethod({ rank: eoraRank, inner: methods?.[0] ?? "rtn" }) : undefined;
+      const eora = eoraRank !== undefined ? (await import("../methods/eora")).eoraMethod({ rank: eoraRank, inner: methods?.[0] ?? "rtn" }) : undefined;
       const methodList = eora ? [eora, ...(methods?.slice(1) ?? [])] : methods;
       const onLayer = (p: { layer: number; layers: number; seconds: number }) => { if (process.stderr.isTTY && !a.flags.has("--json")) process.stderr.write(`\r${methodList!.map((m) => (typeof m === "string" ? m : m.name)).join("+")}: block ${p.layer + 1}/${p.layers} (${p.seconds.toFixed(1)} s)${p.layer + 1 === p.layers ? "\n" : ""}`); };
       const f32Bytes = model.tensors.reduce((s, t) => s + t.ne.reduce((x, y) => x * y, 1) * 4, 0);
@@ -289,6 +288,7 @@ export async function runQuantize(a: Args): Promise<number> {
       let eoraReport: { output: string; bytes: number; rank: number; adapterType: string; tensors: number; outputErrorShareLeft: number } | undefined;
       if (eora && eoraSink && eoraOut) {
         const arch = String(model.metadata.find((kv) => kv.key === "general.architecture")?.value ?? "llama");
+        const { writeGgufLora } = await import("../lowrank/adapter");
         const bytes = await writeGgufLora(eoraSink, eora.layers, { architecture: arch, base: model.tensors, tensorType: adapterType, quantizer: engine });
         let before = 0, after = 0;
         for (const r of eora.report) { before += r.outputErrorBefore ** 2; after += r.outputErrorAfter ** 2; }
@@ -379,7 +379,7 @@ export async function runInspect(a: Args): Promise<number> {
 async function inspectSafetensors(a: Args, file: string): Promise<number> {
   const src = await openSource(file);
   try {
-    const f = await readSafetensors(src);
+    const f = await (await import("../formats/safetensors")).readSafetensors(src);
     const tensors = f.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape], offset: t.offset, bytes: t.nbytes }));
     if (a.flags.has("--json")) {
       process.stdout.write(safeJson(JSON.stringify({ file, format: "safetensors", size: src.size, headerBytes: f.headerBytes, metadata: f.metadata, tensors }, jsonNum, 1)) + "\n");
@@ -427,7 +427,7 @@ export async function runDemo(a: Args): Promise<number> {
   positionals(a, 0, "usage: tensorshrink demo [--ftypes A,B,...] [--threads N] [--json]");
   const ftypes = (one(a, "--ftypes") ?? "Q8_0,Q6_K,Q4_K_M,Q4_0").split(",").map((f) => lookupFtype(f).name); // all checked before any work
   const engine = await init({ threads: await threadsOf(a) });
-  const model = syntheticModel();
+  const model = (await import("../model/synthetic")).syntheticModel();
   const reports: QuantizeReport[] = [];
   const json = a.flags.has("--json");
   if (!json) process.stdout.write(`tensorshrink demo: synthetic llama-shaped model (${model.hparams.nLayer} layers, ${model.tensors.length} tensors, outlier columns), quantized in memory\n\n`);

@@ -29,12 +29,8 @@ function num(a: Args, k: string, ok: (n: number) => boolean, what: string): numb
   return n;
 }
 
-/** `--adapter-type f32|f16|q8_0` (default f32). */
-export function adapterTypeOpt(a: Args): AdapterTensorType {
-  const t = one(a, "--adapter-type") ?? "f32";
-  if (t !== "f32" && t !== "f16" && t !== "q8_0") throw new TensorshrinkError("E_RANGE", `--adapter-type must be f32, f16 or q8_0, got "${t}"`);
-  return t;
-}
+export { adapterTypeOpt } from "./adapter-type";
+import { adapterTypeOpt } from "./adapter-type";
 
 /** `tensorshrink eora <base> <quantized.gguf> --calib text.txt --rank 32 -o adapter.gguf [--peft dir] [--chunks N] [--ctx N]` */
 export async function runEora(a: Args): Promise<number> {

@@ -9,18 +9,27 @@
  *   tensorshrink web [--port N]
  */
 import { TensorshrinkError, isTensorshrinkError } from "../errors";
-import { runQuantize, runInspect, runDemo } from "./commands";
-import { runPrune } from "./prune";
 import { safeText } from "./escape";
-import { runImatrix, runEvaluate } from "./calib";
-import { runTeacher } from "./teacher";
-import { runWeb } from "./web";
-import { runEora, runLowrank } from "./lowrank";
-import { runTt } from "./tt";
-
 import { allOptions, commandSpec, globalHelp, commandHelp } from "./options";
 
-const HELP = globalHelp();
+/**
+ * Each command's module is imported when that command runs (the package build splits the CLI into
+ * chunks, scripts/build.mjs): `tensorshrink quantize` compiles and initializes only the quantize
+ * path, not the tokenizer, evaluation, pruning, low-rank, teacher or web server modules (./more).
+ */
+const COMMANDS: Record<string, (a: Args) => Promise<number>> = {
+  quantize: async (a) => (a.opts.has("--prune") ? (await import("./more")).runPrune({ ...a, _: a._.slice(0, 2) }, { ftype: a._[2] ?? "" }) : (await import("./commands")).runQuantize(a)),
+  prune: async (a) => (await import("./more")).runPrune(a),
+  inspect: async (a) => (await import("./commands")).runInspect(a),
+  demo: async (a) => (await import("./commands")).runDemo(a),
+  eval: async (a) => (await import("./more")).runEvaluate(a),
+  imatrix: async (a) => (await import("./more")).runImatrix(a),
+  teacher: async (a) => (await import("./more")).runTeacher(a),
+  web: async (a) => (await import("./more")).runWeb(a),
+  eora: async (a) => (await import("./more")).runEora(a),
+  lowrank: async (a) => (await import("./more")).runLowrank(a),
+  tt: async (a) => (await import("./more")).runTt(a),
+};
 
 /** Parsed command line: positionals plus repeated/single options. */
 export interface Args { _: string[]; opts: Map<string, string[]>; flags: Set<string> }
@@ -90,25 +99,15 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (!cmd || args.flags.has("--help") || cmd === "help") {
-    process.stdout.write(HELP);
+    process.stdout.write(globalHelp());
     return cmd || args.flags.has("--help") ? 0 : 2;
   }
-  switch (cmd) {
-    case "quantize": return args.opts.has("--prune") ? runPrune({ ...args, _: args._.slice(0, 2) }, { ftype: args._[2] ?? "" }) : runQuantize(args);
-    case "prune": return runPrune(args);
-    case "inspect": return runInspect(args);
-    case "demo": return runDemo(args);
-    case "eval": return runEvaluate(args);
-    case "imatrix": return runImatrix(args);
-    case "teacher": return runTeacher(args);
-    case "web": return runWeb(args);
-    case "eora": return runEora(args);
-    case "lowrank": return runLowrank(args);
-    case "tt": return runTt(args);
-    default:
-      process.stderr.write(`unknown command "${safeText(cmd)}"\n\n${HELP}`);
-      return 2;
+  const run = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
+  if (!run) {
+    process.stderr.write(`unknown command "${safeText(cmd)}"\n\n${globalHelp()}`);
+    return 2;
   }
+  return run(args);
 }
 
 main(process.argv.slice(2)).then(

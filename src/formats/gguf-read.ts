@@ -6,8 +6,9 @@
 import { TensorshrinkError } from "../errors";
 import { findGgmlType } from "./ggml-types";
 import type { ByteSource } from "./source";
-import { decodeShortUtf8, SHORT_UTF8 } from "./utf8-short";
-import { GGUF_TYPE, GGUF_TYPE_NAMES, GGUF_MAGIC, GGML_MAX_DIMS, GGML_MAX_NAME, GGUF_DEFAULT_ALIGNMENT, ggufRawArrays, type GgufArray, type GgufFile, type GgufKV, type GgufReadLimits, type GgufTensorInfo, type GgufValue, type GgufValueType } from "./gguf-types";
+import { decodeShortUtf8, isWellFormedUtf8, SHORT_UTF8 } from "./utf8-short";
+import { decodeStringTable } from "./gguf-strings";
+import { GGUF_TYPE, GGUF_TYPE_NAMES, GGUF_MAGIC, GGML_MAX_DIMS, GGML_MAX_NAME, GGUF_DEFAULT_ALIGNMENT, ggufRawArrays, type GgufArray, type GgufRawArray, type GgufStringTable, type GgufFile, type GgufKV, type GgufReadLimits, type GgufTensorInfo, type GgufValue, type GgufValueType } from "./gguf-types";
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const MAX_SAFE_BIG = BigInt(MAX_SAFE);
@@ -67,6 +68,14 @@ class Cursor {
   }
   /** Starts recording the bytes consumed from here on (the reads stay the same). */
   record() { this.rec = []; this.recPos = this.pos; }
+  /** The bytes consumed since record(), in one array, recording on (for error paths). */
+  recordedSoFar(): Uint8Array {
+    const parts = [...this.rec!, this.buf.subarray(this.recPos - this.bufStart, this.pos - this.bufStart)];
+    const out = new Uint8Array(parts.reduce((a, p) => a + p.byteLength, 0));
+    let o = 0;
+    for (const p of parts) { out.set(p, o); o += p.byteLength; }
+    return out;
+  }
   /** Stops recording: the bytes consumed since record(), in one array. */
   recorded(): Uint8Array {
     this.keep();
@@ -94,6 +103,10 @@ class Cursor {
   u64() { return this.dv.getBigUint64(this.o(8), true); }
   i64() { return this.dv.getBigInt64(this.o(8), true); }
   bytes(n: number) { const r = this.o(n); return this.buf.subarray(r, r + n); }
+  /** The current window and pos's index in it (for scanning bytes in place; then advance pos). */
+  get window(): Uint8Array { return this.buf; }
+  /** The file offset of window[0]. */
+  get windowStart(): number { return this.bufStart; }
 }
 
 const ELEM_SIZE = [1, 1, 2, 2, 4, 4, 4, 1, 8, 12, 8, 8, 8]; // minimal encoded size per type
@@ -176,8 +189,16 @@ const NUMBER_VIEWS: Partial<Record<number, { new (b: ArrayBuffer, o: number, n: 
 };
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/** Arrays of at least this many scalars or strings keep their encoded bytes (ggufRawArrays). */
+/**
+ * Top-level arrays of at least this many scalars or strings keep their encoded bytes (ggufRawArrays)
+ * and are decoded lazily: `items` is made from the bytes the first time it is read. Every check the
+ * eager path makes still happens while reading (string lengths against the limit and the file end,
+ * well-formed UTF-8), with the same errors at the same byte offsets.
+ */
 const RAW_ARRAY_ITEMS = 64;
+
+/** What readArrayBody found for a lazily decoded array: its count and, for strings, their offsets. */
+interface LazyBody { lazy: true; itemType: number; count: number; starts?: Float64Array; lens?: Uint32Array; maxLen?: number }
 
 async function readArray(c: Cursor, lim: Lim, depth: number, key: string): Promise<GgufArray> {
   const at = c.pos;
@@ -185,15 +206,154 @@ async function readArray(c: Cursor, lim: Lim, depth: number, key: string): Promi
   // a top-level array is recorded as it is read: its bytes are kept only when it is long enough
   const recording = depth === 1;
   if (recording) c.record();
-  const a = await readArrayBody(c, lim, depth, key, at);
-  if (recording) {
-    const bytes = c.recorded();
-    if (a.itemType !== 9 && a.items.length >= RAW_ARRAY_ITEMS) ggufRawArrays.set(a, { bytes, itemType: a.itemType, items: a.items.slice() });
+  const a = await readArrayBody(c, lim, depth, key, at, recording);
+  if (!recording) return a as GgufArray;
+  const bytes = c.recorded();
+  if ("lazy" in a) {
+    if (a.itemType === 8) checkUtf8(key, bytes, a, at);
+    return lazyArray(bytes, a);
   }
+  if (a.itemType !== 9 && a.items.length >= RAW_ARRAY_ITEMS) ggufRawArrays.set(a, { bytes, itemType: a.itemType, count: a.items.length, items: a.items.slice() });
   return a;
 }
 
-async function readArrayBody(c: Cursor, lim: Lim, depth: number, key: string, at: number): Promise<GgufArray> {
+/**
+ * A GgufArray whose `items` is decoded from `bytes` on first read (then a plain writable property);
+ * assigning `items` before that replaces them (and the writer re-encodes them).
+ */
+function lazyArray(bytes: Uint8Array, body: LazyBody): GgufArray {
+  const strings: GgufStringTable | undefined = body.starts && body.lens ? { bytes, starts: body.starts, lens: body.lens } : undefined;
+  const raw: GgufRawArray = { bytes, itemType: body.itemType, count: body.count, items: null, ...(strings ? { strings } : {}) };
+  const a = { itemType: body.itemType as GgufValueType } as { itemType: GgufValueType; items: GgufValue[] };
+  const settle = (items: GgufValue[]) => Object.defineProperty(a, "items", { value: items, writable: true, enumerable: true, configurable: true });
+  Object.defineProperty(a, "items", {
+    enumerable: true,
+    configurable: true,
+    get() {
+      const items = strings ? decodeStringTable(strings) : decodeNumbers(bytes, body.itemType, body.count);
+      raw.items = items.slice();
+      settle(items);
+      return items;
+    },
+    set(v: GgufValue[]) {
+      ggufRawArrays.delete(a);
+      settle(v);
+    },
+  });
+  ggufRawArrays.set(a, raw);
+  return a;
+}
+
+/** The elements of an encoded number array (12 header bytes: element type u32, count u64). */
+function decodeNumbers(bytes: Uint8Array, itemType: number, n: number): GgufValue[] {
+  const items: GgufValue[] = new Array(n);
+  const es = ELEM_SIZE[itemType]!;
+  const View = LITTLE_ENDIAN ? NUMBER_VIEWS[itemType] : undefined;
+  if (View) {
+    const v = new View(bytes.slice(12, 12 + n * es).buffer, 0, n);
+    for (let i = 0; i < n; i++) items[i] = v[i]!;
+    return items;
+  }
+  const dv = new DataView(bytes.buffer, bytes.byteOffset + 12, n * es);
+  for (let i = 0; i < n; i++) {
+    const o = i * es;
+    switch (itemType) {
+      case 0: items[i] = dv.getUint8(o); break;
+      case 1: items[i] = dv.getInt8(o); break;
+      case 2: items[i] = dv.getUint16(o, true); break;
+      case 3: items[i] = dv.getInt16(o, true); break;
+      case 4: items[i] = dv.getUint32(o, true); break;
+      case 5: items[i] = dv.getInt32(o, true); break;
+      case 6: items[i] = dv.getFloat32(o, true); break;
+      case 10: items[i] = dv.getBigUint64(o, true); break;
+      case 11: items[i] = dv.getBigInt64(o, true); break;
+      case 12: items[i] = dv.getFloat64(o, true); break;
+    }
+  }
+  return items;
+}
+
+/**
+ * Reads past the strings of a string array, recording where each one is, with the checks readString
+ * makes (length within the limit and the file, well-formed UTF-8) and its errors, in file order.
+ * The walk over the length fields is a sync loop over the read window (walkStrings: V8 does not
+ * optimize a long loop inside an async function while it runs, so the 16384 iterations of a
+ * vocabulary ran interpreted, ~40 ms cold); UTF-8 is checked after it by one native TextDecoder pass
+ * over all the strings' bytes when every string is shorter than 128 bytes (the length fields are then
+ * ASCII bytes, so the whole run is well-formed exactly when every string is), else string by string.
+ */
+async function scanStrings(c: Cursor, lim: Lim, key: string, n: number, at: number): Promise<LazyBody> {
+  const starts = new Float64Array(n), lens = new Uint32Array(n);
+  const st = new Float64Array([c.pos, 0]); // [next string's file offset, longest string so far]
+  /** Throws the error readString gives for string i (at file offset sAt), after any invalid UTF-8 before it. */
+  const fail = async (i: number, sAt: number): Promise<never> => {
+    c.pos = sAt;
+    checkUtf8Each(key, starts, lens, i, at, c.recordedSoFar());
+    await readString(c, lim, `value of ${key}[${i}]`);
+    throw fmt(sAt, `value of ${key}[${i}]: unreadable`); // not reached: readString threw
+  };
+  const size = c.src.size;
+  let i = 0;
+  for (;;) {
+    i = walkStrings(c.window, c.windowStart, st, i, n, starts, lens, at, lim.maxStringBytes, size);
+    if (i >= n) break;
+    // string i is not all in the window, or fails a check
+    const p = st[0]!;
+    c.pos = p;
+    if (p + 8 > size) await fail(i, p);
+    if (!c.has(8)) await c.ensure(8, `the length of value of ${key}[${i}]`);
+    const len = Number(c.u64());
+    c.pos = p;
+    if (!(len <= lim.maxStringBytes && len <= size - p - 8)) await fail(i, p);
+    await c.ensure(8 + len, `value of ${key}[${i}]`);
+  }
+  c.pos = st[0]!;
+  return { lazy: true, itemType: 8, count: n, starts, lens, maxLen: st[1]! };
+}
+
+/**
+ * The sync part of scanStrings: strings i.. that are whole in `buf` (file offset `base`) and pass the
+ * length checks; returns the first string that is not (n when all are done), st = [offset, longest].
+ */
+function walkStrings(buf: Uint8Array, base: number, st: Float64Array, i: number, n: number, starts: Float64Array, lens: Uint32Array, at: number, maxBytes: number, size: number): number {
+  let p = st[0]!, maxLen = st[1]!;
+  const end = base + buf.length;
+  for (; i < n; i++) {
+    if (p + 8 > end) break;
+    const r = p - base;
+    const hi = buf[r + 4]! | buf[r + 5]! | buf[r + 6]! | buf[r + 7]!;
+    if (hi !== 0) break; // >= 4 GiB: over any limit, the caller reports it
+    const len = (buf[r]! | (buf[r + 1]! << 8) | (buf[r + 2]! << 16)) + buf[r + 3]! * 16777216;
+    const s = p + 8;
+    if (len > maxBytes || len > size - s || s + len > end) break;
+    starts[i] = s - at;
+    lens[i] = len;
+    if (len > maxLen) maxLen = len;
+    p = s + len;
+  }
+  st[0] = p;
+  st[1] = maxLen;
+  return i;
+}
+
+const utf8Check = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** Checks the UTF-8 of a scanned string array (see scanStrings); throws readString's error for the first bad string. */
+function checkUtf8(key: string, bytes: Uint8Array, body: LazyBody, at: number): void {
+  if (body.maxLen! < 128) {
+    try { utf8Check.decode(bytes.subarray(12)); return; } catch { /* find which one below */ }
+  }
+  checkUtf8Each(key, body.starts!, body.lens!, body.count, at, bytes);
+}
+
+/** Checks strings 0..end-1 one by one in `bytes` (the array's bytes from its start at file offset `at`). */
+function checkUtf8Each(key: string, starts: Float64Array, lens: Uint32Array, end: number, at: number, bytes: Uint8Array): void {
+  for (let i = 0; i < end; i++) {
+    if (!isWellFormedUtf8(bytes, starts[i]!, lens[i]!)) throw fmt(at + starts[i]!, `value of ${key}[${i}]: invalid UTF-8`);
+  }
+}
+
+async function readArrayBody(c: Cursor, lim: Lim, depth: number, key: string, at: number, lazyOk = false): Promise<GgufArray | LazyBody> {
   await c.ensure(12, `array header of ${key}`);
   const itemType = c.u32();
   if (itemType > 12) throw fmt(at, `key ${key}: unknown array element type ${itemType}`, { key, valueType: itemType });
@@ -202,7 +362,9 @@ async function readArrayBody(c: Cursor, lim: Lim, depth: number, key: string, at
   const n = Number(count);
   const minBytes = n * ELEM_SIZE[itemType]!;
   if (minBytes > c.remaining) throw trunc(at + 4, `key ${key}: array of ${n} elements needs at least ${minBytes} bytes but the file ends at byte ${c.src.size}`, { key, count: n, end: c.src.size });
-  const items: GgufValue[] = new Array(n);
+  const lazy = lazyOk && n >= RAW_ARRAY_ITEMS && itemType !== 9 && itemType !== 7;
+  if (lazy && itemType === 8) return scanStrings(c, lim, key, n, at);
+  const items: GgufValue[] = new Array(lazy ? 0 : n);
   if (itemType === 8) {
     for (let i = 0; i < n; i++) items[i] = readShortStringSync(c, lim) ?? (await readString(c, lim, `value of ${key}[${i}]`));
   } else if (itemType === 9 || itemType === 7) {
@@ -214,6 +376,11 @@ async function readArrayBody(c: Cursor, lim: Lim, depth: number, key: string, at
     while (i < n) {
       const k = Math.min(per, n - i);
       await c.ensure(k * es, `elements of ${key}`);
+      if (lazy) {
+        c.pos += k * es; // decoded from the recorded bytes when items is first read
+        i += k;
+        continue;
+      }
       const View = LITTLE_ENDIAN ? NUMBER_VIEWS[itemType] : undefined;
       if (View) {
         // one copy into an aligned typed array instead of a DataView call per element
@@ -235,13 +402,17 @@ async function readArrayBody(c: Cursor, lim: Lim, depth: number, key: string, at
       }
     }
   }
+  if (lazy) return { lazy: true, itemType, count: n };
   return { itemType: itemType as GgufValueType, items };
 }
 
 /**
  * Read and validate a GGUF header (key/values and tensor infos) without reading tensor data.
  * Memory used is bounded by the header's real content (plus one 64 KiB window); every declared
- * count and length is checked against `limits` and the file size first.
+ * count and length is checked against `limits` and the file size first. A top-level array of 64 or
+ * more items (a vocabulary: tokens, scores, token types, merges) keeps its encoded bytes and decodes
+ * `items` the first time it is read (all its strings are checked while reading: lengths, bounds,
+ * well-formed UTF-8); {@link ggufArrayLength} counts without decoding.
  * @throws TensorshrinkError `E_FORMAT` (bad magic/version, unknown value or ggml type, duplicate key or
  *   tensor name, bad UTF-8, misaligned or overlapping tensor data, absurd counts/dims) or `E_TRUNCATED`;
  *   `details.offset` is the byte offset of the offending field.

@@ -99,8 +99,47 @@ export const GGML_MAX_NAME = 64;
 export const GGUF_DEFAULT_ALIGNMENT = 32;
 
 /**
- * @internal Arrays as the reader found them: the encoded bytes (element type, count, elements) and a
- * copy of the decoded items. The writer emits the bytes unchanged when the array still holds exactly
- * those items (a 16384-token vocabulary: no re-encoding; llama-quantize copies them the same way).
+ * @internal The strings of a string array as read: string i is the UTF-8 (checked well-formed when
+ * read) `bytes[starts[i], starts[i] + lens[i])`, `bytes` being the array's encoded bytes.
  */
-export const ggufRawArrays = new WeakMap<object, { bytes: Uint8Array; itemType: number; items: readonly unknown[] }>();
+export interface GgufStringTable {
+  readonly bytes: Uint8Array;
+  readonly starts: Float64Array;
+  readonly lens: Uint32Array;
+}
+
+/**
+ * @internal An array as the reader found it: the encoded bytes (element type, count, elements), the
+ * element count and, once `items` was first read, a copy of the decoded items (null before: a long
+ * array's items are decoded on first access, see gguf-read.ts). The writer emits the bytes unchanged
+ * when the array still holds exactly those items (a 16384-token vocabulary: no re-encoding;
+ * llama-quantize copies them the same way). `strings`: the string offsets of a string array.
+ */
+export interface GgufRawArray {
+  readonly bytes: Uint8Array;
+  readonly itemType: number;
+  readonly count: number;
+  items: readonly unknown[] | null;
+  readonly strings?: GgufStringTable;
+}
+
+/** @internal See {@link GgufRawArray}; keyed by the GgufArray object the reader returned. */
+export const ggufRawArrays = new WeakMap<object, GgufRawArray>();
+
+/**
+ * The element count of an array value without decoding its items (a vocabulary read from a file
+ * keeps its 16384 strings undecoded until something reads `items`).
+ */
+export function ggufArrayLength(a: GgufArray): number {
+  const raw = ggufRawArrays.get(a);
+  return raw && raw.items === null ? raw.count : a.items.length;
+}
+
+/**
+ * @internal The undecoded strings of a string array exactly as read from a file (items never read
+ * or replaced), else undefined.
+ */
+export function ggufStringTable(a: GgufArray): GgufStringTable | undefined {
+  const raw = ggufRawArrays.get(a);
+  return raw && raw.items === null && raw.itemType === 8 ? raw.strings : undefined;
+}

@@ -117,12 +117,14 @@ function writeValue(w: ByteWriter, key: string, type: number, v: GgufValue, dept
     case 7: if (typeof v !== "boolean") throw badValue(key, type, v); w.u8(v ? 1 : 0); break;
     case 8: if (typeof v !== "string") throw badValue(key, type, v); w.str(v); break;
     case 9: {
-      if (typeof v !== "object" || v === null || !Array.isArray((v as GgufArray).items)) throw badValue(key, type, v);
+      if (typeof v !== "object" || v === null) throw badValue(key, type, v);
+      // an array exactly as read (its items never decoded, or unchanged since): its bytes as they were
+      const raw = ggufRawArrays.get(v);
+      if (raw && (v as GgufArray).itemType === raw.itemType && (raw.items === null || unchanged(v as GgufArray, raw as { itemType: number; items: readonly unknown[] }))) { w.bytes(raw.bytes); break; }
+      if (!Array.isArray((v as GgufArray).items)) throw badValue(key, type, v);
       if (depth > 8) throw new TensorshrinkError("E_RANGE", `key ${key}: arrays nested too deep`, { key });
       const a = v as GgufArray;
       if (!(a.itemType >= 0 && a.itemType <= 12)) throw badValue(key, type, v);
-      const raw = ggufRawArrays.get(a);
-      if (raw && unchanged(a, raw)) { w.bytes(raw.bytes); break; }
       w.u32(a.itemType);
       w.u64(BigInt(a.items.length));
       for (let i = 0; i < a.items.length; i++) writeValue(w, key, a.itemType, a.items[i]!, depth + 1);

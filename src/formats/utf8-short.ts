@@ -71,3 +71,28 @@ export function encodeShortUtf8(s: string, out: Uint8Array, at: number): number 
   }
   return o - at;
 }
+
+/**
+ * Whether b[start..start+n) is well-formed UTF-8, exactly what a fatal TextDecoder accepts (no
+ * overlong forms, surrogates or code points above U+10FFFF; a BOM is fine), without making a string.
+ * Any length; ASCII runs take one comparison per byte.
+ */
+export function isWellFormedUtf8(b: Uint8Array, start: number, n: number): boolean {
+  const end = start + n;
+  let i = start;
+  while (i < end) {
+    const c = b[i]!;
+    if (c < 0x80) { i++; continue; }
+    let need: number, lo = 0x80, hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) need = 1;
+    else if (c >= 0xe0 && c <= 0xef) { need = 2; if (c === 0xe0) lo = 0xa0; else if (c === 0xed) hi = 0x9f; }
+    else if (c >= 0xf0 && c <= 0xf4) { need = 3; if (c === 0xf0) lo = 0x90; else if (c === 0xf4) hi = 0x8f; }
+    else return false;
+    if (i + need >= end) return false; // truncated sequence
+    const t = b[i + 1]!;
+    if (t < lo || t > hi) return false;
+    for (let k = 2; k <= need; k++) { const u = b[i + k]!; if (u < 0x80 || u > 0xbf) return false; }
+    i += need + 1;
+  }
+  return true;
+}

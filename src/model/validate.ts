@@ -6,7 +6,8 @@
  * not fails here with `E_SHAPE` naming the tensor, instead of after the whole file was written.
  */
 import { TensorshrinkError } from "../errors";
-import type { GgufKV } from "../formats/gguf";
+import { ggufArrayLength, ggufStringTable, type GgufArray, type GgufKV } from "../formats/gguf";
+import { ByteStringIndex } from "../formats/gguf-strings";
 
 /** GGUF architectures whose tensors {@link checkLlamaModel} checks (others pass unchecked). */
 export const CHECKED_ARCHS: readonly string[] = ["llama", "qwen2", "qwen3", "qwen3moe", "gemma2", "gemma3", "phi3", "deci"];
@@ -268,16 +269,35 @@ function byteLevelChars(): string[] {
  * @throws TensorshrinkError `E_FORMAT` naming the token and ids.
  */
 export function checkLlamaVocab(v: LlamaVocabView, where: string): void {
-  const bad = (msg: string, extra: Record<string, unknown> = {}) => new TensorshrinkError("E_FORMAT", `${where}: ${msg}`, { file: where, ...extra });
-  if (v.tokens.length === 0) throw bad("the vocabulary is empty");
-  if (v.tokenTypes && v.tokenTypes.length !== v.tokens.length) throw bad(`${v.tokenTypes.length} token types for ${v.tokens.length} tokens`);
-  if (v.scores && v.scores.length !== v.tokens.length) throw bad(`${v.scores.length} token scores for ${v.tokens.length} tokens`);
   const ids = new Map<string, number>();
+  let dup: [number, number] | null = null;
   for (let i = 0; i < v.tokens.length; i++) {
     const t = v.tokens[i]!;
     const j = ids.get(t);
-    if (j !== undefined) throw bad(`token ${JSON.stringify(t).slice(0, 40)} is both id ${j} and id ${i} (llama.cpp needs unique token strings and aborts otherwise)`, { token: i, other: j });
+    if (j !== undefined) { dup = [j, i]; break; }
     ids.set(t, i);
+  }
+  checkVocab(v, { size: v.tokens.length, firstDuplicate: dup, has: (s) => ids.has(s), text: (i) => v.tokens[i]! }, where);
+}
+
+/** The lookups checkVocab needs: a Map of the decoded tokens, or a ByteStringIndex over their raw bytes. */
+interface VocabLookup {
+  readonly size: number;
+  /** The first [earlier id, later id] with the same token string, or null. */
+  readonly firstDuplicate: readonly [number, number] | null;
+  has(s: string): boolean;
+  text(i: number): string;
+}
+
+function checkVocab(v: Omit<LlamaVocabView, "tokens">, ids: VocabLookup, where: string): void {
+  const bad = (msg: string, extra: Record<string, unknown> = {}) => new TensorshrinkError("E_FORMAT", `${where}: ${msg}`, { file: where, ...extra });
+  const n = ids.size;
+  if (n === 0) throw bad("the vocabulary is empty");
+  if (v.tokenTypes && v.tokenTypes.length !== n) throw bad(`${v.tokenTypes.length} token types for ${n} tokens`);
+  if (v.scores && v.scores.length !== n) throw bad(`${v.scores.length} token scores for ${n} tokens`);
+  if (ids.firstDuplicate) {
+    const [j, i] = ids.firstDuplicate;
+    throw bad(`token ${JSON.stringify(ids.text(i)).slice(0, 40)} is both id ${j} and id ${i} (llama.cpp needs unique token strings and aborts otherwise)`, { token: i, other: j });
   }
   const lname = (v.name ?? "").toLowerCase();
   if (lname.includes("phi-3") || lname.includes("phi3")) {
@@ -335,7 +355,7 @@ export function llamaShapeParamsFromMetadata(metadata: readonly GgufKV[], where:
   const headDimK = scalar("llama.attention.key_length", h0 > 0 && nEmbd % h0 === 0 ? nEmbd / h0 : NaN);
   const headDimV = scalar("llama.attention.value_length", headDimK);
   const tokens = kv.get("tokenizer.ggml.tokens");
-  const nVocab = tokens && typeof tokens === "object" && "items" in tokens ? tokens.items.length : scalar("llama.vocab_size");
+  const nVocab = tokens && typeof tokens === "object" && "items" in tokens ? ggufArrayLength(tokens) : scalar("llama.vocab_size");
   const nExpert = scalar("llama.expert_count", 0);
   return {
     arch, nEmbd, nLayer, nHead, nHeadKv: nHeadKv as number | number[], headDimK, headDimV,
@@ -355,12 +375,19 @@ export function checkLlamaModel(model: { readonly metadata: readonly GgufKV[]; r
   if (!h) return;
   checkLlamaTensors(h, model.tensors, where);
   const kv = new Map(model.metadata.map((e) => [e.key, e.value]));
-  const arr = (k: string) => { const x = kv.get(k); return x && typeof x === "object" && "items" in x ? x.items : undefined; };
-  const tokens = arr("tokenizer.ggml.tokens");
+  const array = (k: string) => { const x = kv.get(k); return x && typeof x === "object" && "items" in x ? x : undefined; };
+  // only the counts of the type and score arrays are checked: not decoded for that
+  const count = (k: string) => { const x = array(k); return x ? { length: ggufArrayLength(x) } : undefined; };
+  const tokArr = array("tokenizer.ggml.tokens");
   const tm = kv.get("tokenizer.ggml.model");
-  if (tokens && typeof tm === "string") {
-    if (!tokens.every((t) => typeof t === "string")) throw new TensorshrinkError("E_FORMAT", `${where}: tokenizer.ggml.tokens holds non-strings`, { file: where });
+  if (tokArr && typeof tm === "string") {
     const nm = kv.get("general.name");
-    checkLlamaVocab({ model: tm, tokens: tokens as string[], tokenTypes: arr("tokenizer.ggml.token_type"), scores: arr("tokenizer.ggml.scores"), ...(typeof nm === "string" ? { name: nm } : {}) }, where);
+    const view = { model: tm, tokenTypes: count("tokenizer.ggml.token_type"), scores: count("tokenizer.ggml.scores"), ...(typeof nm === "string" ? { name: nm } : {}) };
+    // a vocabulary as read from a file: checked on its raw bytes, its strings stay undecoded
+    const table = ggufStringTable(tokArr as GgufArray);
+    if (table) return checkVocab(view, new ByteStringIndex(table), where);
+    const tokens = tokArr.items;
+    if (!tokens.every((t) => typeof t === "string")) throw new TensorshrinkError("E_FORMAT", `${where}: tokenizer.ggml.tokens holds non-strings`, { file: where });
+    checkLlamaVocab({ ...view, tokens: tokens as string[] }, where);
   }
 }
