@@ -69,6 +69,14 @@ test("EoRA bad input: shape mismatch, Gram size, rank, non-finite → typed erro
   assert.throws(() => eoraFactor(engine, W, bad, G, { rank: 2 }), code("E_NONFINITE"));
 });
 
+/** `<tmp>/f32.gguf`: the llama2.c checkpoint `bin` (tok512.bin beside it) converted to an F32 GGUF. */
+async function toF32(bin: string, tmp: string): Promise<string> {
+  const f32 = path.join(tmp, "f32.gguf");
+  const src = await openModel(bin, engine, { tokenizer: path.join(path.dirname(bin), "tok512.bin") });
+  try { await quantizeModel(engine, src, await openFileSink(f32), { ftype: "F32" }); } finally { await src.close?.(); }
+  return f32;
+}
+
 const K = path.join(SHARED, "models/kjv3M");
 if (!existsSync(path.join(K, "kjv3M.bin"))) {
   console.log(`SKIP kjv3M part: ${K}/kjv3M.bin not found (EoRA adapter in llama.cpp)`);
@@ -76,9 +84,7 @@ if (!existsSync(path.join(K, "kjv3M.bin"))) {
   test("kjv3M: Q2_K + EoRA rank 32 (attention, gate, up) GGUF adapter loads in llama.cpp and lowers the KLD; a wrong base is refused", async () => {
     const tmp = mkdtempSync(path.join(tmpdir(), "ts-eora-"));
     try {
-      const f32 = path.join(tmp, "f32.gguf"), q2 = path.join(tmp, "q2k.gguf"), ad = path.join(tmp, "eora.gguf");
-      const src = await openModel(path.join(K, "kjv3M.bin"), engine, { tokenizer: path.join(K, "tok512.bin") });
-      await quantizeModel(engine, src, await openFileSink(f32), { ftype: "F32" });
+      const f32 = await toF32(path.join(K, "kjv3M.bin"), tmp), q2 = path.join(tmp, "q2k.gguf"), ad = path.join(tmp, "eora.gguf");
       const base = await openModel(f32, engine);
       await quantizeModel(engine, base, await openFileSink(q2), { ftype: "Q2_K" });
       const quant = await openModel(q2, engine);
@@ -101,7 +107,7 @@ if (!existsSync(path.join(K, "kjv3M.bin"))) {
       try { await writeGgufLora(await openFileSink(out2), wrong, { architecture: "llama", base: quant.tensors }); } catch (e) { err = e; }
       assert.ok(code("E_SHAPE")(err), String(err));
       assert.not.ok(existsSync(out2), "nothing written");
-      await base.close?.(); await quant.close?.(); await src.close?.();
+      await base.close?.(); await quant.close?.();
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
@@ -116,10 +122,7 @@ if (!existsSync(path.join(S, "stories260K.bin"))) {
   test("stories260K: quantizeModel with eoraMethod keeps RTN's bytes; its adapter in f32 / f16 / q8_0 loads in llama.cpp, lowers the KLD, and the compact types track f32", async () => {
     const tmp = mkdtempSync(path.join(tmpdir(), "ts-eora-types-"));
     try {
-      const f32 = path.join(tmp, "f32.gguf"), q = path.join(tmp, "q.gguf"), plain = path.join(tmp, "plain.gguf");
-      const src = await openModel(path.join(S, "stories260K.bin"), engine, { tokenizer: path.join(S, "tok512.bin") });
-      await quantizeModel(engine, src, await openFileSink(f32), { ftype: "F32" });
-      await src.close?.();
+      const f32 = await toF32(path.join(S, "stories260K.bin"), tmp), q = path.join(tmp, "q.gguf"), plain = path.join(tmp, "plain.gguf");
       const base = await openModel(f32, engine);
       const text = decodeText(readFileSync(path.join(S, "tinystories_sample.txt")));
       const tok = Tokenizer.fromGguf({ kv: new Map(base.metadata.map((kv) => [kv.key, kv])) });
