@@ -1,7 +1,8 @@
-// The setup bench/quality.mjs and bench/quality-search.mjs share: kjv3M (../shared/models/kjv3M) converted
-// to an F32 GGUF (cached in the caller's directory), its tokenizer, calib.txt as BOS-first tokens, the first
-// eval.txt documents, the imatrix over calib.txt (ctx 128, as `tensorshrink imatrix --ctx 128`; cached), and
-// the command-line reader. src/ is imported lazily so a `--md-only` run loads none of it.
+// The kjv3M setup the quality benches share (quality.mjs, quality-search.mjs, tt.mjs, tt-freq.mjs, lowrank.mjs):
+// kjv3M (../shared/models/kjv3M) converted to an F32 GGUF (cached in the caller's directory), its tokenizer, calib.txt
+// (text and BOS-first tokens), the first eval.txt documents, the imatrix over calib.txt (ctx 128, as `tensorshrink
+// imatrix --ctx 128`; cached), the llama.cpp judge at context 128, and the command-line reader. src/ is imported
+// lazily so a `--md-only` run loads none of it.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,11 +21,14 @@ export function skipWithoutKjv3M() {
 
 /**
  * The engine (`threads` workers), kjv3M as `<tmp>/kjv3M-f32.gguf` (converted once), its tokenizer, calib.txt's
- * tokens (a BOS first, the trailing newline dropped), eval.txt's first `nDocs` documents and, when `imatrix`,
+ * text and tokens (a BOS first, the trailing newline dropped), eval.txt's first `nDocs` documents and, when `imatrix`,
  * the imatrix of `imChunks` chunks of 128 calib tokens (`<tmp>/imatrix-<imChunks>.gguf`, computed once).
+ * `decode`: how calib.txt and eval.txt become text: "utf8" (default; Node's UTF-8 reader, as quality*.mjs) or
+ * "strict" (`decodeText`: invalid UTF-8 is an error, a BOM is dropped; as tt*.mjs and lowrank.mjs). Same text for
+ * the shipped files.
  */
-export async function kjv3MSetup({ tmp, threads, nDocs, imChunks, imatrix }) {
-  const { init, quantizeModel, openFileSink, collectStats, LlamaModel, Tokenizer, splitDocuments, readGguf, openFileSource, readImatrix } = await import("../src/index.ts");
+export async function kjv3MSetup({ tmp, threads, nDocs, imChunks, imatrix, decode = "utf8" }) {
+  const { init, quantizeModel, openFileSink, collectStats, LlamaModel, Tokenizer, splitDocuments, readGguf, openFileSource, readImatrix, decodeText } = await import("../src/index.ts");
   const { openModel } = await import("../src/model/open.ts");
   mkdirSync(tmp, { recursive: true });
   const engine = await init({ threads });
@@ -33,9 +37,10 @@ export async function kjv3MSetup({ tmp, threads, nDocs, imChunks, imatrix }) {
   const gs = await openFileSource(f32);
   const tok = Tokenizer.fromGguf(await readGguf(gs));
   await gs.close?.();
-  const calibText = readFileSync(path.join(K, "calib.txt"), "utf8");
+  const read = (name) => (decode === "strict" ? decodeText(readFileSync(path.join(K, name))) : readFileSync(path.join(K, name), "utf8"));
+  const calibText = read("calib.txt");
   const calibTokens = tok.encode(calibText.endsWith("\n") ? calibText.slice(0, -1) : calibText, { addBos: true });
-  const docs = splitDocuments(readFileSync(path.join(K, "eval.txt"), "utf8")).slice(0, nDocs);
+  const docs = splitDocuments(read("eval.txt")).slice(0, nDocs);
   const imFile = path.join(tmp, `imatrix-${imChunks}.gguf`);
   const readIm = async () => { const s = await openFileSource(imFile); try { return await readImatrix(s); } finally { await s.close?.(); } };
   const im = !imatrix ? null : existsSync(imFile) ? await readIm() : await (async () => {
@@ -45,5 +50,18 @@ export async function kjv3MSetup({ tmp, threads, nDocs, imChunks, imatrix }) {
     writeFileSync(imFile, s.encodeImatrix("gguf"));
     return s.toImatrix();
   })();
-  return { engine, f32, tok, calibTokens, docs, im, openModel };
+  return { engine, f32, tok, calibText, calibTokens, docs, im, openModel };
+}
+
+/**
+ * The llama.cpp judge of tt.mjs, tt-freq.mjs and lowrank.mjs: `judge(file, lora?)` scores `file` (with the GGUF
+ * LoRA adapter `lora` if given) against `f32` on `docs` (`evaluateGguf`: every document from a BOS, context
+ * `contextSize`, `threads` llama.cpp threads) and returns { ppl, kld (mean, nats), top1 (fraction), tokens, pplF32 }.
+ */
+export async function kjv3MJudge(f32, docs, { threads, contextSize = 128 }) {
+  const { evaluateGguf } = await import("../src/eval/llama.ts");
+  return async (file, lora) => {
+    const r = await evaluateGguf(f32, file, docs, { threads, contextSize, otherLora: lora });
+    return { ppl: r.other.perplexity, kld: r.kl.mean, top1: r.top1Agreement, tokens: r.base.tokens, pplF32: r.base.perplexity };
+  };
 }

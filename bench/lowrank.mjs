@@ -5,23 +5,18 @@
 // EoRA bases: Q2_K, Q3_K_M and SparseGPT 2:4 (F16 storage); adapters in each --adapter-types (default f32,q8_0).
 // --docs limits the eval.txt documents (default 40; all 263 take ~7× longer), --chunks the calib.txt chunks
 // of 128 tokens for the statistics (default 16). On a loaded 2-core machine the default run takes ~10 minutes.
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import {
-  init, quantizeModel, openFileSink, calibrateModel, readMatrix, lowRankSpectrum, truncateSpectrum, reconstruct,
-  eoraSpectrum, writeGgufLora, writeReplaced, LINEAR_RE, decodeText, splitDocuments, Tokenizer, pruneMethod,
+  quantizeModel, openFileSink, calibrateModel, readMatrix, lowRankSpectrum, truncateSpectrum, reconstruct,
+  eoraSpectrum, writeGgufLora, writeReplaced, LINEAR_RE, pruneMethod,
 } from "../src/index.ts";
-import { openModel } from "../src/model/open.ts";
-import { evaluateGguf } from "../src/eval/llama.ts";
+import { ROOT, arg, skipWithoutKjv3M, kjv3MSetup, kjv3MJudge } from "./_quality-common.mjs";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const K = path.resolve(ROOT, "../shared/models/kjv3M");
-const arg = (k, d) => { const i = process.argv.indexOf(k); return i > 0 ? Number(process.argv[i + 1]) : d; };
-const NDOCS = arg("--docs", 40), CHUNKS = arg("--chunks", 16);
+const NDOCS = +arg("--docs", "40"), CHUNKS = +arg("--chunks", "16");
 // --threads: llama.cpp threads per judged model (default 2; use 1 on an oversubscribed machine, where llama.cpp's spinning thread barrier is far slower)
-const THREADS = arg("--threads", 2);
+const THREADS = +arg("--threads", "2");
 // --adapter-types f32,f16,q8_0: storage types of the EoRA adapters (GGUF LoRA; q8_0 rows not a multiple of 32 in f16)
 const TYPES = (() => { const i = process.argv.indexOf("--adapter-types"); return i > 0 ? process.argv[i + 1].split(",") : ["f32", "q8_0"]; })();
 const SKIP_LOWRANK = process.argv.includes("--eora-only");
@@ -34,22 +29,16 @@ const FTYPES = (() => { const i = process.argv.indexOf("--ftypes"); const l = i 
 const OUT_BASE = (() => { const i = process.argv.indexOf("--out"); return i > 0 ? process.argv[i + 1] : SKIP_LOWRANK ? "lowrank-eora" : "lowrank"; })();
 // rows so far, rewritten after every judged model (a run cut short still leaves its figures, marked partial)
 const savePartial = () => writeFileSync(path.join(ROOT, `bench/${OUT_BASE}.json`), JSON.stringify({ docs: NDOCS, chunks: CHUNKS, threads: THREADS, partial: true, seconds: (Date.now() - t0) / 1000, rows }, null, 1) + "\n");
-if (!existsSync(path.join(K, "kjv3M.bin"))) { console.log(`SKIP: ${K}/kjv3M.bin not found`); process.exit(0); }
+skipWithoutKjv3M();
 const t0 = Date.now();
-const engine = await init({ threads: 2 });
 const tmp = mkdtempSync(path.join(tmpdir(), "ts-lowrank-bench-"));
+// the shared setup (_quality-common.mjs): engine, F32 GGUF, tokenizer, calib.txt and eval.txt (strict UTF-8, as before)
+const { engine, f32, tok, calibText, docs, openModel } = await kjv3MSetup({ tmp, threads: 2, nDocs: NDOCS, decode: "strict" });
 const rows = [];
 try {
-  const f32 = path.join(tmp, "f32.gguf");
-  const src = await openModel(path.join(K, "kjv3M.bin"), engine, { tokenizer: path.join(K, "tok512.bin") });
-  await quantizeModel(engine, src, await openFileSink(f32), { ftype: "F32" });
   const base = await openModel(f32, engine);
-  const docs = splitDocuments(decodeText(readFileSync(path.join(K, "eval.txt")))).slice(0, NDOCS);
-  const judge = async (file, lora) => {
-    const r = await evaluateGguf(f32, file, docs, { threads: THREADS, contextSize: 128, otherLora: lora });
-    return { ppl: r.other.perplexity, kld: r.kl.mean, top1: r.top1Agreement, tokens: r.base.tokens, pplF32: r.base.perplexity };
-  };
-  const stats = await calibrateModel(engine, base, decodeText(readFileSync(path.join(K, "calib.txt"))), { ctx: 128, chunks: CHUNKS, gram: "all" });
+  const judge = await kjv3MJudge(f32, docs, { threads: THREADS });
+  const stats = await calibrateModel(engine, base, calibText, { ctx: 128, chunks: CHUNKS, gram: "all" });
   const linear = base.tensors.filter((t) => LINEAR_RE.test(t.name));
   const W = new Map();
   for (const t of linear) W.set(t.name, await readMatrix(t));
@@ -88,8 +77,8 @@ try {
   }
   // a 2:4-pruned model (SparseGPT, block linear weights, F16 storage) as a third compressed base
   if (!SKIP_EORA) {
-    const tok = Tokenizer.fromGguf({ kv: new Map(base.metadata.map((kv) => [kv.key, kv])) });
-    const tokens = Int32Array.from(tok.encode(decodeText(readFileSync(path.join(K, "calib.txt"))), { addBos: true }));
+    // all of calib.txt, its trailing newline included (unlike the setup's calibTokens)
+    const tokens = Int32Array.from(tok.encode(calibText, { addBos: true }));
     const out = path.join(tmp, "SPARSEGPT24.gguf");
     await quantizeModel(engine, base, await openFileSink(out), { ftype: "F16", methods: [pruneMethod({ method: "sparsegpt", nm: "2:4" })], calibration: { tokens, ctx: 128, chunks: CHUNKS } });
     sizes.SPARSEGPT24 = statSync(out).size;
@@ -116,7 +105,7 @@ try {
     }
     await qsrc.close?.();
   }
-  await base.close?.(); await src.close?.();
+  await base.close?.();
 } finally {
   rmSync(tmp, { recursive: true, force: true });
   engine.dispose();

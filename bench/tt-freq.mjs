@@ -8,21 +8,14 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import {
-  init, quantizeModel, openFileSink, decodeText, splitDocuments, ttCompressTensor, writeRebuiltModel, Tokenizer, tokenFrequencyOrder,
-  roundTtCores, ttStoredBytes,
-} from "../src/index.ts";
-import { openModel } from "../src/model/open.ts";
+import { openFileSink, ttCompressTensor, writeRebuiltModel, tokenFrequencyOrder, roundTtCores, ttStoredBytes } from "../src/index.ts";
+import { ROOT, arg, skipWithoutKjv3M, kjv3MSetup } from "./_quality-common.mjs";
 import { evaluateGguf } from "../src/eval/llama.ts";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const K = path.resolve(ROOT, "../shared/models/kjv3M");
-const arg = (k, d) => { const i = process.argv.indexOf(k); return i > 0 ? process.argv[i + 1] : d; };
 const NDOCS = Number(arg("--docs", 263));
 const ONLY = arg("--only", null)?.split(",").map(Number) ?? null;
 const THREADS = Number(arg("--threads", 2)); // llama.cpp threads (1 on an oversubscribed machine)
-if (!existsSync(path.join(K, "kjv3M.bin"))) { console.log(`SKIP: ${K}/kjv3M.bin not found`); process.exit(0); }
+skipWithoutKjv3M();
 const SVD = (r) => ({ rowDims: [512, 1], colDims: [1, 256], maxRank: r });
 const D3 = { rowDims: [8, 8, 8], colDims: [8, 8, 4] };
 // configurations (k = dense rows of the most frequent tokens; the SVD form of a hybrid factors the other 512 − k rows)
@@ -50,8 +43,9 @@ const configs = [
 // --out NAME: bench/NAME.json (default tt-freq; tt-freq-263 = the decisive rows on all documents, a second table in TT-FREQ.md)
 const OUT = path.join(ROOT, `bench/${arg("--out", "tt-freq")}.json`);
 const t0 = Date.now();
-const engine = await init({ threads: 2 });
 const tmp = mkdtempSync(path.join(tmpdir(), "ts-tt-freq-"));
+// the shared setup (_quality-common.mjs): engine, F32 GGUF, tokenizer, calib.txt and eval.txt (strict UTF-8, as before)
+const { engine, f32, tok, calibText, docs, openModel } = await kjv3MSetup({ tmp, threads: 2, nDocs: NDOCS, decode: "strict" });
 // --only: the listed configurations are (re)judged and merged into an existing bench/tt-freq.json of the same --docs
 const key = (r) => `${r.label}|${r.coreType}`;
 const prev = ONLY && existsSync(OUT) ? JSON.parse(readFileSync(OUT, "utf8")) : null;
@@ -59,18 +53,13 @@ const rows = prev && prev.docs === NDOCS ? prev.rows : [];
 const put = (row) => { const i = rows.findIndex((r) => key(r) === key(row)); if (i >= 0) rows[i] = row; else rows.push(row); };
 let meta = {};
 try {
-  const f32 = path.join(tmp, "f32.gguf");
-  const src = await openModel(path.join(K, "kjv3M.bin"), engine, { tokenizer: path.join(K, "tok512.bin") });
-  await quantizeModel(engine, src, await openFileSink(f32), { ftype: "F32" });
   const base = await openModel(f32, engine);
-  const tok = Tokenizer.fromGguf({ kv: new Map(base.metadata.map((kv) => [kv.key, kv])) });
-  const ctoks = tok.encode(decodeText(readFileSync(path.join(K, "calib.txt"))), { addBos: true });
+  const ctoks = tok.encode(calibText, { addBos: true }); // all of calib.txt, its trailing newline included
   const fr = tokenFrequencyOrder(ctoks, 512);
   const seen = fr.counts.filter((c) => c > 0).length;
   const cover = (k) => { let c = 0; for (let i = 0; i < k; i++) c += fr.counts[fr.order[i]]; return c / ctoks.length; };
   meta = { calibTokens: ctoks.length, distinct: seen, coverage: Object.fromEntries([16, 32, 64, 128, 160, 176].map((k) => [k, cover(k)])) };
   console.log(JSON.stringify(meta));
-  const docs = splitDocuments(decodeText(readFileSync(path.join(K, "eval.txt")))).slice(0, NDOCS);
   for (const [i, c] of configs.entries()) {
     if (ONLY && !ONLY.includes(i)) continue;
     const { label, wpow, coreType = "f32", ...opts } = c;
@@ -91,7 +80,7 @@ try {
     console.log(JSON.stringify(row));
     writeFileSync(OUT, JSON.stringify({ docs: docs.length, threads: THREADS, partial: true, seconds: (Date.now() - t0) / 1000, ...meta, rows }, null, 1) + "\n");
   }
-  await base.close?.(); await src.close?.();
+  await base.close?.();
 } finally {
   rmSync(tmp, { recursive: true, force: true });
   engine.dispose();

@@ -8,28 +8,21 @@
 // kjv3M ties its classifier to token_embd: "tied" rows replace both the input lookup and the output head by the
 // rebuilt table; "input only" rows (--untie) keep the original table as output.weight (TensorGPT compresses the
 // input embedding only).
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import {
-  init, quantizeModel, openFileSink, decodeText, splitDocuments, ttCompressTensor, writeRebuiltModel, Tokenizer, tokenFrequencyOrder,
-  roundTtCores, ttStoredBytes,
-} from "../src/index.ts";
-import { openModel } from "../src/model/open.ts";
-import { evaluateGguf } from "../src/eval/llama.ts";
+import { ttCompressTensor, writeRebuiltModel, openFileSink } from "../src/index.ts";
+import { ROOT, arg, skipWithoutKjv3M, kjv3MSetup, kjv3MJudge } from "./_quality-common.mjs";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const K = path.resolve(ROOT, "../shared/models/kjv3M");
-const arg = (k, d) => { const i = process.argv.indexOf(k); return i > 0 ? Number(process.argv[i + 1]) : d; };
-const NDOCS = arg("--docs", 263);
+const NDOCS = +arg("--docs", "263");
 const ONLY = process.argv.includes("--quick") ? 3 : Infinity; // --quick: the first 3 configurations
-if (!existsSync(path.join(K, "kjv3M.bin"))) { console.log(`SKIP: ${K}/kjv3M.bin not found`); process.exit(0); }
+skipWithoutKjv3M();
 const FREQ = process.argv.includes("--set") && process.argv[process.argv.indexOf("--set") + 1] === "freq";
 if (FREQ) { await import("./tt-freq.mjs"); process.exit(0); }
 const t0 = Date.now();
-const engine = await init({ threads: 2 });
 const tmp = mkdtempSync(path.join(tmpdir(), "ts-tt-bench-"));
+// the shared setup (_quality-common.mjs): engine, F32 GGUF, eval.txt documents (strict UTF-8, as before)
+const { engine, f32, docs, openModel } = await kjv3MSetup({ tmp, threads: 2, nDocs: NDOCS, decode: "strict" });
 const rows = [];
 const D3 = { rowDims: [8, 8, 8], colDims: [8, 8, 4] };
 const configs = [
@@ -56,15 +49,8 @@ function lookupSpeed(tt) {
   return res;
 }
 try {
-  const f32 = path.join(tmp, "f32.gguf");
-  const src = await openModel(path.join(K, "kjv3M.bin"), engine, { tokenizer: path.join(K, "tok512.bin") });
-  await quantizeModel(engine, src, await openFileSink(f32), { ftype: "F32" });
   const base = await openModel(f32, engine);
-  const docs = splitDocuments(decodeText(readFileSync(path.join(K, "eval.txt")))).slice(0, NDOCS);
-  const judge = async (file) => {
-    const r = await evaluateGguf(f32, file, docs, { threads: 2, contextSize: 128 });
-    return { ppl: r.other.perplexity, kld: r.kl.mean, top1: r.top1Agreement, tokens: r.base.tokens, pplF32: r.base.perplexity };
-  };
+  const judge = await kjv3MJudge(f32, docs, { threads: 2 });
   for (const c of configs.slice(0, ONLY)) {
     const { label, ...opts } = c;
     const r = await ttCompressTensor(engine, base, { tensor: "token_embd.weight", ...opts });
@@ -82,7 +68,7 @@ try {
     rows.push(row);
     console.log(JSON.stringify(row));
   }
-  await base.close?.(); await src.close?.();
+  await base.close?.();
   const f = (x, n = 4) => x.toFixed(n);
   const pplF32 = rows[0].tied.pplF32;
   let md = `# Tensor-train embeddings on kjv3M (judged by llama.cpp)\n\n` +

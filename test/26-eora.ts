@@ -13,7 +13,7 @@ import {
 } from "../src/index";
 import { openFileSource } from "../src/formats/source";
 import { openModel } from "../src/model/open";
-import { evaluateGguf } from "../src/eval/llama";
+import { evaluateGgufMany } from "../src/eval/llama";
 import { rng, SHARED } from "./_util";
 
 const engine = await init({ threads: 2 });
@@ -69,6 +69,14 @@ test("EoRA bad input: shape mismatch, Gram size, rank, non-finite → typed erro
   assert.throws(() => eoraFactor(engine, W, bad, G, { rank: 2 }), code("E_NONFINITE"));
 });
 
+/** `<tmp>/f32.gguf`: the llama2.c checkpoint `bin` (tok512.bin beside it) converted to an F32 GGUF. */
+async function toF32(bin: string, tmp: string): Promise<string> {
+  const f32 = path.join(tmp, "f32.gguf");
+  const src = await openModel(bin, engine, { tokenizer: path.join(path.dirname(bin), "tok512.bin") });
+  try { await quantizeModel(engine, src, await openFileSink(f32), { ftype: "F32" }); } finally { await src.close?.(); }
+  return f32;
+}
+
 const K = path.join(SHARED, "models/kjv3M");
 if (!existsSync(path.join(K, "kjv3M.bin"))) {
   console.log(`SKIP kjv3M part: ${K}/kjv3M.bin not found (EoRA adapter in llama.cpp)`);
@@ -76,9 +84,7 @@ if (!existsSync(path.join(K, "kjv3M.bin"))) {
   test("kjv3M: Q2_K + EoRA rank 32 (attention, gate, up) GGUF adapter loads in llama.cpp and lowers the KLD; a wrong base is refused", async () => {
     const tmp = mkdtempSync(path.join(tmpdir(), "ts-eora-"));
     try {
-      const f32 = path.join(tmp, "f32.gguf"), q2 = path.join(tmp, "q2k.gguf"), ad = path.join(tmp, "eora.gguf");
-      const src = await openModel(path.join(K, "kjv3M.bin"), engine, { tokenizer: path.join(K, "tok512.bin") });
-      await quantizeModel(engine, src, await openFileSink(f32), { ftype: "F32" });
+      const f32 = await toF32(path.join(K, "kjv3M.bin"), tmp), q2 = path.join(tmp, "q2k.gguf"), ad = path.join(tmp, "eora.gguf");
       const base = await openModel(f32, engine);
       await quantizeModel(engine, base, await openFileSink(q2), { ftype: "Q2_K" });
       const quant = await openModel(q2, engine);
@@ -89,8 +95,9 @@ if (!existsSync(path.join(K, "kjv3M.bin"))) {
       for (const r of report) assert.ok(r.outputErrorAfter < r.outputErrorBefore, `${r.name}: ${r.outputErrorAfter} ≥ ${r.outputErrorBefore}`);
       await writeGgufLora(await openFileSink(ad), layers, { architecture: "llama", base: quant.tensors });
       const docs = splitDocuments(decodeText(readFileSync(path.join(K, "eval.txt")))).slice(0, 12);
-      const plain = await evaluateGguf(f32, q2, docs, { threads: 2, contextSize: 128 });
-      const withAd = await evaluateGguf(f32, q2, docs, { threads: 2, contextSize: 128, otherLora: ad });
+      // one pass: F32 once, Q2_K without and with the adapter beside it (llama.cpp on 1 thread: same values, far
+      // faster than 2 spinning threads on a shared machine)
+      const [plain, withAd] = await evaluateGgufMany(f32, [q2, q2], docs, { threads: 1, contextSize: 128, otherLoras: [null, ad] });
       console.log(`  kjv3M Q2_K on ${docs.length} docs: KLD ${plain.kl!.mean.toFixed(4)} → ${withAd.kl!.mean.toFixed(4)} with EoRA r32 (PPL ${plain.other!.perplexity.toFixed(3)} → ${withAd.other!.perplexity.toFixed(3)}, F32 ${plain.base.perplexity.toFixed(3)})`);
       assert.ok(withAd.kl!.mean < 0.85 * plain.kl!.mean, `KLD ${withAd.kl!.mean} vs ${plain.kl!.mean}`);
       // an adapter for other shapes: checked against the base before writing
@@ -100,7 +107,7 @@ if (!existsSync(path.join(K, "kjv3M.bin"))) {
       try { await writeGgufLora(await openFileSink(out2), wrong, { architecture: "llama", base: quant.tensors }); } catch (e) { err = e; }
       assert.ok(code("E_SHAPE")(err), String(err));
       assert.not.ok(existsSync(out2), "nothing written");
-      await base.close?.(); await quant.close?.(); await src.close?.();
+      await base.close?.(); await quant.close?.();
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
@@ -115,10 +122,7 @@ if (!existsSync(path.join(S, "stories260K.bin"))) {
   test("stories260K: quantizeModel with eoraMethod keeps RTN's bytes; its adapter in f32 / f16 / q8_0 loads in llama.cpp, lowers the KLD, and the compact types track f32", async () => {
     const tmp = mkdtempSync(path.join(tmpdir(), "ts-eora-types-"));
     try {
-      const f32 = path.join(tmp, "f32.gguf"), q = path.join(tmp, "q.gguf"), plain = path.join(tmp, "plain.gguf");
-      const src = await openModel(path.join(S, "stories260K.bin"), engine, { tokenizer: path.join(S, "tok512.bin") });
-      await quantizeModel(engine, src, await openFileSink(f32), { ftype: "F32" });
-      await src.close?.();
+      const f32 = await toF32(path.join(S, "stories260K.bin"), tmp), q = path.join(tmp, "q.gguf"), plain = path.join(tmp, "plain.gguf");
       const base = await openModel(f32, engine);
       const text = decodeText(readFileSync(path.join(S, "tinystories_sample.txt")));
       const tok = Tokenizer.fromGguf({ kv: new Map(base.metadata.map((kv) => [kv.key, kv])) });
@@ -136,16 +140,17 @@ if (!existsSync(path.join(S, "stories260K.bin"))) {
       for (const r of eora.report) assert.ok(r.outputErrorAfter < r.outputErrorBefore, r.name);
       const sizes: Record<string, number> = {}, kld: Record<string, number> = {};
       const docs = splitDocuments(text).slice(0, 4);
-      const none = await evaluateGguf(f32, q, docs, { threads: 2, contextSize: 64 });
-      for (const type of ["f32", "f16", "q8_0"] as const) {
-        const ad = path.join(tmp, `ad-${type}.gguf`);
-        sizes[type] = await writeGgufLora(await openFileSink(ad), eora.layers, { architecture: "llama", base: qm.tensors, tensorType: type, quantizer: engine });
-        const g = await readGguf(await openFileSource(ad));
+      const types = ["f32", "f16", "q8_0"] as const, ads = types.map((type) => path.join(tmp, `ad-${type}.gguf`));
+      for (const [i, type] of types.entries()) {
+        sizes[type] = await writeGgufLora(await openFileSink(ads[i]!), eora.layers, { architecture: "llama", base: qm.tensors, tensorType: type, quantizer: engine });
+        const g = await readGguf(await openFileSource(ads[i]!));
         for (const t of g.tensors) assert.is(t.type.name, adapterTensorType(type, t.ne[0]!), `${type}: ${t.name}`);
         if (type === "q8_0") assert.ok(g.tensors.some((t) => t.type.name === "q8_0"));
         await g.source.close?.();
-        kld[type] = (await evaluateGguf(f32, q, docs, { threads: 2, contextSize: 64, otherLora: ad })).kl!.mean;
       }
+      // one llama.cpp pass: F32 once, Q4_0 alone and with each adapter beside it (1 thread, as above)
+      const [none, ...withAd] = await evaluateGgufMany(f32, [q, ...ads.map(() => q)], docs, { threads: 1, contextSize: 64, otherLoras: [null, ...ads] });
+      types.forEach((type, i) => (kld[type] = withAd[i]!.kl!.mean));
       // rank 8: lora_b rows (8 values) are not a multiple of 32 → f16 beside q8_0 lora_a
       const small = eora.layers.map((l) => ({ name: l.name, A: { data: l.A.data.slice(0, 8 * l.A.cols), rows: 8, cols: l.A.cols }, B: { data: Float32Array.from({ length: l.B.rows * 8 }, (_, i) => l.B.data[Math.floor(i / 8) * l.B.cols + (i % 8)]!), rows: l.B.rows, cols: 8 } }));
       const ad8 = path.join(tmp, "ad8.gguf");
@@ -183,6 +188,10 @@ test("adapter type and eoraMethod bad input → typed errors; q8_0 without a qua
     try { await writeGgufLora(await openFileSink(path.join(tmp, "b.gguf")), bad, { architecture: "llama", tensorType: "f16" }); } catch (e) { err = e; }
     assert.ok(code("E_NONFINITE")(err), String(err));
     assert.equal(readdirSync(tmp), []);
+    // one adapter list entry per other model (checked before llama.cpp is loaded)
+    err = undefined;
+    try { await evaluateGgufMany(path.join(tmp, "base.gguf"), [path.join(tmp, "q.gguf")], ["x"], { otherLoras: [] }); } catch (e) { err = e; }
+    assert.ok(code("E_RANGE")(err), String(err));
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -14,6 +14,7 @@
  * than 16 rows (only matters for ctx < 16).
  */
 import { TensorshrinkError } from "../errors";
+import { eventYielder } from "../engine/events";
 import type { Engine } from "../engine/engine";
 import { ActStats, type ActInput } from "./stats";
 
@@ -191,7 +192,9 @@ export async function collectStats(engine: Engine, model: StatsModel, tokens: In
     // 4. the pass
     const t0 = Date.now();
     const chunk = new Int32Array(ctx);
+    const tick = eventYielder(); // a signal's handler runs between chunks (the forward awaits only microtasks)
     for (let c = 0; c < nChunks; c++) {
+      await tick();
       if (opts.signal?.aborted) throw new TensorshrinkError("E_ABORTED", `collectStats aborted after ${c} of ${nChunks} chunks`, { chunk: c });
       for (let i = 0; i < ctx; i++) chunk[i] = tokens[c * ctx + i]!;
       if (cfg.addBos) chunk[0] = cfg.bos;

@@ -3,12 +3,14 @@
 import { TensorshrinkError } from "../errors";
 import { init } from "../engine/init";
 import type { Engine } from "../engine/engine";
-import { openFileSink, openFileSource } from "../formats/source";
+import { openFileSink, openFileSource, type FileSink } from "../formats/source";
 import { openModel } from "../model/open";
 import type { ModelSource } from "../model/source";
 import { LlamaModel } from "../nn/model";
 import { Tokenizer } from "../tokenizer/tokenizer";
 import { collectStats } from "../calib/collect";
+import { guardSignals } from "./signals";
+import { safeText } from "./escape";
 import { evaluate, type EvaluateResult } from "../eval/evaluate";
 import { decodeText, splitDocuments } from "../eval/text";
 import type { Args } from "./main";
@@ -52,13 +54,6 @@ async function openForward(engine: Engine, input: string, a: Args, nCtx: number 
   }
 }
 
-function onSignals(ac: AbortController): () => void {
-  const f = () => ac.abort();
-  process.once("SIGINT", f);
-  process.once("SIGTERM", f);
-  return () => { process.off("SIGINT", f); process.off("SIGTERM", f); };
-}
-
 /** `tensorshrink imatrix <model> --text F [-o out.gguf] [--ctx 512] [--chunks N] [--legacy] [--threads N] [--process-output] [--kv-f16]` */
 export async function runImatrix(a: Args): Promise<number> {
   const [input] = positionals(a, 1, "usage: tensorshrink imatrix <model> --text F [-o out.gguf] [options]");
@@ -69,41 +64,48 @@ export async function runImatrix(a: Args): Promise<number> {
   const out = one(a, "--output") ?? (a.flags.has("--legacy") ? "imatrix.dat" : "imatrix.gguf");
   const legacy = a.flags.has("--legacy") || /\.dat$/i.test(out);
   const { text } = await readText(textFile);
-  const engine = await init({ threads: await threadsOf(a) });
-  const ac = new AbortController();
-  const offSig = onSignals(ac);
-  let m: Opened | undefined;
-  const json = a.flags.has("--json");
-  const b = bar(!!process.stderr.isTTY && !json, "imatrix");
-  try {
-    m = await openForward(engine, input, a, ctx);
-    // as llama-imatrix: the whole text tokenized with BOS first (a trailing newline dropped, as its -f does)
-    const tokens = m.tokenizer.encode(text.endsWith("\n") ? text.slice(0, -1) : text, { addBos: true });
-    const t0 = Date.now();
-    const stats = await collectStats(engine, m.model, tokens, {
-      ctx, chunks, processOutput: a.flags.has("--process-output"), dataset: textFile, signal: ac.signal,
-      onProgress: (p) => b.update(p.tokensDone, p.tokensTotal, p.tokensPerSecond, p.etaSeconds, `chunk ${p.chunk}/${p.chunks}`),
-    });
-    b.done();
-    const bytes = stats.encodeImatrix(legacy ? "legacy" : "gguf", { includeOutput: a.flags.has("--process-output") });
-    const sink = await openFileSink(out, { inputs: [input, textFile, one(a, "--tokenizer")] });
-    try { await sink.write(bytes); await sink.commit(); } catch (e) { await sink.abort(e); throw e; }
-    const secs = (Date.now() - t0) / 1000;
-    const entries = stats.toImatrix({ includeOutput: a.flags.has("--process-output") }).size;
-    const rep = { input, text: textFile, output: out, format: legacy ? "legacy" : "gguf", tokens: tokens.length, chunks: stats.chunkCount, ctx, entries, bytes: bytes.length, seconds: secs, tokensPerSecond: stats.tokens / secs, blockInfluence: Array.from(stats.blockInfluence) };
-    if (json) process.stdout.write(JSON.stringify(rep, null, 1) + "\n");
-    else {
-      process.stdout.write(`${input}: ${tokens.length} tokens of ${textFile}, ${stats.chunkCount} chunks of ${ctx} (${stats.tokens} tokens evaluated) in ${secs.toFixed(1)} s, ${(stats.tokens / secs).toFixed(0)} tokens/s\n`);
-      process.stdout.write(`${out}: ${legacy ? "legacy .dat" : "GGUF"} imatrix, ${entries} entries, ${bytes.length} bytes\n`);
-      process.stdout.write(`block influence (1 - cos, mean over tokens): ${Array.from(stats.blockInfluence, (v, l) => `${l}:${v.toFixed(4)}`).join(" ")}\n`);
+  // signals (src/cli/signals.ts): the handlers go in first and stay until exit; the sink is tracked
+  return guardSignals(async (sig) => {
+    const engine = await init({ threads: await threadsOf(a) });
+    let m: Opened | undefined;
+    let sink: FileSink | undefined;
+    const json = a.flags.has("--json");
+    const b = bar(!!process.stderr.isTTY && !json, "imatrix");
+    try {
+      // the output is checked (not an input, a writable directory) before the collection; its temp file appears at the write
+      sink = sig.track(await openFileSink(out, { inputs: [input, textFile, one(a, "--tokenizer")] }));
+      m = await openForward(engine, input, a, ctx);
+      // as llama-imatrix: the whole text tokenized with BOS first (a trailing newline dropped, as its -f does)
+      const tokens = m.tokenizer.encode(text.endsWith("\n") ? text.slice(0, -1) : text, { addBos: true });
+      if (!json) process.stderr.write(`tensorshrink: imatrix: ${tokens.length} tokens of ${safeText(textFile)}, chunks of ${ctx}${chunks !== undefined ? ` (at most ${chunks})` : ""} -> ${safeText(out)}\n`);
+      const t0 = Date.now();
+      const stats = await collectStats(engine, m.model, tokens, {
+        ctx, chunks, processOutput: a.flags.has("--process-output"), dataset: textFile, signal: sig.signal,
+        onProgress: (p) => b.update(p.tokensDone, p.tokensTotal, p.tokensPerSecond, p.etaSeconds, `chunk ${p.chunk}/${p.chunks}`),
+      });
+      b.done();
+      const bytes = stats.encodeImatrix(legacy ? "legacy" : "gguf", { includeOutput: a.flags.has("--process-output") });
+      await sink.write(bytes);
+      await sink.commit();
+      const secs = (Date.now() - t0) / 1000;
+      const entries = stats.toImatrix({ includeOutput: a.flags.has("--process-output") }).size;
+      const rep = { input, text: textFile, output: out, format: legacy ? "legacy" : "gguf", tokens: tokens.length, chunks: stats.chunkCount, ctx, entries, bytes: bytes.length, seconds: secs, tokensPerSecond: stats.tokens / secs, blockInfluence: Array.from(stats.blockInfluence) };
+      if (json) process.stdout.write(JSON.stringify(rep, null, 1) + "\n");
+      else {
+        process.stdout.write(`${input}: ${tokens.length} tokens of ${textFile}, ${stats.chunkCount} chunks of ${ctx} (${stats.tokens} tokens evaluated) in ${secs.toFixed(1)} s, ${(stats.tokens / secs).toFixed(0)} tokens/s\n`);
+        process.stdout.write(`${out}: ${legacy ? "legacy .dat" : "GGUF"} imatrix, ${entries} entries, ${bytes.length} bytes\n`);
+        process.stdout.write(`block influence (1 - cos, mean over tokens): ${Array.from(stats.blockInfluence, (v, l) => `${l}:${v.toFixed(4)}`).join(" ")}\n`);
+      }
+      return 0;
+    } catch (e) {
+      await sink?.abort(e); // nothing once committed
+      throw e;
+    } finally {
+      b.done();
+      await m?.close();
+      engine.dispose();
     }
-    return 0;
-  } finally {
-    b.done();
-    offSig();
-    await m?.close();
-    engine.dispose();
-  }
+  });
 }
 
 const pct = (x: number) => (100 * x).toFixed(2);
@@ -146,43 +148,42 @@ export async function runEvaluate(a: Args): Promise<number> {
     return 0;
   }
   const { text } = await readText(textFile);
-  const engine = await init({ threads: threads ?? 0 });
-  const ac = new AbortController();
-  const offSig = onSignals(ac);
-  const opened: Opened[] = [];
-  const b = bar(!!process.stderr.isTTY && !json, "eval");
-  let logitSrc: Awaited<ReturnType<typeof openFileSource>> | undefined;
-  try {
-    const [p0, p1] = a._;
-    const basePath = baseLogits ? undefined : p0;
-    const otherPath = baseLogits ? p0 : p1;
-    let ctx = ctxOpt;
-    if (baseLogits) logitSrc = await openFileSource(baseLogits);
-    const open = async (p: string) => { const m = await openForward(engine, p, a, ctx ?? 2048); opened.push(m); return m; };
-    const base = basePath ? await open(basePath) : undefined;
-    if (base && ctx === undefined) ctx = Math.min(base.model.config.nCtxTrain || 2048, 2048);
-    const other = otherPath ? await open(otherPath) : undefined;
-    const tok = (base ?? other)!.tokenizer;
-    const documents = splitDocuments(text).map((d) => tok.encode(d, { addBos: false }));
-    // a line before the first window finishes (the bar follows on a TTY)
-    if (!json) process.stderr.write(`tensorshrink: eval: ${documents.reduce((n, d) => n + d.length, 0)} tokens in ${documents.length} documents of ${textFile}, context ${ctx ?? 2048}\n`);
-    const sink = saveLogits ? await openFileSink(saveLogits, { inputs: [p0, p1, textFile] }) : undefined;
-    const r = await evaluate({
-      base: base?.model, other: other?.model, documents, ctx, baseLogits: logitSrc, saveLogits: sink, signal: ac.signal,
-      modelInfo: base ? { file: basePath, name: base.source.name, nLayer: base.model.config.nLayer, nEmbd: base.model.config.nEmbd, nVocab: base.model.config.nVocab } : undefined,
-      onProgress: (p) => b.update(p.tokensDone, p.tokensTotal, p.tokensPerSecond, p.etaSeconds, `window ${p.window}/${p.windows}`),
-    });
-    b.done();
-    // the flat fields of the llama.cpp backend's JSON too (perplexityBase, meanKld, ...), for scripts written against it
-    const flat = r.other ? { perplexityBase: r.base.perplexity, perplexityOther: r.other.perplexity, meanKld: r.kld!.mean, meanKldStderr: r.kld!.stderr, p99Kld: r.kld!.p99, top1Agreement: r.top1Agreement! } : { perplexityBase: r.base.perplexity };
-    if (json) process.stdout.write(JSON.stringify({ backend, baseModel: basePath ?? null, baseLogits: baseLogits ?? null, otherModel: otherPath ?? null, text: textFile, savedLogits: saveLogits ?? null, ...flat, ...r }, null, 1) + "\n");
-    else process.stdout.write(printEval(r, `base:  ${basePath ?? `(saved log-probs ${baseLogits})`}\n${otherPath ? `other: ${otherPath}\n` : ""}text:  ${textFile} `, "engine") + (saveLogits ? `\nbase log-probs saved to ${saveLogits}\n` : ""));
-    return 0;
-  } finally {
-    b.done();
-    offSig();
-    for (const m of opened) await m.close();
-    await logitSrc?.close?.();
-    engine.dispose();
-  }
+  return guardSignals(async (sig) => {
+    const engine = await init({ threads: threads ?? 0 });
+    const opened: Opened[] = [];
+    const b = bar(!!process.stderr.isTTY && !json, "eval");
+    let logitSrc: Awaited<ReturnType<typeof openFileSource>> | undefined;
+    try {
+      const [p0, p1] = a._;
+      const basePath = baseLogits ? undefined : p0;
+      const otherPath = baseLogits ? p0 : p1;
+      let ctx = ctxOpt;
+      if (baseLogits) logitSrc = await openFileSource(baseLogits);
+      const open = async (p: string) => { const m = await openForward(engine, p, a, ctx ?? 2048); opened.push(m); return m; };
+      const base = basePath ? await open(basePath) : undefined;
+      if (base && ctx === undefined) ctx = Math.min(base.model.config.nCtxTrain || 2048, 2048);
+      const other = otherPath ? await open(otherPath) : undefined;
+      const tok = (base ?? other)!.tokenizer;
+      const documents = splitDocuments(text).map((d) => tok.encode(d, { addBos: false }));
+      // a line before the first window finishes (the bar follows on a TTY)
+      if (!json) process.stderr.write(`tensorshrink: eval: ${documents.reduce((n, d) => n + d.length, 0)} tokens in ${documents.length} documents of ${textFile}, context ${ctx ?? 2048}\n`);
+      const sink = saveLogits ? sig.track(await openFileSink(saveLogits, { inputs: [p0, p1, textFile] })) : undefined;
+      const r = await evaluate({
+        base: base?.model, other: other?.model, documents, ctx, baseLogits: logitSrc, saveLogits: sink, signal: sig.signal,
+        modelInfo: base ? { file: basePath, name: base.source.name, nLayer: base.model.config.nLayer, nEmbd: base.model.config.nEmbd, nVocab: base.model.config.nVocab } : undefined,
+        onProgress: (p) => b.update(p.tokensDone, p.tokensTotal, p.tokensPerSecond, p.etaSeconds, `window ${p.window}/${p.windows}`),
+      });
+      b.done();
+      // the flat fields of the llama.cpp backend's JSON too (perplexityBase, meanKld, ...), for scripts written against it
+      const flat = r.other ? { perplexityBase: r.base.perplexity, perplexityOther: r.other.perplexity, meanKld: r.kld!.mean, meanKldStderr: r.kld!.stderr, p99Kld: r.kld!.p99, top1Agreement: r.top1Agreement! } : { perplexityBase: r.base.perplexity };
+      if (json) process.stdout.write(JSON.stringify({ backend, baseModel: basePath ?? null, baseLogits: baseLogits ?? null, otherModel: otherPath ?? null, text: textFile, savedLogits: saveLogits ?? null, ...flat, ...r }, null, 1) + "\n");
+      else process.stdout.write(printEval(r, `base:  ${basePath ?? `(saved log-probs ${baseLogits})`}\n${otherPath ? `other: ${otherPath}\n` : ""}text:  ${textFile} `, "engine") + (saveLogits ? `\nbase log-probs saved to ${saveLogits}\n` : ""));
+      return 0;
+    } finally {
+      b.done();
+      for (const m of opened) await m.close();
+      await logitSrc?.close?.();
+      engine.dispose();
+    }
+  });
 }

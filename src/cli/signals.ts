@@ -1,4 +1,4 @@
-// Signals during `tensorshrink quantize` / `prune`: the first SIGINT / SIGTERM / SIGHUP / SIGQUIT aborts
+// Signals during `tensorshrink quantize` / `prune` / `imatrix` / `teacher` / `eval`: the first SIGINT / SIGTERM / SIGHUP / SIGQUIT aborts
 // the job (the sink deletes its temporary file, exit 128 + the signal number); a second one while that
 // abort runs exits at once, after unlinking the temporary files synchronously. No partial file either way.
 //
@@ -145,4 +145,23 @@ export function installSignalHandlers(): SignalGuard {
     } catch { /* a signal this platform cannot handle (Windows: SIGQUIT) */ }
   }
   return guard;
+}
+
+/**
+ * Runs one CLI job under {@link installSignalHandlers} (imatrix, teacher, eval): the handlers go in
+ * before `job` starts; an error while a signal was received is reported as that signal's E_ABORTED
+ * (exit 128 + its number); when the job settles (its own `finally` has released engine and files)
+ * the guard is finished, its handlers staying until the process exits. `job` registers each output
+ * sink with `sig.track(sink)` and aborts it on failure.
+ */
+export async function guardSignals<T>(job: (sig: SignalGuard) => Promise<T>): Promise<T> {
+  const sig = installSignalHandlers();
+  try {
+    return await job(sig);
+  } catch (e) {
+    sig.rethrowIfSignalled(e);
+    throw e;
+  } finally {
+    sig.finish(); // the handlers stay until exit: a late signal exits at once
+  }
 }

@@ -3,6 +3,9 @@ import { TensorshrinkError } from "../errors";
 import { intOption, threadsOf, positionals } from "./commands";
 import { init } from "../engine/init";
 import { openFileSink } from "../formats/source";
+import type { FileSink } from "../formats/sink";
+import { guardSignals } from "./signals";
+import { safeText } from "./escape";
 import { openModel } from "../model/open";
 import { LlamaModel } from "../nn/model";
 import { llamaConfigFromMetadata } from "../nn/config";
@@ -27,58 +30,58 @@ export async function runTeacher(a: Args): Promise<number> {
   try { text = await fs.readFile(textPath, "utf8"); } catch (e) {
     throw new TensorshrinkError("E_IO", `cannot read --text ${textPath}: ${(e as Error).message}`, { file: textPath });
   }
-  const engine = await init({ threads: await threadsOf(a) });
-  const source = await openModel(input, engine, { tokenizer: one(a, "--tokenizer") });
-  const ac = new AbortController();
-  const onSig = () => ac.abort();
-  process.once("SIGINT", onSig);
-  process.once("SIGTERM", onSig);
-  const tty = !!process.stderr.isTTY && !a.flags.has("--json");
-  let model: LlamaModel | null = null;
-  let writer: TeacherFileWriter | null = null;
-  try {
-    const ctxArg = int(a, "--ctx", 2, 1 << 20);
-    // the KV cache holds one window: --ctx, default min(512, the model's training context)
-    const ctx = ctxArg ?? Math.min(512, llamaConfigFromMetadata(source.metadata, source.tensors).nCtxTrain);
-    model = await LlamaModel.open(engine, source, { nCtx: ctx });
-    const cfg = model.config;
-    const k = int(a, "--top-k", 1, cfg.nVocab) ?? Math.min(32, cfg.nVocab);
-    const tok = Tokenizer.fromGguf({ kv: new Map(source.metadata.map((kv) => [kv.key, kv])) });
-    const tokens = tok.encode(text, { addBos: false });
-    if (tokens.length === 0) throw new TensorshrinkError("E_RANGE", `--text ${textPath} has no tokens`);
-    const fp = await modelFingerprints(source);
-    const sink = await openFileSink(out, { inputs: [input, textPath, one(a, "--tokenizer")] });
-    writer = await TeacherFileWriter.create(sink, {
-      nVocab: cfg.nVocab, k, modelFingerprint: fp.model, tokenizerFingerprint: fp.tokenizer,
-      meta: { model: path.basename(input), name: source.name, text: path.basename(textPath), ctx, bos: cfg.addBos, textTokens: tokens.length, temperature: 1, tool: "tensorshrink teacher" },
-    });
-    let last = 0;
-    const r = await recordTeacher(model, tokens, writer, {
-      ctx, signal: ac.signal,
-      onProgress: (p) => {
-        if (!tty) return;
-        const now = Date.now();
-        if (now - last < 100 && p.done < p.total) return;
-        last = now;
-        const tps = p.done / Math.max(p.elapsedMs / 1000, 1e-3), eta = (p.total - p.done) / Math.max(tps, 1e-9);
-        process.stderr.write(`\r${p.done}/${p.total} positions ${(100 * p.done / p.total).toFixed(0)}% ${tps.toFixed(0)} tok/s ETA ${eta.toFixed(0)}s`);
-      },
-    });
-    if (tty) process.stderr.write("\r\x1b[K");
-    const fin = await writer.finish();
-    const report = { input, text: textPath, output: out, k, ctx, windows: r.windows, positions: fin.positions, bytes: fin.bytes, modelFingerprint: writer.header.modelFingerprint, tokenizerFingerprint: writer.header.tokenizerFingerprint };
-    if (a.flags.has("--json")) process.stdout.write(JSON.stringify(report, null, 1) + "\n");
-    else process.stdout.write(`${out}: ${fin.positions} positions (${r.windows} windows of <= ${ctx} tokens), top-${k} of ${cfg.nVocab}, ${fin.bytes} bytes\n`);
-    return 0;
-  } catch (e) {
-    if (tty) process.stderr.write("\r\x1b[K");
-    await writer?.abort(e);
-    throw e;
-  } finally {
-    process.off("SIGINT", onSig);
-    process.off("SIGTERM", onSig);
-    model?.dispose();
-    await source.close?.();
-    engine.dispose();
-  }
+  // signals (src/cli/signals.ts): the handlers go in first and stay until exit; the sink is tracked
+  return guardSignals(async (sig) => {
+    const engine = await init({ threads: await threadsOf(a) });
+    let source: Awaited<ReturnType<typeof openModel>> | null = null;
+    const json = a.flags.has("--json"), tty = !!process.stderr.isTTY && !json;
+    let model: LlamaModel | null = null;
+    let sink: FileSink | null = null;
+    let writer: TeacherFileWriter | null = null;
+    try {
+      source = await openModel(input, engine, { tokenizer: one(a, "--tokenizer") });
+      const ctxArg = int(a, "--ctx", 2, 1 << 20);
+      // the KV cache holds one window: --ctx, default min(512, the model's training context)
+      const ctx = ctxArg ?? Math.min(512, llamaConfigFromMetadata(source.metadata, source.tensors).nCtxTrain);
+      model = await LlamaModel.open(engine, source, { nCtx: ctx });
+      const cfg = model.config;
+      const k = int(a, "--top-k", 1, cfg.nVocab) ?? Math.min(32, cfg.nVocab);
+      const tok = Tokenizer.fromGguf({ kv: new Map(source.metadata.map((kv) => [kv.key, kv])) });
+      const tokens = tok.encode(text, { addBos: false });
+      if (tokens.length === 0) throw new TensorshrinkError("E_RANGE", `--text ${textPath} has no tokens`);
+      const fp = await modelFingerprints(source);
+      sink = sig.track(await openFileSink(out, { inputs: [input, textPath, one(a, "--tokenizer")] }));
+      if (!json) process.stderr.write(`tensorshrink: teacher: ${tokens.length} tokens of ${safeText(textPath)}, windows of <= ${ctx}, top-${k} of ${cfg.nVocab} -> ${safeText(out)}\n`);
+      writer = await TeacherFileWriter.create(sink, {
+        nVocab: cfg.nVocab, k, modelFingerprint: fp.model, tokenizerFingerprint: fp.tokenizer,
+        meta: { model: path.basename(input), name: source.name, text: path.basename(textPath), ctx, bos: cfg.addBos, textTokens: tokens.length, temperature: 1, tool: "tensorshrink teacher" },
+      });
+      let last = 0;
+      const r = await recordTeacher(model, tokens, writer, {
+        ctx, signal: sig.signal,
+        onProgress: (p) => {
+          if (!tty) return;
+          const now = Date.now();
+          if (now - last < 100 && p.done < p.total) return;
+          last = now;
+          const tps = p.done / Math.max(p.elapsedMs / 1000, 1e-3), eta = (p.total - p.done) / Math.max(tps, 1e-9);
+          process.stderr.write(`\r${p.done}/${p.total} positions ${(100 * p.done / p.total).toFixed(0)}% ${tps.toFixed(0)} tok/s ETA ${eta.toFixed(0)}s`);
+        },
+      });
+      if (tty) process.stderr.write("\r\x1b[K");
+      const fin = await writer.finish();
+      const report = { input, text: textPath, output: out, k, ctx, windows: r.windows, positions: fin.positions, bytes: fin.bytes, modelFingerprint: writer.header.modelFingerprint, tokenizerFingerprint: writer.header.tokenizerFingerprint };
+      if (a.flags.has("--json")) process.stdout.write(JSON.stringify(report, null, 1) + "\n");
+      else process.stdout.write(`${out}: ${fin.positions} positions (${r.windows} windows of <= ${ctx} tokens), top-${k} of ${cfg.nVocab}, ${fin.bytes} bytes\n`);
+      return 0;
+    } catch (e) {
+      if (tty) process.stderr.write("\r\x1b[K");
+      await (writer ?? sink)?.abort(e); // the sink alone when TeacherFileWriter.create failed
+      throw e;
+    } finally {
+      model?.dispose();
+      await source?.close?.();
+      engine.dispose();
+    }
+  });
 }

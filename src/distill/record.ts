@@ -3,6 +3,7 @@
  * top-k log-probs to a teacher file (runtime-neutral; the CLI adds files and progress).
  */
 import { TensorshrinkError } from "../errors";
+import { eventYielder } from "../engine/events";
 import type { LlamaModel } from "../nn/model";
 import type { TeacherFileWriter } from "./teacher-file";
 
@@ -62,8 +63,10 @@ export async function recordTeacher(model: LlamaModel, tokens: ArrayLike<number>
   const total = windows.reduce((a, w) => a + w.length, 0);
   const t0 = Date.now();
   let done = 0;
+  const tick = eventYielder(); // a signal's handler runs between batches (the forward awaits only microtasks)
   for (const w of windows) {
     for (let p = 0; p < w.length; p += batch) {
+      await tick();
       if (opts.signal?.aborted) throw new TensorshrinkError("E_ABORTED", `teacher recording aborted after ${done} positions`, { done });
       const part = w.subarray(p, Math.min(w.length, p + batch));
       const logits = await model.forward(part, { pos: p, logits: "all", signal: opts.signal });

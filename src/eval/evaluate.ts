@@ -11,6 +11,7 @@
  * `saveLogits`), so a run against saved base log-probs gives the very same numbers as a live base run.
  */
 import { TensorshrinkError } from "../errors";
+import { eventYielder } from "../engine/events";
 import type { ByteSink, ByteSource } from "../formats/source";
 import { LogitsReader, LogitsWriter, type LogitsHeader } from "./logits-file";
 
@@ -162,7 +163,9 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
     const kls = new Float64Array(positions);
     let nk = 0, klS = 0, klS2 = 0, agree = 0, dpS = 0, dpS2 = 0;
     let done = 0;
+    const tick = eventYielder(); // a signal's handler runs between windows (the forward awaits only microtasks)
     for (let w = 0; w < windows.length; w++) {
+      await tick();
       if (opts.signal?.aborted) throw new TensorshrinkError("E_ABORTED", `evaluation aborted after ${w} of ${windows.length} windows`, { window: w });
       const win = windows[w]!, T = win.length, R = T - 1;
       let lpB: Float32Array;

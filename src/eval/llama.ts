@@ -26,6 +26,12 @@ export interface LlamaCppOptions {
   logitSlice?: number;
   /** GGUF LoRA adapter(s) applied to the *other* model of {@link evaluateGguf} (node-llama-cpp's context `lora`), scale 1. */
   otherLora?: string | string[];
+  /**
+   * {@link evaluateGgufMany} only: the adapter(s) of each other model, index k for `otherPaths[k]` (null or
+   * undefined: none), instead of `otherLora` for all; the same file may then be scored with and without an
+   * adapter in one pass (one base load). Length must equal the number of other models (else E_RANGE).
+   */
+  otherLoras?: readonly (string | string[] | null | undefined)[];
 }
 
 /**
@@ -150,12 +156,13 @@ export async function evaluateGguf(basePath: string, otherPath: string | null | 
  * with no other model, one result with the base's perplexity only (what evaluateGguf(basePath, null) returns).
  */
 export async function evaluateGgufMany(basePath: string, otherPaths: readonly string[], documents: string[], opts: LlamaCppOptions = {}): Promise<LlamaEvalResult[]> {
+  if (opts.otherLoras && opts.otherLoras.length !== otherPaths.length) throw new TensorshrinkError("E_RANGE", `otherLoras has ${opts.otherLoras.length} entries for ${otherPaths.length} other models`, { otherLoras: opts.otherLoras.length, others: otherPaths.length });
   const t0 = Date.now();
   const mod = await loadNodeLlamaCpp(opts);
   const base = await load(mod, basePath, opts);
   const others: Loaded[] = [];
   try {
-    for (const p of otherPaths) others.push(await load(mod, p, opts, opts.otherLora));
+    for (const [k, p] of otherPaths.entries()) others.push(await load(mod, p, opts, opts.otherLoras ? opts.otherLoras[k] ?? undefined : opts.otherLora));
     const vocab = vocabSizeOf(base.model);
     others.forEach((o, k) => { if (vocabSizeOf(o.model) !== vocab) throw new TensorshrinkError("E_SHAPE", `${otherPaths[k]}: the models have different vocabularies (${vocab} vs ${vocabSizeOf(o.model)} tokens)`, { file: otherPaths[k] }); });
     const bos: number | null = base.model.tokens.bos;
