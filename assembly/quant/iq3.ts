@@ -202,11 +202,22 @@ function search_quad(is0: i32, nc: i32, mx: f32): void {
  * (or -1 when the block is skipped as zero).
  */
 function block_search(xb: usize, qw: usize, sigma2: f32, xxs: bool, simd: bool): f32 {
-  for (let i = 0; i < 32; i++) {
-    const v = f(xb, i);
-    fset(WEIGHT, i, qw != 0 ? f(qw, i) * sqrt<f32>(sigma2 + v * v) : v * v);
+  if (simd) {
+    // the same IEEE operations lane-wise (sqrt is correctly rounded in both)
+    const vs = f32x4.splat(sigma2);
+    for (let i = 0; i < 8; i++) {
+      const o = <usize>i << 4, v = v128.load(xb + o), v2 = f32x4.mul(v, v);
+      const w = qw != 0 ? f32x4.mul(v128.load(qw + o), f32x4.sqrt(f32x4.add(vs, v2))) : v2;
+      v128.store(WEIGHT + o, w);
+      v128.store(WAUX + o, f32x4.sqrt(w));
+    }
+  } else {
+    for (let i = 0; i < 32; i++) {
+      const v = f(xb, i);
+      fset(WEIGHT, i, qw != 0 ? f(qw, i) * sqrt<f32>(sigma2 + v * v) : v * v);
+    }
+    for (let i = 0; i < 32; i++) fset(WAUX, i, sqrt<f32>(f(WEIGHT, i)));
   }
-  for (let i = 0; i < 32; i++) fset(WAUX, i, sqrt<f32>(f(WEIGHT, i)));
   for (let k = 0; k < 4; k++) {
     let nflip = 0;
     let s: u32 = 0;
@@ -238,7 +249,7 @@ function block_search(xb: usize, qw: usize, sigma2: f32, xxs: bool, simd: bool):
   const step: f32 = 0.2;
   if (simd) {
     // 4 candidate scales at a time, one per lane (search_quad), then ggml's sequential choice.
-    for (let i = 0; i < 32; i++) fset(WX, i, f(WEIGHT, i) * f(XVAL, i));
+    for (let i = 0; i < 8; i++) v128.store(WX + (<usize>i << 4), f32x4.mul(v128.load(WEIGHT + (<usize>i << 4)), v128.load(XVAL + (<usize>i << 4))));
     for (let is0 = -nis; is0 <= nis; is0 += 4) {
       const nc = min<i32>(4, nis - is0 + 1);
       search_quad(is0, nc, mx);
