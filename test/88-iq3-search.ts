@@ -77,6 +77,41 @@ test("iq3 searches at 7 magnitudes (1e-6 .. 1e6) and uniform / heavy-tailed rows
   }
 });
 
+test("lane search == the scalar per-candidate search (codes, on-lattice flags, both sums, bit for bit) on 1500 blocks x every candidate quad, with tie-making zero / equal weights", () => {
+  const e = engine.exports;
+  e.iq_grid_for_kernel(4); e.iq_grid_for_kernel(5);
+  const p = e.ts_alloc(3 * 128) >>> 0, r = rng(2024, 8);
+  let checked = 0, bad = 0, zeroW = 0;
+  for (let b = 0; b < 1500; b++) {
+    const xv = new Float32Array(32), w = new Float32Array(32);
+    const kind = b % 5, sc = [1e-3, 0.05, 1, 300][b % 4];
+    for (let i = 0; i < 32; i++) {
+      // kinds: gaussian-ish, integer multiples (exact midpoints), few distinct values, spikes, heavy tail
+      const u = r.uniform();
+      xv[i] = sc * (kind === 0 ? Math.abs(r.gauss()) : kind === 1 ? (r.next() % 9) * 0.25 : kind === 2 ? [0.5, 1, 1.5][r.next() % 3] : kind === 3 ? (i % 11 === 0 ? 8 : u * 0.3) : u * u * u * 4);
+      const t = r.next() % 4; // zero weights make whole terms vanish: neighbours tie exactly
+      w[i] = t === 0 ? 0 : t === 1 ? 1 : 0.1 + 3 * r.uniform();
+      if (w[i] === 0) zeroW++;
+    }
+    let mx = 0;
+    for (const v of xv) mx = Math.max(mx, v);
+    if (mx === 0) continue;
+    if (b % 7 === 0) for (let k = 0; k < 4; k++) xv[8 * k + (b % 8)] *= -1; // iq3_xxs's parity flip: one negative value per 8
+    const m = new Float32Array(e.memory.buffer, p, 96);
+    m.set(xv, 0); m.set(w, 32); m.set(w.map(Math.sqrt), 64);
+    for (const xxs of [true, false]) {
+      const nis = xxs ? 15 : 9;
+      for (let is0 = -nis; is0 <= nis; is0 += 4) {
+        bad += e.iq3_quad_check(p, p + 128, p + 256, Math.fround(mx), is0, Math.min(4, nis - is0 + 1), xxs ? 1 : 0) !== 0 ? 1 : 0;
+        checked++;
+      }
+    }
+  }
+  e.ts_free(p);
+  assert.ok(checked > 15000 && zeroW > 10000, `${checked} quads, ${zeroW} zero weights`);
+  assert.is(bad, 0, `${bad} of ${checked} quads differ`);
+});
+
 test("the comparison can fail: one changed value changes the SIMD bytes, and the _ref bytes alike", () => {
   for (const type of TYPES) {
     const cols = 256, x = randn(cols, 77, 0.03), y = x.slice();

@@ -53,3 +53,54 @@
   const l = i32x4.sub(v128.and(f32x4.add(t, f32x4.splat(12582912.0)), i32x4.splat(0x007FFFFF)), i32x4.splat(0x00400000));
   return i32x4.max_s(i32x4.splat(0), i32x4.min_s(i32x4.splat(7), l));
 }
+
+/** Scratch of iq3_scan_nb4's final reduction: the 4 lanes' best distances, list positions, indices. */
+const RED: usize = memory.data(48, 16);
+
+/**
+ * ggml iq3_find_best_neighbour for ONE scale, four neighbours per step (one per lane): the 4 points'
+ * f32 levels (qgf, 16 bytes each) are transposed so dimension d of the 4 points sits in the lanes, and
+ * each lane computes d2 = 0 + t0 + t1 + t2 + t3, t_d = (w_d (scale q_d - x_d)) (scale q_d - x_d), ggml's
+ * ops in ggml's order. Each lane keeps its first strict minimum (value, list position, index); the
+ * result is the smallest value, the earliest position among equal ones: ggml's first strict minimum
+ * over the whole list. The tail step repeats the last neighbour (same index, so a tie with it cannot
+ * change the result). Returns -1 if no distance is < FLT_MAX, as ggml's grid_index.
+ */
+// @ts-ignore: decorator
+@inline export function iq3_scan_nb4(nb: usize, qgf: usize, xv: usize, w: usize, scale: f32): i32 {
+  const n = <i32>load<u16>(nb);
+  const x0 = v128.load32_splat(xv), x1 = v128.load32_splat(xv, 4), x2 = v128.load32_splat(xv, 8), x3 = v128.load32_splat(xv, 12);
+  const w0 = v128.load32_splat(w), w1 = v128.load32_splat(w, 4), w2 = v128.load32_splat(w, 8), w3 = v128.load32_splat(w, 12);
+  const vs = f32x4.splat(scale);
+  let best = f32x4.splat(3.4028234663852886e38);
+  let bidx = i32x4.splat(-1), bpos = i32x4.splat(0x7fffffff);
+  for (let j = 1; j <= n; j += 4) {
+    const i0 = <i32>load<u16>(nb + (<usize>j << 1));
+    const i1 = <i32>load<u16>(nb + (<usize>min<i32>(j + 1, n) << 1));
+    const i2 = <i32>load<u16>(nb + (<usize>min<i32>(j + 2, n) << 1));
+    const i3 = <i32>load<u16>(nb + (<usize>min<i32>(j + 3, n) << 1));
+    const q0 = v128.load(qgf + (<usize>i0 << 4)), q1 = v128.load(qgf + (<usize>i1 << 4));
+    const q2 = v128.load(qgf + (<usize>i2 << 4)), q3 = v128.load(qgf + (<usize>i3 << 4));
+    const a = i32x4.shuffle(q0, q1, 0, 4, 1, 5), b = i32x4.shuffle(q2, q3, 0, 4, 1, 5);
+    const c = i32x4.shuffle(q0, q1, 2, 6, 3, 7), e = i32x4.shuffle(q2, q3, 2, 6, 3, 7);
+    let d = f32x4.sub(f32x4.mul(vs, i32x4.shuffle(a, b, 0, 1, 4, 5)), x0);
+    let acc = f32x4.add(f32x4.splat(0), f32x4.mul(f32x4.mul(w0, d), d));
+    d = f32x4.sub(f32x4.mul(vs, i32x4.shuffle(a, b, 2, 3, 6, 7)), x1);
+    acc = f32x4.add(acc, f32x4.mul(f32x4.mul(w1, d), d));
+    d = f32x4.sub(f32x4.mul(vs, i32x4.shuffle(c, e, 0, 1, 4, 5)), x2);
+    acc = f32x4.add(acc, f32x4.mul(f32x4.mul(w2, d), d));
+    d = f32x4.sub(f32x4.mul(vs, i32x4.shuffle(c, e, 2, 3, 6, 7)), x3);
+    acc = f32x4.add(acc, f32x4.mul(f32x4.mul(w3, d), d));
+    const m = f32x4.lt(acc, best);
+    best = f32x4.pmin(best, acc);
+    bidx = v128.bitselect(i32x4.replace_lane(i32x4.replace_lane(i32x4.replace_lane(i32x4.splat(i0), 1, i1), 2, i2), 3, i3), bidx, m);
+    bpos = v128.bitselect(i32x4.add(i32x4.splat(j), i32x4(0, 1, 2, 3)), bpos, m);
+  }
+  v128.store(RED, best); v128.store(RED, bpos, 16); v128.store(RED, bidx, 32);
+  let bv = load<f32>(RED), bp = load<i32>(RED, 16), gi = load<i32>(RED, 32);
+  for (let l = 1; l < 4; l++) {
+    const v = load<f32>(RED + (<usize>l << 2)), p = load<i32>(RED + 16 + (<usize>l << 2));
+    if (v < bv || (v == bv && p < bp)) { bv = v; bp = p; gi = load<i32>(RED + 32 + (<usize>l << 2)); }
+  }
+  return gi;
+}

@@ -15,8 +15,8 @@
 // The searches are sequential float reductions (bit-exactness forbids reordering them); the
 // "simd" kernels vectorize the code computation (nearest_int of 4 values) and the neighbour distance
 // terms, keeping every sum in ggml's order.
-import { add_lanes_seq, neighbour_scan_ref } from "../inline/iq_neighbour";
-import { iq3_scan_lanes, iq3_codes_lanes } from "../inline/iq3_neighbour";
+import { neighbour_scan_ref } from "../inline/iq_neighbour";
+import { iq3_scan_lanes, iq3_codes_lanes, iq3_scan_nb4 } from "../inline/iq3_neighbour";
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
 import { nearest_int_x } from "../inline/sym";
 import { iq_grid_table, IQG_3XXS, IQG_3S } from "./iq_grids";
@@ -63,15 +63,7 @@ function best_neighbour(nb: usize, xv: usize, w: usize, scale: f32, Lp: usize, s
   let best_d2: f32 = 3.4028234663852886e38;
   let gi = -1;
   if (simd) {
-    const vx = v128.load(xv), vw = v128.load(w), vs = f32x4.splat(scale);
-    for (let j = 1; j <= n; j++) {
-      const idx = <i32>load<u16>(nb + (<usize>j << 1));
-      const pg = i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(G_QG + (<usize>idx << 2))));
-      const diff = f32x4.sub(f32x4.mul(vs, f32x4.convert_i32x4_s(pg)), vx);
-      const t = f32x4.mul(f32x4.mul(vw, diff), diff);
-      const d2 = add_lanes_seq(0, t);
-      if (d2 < best_d2) { best_d2 = d2; gi = idx; }
-    }
+    gi = iq3_scan_nb4(nb, G_QGF, xv, w, scale);
   } else {
     gi = neighbour_scan_ref(nb, G_QG, 4, xv, w, scale);
   }
@@ -221,10 +213,21 @@ function block_search(xb: usize, qw: usize, sigma2: f32, xxs: bool, simd: bool):
   for (let k = 0; k < 4; k++) {
     let nflip = 0;
     let s: u32 = 0;
-    for (let i = 0; i < 8; i++) {
-      const v = f(xb, 8 * k + i);
-      if (v >= 0) fset(XVAL, 8 * k + i, v);
-      else { fset(XVAL, 8 * k + i, -v); nflip++; s |= 1 << i; }
+    if (simd) {
+      // v >= 0 ? v : -v and the sign bits, 4 lanes (inputs are NaN-free)
+      const o = <usize>k << 5;
+      const v0 = v128.load(xb + o), v1 = v128.load(xb + o + 16);
+      const p0 = f32x4.ge(v0, f32x4.splat(0)), p1 = f32x4.ge(v1, f32x4.splat(0));
+      v128.store(XVAL + o, v128.bitselect(v0, f32x4.neg(v0), p0));
+      v128.store(XVAL + o + 16, v128.bitselect(v1, f32x4.neg(v1), p1));
+      s = (~(<u32>i32x4.bitmask(p0) | (<u32>i32x4.bitmask(p1) << 4))) & 255;
+      nflip = <i32>popcnt<u32>(s);
+    } else {
+      for (let i = 0; i < 8; i++) {
+        const v = f(xb, 8 * k + i);
+        if (v >= 0) fset(XVAL, 8 * k + i, v);
+        else { fset(XVAL, 8 * k + i, -v); nflip++; s |= 1 << i; }
+      }
     }
     if (xxs && (nflip & 1)) {
       let imin = 0;
@@ -307,7 +310,40 @@ function block_search(xb: usize, qw: usize, sigma2: f32, xxs: bool, simd: bool):
   return scale;
 }
 
-function quantize_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize, xxs: bool, simd: bool): usize {
+/**
+ * @internal Test probe of the lane search (test/88): loads one 32-block's search state from the caller
+ * - values xv (32 f32, as the block's |x| after the sign handling), weights w (32) and their square
+ * roots waux (32), max mx - for grid iq3_xxs (xxs true) or iq3_s, runs search_quad for candidates is0
+ * .. is0 + nc - 1 (nc 1..4) and the scalar search of each candidate (codes, ggml's neighbour scan,
+ * sums in element order), and returns the bitmask of candidates whose 32 codes, 8 on-lattice flags,
+ * sumqx or sumq2 (bit patterns) differ; 0 when the two agree.
+ */
+export function iq3_quad_check(xv: usize, w: usize, waux: usize, mx: f32, is0: i32, nc: i32, xxs: bool): i32 {
+  set_grid(xxs);
+  memory.copy(XVAL, xv, 128); memory.copy(WEIGHT, w, 128); memory.copy(WAUX, waux, 128);
+  for (let i = 0; i < 8; i++) v128.store(WX + (<usize>i << 4), f32x4.mul(v128.load(WEIGHT + (<usize>i << 4)), v128.load(XVAL + (<usize>i << 4))));
+  search_quad(is0, nc, mx);
+  let bad = 0;
+  for (let c = 0; c < nc; c++) {
+    const id: f32 = (<f32>15 + <f32>(is0 + c) * <f32>0.2) / mx;
+    const this_scale: f32 = <f32>1 / id;
+    let og = 0;
+    for (let k = 0; k < 8; k++) {
+      const u = codes4(XVAL + (<usize>k << 4), id, LAUX + (<usize>k << 2), false);
+      const gi = load<i32>(G_KMAP + (<usize>u << 2));
+      if (gi >= 0) og |= 1 << k;
+      else best_neighbour(G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 4), WAUX + (<usize>k << 4), this_scale, LAUX + (<usize>k << 2), false);
+    }
+    const sumqx = sums(LAUX);
+    let ok = reinterpret<i32>(sumqx) == reinterpret<i32>(f(SUMX4, c)) && reinterpret<i32>(SQ2) == reinterpret<i32>(f(SUMQ4, c)) && og == <i32>load<u8>(ONGM + c);
+    for (let i = 0; i < 32; i++) ok = ok && <i32>load<i8>(LAUX + i) == load<i32>(LQ4 + (<usize>i << 4) + (<usize>c << 2));
+    if (!ok) bad |= 1 << c;
+  }
+  return bad;
+}
+
+/** Points the kernels at grid iq3_xxs (xxs) or iq3_s, building it (and its f32 copy) on first use. */
+function set_grid(xxs: bool): void {
   const g = xxs ? IQG_3XXS : IQG_3S;
   G_QG = iq_grid_table(g, 1); G_KMAP = iq_grid_table(g, 2); G_NB = iq_grid_table(g, 3);
   G_QGF = xxs ? QGF_3XXS : QGF_3S;
@@ -317,6 +353,10 @@ function quantize_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: 
     for (let i = 0; i < 4 * np; i++) fset(G_QGF, i, <f32>load<i8>(G_QG + <usize>i));
     QGF_READY |= bit;
   }
+}
+
+function quantize_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize, xxs: bool, simd: bool): usize {
+  set_grid(xxs);
   const nbl = n_per_row / QK_K;
   const bsz: usize = xxs ? 98 : 110;
   for (let r = 0; r < nrows; r++) {
