@@ -2,7 +2,7 @@
 // search_quad, assembly/inline/iq3_neighbour.ts) against their scalar _ref twins, bit for bit: random
 // rows with outliers; near-ties (integer-valued rows, where codes land exactly on rounding midpoints and
 // neighbours tie in weighted distance, equal and zero importances that make whole terms vanish);
-// zeros, constants, tiny (1e-9 .. 1e-30) and huge (1e6 .. 1e18) magnitudes; one-value spikes; rows of
+// zeros, constants, tiny (1e-9 .. 1e-30) and huge (1e6 .. 1e36: squares overflow to inf) magnitudes; one-value spikes; rows of
 // many super-blocks (the last candidate quad of 31 / 19 scales has 3 lanes); with and without an
 // importance matrix. The bytes against llama.cpp's are test/17 (ggml-iq vectors) and test/62.
 import { test } from "uvu";
@@ -37,6 +37,7 @@ function inputs(rows: number, cols: number, seed: number): [string, Float32Array
     else if (k === 4) for (let j = 0; j < 32; j++) mixed[o + j] *= 1e6;
     else if (k === 5) for (let j = 0; j < 32; j++) mixed[o + j] *= 1e18;
     else if (k === 6) { mixed.fill(0, o, o + 32); mixed[o + (b % 32)] = b % 2 ? 3 : -3; }
+    else if (k === 7) for (let j = 0; j < 32; j++) mixed[o + j] *= b % 2 ? 1e30 : 1e36; // weights and distances overflow to inf
   }
   return [["gauss", randn(n, seed + 1, 0.05)], ["integer-valued (ties)", ints], ["+-pairs (ties)", pairs], ["special blocks", mixed]];
 }
