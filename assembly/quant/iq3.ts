@@ -13,8 +13,9 @@
 // d * 1.0125 (iq3_xxs) / d * 1.033 (iq3_s). Zero blocks: max < 1e-8 (iq3_xxs), max == 0 (iq3_s).
 //
 // The searches are sequential float reductions (bit-exactness forbids reordering them); the
-// "simd" kernels vectorize the code computation (nearest_int of 4 values) and the neighbour distance
-// terms, keeping every sum in ggml's order.
+// "simd" kernels run 4 candidate scales at a time, one per lane (search_quad: codes, kmap, one
+// neighbour-list walk per distinct off-lattice code among the lanes, the two sums), each lane doing
+// ggml's scalar operations in ggml's order; the final re-quantization scans 4 neighbours per step.
 import { neighbour_scan_ref } from "../inline/iq_neighbour";
 import { iq3_scan_lanes, iq3_codes_lanes, iq3_scan_nb4 } from "../inline/iq3_neighbour";
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
