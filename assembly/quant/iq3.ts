@@ -13,9 +13,11 @@
 // d * 1.0125 (iq3_xxs) / d * 1.033 (iq3_s). Zero blocks: max < 1e-8 (iq3_xxs), max == 0 (iq3_s).
 //
 // The searches are sequential float reductions (bit-exactness forbids reordering them); the
-// "simd" kernels vectorize the code computation (nearest_int of 4 values) and the neighbour distance
-// terms, keeping every sum in ggml's order.
-import { add_lanes_seq, neighbour_scan_ref } from "../inline/iq_neighbour";
+// "simd" kernels run 4 candidate scales at a time, one per lane (search_quad: codes, kmap, one
+// neighbour-list walk per distinct off-lattice code among the lanes, the two sums), each lane doing
+// ggml's scalar operations in ggml's order; the final re-quantization scans 4 neighbours per step.
+import { neighbour_scan_ref } from "../inline/iq_neighbour";
+import { iq3_scan_lanes, iq3_codes_lanes, iq3_scan_nb4 } from "../inline/iq3_neighbour";
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
 import { nearest_int_x } from "../inline/sym";
 import { iq_grid_table, IQG_3XXS, IQG_3S } from "./iq_grids";
@@ -34,13 +36,22 @@ const ONG: usize = memory.data(8, 16);
 const ONG_AUX: usize = memory.data(8, 16);
 const SIGNS: usize = memory.data(8, 16);
 const Q3: usize = memory.data(128, 16);
-// SIMD search: codes / on-grid flags of 4 candidate scales, their sums
-const LAUX4: usize = memory.data(4 * 32, 16);
-const ONG4: usize = memory.data(4 * 8, 16);
+// SIMD search: the sums of 4 candidate scales
 const SUMX4: usize = memory.data(16, 16);
 const SUMQ4: usize = memory.data(16, 16);
+// lane search: per value i the 4 candidates' level codes (i32x4 at LQ4 + 16 i), w_i x_i, a group's keys
+// and kmap entries per lane, per lane the on-lattice flags of the 8 groups (bit k)
+const LQ4: usize = memory.data(32 * 16, 16);
+const WX: usize = memory.data(32 * 4, 16);
+const KEYS: usize = memory.data(16, 16);
+const GIS: usize = memory.data(16, 16);
+const ONGM: usize = memory.data(16, 16);
+// the lattices as f32 odd levels (4 per point, 16 bytes), filled on first use
+const QGF_3XXS: usize = memory.data(256 * 16, 16);
+const QGF_3S: usize = memory.data(512 * 16, 16);
+let QGF_READY: i32 = 0;
 
-let G_QG: usize = 0, G_KMAP: usize = 0, G_NB: usize = 0;
+let G_QG: usize = 0, G_KMAP: usize = 0, G_NB: usize = 0, G_QGF: usize = 0;
 
 // @ts-ignore: decorator
 @inline function f(p: usize, i: i32): f32 { return load<f32>(p + (<usize>i << 2)); }
@@ -53,15 +64,7 @@ function best_neighbour(nb: usize, xv: usize, w: usize, scale: f32, Lp: usize, s
   let best_d2: f32 = 3.4028234663852886e38;
   let gi = -1;
   if (simd) {
-    const vx = v128.load(xv), vw = v128.load(w), vs = f32x4.splat(scale);
-    for (let j = 1; j <= n; j++) {
-      const idx = <i32>load<u16>(nb + (<usize>j << 1));
-      const pg = i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(G_QG + (<usize>idx << 2))));
-      const diff = f32x4.sub(f32x4.mul(vs, f32x4.convert_i32x4_s(pg)), vx);
-      const t = f32x4.mul(f32x4.mul(vw, diff), diff);
-      const d2 = add_lanes_seq(0, t);
-      if (d2 < best_d2) { best_d2 = d2; gi = idx; }
-    }
+    gi = iq3_scan_nb4(nb, G_QGF, xv, w, scale);
   } else {
     gi = neighbour_scan_ref(nb, G_QG, 4, xv, w, scale);
   }
@@ -112,23 +115,120 @@ let SQ2: f32 = 0;
 }
 
 /**
+ * Candidates is0 .. is0 + nc - 1 (nc <= 4) of a block's scale search, one per lane: inverse scale
+ * id = (15 + 0.2 is) / mx and scale 1 / id per lane, the level codes of the 32 values, each group's
+ * kmap entry, and for the groups off the lattice the best neighbour (iq3_scan_lanes, once per distinct
+ * code among the lanes); leaves the codes in LQ4 (lane c = candidate c), the on-lattice flags in ONGM
+ * and the two weighted sums per lane in SUMX4 / SUMQ4 (each lane summed in ggml's element order).
+ * Lanes >= nc are computed but never scanned nor chosen.
+ */
+function search_quad(is0: i32, nc: i32, mx: f32): void {
+  const lane = i32x4(0, 1, 2, 3);
+  const id4 = f32x4.div(f32x4.add(f32x4.splat(15), f32x4.mul(f32x4.convert_i32x4_s(i32x4.add(i32x4.splat(is0), lane)), f32x4.splat(0.2))), f32x4.splat(mx));
+  const s4 = f32x4.div(f32x4.splat(1), id4);
+  const valid = i32x4.lt_s(lane, i32x4.splat(nc));
+  let ongm: u32 = 0;
+  for (let k = 0; k < 8; k++) {
+    const xk = XVAL + (<usize>k << 4);
+    const l0 = iq3_codes_lanes(id4, xk), l1 = iq3_codes_lanes(id4, xk + 4);
+    const l2 = iq3_codes_lanes(id4, xk + 8), l3 = iq3_codes_lanes(id4, xk + 12);
+    const key = v128.or(v128.or(l0, i32x4.shl(l1, 3)), v128.or(i32x4.shl(l2, 6), i32x4.shl(l3, 9)));
+    let gi = i32x4.splat(load<i32>(G_KMAP + (<usize>i32x4.extract_lane(key, 0) << 2)));
+    gi = i32x4.replace_lane(gi, 1, load<i32>(G_KMAP + (<usize>i32x4.extract_lane(key, 1) << 2)));
+    gi = i32x4.replace_lane(gi, 2, load<i32>(G_KMAP + (<usize>i32x4.extract_lane(key, 2) << 2)));
+    gi = i32x4.replace_lane(gi, 3, load<i32>(G_KMAP + (<usize>i32x4.extract_lane(key, 3) << 2)));
+    const off = v128.and(i32x4.lt_s(gi, i32x4.splat(0)), valid);
+    const offm = <u32>i32x4.bitmask(off);
+    const on = ~offm & 15;
+    ongm |= ((on & 1) | ((on & 2) << 7) | ((on & 4) << 14) | ((on & 8) << 21)) << k;
+    const dst = LQ4 + (<usize>k << 6);
+    if (offm == 0) {
+      v128.store(dst, l0); v128.store(dst, l1, 16); v128.store(dst, l2, 32); v128.store(dst, l3, 48);
+      continue;
+    }
+    v128.store(KEYS, key);
+    v128.store(GIS, gi);
+    let bi = gi;
+    let pend = offm;
+    while (pend != 0) {
+      const c = <usize>ctz<u32>(pend);
+      const m = v128.and(i32x4.eq(key, i32x4.splat(load<i32>(KEYS + (c << 2)))), off);
+      const nb = G_NB + (<usize>(-load<i32>(GIS + (c << 2)) - 1) << 1);
+      bi = v128.bitselect(iq3_scan_lanes(nb, G_QGF, xk, WAUX + (<usize>k << 4), s4, m), bi, m);
+      pend &= ~<u32>i32x4.bitmask(m);
+    }
+    bi = v128.and(bi, valid); // lanes >= nc: any lattice point (their kmap entry may be negative)
+    // the 4 chosen points' odd levels q -> codes (q - 1) / 2 (C division, as the scalar path)
+    let pts = v128.load32_zero(G_QG + (<usize>i32x4.extract_lane(bi, 0) << 2));
+    pts = v128.load32_lane(G_QG + (<usize>i32x4.extract_lane(bi, 1) << 2), pts, 1);
+    pts = v128.load32_lane(G_QG + (<usize>i32x4.extract_lane(bi, 2) << 2), pts, 2);
+    pts = v128.load32_lane(G_QG + (<usize>i32x4.extract_lane(bi, 3) << 2), pts, 3);
+    const t = i8x16.shuffle(pts, pts, 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const lo = i16x8.extend_low_i8x16_s(t), hi = i16x8.extend_high_i8x16_s(t);
+    v128.store(dst, half_code(i32x4.extend_low_i16x8_s(lo)));
+    v128.store(dst, half_code(i32x4.extend_high_i16x8_s(lo)), 16);
+    v128.store(dst, half_code(i32x4.extend_low_i16x8_s(hi)), 32);
+    v128.store(dst, half_code(i32x4.extend_high_i16x8_s(hi)), 48);
+  }
+  store<u32>(ONGM, ongm);
+  let vx = f32x4.splat(0), vq = f32x4.splat(0);
+  for (let i = 0; i < 32; i++) {
+    const q = f32x4.convert_i32x4_s(i32x4.add(i32x4.shl(v128.load(LQ4 + (<usize>i << 4)), 1), i32x4.splat(1)));
+    const w = v128.load32_splat(WEIGHT + (<usize>i << 2));
+    vx = f32x4.add(vx, f32x4.mul(v128.load32_splat(WX + (<usize>i << 2)), q));
+    vq = f32x4.add(vq, f32x4.mul(f32x4.mul(w, q), q));
+  }
+  v128.store(SUMX4, vx);
+  v128.store(SUMQ4, vq);
+}
+
+/** (q - 1) / 2 per i32 lane with C's truncating division (q odd on the lattice: exact). */
+// @ts-ignore: decorator
+@inline function half_code(q: v128): v128 {
+  const v = i32x4.sub(q, i32x4.splat(1));
+  return i32x4.shr_s(i32x4.add(v, i32x4.shr_u(v, 31)), 1);
+}
+
+/**
  * One 32-block search. xxs: iq3_xxs rules (parity signs, eps 1e-8, is = -15..15, re-quantize only the
  * groups off the lattice), else iq3_s. Leaves the codes in L and signs in SIGNS; returns the scale
  * (or -1 when the block is skipped as zero).
  */
 function block_search(xb: usize, qw: usize, sigma2: f32, xxs: bool, simd: bool): f32 {
-  for (let i = 0; i < 32; i++) {
-    const v = f(xb, i);
-    fset(WEIGHT, i, qw != 0 ? f(qw, i) * sqrt<f32>(sigma2 + v * v) : v * v);
+  if (simd) {
+    // the same IEEE operations lane-wise (sqrt is correctly rounded in both)
+    const vs = f32x4.splat(sigma2);
+    for (let i = 0; i < 8; i++) {
+      const o = <usize>i << 4, v = v128.load(xb + o), v2 = f32x4.mul(v, v);
+      const w = qw != 0 ? f32x4.mul(v128.load(qw + o), f32x4.sqrt(f32x4.add(vs, v2))) : v2;
+      v128.store(WEIGHT + o, w);
+      v128.store(WAUX + o, f32x4.sqrt(w));
+    }
+  } else {
+    for (let i = 0; i < 32; i++) {
+      const v = f(xb, i);
+      fset(WEIGHT, i, qw != 0 ? f(qw, i) * sqrt<f32>(sigma2 + v * v) : v * v);
+    }
+    for (let i = 0; i < 32; i++) fset(WAUX, i, sqrt<f32>(f(WEIGHT, i)));
   }
-  for (let i = 0; i < 32; i++) fset(WAUX, i, sqrt<f32>(f(WEIGHT, i)));
   for (let k = 0; k < 4; k++) {
     let nflip = 0;
     let s: u32 = 0;
-    for (let i = 0; i < 8; i++) {
-      const v = f(xb, 8 * k + i);
-      if (v >= 0) fset(XVAL, 8 * k + i, v);
-      else { fset(XVAL, 8 * k + i, -v); nflip++; s |= 1 << i; }
+    if (simd) {
+      // v >= 0 ? v : -v and the sign bits, 4 lanes (inputs are NaN-free)
+      const o = <usize>k << 5;
+      const v0 = v128.load(xb + o), v1 = v128.load(xb + o + 16);
+      const p0 = f32x4.ge(v0, f32x4.splat(0)), p1 = f32x4.ge(v1, f32x4.splat(0));
+      v128.store(XVAL + o, v128.bitselect(v0, f32x4.neg(v0), p0));
+      v128.store(XVAL + o + 16, v128.bitselect(v1, f32x4.neg(v1), p1));
+      s = (~(<u32>i32x4.bitmask(p0) | (<u32>i32x4.bitmask(p1) << 4))) & 255;
+      nflip = <i32>popcnt<u32>(s);
+    } else {
+      for (let i = 0; i < 8; i++) {
+        const v = f(xb, 8 * k + i);
+        if (v >= 0) fset(XVAL, 8 * k + i, v);
+        else { fset(XVAL, 8 * k + i, -v); nflip++; s |= 1 << i; }
+      }
     }
     if (xxs && (nflip & 1)) {
       let imin = 0;
@@ -152,40 +252,18 @@ function block_search(xb: usize, qw: usize, sigma2: f32, xxs: bool, simd: bool):
   const nis = xxs ? 15 : 9;
   const step: f32 = 0.2;
   if (simd) {
-    // 4 candidate scales at a time: their codes (and neighbour moves) into 4 buffers, then the two
-    // weighted sums of all 4 as lanes (each lane in ggml's element order), then the sequential choice.
+    // 4 candidate scales at a time, one per lane (search_quad), then ggml's sequential choice.
+    for (let i = 0; i < 8; i++) v128.store(WX + (<usize>i << 4), f32x4.mul(v128.load(WEIGHT + (<usize>i << 4)), v128.load(XVAL + (<usize>i << 4))));
     for (let is0 = -nis; is0 <= nis; is0 += 4) {
       const nc = min<i32>(4, nis - is0 + 1);
-      for (let c = 0; c < nc; c++) {
-        const id: f32 = (<f32>15 + <f32>(is0 + c) * step) / mx;
-        const this_scale: f32 = <f32>1 / id;
-        const La = LAUX4 + (<usize>c << 5), Oa = ONG4 + (<usize>c << 3);
-        for (let k = 0; k < 8; k++) {
-          const u = codes4(XVAL + (<usize>k << 4), id, La + (<usize>k << 2), true);
-          const gi = load<i32>(G_KMAP + (<usize>u << 2));
-          store<u8>(Oa + k, 1);
-          if (gi < 0) {
-            store<u8>(Oa + k, 0);
-            best_neighbour(G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 4), WAUX + (<usize>k << 4), this_scale, La + (<usize>k << 2), true);
-          }
-        }
-      }
-      let vx = f32x4.splat(0), vq = f32x4.splat(0);
-      for (let i = 0; i < 32; i++) {
-        const q = f32x4.add(f32x4.mul(f32x4.splat(2), f32x4.convert_i32x4_s(i32x4(
-          <i32>load<i8>(LAUX4 + i), <i32>load<i8>(LAUX4 + 32 + i), <i32>load<i8>(LAUX4 + 64 + i), <i32>load<i8>(LAUX4 + 96 + i)))), f32x4.splat(1));
-        const w = f32x4.splat(f(WEIGHT, i));
-        vx = f32x4.add(vx, f32x4.mul(f32x4.mul(w, f32x4.splat(f(XVAL, i))), q));
-        vq = f32x4.add(vq, f32x4.mul(f32x4.mul(w, q), q));
-      }
-      v128.store(SUMX4, vx);
-      v128.store(SUMQ4, vq);
+      search_quad(is0, nc, mx);
       for (let c = 0; c < nc; c++) {
         const sumqx = f(SUMX4, c), sumq2 = f(SUMQ4, c);
         if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
           scale = sumqx / sumq2; best = scale * sumqx;
-          memory.copy(L, LAUX4 + (<usize>c << 5), 32);
-          memory.copy(ONG, ONG4 + (<usize>c << 3), 8);
+          for (let i = 0; i < 32; i++) store<i8>(L + i, <i8>load<i32>(LQ4 + (<usize>i << 4) + (<usize>c << 2)));
+          const og = <i32>load<u8>(ONGM + c);
+          for (let k = 0; k < 8; k++) store<u8>(ONG + k, <u8>((og >> k) & 1));
         }
       }
     }
@@ -233,9 +311,53 @@ function block_search(xb: usize, qw: usize, sigma2: f32, xxs: bool, simd: bool):
   return scale;
 }
 
-function quantize_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize, xxs: bool, simd: bool): usize {
+/**
+ * @internal Test probe of the lane search (test/88): loads one 32-block's search state from the caller
+ * - values xv (32 f32, as the block's |x| after the sign handling), weights w (32) and their square
+ * roots waux (32), max mx - for grid iq3_xxs (xxs true) or iq3_s, runs search_quad for candidates is0
+ * .. is0 + nc - 1 (nc 1..4) and the scalar search of each candidate (codes, ggml's neighbour scan,
+ * sums in element order), and returns the bitmask of candidates whose 32 codes, 8 on-lattice flags,
+ * sumqx or sumq2 (bit patterns) differ; 0 when the two agree.
+ */
+export function iq3_quad_check(xv: usize, w: usize, waux: usize, mx: f32, is0: i32, nc: i32, xxs: bool): i32 {
+  set_grid(xxs);
+  memory.copy(XVAL, xv, 128); memory.copy(WEIGHT, w, 128); memory.copy(WAUX, waux, 128);
+  for (let i = 0; i < 8; i++) v128.store(WX + (<usize>i << 4), f32x4.mul(v128.load(WEIGHT + (<usize>i << 4)), v128.load(XVAL + (<usize>i << 4))));
+  search_quad(is0, nc, mx);
+  let bad = 0;
+  for (let c = 0; c < nc; c++) {
+    const id: f32 = (<f32>15 + <f32>(is0 + c) * <f32>0.2) / mx;
+    const this_scale: f32 = <f32>1 / id;
+    let og = 0;
+    for (let k = 0; k < 8; k++) {
+      const u = codes4(XVAL + (<usize>k << 4), id, LAUX + (<usize>k << 2), false);
+      const gi = load<i32>(G_KMAP + (<usize>u << 2));
+      if (gi >= 0) og |= 1 << k;
+      else best_neighbour(G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 4), WAUX + (<usize>k << 4), this_scale, LAUX + (<usize>k << 2), false);
+    }
+    const sumqx = sums(LAUX);
+    let ok = reinterpret<i32>(sumqx) == reinterpret<i32>(f(SUMX4, c)) && reinterpret<i32>(SQ2) == reinterpret<i32>(f(SUMQ4, c)) && og == <i32>load<u8>(ONGM + c);
+    for (let i = 0; i < 32; i++) ok = ok && <i32>load<i8>(LAUX + i) == load<i32>(LQ4 + (<usize>i << 4) + (<usize>c << 2));
+    if (!ok) bad |= 1 << c;
+  }
+  return bad;
+}
+
+/** Points the kernels at grid iq3_xxs (xxs) or iq3_s, building it (and its f32 copy) on first use. */
+function set_grid(xxs: bool): void {
   const g = xxs ? IQG_3XXS : IQG_3S;
   G_QG = iq_grid_table(g, 1); G_KMAP = iq_grid_table(g, 2); G_NB = iq_grid_table(g, 3);
+  G_QGF = xxs ? QGF_3XXS : QGF_3S;
+  const bit = xxs ? 1 : 2;
+  if ((QGF_READY & bit) == 0) {
+    const np = xxs ? 256 : 512;
+    for (let i = 0; i < 4 * np; i++) fset(G_QGF, i, <f32>load<i8>(G_QG + <usize>i));
+    QGF_READY |= bit;
+  }
+}
+
+function quantize_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: usize, xxs: bool, simd: bool): usize {
+  set_grid(xxs);
   const nbl = n_per_row / QK_K;
   const bsz: usize = xxs ? 98 : 110;
   for (let r = 0; r < nrows; r++) {
