@@ -17,7 +17,8 @@
 //  0.25 sigma2 + x^2). Super-scale d = max_scale / 31 (iq2_s stores d * 0.9875).
 // SIMD kernels vectorize the code computation and the neighbour distance terms; every float sum stays
 // in ggml's order (bit-exactness).
-import { neighbour_scan_ref, neighbour_scan_simd8 } from "../inline/iq_neighbour";
+import { neighbour_scan_ref } from "../inline/iq_neighbour";
+import { iq2f_group, iq2f_scan } from "../inline/iq2_filter";
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
 import { nearest_int_x } from "../inline/sym";
 import { make_qp_quants } from "./common_asym";
@@ -44,11 +45,14 @@ let G_QG: usize = 0, G_KMAP: usize = 0, G_NB: usize = 0;
 // @ts-ignore: decorator
 @inline function fset(p: usize, i: i32, v: f32): void { store<f32>(p + (<usize>i << 2), v); }
 
-/** ggml iq2_find_best_neighbour: best neighbour of a group of 8 (codes -> Lp); returns its index. */
-function best_neighbour(nb: usize, xv: usize, w: usize, scale: f32, Lp: usize, simd: bool): i32 {
+/**
+ * ggml iq2_find_best_neighbour: best neighbour of group k (of 8, codes -> Lp); returns its index. SIMD:
+ * the exact filtered scan of iq2_filter.ts (group k started by iq2f_group after prepare).
+ */
+function best_neighbour(k: i32, nb: usize, xv: usize, w: usize, scale: f32, Lp: usize, simd: bool): i32 {
   let gi = -1;
   if (simd) {
-    gi = neighbour_scan_simd8(nb, G_QG, xv, w, scale, false, 0);
+    gi = iq2f_scan(k, nb, G_QG, xv, w, scale);
   } else {
     gi = neighbour_scan_ref(nb, G_QG, 8, xv, w, scale);
   }
@@ -154,7 +158,7 @@ function search_xxs(mx: f32, simd: bool): f32 {
     for (let k = 0; k < 4; k++) {
       const u = codes8(XVAL + (<usize>k << 5), id, LAUX + (<usize>k << 3), simd);
       const gi = load<i32>(G_KMAP + (<usize>u << 2));
-      if (gi < 0) best_neighbour(G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 5), WAUX + (<usize>k << 5), this_scale, LAUX + (<usize>k << 3), simd);
+      if (gi < 0) best_neighbour(k, G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 5), WAUX + (<usize>k << 5), this_scale, LAUX + (<usize>k << 3), simd);
     }
     const sumqx = sums(LAUX, 32), sumq2 = SQ2;
     if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
@@ -167,7 +171,7 @@ function search_xxs(mx: f32, simd: bool): f32 {
     for (let k = 0; k < 4; k++) {
       const u = codes8(XVAL + (<usize>k << 5), id, LAUX + (<usize>k << 3), simd);
       let gi = load<i32>(G_KMAP + (<usize>u << 2));
-      if (gi < 0) gi = best_neighbour(G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 5), WAUX + (<usize>k << 5), scale, L + (<usize>k << 3), simd);
+      if (gi < 0) gi = best_neighbour(k, G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 5), WAUX + (<usize>k << 5), scale, L + (<usize>k << 3), simd);
       const pg = G_QG + (<usize>gi << 3);
       for (let i = 0; i < 8; i++) store<i8>(L + (<usize>(8 * k + i)), <i8>((<i32>load<i8>(pg + i) - 1) / 2));
     }
@@ -197,7 +201,7 @@ function search_16(mx: f32, variant: i32, simd: bool): f32 {
       store<u8>(ONG_AUX + k, 1);
       if (gi < 0) {
         store<u8>(ONG_AUX + k, 0);
-        best_neighbour(G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 5), WAUX + (<usize>k << 5), this_scale, LAUX + (<usize>k << 3), simd);
+        best_neighbour(k, G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 5), WAUX + (<usize>k << 5), this_scale, LAUX + (<usize>k << 3), simd);
       }
     }
     const sumqx = sums(LAUX, 16), sumq2 = SQ2;
@@ -214,7 +218,7 @@ function search_16(mx: f32, variant: i32, simd: bool): f32 {
       if (load<u8>(ONG + k) != 0) continue;
       const u = codes8(XVAL + (<usize>k << 5), id, L + (<usize>k << 3), simd);
       const gi = load<i32>(G_KMAP + (<usize>u << 2));
-      if (gi < 0) best_neighbour(G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 5), WAUX + (<usize>k << 5), scale, L + (<usize>k << 3), simd);
+      if (gi < 0) best_neighbour(k, G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 5), WAUX + (<usize>k << 5), scale, L + (<usize>k << 3), simd);
     }
     const sumqx = sums(L, 16);
     if (SQ2 > 0) scale = sumqx / SQ2;
@@ -250,6 +254,7 @@ function quantize_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: 
       for (let ib = 0; ib < nblk; ib++) {
         const qw = imatrix != 0 ? imatrix + (<usize>(QK_K * ibl + bs * ib) << 2) : 0;
         const mx = prepare(x + (<usize>(bs * ib) << 2), qw, bs, sigma2, variant);
+        if (simd) for (let k = 0; k < (bs >> 3); k++) iq2f_group(k, XVAL + (<usize>k << 5), WAUX + (<usize>k << 5));
         const scale = variant == 0 ? search_xxs(mx, simd) : search_16(mx, variant, simd);
         if (scale < 0) { fset(SCALES, ib, 0); continue; }
         for (let k = 0; k < (bs >> 3); k++) {
