@@ -56,9 +56,19 @@ function best_neighbour(k: i32, nb: usize, xv: usize, w: usize, scale: f32, Lp: 
   } else {
     gi = neighbour_scan_ref(nb, G_QG, 8, xv, w, scale);
   }
-  const pg = G_QG + (<usize>gi << 3);
-  for (let i = 0; i < 8; i++) store<i8>(Lp + i, <i8>((<i32>load<i8>(pg + i) - 1) / 2));
+  grid_codes8(Lp, G_QG + (<usize>gi << 3), simd);
   return gi;
+}
+
+/** Level codes (q - 1) / 2 of grid point pg (8 odd levels 1..7) -> Lp. */
+// @ts-ignore: decorator
+@inline function grid_codes8(Lp: usize, pg: usize, simd: bool): void {
+  if (simd) {
+    // q in 1..7 odd: (q - 1) / 2 == (q - 1) >> 1
+    v128.store64_lane(Lp, i8x16.shr_u(i8x16.sub(v128.load64_zero(pg), i8x16.splat(1)), 1), 0);
+  } else {
+    for (let i = 0; i < 8; i++) store<i8>(Lp + i, <i8>((<i32>load<i8>(pg + i) - 1) / 2));
+  }
 }
 
 // @ts-ignore: decorator
@@ -75,11 +85,11 @@ function best_neighbour(k: i32, nb: usize, xv: usize, w: usize, scale: f32, Lp: 
     const a = codes_x4(v128.load(xv), id), b = codes_x4(v128.load(xv, 16), id);
     const h = i16x8.narrow_i32x4_u(a, b);
     v128.store64_lane(Lp, i8x16.narrow_i16x8_u(h, h), 0);
-    // key = sum l_i << 2i: multiply-add the lanes with 4^i
-    const m = i16x8.mul(h, i16x8(1, 4, 16, 64, 1, 4, 16, 64));
-    const lo = i16x8.extract_lane_u(m, 0) | i16x8.extract_lane_u(m, 1) | i16x8.extract_lane_u(m, 2) | i16x8.extract_lane_u(m, 3);
-    const hi = i16x8.extract_lane_u(m, 4) | i16x8.extract_lane_u(m, 5) | i16x8.extract_lane_u(m, 6) | i16x8.extract_lane_u(m, 7);
-    return lo | (hi << 8);
+    // key = sum l_i 4^i (disjoint bits: the sum is the or): one lane-wise multiply, two folds
+    let m = i32x4.add(i32x4.mul(a, i32x4(1, 4, 16, 64)), i32x4.mul(b, i32x4(256, 1024, 4096, 16384)));
+    m = i32x4.add(m, i32x4.shuffle(m, m, 2, 3, 0, 1));
+    m = i32x4.add(m, i32x4.shuffle(m, m, 1, 0, 3, 2));
+    return i32x4.extract_lane(m, 0);
   }
   let u = 0;
   for (let i = 0; i < 8; i++) {
@@ -114,19 +124,40 @@ function sums(Lp: usize, n: i32): f32 {
 }
 
 /** Weights, |x| and the signs of one block of n (32 or 16) values; parity: 7-bit sign codes. Returns max |x|. */
-function prepare(xb: usize, qw: usize, n: i32, sigma2: f32, variant: i32): f32 {
-  for (let i = 0; i < n; i++) {
-    const v = f(xb, i);
-    fset(WEIGHT, i, qw != 0 ? f(qw, i) * sqrt<f32>(sigma2 + v * v) : <f32>0.25 * sigma2 + v * v);
+function prepare(xb: usize, qw: usize, n: i32, sigma2: f32, variant: i32, simd: bool): f32 {
+  if (simd) {
+    // lane-wise the same IEEE operations (f32x4.sqrt is correctly rounded like sqrt<f32>)
+    const vs = f32x4.splat(sigma2), vs4 = f32x4.splat(<f32>0.25 * sigma2);
+    for (let i = 0; i < n; i += 4) {
+      const v = v128.load(xb + (<usize>i << 2));
+      const wt = qw != 0 ? f32x4.mul(v128.load(qw + (<usize>i << 2)), f32x4.sqrt(f32x4.add(vs, f32x4.mul(v, v)))) : f32x4.add(vs4, f32x4.mul(v, v));
+      v128.store(WEIGHT + (<usize>i << 2), wt);
+      v128.store(WAUX + (<usize>i << 2), f32x4.sqrt(wt));
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const v = f(xb, i);
+      fset(WEIGHT, i, qw != 0 ? f(qw, i) * sqrt<f32>(sigma2 + v * v) : <f32>0.25 * sigma2 + v * v);
+    }
+    for (let i = 0; i < n; i++) fset(WAUX, i, sqrt<f32>(f(WEIGHT, i)));
   }
-  for (let i = 0; i < n; i++) fset(WAUX, i, sqrt<f32>(f(WEIGHT, i)));
   for (let k = 0; k < (n >> 3); k++) {
     let nflip = 0;
     let s: u32 = 0;
-    for (let i = 0; i < 8; i++) {
-      const v = f(xb, 8 * k + i);
-      if (v >= 0) fset(XVAL, 8 * k + i, v);
-      else { fset(XVAL, 8 * k + i, -v); nflip++; s |= 1 << i; }
+    if (simd) {
+      // v >= 0 ? v : -v (NaN and -0 as the scalar branch); sign bits where !(v >= 0)
+      const v0 = v128.load(xb + (<usize>k << 5)), v1 = v128.load(xb + (<usize>k << 5), 16);
+      const g0 = f32x4.ge(v0, f32x4.splat(0)), g1 = f32x4.ge(v1, f32x4.splat(0));
+      v128.store(XVAL + (<usize>k << 5), v128.bitselect(v0, f32x4.neg(v0), g0));
+      v128.store(XVAL + (<usize>k << 5), v128.bitselect(v1, f32x4.neg(v1), g1), 16);
+      s = <u32>(~(<i32>i32x4.bitmask(g0) | (<i32>i32x4.bitmask(g1) << 4)) & 255);
+      nflip = <i32>popcnt<u32>(s);
+    } else {
+      for (let i = 0; i < 8; i++) {
+        const v = f(xb, 8 * k + i);
+        if (v >= 0) fset(XVAL, 8 * k + i, v);
+        else { fset(XVAL, 8 * k + i, -v); nflip++; s |= 1 << i; }
+      }
     }
     if (variant != 2 && (nflip & 1)) {
       let imin = 0;
@@ -172,8 +203,7 @@ function search_xxs(mx: f32, simd: bool): f32 {
       const u = codes8(XVAL + (<usize>k << 5), id, LAUX + (<usize>k << 3), simd);
       let gi = load<i32>(G_KMAP + (<usize>u << 2));
       if (gi < 0) gi = best_neighbour(k, G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 5), WAUX + (<usize>k << 5), scale, L + (<usize>k << 3), simd);
-      const pg = G_QG + (<usize>gi << 3);
-      for (let i = 0; i < 8; i++) store<i8>(L + (<usize>(8 * k + i)), <i8>((<i32>load<i8>(pg + i) - 1) / 2));
+      grid_codes8(L + (<usize>k << 3), G_QG + (<usize>gi << 3), simd);
     }
     const sumqx = sums(L, 32);
     if (SQ2 > 0) scale = sumqx / SQ2;
@@ -253,7 +283,7 @@ function quantize_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: 
       let max_scale: f32 = 0;
       for (let ib = 0; ib < nblk; ib++) {
         const qw = imatrix != 0 ? imatrix + (<usize>(QK_K * ibl + bs * ib) << 2) : 0;
-        const mx = prepare(x + (<usize>(bs * ib) << 2), qw, bs, sigma2, variant);
+        const mx = prepare(x + (<usize>(bs * ib) << 2), qw, bs, sigma2, variant, simd);
         if (simd) for (let k = 0; k < (bs >> 3); k++) iq2f_group(k, XVAL + (<usize>k << 5), WAUX + (<usize>k << 5));
         const scale = variant == 0 ? search_xxs(mx, simd) : search_16(mx, variant, simd);
         if (scale < 0) { fset(SCALES, ib, 0); continue; }
