@@ -22,6 +22,7 @@ import { iq2f_group, iq2f_scan } from "../inline/iq2_filter";
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
 import { nearest_int_x } from "../inline/sym";
 import { make_qp_quants } from "./common_asym";
+import { make_qp_quants_32x4 } from "./iq2_qp";
 import { iq_grid_table, IQG_2XXS, IQG_2XS, IQG_2S } from "./iq_grids";
 
 // @ts-ignore: decorator
@@ -179,7 +180,7 @@ function prepare(xb: usize, qw: usize, n: i32, sigma2: f32, variant: i32, simd: 
 /** iq2_xxs search of one 32-block (after prepare). Returns the scale, or -1 for a zero block. */
 function search_xxs(mx: f32, simd: bool): f32 {
   if (mx < <f32>1e-15) { memory.fill(L, 0, 32); return -1; }
-  let scale = make_qp_quants(32, 4, XVAL, L, WEIGHT);
+  let scale = simd ? make_qp_quants_32x4(XVAL, L, WEIGHT) : make_qp_quants(32, 4, XVAL, L, WEIGHT);
   const eff_max: f32 = scale * <f32>3;
   if (eff_max <= 0) { memory.fill(L, 0, 32); return -1; }
   let best: f32 = 0;
