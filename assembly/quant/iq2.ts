@@ -22,7 +22,7 @@ import { iq2f_group, iq2f_scan } from "../inline/iq2_filter";
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
 import { nearest_int_x } from "../inline/sym";
 import { make_qp_quants } from "./common_asym";
-import { make_qp_quants_32x4 } from "./iq2_qp";
+import { make_qp_quants_32x4, sums_x4, SQXC, SQ2C } from "./iq2_simd";
 import { iq_grid_table, IQG_2XXS, IQG_2XS, IQG_2S } from "./iq_grids";
 
 // @ts-ignore: decorator
@@ -38,6 +38,10 @@ const ONG: usize = memory.data(4, 16);
 const ONG_AUX: usize = memory.data(4, 16);
 const SIGNS: usize = memory.data(4, 16);
 const Q2: usize = memory.data(64, 16);
+/** SIMD searches: the levels of every candidate scale (up to 20 x 32 bytes), their on-grid flags, w x. */
+const LALL: usize = memory.data(20 * 32, 16);
+const ONGALL: usize = memory.data(20 * 2, 16);
+const WXV: usize = memory.data(32 * 4, 16);
 
 let G_QG: usize = 0, G_KMAP: usize = 0, G_NB: usize = 0;
 
@@ -184,18 +188,39 @@ function search_xxs(mx: f32, simd: bool): f32 {
   const eff_max: f32 = scale * <f32>3;
   if (eff_max <= 0) { memory.fill(L, 0, 32); return -1; }
   let best: f32 = 0;
-  for (let is = -6; is <= 6; is++) {
-    const id: f32 = (<f32>5 + <f32>is * <f32>0.1) / eff_max;
-    const this_scale: f32 = <f32>1 / id;
-    for (let k = 0; k < 4; k++) {
-      const u = codes8(XVAL + (<usize>k << 5), id, LAUX + (<usize>k << 3), simd);
-      const gi = load<i32>(G_KMAP + (<usize>u << 2));
-      if (gi < 0) best_neighbour(k, G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 5), WAUX + (<usize>k << 5), this_scale, LAUX + (<usize>k << 3), simd);
+  if (simd) {
+    // all 13 candidates' levels, then their sums 4 per lane, then ggml's sequential choice
+    for (let c = 0; c < 13; c++) {
+      const id: f32 = (<f32>5 + <f32>(c - 6) * <f32>0.1) / eff_max;
+      const this_scale: f32 = <f32>1 / id;
+      const la = LALL + (<usize>c << 5);
+      for (let k = 0; k < 4; k++) {
+        const u = codes8(XVAL + (<usize>k << 5), id, la + (<usize>k << 3), true);
+        const gi = load<i32>(G_KMAP + (<usize>u << 2));
+        if (gi < 0) best_neighbour(k, G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 5), WAUX + (<usize>k << 5), this_scale, la + (<usize>k << 3), true);
+      }
     }
-    const sumqx = sums(LAUX, 32), sumq2 = SQ2;
-    if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-      scale = sumqx / sumq2; best = scale * sumqx;
-      memory.copy(L, LAUX, 32);
+    sums_x4(LALL, 32, 13, WXV, WEIGHT);
+    let bc = -1;
+    for (let c = 0; c < 13; c++) {
+      const sumqx = load<f32>(SQXC + (<usize>c << 2)), sumq2 = load<f32>(SQ2C + (<usize>c << 2));
+      if (sumq2 > 0 && sumqx * sumqx > best * sumq2) { scale = sumqx / sumq2; best = scale * sumqx; bc = c; }
+    }
+    if (bc >= 0) memory.copy(L, LALL + (<usize>bc << 5), 32);
+  } else {
+    for (let is = -6; is <= 6; is++) {
+      const id: f32 = (<f32>5 + <f32>is * <f32>0.1) / eff_max;
+      const this_scale: f32 = <f32>1 / id;
+      for (let k = 0; k < 4; k++) {
+        const u = codes8(XVAL + (<usize>k << 5), id, LAUX + (<usize>k << 3), false);
+        const gi = load<i32>(G_KMAP + (<usize>u << 2));
+        if (gi < 0) best_neighbour(k, G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 5), WAUX + (<usize>k << 5), this_scale, LAUX + (<usize>k << 3), false);
+      }
+      const sumqx = sums(LAUX, 32), sumq2 = SQ2;
+      if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+        scale = sumqx / sumq2; best = scale * sumqx;
+        memory.copy(L, LAUX, 32);
+      }
     }
   }
   if (scale > 0) {
@@ -223,23 +248,48 @@ function search_16(mx: f32, variant: i32, simd: bool): f32 {
   let best: f32 = 0;
   let scale: f32 = mx / <f32>5;
   store<u16>(ONG, 0x0101);
-  for (let is = -9; is <= 9; is++) {
-    const id: f32 = (<f32>5 + <f32>is * <f32>0.1) / mx;
-    const this_scale: f32 = <f32>1 / id;
-    for (let k = 0; k < 2; k++) {
-      const u = codes8(XVAL + (<usize>k << 5), id, LAUX + (<usize>k << 3), simd);
-      const gi = load<i32>(G_KMAP + (<usize>u << 2));
-      store<u8>(ONG_AUX + k, 1);
-      if (gi < 0) {
-        store<u8>(ONG_AUX + k, 0);
-        best_neighbour(k, G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 5), WAUX + (<usize>k << 5), this_scale, LAUX + (<usize>k << 3), simd);
+  if (simd) {
+    // all 19 candidates' levels, then their sums 4 per lane, then ggml's sequential choice
+    for (let c = 0; c < 19; c++) {
+      const id: f32 = (<f32>5 + <f32>(c - 9) * <f32>0.1) / mx;
+      const this_scale: f32 = <f32>1 / id;
+      const la = LALL + (<usize>c << 4);
+      for (let k = 0; k < 2; k++) {
+        const u = codes8(XVAL + (<usize>k << 5), id, la + (<usize>k << 3), true);
+        const gi = load<i32>(G_KMAP + (<usize>u << 2));
+        store<u8>(ONGALL + (<usize>(2 * c + k)), gi < 0 ? 0 : 1);
+        if (gi < 0) best_neighbour(k, G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 5), WAUX + (<usize>k << 5), this_scale, la + (<usize>k << 3), true);
       }
     }
-    const sumqx = sums(LAUX, 16), sumq2 = SQ2;
-    if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-      scale = sumqx / sumq2; best = scale * sumqx;
-      memory.copy(L, LAUX, 16);
-      store<u16>(ONG, load<u16>(ONG_AUX));
+    sums_x4(LALL, 16, 19, WXV, WEIGHT);
+    let bc = -1;
+    for (let c = 0; c < 19; c++) {
+      const sumqx = load<f32>(SQXC + (<usize>c << 2)), sumq2 = load<f32>(SQ2C + (<usize>c << 2));
+      if (sumq2 > 0 && sumqx * sumqx > best * sumq2) { scale = sumqx / sumq2; best = scale * sumqx; bc = c; }
+    }
+    if (bc >= 0) {
+      memory.copy(L, LALL + (<usize>bc << 4), 16);
+      store<u16>(ONG, load<u16>(ONGALL + (<usize>bc << 1)));
+    }
+  } else {
+    for (let is = -9; is <= 9; is++) {
+      const id: f32 = (<f32>5 + <f32>is * <f32>0.1) / mx;
+      const this_scale: f32 = <f32>1 / id;
+      for (let k = 0; k < 2; k++) {
+        const u = codes8(XVAL + (<usize>k << 5), id, LAUX + (<usize>k << 3), false);
+        const gi = load<i32>(G_KMAP + (<usize>u << 2));
+        store<u8>(ONG_AUX + k, 1);
+        if (gi < 0) {
+          store<u8>(ONG_AUX + k, 0);
+          best_neighbour(k, G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 5), WAUX + (<usize>k << 5), this_scale, LAUX + (<usize>k << 3), false);
+        }
+      }
+      const sumqx = sums(LAUX, 16), sumq2 = SQ2;
+      if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+        scale = sumqx / sumq2; best = scale * sumqx;
+        memory.copy(L, LAUX, 16);
+        store<u16>(ONG, load<u16>(ONG_AUX));
+      }
     }
   }
   const n_not = (load<u8>(ONG) == 0 ? 1 : 0) + (load<u8>(ONG + 1) == 0 ? 1 : 0);
@@ -285,7 +335,10 @@ function quantize_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: 
       for (let ib = 0; ib < nblk; ib++) {
         const qw = imatrix != 0 ? imatrix + (<usize>(QK_K * ibl + bs * ib) << 2) : 0;
         const mx = prepare(x + (<usize>(bs * ib) << 2), qw, bs, sigma2, variant, simd);
-        if (simd) for (let k = 0; k < (bs >> 3); k++) iq2f_group(k, XVAL + (<usize>k << 5), WAUX + (<usize>k << 5));
+        if (simd) {
+          for (let k = 0; k < (bs >> 3); k++) iq2f_group(k, XVAL + (<usize>k << 5), WAUX + (<usize>k << 5));
+          for (let i = 0; i < bs; i += 4) v128.store(WXV + (<usize>i << 2), f32x4.mul(v128.load(WEIGHT + (<usize>i << 2)), v128.load(XVAL + (<usize>i << 2))));
+        }
         const scale = variant == 0 ? search_xxs(mx, simd) : search_16(mx, variant, simd);
         if (scale < 0) { fset(SCALES, ib, 0); continue; }
         for (let k = 0; k < (bs >> 3); k++) {
