@@ -61,6 +61,9 @@ function best_neighbour(k: i32, nb: usize, xv: usize, w: usize, scale: f32, Lp: 
   } else {
     gi = neighbour_scan_ref(nb, G_QG, 8, xv, w, scale);
   }
+  // no finite distance (values near the f32 range: every sum overflows): ggml asserts; here the first
+  // neighbour, in both kernels, instead of reading before the grid
+  if (gi < 0) gi = <i32>load<u16>(nb + 2);
   grid_codes8(Lp, G_QG + (<usize>gi << 3), simd);
   return gi;
 }
