@@ -5,11 +5,11 @@
 // and the code (hence the list) of a group is the same as at the previous candidate scale ~84% of the
 // time (bench/IQ-FILE.md), so this scan splits the distance into parts independent of s:
 //   d2_j = A - 2 s B_j + s^2 C_j,  A = sum w x^2,  B_j = sum w x q_j,  C_j = sum w q_j^2,
-// caches B_j, C_j per group and list (float32 sums of exactly computed terms), and per scale computes
+// caches B_j, C_j per group and list (float32 pairwise sums of float32 terms), and per scale computes
 // F_j = fl(fl(s^2) C_j - fl(2 s) B_j) for 4 neighbours per instruction. With u = 2^-24 and
-// M = sum w (|x| + 7 s)^2 (q <= 7), rounding error analysis gives |fl(d2_j) - (A + F_j)| <= 24.1 u M
+// M = sum w (|x| + 7 s)^2 (q <= 7), rounding error analysis gives |fl(d2_j) - (A + F_j)| <= 24.2 u M
 // (ggml's sum: <= 13.1 u M; F_j: <= 11.1 u M; derivation in bench/IQ-FILE.md, "iq2 searches"). So a
-// neighbour with F_j > F_min + 48.2 u M has fl(d2_j) > fl(d2_k) for the k of F_min and cannot be ggml's
+// neighbour with F_j > F_min + 48.4 u M has fl(d2_j) > fl(d2_k) for the k of F_min and cannot be ggml's
 // choice. Every other neighbour (a "survivor") is kept; the ggml winner is always a survivor, so the
 // first survivor (list order) with the smallest exact ggml distance is ggml's winner. One survivor is
 // returned as is; several are evaluated exactly with ggml's float operations in list order. The

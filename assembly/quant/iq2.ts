@@ -15,8 +15,10 @@
 //  neighbours (weighted squared error with sqrt weights). Weights imatrix[j] sqrt(sigma2 + x^2) with
 //  sigma2 = mean(x^2) (iq2_xxs, iq2_xs: an imatrix is required) or 2 mean(x^2) (iq2_s; without imatrix
 //  0.25 sigma2 + x^2). Super-scale d = max_scale / 31 (iq2_s stores d * 0.9875).
-// SIMD kernels vectorize the code computation and the neighbour distance terms; every float sum stays
-// in ggml's order (bit-exactness).
+// SIMD kernels: the exact filtered neighbour scan (inline/iq2_filter.ts), all candidate scales' levels
+// first and then their sums 4 candidates per lane, make_qp_quants' trial scales per lane
+// (iq2_simd.ts), lane-wise weights / signs / codes; every float sum that decides a choice stays in
+// ggml's order (bit-exactness, test/17, test/89).
 import { neighbour_scan_ref } from "../inline/iq_neighbour";
 import { iq2f_group, iq2f_scan } from "../inline/iq2_filter";
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
