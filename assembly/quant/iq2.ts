@@ -15,12 +15,16 @@
 //  neighbours (weighted squared error with sqrt weights). Weights imatrix[j] sqrt(sigma2 + x^2) with
 //  sigma2 = mean(x^2) (iq2_xxs, iq2_xs: an imatrix is required) or 2 mean(x^2) (iq2_s; without imatrix
 //  0.25 sigma2 + x^2). Super-scale d = max_scale / 31 (iq2_s stores d * 0.9875).
-// SIMD kernels vectorize the code computation and the neighbour distance terms; every float sum stays
-// in ggml's order (bit-exactness).
-import { neighbour_scan_ref, neighbour_scan_simd8 } from "../inline/iq_neighbour";
+// SIMD kernels: the exact filtered neighbour scan (inline/iq2_filter.ts), all candidate scales' levels
+// first and then their sums 4 candidates per lane, make_qp_quants' trial scales per lane
+// (iq2_simd.ts), lane-wise weights / signs / codes; every float sum that decides a choice stays in
+// ggml's order (bit-exactness, test/17, test/89).
+import { neighbour_scan_ref } from "../inline/iq_neighbour";
+import { iq2f_group, iq2f_scan } from "../inline/iq2_filter";
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
 import { nearest_int_x } from "../inline/sym";
 import { make_qp_quants } from "./common_asym";
+import { make_qp_quants_32x4, sums_x4, SQXC, SQ2C } from "./iq2_simd";
 import { iq_grid_table, IQG_2XXS, IQG_2XS, IQG_2S } from "./iq_grids";
 
 // @ts-ignore: decorator
@@ -36,6 +40,10 @@ const ONG: usize = memory.data(4, 16);
 const ONG_AUX: usize = memory.data(4, 16);
 const SIGNS: usize = memory.data(4, 16);
 const Q2: usize = memory.data(64, 16);
+/** SIMD searches: the levels of every candidate scale (up to 20 x 32 bytes), their on-grid flags, w x. */
+const LALL: usize = memory.data(20 * 32, 16);
+const ONGALL: usize = memory.data(20 * 2, 16);
+const WXV: usize = memory.data(32 * 4, 16);
 
 let G_QG: usize = 0, G_KMAP: usize = 0, G_NB: usize = 0;
 
@@ -44,17 +52,33 @@ let G_QG: usize = 0, G_KMAP: usize = 0, G_NB: usize = 0;
 // @ts-ignore: decorator
 @inline function fset(p: usize, i: i32, v: f32): void { store<f32>(p + (<usize>i << 2), v); }
 
-/** ggml iq2_find_best_neighbour: best neighbour of a group of 8 (codes -> Lp); returns its index. */
-function best_neighbour(nb: usize, xv: usize, w: usize, scale: f32, Lp: usize, simd: bool): i32 {
+/**
+ * ggml iq2_find_best_neighbour: best neighbour of group k (of 8, codes -> Lp); returns its index. SIMD:
+ * the exact filtered scan of iq2_filter.ts (group k started by iq2f_group after prepare).
+ */
+function best_neighbour(k: i32, nb: usize, xv: usize, w: usize, scale: f32, Lp: usize, simd: bool): i32 {
   let gi = -1;
   if (simd) {
-    gi = neighbour_scan_simd8(nb, G_QG, xv, w, scale, false, 0);
+    gi = iq2f_scan(k, nb, G_QG, xv, w, scale);
   } else {
     gi = neighbour_scan_ref(nb, G_QG, 8, xv, w, scale);
   }
-  const pg = G_QG + (<usize>gi << 3);
-  for (let i = 0; i < 8; i++) store<i8>(Lp + i, <i8>((<i32>load<i8>(pg + i) - 1) / 2));
+  // no finite distance (values near the f32 range: every sum overflows): ggml asserts; here the first
+  // neighbour, in both kernels, instead of reading before the grid
+  if (gi < 0) gi = <i32>load<u16>(nb + 2);
+  grid_codes8(Lp, G_QG + (<usize>gi << 3), simd);
   return gi;
+}
+
+/** Level codes (q - 1) / 2 of grid point pg (8 odd levels 1..7) -> Lp. */
+// @ts-ignore: decorator
+@inline function grid_codes8(Lp: usize, pg: usize, simd: bool): void {
+  if (simd) {
+    // q in 1..7 odd: (q - 1) / 2 == (q - 1) >> 1
+    v128.store64_lane(Lp, i8x16.shr_u(i8x16.sub(v128.load64_zero(pg), i8x16.splat(1)), 1), 0);
+  } else {
+    for (let i = 0; i < 8; i++) store<i8>(Lp + i, <i8>((<i32>load<i8>(pg + i) - 1) / 2));
+  }
 }
 
 // @ts-ignore: decorator
@@ -71,11 +95,11 @@ function best_neighbour(nb: usize, xv: usize, w: usize, scale: f32, Lp: usize, s
     const a = codes_x4(v128.load(xv), id), b = codes_x4(v128.load(xv, 16), id);
     const h = i16x8.narrow_i32x4_u(a, b);
     v128.store64_lane(Lp, i8x16.narrow_i16x8_u(h, h), 0);
-    // key = sum l_i << 2i: multiply-add the lanes with 4^i
-    const m = i16x8.mul(h, i16x8(1, 4, 16, 64, 1, 4, 16, 64));
-    const lo = i16x8.extract_lane_u(m, 0) | i16x8.extract_lane_u(m, 1) | i16x8.extract_lane_u(m, 2) | i16x8.extract_lane_u(m, 3);
-    const hi = i16x8.extract_lane_u(m, 4) | i16x8.extract_lane_u(m, 5) | i16x8.extract_lane_u(m, 6) | i16x8.extract_lane_u(m, 7);
-    return lo | (hi << 8);
+    // key = sum l_i 4^i (disjoint bits: the sum is the or): one lane-wise multiply, two folds
+    let m = i32x4.add(i32x4.mul(a, i32x4(1, 4, 16, 64)), i32x4.mul(b, i32x4(256, 1024, 4096, 16384)));
+    m = i32x4.add(m, i32x4.shuffle(m, m, 2, 3, 0, 1));
+    m = i32x4.add(m, i32x4.shuffle(m, m, 1, 0, 3, 2));
+    return i32x4.extract_lane(m, 0);
   }
   let u = 0;
   for (let i = 0; i < 8; i++) {
@@ -110,19 +134,40 @@ function sums(Lp: usize, n: i32): f32 {
 }
 
 /** Weights, |x| and the signs of one block of n (32 or 16) values; parity: 7-bit sign codes. Returns max |x|. */
-function prepare(xb: usize, qw: usize, n: i32, sigma2: f32, variant: i32): f32 {
-  for (let i = 0; i < n; i++) {
-    const v = f(xb, i);
-    fset(WEIGHT, i, qw != 0 ? f(qw, i) * sqrt<f32>(sigma2 + v * v) : <f32>0.25 * sigma2 + v * v);
+function prepare(xb: usize, qw: usize, n: i32, sigma2: f32, variant: i32, simd: bool): f32 {
+  if (simd) {
+    // lane-wise the same IEEE operations (f32x4.sqrt is correctly rounded like sqrt<f32>)
+    const vs = f32x4.splat(sigma2), vs4 = f32x4.splat(<f32>0.25 * sigma2);
+    for (let i = 0; i < n; i += 4) {
+      const v = v128.load(xb + (<usize>i << 2));
+      const wt = qw != 0 ? f32x4.mul(v128.load(qw + (<usize>i << 2)), f32x4.sqrt(f32x4.add(vs, f32x4.mul(v, v)))) : f32x4.add(vs4, f32x4.mul(v, v));
+      v128.store(WEIGHT + (<usize>i << 2), wt);
+      v128.store(WAUX + (<usize>i << 2), f32x4.sqrt(wt));
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const v = f(xb, i);
+      fset(WEIGHT, i, qw != 0 ? f(qw, i) * sqrt<f32>(sigma2 + v * v) : <f32>0.25 * sigma2 + v * v);
+    }
+    for (let i = 0; i < n; i++) fset(WAUX, i, sqrt<f32>(f(WEIGHT, i)));
   }
-  for (let i = 0; i < n; i++) fset(WAUX, i, sqrt<f32>(f(WEIGHT, i)));
   for (let k = 0; k < (n >> 3); k++) {
     let nflip = 0;
     let s: u32 = 0;
-    for (let i = 0; i < 8; i++) {
-      const v = f(xb, 8 * k + i);
-      if (v >= 0) fset(XVAL, 8 * k + i, v);
-      else { fset(XVAL, 8 * k + i, -v); nflip++; s |= 1 << i; }
+    if (simd) {
+      // v >= 0 ? v : -v (NaN and -0 as the scalar branch); sign bits where !(v >= 0)
+      const v0 = v128.load(xb + (<usize>k << 5)), v1 = v128.load(xb + (<usize>k << 5), 16);
+      const g0 = f32x4.ge(v0, f32x4.splat(0)), g1 = f32x4.ge(v1, f32x4.splat(0));
+      v128.store(XVAL + (<usize>k << 5), v128.bitselect(v0, f32x4.neg(v0), g0));
+      v128.store(XVAL + (<usize>k << 5), v128.bitselect(v1, f32x4.neg(v1), g1), 16);
+      s = <u32>(~(<i32>i32x4.bitmask(g0) | (<i32>i32x4.bitmask(g1) << 4)) & 255);
+      nflip = <i32>popcnt<u32>(s);
+    } else {
+      for (let i = 0; i < 8; i++) {
+        const v = f(xb, 8 * k + i);
+        if (v >= 0) fset(XVAL, 8 * k + i, v);
+        else { fset(XVAL, 8 * k + i, -v); nflip++; s |= 1 << i; }
+      }
     }
     if (variant != 2 && (nflip & 1)) {
       let imin = 0;
@@ -144,22 +189,43 @@ function prepare(xb: usize, qw: usize, n: i32, sigma2: f32, variant: i32): f32 {
 /** iq2_xxs search of one 32-block (after prepare). Returns the scale, or -1 for a zero block. */
 function search_xxs(mx: f32, simd: bool): f32 {
   if (mx < <f32>1e-15) { memory.fill(L, 0, 32); return -1; }
-  let scale = make_qp_quants(32, 4, XVAL, L, WEIGHT);
+  let scale = simd ? make_qp_quants_32x4(XVAL, L, WEIGHT) : make_qp_quants(32, 4, XVAL, L, WEIGHT);
   const eff_max: f32 = scale * <f32>3;
   if (eff_max <= 0) { memory.fill(L, 0, 32); return -1; }
   let best: f32 = 0;
-  for (let is = -6; is <= 6; is++) {
-    const id: f32 = (<f32>5 + <f32>is * <f32>0.1) / eff_max;
-    const this_scale: f32 = <f32>1 / id;
-    for (let k = 0; k < 4; k++) {
-      const u = codes8(XVAL + (<usize>k << 5), id, LAUX + (<usize>k << 3), simd);
-      const gi = load<i32>(G_KMAP + (<usize>u << 2));
-      if (gi < 0) best_neighbour(G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 5), WAUX + (<usize>k << 5), this_scale, LAUX + (<usize>k << 3), simd);
+  if (simd) {
+    // all 13 candidates' levels, then their sums 4 per lane, then ggml's sequential choice
+    for (let c = 0; c < 13; c++) {
+      const id: f32 = (<f32>5 + <f32>(c - 6) * <f32>0.1) / eff_max;
+      const this_scale: f32 = <f32>1 / id;
+      const la = LALL + (<usize>c << 5);
+      for (let k = 0; k < 4; k++) {
+        const u = codes8(XVAL + (<usize>k << 5), id, la + (<usize>k << 3), true);
+        const gi = load<i32>(G_KMAP + (<usize>u << 2));
+        if (gi < 0) best_neighbour(k, G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 5), WAUX + (<usize>k << 5), this_scale, la + (<usize>k << 3), true);
+      }
     }
-    const sumqx = sums(LAUX, 32), sumq2 = SQ2;
-    if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-      scale = sumqx / sumq2; best = scale * sumqx;
-      memory.copy(L, LAUX, 32);
+    sums_x4(LALL, 32, 13, WXV, WEIGHT);
+    let bc = -1;
+    for (let c = 0; c < 13; c++) {
+      const sumqx = load<f32>(SQXC + (<usize>c << 2)), sumq2 = load<f32>(SQ2C + (<usize>c << 2));
+      if (sumq2 > 0 && sumqx * sumqx > best * sumq2) { scale = sumqx / sumq2; best = scale * sumqx; bc = c; }
+    }
+    if (bc >= 0) memory.copy(L, LALL + (<usize>bc << 5), 32);
+  } else {
+    for (let is = -6; is <= 6; is++) {
+      const id: f32 = (<f32>5 + <f32>is * <f32>0.1) / eff_max;
+      const this_scale: f32 = <f32>1 / id;
+      for (let k = 0; k < 4; k++) {
+        const u = codes8(XVAL + (<usize>k << 5), id, LAUX + (<usize>k << 3), false);
+        const gi = load<i32>(G_KMAP + (<usize>u << 2));
+        if (gi < 0) best_neighbour(k, G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 5), WAUX + (<usize>k << 5), this_scale, LAUX + (<usize>k << 3), false);
+      }
+      const sumqx = sums(LAUX, 32), sumq2 = SQ2;
+      if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+        scale = sumqx / sumq2; best = scale * sumqx;
+        memory.copy(L, LAUX, 32);
+      }
     }
   }
   if (scale > 0) {
@@ -167,9 +233,8 @@ function search_xxs(mx: f32, simd: bool): f32 {
     for (let k = 0; k < 4; k++) {
       const u = codes8(XVAL + (<usize>k << 5), id, LAUX + (<usize>k << 3), simd);
       let gi = load<i32>(G_KMAP + (<usize>u << 2));
-      if (gi < 0) gi = best_neighbour(G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 5), WAUX + (<usize>k << 5), scale, L + (<usize>k << 3), simd);
-      const pg = G_QG + (<usize>gi << 3);
-      for (let i = 0; i < 8; i++) store<i8>(L + (<usize>(8 * k + i)), <i8>((<i32>load<i8>(pg + i) - 1) / 2));
+      if (gi < 0) gi = best_neighbour(k, G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 5), WAUX + (<usize>k << 5), scale, L + (<usize>k << 3), simd);
+      grid_codes8(L + (<usize>k << 3), G_QG + (<usize>gi << 3), simd);
     }
     const sumqx = sums(L, 32);
     if (SQ2 > 0) scale = sumqx / SQ2;
@@ -188,23 +253,48 @@ function search_16(mx: f32, variant: i32, simd: bool): f32 {
   let best: f32 = 0;
   let scale: f32 = mx / <f32>5;
   store<u16>(ONG, 0x0101);
-  for (let is = -9; is <= 9; is++) {
-    const id: f32 = (<f32>5 + <f32>is * <f32>0.1) / mx;
-    const this_scale: f32 = <f32>1 / id;
-    for (let k = 0; k < 2; k++) {
-      const u = codes8(XVAL + (<usize>k << 5), id, LAUX + (<usize>k << 3), simd);
-      const gi = load<i32>(G_KMAP + (<usize>u << 2));
-      store<u8>(ONG_AUX + k, 1);
-      if (gi < 0) {
-        store<u8>(ONG_AUX + k, 0);
-        best_neighbour(G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 5), WAUX + (<usize>k << 5), this_scale, LAUX + (<usize>k << 3), simd);
+  if (simd) {
+    // all 19 candidates' levels, then their sums 4 per lane, then ggml's sequential choice
+    for (let c = 0; c < 19; c++) {
+      const id: f32 = (<f32>5 + <f32>(c - 9) * <f32>0.1) / mx;
+      const this_scale: f32 = <f32>1 / id;
+      const la = LALL + (<usize>c << 4);
+      for (let k = 0; k < 2; k++) {
+        const u = codes8(XVAL + (<usize>k << 5), id, la + (<usize>k << 3), true);
+        const gi = load<i32>(G_KMAP + (<usize>u << 2));
+        store<u8>(ONGALL + (<usize>(2 * c + k)), gi < 0 ? 0 : 1);
+        if (gi < 0) best_neighbour(k, G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 5), WAUX + (<usize>k << 5), this_scale, la + (<usize>k << 3), true);
       }
     }
-    const sumqx = sums(LAUX, 16), sumq2 = SQ2;
-    if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-      scale = sumqx / sumq2; best = scale * sumqx;
-      memory.copy(L, LAUX, 16);
-      store<u16>(ONG, load<u16>(ONG_AUX));
+    sums_x4(LALL, 16, 19, WXV, WEIGHT);
+    let bc = -1;
+    for (let c = 0; c < 19; c++) {
+      const sumqx = load<f32>(SQXC + (<usize>c << 2)), sumq2 = load<f32>(SQ2C + (<usize>c << 2));
+      if (sumq2 > 0 && sumqx * sumqx > best * sumq2) { scale = sumqx / sumq2; best = scale * sumqx; bc = c; }
+    }
+    if (bc >= 0) {
+      memory.copy(L, LALL + (<usize>bc << 4), 16);
+      store<u16>(ONG, load<u16>(ONGALL + (<usize>bc << 1)));
+    }
+  } else {
+    for (let is = -9; is <= 9; is++) {
+      const id: f32 = (<f32>5 + <f32>is * <f32>0.1) / mx;
+      const this_scale: f32 = <f32>1 / id;
+      for (let k = 0; k < 2; k++) {
+        const u = codes8(XVAL + (<usize>k << 5), id, LAUX + (<usize>k << 3), false);
+        const gi = load<i32>(G_KMAP + (<usize>u << 2));
+        store<u8>(ONG_AUX + k, 1);
+        if (gi < 0) {
+          store<u8>(ONG_AUX + k, 0);
+          best_neighbour(k, G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 5), WAUX + (<usize>k << 5), this_scale, LAUX + (<usize>k << 3), false);
+        }
+      }
+      const sumqx = sums(LAUX, 16), sumq2 = SQ2;
+      if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+        scale = sumqx / sumq2; best = scale * sumqx;
+        memory.copy(L, LAUX, 16);
+        store<u16>(ONG, load<u16>(ONG_AUX));
+      }
     }
   }
   const n_not = (load<u8>(ONG) == 0 ? 1 : 0) + (load<u8>(ONG + 1) == 0 ? 1 : 0);
@@ -214,7 +304,7 @@ function search_16(mx: f32, variant: i32, simd: bool): f32 {
       if (load<u8>(ONG + k) != 0) continue;
       const u = codes8(XVAL + (<usize>k << 5), id, L + (<usize>k << 3), simd);
       const gi = load<i32>(G_KMAP + (<usize>u << 2));
-      if (gi < 0) best_neighbour(G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 5), WAUX + (<usize>k << 5), scale, L + (<usize>k << 3), simd);
+      if (gi < 0) best_neighbour(k, G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 5), WAUX + (<usize>k << 5), scale, L + (<usize>k << 3), simd);
     }
     const sumqx = sums(L, 16);
     if (SQ2 > 0) scale = sumqx / SQ2;
@@ -249,7 +339,11 @@ function quantize_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: 
       let max_scale: f32 = 0;
       for (let ib = 0; ib < nblk; ib++) {
         const qw = imatrix != 0 ? imatrix + (<usize>(QK_K * ibl + bs * ib) << 2) : 0;
-        const mx = prepare(x + (<usize>(bs * ib) << 2), qw, bs, sigma2, variant);
+        const mx = prepare(x + (<usize>(bs * ib) << 2), qw, bs, sigma2, variant, simd);
+        if (simd) {
+          for (let k = 0; k < (bs >> 3); k++) iq2f_group(k, XVAL + (<usize>k << 5), WAUX + (<usize>k << 5));
+          for (let i = 0; i < bs; i += 4) v128.store(WXV + (<usize>i << 2), f32x4.mul(v128.load(WEIGHT + (<usize>i << 2)), v128.load(XVAL + (<usize>i << 2))));
+        }
         const scale = variant == 0 ? search_xxs(mx, simd) : search_16(mx, variant, simd);
         if (scale < 0) { fset(SCALES, ib, 0); continue; }
         for (let k = 0; k < (bs >> 3); k++) {
