@@ -7,7 +7,8 @@
 // paths: nearest_int(x / (fp16(d) * (scale - 32))), clamped to -4..3.
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
 import { nearest_int_x, nearest_int_x4, transpose4x4, codes_x4_to_bytes, requant16 } from "../inline/sym";
-import { make_qx_quants, make_q3_quants, make_qx_quants_x4, make_q3_quants_x4, sumsq_x4 } from "./common_sym";
+import { make_qx_quants, make_q3_quants, make_qx_quants_x4, sumsq_x4 } from "./common_sym";
+import { make_q3_quants_x4e } from "./q3_K_descent";
 
 // @ts-ignore: decorator
 @inline const QK_K: i32 = 256;
@@ -88,11 +89,11 @@ const D4 = memory.data(16, 16);
 }
 
 /** Reference-path scale quantization (quantize_row_q3_K_ref) from SCALES. */
-function q3_K_ref_scales(y: usize): void {
+function q3_K_ref_scales(y: usize, scales: usize): void {
   let max_scale: f32 = 0;
   let amax: f32 = 0;
   for (let j = 0; j < 16; j++) {
-    const sj = load<f32>(SCALES + (<usize>j << 2));
+    const sj = load<f32>(scales + (<usize>j << 2));
     const scale = abs<f32>(sj);
     if (scale > amax) {
       amax = scale;
@@ -104,7 +105,7 @@ function q3_K_ref_scales(y: usize): void {
   if (max_scale != 0) {
     const iscale: f32 = <f32>-32 / max_scale;
     for (let j = 0; j < 16; j++) {
-      let l = <i32><i8>nearest_int_x(iscale * load<f32>(SCALES + (<usize>j << 2)));
+      let l = <i32><i8>nearest_int_x(iscale * load<f32>(scales + (<usize>j << 2)));
       l = max<i32>(-32, min<i32>(31, l)) + 32;
       if (j < 8) store<u8>(s + j, l & 0xF);
       else store<u8>(s + j - 8, <i32>load<u8>(s + j - 8) | ((l & 0xF) << 4));
@@ -149,7 +150,7 @@ export function quantize_row_q3_K_ref(y: usize, x: usize, k: i32): void {
     for (let j = 0; j < 16; j++) {
       store<f32>(SCALES + (<usize>j << 2), make_q3_quants(16, 4, x + (<usize>j << 6), L + (<usize>j << 4), true));
     }
-    q3_K_ref_scales(y);
+    q3_K_ref_scales(y, SCALES);
     q3_K_codes_pack(y, x, L, false);
     x += QK_K << 2;
     y += BLOCK_Q3_K;
@@ -188,10 +189,9 @@ function q3_K_row_simd(y: usize, x: usize, k: i32): void {
     for (let g: usize = 0; g < 4; g++) {
       const xs = x + (g << 8);
       for (let r: usize = 0; r < 16; r += 4) transpose4x4(XT + (r << 4), xs + (r << 2), 64);
-      v128.store(SCALES + (g << 4), make_q3_quants_x4(16, 4, XT, LT));
-      codes_x4_to_bytes(L + (g << 6), LT);
+      v128.store(SCALES + (g << 4), make_q3_quants_x4e(XT, L + (g << 6)));
     }
-    q3_K_ref_scales(y);
+    q3_K_ref_scales(y, SCALES);
     q3_K_codes_pack(y, x, L, true);
     x += QK_K << 2;
     y += BLOCK_Q3_K;
