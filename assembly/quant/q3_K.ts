@@ -186,11 +186,7 @@ function q3_K_row_imat_ref(y: usize, x: usize, n: i32, qw: usize): void {
 function q3_K_row_simd(y: usize, x: usize, k: i32): void {
   const nb = k / QK_K;
   for (let i = 0; i < nb; i++) {
-    for (let g: usize = 0; g < 4; g++) {
-      const xs = x + (g << 8);
-      for (let r: usize = 0; r < 16; r += 4) transpose4x4(XT + (r << 4), xs + (r << 2), 64);
-      v128.store(SCALES + (g << 4), make_q3_quants_x4e(XT, L + (g << 6)));
-    }
+    for (let g: usize = 0; g < 4; g++) v128.store(SCALES + (g << 4), make_q3_quants_x4e(x + (g << 8), L + (g << 6)));
     q3_K_ref_scales(y, SCALES);
     q3_K_codes_pack(y, x, L, true);
     x += QK_K << 2;

@@ -15,20 +15,30 @@
 //  Done lanes carry sumlx = NaN in the loop, so slx > 0 fails for every element.
 // Not re-exported from assembly/index.ts.
 import { GROUP_MAX_EPS } from "./common_sym";
+import { transpose4x4 } from "../inline/sym";
 
-const T1 = memory.data(16 * 16, 16);   // per row: w * x * L (f32 lanes), ggml's term of sumlx
-const T2 = memory.data(16 * 16, 16);   // per row: w * L * L, the term of suml2
-const LB = memory.data(16 * 16, 16);   // per row: L + 0x400000 (i32 lanes, -4..3 biased)
+// One buffer, 16 rows of four lanes each, at fixed distances (loads with immediate offsets):
+// +0 x (transposed), +256 w * x * L (ggml's term of sumlx), +512 w * L * L (the term of suml2),
+// +768 L + 0x400000 (i32, L in -4..3)
+const B = memory.data(4 * 256, 16);
+// @ts-ignore: decorator
+@inline const OT1: usize = 256;
+// @ts-ignore: decorator
+@inline const OT2: usize = 512;
+// @ts-ignore: decorator
+@inline const OLB: usize = 768;
 
 // @ts-ignore: decorator
 @inline const BIAS: i32 = 0x400000;
 
 /**
- * make_q3_quants(16, 4, ., ., true) for the four sub-blocks transposed at xt (row i = element i of
- * the four, 16 rows of f32x4): codes 0..7 as bytes at Lg + 16 k (sub-block k), returns the four
- * scales. Bit-identical with the scalar make_q3_quants for finite inputs.
+ * make_q3_quants(16, 4, ., ., true) for the four consecutive 16-value sub-blocks (f32) at xs: codes
+ * 0..7 as bytes at Lg + 16 k (sub-block k), returns the four scales. Bit-identical with the scalar
+ * make_q3_quants for finite inputs.
  */
-export function make_q3_quants_x4e(xt: usize, Lg: usize): v128 {
+export function make_q3_quants_x4e(xs: usize, Lg: usize): v128 {
+  const xt = B;
+  for (let r: usize = 0; r < 16; r += 4) transpose4x4(xt + (r << 4), xs + (r << 2), 64);
   // signed max (first one on ties) from the lane max and min; a +a / -a tie is resolved by a scan
   let hi = v128.load(xt), lo = hi;
   for (let i: usize = 1; i < 16; i++) {
@@ -48,16 +58,15 @@ export function make_q3_quants_x4e(xt: usize, Lg: usize): v128 {
   const magic = f32x4.splat(12582912.0);
   let sumlx = f32x4.splat(0);
   let suml2 = f32x4.splat(0);
-  for (let i: usize = 0; i < 16; i++) {
-    const o = i << 4;
-    const xi = v128.load(xt + o);
+  for (let p = B; p < B + 256; p += 16) {
+    const xi = v128.load(p);
     const l = f32x4.pmax(flo, f32x4.pmin(fhi, f32x4.nearest(f32x4.mul(iscale, xi))));
     // l is an integer in -4..3: the low 23 bits of l + 1.5 * 2^23 are l + 0x400000
-    v128.store(LB + o, v128.and(f32x4.add(l, magic), mask));
+    v128.store(p, v128.and(f32x4.add(l, magic), mask), OLB);
     const w = f32x4.mul(xi, xi);
     const t1 = f32x4.mul(f32x4.mul(w, xi), l), t2 = f32x4.mul(f32x4.mul(w, l), l);
-    v128.store(T1 + o, t1);
-    v128.store(T2 + o, t2);
+    v128.store(p, t1, OT1);
+    v128.store(p, t2, OT2);
     sumlx = f32x4.add(sumlx, t1);
     suml2 = f32x4.add(suml2, t2);
   }
@@ -70,16 +79,15 @@ export function make_q3_quants_x4e(xt: usize, Lg: usize): v128 {
     let s2 = suml2;
     for (let itry = 0; itry < 5; ++itry) {
       let chg = i32x4.splat(0);
-      for (let i: usize = 0; i < 16; i++) {
-        const o = i << 4;
-        const slx = f32x4.sub(sx, v128.load(T1 + o));
+      for (let p = B; p < B + 256; p += 16) {
+        const slx = f32x4.sub(sx, v128.load(p, OT1));
         const c1 = f32x4.gt(slx, fz);
-        const sl2 = f32x4.sub(s2, v128.load(T2 + o));
-        const xi = v128.load(xt + o);
+        const sl2 = f32x4.sub(s2, v128.load(p, OT2));
+        const xi = v128.load(p);
         // ggml's nearest_int(x * sl2 / slx) (exact for any value: it can be huge here), clamped
         const nb = i32x4.max_s(blo, i32x4.min_s(bhi,
           v128.and(f32x4.add(f32x4.div(f32x4.mul(xi, sl2), slx), magic), mask)));
-        const Lb = v128.load(LB + o);
+        const Lb = v128.load(p, OLB);
         const c2 = v128.andnot(c1, i32x4.eq(nb, Lb));
         if (!v128.any_true(c2)) continue;
         const nf = f32x4.convert_i32x4_s(i32x4.sub(nb, bias));
@@ -88,9 +96,9 @@ export function make_q3_quants_x4e(xt: usize, Lg: usize): v128 {
         const slx2 = f32x4.add(slx, t1), sl22 = f32x4.add(sl2, t2);
         const c3 = v128.and(v128.and(c2, f32x4.gt(sl22, fz)),
           f32x4.gt(f32x4.mul(f32x4.mul(slx2, slx2), s2), f32x4.mul(f32x4.mul(sx, sx), sl22)));
-        v128.store(LB + o, v128.bitselect(nb, Lb, c3));
-        v128.store(T1 + o, v128.bitselect(t1, v128.load(T1 + o), c3));
-        v128.store(T2 + o, v128.bitselect(t2, v128.load(T2 + o), c3));
+        v128.store(p, v128.bitselect(nb, Lb, c3), OLB);
+        v128.store(p, v128.bitselect(t1, v128.load(p, OT1), c3), OT1);
+        v128.store(p, v128.bitselect(t2, v128.load(p, OT2), c3), OT2);
         sx = v128.bitselect(slx2, sx, c3);
         s2 = v128.bitselect(sl22, s2, c3);
         chg = v128.or(chg, c3);
@@ -104,7 +112,7 @@ export function make_q3_quants_x4e(xt: usize, Lg: usize): v128 {
   const off = i32x4.splat(BIAS - 4);
   const sw = i8x16(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
   for (let r: usize = 0; r < 16; r += 4) {
-    const p = LB + (r << 4);
+    const p = B + OLB + (r << 4);
     const b = i8x16.swizzle(i8x16.narrow_i16x8_u(
       i16x8.narrow_i32x4_u(v128.andnot(i32x4.sub(v128.load(p), off), zero), v128.andnot(i32x4.sub(v128.load(p, 16), off), zero)),
       i16x8.narrow_i32x4_u(v128.andnot(i32x4.sub(v128.load(p, 32), off), zero), v128.andnot(i32x4.sub(v128.load(p, 48), off), zero))), sw);
