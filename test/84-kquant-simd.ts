@@ -43,6 +43,9 @@ function inputs(rows: number, cols: number, seed: number): [string, Float32Array
     ["tiny 1e-30", randn(n, seed + 1, 1e-30)],
     ["huge 3e38 (overflowing ranges)", Float32Array.from({ length: n }, () => (r.uniform() - 0.5) * 6e38)],
     ["huge +-3e38 extremes", Float32Array.from({ length: n }, (_, i) => (i % 3 === 0 ? 3e38 : i % 3 === 1 ? -3e38 : r.gauss() * 1e30))],
+    // sub-blocks 1e-4 the size of their neighbours: their 8-bit scale code rounds to 0, so q6_K / q3_K
+    // keep the search's own codes there (made on demand by the SIMD path)
+    ["tiny sub-blocks next to large ones", Float32Array.from({ length: n }, (_, i) => r.gauss() * ((i >> 4) % 4 === 1 ? 5e-6 : 0.05))],
     ["zero/const/gauss sub-blocks", Float32Array.from({ length: n }, (_, i) => ((i >> 4) % 3 === 0 ? 0 : (i >> 4) % 3 === 1 ? 0.7 : r.gauss() * 0.05))],
   ];
 }

@@ -182,6 +182,7 @@ const WX4 = memory.data(32 * 16, 16);   // per-row w * x
 /**
  * make_qx_quants(n, nmax, x, L, rmse_type = 1, qw) for four blocks at once (n <= 32). wt = 0:
  * weights x^2, else transposed weights. Returns the four scales; bit-identical to the scalar version.
+ * Lt = 0: no codes (the chosen inverse scales and the zero mask are left in qx_bis / qx_zero).
  * In lanes with a nonzero block |iscale * x| <= nmax + 0.9, so ggml's nearest_int equals
  * f32x4.nearest there and the code can be clamped as a float (lanes of all-zero blocks are
  * masked at the end).
@@ -246,6 +247,12 @@ export function make_qx_quants_x4(n: i32, nmax: i32, xt: usize, wt: usize, Lt: u
       bis = v128.bitselect(iscale, bis, cond);
     }
   }
+  if (!Lt) {
+    // codes on demand (qx_codes16): q6_K / q3_K recompute them from the scale unless it is 0
+    qx_bis = bis;
+    qx_zero = zero;
+    return v128.andnot(scale, zero);
+  }
   const vn = f32x4.splat(nmaxf);
   for (let i = 0; i < n; i++) {
     const o = <usize>i << 4;
@@ -253,6 +260,30 @@ export function make_qx_quants_x4(n: i32, nmax: i32, xt: usize, wt: usize, Lt: u
     v128.store(Lt + o, v128.andnot(i32x4.trunc_sat_f32x4_s(f32x4.add(lf, vn)), zero));
   }
   return v128.andnot(scale, zero);
+}
+/** make_qx_quants_x4 with Lt = 0: the chosen inverse scales and the all-zero mask of its four lanes. */
+export let qx_bis: v128 = i32x4.splat(0);
+export let qx_zero: v128 = i32x4.splat(0);
+
+/**
+ * The codes make_qx_quants_x4 would have written for one 16-value block (f32 at xb, not
+ * transposed) from its lane's inverse scale bis and all-zero flag: bytes
+ * max(-nmax, min(nmax - 1, nearest(bis * x))) + nmax (0 for an all-zero block) at Lb, the same
+ * f32 operations element by element. For the blocks whose final scale is 0 (the others are
+ * requantized from the stored scale, so their search codes are never read).
+ */
+export function qx_codes16(Lb: usize, xb: usize, bis: f32, zero: bool, nmax: i32): void {
+  if (zero) {
+    v128.store(Lb, i32x4.splat(0));
+    return;
+  }
+  const vb = f32x4.splat(bis), vn = f32x4.splat(<f32>nmax);
+  const lo = f32x4.splat(<f32>-nmax), hi = f32x4.splat(<f32>(nmax - 1));
+  const q0 = i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(vb, v128.load(xb))))), vn));
+  const q1 = i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(vb, v128.load(xb, 16))))), vn));
+  const q2 = i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(vb, v128.load(xb, 32))))), vn));
+  const q3 = i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(vb, v128.load(xb, 48))))), vn));
+  v128.store(Lb, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(q0, q1), i16x8.narrow_i32x4_u(q2, q3)));
 }
 
 const LF4 = memory.data(32 * 16, 16);   // per-row codes as f32 (make_q3_quants_x4)
