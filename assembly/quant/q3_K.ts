@@ -6,7 +6,7 @@
 // super-block), make_qx_quants per sub-block and again over the 16 scales. Final codes in both
 // paths: nearest_int(x / (fp16(d) * (scale - 32))), clamped to -4..3.
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
-import { nearest_int_x, nearest_int_x4, transpose4x4, codes_x4_to_bytes, requant16 } from "../inline/sym";
+import { nearest_int_x, transpose4x4, requant16 } from "../inline/sym";
 import { make_qx_quants, make_q3_quants, make_qx_quants_x4, sumsq_x4, qx_bis, qx_zero, qx_codes16 } from "./common_sym";
 import { make_q3_quants_x4e } from "./q3_K_descent";
 

@@ -4,7 +4,7 @@
 // (nmax 32, weights x^2, or the raw imatrix values), scales quantized against -128/max_scale,
 // final codes recomputed as nearest_int(x / (fp16(d) * scale)).
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
-import { nearest_int_x, nearest_int_x4, transpose4x4, requant16 } from "../inline/sym";
+import { nearest_int_x, transpose4x4, requant16 } from "../inline/sym";
 import { make_qx_quants, make_qx_quants_x4, GROUP_MAX_EPS, qx_bis, qx_zero, qx_codes16 } from "./common_sym";
 
 // @ts-ignore: decorator
