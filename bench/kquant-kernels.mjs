@@ -6,7 +6,7 @@
 // With `--ab OTHER.wasm` the same SIMD kernel of another build (e.g. main's build/tensorshrink.wasm)
 // runs in a second engine, alternating with this one: `before` = OTHER's time, `gain` = before / simd.
 // Usage: node bench/kquant-kernels.mjs [--types q2_K,q3_K,...] [--reps 5] [--imatrix both|yes|no]
-//        [--ab /path/to/before/tensorshrink.wasm] [--out bench/kquant-kernels.json]
+//        [--ab /path/to/before/tensorshrink.wasm] [--cur build/tensorshrink.wasm] [--out bench/kquant-kernels.json]
 // (needs dist/: npm run build)
 import { init } from "../dist/index.js";
 import { writeFileSync, readFileSync, existsSync } from "node:fs";
@@ -17,7 +17,9 @@ const reps = +arg("--reps", "5");
 const imMode = arg("--imatrix", "both");
 const outPath = arg("--out", "");
 const rows = 256, cols = 4096, n = rows * cols;
-const e = await init({ threads: 0 });
+// --cur WASM: this side from a wasm file (e.g. build/tensorshrink.wasm after --wasm-only) instead of dist's
+const curPath = arg("--cur", "");
+const e = await init({ threads: 0, ...(curPath ? { bytes: readFileSync(curPath) } : {}) });
 const abPath = arg("--ab", "");
 const eb = abPath ? await init({ threads: 0, bytes: readFileSync(abPath) }) : null;
 const x = new Float32Array(n), im = new Float32Array(cols);

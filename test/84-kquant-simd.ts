@@ -43,6 +43,9 @@ function inputs(rows: number, cols: number, seed: number): [string, Float32Array
     ["tiny 1e-30", randn(n, seed + 1, 1e-30)],
     ["huge 3e38 (overflowing ranges)", Float32Array.from({ length: n }, () => (r.uniform() - 0.5) * 6e38)],
     ["huge +-3e38 extremes", Float32Array.from({ length: n }, (_, i) => (i % 3 === 0 ? 3e38 : i % 3 === 1 ? -3e38 : r.gauss() * 1e30))],
+    // sub-blocks 1e-4 the size of their neighbours: their 8-bit scale code rounds to 0, so q6_K / q3_K
+    // keep the search's own codes there (made on demand by the SIMD path)
+    ["tiny sub-blocks next to large ones", Float32Array.from({ length: n }, (_, i) => r.gauss() * ((i >> 4) % 4 === 1 ? 5e-6 : 0.05))],
     ["zero/const/gauss sub-blocks", Float32Array.from({ length: n }, (_, i) => ((i >> 4) % 3 === 0 ? 0 : (i >> 4) % 3 === 1 ? 0.7 : r.gauss() * 0.05))],
   ];
 }
@@ -84,6 +87,67 @@ test("special rows (zeros, constants, near-constant, tiny, huge / overflowing ra
       for (const kind of ["random", "ones", "wild"] as const) same(t, x, rows, cols, importance(cols, 9, kind), `${name}, ${kind} imatrix`);
     }
   }
+});
+
+// ggml's make_q3_quants(16, 4, x, L, true) in JS (Math.fround after every f32 operation): the number
+// of descent passes each sub-block runs (0 = none: all-zero or a positive signed max; 1 = the first
+// pass changes nothing; ...). Used to check that the q3_K rows below cover every case.
+function q3Passes(x: Float32Array, o: number): number {
+  const f = Math.fround, L = new Int32Array(16), b = new Float32Array(1), bi = new Int32Array(b.buffer);
+  const ni = (v: number) => { b[0] = f(v + 12582912); return (bi[0] & 0x7fffff) - 0x400000; };
+  let amax = 0, vmax = 0;
+  for (let i = 0; i < 16; i++) { const a = Math.abs(x[o + i]); if (a > amax) { amax = a; vmax = x[o + i]; } }
+  if (amax < 1e-15) return 0;
+  const is = f(-4 / vmax);
+  let sumlx = 0, suml2 = 0;
+  for (let i = 0; i < 16; i++) {
+    const xi = x[o + i], l = Math.max(-4, Math.min(3, ni(f(is * xi)))), w = f(xi * xi);
+    L[i] = l; sumlx = f(sumlx + f(f(w * xi) * l)); suml2 = f(suml2 + f(f(w * l) * l));
+  }
+  let passes = 0, anyPositive = false;
+  for (let it = 0; it < 5; it++) {
+    passes++;
+    let nc = 0;
+    for (let i = 0; i < 16; i++) {
+      const xi = x[o + i], w = f(xi * xi);
+      let slx = f(sumlx - f(f(w * xi) * L[i]));
+      if (!(slx > 0)) continue;
+      anyPositive = true;
+      let sl2 = f(suml2 - f(f(w * L[i]) * L[i]));
+      const nl = Math.max(-4, Math.min(3, ni(f(f(xi * sl2) / slx))));
+      if (nl === L[i]) continue;
+      slx = f(slx + f(f(w * xi) * nl)); sl2 = f(sl2 + f(f(w * nl) * nl));
+      if (sl2 > 0 && f(f(slx * slx) * suml2) > f(f(sumlx * sumlx) * sl2)) { L[i] = nl; sumlx = slx; suml2 = sl2; nc++; }
+    }
+    if (!nc) break;
+  }
+  return vmax > 0 && !anyPositive ? 0 : passes;
+}
+
+test("q3_K without imatrix: descent lanes that stop after 1..5 passes side by side, skipped positive-max lanes, +a/-a ties, denormals", () => {
+  // 4-lane groups of 4 consecutive sub-blocks: negative-max sub-blocks (which descend) next to
+  // positive-max ones (provably no change: skipped) and all-zero ones; a sign flip of a whole
+  // sub-block turns one kind into the other
+  const cols = 256 * 8, rows = 4, n = rows * cols, r = rng(91, 3);
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const sb = i >> 4;
+    x[i] = r.gauss() * (sb % 5 === 0 ? 1e-3 : 0.04) * ((sb * 7) % 3 === 0 ? -1 : 1);
+    if (sb % 23 === 0) x[i] = 0;
+    if (sb % 29 === 5) x[i] = r.gauss() * 1e-41; // denormals (w = x^2 underflows to 0)
+  }
+  for (let sb = 3; sb < n / 16; sb += 11) { // ties: the same magnitude with both signs, + first or - first
+    const o = sb * 16, a = 0.25 + 0.01 * (sb % 7), s = sb % 2 ? 1 : -1;
+    x[o + (sb % 5)] = s * a;
+    x[o + 9 + (sb % 6)] = -s * a;
+  }
+  const hist = [0, 0, 0, 0, 0, 0];
+  for (let o = 0; o < n; o += 16) hist[q3Passes(x, o)]++;
+  for (let k = 0; k <= 4; k++) assert.ok(hist[k] > 0, `no sub-block with ${k} passes: ${hist}`);
+  same("q3_K", x, rows, cols, null, `mixed descents, passes histogram ${hist}`);
+  const neg = x.map((v) => -v);
+  same("q3_K", neg, rows, cols, null, "the same rows negated");
+  same("q3_K", x, rows, cols, importance(cols, 4, "random"), "mixed descents, imatrix");
 });
 
 test("the comparison can fail: one changed input value changes the SIMD bytes, and the _ref bytes alike", () => {

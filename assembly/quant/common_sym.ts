@@ -1,9 +1,10 @@
 // Shared algorithm helpers of ggml's SYMMETRIC quantizers (q3_K, q6_K, q4_0/q5_0 imatrix paths):
 // make_qx_quants and make_q3_quants, as scalar ports of ggml-quants.c (same f32 operation order),
-// plus 4-lane twins that run four independent blocks at once (one block per lane, every sum kept
-// sequential inside its lane), bit-identical to the scalar versions.
+// plus the 4-lane twin of make_qx_quants that runs four independent blocks at once (one block per
+// lane, every sum kept sequential inside its lane), bit-identical to the scalar version
+// (make_q3_quants' SIMD twin is in q3_K_descent.ts).
 // Not re-exported from assembly/index.ts.
-import { nearest_int_x, nearest_int_x4 } from "../inline/sym";
+import { nearest_int_x } from "../inline/sym";
 
 // @ts-ignore: decorator
 @inline export const GROUP_MAX_EPS: f32 = 1e-15;
@@ -182,6 +183,7 @@ const WX4 = memory.data(32 * 16, 16);   // per-row w * x
 /**
  * make_qx_quants(n, nmax, x, L, rmse_type = 1, qw) for four blocks at once (n <= 32). wt = 0:
  * weights x^2, else transposed weights. Returns the four scales; bit-identical to the scalar version.
+ * Lt = 0: no codes (the chosen inverse scales and the zero mask are left in qx_bis / qx_zero).
  * In lanes with a nonzero block |iscale * x| <= nmax + 0.9, so ggml's nearest_int equals
  * f32x4.nearest there and the code can be clamped as a float (lanes of all-zero blocks are
  * masked at the end).
@@ -246,6 +248,12 @@ export function make_qx_quants_x4(n: i32, nmax: i32, xt: usize, wt: usize, Lt: u
       bis = v128.bitselect(iscale, bis, cond);
     }
   }
+  if (!Lt) {
+    // codes on demand (qx_codes16): q6_K / q3_K recompute them from the scale unless it is 0
+    qx_bis = bis;
+    qx_zero = zero;
+    return v128.andnot(scale, zero);
+  }
   const vn = f32x4.splat(nmaxf);
   for (let i = 0; i < n; i++) {
     const o = <usize>i << 4;
@@ -254,72 +262,30 @@ export function make_qx_quants_x4(n: i32, nmax: i32, xt: usize, wt: usize, Lt: u
   }
   return v128.andnot(scale, zero);
 }
+/** make_qx_quants_x4 with Lt = 0: the chosen inverse scales and the all-zero mask of its four lanes. */
+export let qx_bis: v128 = i32x4.splat(0);
+export let qx_zero: v128 = i32x4.splat(0);
 
-const LF4 = memory.data(32 * 16, 16);   // per-row codes as f32 (make_q3_quants_x4)
-
-/** make_q3_quants(n, nmax, x, L, do_rmse = true) for four blocks at once (n <= 32; codes as i32 lanes). */
-export function make_q3_quants_x4(n: i32, nmax: i32, xt: usize, Lt: usize): v128 {
-  const vmax = lane_max(n, xt);
-  const zero = lane_zero;
-  const nmaxf = <f32>nmax;
-  const flo = f32x4.splat(-nmaxf), fhi = f32x4.splat(nmaxf - 1);
-  const lo = i32x4.splat(-nmax), hi = i32x4.splat(nmax - 1);
-  const fzero = f32x4.splat(0);
-  const iscale = f32x4.div(f32x4.splat(-nmaxf), vmax);
-  let sumlx = f32x4.splat(0);
-  let suml2 = f32x4.splat(0);
-  for (let i = 0; i < n; i++) {
-    const o = <usize>i << 4;
-    const xi = v128.load(xt + o);
-    // |iscale * x| <= nmax in nonzero lanes: nearest_int == f32x4.nearest
-    const lf = f32x4.pmax(flo, f32x4.pmin(fhi, f32x4.nearest(f32x4.mul(iscale, xi))));
-    v128.store(LF4 + o, lf);
-    const w = f32x4.mul(xi, xi);
-    const wx = f32x4.mul(w, xi);
-    v128.store(W4 + o, w);
-    v128.store(WX4 + o, wx);
-    sumlx = f32x4.add(sumlx, f32x4.mul(wx, lf));
-    suml2 = f32x4.add(suml2, f32x4.mul(f32x4.mul(w, lf), lf));
+/**
+ * The codes make_qx_quants_x4 would have written for one 16-value block (f32 at xb, not
+ * transposed) from its lane's inverse scale bis and all-zero flag: bytes
+ * max(-nmax, min(nmax - 1, nearest(bis * x))) + nmax (0 for an all-zero block) at Lb, the same
+ * f32 operations element by element. For the blocks whose final scale is 0 (the others are
+ * requantized from the stored scale, so their search codes are never read).
+ */
+export function qx_codes16(Lb: usize, xb: usize, bis: f32, zero: bool, nmax: i32): void {
+  if (zero) {
+    v128.store(Lb, i32x4.splat(0));
+    return;
   }
-  // lanes of all-zero blocks hold NaN garbage; keep them out of the descent
-  let active = v128.not(zero);
-  for (let itry = 0; itry < 5; ++itry) {
-    let changed = i32x4.splat(0);
-    for (let i = 0; i < n; i++) {
-      const o = <usize>i << 4;
-      const Lf = v128.load(LF4 + o);
-      const w = v128.load(W4 + o), wx = v128.load(WX4 + o);
-      let slx = f32x4.sub(sumlx, f32x4.mul(wx, Lf));
-      const c1 = v128.and(active, f32x4.gt(slx, fzero));
-      if (!v128.any_true(c1)) continue;
-      let sl2 = f32x4.sub(suml2, f32x4.mul(f32x4.mul(w, Lf), Lf));
-      // x * sl2 / slx can be huge here: ggml's exact nearest_int, clamped as integers
-      const nl = i32x4.max_s(lo, i32x4.min_s(hi,
-        nearest_int_x4(f32x4.div(f32x4.mul(v128.load(xt + o), sl2), slx))));
-      const nf = f32x4.convert_i32x4_s(nl);
-      const c2 = v128.andnot(c1, f32x4.eq(nf, Lf));
-      if (!v128.any_true(c2)) continue;
-      slx = f32x4.add(slx, f32x4.mul(wx, nf));
-      sl2 = f32x4.add(sl2, f32x4.mul(f32x4.mul(w, nf), nf));
-      const c3 = v128.and(v128.and(c2, f32x4.gt(sl2, fzero)),
-        f32x4.gt(f32x4.mul(f32x4.mul(slx, slx), suml2), f32x4.mul(f32x4.mul(sumlx, sumlx), sl2)));
-      v128.store(LF4 + o, v128.bitselect(nf, Lf, c3));
-      sumlx = v128.bitselect(slx, sumlx, c3);
-      suml2 = v128.bitselect(sl2, suml2, c3);
-      changed = v128.or(changed, c3);
-    }
-    active = v128.and(active, changed);
-    if (!v128.any_true(active)) break;
-  }
-  const vn = f32x4.splat(nmaxf);
-  for (let i = 0; i < n; i++) {
-    const o = <usize>i << 4;
-    v128.store(Lt + o, v128.andnot(i32x4.trunc_sat_f32x4_s(f32x4.add(v128.load(LF4 + o), vn)), zero));
-  }
-  const sc = v128.and(f32x4.div(sumlx, suml2), f32x4.gt(suml2, fzero));
-  return v128.andnot(sc, zero);
+  const vb = f32x4.splat(bis), vn = f32x4.splat(<f32>nmax);
+  const lo = f32x4.splat(<f32>-nmax), hi = f32x4.splat(<f32>(nmax - 1));
+  const q0 = i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(vb, v128.load(xb))))), vn));
+  const q1 = i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(vb, v128.load(xb, 16))))), vn));
+  const q2 = i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(vb, v128.load(xb, 32))))), vn));
+  const q3 = i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(vb, v128.load(xb, 48))))), vn));
+  v128.store(Lb, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(q0, q1), i16x8.narrow_i32x4_u(q2, q3)));
 }
-
 
 /**
  * Four sequential sums of squares at once: lane k = sum over j < n (in order, from 0) of

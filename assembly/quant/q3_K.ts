@@ -6,8 +6,9 @@
 // super-block), make_qx_quants per sub-block and again over the 16 scales. Final codes in both
 // paths: nearest_int(x / (fp16(d) * (scale - 32))), clamped to -4..3.
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
-import { nearest_int_x, nearest_int_x4, transpose4x4, codes_x4_to_bytes, requant16 } from "../inline/sym";
-import { make_qx_quants, make_q3_quants, make_qx_quants_x4, make_q3_quants_x4, sumsq_x4 } from "./common_sym";
+import { nearest_int_x, transpose4x4, requant16 } from "../inline/sym";
+import { make_qx_quants, make_q3_quants, make_qx_quants_x4, sumsq_x4, qx_bis, qx_zero, qx_codes16 } from "./common_sym";
+import { make_q3_quants_x4e } from "./q3_K_descent";
 
 // @ts-ignore: decorator
 @inline const QK_K: i32 = 256;
@@ -26,20 +27,26 @@ const L4 = memory.data(4 * QK_K, 16);     // imatrix SIMD path: codes, scales, w
 const SC4 = memory.data(4 * 64, 16);      // super-scales of four super-blocks
 const SW4 = memory.data(4 * 64, 16);
 const D4 = memory.data(16, 16);
+const BZ4 = memory.data(4 * 128, 16);     // imatrix SIMD path: per sub-block inverse scale of the
+                                          // search (+0) and all-zero flag (+64), per super-block
 
 /** Final codes from the stored header, then hmask / qs packing. */
 // (inlined with a constant `simd`, so the _ref path compiles to scalar code only)
 // @ts-ignore: decorator
-@inline function q3_K_codes_pack(y: usize, x: usize, Lp: usize, simd: bool): void {
+@inline function q3_K_codes_pack(y: usize, x: usize, Lp: usize, simd: bool, bz: usize): void {
   const dd = fp16_to_fp32(load<u16>(y + 108));
   const s = y + 96;
   for (let j = 0; j < 16; j++) {
     let sc = j < 8 ? <i32>load<u8>(s + j) & 0xF : <i32>load<u8>(s + j - 8) >> 4;
     sc = (sc | (((<i32>load<u8>(s + 8 + (j & 3)) >> (2 * (j >> 2))) & 3) << 4)) - 32;
     const d: f32 = dd * <f32>sc;
-    if (d == 0) continue;
     const xb = x + (<usize>j << 6);
     const Lb = Lp + (<usize>j << 4);
+    if (d == 0) {
+      // the search's codes stay; bz != 0: the SIMD search did not write them (make them now)
+      if (simd && bz) qx_codes16(Lb, xb, load<f32>(bz + (<usize>j << 2)), load<i32>(bz + 64 + (<usize>j << 2)) != 0, 4);
+      continue;
+    }
     requant16(Lb, xb, d, 4, simd);
   }
   if (simd) {
@@ -88,11 +95,11 @@ const D4 = memory.data(16, 16);
 }
 
 /** Reference-path scale quantization (quantize_row_q3_K_ref) from SCALES. */
-function q3_K_ref_scales(y: usize): void {
+function q3_K_ref_scales(y: usize, scales: usize): void {
   let max_scale: f32 = 0;
   let amax: f32 = 0;
   for (let j = 0; j < 16; j++) {
-    const sj = load<f32>(SCALES + (<usize>j << 2));
+    const sj = load<f32>(scales + (<usize>j << 2));
     const scale = abs<f32>(sj);
     if (scale > amax) {
       amax = scale;
@@ -104,7 +111,7 @@ function q3_K_ref_scales(y: usize): void {
   if (max_scale != 0) {
     const iscale: f32 = <f32>-32 / max_scale;
     for (let j = 0; j < 16; j++) {
-      let l = <i32><i8>nearest_int_x(iscale * load<f32>(SCALES + (<usize>j << 2)));
+      let l = <i32><i8>nearest_int_x(iscale * load<f32>(scales + (<usize>j << 2)));
       l = max<i32>(-32, min<i32>(31, l)) + 32;
       if (j < 8) store<u8>(s + j, l & 0xF);
       else store<u8>(s + j - 8, <i32>load<u8>(s + j - 8) | ((l & 0xF) << 4));
@@ -149,8 +156,8 @@ export function quantize_row_q3_K_ref(y: usize, x: usize, k: i32): void {
     for (let j = 0; j < 16; j++) {
       store<f32>(SCALES + (<usize>j << 2), make_q3_quants(16, 4, x + (<usize>j << 6), L + (<usize>j << 4), true));
     }
-    q3_K_ref_scales(y);
-    q3_K_codes_pack(y, x, L, false);
+    q3_K_ref_scales(y, SCALES);
+    q3_K_codes_pack(y, x, L, false, 0);
     x += QK_K << 2;
     y += BLOCK_Q3_K;
   }
@@ -174,7 +181,7 @@ function q3_K_row_imat_ref(y: usize, x: usize, n: i32, qw: usize): void {
       store<f32>(SCALES + (<usize>j << 2), make_qx_quants(16, 4, xb, L + (<usize>j << 4), 1, WEIGHT));
     }
     q3_K_imat_scales(y);
-    q3_K_codes_pack(y, x, L, false);
+    q3_K_codes_pack(y, x, L, false, 0);
     x += QK_K << 2;
     y += BLOCK_Q3_K;
   }
@@ -185,14 +192,9 @@ function q3_K_row_imat_ref(y: usize, x: usize, n: i32, qw: usize): void {
 function q3_K_row_simd(y: usize, x: usize, k: i32): void {
   const nb = k / QK_K;
   for (let i = 0; i < nb; i++) {
-    for (let g: usize = 0; g < 4; g++) {
-      const xs = x + (g << 8);
-      for (let r: usize = 0; r < 16; r += 4) transpose4x4(XT + (r << 4), xs + (r << 2), 64);
-      v128.store(SCALES + (g << 4), make_q3_quants_x4(16, 4, XT, LT));
-      codes_x4_to_bytes(L + (g << 6), LT);
-    }
-    q3_K_ref_scales(y);
-    q3_K_codes_pack(y, x, L, true);
+    for (let g: usize = 0; g < 4; g++) v128.store(SCALES + (g << 4), make_q3_quants_x4e(x + (g << 8), L + (g << 6)));
+    q3_K_ref_scales(y, SCALES);
+    q3_K_codes_pack(y, x, L, true, 0);
     x += QK_K << 2;
     y += BLOCK_Q3_K;
   }
@@ -200,7 +202,7 @@ function q3_K_row_simd(y: usize, x: usize, k: i32): void {
 
 /** imatrix path, SIMD: the 16 sub-block searches of one super-block, four at a time. */
 // @ts-ignore: decorator
-@inline function q3_K_imat_subblocks(x: usize, qw: usize, sigma2: f32, Lp: usize, scales: usize, sw: usize): void {
+@inline function q3_K_imat_subblocks(x: usize, qw: usize, sigma2: f32, bz: usize, scales: usize, sw: usize): void {
   const vs = f32x4.splat(sigma2);
   for (let g: usize = 0; g < 4; g++) {
     const xs = x + (g << 8);
@@ -217,8 +219,9 @@ function q3_K_row_simd(y: usize, x: usize, k: i32): void {
       sumw = f32x4.add(sumw, w);
     }
     v128.store(sw + (g << 4), sumw);
-    v128.store(scales + (g << 4), make_qx_quants_x4(16, 4, XT, WT, LT));
-    codes_x4_to_bytes(Lp + (g << 6), LT);
+    v128.store(scales + (g << 4), make_qx_quants_x4(16, 4, XT, WT, 0));
+    v128.store(bz + (g << 4), qx_bis);
+    v128.store(bz + 64 + (g << 4), qx_zero);
   }
 }
 
@@ -233,10 +236,10 @@ function q3_K_row_imat_simd(y: usize, x: usize, n: i32, qw: usize): void {
     const xb = x + (<usize>(i * QK_K) << 2), wb = qw + (<usize>(i * QK_K) << 2);
     // sigma2 = 2*sumx2/QK_K per super-block
     const s2 = f32x4.div(f32x4.mul(f32x4.splat(2), sumsq_x4(xb, QK_K << 2, QK_K)), f32x4.splat(<f32>QK_K));
-    q3_K_imat_subblocks(xb, wb, f32x4.extract_lane(s2, 0), L4, SC4, SW4);
-    q3_K_imat_subblocks(xb + 1024, wb + 1024, f32x4.extract_lane(s2, 1), L4 + 256, SC4 + 64, SW4 + 64);
-    q3_K_imat_subblocks(xb + 2048, wb + 2048, f32x4.extract_lane(s2, 2), L4 + 512, SC4 + 128, SW4 + 128);
-    q3_K_imat_subblocks(xb + 3072, wb + 3072, f32x4.extract_lane(s2, 3), L4 + 768, SC4 + 192, SW4 + 192);
+    q3_K_imat_subblocks(xb, wb, f32x4.extract_lane(s2, 0), BZ4, SC4, SW4);
+    q3_K_imat_subblocks(xb + 1024, wb + 1024, f32x4.extract_lane(s2, 1), BZ4 + 128, SC4 + 64, SW4 + 64);
+    q3_K_imat_subblocks(xb + 2048, wb + 2048, f32x4.extract_lane(s2, 2), BZ4 + 256, SC4 + 128, SW4 + 128);
+    q3_K_imat_subblocks(xb + 3072, wb + 3072, f32x4.extract_lane(s2, 3), BZ4 + 384, SC4 + 192, SW4 + 192);
     for (let r: usize = 0; r < 16; r += 4) {
       transpose4x4(XT + (r << 4), SC4 + (r << 2), 64);
       transpose4x4(WT + (r << 4), SW4 + (r << 2), 64);
@@ -254,15 +257,15 @@ function q3_K_row_imat_simd(y: usize, x: usize, n: i32, qw: usize): void {
         store<u8>(s + 8 + (j & 3), <i32>load<u8>(s + 8 + (j & 3)) | (l << (2 * (j >> 2))));
       }
       store<u16>(yk + 108, fp32_to_fp16(load<f32>(D4 + (k << 2))));
-      q3_K_codes_pack(yk, xb + (k << 10), L4 + (k << 8), true);
+      q3_K_codes_pack(yk, xb + (k << 10), L4 + (k << 8), true, BZ4 + (k << 7));
     }
   }
   for (; i < nb; i++) {
     const xb = x + (<usize>(i * QK_K) << 2);
-    q3_K_imat_subblocks(xb, qw + (<usize>(i * QK_K) << 2), sigma2_of(xb), L, SCALES, SW);
+    q3_K_imat_subblocks(xb, qw + (<usize>(i * QK_K) << 2), sigma2_of(xb), BZ4, SCALES, SW);
     const yb = y + <usize>i * BLOCK_Q3_K;
     q3_K_imat_scales(yb);
-    q3_K_codes_pack(yb, xb, L, true);
+    q3_K_codes_pack(yb, xb, L, true, BZ4);
   }
 }
 

@@ -4,8 +4,8 @@
 // (nmax 32, weights x^2, or the raw imatrix values), scales quantized against -128/max_scale,
 // final codes recomputed as nearest_int(x / (fp16(d) * scale)).
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
-import { nearest_int_x, nearest_int_x4, transpose4x4, codes_x4_to_bytes, requant16 } from "../inline/sym";
-import { make_qx_quants, make_qx_quants_x4, GROUP_MAX_EPS } from "./common_sym";
+import { nearest_int_x, transpose4x4, requant16 } from "../inline/sym";
+import { make_qx_quants, make_qx_quants_x4, GROUP_MAX_EPS, qx_bis, qx_zero, qx_codes16 } from "./common_sym";
 
 // @ts-ignore: decorator
 @inline const QK_K: i32 = 256;
@@ -16,7 +16,8 @@ const L = memory.data(QK_K, 16);          // i8 codes 0..63
 const SCALES = memory.data(16 * 4, 16);   // f32 sub-block scales
 const XT = memory.data(16 * 16, 16);      // transposed 4 sub-blocks
 const WT = memory.data(16 * 16, 16);
-const LT = memory.data(16 * 16, 16);
+const BIS = memory.data(16 * 4, 16);     // SIMD path: per sub-block inverse scale of the search
+const ZR = memory.data(16 * 4, 16);      // and all-zero flag (codes only where the scale is 0)
 
 /** Scales -> block header, final codes (scalar), packing. */
 // (inlined with a constant `simd`, so the _ref path compiles to scalar code only)
@@ -46,9 +47,13 @@ const LT = memory.data(16 * 16, 16);
   const dd = fp16_to_fp32(dh);
   for (let j = 0; j < 16; j++) {
     const d: f32 = dd * <f32>load<i8>(y + 192 + j);
-    if (d == 0) continue;
     const xb = x + (<usize>j << 6);
     const Lb = L + (<usize>j << 4);
+    if (d == 0) {
+      // the search's codes stay (the SIMD search did not write them: make them now)
+      if (simd) qx_codes16(Lb, xb, load<f32>(BIS + (<usize>j << 2)), load<i32>(ZR + (<usize>j << 2)) != 0, 32);
+      continue;
+    }
     requant16(Lb, xb, d, 32, simd);
   }
   if (simd) {
@@ -107,8 +112,9 @@ function q6_K_row(y: usize, x: usize, n: i32, qw: usize): void {
         for (let r: usize = 0; r < 16; r += 4) transpose4x4(WT + (r << 4), ws + (r << 2), 64);
         wt = WT;
       }
-      v128.store(SCALES + (<usize>g << 4), make_qx_quants_x4(16, 32, XT, wt, LT));
-      codes_x4_to_bytes(L + (<usize>g << 6), LT);
+      v128.store(SCALES + (<usize>g << 4), make_qx_quants_x4(16, 32, XT, wt, 0));
+      v128.store(BIS + (<usize>g << 4), qx_bis);
+      v128.store(ZR + (<usize>g << 4), qx_zero);
     }
     q6_K_finish(y, x, true);
     x += QK_K << 2;
