@@ -11,7 +11,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { init, syntheticModel, quantizeModel, ggufModelSource, TensorshrinkError } from "../src/index";
-import { openFileSink, openFileSource } from "../src/formats/source";
+import { openFileSink, openFileSource, memorySink } from "../src/formats/source";
 import { readGguf } from "../src/formats/gguf";
 import { FileUnitRunner } from "../src/engine/file-units";
 import type { Engine } from "../src/engine/engine";
@@ -102,6 +102,25 @@ async function failsCleanly(e: Engine, p: Promise<unknown>, code: string, check?
   assert.ok(readFileSync(ok).equals(readFileSync(ref)), "the engine works after the error");
   rmSync(ok); rmSync(ref);
 }
+
+test("a memory sink on 2 threads keeps the pool path: two workers take every unit, the calling thread none", async () => {
+  const e = await init({ threads: 2 });
+  const run = FileUnitRunner.prototype.run;
+  let local = 0;
+  FileUnitRunner.prototype.run = function (this: FileUnitRunner, ...a: Parameters<typeof run>) { local++; return run.apply(this, a); };
+  try {
+    const src = await openFileSource(input);
+    const mem = memorySink();
+    await quantizeModel(e, ggufModelSource(await readGguf(src), e), mem, { ftype: "Q8_0", chunkBytes: 16 * 1024 });
+    await src.close?.();
+    assert.is(local, 0);
+    assert.is(pool(e)!.started, 2);
+    const ref = path.join(dir, "ref-mem.gguf");
+    await fileRun(one, "Q8_0", ref);
+    assert.ok(readFileSync(ref).equals(Buffer.from(mem.bytes())));
+    rmSync(ref);
+  } finally { FileUnitRunner.prototype.run = run; e.dispose(); }
+});
 
 test("a read failing on the calling thread: E_TRUNCATED naming the tensor, no temp file, the worker idle", async () => {
   const run = FileUnitRunner.prototype.run;
