@@ -13,10 +13,15 @@
 //     (callingThread: false, the calling thread only schedules), alternating, wall and CPU (and on
 //     Linux the CPU of the calling thread and of the worker threads, from /proc/self/task), medians;
 //     the load average before and after each ftype. An ftype "X+im" runs with the importance matrix.
+//  D. with --contention: does one process's CPU time grow when the other core is busy too? For each
+//     ftype (--contention-ftypes, default Q4_K_M,Q6_K), alternating: the CLI with --threads 1 alone,
+//     two such processes started together, the CLI with --threads 2, and the same three for llama.cpp
+//     (llama_model_quantize, nthread 1 / two at once / 2); CPU s per process, medians of --reps.
 // Usage: npm run bench:vs-llama-breakdown -- [options], or node bench/vs-llama-breakdown.mjs [--ftype Q8_0] [--reps 3] [--model FILE [--imatrix FILE.dat]] [--json bench/vs-llama-breakdown.json]
-//        [--scaling [--scaling-ftypes Q8_0,Q4_0+im,Q4_K_M,Q6_K]] [--only-inproc | --only-scaling]
+//        [--scaling [--scaling-ftypes Q8_0,Q4_0+im,Q4_K_M,Q6_K]] [--contention [--contention-ftypes Q4_K_M,Q6_K]]
+//        [--only-inproc | --only-scaling] (--only-scaling: only C and D)
 // Needs `npm run build` (dist/). Prints markdown tables; appends a record to the --json file.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, statSync, openSync, readSync, writeSync, closeSync, unlinkSync } from "node:fs";
 import { tmpdir, loadavg } from "node:os";
 import path from "node:path";
@@ -190,9 +195,51 @@ console.log(JSON.stringify(res));
       if (existsSync(out)) rmSync(out);
     }
   }
+  // D. (--contention) CPU per process with the other core idle vs busy with the same work.
+  const recD = [];
+  if (process.argv.includes("--contention")) {
+    const timedAsync = (cmd) => new Promise((resolve, reject) => {
+      const c = spawn("/usr/bin/time", ["-f", "TIME %e %U %S %M", ...cmd], { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
+      let err = "";
+      c.stderr.on("data", (d) => (err += d));
+      c.on("close", (code) => {
+        const m = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(err);
+        if (code !== 0 || !m) reject(new Error(`${cmd.join(" ")} failed:\n${err.slice(-2000)}`));
+        else resolve({ wall: +m[1], cpu: +m[2] + +m[3] });
+      });
+    });
+    const LL = { Q8_0: 7, Q4_0: 2, Q4_K_M: 15, Q5_K_M: 17, Q6_K: 18, Q3_K_M: 12, Q2_K: 10 };
+    const outs = [path.join(tmp, "c0.gguf"), path.join(tmp, "c1.gguf")];
+    const ours = (t, o) => [process.execPath, CLI, "quantize", input, o, ftypeC, "--threads", String(t), "--no-stats", "--json"];
+    const theirs = (t, o) => [exe, input, o, String(LL[ftypeC]), String(t)];
+    let ftypeC = "";
+    console.log(`\nD. one process alone vs two at once (each --threads 1) vs one with 2 threads: CPU s per process, ${reps} alternating rounds, medians:\n`);
+    console.log("| ftype | tool | 1 thread alone | each of 2 at once | **ratio** | 2 threads | ratio | load avg before / after |\n|---|---|---:|---:|---:|---:|---:|---|");
+    for (const f of arg("--contention-ftypes", "Q4_K_M,Q6_K").split(",")) {
+      ftypeC = f;
+      const tools = [["tensorshrink", ours], ...(cc.status === 0 && LL[f] ? [["llama.cpp", theirs]] : [])];
+      const l0 = loadavg()[0];
+      const R = Object.fromEntries(tools.map(([n]) => [n, { alone: [], pair: [], t2: [] }]));
+      for (let r = 0; r < reps; r++) {
+        for (const [n, mk] of tools) {
+          R[n].alone.push((await timedAsync(mk(1, outs[0]))).cpu);
+          const pair = await Promise.all([timedAsync(mk(1, outs[0])), timedAsync(mk(1, outs[1]))]);
+          R[n].pair.push((pair[0].cpu + pair[1].cpu) / 2);
+          R[n].t2.push((await timedAsync(mk(2, outs[0]))).cpu);
+          for (const o of outs) if (existsSync(o)) rmSync(o);
+        }
+      }
+      for (const [n] of tools) {
+        const a = median(R[n].alone), p = median(R[n].pair), t = median(R[n].t2);
+        const rec = { ftype: f, tool: n, alone: +a.toFixed(2), pairEach: +p.toFixed(2), threads2: +t.toFixed(2), pairRatio: +(p / a).toFixed(2), threads2Ratio: +(t / a).toFixed(2), runs: R[n], loadavg: [+l0.toFixed(1), +loadavg()[0].toFixed(1)] };
+        recD.push(rec);
+        console.log(`| ${f} | ${n} | ${a.toFixed(2)} | ${p.toFixed(2)} | **${rec.pairRatio.toFixed(2)}x** | ${t.toFixed(2)} | ${rec.threads2Ratio.toFixed(2)}x | ${rec.loadavg[0]} / ${rec.loadavg[1]} |`);
+      }
+    }
+  }
   const jsonOut = path.resolve(ROOT, arg("--json", "bench/vs-llama-breakdown.json"));
   const prev = existsSync(jsonOut) ? JSON.parse(readFileSync(jsonOut, "utf8")) : [];
-  prev.push({ ftype, reps, inputMiB: Math.round(inMiB), childProcesses: recA, inProcess: recB, scaling: recC, loadavg: loadavg().map((x) => +x.toFixed(1)), node: process.version, date: new Date().toISOString() });
+  prev.push({ ftype, reps, inputMiB: Math.round(inMiB), childProcesses: recA, inProcess: recB, scaling: recC, contention: recD, loadavg: loadavg().map((x) => +x.toFixed(1)), node: process.version, date: new Date().toISOString() });
   writeFileSync(jsonOut, JSON.stringify(prev, null, 1) + "\n");
 } finally {
   rmSync(tmp, { recursive: true, force: true });
