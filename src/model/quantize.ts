@@ -472,9 +472,10 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
       notify();
     }
   };
+  let loopError: unknown = null;
   const fill = () => {
     dispatch();
-    if (local) loop ??= localLoop();
+    if (local) loop ??= localLoop().catch((e) => { loopError = e; stopped = true; notify(); });
   };
 
   let doneBytes = 0;
@@ -497,6 +498,7 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
       fill();
       if (!inflight.length) {
         // the next unit is this thread's to take (local): wait until its loop has handed it out
+        if (loopError) throw loopError;
         if (!loop || !peek()) throw new TensorshrinkError("E_INTERNAL", `no work unit in flight for tensor "${t.name}" (${left} rows left)`, { name: t.name });
         await changed();
         continue;
