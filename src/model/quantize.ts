@@ -313,9 +313,13 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
   // pool workers this run uses (beside this thread when `local`)
   const poolSize = local ? Math.max(0, pooled - 1) : pooled;
   const poolReadsFiles = poolSize > 0 && poolFiles;
-  // local: one job running and one waiting on each worker (it starts its next unit while this thread
-  // is busy with its own), this thread's unit, and one done unit waiting for the writer.
-  const depth = local ? (poolSize > 0 ? 2 * poolSize + 3 : 2) : poolSize > 0 ? 2 * poolSize + 2 : 2;
+  // `hold`: units that keep their bytes until the writer takes them (copies; rows quantized here
+  // that are not written in place): one job running and one waiting on each worker, this thread's
+  // unit and one more. Units written in place hold nothing once done, so with this thread taking a
+  // share more of them may run ahead (`depth`): when a worker falls behind (its core busy with
+  // something else) this thread goes on with the next units instead of waiting for it.
+  const hold = local ? (poolSize > 0 ? 2 * poolSize + 3 : 2) : poolSize > 0 ? 2 * poolSize + 2 : 2;
+  const depth = local && poolSize > 0 ? 4 * (poolSize + 1) + 8 : hold;
   const placement: RunPlacement = { workers: poolSize, ahead: local ? 2 : 1 };
   interface Unit { i: number; r: number; n: number }
   interface Done { bytes: Uint8Array | null; se: number; sa: number }
@@ -384,6 +388,8 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
     const fr = poolReadsFiles || runner ? t.fileRows?.(u.r, u.n) ?? null : null;
     return { t, out, q, fr };
   };
+  /** Whether the unit's bytes are written in place into the output file by whoever quantizes it (else the writer gets them). */
+  const inPlace = (u: Unit) => !!outFile && plan[u.i].quantize && (local || poolReadsFiles);
   /** A tensor copied unchanged: its stored bytes, checked for NaN/Inf. */
   const copyUnit = async (u: Unit): Promise<Done> => {
     const t = tensors[u.i];
@@ -413,7 +419,7 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
     return t.readRows(u.r, u.n).then((x) => engine.quantizeUnit(x, q, { stats, pool: false, out })).catch((e) => { throw unitError(u, e); });
   };
 
-  const inflight: { u: Unit; done: Promise<Done> }[] = [];
+  const inflight: { u: Unit; done: Promise<Done>; holds: boolean }[] = [];
   // One unit of lookahead over the generator: the next unit in order, not yet handed out.
   let peeked: IteratorResult<Unit> | null = null;
   const peek = (): Unit | null => ((peeked ??= units.next()).done ? null : peeked.value);
@@ -422,11 +428,12 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
   let waiters: (() => void)[] = [];
   const changed = () => new Promise<void>((r) => waiters.push(r));
   const notify = () => { const w = waiters; waiters = []; for (const f of w) f(); };
-  let stopped = false, poolOut = 0;
+  let stopped = false, poolOut = 0, holding = 0;
   const poolCap = local ? 2 * poolSize : Infinity;
-  const push = (u: Unit, done: Promise<Done>) => {
+  const push = (u: Unit, done: Promise<Done>, holds: boolean) => {
     done.catch(() => {}); // surfaced when awaited in order
-    inflight.push({ u, done });
+    if (holds) holding++;
+    inflight.push({ u, done, holds });
     notify();
   };
   /** Hands the next units in order to the pool (and copies to this thread's reads) while there is room. */
@@ -434,12 +441,16 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
     while (!stopped && inflight.length < depth) {
       const u = peek();
       if (!u) return;
-      if (!plan[u.i].quantize) { push(take(), copyUnit(u)); continue; }
+      if (!plan[u.i].quantize) {
+        if (holding >= hold) return;
+        push(take(), copyUnit(u), true);
+        continue;
+      }
       if (local && poolOut >= poolCap) return;
       take();
       poolOut++;
       const done = poolUnit(u);
-      push(u, done);
+      push(u, done, !inPlace(u));
       const settle = () => { poolOut--; dispatch(); notify(); };
       done.then(settle, () => { stopped = true; settle(); });
     }
@@ -457,7 +468,8 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
         if (stopped) return;
         dispatch();
         if (!peek()) return;
-        if (inflight.length >= depth) { await changed(); continue; }
+        const u0 = peek()!, holds = !inPlace(u0) || !tensors[u0.i].fileRows?.(u0.r, u0.n);
+        if (inflight.length >= depth || (holds && holding >= hold)) { await changed(); continue; }
         const u = take();
         let done: Promise<Done>;
         try {
@@ -465,7 +477,7 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
         } catch (e) {
           done = Promise.reject(e);
         }
-        push(u, done);
+        push(u, done, holds);
         try { await done; } catch { stopped = true; return; }
       }
     } finally {
@@ -503,7 +515,8 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
         await changed();
         continue;
       }
-      const { u, done } = inflight.shift()!;
+      const { u, done, holds } = inflight.shift()!;
+      if (holds) holding--;
       if (u.i !== index) throw new TensorshrinkError("E_INTERNAL", `work unit of tensor ${u.i} where tensor "${t.name}" was expected`, { name: t.name });
       notify();
       const d = await done;
