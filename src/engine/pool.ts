@@ -311,6 +311,8 @@ export class WorkerPool {
   get started(): number { return this.slots.length; }
   /** Jobs posted to workers and not answered yet (0 once every job settled: nothing left running). */
   get busy(): number { return this.waiting.size; }
+  /** @internal The started workers' handles (test/runtimes counts them). */
+  get workers(): readonly WorkerHandle[] { return this.slots.map((s) => s.h); }
 
   private startOne(wt: any): Slot {
     // The port lookup is plain text here so that no bundler rewrites `require`.
