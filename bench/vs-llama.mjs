@@ -57,7 +57,7 @@ const timed = (cmd) => { const t = timedRun(cmd); return { ...t, cpu: +t.cpu.toF
 const median = (a) => { const s = [...a].sort((x, y) => x - y); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 // Input model + legacy .dat imatrix (bench/_llama-ref.mjs).
 const given = arg("--input", null);
-const { input, im, params } = given ? { input: path.resolve(given), im: path.resolve(arg("--im", "")), params: ggufParams(path.resolve(given)) } : writeSyntheticInput(tmp, dims);
+const { input, im, params } = given ? { input: path.resolve(given), im: arg("--im", null) && path.resolve(arg("--im", null)), params: ggufParams(path.resolve(given)) } : writeSyntheticInput(tmp, dims);
 const inMiB = statSync(input).size / 2 ** 20;
 console.log(`input: ${given ? given : `synthetic llama ${JSON.stringify(dims)}`}, ${(params / 1e6).toFixed(1)}M parameters, ${inMiB.toFixed(0)} MiB F32; ${reps} alternating runs each; tensorshrink ${withStats ? "with" : "without"} SQNR stats`);
 const cli = cliKind === "dist" ? [process.execPath, path.join(ROOT, "dist/cli.js")] : [process.execPath, "--import", "tsx", path.join(ROOT, "src/cli/main.ts")];
@@ -67,7 +67,7 @@ const prev = existsSync(outJson) ? JSON.parse(readFileSync(outJson, "utf8")) : [
 const save = () => writeFileSync(outJson, JSON.stringify([...prev, ...records], null, 1) + "\n");
 try {
   for (const f of ftypes) {
-    const ims = !FTYPES[f].im ? [false] : imMode === "both" ? [false, true] : [imMode === "yes"];
+    const ims = (!FTYPES[f].im ? [false] : imMode === "both" ? [false, true] : [imMode === "yes"]).filter((x) => !x || im || (console.log(`${f} +imatrix: skipped (--input without --im)`), false));
     for (const useIm of ims) {
       for (const nt of threads) {
         const ref = path.join(tmp, "ref.gguf"), mine = path.join(tmp, "ours.gguf");
