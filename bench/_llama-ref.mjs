@@ -3,7 +3,7 @@
 // as test/61/62 use it), a /usr/bin/time runner, and the synthetic F32 GGUF + legacy .dat imatrix
 // both tools quantize.
 import { spawnSync } from "node:child_process";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync, openSync, readSync, closeSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -60,4 +60,33 @@ e.dispose();
   const g = spawnSync(process.execPath, ["--import", "tsx", gen], { encoding: "utf8", cwd: ROOT });
   if (g.status !== 0) throw new Error(g.stderr);
   return { input, im, params: +g.stdout.trim().split("\n").pop() };
+}
+
+/**
+ * Parameter count of a GGUF file (sum over its tensors of the product of their dims), from the header.
+ * Reads the first 64 MiB at most (the header and tensor infos of any model this bench writes).
+ */
+export function ggufParams(file) {
+  const fd = openSync(file, "r"), buf = Buffer.alloc(64 << 20);
+  const len = readSync(fd, buf, 0, buf.length, 0);
+  closeSync(fd);
+  let o = 8;
+  const u32 = () => { const v = buf.readUInt32LE(o); o += 4; return v; };
+  const u64 = () => { const v = Number(buf.readBigUInt64LE(o)); o += 8; return v; };
+  const str = () => { const n = u64(); o += n; };
+  const SIZES = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8 };
+  const skip = (t) => { if (t === 8) str(); else if (t === 9) { const it = u32(), n = u64(); for (let i = 0; i < n; i++) skip(it); } else o += SIZES[t]; };
+  const nt = u64(), nkv = u64();
+  for (let i = 0; i < nkv; i++) { str(); skip(u32()); }
+  let params = 0;
+  for (let i = 0; i < nt; i++) {
+    str();
+    const nd = u32();
+    let n = 1;
+    for (let d = 0; d < nd; d++) n *= u64();
+    o += 4 + 8;
+    params += n;
+  }
+  if (o > len) throw new Error(`${file}: GGUF header longer than 64 MiB`);
+  return params;
 }

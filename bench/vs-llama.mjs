@@ -13,13 +13,14 @@
 //        [--stats] (tensorshrink also measures per-tensor SQNR; default --no-stats, as llama.cpp measures nothing)
 //        [--layers 12] [--embd 768] [--ff 2048] [--vocab 16384] [--cli dist|src]
 //        [--out bench/vs-llama.json] (records are appended to this file)
+//        [--input FILE.gguf --im FILE.dat] (an F32 GGUF and legacy imatrix already written, e.g. by an earlier run, instead of generating them)
 //        node bench/vs-llama.mjs --table   prints bench/vs-llama.json as the markdown table of bench/VS-LLAMA.md
 // Appends one record per (ftype, imatrix, threads) to bench/vs-llama.json; bench/VS-LLAMA.md holds a run's figures.
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, statSync } from "node:fs";
 import { tmpdir, cpus, loadavg } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildLlamaQuantizeRef, timed as timedRun, writeSyntheticInput } from "./_llama-ref.mjs";
+import { buildLlamaQuantizeRef, timed as timedRun, writeSyntheticInput, ggufParams } from "./_llama-ref.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const arg = (k, d) => { const i = process.argv.indexOf(k); return i > 0 ? process.argv[i + 1] : d; };
@@ -55,9 +56,10 @@ if (!exe) { rmSync(tmp, { recursive: true, force: true }); process.exit(0); }
 const timed = (cmd) => { const t = timedRun(cmd); return { ...t, cpu: +t.cpu.toFixed(2) }; };
 const median = (a) => { const s = [...a].sort((x, y) => x - y); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 // Input model + legacy .dat imatrix (bench/_llama-ref.mjs).
-const { input, im, params } = writeSyntheticInput(tmp, dims);
+const given = arg("--input", null);
+const { input, im, params } = given ? { input: path.resolve(given), im: arg("--im", null) && path.resolve(arg("--im", null)), params: ggufParams(path.resolve(given)) } : writeSyntheticInput(tmp, dims);
 const inMiB = statSync(input).size / 2 ** 20;
-console.log(`input: synthetic llama ${JSON.stringify(dims)}, ${(params / 1e6).toFixed(1)}M parameters, ${inMiB.toFixed(0)} MiB F32; ${reps} alternating runs each; tensorshrink ${withStats ? "with" : "without"} SQNR stats`);
+console.log(`input: ${given ? given : `synthetic llama ${JSON.stringify(dims)}`}, ${(params / 1e6).toFixed(1)}M parameters, ${inMiB.toFixed(0)} MiB F32; ${reps} alternating runs each; tensorshrink ${withStats ? "with" : "without"} SQNR stats`);
 const cli = cliKind === "dist" ? [process.execPath, path.join(ROOT, "dist/cli.js")] : [process.execPath, "--import", "tsx", path.join(ROOT, "src/cli/main.ts")];
 const records = [];
 const outJson = path.resolve(ROOT, arg("--out", "bench/vs-llama.json"));
@@ -65,7 +67,7 @@ const prev = existsSync(outJson) ? JSON.parse(readFileSync(outJson, "utf8")) : [
 const save = () => writeFileSync(outJson, JSON.stringify([...prev, ...records], null, 1) + "\n");
 try {
   for (const f of ftypes) {
-    const ims = !FTYPES[f].im ? [false] : imMode === "both" ? [false, true] : [imMode === "yes"];
+    const ims = (!FTYPES[f].im ? [false] : imMode === "both" ? [false, true] : [imMode === "yes"]).filter((x) => !x || im || (console.log(`${f} +imatrix: skipped (--input without --im)`), false));
     for (const useIm of ims) {
       for (const nt of threads) {
         const ref = path.join(tmp, "ref.gguf"), mine = path.join(tmp, "ours.gguf");

@@ -26,7 +26,8 @@ export type ErrorCode =
   | "E_ABORTED"          // the operation was cancelled
   | "E_NOT_SPD"          // Cholesky failed: not positive definite even with the largest damping allowed
   | "E_NO_CONVERGENCE"  // an iterative eigen/SVD solver did not converge
-  | "E_ENCODING";        // text is not valid UTF-8 / has a lone surrogate (offset named)
+  | "E_ENCODING"         // text is not valid UTF-8 / has a lone surrogate (offset named)
+  | "E_INTERNAL";        // an internal invariant failed (a tensorshrink bug, e.g. the work-unit order)
 
 /** The error type of tensorshrink: `err.code` is one of {@link ErrorCode}; `err.details` holds where. */
 export class TensorshrinkError extends Error {

@@ -75,6 +75,20 @@ for (const ftype of ["Q8_0", "Q4_0", "Q5_1", "F16", "BF16", "Q4_K_M"]) {
   });
 }
 
+test("rows not in a local file (syntheticModel) into a file sink on 2 threads: the calling thread and the worker each quantize units, same bytes and report as 1 thread", async () => {
+  const a = path.join(dir, "syn-a.gguf"), b = path.join(dir, "syn-b.gguf");
+  const ra = await quantizeModel(one, model, await openFileSink(a), { ftype: "Q4_K_M", chunkBytes: 16 * 1024 });
+  const n = { local: 0, pool: 0 };
+  const u = two.quantizeUnit.bind(two);
+  two.quantizeUnit = (x, q, o) => { if (o.pool) n.pool++; else n.local++; return u(x, q, o); };
+  let rb;
+  try { rb = await quantizeModel(two, model, await openFileSink(b), { ftype: "Q4_K_M", chunkBytes: 16 * 1024 }); } finally { delete (two as any).quantizeUnit; }
+  assert.ok(n.local > 0 && n.pool > 0, JSON.stringify(n));
+  assert.ok(readFileSync(a).equals(readFileSync(b)));
+  assert.equal(rb.tensors.map((t) => [t.name, t.sqnrDb]), ra.tensors.map((t) => [t.name, t.sqnrDb]));
+  rmSync(a); rmSync(b);
+});
+
 test("stored f16 rows are converted in wasm on the local path: same bytes as the pool", async () => {
   const a = path.join(dir, "f16-a.gguf"), b = path.join(dir, "f16-b.gguf");
   await fileRun(one, inputF16, "Q8_0", a, { allowRequantize: true });

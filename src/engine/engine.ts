@@ -1,6 +1,6 @@
 import { TensorshrinkError } from "../errors";
 import { lookupType } from "../quant/types";
-import { WorkerPool, availableCores, workersAvailable, type PoolJob, type FileRange, type PoolCall, type PoolCallResult } from "./pool";
+import { WorkerPool, availableCores, workersAvailable, type PoolJob, type FileRange, type PoolCall, type PoolCallResult, type RunPlacement } from "./pool";
 import { WasmTensor } from "./tensor";
 import { StreamQuantizer } from "./stream-quantizer";
 
@@ -104,7 +104,7 @@ export class Engine extends EngineQuantize {
    * else x is copied once. With `out` and a pool that can access files, the worker writes the bytes
    * into that file range itself and `bytes` is null. wasm memory used: about 2 slices + the output.
    */
-  async quantizeUnit(x: Float32Array, opts: QuantizeOptions, o: { stats: boolean; pool: boolean; out?: FileRange | null }): Promise<UnitResult> {
+  async quantizeUnit(x: Float32Array, opts: QuantizeOptions, o: { stats: boolean; pool: boolean; out?: FileRange | null; at?: RunPlacement }): Promise<UnitResult> {
     this.check();
     const { t, kernel, im, finite, fused } = this.prepareQuantize(x, opts);
     const pool = o.pool ? await this.getPool() : null;
@@ -119,7 +119,7 @@ export class Engine extends EngineQuantize {
       const data = whole ? (x.buffer as ArrayBuffer) : x.slice().buffer;
       const kname = quantKernelName(t, opts);
       const out = pool.readsFiles ? o.out ?? undefined : undefined;
-      const res = await pool.run({ op: "quantize", kernel: kname, rows, cols, rowBytes: rb, data, imatrix: im, checkFinite: finite, fusedCheck: fused, statsKernel: dq, sliceRows, out });
+      const res = await pool.run({ op: "quantize", kernel: kname, rows, cols, rowBytes: rb, data, imatrix: im, checkFinite: finite, fusedCheck: fused, statsKernel: dq, sliceRows, out }, o.at);
       if (res.nonfinite !== undefined) throw nonFiniteValue(opts, res.nonfinite, res.value!);
       return { bytes: res.data ? new Uint8Array(res.data) : null, se: res.stats?.[0] ?? 0, sa: res.stats?.[1] ?? 0 };
     }
@@ -177,12 +177,12 @@ export class Engine extends EngineQuantize {
    * checking the file's dev/ino), so the calling thread neither reads nor copies the input. Same bytes
    * and sums as quantizeUnit over the same values. Needs a pool that reads files (poolReadsFiles).
    */
-  async quantizeFileUnit(file: FileRange, opts: QuantizeOptions, o: { stats: boolean; out?: FileRange | null }): Promise<UnitResult> {
+  async quantizeFileUnit(file: FileRange, opts: QuantizeOptions, o: { stats: boolean; out?: FileRange | null; at?: RunPlacement }): Promise<UnitResult> {
     const job = this.prepareFileUnit(file, opts, o.stats);
     if (!job) return { bytes: new Uint8Array(0), se: 0, sa: 0 };
     const pool = await this.getPool();
     if (!pool?.readsFiles) throw new TensorshrinkError("E_UNSUPPORTED", "this engine has no worker pool that can read files");
-    const res = await pool.run({ ...job, out: o.out ?? undefined });
+    const res = await pool.run({ ...job, out: o.out ?? undefined }, o.at);
     if (res.nonfinite !== undefined) throw nonFiniteValue(opts, res.nonfinite, res.value!);
     return { bytes: res.data ? new Uint8Array(res.data) : null, se: res.stats?.[0] ?? 0, sa: res.stats?.[1] ?? 0 };
   }

@@ -279,16 +279,27 @@ function isNodeLike(): boolean {
 }
 
 /**
- * A pool of workers, one wasm instance each. Jobs are independent (whole rows) so the results are the
- * same bytes as the single-threaded path. Workers start lazily; `close()` terminates them.
+ * Where a job may run: `workers` = only on the first this many of the pool's workers (the others are
+ * not started for it; default all), `ahead` = jobs posted to one worker at once (default 1; 2 lets a
+ * worker start its next job while the thread that feeds it is busy).
+ */
+export interface RunPlacement { workers?: number; ahead?: number }
+
+interface Slot { h: WorkerHandle; load: number; dead: boolean }
+interface Queued { job: PoolJob; limit: number; ahead: number; resolve: (r: PoolResult) => void; reject: (e: unknown) => void }
+
+/**
+ * A pool of up to `size` workers, one wasm instance each. Jobs are independent (whole rows) so the
+ * results are the same bytes as the single-threaded path. Workers start lazily, only as many as the
+ * jobs' placement allows (`RunPlacement.workers`); a worker that crashed is replaced on the next job;
+ * `close()` terminates them.
  */
 export class WorkerPool {
-  private workers: WorkerHandle[] = [];
-  private idle: WorkerHandle[] = [];
-  private queue: { job: PoolJob; resolve: (r: PoolResult) => void; reject: (e: unknown) => void }[] = [];
-  private waiting = new Map<number, { w: WorkerHandle; resolve: (r: PoolResult) => void; reject: (e: unknown) => void }>();
+  private slots: Slot[] = [];
+  private queue: Queued[] = [];
+  private waiting = new Map<number, { s: Slot; resolve: (r: PoolResult) => void; reject: (e: unknown) => void }>();
   private nextId = 1;
-  private starting: Promise<void> | null = null;
+  private wt: Promise<any> | null = null;
   private closed = false;
 
   /** Whether jobs may name a file to read (`PoolJob.file`): Node worker_threads, which have node:fs. */
@@ -296,32 +307,40 @@ export class WorkerPool {
 
   constructor(private readonly module: WebAssembly.Module, private readonly bytes: Uint8Array | null, readonly size: number) {}
 
-  private async start(): Promise<void> {
+  /** Workers started and alive (for tests and benchmarks: a job placed on `workers: 1` starts one). */
+  get started(): number { return this.slots.length; }
+  /** Jobs posted to workers and not answered yet (0 once every job settled: nothing left running). */
+  get busy(): number { return this.waiting.size; }
+  /** @internal The started workers' handles (test/runtimes counts them). */
+  get workers(): readonly WorkerHandle[] { return this.slots.map((s) => s.h); }
+
+  private startOne(wt: any): Slot {
     // The port lookup is plain text here so that no bundler rewrites `require`.
     const port = isNodeLike() ? 'require("node:worker_threads").parentPort, require("node:fs")' : "null, null";
     const src = `var __name = (f) => f;\n(${workerMain.toString()})(${port});`;
-    for (let i = 0; i < this.size; i++) {
-      let h: WorkerHandle;
-      if (isNodeLike()) {
-        const wt: any = await nodeBuiltin("node:worker_threads");
-        const w = new wt.Worker(src, { eval: true });
-        w.on("message", (m: any) => this.onResult(h, m));
-        w.on("error", (e: unknown) => this.onCrash(h, e));
-        // Idle workers never keep the process alive; a worker with a job in flight does (see pump/onResult).
-        w.unref?.();
-        h = { post: (m, t) => w.postMessage(m, t as any), terminate: () => void w.terminate(), ref: () => w.ref?.(), unref: () => w.unref?.() };
-      } else {
-        const url = URL.createObjectURL(new Blob([src], { type: "text/javascript" }));
-        const w = new (globalThis as any).Worker(url, { type: "module" });
-        w.onmessage = (ev: any) => this.onResult(h, ev.data);
-        w.onerror = (ev: any) => { ev.preventDefault?.(); this.onCrash(h, ev.message || ev); };
-        h = { post: (m, t) => w.postMessage(m, t as any), terminate: () => w.terminate() };
-      }
-      // Send the compiled module where it can be cloned, else bytes.
-      try { h.post({ init: this.module }); } catch { h.post({ init: this.bytes }); }
-      this.workers.push(h);
-      this.idle.push(h);
+    let h: WorkerHandle;
+    const s: Slot = { h: null as any, load: 0, dead: false };
+    if (wt) {
+      const w = new wt.Worker(src, { eval: true });
+      w.on("message", (m: any) => this.onResult(s, m));
+      w.on("error", (e: unknown) => this.onCrash(s, e));
+      // a worker that exits on its own (terminated, out of memory) fails its jobs instead of leaving them pending
+      w.on("exit", (code: number) => this.onCrash(s, `exited with code ${code}`));
+      // Idle workers never keep the process alive; a worker with a job in flight does (see pump/onResult).
+      w.unref?.();
+      h = { post: (m, t) => w.postMessage(m, t as any), terminate: () => void w.terminate(), ref: () => w.ref?.(), unref: () => w.unref?.() };
+    } else {
+      const url = URL.createObjectURL(new Blob([src], { type: "text/javascript" }));
+      const w = new (globalThis as any).Worker(url, { type: "module" });
+      w.onmessage = (ev: any) => this.onResult(s, ev.data);
+      w.onerror = (ev: any) => { ev.preventDefault?.(); this.onCrash(s, ev.message || ev); };
+      h = { post: (m, t) => w.postMessage(m, t as any), terminate: () => w.terminate() };
     }
+    s.h = h;
+    // Send the compiled module where it can be cloned, else bytes.
+    try { h.post({ init: this.module }); } catch { h.post({ init: this.bytes }); }
+    this.slots.push(s);
+    return s;
   }
 
   /** Runs one generic kernel call on the next idle worker (input `data` buffers are transferred). */
@@ -329,50 +348,74 @@ export class WorkerPool {
     return (await this.run(job as any)) as unknown as PoolCallResult;
   }
 
-  /** Runs one job on the next idle worker. */
-  async run(job: PoolJob): Promise<PoolResult> {
+  /** Runs one job on the next free worker (of the first `at.workers`, see {@link RunPlacement}). */
+  async run(job: PoolJob, at: RunPlacement = {}): Promise<PoolResult> {
     if (this.closed) throw new TensorshrinkError("E_DISPOSED", "the worker pool was closed");
-    if (!this.starting) this.starting = this.start();
-    await this.starting;
+    this.wt ??= isNodeLike() ? nodeBuiltin("node:worker_threads") : Promise.resolve(null);
+    const wt = await this.wt;
+    if (this.closed) throw new TensorshrinkError("E_DISPOSED", "the worker pool was closed");
+    const limit = Math.max(1, Math.min(this.size, Math.floor(at.workers ?? this.size)));
+    const ahead = Math.max(1, Math.floor(at.ahead ?? 1));
+    while (this.slots.length < limit) this.startOne(wt);
     return new Promise((resolve, reject) => {
-      this.queue.push({ job, resolve, reject });
+      this.queue.push({ job, limit, ahead, resolve, reject });
       this.pump();
     });
   }
 
+  /** Posts queued jobs, in order, each to the least loaded of its allowed workers that has room. */
   private pump(): void {
-    while (this.idle.length && this.queue.length) {
-      const w = this.idle.pop()!;
-      const { job, resolve, reject } = this.queue.shift()!;
+    while (this.queue.length) {
+      const q = this.queue[0];
+      let best: Slot | null = null;
+      for (let i = 0; i < Math.min(q.limit, this.slots.length); i++) {
+        const s = this.slots[i];
+        if (s.load < q.ahead && (!best || s.load < best.load)) best = s;
+      }
+      if (!best) return;
+      this.queue.shift();
       const id = this.nextId++;
-      this.waiting.set(id, { w, resolve, reject });
-      w.ref?.();
+      this.waiting.set(id, { s: best, resolve: q.resolve, reject: q.reject });
+      if (best.load++ === 0) best.h.ref?.();
+      const job = q.job;
       const transfer: ArrayBuffer[] = (job as any).op === "call" ? (job as any as PoolCall).buffers.flatMap((b) => (b.data ? [b.data] : [])) : job.data ? [job.data] : [];
-      w.post({ id, job }, transfer);
+      best.h.post({ id, job }, transfer);
     }
   }
 
-  private onResult(w: WorkerHandle, m: any): void {
+  private onResult(s: Slot, m: any): void {
     const p = this.waiting.get(m.id);
     if (!p) return;
     this.waiting.delete(m.id);
-    w.unref?.();
-    this.idle.push(w);
+    if (--s.load === 0) s.h.unref?.();
     if (m.error) p.reject(m.code ? new TensorshrinkError(m.code, m.error, m.details ?? {}) : new TensorshrinkError("E_WORKER", `pool worker failed: ${m.error}`));
     else p.resolve(m);
     this.pump();
   }
 
-  private onCrash(w: WorkerHandle, e: unknown): void {
-    for (const [id, p] of this.waiting) if (p.w === w) { this.waiting.delete(id); p.reject(new TensorshrinkError("E_WORKER", `pool worker crashed: ${String((e as any)?.message ?? e)}`)); }
+  private onCrash(s: Slot, e: unknown): void {
+    if (s.dead || this.closed) return;
+    s.dead = true;
+    for (const [id, p] of this.waiting) if (p.s === s) { this.waiting.delete(id); p.reject(new TensorshrinkError("E_WORKER", `pool worker crashed: ${String((e as any)?.message ?? e)}`)); }
+    // Out of the pool: the next job starts a replacement.
+    this.slots = this.slots.filter((x) => x !== s);
+    try { s.h.terminate(); } catch { /* gone */ }
+    if (this.queue.length && !this.closed) {
+      void this.wt?.then((wt) => {
+        if (this.closed) return;
+        const need = Math.max(...this.queue.map((q) => q.limit));
+        while (this.slots.length < need) this.startOne(wt);
+        this.pump();
+      });
+    }
   }
 
   /** Terminates every worker. Pending jobs reject with E_DISPOSED. */
   close(): void {
     this.closed = true;
-    for (const w of this.workers) w.terminate();
+    for (const s of this.slots) s.h.terminate();
     for (const q of this.queue) q.reject(new TensorshrinkError("E_DISPOSED", "the worker pool was closed"));
     for (const p of this.waiting.values()) p.reject(new TensorshrinkError("E_DISPOSED", "the worker pool was closed"));
-    this.queue = []; this.waiting.clear(); this.workers = []; this.idle = [];
+    this.queue = []; this.waiting.clear(); this.slots = [];
   }
 }

@@ -6,7 +6,7 @@
 import { TensorshrinkError } from "../errors";
 import type { Engine } from "../engine/engine";
 import { encodeGgufHeader, ggufKV, SkipBytes, writeGguf, type GgufKV, type GgufTensorSpec } from "../formats/gguf";
-import type { FileRange } from "../engine/pool";
+import type { FileRange, RunPlacement } from "../engine/pool";
 import { FileUnitRunner, localFs } from "../engine/file-units";
 import { Imatrix } from "../formats/imatrix";
 import type { ByteSink } from "../formats/source";
@@ -42,18 +42,28 @@ export interface QuantizeModelOptions {
   /** Compute per-tensor SQNR (dequantize + compare; default true). */
   stats?: boolean;
   /**
-   * f32 input bytes per work unit (default 4 MiB). Up to 2 x threads + 2 units are in flight (2
-   * without a pool); each holds its input and output, and a worker also a dequantized copy for the SQNR.
+   * f32 input bytes per work unit (default 4 MiB). Up to 2 x workers + 2 units are in flight (2
+   * with one thread; 2 x (threads - 1) + 3 when the calling thread takes a share, see `callingThread`);
+   * each holds its input and output (units written in place by a worker or this thread hold neither
+   * once done), and a worker also a dequantized copy for the SQNR.
    */
   chunkBytes?: number;
   /**
    * Use the engine's worker pool (default true): units are quantized and measured on the workers and
    * their f32 buffers (fresh arrays from `readRows`) are transferred to them. With a pool of two or
-   * more workers, a file sink and tensors in local files, each worker reads and writes its own units.
-   * With false, no pool or a pool of one (`threads: 1`), a file sink and local files (Node), this
-   * thread reads the rows straight into wasm memory and writes each unit at its offset (no worker).
+   * more workers, a file sink and tensors in local files (Node), threads - 1 workers and this thread
+   * (see `callingThread`) each read and write their own units. With false, no pool or a pool of one
+   * (`threads: 1`), a file sink and local files (Node), this thread reads the rows straight into wasm
+   * memory and writes each unit at its offset (no worker).
    */
   parallel?: boolean;
+  /**
+   * Whether the calling thread quantizes units itself next to the pool's workers (default true): with
+   * `threads: N` (N >= 2), a file sink and local files on Node, N - 1 workers and this thread each take
+   * the next unit when free (one isolate fewer than N workers: less CPU and memory, same bytes). With
+   * false, N workers take every unit and this thread only schedules and writes.
+   */
+  callingThread?: boolean;
   /** Progress callback, called after each chunk. */
   onProgress?(p: QuantizeProgress): void;
   signal?: AbortSignal;
@@ -286,19 +296,31 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
   const stats = opts.stats !== false;
   const totalBytes = tensors.reduce((s, t) => s + t.ne.reduce((a, b) => a * b, 1) * 4, 0);
   // Work units: whole rows, about chunkBytes of f32 each, in file order across all tensors. Up to
-  // `depth` units are in flight at once (read, then quantized + measured on a pool worker or, without
-  // a pool, on this thread), across tensor boundaries, so the workers never wait for a tensor's tail
-  // or the next tensor's first read; the writer consumes them in order. Without a pool, depth 2 keeps
-  // one read ahead of the quantization.
-  // One thread (no pool, or a pool of one) with a file sink on Node: this thread reads local files
-  // straight into wasm memory and writes each unit from there at its final offset (FileUnitRunner): no
-  // worker to start, no message, no JS copy. With more workers, each reads and writes its own units.
+  // `depth` units are in flight at once, across tensor boundaries, so no thread waits for a tensor's
+  // tail or the next tensor's first read; the writer consumes them in order (and sums the error of
+  // each tensor's units in that order: the same report however the units were spread).
+  // With a file sink on Node ("local"), this thread runs units itself (FileUnitRunner: local files
+  // read straight into wasm memory, each unit written from there at its final offset; no JS copy):
+  // alone with one thread, or as one of `threads` next to threads - 1 pool workers that read and
+  // write their own units. Whoever is free takes the next unit in order. Elsewhere (no file sink,
+  // no node:fs, workers that cannot read files) the pool's workers take every unit, or this thread
+  // does without a pool.
   const fileSinkReady = !!(sink.target && sink.skip && sink.bytesWritten === 0);
   const pooled = opts.parallel !== false ? await engine.poolSize() : 0;
-  const lfs = pooled <= 1 && fileSinkReady ? await localFs() : null;
-  const poolSize = lfs ? 0 : pooled;
-  const poolReadsFiles = poolSize > 0 && (await engine.poolReadsFiles());
-  const depth = poolSize > 0 ? 2 * poolSize + 2 : 2;
+  const lfs = fileSinkReady ? await localFs() : null;
+  const poolFiles = pooled > 0 && (await engine.poolReadsFiles());
+  const local = !!lfs && (pooled <= 1 || (poolFiles && opts.callingThread !== false));
+  // pool workers this run uses (beside this thread when `local`)
+  const poolSize = local ? Math.max(0, pooled - 1) : pooled;
+  const poolReadsFiles = poolSize > 0 && poolFiles;
+  // `hold`: units that keep their bytes until the writer takes them (copies; rows quantized here
+  // that are not written in place): one job running and one waiting on each worker, this thread's
+  // unit and one more. Units written in place hold nothing once done, so with this thread taking a
+  // share more of them may run ahead (`depth`): when a worker falls behind (its core busy with
+  // something else) this thread goes on with the next units instead of waiting for it.
+  const hold = local ? (poolSize > 0 ? 2 * poolSize + 3 : 2) : poolSize > 0 ? 2 * poolSize + 2 : 2;
+  const depth = local && poolSize > 0 ? 4 * (poolSize + 1) + 8 : hold;
+  const placement: RunPlacement = { workers: poolSize, ahead: local ? 2 : 1 };
   interface Unit { i: number; r: number; n: number }
   interface Done { bytes: Uint8Array | null; se: number; sa: number }
   // Importance vectors, checked before anything is written: one value per column, or (3D expert
@@ -310,9 +332,9 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
     if (im.length === cols * mats) return im;
     throw new TensorshrinkError("E_IMATRIX", `imatrix entry for tensor "${t.name}" has ${im.length} values, the tensor needs ${cols}${mats > 1 ? ` x ${mats} matrices = ${cols * mats}` : " (one per column)"}`, { name: t.name });
   });
-  // With a pool that can access files (Node) and a file sink, workers write their quantized units
-  // straight into the temporary output file at their final offsets (the header fixes the layout), and
-  // read f32 rows that live in a local file themselves: this thread then only schedules.
+  // With a file sink and workers or this thread that access files (Node), each unit is written
+  // straight into the temporary output file at its final offset (the header fixes the layout), by
+  // whoever quantized it, from rows it read itself when they live in a local file.
   if (methodPlan) {
     mo = await runMethods(engine, source, tensors.map((t, i) => ({ tensor: t, type: plan[i].type, quantize: plan[i].quantize })), methodPlan, { imatrix, calibration: opts.calibration, signal: opts.signal, onLayer: opts.onLayer });
     if (opts.signal?.aborted) throw new TensorshrinkError("E_ABORTED", "aborted after the method pass", {});
@@ -321,13 +343,13 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
   let outFile: { path: string; dev: number; ino: number } | null = null;
   let outOffsets: number[] = [];
   let headerLayout: ReturnType<typeof encodeGgufHeader> | undefined;
-  if ((poolReadsFiles || lfs) && fileSinkReady) {
+  if ((local || poolReadsFiles) && fileSinkReady) {
     const layout = (headerLayout = encodeGgufHeader(metadata, specs));
     outFile = await sink.target!();
     const offs = layout.offsets.map((o) => layout.dataOffset + o);
     outOffsets = entries.map((_e, k) => offs[k]).filter((_o, k) => "i" in entries[k]);
   }
-  const runner = lfs && outFile ? new FileUnitRunner(engine, lfs) : null;
+  const runner = local && outFile ? new FileUnitRunner(engine, lfs!) : null;
   const units = (function* (): Generator<Unit> {
     for (let i = 0; i < tensors.length; i++) {
       if (handled(i)) continue; // already in memory from the method pass
@@ -342,48 +364,130 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
       }
     }
   })();
-  const launch = async (u: Unit): Promise<Done> => {
+  /** The unit's error with the tensor and its rows (a unit's own errors count rows from its first). */
+  const unitError = (u: Unit, e: unknown): unknown => {
+    const t = tensors[u.i];
+    if (e instanceof TensorshrinkError && (e.code === "E_TRUNCATED" || e.code === "E_IO") && !("name" in e.details && e.details.name)) {
+      return new TensorshrinkError(e.code, `tensor "${t.name}" (rows ${u.r} to ${u.r + u.n - 1}): ${e.message}`, { ...e.details, name: t.name }, { cause: e });
+    }
+    if (e instanceof TensorshrinkError && e.code === "E_NONFINITE") {
+      const row = (e.details.row as number) + u.r;
+      return new TensorshrinkError("E_NONFINITE", `non-finite value ${e.details.value} in tensor "${t.name}" at row ${row}, column ${e.details.column}`, { ...e.details, row });
+    }
+    return e;
+  };
+  /** What a unit needs: its output range (file sinks), the quantize options, local file rows when someone reads them. */
+  const unitJob = (u: Unit) => {
     const t = tensors[u.i], p = plan[u.i], cols = t.ne[0];
     const out: FileRange | null = outFile && p.quantize ? { ...outFile, offset: outOffsets[u.i] + u.r * rowBytesOf(p.type, cols) } : null;
-    if (!p.quantize) {
-      const raw = await t.readRawRows(u.r, u.n);
-      if (!allowNonFinite) checkRawFinite(raw, t.type, cols, u.r, t.name);
-      return { bytes: raw, se: 0, sa: 0 };
-    }
     const imAll = imFor[u.i];
     const mat = imAll && imAll.length > cols ? Math.floor(u.r / t.ne[1]) : 0; // units never span two matrices
     const im = imAll ? (imAll.length > cols ? imAll.slice(mat * cols, (mat + 1) * cols) : imAll) : null;
-    // f32 rows in a local file go to a worker that reads them itself (no read or copy on this thread).
+    const q = { type: p.type, rows: u.n, cols, imatrix: im, name: t.name, allowNonFinite: allowNonFinite && !lookupType(p.type).rejectsNonFinite };
+    // f32 (or f16/bf16/...) rows in a local file are read by whoever quantizes them (no read or copy here for a worker's unit).
     const fr = poolReadsFiles || runner ? t.fileRows?.(u.r, u.n) ?? null : null;
+    return { t, out, q, fr };
+  };
+  /** Whether the unit's bytes are written in place into the output file by whoever quantizes it (else the writer gets them). */
+  const inPlace = (u: Unit) => !!outFile && plan[u.i].quantize && (local || poolReadsFiles);
+  /** A tensor copied unchanged: its stored bytes, checked for NaN/Inf. */
+  const copyUnit = async (u: Unit): Promise<Done> => {
+    const t = tensors[u.i];
+    const raw = await t.readRawRows(u.r, u.n);
+    if (!allowNonFinite) checkRawFinite(raw, t.type, t.ne[0], u.r, t.name);
+    return { bytes: raw, se: 0, sa: 0 };
+  };
+  /** A unit on a pool worker (or, without a pool, on this thread through the engine). */
+  const poolUnit = async (u: Unit): Promise<Done> => {
+    const { t, out, q, fr } = unitJob(u);
     // readRows hands over a fresh array (every ModelSource in this package returns one); its buffer may be transferred to a worker.
-    const x = fr ? null : await t.readRows(u.r, u.n);
     try {
-      const q = { type: p.type, rows: u.n, cols, imatrix: im, name: t.name, allowNonFinite: allowNonFinite && !lookupType(p.type).rejectsNonFinite };
-      if (fr && runner) {
-        await yieldToEvents(); // between units: signals, aborts and progress get through
-        return runner.run(fr, q, { stats, out });
-      }
-      return fr ? await engine.quantizeFileUnit(fr, q, { stats, out }) : await engine.quantizeUnit(x!, q, { stats, pool: poolSize > 0, out });
+      if (fr) return await engine.quantizeFileUnit(fr, q, { stats, out, at: placement });
+      return await engine.quantizeUnit(await t.readRows(u.r, u.n), q, { stats, pool: poolSize > 0, out, at: placement });
     } catch (e) {
-      if (e instanceof TensorshrinkError && (e.code === "E_TRUNCATED" || e.code === "E_IO") && !("name" in e.details && e.details.name)) {
-        throw new TensorshrinkError(e.code, `tensor "${t.name}" (rows ${u.r} to ${u.r + u.n - 1}): ${e.message}`, { ...e.details, name: t.name }, { cause: e });
-      }
-      if (e instanceof TensorshrinkError && e.code === "E_NONFINITE") {
-        const row = (e.details.row as number) + u.r;
-        throw new TensorshrinkError("E_NONFINITE", `non-finite value ${e.details.value} in tensor "${t.name}" at row ${row}, column ${e.details.column}`, { ...e.details, row });
-      }
-      throw e;
+      throw unitError(u, e);
     }
   };
-  const inflight: { u: Unit; done: Promise<Done> }[] = [];
-  const fill = () => {
-    while (inflight.length < depth) {
-      const next = units.next();
-      if (next.done) return;
-      const done = launch(next.value);
-      done.catch(() => {}); // surfaced when awaited in order
-      inflight.push({ u: next.value, done });
+  /** A unit on this thread with the FileUnitRunner (synchronous for rows in a local file). */
+  const localUnit = (u: Unit): Done | Promise<Done> => {
+    const { t, out, q, fr } = unitJob(u);
+    try {
+      if (fr) return runner!.run(fr, q, { stats, out });
+    } catch (e) {
+      throw unitError(u, e);
     }
+    return t.readRows(u.r, u.n).then((x) => engine.quantizeUnit(x, q, { stats, pool: false, out })).catch((e) => { throw unitError(u, e); });
+  };
+
+  const inflight: { u: Unit; done: Promise<Done>; holds: boolean }[] = [];
+  // One unit of lookahead over the generator: the next unit in order, not yet handed out.
+  let peeked: IteratorResult<Unit> | null = null;
+  const peek = (): Unit | null => ((peeked ??= units.next()).done ? null : peeked.value);
+  const take = (): Unit => { const u = peek()!; peeked = null; return u; };
+  // Wakes whoever waits for a change (the writer for the next unit, this thread's loop for room).
+  let waiters: (() => void)[] = [];
+  const changed = () => new Promise<void>((r) => waiters.push(r));
+  const notify = () => { const w = waiters; waiters = []; for (const f of w) f(); };
+  let stopped = false, poolOut = 0, holding = 0;
+  const poolCap = local ? 2 * poolSize : Infinity;
+  const push = (u: Unit, done: Promise<Done>, holds: boolean) => {
+    done.catch(() => {}); // surfaced when awaited in order
+    if (holds) holding++;
+    inflight.push({ u, done, holds });
+    notify();
+  };
+  /** Hands the next units in order to the pool (and copies to this thread's reads) while there is room. */
+  const dispatch = () => {
+    while (!stopped && inflight.length < depth) {
+      const u = peek();
+      if (!u) return;
+      if (!plan[u.i].quantize) {
+        if (holding >= hold) return;
+        push(take(), copyUnit(u), true);
+        continue;
+      }
+      if (local && poolOut >= poolCap) return;
+      take();
+      poolOut++;
+      const done = poolUnit(u);
+      push(u, done, !inPlace(u));
+      const settle = () => { poolOut--; dispatch(); notify(); };
+      done.then(settle, () => { stopped = true; settle(); });
+    }
+  };
+  /**
+   * This thread as one of the threads (local): takes the next unit whenever the pool has no room for
+   * it, runs it synchronously, then yields to the event loop so the workers' results are handled
+   * (and they get their next units) before it takes another.
+   */
+  let loop: Promise<void> | null = null;
+  const localLoop = async () => {
+    try {
+      for (;;) {
+        await yieldToEvents();
+        if (stopped) return;
+        dispatch();
+        if (!peek()) return;
+        const u0 = peek()!, holds = !inPlace(u0) || !tensors[u0.i].fileRows?.(u0.r, u0.n);
+        if (inflight.length >= depth || (holds && holding >= hold)) { await changed(); continue; }
+        const u = take();
+        let done: Promise<Done>;
+        try {
+          done = Promise.resolve(localUnit(u));
+        } catch (e) {
+          done = Promise.reject(e);
+        }
+        push(u, done, holds);
+        try { await done; } catch { stopped = true; return; }
+      }
+    } finally {
+      notify();
+    }
+  };
+  let loopError: unknown = null;
+  const fill = () => {
+    dispatch();
+    if (local) loop ??= localLoop().catch((e) => { loopError = e; stopped = true; notify(); });
   };
 
   let doneBytes = 0;
@@ -402,11 +506,21 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
     }
     // Error sums added in unit order: the same report with or without the pool.
     let se = 0, sa = 0;
-    fill();
-    while (inflight.length && inflight[0].u.i === index) {
-      const { u, done } = inflight.shift()!;
-      const d = await done;
+    for (let left = rows; left > 0;) {
       fill();
+      if (!inflight.length) {
+        // the next unit is this thread's to take (local): wait until its loop has handed it out
+        if (loopError) throw loopError;
+        if (!loop || !peek()) throw new TensorshrinkError("E_INTERNAL", `no work unit in flight for tensor "${t.name}" (${left} rows left)`, { name: t.name });
+        await changed();
+        continue;
+      }
+      const { u, done, holds } = inflight.shift()!;
+      if (holds) holding--;
+      if (u.i !== index) throw new TensorshrinkError("E_INTERNAL", `work unit of tensor ${u.i} where tensor "${t.name}" was expected`, { name: t.name });
+      notify();
+      const d = await done;
+      left -= u.n;
       se += d.se;
       sa += d.sa;
       doneBytes += u.n * cols * 4;
@@ -427,6 +541,9 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
     }, { signal: opts.signal, layout: headerLayout });
   } finally {
     // On an error or abort, let the units already started settle: no work continues after we return.
+    stopped = true;
+    notify();
+    await loop;
     await Promise.allSettled(inflight.map((f) => f.done));
     runner?.close();
   }
