@@ -130,6 +130,15 @@ export function make_qp_quants(n: i32, nmax: i32, x: usize, L: usize, qw: usize)
       iscale = iscale_is;
     }
   }
+  return make_qp_finish(n, nmax, x, L, qw, iscale);
+}
+
+/**
+ * The tail of ggml make_qp_quants once the trial scales chose iscale: codes at iscale (u8, 0..nmax) ->
+ * L, then up to 5 passes of weighted coordinate descent. Returns the scale (0 when suml2 is 0). Shared
+ * by make_qp_quants and iq2's make_qp_quants_32x4 (which picks iscale 4 trials per lane).
+ */
+export function make_qp_finish(n: i32, nmax: i32, x: usize, L: usize, qw: usize, iscale: f32): f32 {
   let sumlx: f32 = 0;
   let suml2: f32 = 0;
   for (let i = 0; i < n; i++) {

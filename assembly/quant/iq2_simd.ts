@@ -7,6 +7,7 @@
 // 2. sums_x4: the per-candidate sums sum w x q, sum w q^2 (q = 2 L + 1) of the candidate-scale loops,
 // four candidates per instruction (one per lane), each lane adding in element order as ggml does.
 import { nearest_int_g, nearest_int_g4 } from "../inline/asym";
+import { make_qp_finish } from "./common_asym";
 
 /** Per-lane mse of the 8 trial scales (scratch). */
 const MSE8: usize = memory.data(32, 16);
@@ -65,46 +66,7 @@ export function make_qp_quants_32x4(x: usize, L: usize, qw: usize): f32 {
       iscale = (<f32>0.1 * <f32>is + fnmax) / mx;
     }
   }
-  let sumlx: f32 = 0;
-  let suml2: f32 = 0;
-  for (let i = 0; i < n; i++) {
-    const xi = load<f32>(x + (<usize>i << 2));
-    let l = nearest_int_g(iscale * xi);
-    l = min<i32>(nmax, l);
-    store<u8>(L + i, <u8>l);
-    const w = load<f32>(qw + (<usize>i << 2));
-    const fl = <f32>l;
-    sumlx += w * xi * fl;
-    suml2 += w * fl * fl;
-  }
-  for (let itry = 0; itry < 5; itry++) {
-    let n_changed = 0;
-    for (let i = 0; i < n; i++) {
-      const xi = load<f32>(x + (<usize>i << 2));
-      const w = load<f32>(qw + (<usize>i << 2));
-      const Li = <i32>load<u8>(L + i);
-      const fLi = <f32>Li;
-      let slx: f32 = sumlx - w * xi * fLi;
-      let sl2: f32 = suml2 - w * fLi * fLi;
-      if (slx > 0 && sl2 > 0) {
-        let new_l = nearest_int_g(xi * sl2 / slx);
-        new_l = min<i32>(nmax, new_l);
-        if (new_l != Li) {
-          const fn = <f32>new_l;
-          slx += w * xi * fn;
-          sl2 += w * fn * fn;
-          if (slx * slx * suml2 > sumlx * sumlx * sl2) {
-            store<u8>(L + i, <u8>new_l);
-            sumlx = slx;
-            suml2 = sl2;
-            n_changed++;
-          }
-        }
-      }
-    }
-    if (!n_changed) break;
-  }
-  return suml2 > 0 ? sumlx / suml2 : 0;
+  return make_qp_finish(n, nmax, x, L, qw, iscale);
 }
 
 /** sum w x q of candidate c (f32, up to 20 candidates). */
