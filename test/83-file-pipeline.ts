@@ -15,6 +15,7 @@ import { readGguf } from "../src/formats/gguf";
 import { FileUnitRunner, localFs } from "../src/engine/file-units";
 import { decodeShortUtf8 } from "../src/formats/utf8-short";
 import { randn } from "./_util";
+import { fileRun } from "./_file-run";
 
 const one = await init({ threads: 1 });
 const two = await init({ threads: 2 });
@@ -34,15 +35,6 @@ function spy(e: typeof one) {
   return { n, restore: () => { delete (e as any).quantizeUnit; delete (e as any).quantizeFileUnit; } };
 }
 
-async function fileRun(e: typeof one, from: string, ftype: string, out: string, opts: Record<string, unknown> = {}) {
-  const src = await openFileSource(from);
-  try {
-    const m = ggufModelSource(await readGguf(src), e);
-    return await quantizeModel(e, m, await openFileSink(out, { inputs: [src] }), { ftype, chunkBytes: 16 * 1024, ...opts });
-  } finally {
-    await src.close?.();
-  }
-}
 
 test("one thread + file sink: the local path runs (no unit goes through quantizeUnit / the pool)", async () => {
   assert.ok(await localFs(), "node:fs with readSync");

@@ -15,6 +15,7 @@ import { openFileSink, openFileSource, memorySink } from "../src/formats/source"
 import { readGguf } from "../src/formats/gguf";
 import { FileUnitRunner } from "../src/engine/file-units";
 import type { Engine } from "../src/engine/engine";
+import { fileRun as fileRunFrom } from "./_file-run";
 
 const one = await init({ threads: 1 });
 const two = await init({ threads: 2 });
@@ -39,15 +40,8 @@ function sides(e: Engine) {
   return { n, restore: () => { FileUnitRunner.prototype.run = run; delete (e as any).quantizeFileUnit; } };
 }
 
-async function fileRun(e: Engine, ftype: string, out: string, opts: Record<string, unknown> = {}, from = input) {
-  const src = await openFileSource(from);
-  try {
-    const m = ggufModelSource(await readGguf(src), e);
-    return await quantizeModel(e, m, await openFileSink(out, { inputs: [src] }), { ftype, chunkBytes: 16 * 1024, ...opts });
-  } finally {
-    await src.close?.();
-  }
-}
+/** test/_file-run.ts's fileRun with this file's input by default. */
+const fileRun = (e: Engine, ftype: string, out: string, opts: Record<string, unknown> = {}, from = input) => fileRunFrom(e, from, ftype, out, opts);
 
 for (const [ftype, im] of [["Q8_0", false], ["Q4_K_M", true], ["Q6_K", false], ["F16", false]] as const) {
   test(`${ftype}${im ? " + imatrix" : ""}: 1 thread = 1 worker + calling thread = 2 workers = 2 workers + calling thread (bytes, SQNR report)`, async () => {
