@@ -8,6 +8,7 @@ import type { Engine } from "../engine/engine";
 import { encodeGgufHeader, ggufKV, SkipBytes, writeGguf, type GgufKV, type GgufTensorSpec } from "../formats/gguf";
 import type { FileRange, RunPlacement } from "../engine/pool";
 import { FileUnitRunner, localFs } from "../engine/file-units";
+import { yieldToEvents } from "../engine/events";
 import { Imatrix } from "../formats/imatrix";
 import type { ByteSink } from "../formats/source";
 import { lookupType } from "../quant/types";
@@ -562,9 +563,6 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
     ...(mo && methodPlan ? { methods: { names: methodPlan.methods.map((m) => m.name), seconds: mo.seconds, sweep: mo.sweep, handled: mo.bytes.size } } : {}),
   };
 }
-
-/** Lets timers, I/O callbacks and signal handlers run (setImmediate where it exists). */
-const yieldToEvents = (): Promise<void> => new Promise((r) => (typeof setImmediate === "function" ? setImmediate(r) : setTimeout(r, 0)));
 
 /** The layers to prune: integers from 0 to nLayer - 1, sorted, duplicates dropped (E_RANGE otherwise; all of them: E_RANGE). */
 function pruneList(layers: number[] | undefined, nLayer: number): number[] {
