@@ -246,28 +246,33 @@ function lazyArray(bytes: Uint8Array, body: LazyBody): GgufArray {
 
 /** The elements of an encoded number array (12 header bytes: element type u32, count u64). */
 function decodeNumbers(bytes: Uint8Array, itemType: number, n: number): GgufValue[] {
-  const items: GgufValue[] = new Array(n);
-  const es = ELEM_SIZE[itemType]!;
+  return decodeNumbersInto(new Array(n), 0, bytes.subarray(12, 12 + n * ELEM_SIZE[itemType]!), itemType, n);
+}
+
+/** Decodes `k` little-endian elements of number type `itemType` from `b` into items[i..i+k); returns items. */
+function decodeNumbersInto(items: GgufValue[], i: number, b: Uint8Array, itemType: number, k: number): GgufValue[] {
   const View = LITTLE_ENDIAN ? NUMBER_VIEWS[itemType] : undefined;
   if (View) {
-    const v = new View(bytes.slice(12, 12 + n * es).buffer, 0, n);
-    for (let i = 0; i < n; i++) items[i] = v[i]!;
+    // one copy into an aligned typed array instead of a DataView call per element
+    const v = new View(b.slice(0, k * ELEM_SIZE[itemType]!).buffer, 0, k);
+    for (let j = 0; j < k; j++) items[i + j] = v[j]!;
     return items;
   }
-  const dv = new DataView(bytes.buffer, bytes.byteOffset + 12, n * es);
-  for (let i = 0; i < n; i++) {
-    const o = i * es;
+  const es = ELEM_SIZE[itemType]!;
+  const dv = new DataView(b.buffer, b.byteOffset, k * es);
+  for (let j = 0; j < k; j++) {
+    const o = j * es;
     switch (itemType) {
-      case 0: items[i] = dv.getUint8(o); break;
-      case 1: items[i] = dv.getInt8(o); break;
-      case 2: items[i] = dv.getUint16(o, true); break;
-      case 3: items[i] = dv.getInt16(o, true); break;
-      case 4: items[i] = dv.getUint32(o, true); break;
-      case 5: items[i] = dv.getInt32(o, true); break;
-      case 6: items[i] = dv.getFloat32(o, true); break;
-      case 10: items[i] = dv.getBigUint64(o, true); break;
-      case 11: items[i] = dv.getBigInt64(o, true); break;
-      case 12: items[i] = dv.getFloat64(o, true); break;
+      case 0: items[i + j] = dv.getUint8(o); break;
+      case 1: items[i + j] = dv.getInt8(o); break;
+      case 2: items[i + j] = dv.getUint16(o, true); break;
+      case 3: items[i + j] = dv.getInt16(o, true); break;
+      case 4: items[i + j] = dv.getUint32(o, true); break;
+      case 5: items[i + j] = dv.getInt32(o, true); break;
+      case 6: items[i + j] = dv.getFloat32(o, true); break;
+      case 10: items[i + j] = dv.getBigUint64(o, true); break;
+      case 11: items[i + j] = dv.getBigInt64(o, true); break;
+      case 12: items[i + j] = dv.getFloat64(o, true); break;
     }
   }
   return items;
@@ -381,25 +386,8 @@ async function readArrayBody(c: Cursor, lim: Lim, depth: number, key: string, at
         i += k;
         continue;
       }
-      const View = LITTLE_ENDIAN ? NUMBER_VIEWS[itemType] : undefined;
-      if (View) {
-        // one copy into an aligned typed array instead of a DataView call per element
-        const v = new View(c.bytes(k * es).slice().buffer, 0, k);
-        for (let j = 0; j < k; j++) items[i++] = v[j]!;
-        continue;
-      }
-      switch (itemType) {
-        case 0: for (let j = 0; j < k; j++) items[i++] = c.u8(); break;
-        case 1: for (let j = 0; j < k; j++) items[i++] = c.i8(); break;
-        case 2: for (let j = 0; j < k; j++) items[i++] = c.u16(); break;
-        case 3: for (let j = 0; j < k; j++) items[i++] = c.i16(); break;
-        case 4: for (let j = 0; j < k; j++) items[i++] = c.u32(); break;
-        case 5: for (let j = 0; j < k; j++) items[i++] = c.i32(); break;
-        case 6: for (let j = 0; j < k; j++) items[i++] = c.f32(); break;
-        case 10: for (let j = 0; j < k; j++) items[i++] = c.u64(); break;
-        case 11: for (let j = 0; j < k; j++) items[i++] = c.i64(); break;
-        case 12: for (let j = 0; j < k; j++) items[i++] = c.f64(); break;
-      }
+      decodeNumbersInto(items, i, c.bytes(k * es), itemType, k);
+      i += k;
     }
   }
   if (lazy) return { lazy: true, itemType, count: n };
