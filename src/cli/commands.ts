@@ -4,7 +4,7 @@ import { init } from "../engine/init";
 import type { Engine } from "../engine/engine";
 import { openFileSink, openFileSource, openSource, memorySink, checkOutputNotInput } from "../formats/source";
 import { safeText, safeJson } from "./escape";
-import { installSignalHandlers } from "./signals";
+import { guardSignals } from "./signals";
 import { readGguf, ggufValueToJSON } from "../formats/gguf";
 import { quantizeModel, type QuantizeReport, type QuantizeProgress } from "../model/quantize";
 import { parseRule, lookupFtype, FTYPES, planModel } from "../model/recipes";
@@ -234,8 +234,7 @@ export async function runQuantize(a: Args): Promise<number> {
   const calibCtx = intOption(a, "--ctx", 2, 1 << 20) ?? 512;
   const calibTokens = intOption(a, "--calib-tokens", 2, 2 ** 31);
   // The signal handlers go in first: from here on a signal aborts the job and removes the temp file.
-  const sig = installSignalHandlers();
-  try {
+  return guardSignals(async (sig) => {
     const sink = await openFileSink(output, { inputs: [input, imPath, one(a, "--tokenizer")] });
     sig.track(sink);
     const eoraSink = eoraOut !== undefined ? await openFileSink(eoraOut, { inputs: [input, imPath, one(a, "--tokenizer"), calibPath, output] }).catch(async (e) => { await sink.abort(e); throw e; }) : undefined;
@@ -309,12 +308,7 @@ export async function runQuantize(a: Args): Promise<number> {
       await model?.close?.();
       engine.dispose();
     }
-  } catch (e) {
-    sig.rethrowIfSignalled(e);
-    throw e;
-  } finally {
-    sig.finish(); // the handlers stay until exit: a late signal exits at once (signals.ts)
-  }
+  });
 }
 
 const jsonNum = (_k: string, v: unknown) => (typeof v === "bigint" ? v.toString() : v === Infinity ? "Infinity" : v);

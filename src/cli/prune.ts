@@ -19,7 +19,7 @@ import { pruneFfnChannels, pruneLayers } from "../prune/structured";
 import { pruneHeads } from "../prune/heads";
 import { collectInputMeans } from "../prune/bias";
 import { collectStats } from "../calib/collect";
-import { installSignalHandlers } from "./signals";
+import { guardSignals, type SignalGuard } from "./signals";
 import type { Args } from "./main";
 
 const one = (a: Args, k: string) => a.opts.get(k)?.at(-1);
@@ -70,8 +70,7 @@ async function runStructured(a: Args, input: string, output: string): Promise<nu
   const calibText = calibFile ? await readText(calibFile, "--calib") : null;
   const ctx = Number(one(a, "--ctx") ?? 128), chunks = one(a, "--chunks") !== undefined ? Number(one(a, "--chunks")) : undefined;
   const engine = await init({ threads: one(a, "--threads") !== undefined ? Number(one(a, "--threads")) : undefined });
-  const sig = installSignalHandlers();
-  return guardedJob(engine, sig, async (opened) => {
+  return guardedJob(engine, async (sig, opened) => {
     const model = opened(await openModel(input, engine, { tokenizer: one(a, "--tokenizer") }));
     await checkOutputNotInput(output, model.files ?? []);
     if (layers !== undefined && !(nl < model.hparams.nLayer)) throw new TensorshrinkError("E_RANGE", `--layers ${nl} would remove every layer (the model has ${model.hparams.nLayer})`);
@@ -100,21 +99,20 @@ async function runStructured(a: Args, input: string, output: string): Promise<nu
 }
 
 /**
- * Runs a prune job: an error caused by a signal is reported as the signal's; the model (once `opened`
- * is given it), the engine and the signal handlers are released whatever happens.
+ * Runs a prune job under {@link guardSignals}: an error caused by a signal is reported as the
+ * signal's; the model (once `opened` is given it) and the engine are released whatever happens, then
+ * the signal guard is finished.
  */
-async function guardedJob(engine: Engine, sig: ReturnType<typeof installSignalHandlers>, job: (opened: <M extends ModelSource>(m: M) => M) => Promise<number>): Promise<number> {
-  let model: ModelSource | null = null;
-  try {
-    return await job(<M extends ModelSource>(m: M): M => { model = m; return m; });
-  } catch (e) {
-    sig.rethrowIfSignalled(e);
-    throw e;
-  } finally {
-    await (model as ModelSource | null)?.close?.();
-    engine.dispose();
-    sig.finish(); // the handlers stay until exit: a late signal exits at once (signals.ts)
-  }
+async function guardedJob(engine: Engine, job: (sig: SignalGuard, opened: <M extends ModelSource>(m: M) => M) => Promise<number>): Promise<number> {
+  return guardSignals(async (sig) => {
+    let model: ModelSource | null = null;
+    try {
+      return await job(sig, <M extends ModelSource>(m: M): M => { model = m; return m; });
+    } finally {
+      await (model as ModelSource | null)?.close?.();
+      engine.dispose();
+    }
+  });
 }
 
 /**
@@ -154,8 +152,7 @@ export async function runPrune(a: Args, recipe?: { ftype: string }): Promise<num
   const json = a.flags.has("--json");
   const log = (s: string) => { if (!json) process.stderr.write(s); };
   const engine = await init({ threads });
-  const sig = installSignalHandlers();
-  return guardedJob(engine, sig, async (opened) => {
+  return guardedJob(engine, async (sig, opened) => {
     const model = opened(await openModel(input, engine, { tokenizer: one(a, "--tokenizer") }));
     await checkOutputNotInput(output, model.files ?? []);
     const tokenizer = Tokenizer.fromGguf({ kv: new Map(model.metadata.map((kv) => [kv.key, kv])) });

@@ -148,7 +148,7 @@ export function installSignalHandlers(): SignalGuard {
 }
 
 /**
- * Runs one CLI job under {@link installSignalHandlers} (imatrix, teacher, eval): the handlers go in
+ * Runs one CLI job under {@link installSignalHandlers} (quantize, prune, imatrix, teacher, eval): the handlers go in
  * before `job` starts; an error while a signal was received is reported as that signal's E_ABORTED
  * (exit 128 + its number); when the job settles (its own `finally` has released engine and files)
  * the guard is finished, its handlers staying until the process exits. `job` registers each output
