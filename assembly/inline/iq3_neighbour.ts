@@ -5,6 +5,13 @@
 // round exactly as the scalar ones), so each lane reproduces ggml's result bit for bit; the lanes only
 // share instructions.
 
+/** One dimension of ggml's weighted distance: acc + (w (s q - x)) (s q - x), ggml's ops in its order (per lane). */
+// @ts-ignore: decorator
+@inline function d2_step(acc: v128, s: v128, q: v128, x: v128, w: v128): v128 {
+  const d = f32x4.sub(f32x4.mul(s, q), x);
+  return f32x4.add(acc, f32x4.mul(f32x4.mul(w, d), d));
+}
+
 /**
  * ggml iq3_find_best_neighbour for up to 4 candidate scales at once, all of them on the SAME neighbour
  * list (the candidates whose group of 4 values got the same off-lattice code). Lane c: scale lane c of
@@ -28,14 +35,10 @@
   for (let j = 1; j <= n; j++) {
     const idx = <i32>load<u16>(nb + (<usize>j << 1));
     const q = v128.load(qgf + (<usize>idx << 4));
-    let d = f32x4.sub(f32x4.mul(s4, i32x4.shuffle(q, q, 0, 0, 0, 0)), x0);
-    let acc = f32x4.add(f32x4.splat(0), f32x4.mul(f32x4.mul(w0, d), d));
-    d = f32x4.sub(f32x4.mul(s4, i32x4.shuffle(q, q, 1, 1, 1, 1)), x1);
-    acc = f32x4.add(acc, f32x4.mul(f32x4.mul(w1, d), d));
-    d = f32x4.sub(f32x4.mul(s4, i32x4.shuffle(q, q, 2, 2, 2, 2)), x2);
-    acc = f32x4.add(acc, f32x4.mul(f32x4.mul(w2, d), d));
-    d = f32x4.sub(f32x4.mul(s4, i32x4.shuffle(q, q, 3, 3, 3, 3)), x3);
-    acc = v128.or(f32x4.add(acc, f32x4.mul(f32x4.mul(w3, d), d)), nolane);
+    let acc = d2_step(f32x4.splat(0), s4, i32x4.shuffle(q, q, 0, 0, 0, 0), x0, w0);
+    acc = d2_step(acc, s4, i32x4.shuffle(q, q, 1, 1, 1, 1), x1, w1);
+    acc = d2_step(acc, s4, i32x4.shuffle(q, q, 2, 2, 2, 2), x2, w2);
+    acc = v128.or(d2_step(acc, s4, i32x4.shuffle(q, q, 3, 3, 3, 3), x3, w3), nolane);
     // strict: a lane takes d2 only when d2 < best (pmin(best, d2) = d2 < best ? d2 : best)
     bi = v128.bitselect(i32x4.splat(idx), bi, f32x4.lt(acc, best));
     best = f32x4.pmin(best, acc);
@@ -83,14 +86,10 @@ const RED: usize = memory.data(48, 16);
     const q2 = v128.load(qgf + (<usize>i2 << 4)), q3 = v128.load(qgf + (<usize>i3 << 4));
     const a = i32x4.shuffle(q0, q1, 0, 4, 1, 5), b = i32x4.shuffle(q2, q3, 0, 4, 1, 5);
     const c = i32x4.shuffle(q0, q1, 2, 6, 3, 7), e = i32x4.shuffle(q2, q3, 2, 6, 3, 7);
-    let d = f32x4.sub(f32x4.mul(vs, i32x4.shuffle(a, b, 0, 1, 4, 5)), x0);
-    let acc = f32x4.add(f32x4.splat(0), f32x4.mul(f32x4.mul(w0, d), d));
-    d = f32x4.sub(f32x4.mul(vs, i32x4.shuffle(a, b, 2, 3, 6, 7)), x1);
-    acc = f32x4.add(acc, f32x4.mul(f32x4.mul(w1, d), d));
-    d = f32x4.sub(f32x4.mul(vs, i32x4.shuffle(c, e, 0, 1, 4, 5)), x2);
-    acc = f32x4.add(acc, f32x4.mul(f32x4.mul(w2, d), d));
-    d = f32x4.sub(f32x4.mul(vs, i32x4.shuffle(c, e, 2, 3, 6, 7)), x3);
-    acc = f32x4.add(acc, f32x4.mul(f32x4.mul(w3, d), d));
+    let acc = d2_step(f32x4.splat(0), vs, i32x4.shuffle(a, b, 0, 1, 4, 5), x0, w0);
+    acc = d2_step(acc, vs, i32x4.shuffle(a, b, 2, 3, 6, 7), x1, w1);
+    acc = d2_step(acc, vs, i32x4.shuffle(c, e, 0, 1, 4, 5), x2, w2);
+    acc = d2_step(acc, vs, i32x4.shuffle(c, e, 2, 3, 6, 7), x3, w3);
     const m = f32x4.lt(acc, best);
     best = f32x4.pmin(best, acc);
     bidx = v128.bitselect(i32x4.replace_lane(i32x4.replace_lane(i32x4.replace_lane(i32x4.splat(i0), 1, i1), 2, i2), 3, i3), bidx, m);
