@@ -74,7 +74,7 @@ test("rows not in a local file (syntheticModel) into a file sink on 2 threads: t
   const u = two.quantizeUnit.bind(two);
   two.quantizeUnit = (x, q, o) => { if (o.pool) n.pool++; else n.local++; return u(x, q, o); };
   let rb;
-  try { rb = await quantizeModel(two, model, await openFileSink(b), { ftype: "Q4_K_M", chunkBytes: 16 * 1024 }); } finally { delete (two as any).quantizeUnit; }
+  try { rb = await quantizeModel(two, model, await openFileSink(b), { ftype: "Q4_K_M", chunkBytes: 16 * 1024, minWorkerSeconds: 0 }); } finally { delete (two as any).quantizeUnit; }
   assert.ok(n.local > 0 && n.pool > 0, JSON.stringify(n));
   assert.ok(readFileSync(a).equals(readFileSync(b)));
   assert.equal(rb.tensors.map((t) => [t.name, t.sqnrDb]), ra.tensors.map((t) => [t.name, t.sqnrDb]));

@@ -162,6 +162,11 @@ export class Engine extends EngineQuantize {
     }
   }
 
+  /** @internal Pool workers started and alive (0 without a pool). Starts no worker. */
+  poolStarted(): number {
+    return this.pool?.started ?? 0;
+  }
+
   /**
    * @internal Whether {@link quantizeFileUnit} can hand units to pool workers that read the file
    * themselves (Node worker_threads with node:fs). Starts no worker.

@@ -343,6 +343,11 @@ export class WorkerPool {
     return s;
   }
 
+  /** Starts workers until `n` are alive (`wt`: node:worker_threads, or null for Web Workers). */
+  private startUpTo(wt: any, n: number): void {
+    while (this.slots.length < n) this.startOne(wt);
+  }
+
   /** Runs one generic kernel call on the next idle worker (input `data` buffers are transferred). */
   async call(job: PoolCall): Promise<PoolCallResult> {
     return (await this.run(job as any)) as unknown as PoolCallResult;
@@ -356,7 +361,7 @@ export class WorkerPool {
     if (this.closed) throw new TensorshrinkError("E_DISPOSED", "the worker pool was closed");
     const limit = Math.max(1, Math.min(this.size, Math.floor(at.workers ?? this.size)));
     const ahead = Math.max(1, Math.floor(at.ahead ?? 1));
-    while (this.slots.length < limit) this.startOne(wt);
+    this.startUpTo(wt, limit);
     return new Promise((resolve, reject) => {
       this.queue.push({ job, limit, ahead, resolve, reject });
       this.pump();
@@ -403,8 +408,7 @@ export class WorkerPool {
     if (this.queue.length && !this.closed) {
       void this.wt?.then((wt) => {
         if (this.closed) return;
-        const need = Math.max(...this.queue.map((q) => q.limit));
-        while (this.slots.length < need) this.startOne(wt);
+        this.startUpTo(wt, Math.max(...this.queue.map((q) => q.limit)));
         this.pump();
       });
     }

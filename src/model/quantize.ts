@@ -9,6 +9,7 @@ import { encodeGgufHeader, ggufKV, SkipBytes, writeGguf, type GgufKV, type GgufT
 import type { FileRange, RunPlacement } from "../engine/pool";
 import { FileUnitRunner, localFs } from "../engine/file-units";
 import { yieldToEvents } from "../engine/events";
+import { estimateKernelSeconds, workersWorthStarting } from "../engine/work-estimate";
 import { Imatrix } from "../formats/imatrix";
 import type { ByteSink } from "../formats/source";
 import { lookupType } from "../quant/types";
@@ -65,6 +66,15 @@ export interface QuantizeModelOptions {
    * false, N workers take every unit and this thread only schedules and writes.
    */
   callingThread?: boolean;
+  /**
+   * With the calling thread taking a share (see `callingThread`): estimated kernel CPU seconds each
+   * thread should get before another pool worker is started (default 0.1; 0 = start threads - 1
+   * workers whatever the job). The estimate is per-type kernel cost x values (src/engine/work-estimate.ts);
+   * a job below 2 x this (Q8_0, F16, BF16, Q4_0 ... without imatrix on ~100M parameters) runs on
+   * this thread alone, as a worker's start (~0.025 CPU s, ~10 MiB) would not pay back. Workers already
+   * started in the engine's pool are used. `threads` stays the maximum; the bytes are the same.
+   */
+  minWorkerSeconds?: number;
   /** Progress callback, called after each chunk. */
   onProgress?(p: QuantizeProgress): void;
   signal?: AbortSignal;
@@ -311,8 +321,11 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
   const lfs = fileSinkReady ? await localFs() : null;
   const poolFiles = pooled > 0 && (await engine.poolReadsFiles());
   const local = !!lfs && (pooled <= 1 || (poolFiles && opts.callingThread !== false));
-  // pool workers this run uses (beside this thread when `local`)
-  const poolSize = local ? Math.max(0, pooled - 1) : pooled;
+  // pool workers this run uses (beside this thread when `local`: as many as the kernels' estimated CPU pays for)
+  const mws = opts.minWorkerSeconds;
+  if (mws !== undefined && !(typeof mws === "number" && mws >= 0 && mws < Infinity)) throw new TensorshrinkError("E_RANGE", `minWorkerSeconds must be a finite number >= 0, got ${String(mws)}`);
+  const kernelSeconds = () => estimateKernelSeconds(tensors.flatMap((t, i) => (plan[i].quantize ? [{ type: plan[i].type, values: t.ne.reduce((a, b) => a * b, 1), imatrix: !!imatrix?.get(origName(t)) }] : [])));
+  const poolSize = local ? workersWorthStarting(pooled > 1 ? kernelSeconds() : 0, Math.max(0, pooled - 1), engine.poolStarted(), mws) : pooled;
   const poolReadsFiles = poolSize > 0 && poolFiles;
   // `hold`: units that keep their bytes until the writer takes them (copies; rows quantized here
   // that are not written in place): one job running and one waiting on each worker, this thread's
@@ -409,9 +422,9 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
       throw unitError(u, e);
     }
   };
-  /** A unit on this thread with the FileUnitRunner (synchronous for rows in a local file). */
-  const localUnit = (u: Unit): Done | Promise<Done> => {
-    const { t, out, q, fr } = unitJob(u);
+  /** A unit on this thread with the FileUnitRunner (synchronous for rows in a local file); `job` = unitJob(u). */
+  const localUnit = (u: Unit, job: ReturnType<typeof unitJob>): Done | Promise<Done> => {
+    const { t, out, q, fr } = job;
     try {
       if (fr) return runner!.run(fr, q, { stats, out });
     } catch (e) {
@@ -463,18 +476,23 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
    */
   let loop: Promise<void> | null = null;
   const localLoop = async () => {
+    // the next unit's job (unitJob: its file rows, output range, importance vector), made once per unit
+    let next = null as { u: Unit; job: ReturnType<typeof unitJob> } | null;
     try {
       for (;;) {
         await yieldToEvents();
         if (stopped) return;
         dispatch();
-        if (!peek()) return;
-        const u0 = peek()!, holds = !inPlace(u0) || !tensors[u0.i].fileRows?.(u0.r, u0.n);
+        const u0 = peek();
+        if (!u0) return;
+        if (next?.u !== u0) next = { u: u0, job: unitJob(u0) };
+        const job = next.job, holds = !inPlace(u0) || !job.fr;
         if (inflight.length >= depth || (holds && holding >= hold)) { await changed(); continue; }
         const u = take();
+        next = null;
         let done: Promise<Done>;
         try {
-          done = Promise.resolve(localUnit(u));
+          done = Promise.resolve(localUnit(u, job));
         } catch (e) {
           done = Promise.reject(e);
         }
