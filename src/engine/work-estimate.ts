@@ -11,7 +11,7 @@ import { lookupType } from "../quant/types";
 
 /**
  * Kernel CPU time per f32 value in ns on one core, [without, with] an importance vector (the
- * chunk kernels on a wasm tensor of 1024 x 2048 values: /tmp/thr/rates.mjs, bench/VS-LLAMA.md
+ * chunk kernels on a wasm tensor of 1024 x 2048 values: `node bench/kernel-rates.mjs`, bench/VS-LLAMA.md
  * "Session 7: two threads"; Xeon Sapphire Rapids, Node 20). Only the order of magnitude matters.
  */
 const NS_PER_VALUE: Readonly<Record<string, readonly [number, number]>> = {
