@@ -4,6 +4,7 @@
  * (`E_FORMAT` / `E_TRUNCATED`) with `details.offset` = the byte offset of the offending field.
  */
 import { TensorshrinkError } from "../errors";
+import { nodeBuiltin } from "../engine/node-builtin";
 import { findGgmlType } from "./ggml-types";
 import type { ByteSource } from "./source";
 import { decodeShortUtf8, isWellFormedUtf8, SHORT_UTF8 } from "./utf8-short";
@@ -343,11 +344,32 @@ function walkStrings(buf: Uint8Array, base: number, st: Float64Array, i: number,
 
 const utf8Check = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
+/**
+ * node:buffer's isUtf8 (Node >= 18.14, Deno, Bun): validation without building the decoded string.
+ * It accepts exactly what a fatal TextDecoder decodes (well-formed UTF-8: no overlong forms, no
+ * surrogates, nothing above U+10FFFF, no truncated sequence). Null elsewhere (browsers, workerd).
+ */
+type IsUtf8 = (b: Uint8Array) => boolean;
+let isUtf8Native: Promise<IsUtf8 | null> | null = null;
+let isUtf8: IsUtf8 | null = null;
+function loadIsUtf8(): Promise<IsUtf8 | null> {
+  const p = (globalThis as any).process;
+  isUtf8Native ??= p?.versions?.node
+    ? nodeBuiltin<{ isUtf8?: IsUtf8 }>("node:buffer").then((m) => (typeof m.isUtf8 === "function" ? m.isUtf8 : null), () => null)
+    : Promise.resolve(null);
+  return isUtf8Native;
+}
+
+/** Whether `b` is well-formed UTF-8 (isUtf8 where the runtime has it, else a fatal TextDecoder). */
+function wellFormed(b: Uint8Array): boolean {
+  if (isUtf8) return isUtf8(b);
+  try { utf8Check.decode(b); return true; } catch { return false; }
+}
+
 /** Checks the UTF-8 of a scanned string array (see scanStrings); throws readString's error for the first bad string. */
 function checkUtf8(key: string, bytes: Uint8Array, body: LazyBody, at: number): void {
-  if (body.maxLen! < 128) {
-    try { utf8Check.decode(bytes.subarray(12)); return; } catch { /* find which one below */ }
-  }
+  // strings shorter than 128 bytes: their u64 length fields are ASCII, so the whole body is checked at once
+  if (body.maxLen! < 128 && wellFormed(bytes.subarray(12))) return;
   checkUtf8Each(key, body.starts!, body.lens!, body.count, at, bytes);
 }
 
@@ -407,6 +429,7 @@ async function readArrayBody(c: Cursor, lim: Lim, depth: number, key: string, at
  */
 export async function readGguf(source: ByteSource, limits?: GgufReadLimits): Promise<GgufFile> {
   const lim = limitsOf(limits);
+  isUtf8 ??= await loadIsUtf8();
   const c = new Cursor(source, 0, lim.chunkBytes);
   await c.ensure(4, "the magic");
   const magic = c.u32();
