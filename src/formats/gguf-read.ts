@@ -1,5 +1,5 @@
 /**
- * GGUF reader (see gguf.ts for the layout): the header through a bounded window (64 KiB reads), every
+ * GGUF reader (see gguf.ts for the layout): the header through a bounded window (reads of 64 KiB, doubling up to 1 MiB), every
  * count and length validated against limits and the file size before allocating; `TensorshrinkError`
  * (`E_FORMAT` / `E_TRUNCATED`) with `details.offset` = the byte offset of the offending field.
  */
@@ -36,8 +36,11 @@ class Cursor {
   private buf: Uint8Array = new Uint8Array(0);
   private dv: DataView = new DataView(new ArrayBuffer(0));
   private bufStart = 0;
+  /** The next read's length: `chunk` first, doubled after each read up to 16 x `chunk` (a vocabulary of a few 100 KiB in 3-4 reads, a small header in one). */
+  private next: number;
   constructor(readonly src: ByteSource, pos: number, readonly chunk: number) {
     this.pos = pos;
+    this.next = chunk;
   }
   get remaining(): number {
     return this.src.size - this.pos;
@@ -54,7 +57,8 @@ class Cursor {
     if (this.pos + n > this.src.size) {
       throw trunc(this.pos, `file ends at byte ${this.src.size} while reading ${what} (${n} bytes)`, { end: this.src.size });
     }
-    const len = Math.min(Math.max(n, this.chunk), this.src.size - this.pos);
+    const len = Math.min(Math.max(n, this.next), this.src.size - this.pos);
+    this.next = Math.min(this.next * 2, this.chunk * 16);
     if (this.rec) this.keep();
     this.buf = await this.src.read(this.pos, len);
     this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
