@@ -72,9 +72,10 @@
 @inline export function fp32x4_to_fp16x4_nonan(f: v128): v128 {
   const absf = v128.and(f, i32x4.splat(0x7FFFFFFF));
   let base = f32x4.mul(f32x4.mul(absf, i32x4.splat(0x77800000)), i32x4.splat(0x08800000));
-  const shl1_w = i32x4.add(f, f);
-  const bias = i32x4.max_u(v128.and(shl1_w, i32x4.splat(0xFF000000)), i32x4.splat(0x71000000));
-  base = f32x4.add(i32x4.add(i32x4.shr_u(bias, 1), i32x4.splat(0x07800000)), base);
+  // bias >> 1 of fp32x4_to_fp16x4, straight from |f|: max_u((2w) & 0xFF000000, 0x71000000) >> 1 =
+  // max_u(|f| & 0x7F800000, 0x38800000) (the doubling only moves the exponent field up one bit)
+  const bias_half = i32x4.max_u(v128.and(absf, i32x4.splat(0x7F800000)), i32x4.splat(0x38800000));
+  base = f32x4.add(i32x4.add(bias_half, i32x4.splat(0x07800000)), base);
   const exp_bits = v128.and(i32x4.shr_u(base, 13), i32x4.splat(0x00007C00));
   const mantissa_bits = v128.and(base, i32x4.splat(0x00000FFF));
   return v128.or(i32x4.shr_u(v128.and(f, i32x4.splat(0x80000000)), 16), i32x4.add(exp_bits, mantissa_bits));
