@@ -60,4 +60,42 @@ test("f16: round to nearest even, overflow to inf, NaN kept; bf16 likewise", () 
   assert.equal(Array.from(new Uint32Array(back.buffer)), [0x7f800000, 0xff800000, 0x7fc00000, 0x33800000, 0x80000000]);
 });
 
+// The 8-wide f16/bf16 loops convert without NaN handling and convert the whole 8-wide part again
+// when a NaN was among its values: a NaN (quiet, signalling, either sign, any payload) or an Inf
+// planted at the start, middle, end of the 8-wide part or in the scalar tail of rows that are
+// otherwise huge / tiny / subnormal / rounding-tie values must give the _ref bytes.
+test("f16/bf16 SIMD == _ref with one NaN/Inf planted anywhere in a long row (the exact redo)", () => {
+  const bits = (u: number) => new Float32Array(new Uint32Array([u]).buffer)[0];
+  const specials = [0x7fc00000, 0xffc00000, 0x7f800001, 0xff800001, 0x7fbfffff, 0x7fffffff, 0xffffffff, 0x7f800000, 0xff800000].map(bits);
+  const bases: [string, (i: number) => number][] = [
+    ["gauss", (i) => Math.sin(i * 12.9898) * 3],
+    ["huge", (i) => (i & 1 ? -1 : 1) * 3.4e38 * (0.5 + (i % 7) / 14)],
+    ["f16-overflow", (i) => 65520 + i],
+    ["tiny", (i) => bits(0x00000001 + i)],
+    ["ties", (i) => bits(0x3f808000 + ((i & 3) << 16))], // bf16 round-to-even ties
+    ["f16-ties", (i) => bits(0x3f801000 + ((i & 3) << 13))],
+    ["zeros", () => (0)],
+  ];
+  for (const n of [8, 16, 1001]) {
+    for (const [name, f] of bases) {
+      const base = Float32Array.from({ length: n }, (_, i) => f(i));
+      for (const at of [0, 7, n >> 1, (n & ~7) - 1, n - 1]) {
+        for (const sp of specials) {
+          const x = base.slice();
+          x[at] = sp;
+          for (const type of ["f16", "bf16"]) {
+            const o = { type, rows: 1, cols: n, allowNonFinite: true };
+            const a = engine.quantize(x, o), b = engine.quantize(x, { ...o, kernel: "ref" });
+            assert.is(firstDiff(a, b), -1, `${type} ${name} n=${n} at=${at} ${new Uint32Array(new Float32Array([sp]).buffer)[0].toString(16)}`);
+          }
+        }
+      }
+      for (const type of ["f16", "bf16"]) {
+        const o = { type, rows: 1, cols: n };
+        assert.is(firstDiff(engine.quantize(base, o), engine.quantize(base, { ...o, kernel: "ref" })), -1, `${type} ${name} n=${n} no special`);
+      }
+    }
+  }
+});
+
 test.run();

@@ -153,6 +153,39 @@ test("invalid UTF-8, an over-long string and a truncated vocabulary are refused 
   assert.ok(statSync(cut).size === at + 2);
 });
 
+// A vocabulary of short tokens is checked in one call over its bytes (node:buffer's isUtf8 where the
+// runtime has it): it must accept exactly what a fatal TextDecoder accepts, on every hostile form.
+test("short-token vocabularies: the one-call UTF-8 check accepts exactly what a fatal TextDecoder does", async () => {
+  const seqs = [
+    [0xc0, 0x80], [0xc1, 0xbf], [0xe0, 0x80, 0x80], [0xe0, 0x9f, 0xbf], [0xf0, 0x80, 0x80, 0x80], [0xf0, 0x8f, 0xbf, 0xbf], // overlong
+    [0xed, 0xa0, 0x80], [0xed, 0xbf, 0xbf], [0xed, 0x9f, 0xbf], // surrogates; the last one below them
+    [0xf4, 0x90, 0x80, 0x80], [0xf4, 0x8f, 0xbf, 0xbf], [0xf5, 0x80, 0x80, 0x80], [0xf8, 0x88, 0x80, 0x80], [0xfe], [0xff], // above U+10FFFF, bad leads
+    [0xe2, 0x82], [0xf0, 0x9f, 0x98], [0xc3], [0x80], [0xbf], [0xc3, 0xa9, 0x80], // truncated, lone continuations
+    [0xf0, 0x9f, 0x98, 0x80], [0xef, 0xbb, 0xbf], [0xc2, 0x80], [0xef, 0xbf, 0xbf], [0x00], [0x7f], // valid (BOM, U+FFFF, NUL)
+  ];
+  const toks = Array.from({ length: 100 }, (_v, i) => (i === 50 ? "aaaaaa" : `tok${i}`));
+  const h = new Uint8Array(encodeGgufHeader([ggufKV("tokenizer.ggml.tokens", "arr", ggufArray("str", toks))], []).header);
+  const at = Buffer.from(h).indexOf(Buffer.from("aaaaaa"));
+  const fatal = new TextDecoder("utf-8", { fatal: true });
+  let rejected = 0;
+  for (const q of seqs) {
+    const b = h.slice();
+    b.set(q, at + 1); // "a" + sequence + "a"...
+    const tok = b.subarray(at, at + 6);
+    let ok = true;
+    try { fatal.decode(tok); } catch { ok = false; }
+    assert.is(isWellFormedUtf8(b, at, 6), ok, `isWellFormedUtf8 ${q.map((x) => x.toString(16))}`);
+    const e = await readGguf(memorySource(b, "seq.gguf")).then(() => null, (x) => x as TensorshrinkError);
+    if (ok) assert.is(e, null, `accepted by TextDecoder: ${q.map((x) => x.toString(16))}`);
+    else {
+      rejected++;
+      assert.ok(e, `refused by TextDecoder: ${q.map((x) => x.toString(16))}`);
+      assert.is(e!.message, `E_FORMAT: value of tokenizer.ggml.tokens[50]: invalid UTF-8 (at byte offset ${at})`);
+    }
+  }
+  assert.is(rejected, seqs.length - 8); // 8 valid ones
+});
+
 test("string arrays with a token of 128+ bytes; errors in file order (invalid UTF-8 before a later truncation)", async () => {
   const toks = Array.from({ length: 100 }, (_v, i) => (i === 70 ? "x".repeat(200) : i === 71 ? "\u00e9\u4e2d\u{1F600}" : `tok${i}`));
   const h = new Uint8Array(encodeGgufHeader([ggufKV("tokenizer.ggml.tokens", "arr", ggufArray("str", toks))], []).header);

@@ -63,6 +63,34 @@
   return v128.or(i32x4.shr_u(sign, 16), v128.bitselect(i32x4.splat(0x7E00), nonsign, isnan));
 }
 
+/**
+ * fp32x4_to_fp16x4 without its NaN lanes: the same bits for every lane that is not a NaN
+ * (|bits| <= 0x7F800000, Inf included: the only difference is the final select of 0x7E00 on
+ * `shl1_w > 0xFF000000`, i.e. on NaN lanes). Callers redo a span holding a NaN with fp32x4_to_fp16x4.
+ */
+// @ts-ignore: decorator
+@inline export function fp32x4_to_fp16x4_nonan(f: v128): v128 {
+  const absf = v128.and(f, i32x4.splat(0x7FFFFFFF));
+  let base = f32x4.mul(f32x4.mul(absf, i32x4.splat(0x77800000)), i32x4.splat(0x08800000));
+  // bias >> 1 of fp32x4_to_fp16x4, straight from |f|: max_u((2w) & 0xFF000000, 0x71000000) >> 1 =
+  // max_u(|f| & 0x7F800000, 0x38800000) (the doubling only moves the exponent field up one bit)
+  const bias_half = i32x4.max_u(v128.and(absf, i32x4.splat(0x7F800000)), i32x4.splat(0x38800000));
+  base = f32x4.add(i32x4.add(bias_half, i32x4.splat(0x07800000)), base);
+  const exp_bits = v128.and(i32x4.shr_u(base, 13), i32x4.splat(0x00007C00));
+  const mantissa_bits = v128.and(base, i32x4.splat(0x00000FFF));
+  return v128.or(i32x4.shr_u(v128.and(f, i32x4.splat(0x80000000)), 16), i32x4.add(exp_bits, mantissa_bits));
+}
+
+/**
+ * 4 lanes of fp32 -> 4 lanes (i32) whose upper 16 bits are the bf16 bits (round to nearest even),
+ * for lanes that are not NaN; the lower 16 bits are garbage. fp32x4_to_bf16x4 is this >> 16 with
+ * NaN lanes replaced: callers take the upper halves (a byte shuffle) and redo a span holding a NaN.
+ */
+// @ts-ignore: decorator
+@inline export function fp32x4_to_bf16x4_hi_nonan(u: v128): v128 {
+  return i32x4.add(u, i32x4.add(v128.and(i32x4.shr_u(u, 16), i32x4.splat(1)), i32x4.splat(0x7FFF)));
+}
+
 /** 4 lanes of fp32 -> 4 lanes (i32) holding bf16 bits. */
 // @ts-ignore: decorator
 @inline export function fp32x4_to_bf16x4(u: v128): v128 {

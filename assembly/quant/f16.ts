@@ -1,5 +1,5 @@
 // f16 rows: ggml_fp32_to_fp16_row / ggml_fp16_to_fp32_row, SIMD and scalar _ref twins.
-import { fp32_to_fp16, fp16_to_fp32, fp32x4_to_fp16x4 } from "../inline/f16";
+import { fp32_to_fp16, fp16_to_fp32, fp32x4_to_fp16x4, fp32x4_to_fp16x4_nonan } from "../inline/f16";
 import { nf_note_bits, nf_note_ref, nf_note_value } from "./finite_flag";
 
 /** Scalar: n f32 at x -> n fp16 (2 bytes each) at y. */
@@ -7,24 +7,37 @@ export function ggml_fp32_to_fp16_row_ref(y: usize, x: usize, n: i32): void {
   for (let i = 0; i < n; i++) store<u16>(y + (<usize>i << 1), fp32_to_fp16(load<f32>(x + (<usize>i << 2))));
 }
 
-/** SIMD: 8 values per iteration, scalar tail. Same bits as the _ref twin. */
+/**
+ * SIMD: 8 values per iteration, scalar tail. Same bits as the _ref twin; `y` must not overlap `x`.
+ * The 8-wide part converts without the NaN select (fp32x4_to_fp16x4_nonan: the same bits for every
+ * other value, Inf included) and keeps the running max of |x| bits; when that max says a NaN was
+ * among them, the part is converted again with fp32x4_to_fp16x4 (f16_row_exact8).
+ */
 export function ggml_fp32_to_fp16_row(y: usize, x: usize, n: i32): void {
-  let i = 0;
+  const n8 = n & ~7;
   // fused non-finite check (finite_flag.ts): running max of |x| bits, exact
   let nfm = i32x4.splat(0);
   const abs = i32x4.splat(0x7FFFFFFF);
-  for (; i + 8 <= n; i += 8) {
+  for (let i = 0; i < n8; i += 8) {
     const va = v128.load(x + (<usize>i << 2)), vb = v128.load(x + (<usize>i << 2), 16);
     nfm = i32x4.max_u(nfm, i32x4.max_u(v128.and(va, abs), v128.and(vb, abs)));
-    const a = fp32x4_to_fp16x4(va);
-    const b = fp32x4_to_fp16x4(vb);
-    v128.store(y + (<usize>i << 1), i16x8.narrow_i32x4_u(a, b));
+    v128.store(y + (<usize>i << 1), i16x8.narrow_i32x4_u(fp32x4_to_fp16x4_nonan(va), fp32x4_to_fp16x4_nonan(vb)));
   }
+  if (v128.any_true(i32x4.gt_u(nfm, i32x4.splat(0x7F800000)))) f16_row_exact8(y, x, n8);
   nf_note_bits(nfm);
-  for (; i < n; i++) {
+  for (let i = n8; i < n; i++) {
     const v = load<f32>(x + (<usize>i << 2));
     nf_note_value(v);
     store<u16>(y + (<usize>i << 1), fp32_to_fp16(v));
+  }
+}
+
+/** The first n (a multiple of 8) values with fp32x4_to_fp16x4 (NaN lanes -> 0x7E00 | sign). */
+function f16_row_exact8(y: usize, x: usize, n: i32): void {
+  for (let i = 0; i < n; i += 8) {
+    const a = fp32x4_to_fp16x4(v128.load(x + (<usize>i << 2)));
+    const b = fp32x4_to_fp16x4(v128.load(x + (<usize>i << 2), 16));
+    v128.store(y + (<usize>i << 1), i16x8.narrow_i32x4_u(a, b));
   }
 }
 
