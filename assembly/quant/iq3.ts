@@ -17,7 +17,9 @@
 // neighbour-list walk per distinct off-lattice code among the lanes, the two sums), each lane doing
 // ggml's scalar operations in ggml's order; the final re-quantization scans 4 neighbours per step.
 import { neighbour_scan_ref } from "../inline/iq_neighbour";
-import { iq3_scan_lanes, iq3_codes_lanes, iq3_scan_nb4 } from "../inline/iq3_neighbour";
+import { iq3_codes_lanes, iq3_scan_nb4 } from "../inline/iq3_neighbour";
+import { iq3f_block, iq3f_scan_lanes } from "../inline/iq3_filter";
+export { iq3f_stats } from "../inline/iq3_filter";
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
 import { nearest_int_x } from "../inline/sym";
 import { iq_grid_table, IQG_3XXS, IQG_3S } from "./iq_grids";
@@ -154,7 +156,7 @@ function search_quad(is0: i32, nc: i32, mx: f32): void {
       const c = <usize>ctz<u32>(pend);
       const m = v128.and(i32x4.eq(key, i32x4.splat(load<i32>(KEYS + (c << 2)))), off);
       const nb = G_NB + (<usize>(-load<i32>(GIS + (c << 2)) - 1) << 1);
-      bi = v128.bitselect(iq3_scan_lanes(nb, G_QGF, xk, WAUX + (<usize>k << 4), s4, m), bi, m);
+      bi = v128.bitselect(iq3f_scan_lanes(k, nb, G_QGF, xk, WAUX + (<usize>k << 4), s4, m), bi, m);
       pend &= ~<u32>i32x4.bitmask(m);
     }
     bi = v128.and(bi, valid); // lanes >= nc: any lattice point (their kmap entry may be negative)
@@ -242,6 +244,7 @@ function block_search(xb: usize, qw: usize, sigma2: f32, xxs: bool, simd: bool):
     }
     store<u8>(SIGNS + k, <u8>(xxs ? s & 127 : s));
   }
+  if (simd) iq3f_block(XVAL, WAUX);
   let mx: f32 = f(XVAL, 0);
   for (let i = 1; i < 32; i++) { const v = f(XVAL, i); mx = mx > v ? mx : v; }
   memory.fill(L, 0, 32);
@@ -322,6 +325,7 @@ function block_search(xb: usize, qw: usize, sigma2: f32, xxs: bool, simd: bool):
 export function iq3_quad_check(xv: usize, w: usize, waux: usize, mx: f32, is0: i32, nc: i32, xxs: bool): i32 {
   set_grid(xxs);
   memory.copy(XVAL, xv, 128); memory.copy(WEIGHT, w, 128); memory.copy(WAUX, waux, 128);
+  iq3f_block(XVAL, WAUX);
   for (let i = 0; i < 8; i++) v128.store(WX + (<usize>i << 4), f32x4.mul(v128.load(WEIGHT + (<usize>i << 4)), v128.load(XVAL + (<usize>i << 4))));
   search_quad(is0, nc, mx);
   let bad = 0;
