@@ -34,8 +34,8 @@ const GW: usize = memory.data(SLOTS * 4, 16);
 const GOK: usize = memory.data(SLOTS, 16);
 /** Per slot: w x (4 f32), the factors of B's terms. */
 const GWX: usize = memory.data(SLOTS * 16, 16);
-/** Counters for the tests: scans, lanes taken from the filter, lanes re-scanned exactly, out-of-range scans. */
-const STATS: usize = memory.data(16, 16);
+/** Counters for the tests: scans, lanes taken from the filter, lanes re-scanned exactly, out-of-range scans, runs certified, certificates refused. */
+const STATS: usize = memory.data(32, 16);
 
 // @ts-ignore: decorator
 @inline const LIM_HI: f32 = 1073741824.0; // 2^30
@@ -104,20 +104,15 @@ function exact_lanes(nb: usize, qgf: usize, xv: usize, w: usize, s4: v128, lanes
   return <i32>load<u16>(nb + (<usize>min<i32>(j, n) << 1));
 }
 
+/** Filter minima of the last pass: m1 (smallest F per lane), m2 (second-smallest). */
+const PASS: usize = memory.data(32, 16);
+
 /**
- * iq3_scan_lanes (ggml iq3_find_best_neighbour for the scales in lanes of s4 where `lanes` is set, all
- * on list nb) for group slot k of the block started by iq3f_block (xv, w: that group's 4 values and
- * weights): the same lattice index per lane, bit for bit; lanes outside `lanes` are -1.
+ * One filter pass of group slot k (its B, C filled for list nb) at the 4 scales of s4: per lane the
+ * smallest and second-smallest F (-> PASS) and the lattice index of a minimum (returned).
  */
 // @ts-ignore: decorator
-@inline export function iq3f_scan_lanes(k: i32, nb: usize, qgf: usize, xv: usize, w: usize, s4: v128, lanes: v128): v128 {
-  store<u32>(STATS, load<u32>(STATS) + 1);
-  const inr = v128.and(f32x4.ge(s4, f32x4.splat(LIM_LO)), f32x4.le(s4, f32x4.splat(LIM_HI)));
-  if (load<u8>(GOK + <usize>k) == 0 || v128.any_true(v128.andnot(lanes, inr))) {
-    store<u32>(STATS + 12, load<u32>(STATS + 12) + 1);
-    return exact_lanes(nb, qgf, xv, w, s4, lanes);
-  }
-  if (load<u32>(GNB + (<usize>k << 2)) != <u32>nb) fill_bc(k, nb, qgf, w);
+@inline function pass(k: i32, nb: usize, s4: v128): v128 {
   const n = <i32>load<u16>(nb);
   const pb = BC + <usize>(k * CAP * 8), pc = pb + <usize>(CAP * 4);
   const s2 = f32x4.mul(s4, s4), s2x = f32x4.add(s4, s4);
@@ -152,10 +147,31 @@ function exact_lanes(nb: usize, qgf: usize, xv: usize, w: usize, s4: v128, lanes
   const m1 = f32x4.pmin(m1a, m1b);
   const m2 = f32x4.pmin(f32x4.pmin(m2a, m2b), f32x4.pmax(m1a, m1b));
   const pos = v128.bitselect(pb2, pa, f32x4.lt(m1b, m1a));
+  v128.store(PASS, m1); v128.store(PASS, m2, 16);
   let bi = i32x4.splat(<i32>load<u16>(nb + (<usize>(i32x4.extract_lane(pos, 0) + 1) << 1)));
   bi = i32x4.replace_lane(bi, 1, <i32>load<u16>(nb + (<usize>(i32x4.extract_lane(pos, 1) + 1) << 1)));
   bi = i32x4.replace_lane(bi, 2, <i32>load<u16>(nb + (<usize>(i32x4.extract_lane(pos, 2) + 1) << 1)));
   bi = i32x4.replace_lane(bi, 3, <i32>load<u16>(nb + (<usize>(i32x4.extract_lane(pos, 3) + 1) << 1)));
+  return bi;
+}
+
+/**
+ * iq3_scan_lanes (ggml iq3_find_best_neighbour for the scales in lanes of s4 where `lanes` is set, all
+ * on list nb) for group slot k of the block started by iq3f_block (xv, w: that group's 4 values and
+ * weights): the same lattice index per lane, bit for bit; lanes outside `lanes` are -1.
+ */
+// @ts-ignore: decorator
+@inline export function iq3f_scan_lanes(k: i32, nb: usize, qgf: usize, xv: usize, w: usize, s4: v128, lanes: v128): v128 {
+  store<u32>(STATS, load<u32>(STATS) + 1);
+  const inr = v128.and(f32x4.ge(s4, f32x4.splat(LIM_LO)), f32x4.le(s4, f32x4.splat(LIM_HI)));
+  if (load<u8>(GOK + <usize>k) == 0 || v128.any_true(v128.andnot(lanes, inr))) {
+    store<u32>(STATS + 12, load<u32>(STATS + 12) + 1);
+    return exact_lanes(nb, qgf, xv, w, s4, lanes);
+  }
+  if (load<u32>(GNB + (<usize>k << 2)) != <u32>nb) fill_bc(k, nb, qgf, w);
+  let bi = pass(k, nb, s4);
+  const m1 = v128.load(PASS), m2 = v128.load(PASS, 16);
+  const s2 = f32x4.mul(s4, s4);
   const ko = <usize>k << 2;
   // M = A + 30 s X1 + 225 s^2 W = sum w (|x| + 15 s)^2, every term >= 0
   const mhat = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(s2, f32x4.splat(225)), v128.load32_splat(GW + ko)),
@@ -174,12 +190,40 @@ function exact_lanes(nb: usize, qgf: usize, xv: usize, w: usize, s4: v128, lanes
 }
 
 /**
+ * Run certificate: the scales sa >= sb (f32, sa / sb <= 1.5: two candidate scales of one block) share
+ * group slot k's list nb. Returns the lattice index j* that ggml's iq3_find_best_neighbour returns at
+ * EVERY scale s in [sb, sa] (so at every candidate scale between the two), or -1 when that cannot be
+ * shown (different or tied minima, a small margin, out of range). j* is the unique minimum of F at
+ * both ends with F_j - F_j* > 2^-17 M(sa) + 2^-70 for all j != j*; since s C_j - 2 B_j is linear in s
+ * this keeps every ggml distance of j above j*'s in between (bound in bench/IQ-FILE.md, "iq3 filtered
+ * scan (session 7)").
+ */
+export function iq3f_certify(k: i32, nb: usize, qgf: usize, w: usize, sa: f32, sb: f32): i32 {
+  if (load<u8>(GOK + <usize>k) == 0 || !(sb >= LIM_LO && sa <= LIM_HI && sb <= sa && sa <= <f32>1.5 * sb)) return -1;
+  if (load<u32>(GNB + (<usize>k << 2)) != <u32>nb) fill_bc(k, nb, qgf, w);
+  const s4 = f32x4(sa, sb, sa, sb);
+  const bi = pass(k, nb, s4);
+  const ja = i32x4.extract_lane(bi, 0);
+  if (ja != i32x4.extract_lane(bi, 1)) return -1;
+  const ko = <usize>k << 2;
+  // M(sa) = A + 30 sa X1 + 225 sa^2 W >= M(sb), every term >= 0
+  const mhat: f32 = <f32>225 * (sa * sa) * load<f32>(GW + ko) + <f32>30 * sa * load<f32>(GX + ko) + load<f32>(GA + ko);
+  const t: f32 = REL * mhat + ABS;
+  const m1 = v128.load(PASS), m2 = v128.load(PASS, 16);
+  const ok = f32x4.gt(m2, f32x4.add(m1, f32x4.splat(t)));
+  if ((i32x4.bitmask(ok) & 3) != 3) { store<u32>(STATS + 20, load<u32>(STATS + 20) + 1); return -1; }
+  store<u32>(STATS + 16, load<u32>(STATS + 16) + 1);
+  return ja;
+}
+
+/**
  * @internal Filter counters for the tests (since the last reset): 0 filtered scans started, 1 lanes
  * decided by the filter alone, 2 lanes re-scanned exactly (near-ties), 3 scans outside the filter's
- * range (exact scan). `reset` true zeroes them.
+ * range (exact scan), 4 runs of candidates certified by iq3f_certify, 5 certificates refused (the run
+ * is scanned). `reset` true zeroes them.
  */
 export function iq3f_stats(i: i32, reset: bool): u32 {
-  const v = load<u32>(STATS + (<usize>(i & 3) << 2));
-  if (reset) memory.fill(STATS, 0, 16);
+  const v = load<u32>(STATS + (<usize>(i & 7) << 2));
+  if (reset) memory.fill(STATS, 0, 32);
   return v;
 }
