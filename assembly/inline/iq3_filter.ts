@@ -1,5 +1,5 @@
 // Exact filtered neighbour scan of the iq3 quantizers (iq3_xxs, iq3_s; groups of 4 on the D4-type
-// lattices), with the 4 candidate scales of a quad in the 4 lanes (assembly/quant/iq3.ts search_quad).
+// lattices), with up to 4 candidate scales in the 4 lanes (assembly/quant/iq3.ts group_points).
 // ggml's iq3_find_best_neighbour returns the first neighbour j (list order) whose float32 distance
 // fl(d2_j) = sum_i fl(fl(w_i diff_i) diff_i), diff_i = fl(fl(s q_ji) - x_i), added in element order from
 // 0, is the smallest (strict <). Split into parts that do not depend on the scale s:
@@ -7,14 +7,16 @@
 // B_j, C_j are computed once per group and list (4 neighbours per step, lanes = neighbours) and cached
 // while the group's code (so its list) repeats; per neighbour and 4 scales the filter value is
 // F_j = fl(fl(s^2) C_j - fl(2 s) B_j), one multiply-subtract per lane. With u = 2^-24, q <= 15 and
-// M = sum w (|x| + 15 s)^2, |fl(d2_j) - (A + F_j)| <= 16.1 u M (ggml's sum <= 9.1 u M, F_j <= 7.1 u M;
+// M = sum w (|x| + 15 s)^2, |fl(d2_j) - (A + F_j)| <= 16.2 u M (ggml's sum <= 9.1 u M, F_j <= 7.1 u M;
 // the derivation is in bench/IQ-FILE.md, "iq3 filtered scan (session 7)"), so a neighbour with
-// F_j > F_min + 32.2 u M cannot be ggml's choice. A lane whose second-smallest F is above
+// F_j > F_min + 32.4 u M cannot be ggml's choice. A lane whose second-smallest F is above
 // F_min + 2^-17 M + 2^-70 (128 u M: room for the rounding of M and of the threshold; the absolute term
 // covers every underflow error) has exactly one survivor, the first minimum of F, and that is ggml's
 // winner; lanes with two or more survivors (near-ties) are re-scanned with ggml's exact float
 // operations (iq3_scan_lanes). The filter runs only while the group's w and |x| are <= 2^30 and every
 // active lane's scale is in [2^-40, 2^30] (NaN fails the tests); outside, the exact scan runs.
+// Run certificates (iq3f_certify): F is affine in s after division by s, so a point that is the
+// unique minimum with that margin at two scales is ggml's strict winner at every scale between them.
 import { iq3_scan_lanes } from "./iq3_neighbour";
 
 /** Group slots: the 8 groups of 4 of a 32-block. */

@@ -13,9 +13,12 @@
 // d * 1.0125 (iq3_xxs) / d * 1.033 (iq3_s). Zero blocks: max < 1e-8 (iq3_xxs), max == 0 (iq3_s).
 //
 // The searches are sequential float reductions (bit-exactness forbids reordering them); the
-// "simd" kernels run 4 candidate scales at a time, one per lane (search_lanes: codes, kmap, one
-// neighbour-list walk per distinct off-lattice code among the lanes, the two sums), each lane doing
-// ggml's scalar operations in ggml's order; the final re-quantization scans 4 neighbours per step.
+// "simd" kernels (search_lanes) first compute every candidate's codes and kmap entries, 4 candidates
+// per lane set (quad_codes); then per group one filtered walk (assembly/inline/iq3_filter.ts) per 4
+// candidates of each run of candidates on the same off-lattice code, or one run certificate for a
+// long run (group_points); then the chosen points' codes and the two sums per quad (quad_sums), each
+// lane doing ggml's scalar operations in ggml's order; the final re-quantization scans 4 neighbours
+// per step.
 import { neighbour_scan_ref } from "../inline/iq_neighbour";
 import { iq3_codes_lanes, iq3_scan_nb4 } from "../inline/iq3_neighbour";
 import { iq3f_block, iq3f_scan_lanes, iq3f_certify } from "../inline/iq3_filter";
