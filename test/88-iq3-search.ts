@@ -4,7 +4,8 @@
 // neighbours tie in weighted distance, equal and zero importances that make whole terms vanish);
 // zeros, constants, tiny (1e-9 .. 1e-30) and huge (1e6 .. 1e36: squares overflow to inf) magnitudes; one-value spikes; rows of
 // many super-blocks (the last candidate quad of 31 / 19 scales has 3 lanes); with and without an
-// importance matrix. The bytes against llama.cpp's are test/17 (ggml-iq vectors) and test/62.
+// importance matrix; the filtered neighbour scan's paths (filter alone, exact re-scan of near-ties,
+// out-of-range exact scan, run certificate given / refused), each seen to run by its counter. The bytes against llama.cpp's are test/17 (ggml-iq vectors) and test/62.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { init } from "../src/index";
@@ -111,6 +112,37 @@ test("lane search == the scalar per-candidate search (codes, on-lattice flags, b
   e.ts_free(p);
   assert.ok(checked > 15000 && zeroW > 10000, `${checked} quads, ${zeroW} zero weights`);
   assert.is(bad, 0, `${bad} of ${checked} quads differ`);
+});
+
+test("filtered scan and run certificates (assembly/inline/iq3_filter.ts): near-ties are re-scanned exactly and refuse certificates, rows outside its range take the exact scan, the rest is decided by the filter or a run certificate; SIMD == _ref in all", () => {
+  const e = engine.exports;
+  const stats = (): number[] => [0, 1, 2, 3, 4, 5].map((i) => e.iq3f_stats(i, false) >>> 0);
+  const rows = 16, cols = 512, r = rng(881, 2);
+  // groups of 4 from 2 repeated values with equal weights: neighbours that permute coordinates tie in
+  // real arithmetic and differ (if at all) by float rounding only
+  const ties = new Float32Array(rows * cols);
+  for (let i = 0; i < ties.length; i += 4) {
+    const a = 0.01 * (1 + (r.next() % 8)), b = 0.01 * (1 + (r.next() % 8));
+    for (let j = 0; j < 4; j++) ties[i + j] = (r.next() % 2 ? 1 : -1) * ((j + (i >> 2)) % 3 === 0 ? a : b);
+  }
+  const ones = importance(cols, 5, "ones");
+  // magnitudes on both sides of the range guards: scale < 2^-40 (1e-20 rows) and |x| > 2^30 (1e12 rows)
+  const ranges = randn(rows * cols, 882, 1);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) ranges[i * cols + j] *= [1e-20, 1e12, 1e-11, 1e8][i % 4];
+  for (const type of TYPES) {
+    for (const [name, x, im, want] of [["near-ties", ties, ones, 2], ["near-ties, random importance", ties, importance(cols, 6, "random"), 2], ["out of range", ranges, importance(cols, 7, "random"), 3], ["gauss", randn(rows * cols, 883, 0.05), importance(cols, 8, "random"), 1]] as const) {
+      e.iq3f_stats(0, true);
+      const a = engine.quantize(x, { type, rows, cols, imatrix: im });
+      const st = stats();
+      assert.ok(st[want] > 0, `${type} ${name}: counter ${want} is 0 (${st.join(", ")})`);
+      if (want !== 3) assert.ok(st[1] > st[2], `${type} ${name}: the filter decided ${st[1]} lanes, ${st[2]} re-scanned`);
+      // runs of >= 5 candidates on one list: certified for the whole run (4), or refused and scanned (5)
+      assert.ok(st[4] > 0, `${type} ${name}: no run certified (${st.join(", ")})`);
+      if (want === 2 && im === ones) assert.ok(st[5] > 0, `${type} ${name}: no certificate refused (${st.join(", ")})`);
+      const b = engine.quantize(x, { type, rows, cols, imatrix: im, kernel: "ref" });
+      assert.is(firstDiff(a, b), -1, `${type} ${name}`);
+    }
+  }
 });
 
 test("the comparison can fail: one changed value changes the SIMD bytes, and the _ref bytes alike", () => {
