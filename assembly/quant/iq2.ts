@@ -24,7 +24,7 @@ import { iq2f_group, iq2f_scan } from "../inline/iq2_filter";
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
 import { nearest_int_x } from "../inline/sym";
 import { make_qp_quants } from "./common_asym";
-import { make_qp_quants_32x4, sums_x4, SQXC, SQ2C } from "./iq2_simd";
+import { make_qp_quants_32x4x4, sums_x4, QPS, SQXC, SQ2C } from "./iq2_simd";
 import { iq_grid_table, IQG_2XXS, IQG_2XS, IQG_2S } from "./iq_grids";
 
 // @ts-ignore: decorator
@@ -44,6 +44,15 @@ const Q2: usize = memory.data(64, 16);
 const LALL: usize = memory.data(20 * 32, 16);
 const ONGALL: usize = memory.data(20 * 2, 16);
 const WXV: usize = memory.data(32 * 4, 16);
+/** iq2_xxs SIMD: the 8 blocks' prepare outputs (x, weights, sqrt weights: 128 bytes each; signs, max),
+ * make_qp_quants' levels and scales of all 8 (4 blocks per lane, iq2_simd.ts). */
+const XALL: usize = memory.data(8 * 128, 16);
+const WALL: usize = memory.data(8 * 128, 16);
+const WAALL: usize = memory.data(8 * 128, 16);
+const SGALL: usize = memory.data(8 * 4, 16);
+const MXALL: usize = memory.data(8 * 4, 16);
+const LQP: usize = memory.data(8 * 32, 16);
+const SQP: usize = memory.data(8 * 4, 16);
 
 let G_QG: usize = 0, G_KMAP: usize = 0, G_NB: usize = 0;
 
@@ -186,10 +195,19 @@ function prepare(xb: usize, qw: usize, n: i32, sigma2: f32, variant: i32, simd: 
   return mx;
 }
 
-/** iq2_xxs search of one 32-block (after prepare). Returns the scale, or -1 for a zero block. */
-function search_xxs(mx: f32, simd: bool): f32 {
+/**
+ * iq2_xxs search of one 32-block (after prepare; SIMD: block ib, whose make_qp_quants levels and scale
+ * are in LQP / SQP). Returns the scale, or -1 for a zero block.
+ */
+function search_xxs(mx: f32, ib: i32, simd: bool): f32 {
   if (mx < <f32>1e-15) { memory.fill(L, 0, 32); return -1; }
-  let scale = simd ? make_qp_quants_32x4(XVAL, L, WEIGHT) : make_qp_quants(32, 4, XVAL, L, WEIGHT);
+  let scale: f32 = 0;
+  if (simd) {
+    scale = load<f32>(SQP + (<usize>ib << 2));
+    memory.copy(L, LQP + (<usize>ib << 5), 32);
+  } else {
+    scale = make_qp_quants(32, 4, XVAL, L, WEIGHT);
+  }
   const eff_max: f32 = scale * <f32>3;
   if (eff_max <= 0) { memory.fill(L, 0, 32); return -1; }
   let best: f32 = 0;
@@ -337,14 +355,35 @@ function quantize_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: 
       for (let i = 0; i < QK_K; i++) { const v = f(x, i); sumx2 += v * v; }
       const sigma2: f32 = variant == 2 ? <f32>2 * sumx2 / <f32>256 : sumx2 / <f32>256;
       let max_scale: f32 = 0;
+      if (variant == 0 && simd) {
+        // every block's weights, |x|, signs first, then make_qp_quants of 4 blocks per lane
+        for (let ib = 0; ib < 8; ib++) {
+          const o = <usize>ib << 7;
+          store<f32>(MXALL + (<usize>ib << 2), prepare(x + o, imatrix + (<usize>(QK_K * ibl + 32 * ib) << 2), 32, sigma2, 0, true));
+          memory.copy(XALL + o, XVAL, 128); memory.copy(WALL + o, WEIGHT, 128); memory.copy(WAALL + o, WAUX, 128);
+          store<u32>(SGALL + (<usize>ib << 2), load<u32>(SIGNS));
+        }
+        for (let b = 0; b < 8; b += 4) {
+          make_qp_quants_32x4x4(XALL + (<usize>b << 7), WALL + (<usize>b << 7), 128, LQP + (<usize>b << 5));
+          v128.store(SQP + (<usize>b << 2), v128.load(QPS));
+        }
+      }
       for (let ib = 0; ib < nblk; ib++) {
-        const qw = imatrix != 0 ? imatrix + (<usize>(QK_K * ibl + bs * ib) << 2) : 0;
-        const mx = prepare(x + (<usize>(bs * ib) << 2), qw, bs, sigma2, variant, simd);
+        let mx: f32 = 0;
+        if (variant == 0 && simd) {
+          const o = <usize>ib << 7;
+          memory.copy(XVAL, XALL + o, 128); memory.copy(WEIGHT, WALL + o, 128); memory.copy(WAUX, WAALL + o, 128);
+          store<u32>(SIGNS, load<u32>(SGALL + (<usize>ib << 2)));
+          mx = load<f32>(MXALL + (<usize>ib << 2));
+        } else {
+          const qw = imatrix != 0 ? imatrix + (<usize>(QK_K * ibl + bs * ib) << 2) : 0;
+          mx = prepare(x + (<usize>(bs * ib) << 2), qw, bs, sigma2, variant, simd);
+        }
         if (simd) {
           for (let k = 0; k < (bs >> 3); k++) iq2f_group(k, XVAL + (<usize>k << 5), WAUX + (<usize>k << 5));
           for (let i = 0; i < bs; i += 4) v128.store(WXV + (<usize>i << 2), f32x4.mul(v128.load(WEIGHT + (<usize>i << 2)), v128.load(XVAL + (<usize>i << 2))));
         }
-        const scale = variant == 0 ? search_xxs(mx, simd) : search_16(mx, variant, simd);
+        const scale = variant == 0 ? search_xxs(mx, ib, simd) : search_16(mx, variant, simd);
         if (scale < 0) { fset(SCALES, ib, 0); continue; }
         for (let k = 0; k < (bs >> 3); k++) {
           const gi = load<i32>(G_KMAP + (<usize>key8(L + (<usize>k << 3)) << 2));
