@@ -36,8 +36,8 @@ const GA: usize = memory.data(SLOTS * 4, 16);
 const GX: usize = memory.data(SLOTS * 4, 16);
 const GW: usize = memory.data(SLOTS * 4, 16);
 const GOK: usize = memory.data(SLOTS, 16);
-/** Filter values of one scan, and the survivor list positions. */
-const FV: usize = memory.data(CAP * 4, 16);
+/** The lane positions of one scan's minima, and the survivor list positions. */
+const FV: usize = memory.data(16, 16);
 const SURV: usize = memory.data(CAP * 4, 16);
 
 // @ts-ignore: decorator
@@ -139,34 +139,34 @@ const SURV: usize = memory.data(CAP * 4, 16);
   const n = <i32>load<u16>(nb);
   const pb = BC + <usize>(slot * CAP * 8), pc = pb + <usize>(CAP * 4);
   const s2 = f32x4.splat(s * s), s2x = f32x4.splat(s + s);
-  // pass 1: F_j, the lane minima and their positions (first of equal values per lane)
-  let vmin = f32x4.splat(Infinity), vpos = i32x4(0, 1, 2, 3), vj = i32x4(0, 1, 2, 3);
+  // one pass: F_j, per lane the smallest and second smallest value (of the lane's multiset) and the
+  // position of the first smallest (F is finite or +inf here: no NaN in range)
+  let vmin = f32x4.splat(Infinity), vmin2 = vmin, vpos = i32x4(0, 1, 2, 3), vj = i32x4(0, 1, 2, 3);
   for (let j = 0; j < n; j += 4) {
     const fv = f32x4.sub(f32x4.mul(s2, v128.load(pc + (<usize>j << 2))), f32x4.mul(s2x, v128.load(pb + (<usize>j << 2))));
-    v128.store(FV + (<usize>j << 2), fv);
     const lt = f32x4.lt(fv, vmin);
-    vmin = f32x4.min(vmin, fv);
+    vmin2 = f32x4.pmin(vmin2, f32x4.pmax(vmin, fv));
+    vmin = f32x4.pmin(vmin, fv);
     vpos = v128.bitselect(vj, vpos, lt);
     vj = i32x4.add(vj, i32x4.splat(4));
   }
-  let hm = f32x4.min(vmin, i32x4.shuffle(vmin, vmin, 2, 3, 0, 1));
-  hm = f32x4.min(hm, i32x4.shuffle(hm, hm, 1, 0, 3, 2));
+  let hm = f32x4.pmin(vmin, i32x4.shuffle(vmin, vmin, 2, 3, 0, 1));
+  hm = f32x4.pmin(hm, i32x4.shuffle(hm, hm, 1, 0, 3, 2));
   const o = <usize>slot << 2;
   const mhat: f32 = <f32>49 * (s * s) * load<f32>(GW + o) + <f32>14 * s * load<f32>(GX + o) + load<f32>(GA + o);
   const vt = f32x4.splat(f32x4.extract_lane(hm, 0) + (REL * mhat + ABS));
-  // pass 2: how many F_j are <= the threshold (branch-free); one -> it is the minimum
-  let vc = i32x4.splat(0);
-  for (let j = 0; j < n; j += 4) vc = i32x4.sub(vc, f32x4.le(v128.load(FV + (<usize>j << 2)), vt));
-  vc = i32x4.add(vc, i32x4.shuffle(vc, vc, 2, 3, 0, 1));
-  vc = i32x4.add(vc, i32x4.shuffle(vc, vc, 1, 0, 3, 2));
-  if (i32x4.extract_lane(vc, 0) == 1) {
-    const lane = ctz<u32>(i32x4.bitmask(f32x4.eq(vmin, hm)));
+  // exactly one survivor (F_j <= threshold) iff one lane's smallest value is <= it and no lane's second
+  // smallest is: then it is the minimum, at that lane's recorded position
+  const m1 = i32x4.bitmask(f32x4.le(vmin, vt));
+  if (m1 != 0 && (m1 & (m1 - 1)) == 0 && !v128.any_true(f32x4.le(vmin2, vt))) {
     v128.store(FV, vpos);
-    return <i32>load<u16>(nb + (<usize>(load<i32>(FV + (<usize>lane << 2)) + 1) << 1));
+    return <i32>load<u16>(nb + (<usize>(load<i32>(FV + (<usize>ctz<u32>(m1) << 2)) + 1) << 1));
   }
+  // several survivors: list them (F recomputed with the same operations), evaluate them exactly
   let cnt = 0;
   for (let j = 0; j < n; j += 4) {
-    let m = i32x4.bitmask(f32x4.le(v128.load(FV + (<usize>j << 2)), vt));
+    const fv = f32x4.sub(f32x4.mul(s2, v128.load(pc + (<usize>j << 2))), f32x4.mul(s2x, v128.load(pb + (<usize>j << 2))));
+    let m = i32x4.bitmask(f32x4.le(fv, vt));
     while (m != 0) {
       store<i32>(SURV + (<usize>cnt << 2), j + <i32>ctz<u32>(m));
       cnt++;
