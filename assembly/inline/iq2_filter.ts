@@ -137,41 +137,31 @@ const SURV: usize = memory.data(CAP * 4, 16);
 }
 
 /**
- * The filtered scan of group `slot` (started by iq2f_group with the same xv, w) on neighbour list nb
- * (u16 count then indices) of grid qg (8 int8 odd levels per point) at scale s: returns the index
- * neighbour_scan_ref(nb, qg, 8, xv, w, s) returns (ggml iq2_find_best_neighbour), bit for bit.
+ * After the pass over the list at scale s (lane minima vmin, second minima vmin2, positions vpos of the
+ * first minima): ggml's winner. One survivor (F_j <= threshold) iff exactly one lane's minimum is <= the
+ * threshold and no lane's second minimum is: then it is the minimum, at that lane's position; else
+ * several() evaluates the survivors.
  */
 // @ts-ignore: decorator
-@inline export function iq2f_scan(slot: i32, nb: usize, qg: usize, xv: usize, w: usize, s: f32): i32 {
-  if (load<u8>(GOK + <usize>slot) == 0 || !(s >= LIM_LO && s <= LIM_HI)) return neighbour_scan_simd8(nb, qg, xv, w, s, false, 0);
-  if (load<u32>(GNB + (<usize>slot << 2)) != <u32>nb) fill_bc(slot, nb, qg);
-  const n = <i32>load<u16>(nb);
-  const pb = BC + <usize>(slot * CAP * 8), pc = pb + <usize>(CAP * 4);
-  const s2 = f32x4.splat(s * s), s2x = f32x4.splat(s + s);
-  // one pass: F_j, per lane the smallest and second smallest value (of the lane's multiset) and the
-  // position of the first smallest (F is finite or +inf here: no NaN in range)
-  let vmin = f32x4.splat(Infinity), vmin2 = vmin, vpos = i32x4(0, 1, 2, 3), vj = i32x4(0, 1, 2, 3);
-  for (let j = 0; j < n; j += 4) {
-    const fv = f32x4.sub(f32x4.mul(s2, v128.load(pc + (<usize>j << 2))), f32x4.mul(s2x, v128.load(pb + (<usize>j << 2))));
-    const lt = f32x4.lt(fv, vmin);
-    vmin2 = f32x4.pmin(vmin2, f32x4.pmax(vmin, fv));
-    vmin = f32x4.pmin(vmin, fv);
-    vpos = v128.bitselect(vj, vpos, lt);
-    vj = i32x4.add(vj, i32x4.splat(4));
-  }
+@inline function scan_tail(slot: i32, nb: usize, qg: usize, xv: usize, w: usize, s: f32, vmin: v128, vmin2: v128, vpos: v128): i32 {
   let hm = f32x4.pmin(vmin, i32x4.shuffle(vmin, vmin, 2, 3, 0, 1));
   hm = f32x4.pmin(hm, i32x4.shuffle(hm, hm, 1, 0, 3, 2));
   const o = <usize>slot << 2;
   const mhat: f32 = <f32>49 * (s * s) * load<f32>(GW + o) + <f32>14 * s * load<f32>(GX + o) + load<f32>(GA + o);
   const vt = f32x4.splat(f32x4.extract_lane(hm, 0) + (REL * mhat + ABS));
-  // exactly one survivor (F_j <= threshold) iff one lane's smallest value is <= it and no lane's second
-  // smallest is: then it is the minimum, at that lane's recorded position
   const m1 = i32x4.bitmask(f32x4.le(vmin, vt));
   if (m1 != 0 && (m1 & (m1 - 1)) == 0 && !v128.any_true(f32x4.le(vmin2, vt))) {
     v128.store(FV, vpos);
     return <i32>load<u16>(nb + (<usize>(load<i32>(FV + (<usize>ctz<u32>(m1) << 2)) + 1) << 1));
   }
-  // several survivors: list them (F recomputed with the same operations), evaluate them exactly
+  return several(slot, nb, qg, xv, w, s, vt);
+}
+
+/** Several survivors: lists them (F recomputed with the pass's operations), evaluates them exactly in list order. */
+function several(slot: i32, nb: usize, qg: usize, xv: usize, w: usize, s: f32, vt: v128): i32 {
+  const n = <i32>load<u16>(nb);
+  const pb = BC + <usize>(slot * CAP * 8), pc = pb + <usize>(CAP * 4);
+  const s2 = f32x4.splat(s * s), s2x = f32x4.splat(s + s);
   let cnt = 0;
   for (let j = 0; j < n; j += 4) {
     const fv = f32x4.sub(f32x4.mul(s2, v128.load(pc + (<usize>j << 2))), f32x4.mul(s2x, v128.load(pb + (<usize>j << 2))));
@@ -191,4 +181,69 @@ const SURV: usize = memory.data(CAP * 4, 16);
     if (d2 < best) { best = d2; gi = idx; }
   }
   return gi;
+}
+
+// @ts-ignore: decorator
+@inline function in_range(s: f32): bool { return s >= LIM_LO && s <= LIM_HI; }
+
+/**
+ * The filtered scan of group `slot` (started by iq2f_group with the same xv, w) on neighbour list nb
+ * (u16 count then indices) of grid qg (8 int8 odd levels per point) at scale s: returns the index
+ * neighbour_scan_ref(nb, qg, 8, xv, w, s) returns (ggml iq2_find_best_neighbour), bit for bit.
+ */
+// @ts-ignore: decorator
+@inline export function iq2f_scan(slot: i32, nb: usize, qg: usize, xv: usize, w: usize, s: f32): i32 {
+  if (load<u8>(GOK + <usize>slot) == 0 || !in_range(s)) return neighbour_scan_simd8(nb, qg, xv, w, s, false, 0);
+  if (load<u32>(GNB + (<usize>slot << 2)) != <u32>nb) fill_bc(slot, nb, qg);
+  const n = <i32>load<u16>(nb);
+  const pb = BC + <usize>(slot * CAP * 8), pc = pb + <usize>(CAP * 4);
+  const s2 = f32x4.splat(s * s), s2x = f32x4.splat(s + s);
+  // one pass: F_j, per lane the smallest and second smallest value (of the lane's multiset) and the
+  // position of the first smallest (F is finite or +inf here: no NaN in range)
+  let vmin = f32x4.splat(Infinity), vmin2 = vmin, vpos = i32x4(0, 1, 2, 3), vj = i32x4(0, 1, 2, 3);
+  for (let j = 0; j < n; j += 4) {
+    const fv = f32x4.sub(f32x4.mul(s2, v128.load(pc + (<usize>j << 2))), f32x4.mul(s2x, v128.load(pb + (<usize>j << 2))));
+    const lt = f32x4.lt(fv, vmin);
+    vmin2 = f32x4.pmin(vmin2, f32x4.pmax(vmin, fv));
+    vmin = f32x4.pmin(vmin, fv);
+    vpos = v128.bitselect(vj, vpos, lt);
+    vj = i32x4.add(vj, i32x4.splat(4));
+  }
+  return scan_tail(slot, nb, qg, xv, w, s, vmin, vmin2, vpos);
+}
+
+/**
+ * iq2f_scan of one group and list at cnt (1..4) scales sp[0..cnt) (f32) in one pass over the list (the
+ * same F values and per-scale decisions as cnt calls of iq2f_scan); winners -> out[0..cnt) (i32).
+ */
+export function iq2f_scan4(slot: i32, nb: usize, qg: usize, xv: usize, w: usize, sp: usize, cnt: i32, out: usize): void {
+  const sa = load<f32>(sp), sb = cnt > 1 ? load<f32>(sp, 4) : sa, sc = cnt > 2 ? load<f32>(sp, 8) : sa, sd = cnt > 3 ? load<f32>(sp, 12) : sa;
+  if (load<u8>(GOK + <usize>slot) == 0 || !(in_range(sa) && in_range(sb) && in_range(sc) && in_range(sd))) {
+    for (let i = 0; i < cnt; i++) store<i32>(out + (<usize>i << 2), iq2f_scan(slot, nb, qg, xv, w, load<f32>(sp + (<usize>i << 2))));
+    return;
+  }
+  if (load<u32>(GNB + (<usize>slot << 2)) != <u32>nb) fill_bc(slot, nb, qg);
+  const n = <i32>load<u16>(nb);
+  const pb = BC + <usize>(slot * CAP * 8), pc = pb + <usize>(CAP * 4);
+  const a2 = f32x4.splat(sa * sa), a2x = f32x4.splat(sa + sa), b2 = f32x4.splat(sb * sb), b2x = f32x4.splat(sb + sb);
+  const c2 = f32x4.splat(sc * sc), c2x = f32x4.splat(sc + sc), d2 = f32x4.splat(sd * sd), d2x = f32x4.splat(sd + sd);
+  const inf = f32x4.splat(Infinity), p0 = i32x4(0, 1, 2, 3);
+  let am = inf, am2 = inf, ap = p0, bm = inf, bm2 = inf, bp = p0, cm = inf, cm2 = inf, cp = p0, dm = inf, dm2 = inf, dp = p0;
+  let vj = p0;
+  for (let j = 0; j < n; j += 4) {
+    const vc = v128.load(pc + (<usize>j << 2)), vb = v128.load(pb + (<usize>j << 2));
+    const fa = f32x4.sub(f32x4.mul(a2, vc), f32x4.mul(a2x, vb));
+    const fb = f32x4.sub(f32x4.mul(b2, vc), f32x4.mul(b2x, vb));
+    const fc = f32x4.sub(f32x4.mul(c2, vc), f32x4.mul(c2x, vb));
+    const fd = f32x4.sub(f32x4.mul(d2, vc), f32x4.mul(d2x, vb));
+    ap = v128.bitselect(vj, ap, f32x4.lt(fa, am)); am2 = f32x4.pmin(am2, f32x4.pmax(am, fa)); am = f32x4.pmin(am, fa);
+    bp = v128.bitselect(vj, bp, f32x4.lt(fb, bm)); bm2 = f32x4.pmin(bm2, f32x4.pmax(bm, fb)); bm = f32x4.pmin(bm, fb);
+    cp = v128.bitselect(vj, cp, f32x4.lt(fc, cm)); cm2 = f32x4.pmin(cm2, f32x4.pmax(cm, fc)); cm = f32x4.pmin(cm, fc);
+    dp = v128.bitselect(vj, dp, f32x4.lt(fd, dm)); dm2 = f32x4.pmin(dm2, f32x4.pmax(dm, fd)); dm = f32x4.pmin(dm, fd);
+    vj = i32x4.add(vj, i32x4.splat(4));
+  }
+  store<i32>(out, scan_tail(slot, nb, qg, xv, w, sa, am, am2, ap));
+  if (cnt > 1) store<i32>(out, scan_tail(slot, nb, qg, xv, w, sb, bm, bm2, bp), 4);
+  if (cnt > 2) store<i32>(out, scan_tail(slot, nb, qg, xv, w, sc, cm, cm2, cp), 8);
+  if (cnt > 3) store<i32>(out, scan_tail(slot, nb, qg, xv, w, sd, dm, dm2, dp), 12);
 }

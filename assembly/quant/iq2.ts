@@ -20,7 +20,7 @@
 // (iq2_simd.ts), lane-wise weights / signs / codes; every float sum that decides a choice stays in
 // ggml's order (bit-exactness, test/17, test/89).
 import { neighbour_scan_ref } from "../inline/iq_neighbour";
-import { iq2f_group, iq2f_scan } from "../inline/iq2_filter";
+import { iq2f_group, iq2f_scan, iq2f_scan4 } from "../inline/iq2_filter";
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
 import { nearest_int_x } from "../inline/sym";
 import { make_qp_quants } from "./common_asym";
@@ -44,6 +44,11 @@ const Q2: usize = memory.data(64, 16);
 const LALL: usize = memory.data(20 * 32, 16);
 const ONGALL: usize = memory.data(20 * 2, 16);
 const WXV: usize = memory.data(32 * 4, 16);
+/** iq2_xxs SIMD: per candidate its scale 1 / id, then id (f32, 16 each), one group's codes (i32) and kmap entries (i32); scan winners. */
+const SCC: usize = memory.data(32 * 4, 16);
+const UC: usize = memory.data(16 * 4, 16);
+const GC: usize = memory.data(16 * 4, 16);
+const WIN: usize = memory.data(16, 16);
 /** iq2_xxs SIMD: the 8 blocks' prepare outputs (x, weights, sqrt weights: 128 bytes each; signs, max),
  * make_qp_quants' levels and scales of all 8 (4 blocks per lane, iq2_simd.ts). */
 const XALL: usize = memory.data(8 * 128, 16);
@@ -212,15 +217,36 @@ function search_xxs(mx: f32, ib: i32, simd: bool): f32 {
   if (eff_max <= 0) { memory.fill(L, 0, 32); return -1; }
   let best: f32 = 0;
   if (simd) {
-    // all 13 candidates' levels, then their sums 4 per lane, then ggml's sequential choice
+    // all 13 candidates' levels, group by group: a group's codes at consecutive candidates are often the
+    // same (so its neighbour list): up to 4 such scales share one pass over the list (iq2f_scan4);
+    // then the sums 4 candidates per lane, then ggml's sequential choice
     for (let c = 0; c < 13; c++) {
       const id: f32 = (<f32>5 + <f32>(c - 6) * <f32>0.1) / eff_max;
-      const this_scale: f32 = <f32>1 / id;
-      const la = LALL + (<usize>c << 5);
-      for (let k = 0; k < 4; k++) {
-        const u = codes8(XVAL + (<usize>k << 5), id, la + (<usize>k << 3), true);
-        const gi = load<i32>(G_KMAP + (<usize>u << 2));
-        if (gi < 0) best_neighbour(k, G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 5), WAUX + (<usize>k << 5), this_scale, la + (<usize>k << 3), true);
+      fset(SCC, c, <f32>1 / id);
+      fset(SCC + 64, c, id);
+    }
+    for (let k = 0; k < 4; k++) {
+      const xk = XVAL + (<usize>k << 5), wk = WAUX + (<usize>k << 5);
+      for (let c = 0; c < 13; c++) {
+        const u = codes8(xk, f(SCC + 64, c), LALL + (<usize>c << 5) + (<usize>k << 3), true);
+        store<i32>(UC + (<usize>c << 2), u);
+        store<i32>(GC + (<usize>c << 2), load<i32>(G_KMAP + (<usize>u << 2)));
+      }
+      let c = 0;
+      while (c < 13) {
+        const gi = load<i32>(GC + (<usize>c << 2));
+        if (gi >= 0) { c++; continue; }
+        const u = load<i32>(UC + (<usize>c << 2));
+        let e = c + 1;
+        while (e < 13 && e - c < 4 && load<i32>(UC + (<usize>e << 2)) == u) e++;
+        const nb = G_NB + (<usize>(-gi - 1) << 1);
+        iq2f_scan4(k, nb, G_QG, xk, wk, SCC + (<usize>c << 2), e - c, WIN);
+        for (let i = c; i < e; i++) {
+          let g = load<i32>(WIN + (<usize>(i - c) << 2));
+          if (g < 0) g = <i32>load<u16>(nb + 2); // as best_neighbour: no finite distance
+          grid_codes8(LALL + (<usize>i << 5) + (<usize>k << 3), G_QG + (<usize>g << 3), true);
+        }
+        c = e;
       }
     }
     sums_x4(LALL, 32, 13, WXV, WEIGHT);
