@@ -44,10 +44,10 @@ const Q2: usize = memory.data(64, 16);
 const LALL: usize = memory.data(20 * 32, 16);
 const ONGALL: usize = memory.data(20 * 2, 16);
 const WXV: usize = memory.data(32 * 4, 16);
-/** iq2_xxs SIMD: per candidate its scale 1 / id, then id (f32, 16 each), one group's codes (i32) and kmap entries (i32); scan winners. */
-const SCC: usize = memory.data(32 * 4, 16);
-const UC: usize = memory.data(16 * 4, 16);
-const GC: usize = memory.data(16 * 4, 16);
+/** SIMD searches: per candidate its scale 1 / id, then id (f32, 32 each), one group's codes (i32) and kmap entries (i32); scan winners. */
+const SCC: usize = memory.data(64 * 4, 16);
+const UC: usize = memory.data(32 * 4, 16);
+const GC: usize = memory.data(32 * 4, 16);
 const WIN: usize = memory.data(16, 16);
 /** iq2_xxs SIMD: the 8 blocks' prepare outputs (x, weights, sqrt weights: 128 bytes each; signs, max),
  * make_qp_quants' levels and scales of all 8 (4 blocks per lane, iq2_simd.ts). */
@@ -201,6 +201,41 @@ function prepare(xb: usize, qw: usize, n: i32, sigma2: f32, variant: i32, simd: 
 }
 
 /**
+ * SIMD searches: the levels of ncand candidates (scale 1 / id at SCC, id at SCC + 128) for the ng groups
+ * of the block -> LALL (stride bytes per candidate, 8 per group); on-grid flags -> ong[ng c + k] unless
+ * ong is 0. Group by group: a group's codes at consecutive candidates are often the same (so its
+ * neighbour list), and up to 4 such scales share one pass over the list (iq2f_scan4).
+ */
+function cand_levels(ncand: i32, ng: i32, stride: i32, ong: usize): void {
+  for (let k = 0; k < ng; k++) {
+    const xk = XVAL + (<usize>k << 5), wk = WAUX + (<usize>k << 5);
+    for (let c = 0; c < ncand; c++) {
+      const u = codes8(xk, f(SCC + 128, c), LALL + <usize>(c * stride) + (<usize>k << 3), true);
+      const gi = load<i32>(G_KMAP + (<usize>u << 2));
+      store<i32>(UC + (<usize>c << 2), u);
+      store<i32>(GC + (<usize>c << 2), gi);
+      if (ong != 0) store<u8>(ong + <usize>(ng * c + k), gi < 0 ? 0 : 1);
+    }
+    let c = 0;
+    while (c < ncand) {
+      const gi = load<i32>(GC + (<usize>c << 2));
+      if (gi >= 0) { c++; continue; }
+      const u = load<i32>(UC + (<usize>c << 2));
+      let e = c + 1;
+      while (e < ncand && e - c < 4 && load<i32>(UC + (<usize>e << 2)) == u) e++;
+      const nb = G_NB + (<usize>(-gi - 1) << 1);
+      iq2f_scan4(k, nb, G_QG, xk, wk, SCC + (<usize>c << 2), e - c, WIN);
+      for (let i = c; i < e; i++) {
+        let g = load<i32>(WIN + (<usize>(i - c) << 2));
+        if (g < 0) g = <i32>load<u16>(nb + 2); // as best_neighbour: no finite distance
+        grid_codes8(LALL + <usize>(i * stride) + (<usize>k << 3), G_QG + (<usize>g << 3), true);
+      }
+      c = e;
+    }
+  }
+}
+
+/**
  * iq2_xxs search of one 32-block (after prepare; SIMD: block ib, whose make_qp_quants levels and scale
  * are in LQP / SQP). Returns the scale, or -1 for a zero block.
  */
@@ -217,38 +252,13 @@ function search_xxs(mx: f32, ib: i32, simd: bool): f32 {
   if (eff_max <= 0) { memory.fill(L, 0, 32); return -1; }
   let best: f32 = 0;
   if (simd) {
-    // all 13 candidates' levels, group by group: a group's codes at consecutive candidates are often the
-    // same (so its neighbour list): up to 4 such scales share one pass over the list (iq2f_scan4);
-    // then the sums 4 candidates per lane, then ggml's sequential choice
+    // all 13 candidates' levels (cand_levels), then their sums 4 per lane, then ggml's sequential choice
     for (let c = 0; c < 13; c++) {
       const id: f32 = (<f32>5 + <f32>(c - 6) * <f32>0.1) / eff_max;
       fset(SCC, c, <f32>1 / id);
-      fset(SCC + 64, c, id);
+      fset(SCC + 128, c, id);
     }
-    for (let k = 0; k < 4; k++) {
-      const xk = XVAL + (<usize>k << 5), wk = WAUX + (<usize>k << 5);
-      for (let c = 0; c < 13; c++) {
-        const u = codes8(xk, f(SCC + 64, c), LALL + (<usize>c << 5) + (<usize>k << 3), true);
-        store<i32>(UC + (<usize>c << 2), u);
-        store<i32>(GC + (<usize>c << 2), load<i32>(G_KMAP + (<usize>u << 2)));
-      }
-      let c = 0;
-      while (c < 13) {
-        const gi = load<i32>(GC + (<usize>c << 2));
-        if (gi >= 0) { c++; continue; }
-        const u = load<i32>(UC + (<usize>c << 2));
-        let e = c + 1;
-        while (e < 13 && e - c < 4 && load<i32>(UC + (<usize>e << 2)) == u) e++;
-        const nb = G_NB + (<usize>(-gi - 1) << 1);
-        iq2f_scan4(k, nb, G_QG, xk, wk, SCC + (<usize>c << 2), e - c, WIN);
-        for (let i = c; i < e; i++) {
-          let g = load<i32>(WIN + (<usize>(i - c) << 2));
-          if (g < 0) g = <i32>load<u16>(nb + 2); // as best_neighbour: no finite distance
-          grid_codes8(LALL + (<usize>i << 5) + (<usize>k << 3), G_QG + (<usize>g << 3), true);
-        }
-        c = e;
-      }
-    }
+    cand_levels(13, 4, 32, 0);
     sums_x4(LALL, 32, 13, WXV, WEIGHT);
     let bc = -1;
     for (let c = 0; c < 13; c++) {
@@ -301,15 +311,10 @@ function search_16(mx: f32, variant: i32, simd: bool): f32 {
     // all 19 candidates' levels, then their sums 4 per lane, then ggml's sequential choice
     for (let c = 0; c < 19; c++) {
       const id: f32 = (<f32>5 + <f32>(c - 9) * <f32>0.1) / mx;
-      const this_scale: f32 = <f32>1 / id;
-      const la = LALL + (<usize>c << 4);
-      for (let k = 0; k < 2; k++) {
-        const u = codes8(XVAL + (<usize>k << 5), id, la + (<usize>k << 3), true);
-        const gi = load<i32>(G_KMAP + (<usize>u << 2));
-        store<u8>(ONGALL + (<usize>(2 * c + k)), gi < 0 ? 0 : 1);
-        if (gi < 0) best_neighbour(k, G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 5), WAUX + (<usize>k << 5), this_scale, la + (<usize>k << 3), true);
-      }
+      fset(SCC, c, <f32>1 / id);
+      fset(SCC + 128, c, id);
     }
+    cand_levels(19, 2, 16, ONGALL);
     sums_x4(LALL, 16, 19, WXV, WEIGHT);
     let bc = -1;
     for (let c = 0; c < 19; c++) {
