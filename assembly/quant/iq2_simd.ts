@@ -134,47 +134,72 @@ export function make_qp_quants_32x4x4(x: usize, w: usize, xstride: usize, L: usi
   }
 }
 
-/** sum w x q of candidate c (f32, up to 20 candidates). */
-export const SQXC: usize = memory.data(20 * 4, 16);
+/** sum w x q of candidate c (f32, up to 20 candidates; 24 slots: sums_x4 writes 8 at a time). */
+export const SQXC: usize = memory.data(24 * 4, 16);
 /** sum w q^2 of candidate c. */
-export const SQ2C: usize = memory.data(20 * 4, 16);
+export const SQ2C: usize = memory.data(24 * 4, 16);
 
-/** Transposed levels of 4 candidates x 16 elements (scratch). */
-const ET: usize = memory.data(64, 16);
+/** Transposed levels of 2 x 4 candidates x 16 elements (scratch). */
+const ET: usize = memory.data(128, 16);
+
+/** Levels of candidates c0..c0+3 (n bytes each at la), elements h..h+15, transposed to et: 4 bytes per element. */
+// @ts-ignore: decorator
+@inline function transpose_levels(et: usize, la: usize, n: i32, c0: i32, h: i32): void {
+  const r0 = v128.load(la + <usize>(c0 * n + h)), r1 = v128.load(la + <usize>((c0 + 1) * n + h));
+  const r2 = v128.load(la + <usize>((c0 + 2) * n + h)), r3 = v128.load(la + <usize>((c0 + 3) * n + h));
+  const a = i8x16.shuffle(r0, r1, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const b = i8x16.shuffle(r2, r3, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const c = i8x16.shuffle(r0, r1, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const d = i8x16.shuffle(r2, r3, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  // e_k: elements 4k..4k+3, 4 bytes each (candidates c0..c0+3)
+  v128.store(et, i8x16.shuffle(a, b, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23));
+  v128.store(et, i8x16.shuffle(a, b, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31), 16);
+  v128.store(et, i8x16.shuffle(c, d, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23), 32);
+  v128.store(et, i8x16.shuffle(c, d, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31), 48);
+}
+
+/** q = 2 L + 1 (f32 lanes) of the i32 levels l. */
+// @ts-ignore: decorator
+@inline function qf(l: v128): v128 {
+  return f32x4.convert_i32x4_s(i32x4.add(i32x4.shl(l, 1), i32x4.splat(1)));
+}
 
 /**
  * Sums of ncand candidates (levels 0..3 of candidate c: n bytes at la + c n, n = 16 or 32; rows past
- * ncand up to a multiple of 4 are read but their sums unused): SQXC[c] = sum_i wx[i] q_ci,
+ * ncand up to a multiple of 8 are read but their sums unused): SQXC[c] = sum_i wx[i] q_ci,
  * SQ2C[c] = sum_i (w[i] q_ci) q_ci, q = 2 L + 1, wx[i] = fl(w[i] x[i]), added in element order
- * from 0 (ggml's float operations; the sums() loop of iq2.ts).
+ * from 0 (ggml's float operations; the sums() loop of iq2.ts). 8 candidates per loop (two
+ * independent chains of 4 lanes).
  */
 export function sums_x4(la: usize, n: i32, ncand: i32, wx: usize, w: usize): void {
-  // byte 4 g + lane of e_k -> lane (i32, zero-extended); 0x80 + 4 g stays >= 16 (zero bytes)
-  const base = i8x16(0, -128, -128, -128, 1, -128, -128, -128, 2, -128, -128, -128, 3, -128, -128, -128);
-  for (let c0 = 0; c0 < ncand; c0 += 4) {
-    let sqx = f32x4.splat(0), sq2 = f32x4.splat(0);
+  for (let c0 = 0; c0 < ncand; c0 += 8) {
+    let ax = f32x4.splat(0), a2 = f32x4.splat(0), bx = f32x4.splat(0), b2 = f32x4.splat(0);
     for (let h = 0; h < n; h += 16) {
-      const r0 = v128.load(la + <usize>(c0 * n + h)), r1 = v128.load(la + <usize>((c0 + 1) * n + h));
-      const r2 = v128.load(la + <usize>((c0 + 2) * n + h)), r3 = v128.load(la + <usize>((c0 + 3) * n + h));
-      const a = i8x16.shuffle(r0, r1, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-      const b = i8x16.shuffle(r2, r3, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-      const c = i8x16.shuffle(r0, r1, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-      const d = i8x16.shuffle(r2, r3, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-      // e_k: elements 4k..4k+3, 4 bytes each (candidates c0..c0+3)
-      v128.store(ET, i8x16.shuffle(a, b, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23));
-      v128.store(ET, i8x16.shuffle(a, b, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31), 16);
-      v128.store(ET, i8x16.shuffle(c, d, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23), 32);
-      v128.store(ET, i8x16.shuffle(c, d, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31), 48);
-      for (let i = 0; i < 16; i++) {
-        const e = v128.load(ET + (<usize>(i >> 2) << 4));
-        const l = i8x16.swizzle(e, i8x16.add(base, i8x16.splat(<i8>((i & 3) << 2))));
-        const q = f32x4.convert_i32x4_s(i32x4.add(i32x4.shl(l, 1), i32x4.splat(1)));
-        const o = <usize>((h + i) << 2);
-        sqx = f32x4.add(sqx, f32x4.mul(f32x4.splat(load<f32>(wx + o)), q));
-        sq2 = f32x4.add(sq2, f32x4.mul(f32x4.mul(f32x4.splat(load<f32>(w + o)), q), q));
+      transpose_levels(ET, la, n, c0, h);
+      transpose_levels(ET + 64, la, n, c0 + 4, h);
+      for (let k = 0; k < 4; k++) {
+        const ea = v128.load(ET + (<usize>k << 4)), eb = v128.load(ET + 64 + (<usize>k << 4));
+        const ha0 = i16x8.extend_low_i8x16_u(ea), ha1 = i16x8.extend_high_i8x16_u(ea);
+        const hb0 = i16x8.extend_low_i8x16_u(eb), hb1 = i16x8.extend_high_i8x16_u(eb);
+        const qa0 = qf(i32x4.extend_low_i16x8_u(ha0)), qa1 = qf(i32x4.extend_high_i16x8_u(ha0));
+        const qa2 = qf(i32x4.extend_low_i16x8_u(ha1)), qa3 = qf(i32x4.extend_high_i16x8_u(ha1));
+        const qb0 = qf(i32x4.extend_low_i16x8_u(hb0)), qb1 = qf(i32x4.extend_high_i16x8_u(hb0));
+        const qb2 = qf(i32x4.extend_low_i16x8_u(hb1)), qb3 = qf(i32x4.extend_high_i16x8_u(hb1));
+        const o = <usize>((h + 4 * k) << 2);
+        const x0 = v128.load32_splat(wx + o), x1 = v128.load32_splat(wx + o + 4), x2 = v128.load32_splat(wx + o + 8), x3 = v128.load32_splat(wx + o + 12);
+        const w0 = v128.load32_splat(w + o), w1 = v128.load32_splat(w + o + 4), w2 = v128.load32_splat(w + o + 8), w3 = v128.load32_splat(w + o + 12);
+        // element order within each chain
+        ax = f32x4.add(ax, f32x4.mul(x0, qa0)); a2 = f32x4.add(a2, f32x4.mul(f32x4.mul(w0, qa0), qa0));
+        bx = f32x4.add(bx, f32x4.mul(x0, qb0)); b2 = f32x4.add(b2, f32x4.mul(f32x4.mul(w0, qb0), qb0));
+        ax = f32x4.add(ax, f32x4.mul(x1, qa1)); a2 = f32x4.add(a2, f32x4.mul(f32x4.mul(w1, qa1), qa1));
+        bx = f32x4.add(bx, f32x4.mul(x1, qb1)); b2 = f32x4.add(b2, f32x4.mul(f32x4.mul(w1, qb1), qb1));
+        ax = f32x4.add(ax, f32x4.mul(x2, qa2)); a2 = f32x4.add(a2, f32x4.mul(f32x4.mul(w2, qa2), qa2));
+        bx = f32x4.add(bx, f32x4.mul(x2, qb2)); b2 = f32x4.add(b2, f32x4.mul(f32x4.mul(w2, qb2), qb2));
+        ax = f32x4.add(ax, f32x4.mul(x3, qa3)); a2 = f32x4.add(a2, f32x4.mul(f32x4.mul(w3, qa3), qa3));
+        bx = f32x4.add(bx, f32x4.mul(x3, qb3)); b2 = f32x4.add(b2, f32x4.mul(f32x4.mul(w3, qb3), qb3));
       }
     }
-    v128.store(SQXC + (<usize>c0 << 2), sqx);
-    v128.store(SQ2C + (<usize>c0 << 2), sq2);
+    v128.store(SQXC + (<usize>c0 << 2), ax); v128.store(SQXC + (<usize>c0 << 2), bx, 16);
+    v128.store(SQ2C + (<usize>c0 << 2), a2); v128.store(SQ2C + (<usize>c0 << 2), b2, 16);
   }
 }
