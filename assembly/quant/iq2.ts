@@ -109,8 +109,9 @@ function best_neighbour(k: i32, nb: usize, xv: usize, w: usize, scale: f32, Lp: 
     const a = codes_x4(v128.load(xv), id), b = codes_x4(v128.load(xv, 16), id);
     const h = i16x8.narrow_i32x4_u(a, b);
     v128.store64_lane(Lp, i8x16.narrow_i16x8_u(h, h), 0);
-    // key = sum l_i 4^i (disjoint bits: the sum is the or): one lane-wise multiply, two folds
-    let m = i32x4.add(i32x4.mul(a, i32x4(1, 4, 16, 64)), i32x4.mul(b, i32x4(256, 1024, 4096, 16384)));
+    // key = sum l_i 4^i (disjoint bits: the sum is the or): one i16 dot product (l_i <= 2, 4^i <= 2^14:
+    // every product and pair sum exact in i32), two folds
+    let m = i32x4.dot_i16x8_s(h, i16x8(1, 4, 16, 64, 256, 1024, 4096, 16384));
     m = i32x4.add(m, i32x4.shuffle(m, m, 2, 3, 0, 1));
     m = i32x4.add(m, i32x4.shuffle(m, m, 1, 0, 3, 2));
     return i32x4.extract_lane(m, 0);
