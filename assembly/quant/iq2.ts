@@ -16,9 +16,10 @@
 //  sigma2 = mean(x^2) (iq2_xxs, iq2_xs: an imatrix is required) or 2 mean(x^2) (iq2_s; without imatrix
 //  0.25 sigma2 + x^2). Super-scale d = max_scale / 31 (iq2_s stores d * 0.9875).
 // SIMD kernels: the exact filtered neighbour scan (inline/iq2_filter.ts), all candidate scales' levels
-// first and then their sums 4 candidates per lane, make_qp_quants' trial scales per lane
-// (iq2_simd.ts), lane-wise weights / signs / codes; every float sum that decides a choice stays in
-// ggml's order (bit-exactness, test/17, test/89).
+// first, group by group, with up to 4 scales of one list per pass (cand_levels), then their sums 8
+// candidates per loop; iq2_xxs's make_qp_quants 4 blocks per lane (iq2_simd.ts); lane-wise weights /
+// signs / codes; every float sum that decides a choice stays in ggml's order (bit-exactness, test/17,
+// test/89).
 import { neighbour_scan_ref } from "../inline/iq_neighbour";
 import { iq2f_group, iq2f_scan, iq2f_scan4 } from "../inline/iq2_filter";
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
