@@ -5,7 +5,9 @@
 // arithmetic ties whose float32 sums differ only by rounding (repeated values and weights in a group,
 // so neighbours that permute coordinates tie), values on a coarse grid, rows on both sides of the
 // filter's range guards (tiny and huge values: the exact-scan fallback), zero / constant blocks and
-// imatrix zeros; and the llama.cpp reference vectors of the three types.
+// imatrix zeros; iq2_xxs's make_qp_quants 4 blocks per lane with zero / huge / tiny blocks at every lane
+// and zero-weight blocks, the shared list passes of up to 4 candidate scales (and their fallbacks);
+// and the llama.cpp reference vectors of the three types.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync, existsSync } from "node:fs";
@@ -87,6 +89,31 @@ test("gaussian rows with outliers (the benchmark's distribution), 8 x 4096: SIMD
   const x = new Float32Array(rows * cols);
   for (let i = 0; i < x.length; i++) x[i] = r.gauss() * 0.05 * (r.next() % 128 === 0 ? 15 : 1);
   same(x, rows, cols, imat(cols, 7, false), "gaussian");
+});
+
+test("4 blocks per lane (iq2_xxs make_qp_quants) and shared list passes: zero / huge / tiny 32-blocks at every lane position, imatrix zero on whole blocks: SIMD == _ref", () => {
+  // per 256-value super-block, block b of 8 gets a kind from (row, b): normal, zero, huge (3e15: no
+  // finite distance), tiny (1e-30 / 1e-13: outside the filter's range), one-hot; so each of the two
+  // 4-block groups of make_qp_quants_32x4x4 mixes lanes that return early with lanes that run, and a
+  // group's candidate scales fall on both sides of the range guards
+  const rows = 40, cols = 1024, r = rng(89, 5);
+  const x = new Float32Array(rows * cols);
+  for (let i = 0; i < rows; i++) {
+    for (let b = 0; b < cols / 32; b++) {
+      const kind = (i * 7 + b * 3) % 9, o = i * cols + b * 32;
+      const sc = kind === 2 ? 3e15 : kind === 3 ? 1e-30 : kind === 4 ? 1e-13 : kind === 5 ? 2e-11 : kind === 6 ? 4e8 : 1;
+      for (let j = 0; j < 32; j++) x[o + j] = kind === 1 ? 0 : kind === 7 ? (j === b % 32 ? -2 : 0) : sc * r.gauss() * 0.05 * (r.next() % 64 === 0 ? 15 : 1);
+    }
+  }
+  const im = imat(cols, 8, false);
+  for (let b = 0; b < cols / 32; b += 5) im.fill(0, b * 32, b * 32 + 32); // zero weights on whole 32-blocks: make_qp's suml2 = 0
+  same(x, rows, cols, im, "mixed blocks, imatrix with zero blocks");
+  same(x, rows, cols, new Float32Array(cols).fill(1), "mixed blocks, imatrix 1");
+  same(x, rows, cols, undefined, "mixed blocks, no imatrix");
+  // values on a coarse grid in runs, so that consecutive candidate scales share a code (list) 1-13 times
+  const y = new Float32Array(rows * cols);
+  for (let i = 0; i < y.length; i++) y[i] = (Math.round(r.gauss() * 4) / 4) * (1 + (i % 3) * 1e-3) * 0.1;
+  same(y, rows, cols, imat(cols, 9, true), "grid runs");
 });
 
 const dir = `${FIXTURES}/ggml-iq`;

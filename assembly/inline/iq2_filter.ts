@@ -28,16 +28,16 @@ import { neighbour_scan_simd8 } from "./iq_neighbour";
 
 /** Per slot: B_j then C_j (f32, CAP each). */
 const BC: usize = memory.data(SLOTS * CAP * 2 * 4, 16);
-/** Per slot: term tables of B (w x q_l) and C (w q_l^2), 8 elements x 4 levels f32 each. */
-const TBC: usize = memory.data(SLOTS * 256, 16);
+/** Per slot: w_e x_e (8 f32), then w_e (8 f32). */
+const TW: usize = memory.data(SLOTS * 64, 16);
 /** Per slot: cached list address (0: none), A, X1 = sum w |x|, W = sum w, in-range flag. */
 const GNB: usize = memory.data(SLOTS * 4, 16);
 const GA: usize = memory.data(SLOTS * 4, 16);
 const GX: usize = memory.data(SLOTS * 4, 16);
 const GW: usize = memory.data(SLOTS * 4, 16);
 const GOK: usize = memory.data(SLOTS, 16);
-/** Filter values of one scan, and the survivor list positions. */
-const FV: usize = memory.data(CAP * 4, 16);
+/** The lane positions of one scan's minima, and the survivor list positions. */
+const FV: usize = memory.data(16, 16);
 const SURV: usize = memory.data(CAP * 4, 16);
 
 // @ts-ignore: decorator
@@ -51,57 +51,66 @@ const SURV: usize = memory.data(CAP * 4, 16);
 
 /**
  * Starts group `slot` of a block: x (8 f32 at xv, signed), w (8 f32 at w, >= 0): the constants A, X1, W,
- * the term tables of B and C, the range flag; drops the slot's cached list.
+ * the per-element w x and w of B and C, the range flag; drops the slot's cached list.
  */
 // @ts-ignore: decorator
 @inline export function iq2f_group(slot: i32, xv: usize, w: usize): void {
-  let a: f32 = 0, x1: f32 = 0, ws: f32 = 0, mw: f32 = 0, mx: f32 = 0;
-  const t = TBC + (<usize>slot << 8);
-  const qv = f32x4(1, 3, 5, 7), q2 = f32x4(1, 9, 25, 49);
-  for (let e = 0; e < 8; e++) {
-    const xe = load<f32>(xv + (<usize>e << 2)), we = load<f32>(w + (<usize>e << 2));
-    const wx: f32 = we * xe;
-    a += wx * xe; x1 += we * abs<f32>(xe); ws += we;
-    mw = max<f32>(mw, we); mx = max<f32>(mx, abs<f32>(xe));
-    v128.store(t + (<usize>e << 4), f32x4.mul(f32x4.splat(wx), qv));
-    v128.store(t + 128 + (<usize>e << 4), f32x4.mul(f32x4.splat(we), q2));
-  }
+  const t = TW + (<usize>slot << 6);
+  const x0 = v128.load(xv), x1 = v128.load(xv, 16), w0 = v128.load(w), w1 = v128.load(w, 16);
+  const wx0 = f32x4.mul(w0, x0), wx1 = f32x4.mul(w1, x1);
+  v128.store(t, wx0); v128.store(t, wx1, 16); v128.store(t, w0, 32); v128.store(t, w1, 48);
+  // A, X1, W only scale the filter's threshold (any summation order keeps the bound: bench/IQ-FILE.md)
+  const ax0 = f32x4.abs(x0), ax1 = f32x4.abs(x1);
+  let va = f32x4.add(f32x4.mul(wx0, x0), f32x4.mul(wx1, x1));
+  let vx = f32x4.add(f32x4.mul(w0, ax0), f32x4.mul(w1, ax1));
+  let vw = f32x4.add(w0, w1);
+  va = f32x4.add(va, i32x4.shuffle(va, va, 2, 3, 0, 1)); va = f32x4.add(va, i32x4.shuffle(va, va, 1, 0, 3, 2));
+  vx = f32x4.add(vx, i32x4.shuffle(vx, vx, 2, 3, 0, 1)); vx = f32x4.add(vx, i32x4.shuffle(vx, vx, 1, 0, 3, 2));
+  vw = f32x4.add(vw, i32x4.shuffle(vw, vw, 2, 3, 0, 1)); vw = f32x4.add(vw, i32x4.shuffle(vw, vw, 1, 0, 3, 2));
   const o = <usize>slot << 2;
   store<u32>(GNB + o, 0);
-  store<f32>(GA + o, a); store<f32>(GX + o, x1); store<f32>(GW + o, ws);
-  // f32.max propagates NaN, and NaN <= LIM_HI is false
-  store<u8>(GOK + <usize>slot, mw <= LIM_HI && mx <= LIM_HI && ws >= 0 ? 1 : 0);
+  const ws = f32x4.extract_lane(vw, 0);
+  store<f32>(GA + o, f32x4.extract_lane(va, 0)); store<f32>(GX + o, f32x4.extract_lane(vx, 0)); store<f32>(GW + o, ws);
+  // every w and |x| <= 2^30 (NaN fails <=), W >= 0
+  const lim = f32x4.splat(LIM_HI);
+  const inr = v128.and(v128.and(f32x4.le(w0, lim), f32x4.le(w1, lim)), v128.and(f32x4.le(ax0, lim), f32x4.le(ax1, lim)));
+  store<u8>(GOK + <usize>slot, i32x4.all_true(inr) && ws >= 0 ? 1 : 0);
 }
 
-/** B_j, C_j of the n neighbours of list nb (4 per step, term tables of the slot); pads to 4 with C = inf. */
+/**
+ * B_j, C_j of the n neighbours of list nb (4 per step: the 4 grid points transposed to one f32 lane each,
+ * terms fl(fl(w x) q) and fl(w q^2), pairwise sums); pads to 4 with C = inf.
+ */
 // @ts-ignore: decorator
 @inline function fill_bc(slot: i32, nb: usize, qg: usize): void {
   const n = <i32>load<u16>(nb);
-  const t = TBC + (<usize>slot << 8);
+  const t = TW + (<usize>slot << 6);
   const pb = BC + <usize>(slot * CAP * 8), pc = pb + <usize>(CAP * 4);
-  const m12 = i8x16.splat(12), lo = i32x4.splat(0x03020100);
+  // w_e x_e and w_e, splat
+  const wx0 = v128.load32_splat(t), wx1 = v128.load32_splat(t + 4), wx2 = v128.load32_splat(t + 8), wx3 = v128.load32_splat(t + 12);
+  const wx4 = v128.load32_splat(t + 16), wx5 = v128.load32_splat(t + 20), wx6 = v128.load32_splat(t + 24), wx7 = v128.load32_splat(t + 28);
+  const w0 = v128.load32_splat(t + 32), w1 = v128.load32_splat(t + 36), w2 = v128.load32_splat(t + 40), w3 = v128.load32_splat(t + 44);
+  const w4 = v128.load32_splat(t + 48), w5 = v128.load32_splat(t + 52), w6 = v128.load32_splat(t + 56), w7 = v128.load32_splat(t + 60);
   for (let j = 0; j < n; j += 4) {
     const i0 = nbi(nb, j + 1, n), i1 = nbi(nb, j + 2, n), i2 = nbi(nb, j + 3, n), i3 = nbi(nb, j + 4, n);
-    const a = v128.and(i16x8.shl(v128.load64_lane(qg + (<usize>i1 << 3), v128.load64_zero(qg + (<usize>i0 << 3)), 1), 1), m12);
-    const b = v128.and(i16x8.shl(v128.load64_lane(qg + (<usize>i3 << 3), v128.load64_zero(qg + (<usize>i2 << 3)), 1), 1), m12);
+    const a = v128.load64_lane(qg + (<usize>i1 << 3), v128.load64_zero(qg + (<usize>i0 << 3)), 1);
+    const b = v128.load64_lane(qg + (<usize>i3 << 3), v128.load64_zero(qg + (<usize>i2 << 3)), 1);
+    // bytes: element e of the 4 neighbours at 4 e .. 4 e + 3 (elements 0-3 in t0, 4-7 in t1)
     const t0 = i8x16.shuffle(a, b, 0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27);
     const t1 = i8x16.shuffle(a, b, 4, 12, 20, 28, 5, 13, 21, 29, 6, 14, 22, 30, 7, 15, 23, 31);
-    // element e's 4 byte offsets spread to 4 bytes per lane, then the terms of B and C (pairwise sums:
-    // any order keeps the error bound)
-    const x0 = i8x16.add(i8x16.shuffle(t0, t0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), lo);
-    const x1 = i8x16.add(i8x16.shuffle(t0, t0, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7), lo);
-    const x2 = i8x16.add(i8x16.shuffle(t0, t0, 8, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11), lo);
-    const x3 = i8x16.add(i8x16.shuffle(t0, t0, 12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15), lo);
-    const x4 = i8x16.add(i8x16.shuffle(t1, t1, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), lo);
-    const x5 = i8x16.add(i8x16.shuffle(t1, t1, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7), lo);
-    const x6 = i8x16.add(i8x16.shuffle(t1, t1, 8, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11), lo);
-    const x7 = i8x16.add(i8x16.shuffle(t1, t1, 12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15), lo);
+    const h0 = i16x8.extend_low_i8x16_u(t0), h1 = i16x8.extend_high_i8x16_u(t0);
+    const h2 = i16x8.extend_low_i8x16_u(t1), h3 = i16x8.extend_high_i8x16_u(t1);
+    const q0 = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(h0)), q1 = f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(h0));
+    const q2 = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(h1)), q3 = f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(h1));
+    const q4 = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(h2)), q5 = f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(h2));
+    const q6 = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(h3)), q7 = f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(h3));
+    // the terms fl(fl(w x) q) and fl(w q^2) (q^2 exact); pairwise sums (any order keeps the error bound)
     const sb = f32x4.add(
-      f32x4.add(f32x4.add(i8x16.swizzle(v128.load(t), x0), i8x16.swizzle(v128.load(t, 16), x1)), f32x4.add(i8x16.swizzle(v128.load(t, 32), x2), i8x16.swizzle(v128.load(t, 48), x3))),
-      f32x4.add(f32x4.add(i8x16.swizzle(v128.load(t, 64), x4), i8x16.swizzle(v128.load(t, 80), x5)), f32x4.add(i8x16.swizzle(v128.load(t, 96), x6), i8x16.swizzle(v128.load(t, 112), x7))));
+      f32x4.add(f32x4.add(f32x4.mul(wx0, q0), f32x4.mul(wx1, q1)), f32x4.add(f32x4.mul(wx2, q2), f32x4.mul(wx3, q3))),
+      f32x4.add(f32x4.add(f32x4.mul(wx4, q4), f32x4.mul(wx5, q5)), f32x4.add(f32x4.mul(wx6, q6), f32x4.mul(wx7, q7))));
     const sc = f32x4.add(
-      f32x4.add(f32x4.add(i8x16.swizzle(v128.load(t, 128), x0), i8x16.swizzle(v128.load(t, 144), x1)), f32x4.add(i8x16.swizzle(v128.load(t, 160), x2), i8x16.swizzle(v128.load(t, 176), x3))),
-      f32x4.add(f32x4.add(i8x16.swizzle(v128.load(t, 192), x4), i8x16.swizzle(v128.load(t, 208), x5)), f32x4.add(i8x16.swizzle(v128.load(t, 224), x6), i8x16.swizzle(v128.load(t, 240), x7))));
+      f32x4.add(f32x4.add(f32x4.mul(w0, f32x4.mul(q0, q0)), f32x4.mul(w1, f32x4.mul(q1, q1))), f32x4.add(f32x4.mul(w2, f32x4.mul(q2, q2)), f32x4.mul(w3, f32x4.mul(q3, q3)))),
+      f32x4.add(f32x4.add(f32x4.mul(w4, f32x4.mul(q4, q4)), f32x4.mul(w5, f32x4.mul(q5, q5))), f32x4.add(f32x4.mul(w6, f32x4.mul(q6, q6)), f32x4.mul(w7, f32x4.mul(q7, q7)))));
     v128.store(pb + (<usize>j << 2), sb);
     v128.store(pc + (<usize>j << 2), sc);
   }
@@ -128,45 +137,35 @@ const SURV: usize = memory.data(CAP * 4, 16);
 }
 
 /**
- * The filtered scan of group `slot` (started by iq2f_group with the same xv, w) on neighbour list nb
- * (u16 count then indices) of grid qg (8 int8 odd levels per point) at scale s: returns the index
- * neighbour_scan_ref(nb, qg, 8, xv, w, s) returns (ggml iq2_find_best_neighbour), bit for bit.
+ * After the pass over the list at scale s (lane minima vmin, second minima vmin2, positions vpos of the
+ * first minima): ggml's winner. One survivor (F_j <= threshold) iff exactly one lane's minimum is <= the
+ * threshold and no lane's second minimum is: then it is the minimum, at that lane's position; else
+ * several() evaluates the survivors.
  */
 // @ts-ignore: decorator
-@inline export function iq2f_scan(slot: i32, nb: usize, qg: usize, xv: usize, w: usize, s: f32): i32 {
-  if (load<u8>(GOK + <usize>slot) == 0 || !(s >= LIM_LO && s <= LIM_HI)) return neighbour_scan_simd8(nb, qg, xv, w, s, false, 0);
-  if (load<u32>(GNB + (<usize>slot << 2)) != <u32>nb) fill_bc(slot, nb, qg);
-  const n = <i32>load<u16>(nb);
-  const pb = BC + <usize>(slot * CAP * 8), pc = pb + <usize>(CAP * 4);
-  const s2 = f32x4.splat(s * s), s2x = f32x4.splat(s + s);
-  // pass 1: F_j, the lane minima and their positions (first of equal values per lane)
-  let vmin = f32x4.splat(Infinity), vpos = i32x4(0, 1, 2, 3), vj = i32x4(0, 1, 2, 3);
-  for (let j = 0; j < n; j += 4) {
-    const fv = f32x4.sub(f32x4.mul(s2, v128.load(pc + (<usize>j << 2))), f32x4.mul(s2x, v128.load(pb + (<usize>j << 2))));
-    v128.store(FV + (<usize>j << 2), fv);
-    const lt = f32x4.lt(fv, vmin);
-    vmin = f32x4.min(vmin, fv);
-    vpos = v128.bitselect(vj, vpos, lt);
-    vj = i32x4.add(vj, i32x4.splat(4));
-  }
-  let hm = f32x4.min(vmin, i32x4.shuffle(vmin, vmin, 2, 3, 0, 1));
-  hm = f32x4.min(hm, i32x4.shuffle(hm, hm, 1, 0, 3, 2));
+@inline function scan_tail(slot: i32, nb: usize, qg: usize, xv: usize, w: usize, s: f32, vmin: v128, vmin2: v128, vpos: v128): i32 {
+  let hm = f32x4.pmin(vmin, i32x4.shuffle(vmin, vmin, 2, 3, 0, 1));
+  hm = f32x4.pmin(hm, i32x4.shuffle(hm, hm, 1, 0, 3, 2));
   const o = <usize>slot << 2;
   const mhat: f32 = <f32>49 * (s * s) * load<f32>(GW + o) + <f32>14 * s * load<f32>(GX + o) + load<f32>(GA + o);
   const vt = f32x4.splat(f32x4.extract_lane(hm, 0) + (REL * mhat + ABS));
-  // pass 2: how many F_j are <= the threshold (branch-free); one -> it is the minimum
-  let vc = i32x4.splat(0);
-  for (let j = 0; j < n; j += 4) vc = i32x4.sub(vc, f32x4.le(v128.load(FV + (<usize>j << 2)), vt));
-  vc = i32x4.add(vc, i32x4.shuffle(vc, vc, 2, 3, 0, 1));
-  vc = i32x4.add(vc, i32x4.shuffle(vc, vc, 1, 0, 3, 2));
-  if (i32x4.extract_lane(vc, 0) == 1) {
-    const lane = ctz<u32>(i32x4.bitmask(f32x4.eq(vmin, hm)));
+  const m1 = i32x4.bitmask(f32x4.le(vmin, vt));
+  if (m1 != 0 && (m1 & (m1 - 1)) == 0 && !v128.any_true(f32x4.le(vmin2, vt))) {
     v128.store(FV, vpos);
-    return <i32>load<u16>(nb + (<usize>(load<i32>(FV + (<usize>lane << 2)) + 1) << 1));
+    return <i32>load<u16>(nb + (<usize>(load<i32>(FV + (<usize>ctz<u32>(m1) << 2)) + 1) << 1));
   }
+  return several(slot, nb, qg, xv, w, s, vt);
+}
+
+/** Several survivors: lists them (F recomputed with the pass's operations), evaluates them exactly in list order. */
+function several(slot: i32, nb: usize, qg: usize, xv: usize, w: usize, s: f32, vt: v128): i32 {
+  const n = <i32>load<u16>(nb);
+  const pb = BC + <usize>(slot * CAP * 8), pc = pb + <usize>(CAP * 4);
+  const s2 = f32x4.splat(s * s), s2x = f32x4.splat(s + s);
   let cnt = 0;
   for (let j = 0; j < n; j += 4) {
-    let m = i32x4.bitmask(f32x4.le(v128.load(FV + (<usize>j << 2)), vt));
+    const fv = f32x4.sub(f32x4.mul(s2, v128.load(pc + (<usize>j << 2))), f32x4.mul(s2x, v128.load(pb + (<usize>j << 2))));
+    let m = i32x4.bitmask(f32x4.le(fv, vt));
     while (m != 0) {
       store<i32>(SURV + (<usize>cnt << 2), j + <i32>ctz<u32>(m));
       cnt++;
@@ -182,4 +181,69 @@ const SURV: usize = memory.data(CAP * 4, 16);
     if (d2 < best) { best = d2; gi = idx; }
   }
   return gi;
+}
+
+// @ts-ignore: decorator
+@inline function in_range(s: f32): bool { return s >= LIM_LO && s <= LIM_HI; }
+
+/**
+ * The filtered scan of group `slot` (started by iq2f_group with the same xv, w) on neighbour list nb
+ * (u16 count then indices) of grid qg (8 int8 odd levels per point) at scale s: returns the index
+ * neighbour_scan_ref(nb, qg, 8, xv, w, s) returns (ggml iq2_find_best_neighbour), bit for bit.
+ */
+// @ts-ignore: decorator
+@inline export function iq2f_scan(slot: i32, nb: usize, qg: usize, xv: usize, w: usize, s: f32): i32 {
+  if (load<u8>(GOK + <usize>slot) == 0 || !in_range(s)) return neighbour_scan_simd8(nb, qg, xv, w, s, false, 0);
+  if (load<u32>(GNB + (<usize>slot << 2)) != <u32>nb) fill_bc(slot, nb, qg);
+  const n = <i32>load<u16>(nb);
+  const pb = BC + <usize>(slot * CAP * 8), pc = pb + <usize>(CAP * 4);
+  const s2 = f32x4.splat(s * s), s2x = f32x4.splat(s + s);
+  // one pass: F_j, per lane the smallest and second smallest value (of the lane's multiset) and the
+  // position of the first smallest (F is finite or +inf here: no NaN in range)
+  let vmin = f32x4.splat(Infinity), vmin2 = vmin, vpos = i32x4(0, 1, 2, 3), vj = i32x4(0, 1, 2, 3);
+  for (let j = 0; j < n; j += 4) {
+    const fv = f32x4.sub(f32x4.mul(s2, v128.load(pc + (<usize>j << 2))), f32x4.mul(s2x, v128.load(pb + (<usize>j << 2))));
+    const lt = f32x4.lt(fv, vmin);
+    vmin2 = f32x4.pmin(vmin2, f32x4.pmax(vmin, fv));
+    vmin = f32x4.pmin(vmin, fv);
+    vpos = v128.bitselect(vj, vpos, lt);
+    vj = i32x4.add(vj, i32x4.splat(4));
+  }
+  return scan_tail(slot, nb, qg, xv, w, s, vmin, vmin2, vpos);
+}
+
+/**
+ * iq2f_scan of one group and list at cnt (1..4) scales sp[0..cnt) (f32) in one pass over the list (the
+ * same F values and per-scale decisions as cnt calls of iq2f_scan); winners -> out[0..cnt) (i32).
+ */
+export function iq2f_scan4(slot: i32, nb: usize, qg: usize, xv: usize, w: usize, sp: usize, cnt: i32, out: usize): void {
+  const sa = load<f32>(sp), sb = cnt > 1 ? load<f32>(sp, 4) : sa, sc = cnt > 2 ? load<f32>(sp, 8) : sa, sd = cnt > 3 ? load<f32>(sp, 12) : sa;
+  if (load<u8>(GOK + <usize>slot) == 0 || !(in_range(sa) && in_range(sb) && in_range(sc) && in_range(sd))) {
+    for (let i = 0; i < cnt; i++) store<i32>(out + (<usize>i << 2), iq2f_scan(slot, nb, qg, xv, w, load<f32>(sp + (<usize>i << 2))));
+    return;
+  }
+  if (load<u32>(GNB + (<usize>slot << 2)) != <u32>nb) fill_bc(slot, nb, qg);
+  const n = <i32>load<u16>(nb);
+  const pb = BC + <usize>(slot * CAP * 8), pc = pb + <usize>(CAP * 4);
+  const a2 = f32x4.splat(sa * sa), a2x = f32x4.splat(sa + sa), b2 = f32x4.splat(sb * sb), b2x = f32x4.splat(sb + sb);
+  const c2 = f32x4.splat(sc * sc), c2x = f32x4.splat(sc + sc), d2 = f32x4.splat(sd * sd), d2x = f32x4.splat(sd + sd);
+  const inf = f32x4.splat(Infinity), p0 = i32x4(0, 1, 2, 3);
+  let am = inf, am2 = inf, ap = p0, bm = inf, bm2 = inf, bp = p0, cm = inf, cm2 = inf, cp = p0, dm = inf, dm2 = inf, dp = p0;
+  let vj = p0;
+  for (let j = 0; j < n; j += 4) {
+    const vc = v128.load(pc + (<usize>j << 2)), vb = v128.load(pb + (<usize>j << 2));
+    const fa = f32x4.sub(f32x4.mul(a2, vc), f32x4.mul(a2x, vb));
+    const fb = f32x4.sub(f32x4.mul(b2, vc), f32x4.mul(b2x, vb));
+    const fc = f32x4.sub(f32x4.mul(c2, vc), f32x4.mul(c2x, vb));
+    const fd = f32x4.sub(f32x4.mul(d2, vc), f32x4.mul(d2x, vb));
+    ap = v128.bitselect(vj, ap, f32x4.lt(fa, am)); am2 = f32x4.pmin(am2, f32x4.pmax(am, fa)); am = f32x4.pmin(am, fa);
+    bp = v128.bitselect(vj, bp, f32x4.lt(fb, bm)); bm2 = f32x4.pmin(bm2, f32x4.pmax(bm, fb)); bm = f32x4.pmin(bm, fb);
+    cp = v128.bitselect(vj, cp, f32x4.lt(fc, cm)); cm2 = f32x4.pmin(cm2, f32x4.pmax(cm, fc)); cm = f32x4.pmin(cm, fc);
+    dp = v128.bitselect(vj, dp, f32x4.lt(fd, dm)); dm2 = f32x4.pmin(dm2, f32x4.pmax(dm, fd)); dm = f32x4.pmin(dm, fd);
+    vj = i32x4.add(vj, i32x4.splat(4));
+  }
+  store<i32>(out, scan_tail(slot, nb, qg, xv, w, sa, am, am2, ap));
+  if (cnt > 1) store<i32>(out, scan_tail(slot, nb, qg, xv, w, sb, bm, bm2, bp), 4);
+  if (cnt > 2) store<i32>(out, scan_tail(slot, nb, qg, xv, w, sc, cm, cm2, cp), 8);
+  if (cnt > 3) store<i32>(out, scan_tail(slot, nb, qg, xv, w, sd, dm, dm2, dp), 12);
 }

@@ -135,8 +135,8 @@ export function make_qp_quants(n: i32, nmax: i32, x: usize, L: usize, qw: usize)
 
 /**
  * The tail of ggml make_qp_quants once the trial scales chose iscale: codes at iscale (u8, 0..nmax) ->
- * L, then up to 5 passes of weighted coordinate descent. Returns the scale (0 when suml2 is 0). Shared
- * by make_qp_quants and iq2's make_qp_quants_32x4 (which picks iscale 4 trials per lane).
+ * L, then up to 5 passes of weighted coordinate descent. Returns the scale (0 when suml2 is 0). The tail
+ * of make_qp_quants (iq2_simd.ts runs the same steps lane-wise for 4 blocks at once).
  */
 export function make_qp_finish(n: i32, nmax: i32, x: usize, L: usize, qw: usize, iscale: f32): f32 {
   let sumlx: f32 = 0;

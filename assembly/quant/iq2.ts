@@ -16,15 +16,16 @@
 //  sigma2 = mean(x^2) (iq2_xxs, iq2_xs: an imatrix is required) or 2 mean(x^2) (iq2_s; without imatrix
 //  0.25 sigma2 + x^2). Super-scale d = max_scale / 31 (iq2_s stores d * 0.9875).
 // SIMD kernels: the exact filtered neighbour scan (inline/iq2_filter.ts), all candidate scales' levels
-// first and then their sums 4 candidates per lane, make_qp_quants' trial scales per lane
-// (iq2_simd.ts), lane-wise weights / signs / codes; every float sum that decides a choice stays in
-// ggml's order (bit-exactness, test/17, test/89).
+// first, group by group, with up to 4 scales of one list per pass (cand_levels), then their sums 8
+// candidates per loop; iq2_xxs's make_qp_quants 4 blocks per lane (iq2_simd.ts); lane-wise weights /
+// signs / codes; every float sum that decides a choice stays in ggml's order (bit-exactness, test/17,
+// test/89).
 import { neighbour_scan_ref } from "../inline/iq_neighbour";
-import { iq2f_group, iq2f_scan } from "../inline/iq2_filter";
+import { iq2f_group, iq2f_scan, iq2f_scan4 } from "../inline/iq2_filter";
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
 import { nearest_int_x } from "../inline/sym";
 import { make_qp_quants } from "./common_asym";
-import { make_qp_quants_32x4, sums_x4, SQXC, SQ2C } from "./iq2_simd";
+import { make_qp_quants_32x4x4, sums_x4, QPS, SQXC, SQ2C } from "./iq2_simd";
 import { iq_grid_table, IQG_2XXS, IQG_2XS, IQG_2S } from "./iq_grids";
 
 // @ts-ignore: decorator
@@ -44,6 +45,20 @@ const Q2: usize = memory.data(64, 16);
 const LALL: usize = memory.data(20 * 32, 16);
 const ONGALL: usize = memory.data(20 * 2, 16);
 const WXV: usize = memory.data(32 * 4, 16);
+/** SIMD searches: per candidate its scale 1 / id, then id (f32, 32 each), one group's codes (i32) and kmap entries (i32); scan winners. */
+const SCC: usize = memory.data(64 * 4, 16);
+const UC: usize = memory.data(32 * 4, 16);
+const GC: usize = memory.data(32 * 4, 16);
+const WIN: usize = memory.data(16, 16);
+/** iq2_xxs SIMD: the 8 blocks' prepare outputs (x, weights, sqrt weights: 128 bytes each; signs, max),
+ * make_qp_quants' levels and scales of all 8 (4 blocks per lane, iq2_simd.ts). */
+const XALL: usize = memory.data(8 * 128, 16);
+const WALL: usize = memory.data(8 * 128, 16);
+const WAALL: usize = memory.data(8 * 128, 16);
+const SGALL: usize = memory.data(8 * 4, 16);
+const MXALL: usize = memory.data(8 * 4, 16);
+const LQP: usize = memory.data(8 * 32, 16);
+const SQP: usize = memory.data(8 * 4, 16);
 
 let G_QG: usize = 0, G_KMAP: usize = 0, G_NB: usize = 0;
 
@@ -95,8 +110,9 @@ function best_neighbour(k: i32, nb: usize, xv: usize, w: usize, scale: f32, Lp: 
     const a = codes_x4(v128.load(xv), id), b = codes_x4(v128.load(xv, 16), id);
     const h = i16x8.narrow_i32x4_u(a, b);
     v128.store64_lane(Lp, i8x16.narrow_i16x8_u(h, h), 0);
-    // key = sum l_i 4^i (disjoint bits: the sum is the or): one lane-wise multiply, two folds
-    let m = i32x4.add(i32x4.mul(a, i32x4(1, 4, 16, 64)), i32x4.mul(b, i32x4(256, 1024, 4096, 16384)));
+    // key = sum l_i 4^i (disjoint bits: the sum is the or): one i16 dot product (l_i <= 2, 4^i <= 2^14:
+    // every product and pair sum exact in i32), two folds
+    let m = i32x4.dot_i16x8_s(h, i16x8(1, 4, 16, 64, 256, 1024, 4096, 16384));
     m = i32x4.add(m, i32x4.shuffle(m, m, 2, 3, 0, 1));
     m = i32x4.add(m, i32x4.shuffle(m, m, 1, 0, 3, 2));
     return i32x4.extract_lane(m, 0);
@@ -186,25 +202,65 @@ function prepare(xb: usize, qw: usize, n: i32, sigma2: f32, variant: i32, simd: 
   return mx;
 }
 
-/** iq2_xxs search of one 32-block (after prepare). Returns the scale, or -1 for a zero block. */
-function search_xxs(mx: f32, simd: bool): f32 {
+/**
+ * SIMD searches: the levels of ncand candidates (scale 1 / id at SCC, id at SCC + 128) for the ng groups
+ * of the block -> LALL (stride bytes per candidate, 8 per group); on-grid flags -> ong[ng c + k] unless
+ * ong is 0. Group by group: a group's codes at consecutive candidates are often the same (so its
+ * neighbour list), and up to 4 such scales share one pass over the list (iq2f_scan4).
+ */
+function cand_levels(ncand: i32, ng: i32, stride: i32, ong: usize): void {
+  for (let k = 0; k < ng; k++) {
+    const xk = XVAL + (<usize>k << 5), wk = WAUX + (<usize>k << 5);
+    for (let c = 0; c < ncand; c++) {
+      const u = codes8(xk, f(SCC + 128, c), LALL + <usize>(c * stride) + (<usize>k << 3), true);
+      const gi = load<i32>(G_KMAP + (<usize>u << 2));
+      store<i32>(UC + (<usize>c << 2), u);
+      store<i32>(GC + (<usize>c << 2), gi);
+      if (ong != 0) store<u8>(ong + <usize>(ng * c + k), gi < 0 ? 0 : 1);
+    }
+    let c = 0;
+    while (c < ncand) {
+      const gi = load<i32>(GC + (<usize>c << 2));
+      if (gi >= 0) { c++; continue; }
+      const u = load<i32>(UC + (<usize>c << 2));
+      let e = c + 1;
+      while (e < ncand && e - c < 4 && load<i32>(UC + (<usize>e << 2)) == u) e++;
+      const nb = G_NB + (<usize>(-gi - 1) << 1);
+      iq2f_scan4(k, nb, G_QG, xk, wk, SCC + (<usize>c << 2), e - c, WIN);
+      for (let i = c; i < e; i++) {
+        let g = load<i32>(WIN + (<usize>(i - c) << 2));
+        if (g < 0) g = <i32>load<u16>(nb + 2); // as best_neighbour: no finite distance
+        grid_codes8(LALL + <usize>(i * stride) + (<usize>k << 3), G_QG + (<usize>g << 3), true);
+      }
+      c = e;
+    }
+  }
+}
+
+/**
+ * iq2_xxs search of one 32-block (after prepare; SIMD: block ib, whose make_qp_quants levels and scale
+ * are in LQP / SQP). Returns the scale, or -1 for a zero block.
+ */
+function search_xxs(mx: f32, ib: i32, simd: bool): f32 {
   if (mx < <f32>1e-15) { memory.fill(L, 0, 32); return -1; }
-  let scale = simd ? make_qp_quants_32x4(XVAL, L, WEIGHT) : make_qp_quants(32, 4, XVAL, L, WEIGHT);
+  let scale: f32 = 0;
+  if (simd) {
+    scale = load<f32>(SQP + (<usize>ib << 2));
+    memory.copy(L, LQP + (<usize>ib << 5), 32);
+  } else {
+    scale = make_qp_quants(32, 4, XVAL, L, WEIGHT);
+  }
   const eff_max: f32 = scale * <f32>3;
   if (eff_max <= 0) { memory.fill(L, 0, 32); return -1; }
   let best: f32 = 0;
   if (simd) {
-    // all 13 candidates' levels, then their sums 4 per lane, then ggml's sequential choice
+    // all 13 candidates' levels (cand_levels), then their sums 4 per lane, then ggml's sequential choice
     for (let c = 0; c < 13; c++) {
       const id: f32 = (<f32>5 + <f32>(c - 6) * <f32>0.1) / eff_max;
-      const this_scale: f32 = <f32>1 / id;
-      const la = LALL + (<usize>c << 5);
-      for (let k = 0; k < 4; k++) {
-        const u = codes8(XVAL + (<usize>k << 5), id, la + (<usize>k << 3), true);
-        const gi = load<i32>(G_KMAP + (<usize>u << 2));
-        if (gi < 0) best_neighbour(k, G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 5), WAUX + (<usize>k << 5), this_scale, la + (<usize>k << 3), true);
-      }
+      fset(SCC, c, <f32>1 / id);
+      fset(SCC + 128, c, id);
     }
+    cand_levels(13, 4, 32, 0);
     sums_x4(LALL, 32, 13, WXV, WEIGHT);
     let bc = -1;
     for (let c = 0; c < 13; c++) {
@@ -257,15 +313,10 @@ function search_16(mx: f32, variant: i32, simd: bool): f32 {
     // all 19 candidates' levels, then their sums 4 per lane, then ggml's sequential choice
     for (let c = 0; c < 19; c++) {
       const id: f32 = (<f32>5 + <f32>(c - 9) * <f32>0.1) / mx;
-      const this_scale: f32 = <f32>1 / id;
-      const la = LALL + (<usize>c << 4);
-      for (let k = 0; k < 2; k++) {
-        const u = codes8(XVAL + (<usize>k << 5), id, la + (<usize>k << 3), true);
-        const gi = load<i32>(G_KMAP + (<usize>u << 2));
-        store<u8>(ONGALL + (<usize>(2 * c + k)), gi < 0 ? 0 : 1);
-        if (gi < 0) best_neighbour(k, G_NB + (<usize>(-gi - 1) << 1), XVAL + (<usize>k << 5), WAUX + (<usize>k << 5), this_scale, la + (<usize>k << 3), true);
-      }
+      fset(SCC, c, <f32>1 / id);
+      fset(SCC + 128, c, id);
     }
+    cand_levels(19, 2, 16, ONGALL);
     sums_x4(LALL, 16, 19, WXV, WEIGHT);
     let bc = -1;
     for (let c = 0; c < 19; c++) {
@@ -337,14 +388,35 @@ function quantize_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, imatrix: 
       for (let i = 0; i < QK_K; i++) { const v = f(x, i); sumx2 += v * v; }
       const sigma2: f32 = variant == 2 ? <f32>2 * sumx2 / <f32>256 : sumx2 / <f32>256;
       let max_scale: f32 = 0;
+      if (variant == 0 && simd) {
+        // every block's weights, |x|, signs first, then make_qp_quants of 4 blocks per lane
+        for (let ib = 0; ib < 8; ib++) {
+          const o = <usize>ib << 7;
+          store<f32>(MXALL + (<usize>ib << 2), prepare(x + o, imatrix + (<usize>(QK_K * ibl + 32 * ib) << 2), 32, sigma2, 0, true));
+          memory.copy(XALL + o, XVAL, 128); memory.copy(WALL + o, WEIGHT, 128); memory.copy(WAALL + o, WAUX, 128);
+          store<u32>(SGALL + (<usize>ib << 2), load<u32>(SIGNS));
+        }
+        for (let b = 0; b < 8; b += 4) {
+          make_qp_quants_32x4x4(XALL + (<usize>b << 7), WALL + (<usize>b << 7), 128, LQP + (<usize>b << 5));
+          v128.store(SQP + (<usize>b << 2), v128.load(QPS));
+        }
+      }
       for (let ib = 0; ib < nblk; ib++) {
-        const qw = imatrix != 0 ? imatrix + (<usize>(QK_K * ibl + bs * ib) << 2) : 0;
-        const mx = prepare(x + (<usize>(bs * ib) << 2), qw, bs, sigma2, variant, simd);
+        let mx: f32 = 0;
+        if (variant == 0 && simd) {
+          const o = <usize>ib << 7;
+          memory.copy(XVAL, XALL + o, 128); memory.copy(WEIGHT, WALL + o, 128); memory.copy(WAUX, WAALL + o, 128);
+          store<u32>(SIGNS, load<u32>(SGALL + (<usize>ib << 2)));
+          mx = load<f32>(MXALL + (<usize>ib << 2));
+        } else {
+          const qw = imatrix != 0 ? imatrix + (<usize>(QK_K * ibl + bs * ib) << 2) : 0;
+          mx = prepare(x + (<usize>(bs * ib) << 2), qw, bs, sigma2, variant, simd);
+        }
         if (simd) {
           for (let k = 0; k < (bs >> 3); k++) iq2f_group(k, XVAL + (<usize>k << 5), WAUX + (<usize>k << 5));
           for (let i = 0; i < bs; i += 4) v128.store(WXV + (<usize>i << 2), f32x4.mul(v128.load(WEIGHT + (<usize>i << 2)), v128.load(XVAL + (<usize>i << 2))));
         }
-        const scale = variant == 0 ? search_xxs(mx, simd) : search_16(mx, variant, simd);
+        const scale = variant == 0 ? search_xxs(mx, ib, simd) : search_16(mx, variant, simd);
         if (scale < 0) { fset(SCALES, ib, 0); continue; }
         for (let k = 0; k < (bs >> 3); k++) {
           const gi = load<i32>(G_KMAP + (<usize>key8(L + (<usize>k << 3)) << 2));
