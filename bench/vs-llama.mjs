@@ -1,5 +1,6 @@
 // Benchmark: whole-file quantization, tensorshrink vs llama.cpp, every ftype tensorshrink offers
-// (F16 … IQ4_NL), with and without an importance matrix, on 1 and 2 threads.
+// (F16 … IQ4_NL, Q2_K_S, TQ1_0/TQ2_0 and the i-quants), with and without an importance matrix (the
+// i-quants with one only), on 1 and 2 threads. Each timed run is preceded by an untimed read of the input.
 // Both run on the same synthetic llama F32 GGUF (syntheticModel, >= 100M parameters by default) as
 // child processes under /usr/bin/time (wall, user, sys, max RSS): llama.cpp = llama_model_quantize of
 // node-llama-cpp's prebuilt libllama through test/tools/llama-quantize-ref.cpp (as test/61 and
@@ -16,7 +17,7 @@
 //        [--input FILE.gguf --im FILE.dat] (an F32 GGUF and legacy imatrix already written, e.g. by an earlier run, instead of generating them)
 //        node bench/vs-llama.mjs --table   prints bench/vs-llama.json as the markdown table of bench/VS-LLAMA.md
 // Appends one record per (ftype, imatrix, threads) to bench/vs-llama.json; bench/VS-LLAMA.md holds a run's figures.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, statSync, openSync, readSync, closeSync } from "node:fs";
 import { tmpdir, cpus, loadavg } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -40,6 +41,12 @@ const FTYPES = {
   Q4_1: { id: 3, im: true }, Q5_0: { id: 8, im: true }, Q5_1: { id: 9, im: true },
   Q3_K_S: { id: 11, im: true }, Q3_K_L: { id: 13, im: true }, Q4_K_S: { id: 14, im: true }, Q5_K_S: { id: 16, im: true },
   Q6_K: { id: 18, im: true }, IQ4_NL: { id: 25, im: true },
+  Q2_K_S: { id: 21, im: true, imOnly: true }, TQ1_0: { id: 36, im: false }, TQ2_0: { id: 37, im: false },
+  // imOnly: llama.cpp refuses Q2_K_S and most i-quants without an importance matrix; these run with one only
+  IQ4_XS: { id: 30, im: true, imOnly: true }, IQ3_M: { id: 27, im: true, imOnly: true }, IQ3_S: { id: 26, im: true, imOnly: true },
+  IQ3_XS: { id: 22, im: true, imOnly: true }, IQ3_XXS: { id: 23, im: true, imOnly: true }, IQ2_M: { id: 29, im: true, imOnly: true },
+  IQ2_S: { id: 28, im: true, imOnly: true }, IQ2_XS: { id: 20, im: true, imOnly: true }, IQ2_XXS: { id: 19, im: true, imOnly: true },
+  IQ1_M: { id: 31, im: true, imOnly: true }, IQ1_S: { id: 24, im: true, imOnly: true },
 };
 const ftypes = arg("--ftypes", Object.keys(FTYPES).join(",")).split(",");
 for (const f of ftypes) if (!FTYPES[f]) { console.error(`unknown ftype ${f}; known: ${Object.keys(FTYPES).join(",")}`); process.exit(2); }
@@ -54,6 +61,8 @@ const tmp = mkdtempSync(path.join(tmpdir(), "ts-bench-vs-llama-"));
 const exe = buildLlamaQuantizeRef(tmp);
 if (!exe) { rmSync(tmp, { recursive: true, force: true }); process.exit(0); }
 const timed = (cmd) => { const t = timedRun(cmd); return { ...t, cpu: +t.cpu.toFixed(2) }; };
+/** Reads `file` once, untimed, so that the timed run that follows finds it in the page cache. */
+const warm = (file) => { const fd = openSync(file, "r"), b = Buffer.allocUnsafe(8 << 20); while (readSync(fd, b, 0, b.length, null) > 0); closeSync(fd); };
 const median = (a) => { const s = [...a].sort((x, y) => x - y); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 // Input model + legacy .dat imatrix (bench/_llama-ref.mjs).
 const given = arg("--input", null);
@@ -67,7 +76,7 @@ const prev = existsSync(outJson) ? JSON.parse(readFileSync(outJson, "utf8")) : [
 const save = () => writeFileSync(outJson, JSON.stringify([...prev, ...records], null, 1) + "\n");
 try {
   for (const f of ftypes) {
-    const ims = (!FTYPES[f].im ? [false] : imMode === "both" ? [false, true] : [imMode === "yes"]).filter((x) => !x || im || (console.log(`${f} +imatrix: skipped (--input without --im)`), false));
+    const ims = (!FTYPES[f].im ? [false] : FTYPES[f].imOnly ? [true] : imMode === "both" ? [false, true] : [imMode === "yes"]).filter((x) => !x || im || (console.log(`${f} +imatrix: skipped (--input without --im)`), false));
     for (const useIm of ims) {
       for (const nt of threads) {
         const ref = path.join(tmp, "ref.gguf"), mine = path.join(tmp, "ours.gguf");
@@ -75,7 +84,9 @@ try {
         const L = [], T = [];
         let identical = true;
         for (let r = 0; r < reps; r++) {
+          warm(input); // both read the input from the page cache (this VM drops it between runs at times)
           L.push(timed([exe, input, ref, String(FTYPES[f].id), String(nt), ...imArgs]));
+          warm(input);
           T.push(timed([...cli, "quantize", input, mine, f, ...imArgs, "--threads", String(nt), "--json", ...(withStats ? [] : ["--no-stats"])]));
           identical &&= readFileSync(ref).equals(readFileSync(mine));
           rmSync(ref); rmSync(mine);
