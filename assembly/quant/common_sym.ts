@@ -198,7 +198,10 @@ const WX4 = memory.data(32 * 16, 16);   // per-row w * x
  */
 // @ts-ignore: decorator
 @inline function qx_code<C>(is: v128, xi: v128, lo: v128, hi: v128): v128 {
-  let l = f32x4.nearest(f32x4.mul(is, xi));
+  // nearest by the 1.5*2^23 magic (two adds, ports 1/5 on x86) instead of roundps (two uops on the
+  // multiply ports, which the four multiplications per candidate already saturate); see qx_sweep3
+  const m = f32x4.splat(12582912.0);
+  let l = f32x4.sub(f32x4.add(f32x4.mul(is, xi), m), m);
   if (sizeof<C>() >= 4) l = f32x4.pmin(hi, l);
   if (sizeof<C>() == 2 || sizeof<C>() == 8) l = f32x4.pmax(lo, l);
   return l;
@@ -236,6 +239,20 @@ let sw_22: v128 = i32x4.splat(0);
   }
   sw_x0 = sx0; sw_x1 = sx1; sw_x2 = sx2;
   sw_20 = s20; sw_21 = s21; sw_22 = s22;
+}
+
+/** One candidate's sums (qx_sweep3 with one chain), left in sw_x0 / sw_20. */
+// @ts-ignore: decorator
+@inline function qx_sum1<C>(n: i32, xt: usize, is: v128, lo: v128, hi: v128): void {
+  let sx = f32x4.splat(0), s2 = f32x4.splat(0);
+  for (let i = 0; i < n; i++) {
+    const o = <usize>i << 4;
+    const l = qx_code<C>(is, v128.load(xt + o), lo, hi);
+    sx = f32x4.add(sx, f32x4.mul(v128.load(WX4 + o), l));
+    s2 = f32x4.add(s2, f32x4.mul(f32x4.mul(v128.load(W4 + o), l), l));
+  }
+  sw_x0 = sx;
+  sw_20 = s2;
 }
 
 /**
@@ -278,14 +295,16 @@ export function make_qx_quants_x4(n: i32, nmax: i32, xt: usize, wt: usize, Lt: u
     v128.store(WX4 + o, f32x4.mul(w, xi));
   }
   let iscale = f32x4.div(f32x4.splat(-nmaxf), vmax);
-  let sumlx = f32x4.splat(0);
-  let suml2 = f32x4.splat(0);
-  for (let i = 0; i < n; i++) {
-    const o = <usize>i << 4;
-    const lf = f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(iscale, v128.load(xt + o)))));
-    sumlx = f32x4.add(sumlx, f32x4.mul(v128.load(WX4 + o), lf));
-    suml2 = f32x4.add(suml2, f32x4.mul(f32x4.mul(v128.load(W4 + o), lf), lf));
+  let sumlx: v128, suml2: v128;
+  // the first candidate (is = 0): the same sums; fl(nmax / |vmax| * |vmax|) < nmax + 0.5 always,
+  // so only the upper clamp can bind (qx_clamps)
+  if (qx_clamps(iscale, avmax, opp, zero, nmaxf) & 2) {
+    qx_sum1<u32>(n, xt, iscale, lo, hi);
+  } else {
+    qx_sum1<u8>(n, xt, iscale, lo, hi);
   }
+  sumlx = sw_x0;
+  suml2 = sw_20;
   let scale = v128.and(f32x4.div(sumlx, suml2), f32x4.ne(suml2, f32x4.splat(0)));
   let best = f32x4.mul(scale, sumlx);
   let bis = iscale;
@@ -321,11 +340,17 @@ export function make_qx_quants_x4(n: i32, nmax: i32, xt: usize, wt: usize, Lt: u
     qx_zero = zero;
     return v128.andnot(scale, zero);
   }
-  const vn = f32x4.splat(nmaxf);
+  // codes from the bits of t = clamp(fl(bis x) + M, M - nmax, M + nmax - 1), M = 1.5*2^23: in
+  // nonzero lanes |fl(bis x)| < 2^22, so t - M = nearest(fl(bis x)) clamped (ties to even, the
+  // clamp commutes with the exact shift), and t in [2^23, 2^24) has bits 0x4B000000 + (t - 2^23),
+  // i.e. code = bits(t) - (0x4B400000 - nmax)
+  const m = f32x4.splat(12582912.0);
+  const tlo = f32x4.splat(<f32>12582912.0 - nmaxf), thi = f32x4.splat(<f32>12582912.0 + nmaxf - 1);
+  const cb = i32x4.splat(0x4B400000 - nmax);
   for (let i = 0; i < n; i++) {
     const o = <usize>i << 4;
-    const lf = f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(bis, v128.load(xt + o)))));
-    v128.store(Lt + o, v128.andnot(i32x4.trunc_sat_f32x4_s(f32x4.add(lf, vn)), zero));
+    const t = f32x4.pmax(tlo, f32x4.pmin(thi, f32x4.add(f32x4.mul(bis, v128.load(xt + o)), m)));
+    v128.store(Lt + o, v128.andnot(i32x4.sub(t, cb), zero));
   }
   return v128.andnot(scale, zero);
 }
