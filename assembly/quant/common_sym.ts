@@ -163,25 +163,48 @@ export function make_q3_quants(n: i32, nmax: i32, x: usize, L: usize, do_rmse: b
 /**
  * Lane-wise signed value of the largest magnitude (first one on ties); also leaves the all-zero
  * mask in lane_zero and, in lane_opp, the largest magnitude on the side opposite that value's
- * sign (<= 0 when no element is on that side).
+ * sign (<= 0 when no element is on that side). From the lane-wise max mx and min mn (starting at 0;
+ * pmax / pmin skip NaN elements, as ggml's `ax > amax` does): amax = max(mx, -mn), and the signed
+ * value is mx if mx > -mn, mn if -mn > mx; only when some lane has mx == -mn != 0 (+a and -a both
+ * present: the first one wins) does the sequential scan run.
  */
 // @ts-ignore: decorator
 @inline function lane_max(n: i32, xt: usize): v128 {
-  let amax = f32x4.splat(0);
-  let vmax = f32x4.splat(0);
-  let mx = f32x4.splat(0);
-  let mn = f32x4.splat(0);
-  for (let i = 0; i < n; i++) {
-    const xi = v128.load(xt + (<usize>i << 4));
-    const ax = f32x4.abs(xi);
-    const m = f32x4.gt(ax, amax);
-    amax = v128.bitselect(ax, amax, m);
-    vmax = v128.bitselect(xi, vmax, m);
-    mx = f32x4.pmax(mx, xi);
-    mn = f32x4.pmin(mn, xi);
+  let mx = f32x4.splat(0), mn = f32x4.splat(0);
+  let mx1 = f32x4.splat(0), mn1 = f32x4.splat(0);
+  let i = 0;
+  for (; i + 2 <= n; i += 2) { // two chains each: the max / min order does not matter
+    const x0 = v128.load(xt + (<usize>i << 4)), x1 = v128.load(xt + (<usize>i << 4), 16);
+    mx = f32x4.pmax(mx, x0);
+    mn = f32x4.pmin(mn, x0);
+    mx1 = f32x4.pmax(mx1, x1);
+    mn1 = f32x4.pmin(mn1, x1);
+  }
+  if (i < n) {
+    const x0 = v128.load(xt + (<usize>i << 4));
+    mx = f32x4.pmax(mx, x0);
+    mn = f32x4.pmin(mn, x0);
+  }
+  mx = f32x4.pmax(mx, mx1);
+  mn = f32x4.pmin(mn, mn1);
+  const nmn = f32x4.neg(mn);
+  const amax = f32x4.pmax(mx, nmn);
+  const pos = f32x4.gt(mx, nmn);
+  let vmax = v128.bitselect(mx, mn, pos);
+  if (v128.any_true(v128.and(f32x4.eq(mx, nmn), f32x4.ne(mx, f32x4.splat(0))))) {
+    // a +a / -a tie in some lane: ggml's scan (first largest magnitude)
+    let am = f32x4.splat(0);
+    vmax = f32x4.splat(0);
+    for (let k = 0; k < n; k++) {
+      const xi = v128.load(xt + (<usize>k << 4));
+      const ax = f32x4.abs(xi);
+      const m = f32x4.gt(ax, am);
+      am = v128.bitselect(ax, am, m);
+      vmax = v128.bitselect(xi, vmax, m);
+    }
   }
   lane_zero = f32x4.lt(amax, f32x4.splat(GROUP_MAX_EPS));
-  lane_opp = v128.bitselect(f32x4.neg(mn), mx, f32x4.gt(vmax, f32x4.splat(0)));
+  lane_opp = v128.bitselect(nmn, mx, f32x4.gt(vmax, f32x4.splat(0)));
   return vmax;
 }
 let lane_zero: v128 = i32x4.splat(0);
@@ -294,8 +317,7 @@ export function make_qx_quants_x4(n: i32, nmax: i32, xt: usize, wt: usize, Lt: u
     v128.store(W4 + o, w);
     v128.store(WX4 + o, f32x4.mul(w, xi));
   }
-  let iscale = f32x4.div(f32x4.splat(-nmaxf), vmax);
-  let sumlx: v128, suml2: v128;
+  const iscale = f32x4.div(f32x4.splat(-nmaxf), vmax);
   // the first candidate (is = 0): the same sums; fl(nmax / |vmax| * |vmax|) < nmax + 0.5 always,
   // so only the upper clamp can bind (qx_clamps)
   if (qx_clamps(iscale, avmax, opp, zero, nmaxf) & 2) {
@@ -303,8 +325,7 @@ export function make_qx_quants_x4(n: i32, nmax: i32, xt: usize, wt: usize, Lt: u
   } else {
     qx_sum1<u8>(n, xt, iscale, lo, hi);
   }
-  sumlx = sw_x0;
-  suml2 = sw_20;
+  const sumlx = sw_x0, suml2 = sw_20;
   let scale = v128.and(f32x4.div(sumlx, suml2), f32x4.ne(suml2, f32x4.splat(0)));
   let best = f32x4.mul(scale, sumlx);
   let bis = iscale;
@@ -321,18 +342,24 @@ export function make_qx_quants_x4(n: i32, nmax: i32, xt: usize, wt: usize, Lt: u
     else if (need == 1) qx_sweep3<u16>(n, xt, is0, is1, is2, lo, hi);
     else if (need == 2) qx_sweep3<u32>(n, xt, is0, is1, is2, lo, hi);
     else qx_sweep3<u64>(n, xt, is0, is1, is2, lo, hi);
-    for (let c = 0; c < 3; c++) {
-      sumlx = c == 0 ? sw_x0 : c == 1 ? sw_x1 : sw_x2;
-      suml2 = c == 0 ? sw_20 : c == 1 ? sw_21 : sw_22;
-      iscale = c == 0 ? is0 : c == 1 ? is1 : is2;
-      const cond = v128.and(f32x4.gt(suml2, f32x4.splat(0)),
-        f32x4.gt(f32x4.mul(sumlx, sumlx), f32x4.mul(best, suml2)));
-      if (!v128.any_true(cond)) continue; // no lane accepts: skip the division
-      const ns = f32x4.div(sumlx, suml2);
-      scale = v128.bitselect(ns, scale, cond);
-      best = v128.bitselect(f32x4.mul(ns, sumlx), best, cond);
-      bis = v128.bitselect(iscale, bis, cond);
-    }
+    // ggml's accept tests in candidate order, branch-free (a data-dependent branch per candidate
+    // mispredicted often); lanes that do not accept keep their values
+    const x0 = sw_x0, x1 = sw_x1, x2 = sw_x2, q0 = sw_20, q1 = sw_21, q2 = sw_22;
+    let cond = v128.and(f32x4.gt(q0, f32x4.splat(0)), f32x4.gt(f32x4.mul(x0, x0), f32x4.mul(best, q0)));
+    let ns = f32x4.div(x0, q0);
+    scale = v128.bitselect(ns, scale, cond);
+    best = v128.bitselect(f32x4.mul(ns, x0), best, cond);
+    bis = v128.bitselect(is0, bis, cond);
+    cond = v128.and(f32x4.gt(q1, f32x4.splat(0)), f32x4.gt(f32x4.mul(x1, x1), f32x4.mul(best, q1)));
+    ns = f32x4.div(x1, q1);
+    scale = v128.bitselect(ns, scale, cond);
+    best = v128.bitselect(f32x4.mul(ns, x1), best, cond);
+    bis = v128.bitselect(is1, bis, cond);
+    cond = v128.and(f32x4.gt(q2, f32x4.splat(0)), f32x4.gt(f32x4.mul(x2, x2), f32x4.mul(best, q2)));
+    ns = f32x4.div(x2, q2);
+    scale = v128.bitselect(ns, scale, cond);
+    best = v128.bitselect(f32x4.mul(ns, x2), best, cond);
+    bis = v128.bitselect(is2, bis, cond);
   }
   if (!Lt) {
     // codes on demand (qx_codes16): q6_K / q3_K recompute them from the scale unless it is 0
