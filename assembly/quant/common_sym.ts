@@ -342,24 +342,32 @@ export function make_qx_quants_x4(n: i32, nmax: i32, xt: usize, wt: usize, Lt: u
     else if (need == 1) qx_sweep3<u16>(n, xt, is0, is1, is2, lo, hi);
     else if (need == 2) qx_sweep3<u32>(n, xt, is0, is1, is2, lo, hi);
     else qx_sweep3<u64>(n, xt, is0, is1, is2, lo, hi);
-    // ggml's accept tests in candidate order, branch-free (a data-dependent branch per candidate
-    // mispredicted often); lanes that do not accept keep their values
+    // ggml's accept tests in candidate order; lanes that do not accept keep their values. With
+    // weights x^2 (wt = 0: q6_K without imatrix) the update is skipped when no lane accepts; with
+    // imatrix weights accepts are frequent and that branch mispredicted, so it is not taken there
+    // (bench/KQUANT-SPEED.md "Session 7": 1.06x vs 0.98x for the other choice)
     const x0 = sw_x0, x1 = sw_x1, x2 = sw_x2, q0 = sw_20, q1 = sw_21, q2 = sw_22;
     let cond = v128.and(f32x4.gt(q0, f32x4.splat(0)), f32x4.gt(f32x4.mul(x0, x0), f32x4.mul(best, q0)));
-    let ns = f32x4.div(x0, q0);
-    scale = v128.bitselect(ns, scale, cond);
-    best = v128.bitselect(f32x4.mul(ns, x0), best, cond);
-    bis = v128.bitselect(is0, bis, cond);
+    if (wt || v128.any_true(cond)) {
+      const ns = f32x4.div(x0, q0);
+      scale = v128.bitselect(ns, scale, cond);
+      best = v128.bitselect(f32x4.mul(ns, x0), best, cond);
+      bis = v128.bitselect(is0, bis, cond);
+    }
     cond = v128.and(f32x4.gt(q1, f32x4.splat(0)), f32x4.gt(f32x4.mul(x1, x1), f32x4.mul(best, q1)));
-    ns = f32x4.div(x1, q1);
-    scale = v128.bitselect(ns, scale, cond);
-    best = v128.bitselect(f32x4.mul(ns, x1), best, cond);
-    bis = v128.bitselect(is1, bis, cond);
+    if (wt || v128.any_true(cond)) {
+      const ns = f32x4.div(x1, q1);
+      scale = v128.bitselect(ns, scale, cond);
+      best = v128.bitselect(f32x4.mul(ns, x1), best, cond);
+      bis = v128.bitselect(is1, bis, cond);
+    }
     cond = v128.and(f32x4.gt(q2, f32x4.splat(0)), f32x4.gt(f32x4.mul(x2, x2), f32x4.mul(best, q2)));
-    ns = f32x4.div(x2, q2);
-    scale = v128.bitselect(ns, scale, cond);
-    best = v128.bitselect(f32x4.mul(ns, x2), best, cond);
-    bis = v128.bitselect(is2, bis, cond);
+    if (wt || v128.any_true(cond)) {
+      const ns = f32x4.div(x2, q2);
+      scale = v128.bitselect(ns, scale, cond);
+      best = v128.bitselect(f32x4.mul(ns, x2), best, cond);
+      bis = v128.bitselect(is2, bis, cond);
+    }
   }
   if (!Lt) {
     // codes on demand (qx_codes16): q6_K / q3_K recompute them from the scale unless it is 0
