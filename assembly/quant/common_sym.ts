@@ -160,30 +160,47 @@ export function make_q3_quants(n: i32, nmax: i32, x: usize, L: usize, do_rmse: b
 // 4-lane twins. Data are "transposed": row i (16 bytes at xt + 16*i) holds element i of the four
 // blocks, lane k = block k. Codes come back the same way as i32 lanes at Lt (n rows).
 
+const W4 = memory.data(32 * 16, 16);    // per-row weights w (n <= 32)
+const WX4 = memory.data(32 * 16, 16);   // per-row w * x
+
+/** Row o / 16 of the weights (wt = 0: x^2, else the transposed weights at wt) -> W4, and w x -> WX4. */
+// @ts-ignore: decorator
+@inline function qx_weights(o: usize, xi: v128, wt: usize): void {
+  const w = wt ? v128.load(wt + o) : f32x4.mul(xi, xi);
+  v128.store(W4 + o, w);
+  v128.store(WX4 + o, f32x4.mul(w, xi));
+}
+
 /**
  * Lane-wise signed value of the largest magnitude (first one on ties); also leaves the all-zero
  * mask in lane_zero and, in lane_opp, the largest magnitude on the side opposite that value's
  * sign (<= 0 when no element is on that side). From the lane-wise max mx and min mn (starting at 0;
  * pmax / pmin skip NaN elements, as ggml's `ax > amax` does): amax = max(mx, -mn), and the signed
  * value is mx if mx > -mn, mn if -mn > mx; only when some lane has mx == -mn != 0 (+a and -a both
- * present: the first one wins) does the sequential scan run.
+ * present: the first one wins) does the sequential scan run. Writes the rows' weights
+ * (qx_weights) on the way.
  */
 // @ts-ignore: decorator
-@inline function lane_max(n: i32, xt: usize): v128 {
+@inline function lane_max(n: i32, xt: usize, wt: usize): v128 {
   let mx = f32x4.splat(0), mn = f32x4.splat(0);
   let mx1 = f32x4.splat(0), mn1 = f32x4.splat(0);
   let i = 0;
   for (; i + 2 <= n; i += 2) { // two chains each: the max / min order does not matter
-    const x0 = v128.load(xt + (<usize>i << 4)), x1 = v128.load(xt + (<usize>i << 4), 16);
+    const o = <usize>i << 4;
+    const x0 = v128.load(xt + o), x1 = v128.load(xt + o, 16);
     mx = f32x4.pmax(mx, x0);
     mn = f32x4.pmin(mn, x0);
     mx1 = f32x4.pmax(mx1, x1);
     mn1 = f32x4.pmin(mn1, x1);
+    qx_weights(o, x0, wt);
+    qx_weights(o + 16, x1, wt);
   }
   if (i < n) {
-    const x0 = v128.load(xt + (<usize>i << 4));
+    const o = <usize>i << 4;
+    const x0 = v128.load(xt + o);
     mx = f32x4.pmax(mx, x0);
     mn = f32x4.pmin(mn, x0);
+    qx_weights(o, x0, wt);
   }
   mx = f32x4.pmax(mx, mx1);
   mn = f32x4.pmin(mn, mn1);
@@ -210,8 +227,6 @@ export function make_q3_quants(n: i32, nmax: i32, x: usize, L: usize, do_rmse: b
 let lane_zero: v128 = i32x4.splat(0);
 let lane_opp: v128 = i32x4.splat(0);
 
-const W4 = memory.data(32 * 16, 16);    // per-row weights w (n <= 32)
-const WX4 = memory.data(32 * 16, 16);   // per-row w * x
 
 /**
  * The code of one candidate: nearest(is * x), clamped to [lo, hi] only where asked. C is a type
@@ -306,17 +321,10 @@ let sw_22: v128 = i32x4.splat(0);
  * no-ops in every lane are left out (one of four loop variants).
  */
 export function make_qx_quants_x4(n: i32, nmax: i32, xt: usize, wt: usize, Lt: usize): v128 {
-  const vmax = lane_max(n, xt);
+  const vmax = lane_max(n, xt, wt);
   const zero = lane_zero, opp = lane_opp, avmax = f32x4.abs(vmax);
   const nmaxf = <f32>nmax;
   const lo = f32x4.splat(-nmaxf), hi = f32x4.splat(nmaxf - 1);
-  for (let i = 0; i < n; i++) {
-    const o = <usize>i << 4;
-    const xi = v128.load(xt + o);
-    const w = wt ? v128.load(wt + o) : f32x4.mul(xi, xi);
-    v128.store(W4 + o, w);
-    v128.store(WX4 + o, f32x4.mul(w, xi));
-  }
   const iscale = f32x4.div(f32x4.splat(-nmaxf), vmax);
   // the first candidate (is = 0): the same sums; fl(nmax / |vmax| * |vmax|) < nmax + 0.5 always,
   // so only the upper clamp can bind (qx_clamps)
