@@ -150,6 +150,78 @@ test("q3_K without imatrix: descent lanes that stop after 1..5 passes side by si
   same("q3_K", x, rows, cols, importance(cols, 4, "random"), "mixed descents, imatrix");
 });
 
+// The clamps make_qx_quants_x4 leaves out (common_sym.ts qx_clamps): per sweep of three candidates
+// the lower clamp goes when fl(|is| |vmax|) < nmax + 0.5 in every lane, the upper one when
+// fl(|is| opp) < nmax - 0.5 (opp: the largest magnitude on the side opposite vmax). Blocks with
+// vmax = +-1 and elements placed 0..2 ulps around those bounds for a random candidate, +a/-a ties
+// (the scan fallback of the signed max); the JS copy of the test below checks that every loop
+// variant (no clamp, lower, upper, both) runs for each block size.
+const F = Math.fround, f32b = new Float32Array(1), i32b = new Int32Array(f32b.buffer);
+const ulps = (v: number, k: number) => { f32b[0] = v; i32b[0] += k; return f32b[0]; };
+const cand = (nmax: number, k: number, vmax: number) => F(-F(nmax + F(F(0.1) * k)) / vmax);
+function boundRows(n: number, nmax: number, blocks: number, seed: number): Float32Array {
+  const r = rng(seed, 5), x = new Float32Array(n * blocks);
+  for (let b = 0; b < blocks; b++) {
+    const o = b * n, vmax = r.uniform() < 0.5 ? 1 : -1, pick = () => Math.floor(r.uniform() * n);
+    const sc = [0.08, 0.25, 0.4][(b >> 2) % 3]; // per 4-block group (one SIMD call): small / large opposite maxima
+    for (let i = 0; i < n; i++) x[o + i] = F(r.gauss() * sc);
+    for (let i = 0; i < n; i++) if (Math.abs(x[o + i]) >= 0.9) x[o + i] = 0.5 * Math.sign(x[o + i]);
+    const kind = (b >> 2) % 3 === 0 ? b % 2 * 4 : b % 6; // small groups: no upper-bound elements
+    x[o + pick()] = vmax;
+    if (kind === 1 || kind === 2 || kind === 3) { // an opposite-side element at the upper bound of one candidate
+      const k = [0, -9, -5, -3, -1, 1, 3, 6, 9][Math.floor(r.uniform() * 9)], a = F(Math.abs(cand(nmax, k, vmax)));
+      // the other values on that candidate's grid, so that it tends to win and its sums decide
+      for (let i = 0; i < n; i++) if (x[o + i] !== vmax) x[o + i] = F(Math.round(x[o + i] * a) / a);
+      const j = pick();
+      const v = ulps(F((nmax - 0.5) / a), Math.floor(r.uniform() * 5) - 2);
+      if (x[o + j] !== vmax && v < 1) x[o + j] = -vmax * v;
+    }
+    if (kind === 2 || kind === 4) { // a same-side element at the lower bound of a candidate >= 6
+      const k = 6 + Math.floor(r.uniform() * 4), a = F(Math.abs(cand(nmax, k, vmax)));
+      const j = pick();
+      if (x[o + j] !== vmax) x[o + j] = vmax * Math.min(1, ulps(F((nmax + 0.5) / a), Math.floor(r.uniform() * 5) - 2));
+    }
+    if (kind === 5) x[o + pick()] = -vmax; // +a / -a tie (whichever comes first is vmax)
+  }
+  return x;
+}
+/** Histogram of qx_clamps' answers (0 none, 1 lower, 2 upper, 3 both) over 4-block groups and sweeps. */
+function clampVariants(x: Float32Array, n: number, nmax: number): number[] {
+  const h = [0, 0, 0, 0];
+  for (let g = 0; g + 4 * n <= x.length; g += 4 * n) {
+    const lanes = [0, 1, 2, 3].map((k) => {
+      const o = g + k * n;
+      let vmax = 0, mx = 0, mn = 0;
+      for (let i = 0; i < n; i++) { const v = x[o + i]; if (Math.abs(v) > Math.abs(vmax)) vmax = v; mx = Math.max(mx, v); mn = Math.min(mn, v); }
+      return { vmax, opp: vmax > 0 ? -mn : mx };
+    });
+    for (const k of [-7, -4, -1, 3, 6, 9]) { // is2 of each sweep
+      let need = 0;
+      for (const { vmax, opp } of lanes) {
+        const a = Math.abs(cand(nmax, k, vmax));
+        if (!(F(a * Math.abs(vmax)) < nmax + 0.5)) need |= 1;
+        if (!(F(a * opp) < nmax - 0.5)) need |= 2;
+      }
+      h[need]++;
+    }
+  }
+  return h;
+}
+
+test("symmetric sweeps: elements at the clamp bounds (+-2 ulps), ties, each loop variant: SIMD == _ref", () => {
+  const cases: [T, number, number][] = [["q6_K", 16, 32], ["q3_K", 16, 4], ["q4_0", 32, 8], ["q5_0", 32, 16]];
+  for (const [t, n, nmax] of cases) {
+    const cols = t.endsWith("_K") ? 512 : 256, rows = 24;
+    const x = boundRows(n, nmax, (rows * cols) / n, n + nmax);
+    const h = clampVariants(x, n, nmax);
+    for (let v = 0; v < 4; v++) assert.ok(h[v] > 0, `${t}: clamp variant ${v} never runs: ${h}`);
+    for (const kind of ["random", "ones", "wild"] as const) same(t, x, rows, cols, importance(cols, nmax, kind), `bounds, ${kind} imatrix, variants ${h}`);
+    same(t, x, rows, cols, null, `bounds, no imatrix`);
+    const neg = x.map((v) => -v);
+    same(t, neg, rows, cols, importance(cols, 3, "random"), "bounds negated, imatrix");
+  }
+});
+
 test("the comparison can fail: one changed input value changes the SIMD bytes, and the _ref bytes alike", () => {
   // guards against a test that compares a kernel with itself: both forms must react to the input
   for (const t of KQ) {

@@ -160,25 +160,156 @@ export function make_q3_quants(n: i32, nmax: i32, x: usize, L: usize, do_rmse: b
 // 4-lane twins. Data are "transposed": row i (16 bytes at xt + 16*i) holds element i of the four
 // blocks, lane k = block k. Codes come back the same way as i32 lanes at Lt (n rows).
 
-/** Lane-wise signed value of the largest magnitude (first one on ties) and the all-zero mask. */
+const W4 = memory.data(32 * 16, 16);    // per-row weights w (n <= 32)
+const WX4 = memory.data(32 * 16, 16);   // per-row w * x
+
+/** Row o / 16 of the weights (wt = 0: x^2, else the transposed weights at wt) -> W4, and w x -> WX4. */
 // @ts-ignore: decorator
-@inline function lane_max(n: i32, xt: usize): v128 {
-  let amax = f32x4.splat(0);
-  let vmax = f32x4.splat(0);
-  for (let i = 0; i < n; i++) {
-    const xi = v128.load(xt + (<usize>i << 4));
-    const ax = f32x4.abs(xi);
-    const m = f32x4.gt(ax, amax);
-    amax = v128.bitselect(ax, amax, m);
-    vmax = v128.bitselect(xi, vmax, m);
+@inline function qx_weights(o: usize, xi: v128, wt: usize): void {
+  const w = wt ? v128.load(wt + o) : f32x4.mul(xi, xi);
+  v128.store(W4 + o, w);
+  v128.store(WX4 + o, f32x4.mul(w, xi));
+}
+
+/**
+ * Lane-wise signed value of the largest magnitude (first one on ties); also leaves the all-zero
+ * mask in lane_zero and, in lane_opp, the largest magnitude on the side opposite that value's
+ * sign (<= 0 when no element is on that side). From the lane-wise max mx and min mn (starting at 0;
+ * pmax / pmin skip NaN elements, as ggml's `ax > amax` does): amax = max(mx, -mn), and the signed
+ * value is mx if mx > -mn, mn if -mn > mx; only when some lane has mx == -mn != 0 (+a and -a both
+ * present: the first one wins) does the sequential scan run. Writes the rows' weights
+ * (qx_weights) on the way.
+ */
+// @ts-ignore: decorator
+@inline function lane_max(n: i32, xt: usize, wt: usize): v128 {
+  let mx = f32x4.splat(0), mn = f32x4.splat(0);
+  let mx1 = f32x4.splat(0), mn1 = f32x4.splat(0);
+  let i = 0;
+  for (; i + 2 <= n; i += 2) { // two chains each: the max / min order does not matter
+    const o = <usize>i << 4;
+    const x0 = v128.load(xt + o), x1 = v128.load(xt + o, 16);
+    mx = f32x4.pmax(mx, x0);
+    mn = f32x4.pmin(mn, x0);
+    mx1 = f32x4.pmax(mx1, x1);
+    mn1 = f32x4.pmin(mn1, x1);
+    qx_weights(o, x0, wt);
+    qx_weights(o + 16, x1, wt);
+  }
+  if (i < n) {
+    const o = <usize>i << 4;
+    const x0 = v128.load(xt + o);
+    mx = f32x4.pmax(mx, x0);
+    mn = f32x4.pmin(mn, x0);
+    qx_weights(o, x0, wt);
+  }
+  mx = f32x4.pmax(mx, mx1);
+  mn = f32x4.pmin(mn, mn1);
+  const nmn = f32x4.neg(mn);
+  const amax = f32x4.pmax(mx, nmn);
+  const pos = f32x4.gt(mx, nmn);
+  let vmax = v128.bitselect(mx, mn, pos);
+  if (v128.any_true(v128.and(f32x4.eq(mx, nmn), f32x4.ne(mx, f32x4.splat(0))))) {
+    // a +a / -a tie in some lane: ggml's scan (first largest magnitude)
+    let am = f32x4.splat(0);
+    vmax = f32x4.splat(0);
+    for (let k = 0; k < n; k++) {
+      const xi = v128.load(xt + (<usize>k << 4));
+      const ax = f32x4.abs(xi);
+      const m = f32x4.gt(ax, am);
+      am = v128.bitselect(ax, am, m);
+      vmax = v128.bitselect(xi, vmax, m);
+    }
   }
   lane_zero = f32x4.lt(amax, f32x4.splat(GROUP_MAX_EPS));
+  lane_opp = v128.bitselect(nmn, mx, f32x4.gt(vmax, f32x4.splat(0)));
   return vmax;
 }
 let lane_zero: v128 = i32x4.splat(0);
+let lane_opp: v128 = i32x4.splat(0);
 
-const W4 = memory.data(32 * 16, 16);    // per-row weights w (n <= 32)
-const WX4 = memory.data(32 * 16, 16);   // per-row w * x
+
+/**
+ * The code of one candidate: nearest(is * x), clamped to [lo, hi] only where asked. C is a type
+ * used as a compile-time flag set (sizeof<C>(): 1 no clamp, 2 lower, 4 upper, 8 both), so each
+ * variant compiles to its own loop (with bool arguments the optimizer merged the four inlined
+ * loops into one with run-time selects); a clamp is left out only where proven a no-op.
+ */
+// @ts-ignore: decorator
+@inline function qx_code<C>(is: v128, xi: v128, lo: v128, hi: v128): v128 {
+  // nearest by the 1.5*2^23 magic (two adds, ports 1/5 on x86) instead of roundps (two uops on the
+  // multiply ports, which the four multiplications per candidate already saturate); see qx_sweep3
+  const m = f32x4.splat(12582912.0);
+  let l = f32x4.sub(f32x4.add(f32x4.mul(is, xi), m), m);
+  if (sizeof<C>() >= 4) l = f32x4.pmin(hi, l);
+  if (sizeof<C>() == 2 || sizeof<C>() == 8) l = f32x4.pmax(lo, l);
+  return l;
+}
+
+/** The sums of one sweep (three candidates), left by qx_sweep3. */
+let sw_x0: v128 = i32x4.splat(0);
+let sw_x1: v128 = i32x4.splat(0);
+let sw_x2: v128 = i32x4.splat(0);
+let sw_20: v128 = i32x4.splat(0);
+let sw_21: v128 = i32x4.splat(0);
+let sw_22: v128 = i32x4.splat(0);
+
+/**
+ * Three candidates' sequential sums sum(w x l) and sum((w l) l) over the n rows, three
+ * independent add chains interleaved; C (see qx_code) says which clamps are kept.
+ */
+// @ts-ignore: decorator
+@inline function qx_sweep3<C>(n: i32, xt: usize, is0: v128, is1: v128, is2: v128, lo: v128, hi: v128): void {
+  let sx0 = f32x4.splat(0), s20 = f32x4.splat(0);
+  let sx1 = f32x4.splat(0), s21 = f32x4.splat(0);
+  let sx2 = f32x4.splat(0), s22 = f32x4.splat(0);
+  for (let i = 0; i < n; i++) {
+    const o = <usize>i << 4;
+    const xi = v128.load(xt + o), wx = v128.load(WX4 + o), w = v128.load(W4 + o);
+    const l0 = qx_code<C>(is0, xi, lo, hi);
+    const l1 = qx_code<C>(is1, xi, lo, hi);
+    const l2 = qx_code<C>(is2, xi, lo, hi);
+    sx0 = f32x4.add(sx0, f32x4.mul(wx, l0));
+    sx1 = f32x4.add(sx1, f32x4.mul(wx, l1));
+    sx2 = f32x4.add(sx2, f32x4.mul(wx, l2));
+    s20 = f32x4.add(s20, f32x4.mul(f32x4.mul(w, l0), l0));
+    s21 = f32x4.add(s21, f32x4.mul(f32x4.mul(w, l1), l1));
+    s22 = f32x4.add(s22, f32x4.mul(f32x4.mul(w, l2), l2));
+  }
+  sw_x0 = sx0; sw_x1 = sx1; sw_x2 = sx2;
+  sw_20 = s20; sw_21 = s21; sw_22 = s22;
+}
+
+/** One candidate's sums (qx_sweep3 with one chain), left in sw_x0 / sw_20. */
+// @ts-ignore: decorator
+@inline function qx_sum1<C>(n: i32, xt: usize, is: v128, lo: v128, hi: v128): void {
+  let sx = f32x4.splat(0), s2 = f32x4.splat(0);
+  for (let i = 0; i < n; i++) {
+    const o = <usize>i << 4;
+    const l = qx_code<C>(is, v128.load(xt + o), lo, hi);
+    sx = f32x4.add(sx, f32x4.mul(v128.load(WX4 + o), l));
+    s2 = f32x4.add(s2, f32x4.mul(f32x4.mul(v128.load(W4 + o), l), l));
+  }
+  sw_x0 = sx;
+  sw_20 = s2;
+}
+
+/**
+ * Which clamps the candidate inverse scale `is` (and every one of smaller magnitude) may need in
+ * the lanes that are not all-zero: bit 0 the lower one (-nmax), bit 1 the upper one (nmax - 1).
+ * Proof that a clamp left out is a no-op: f32 rounding is monotone and sign-symmetric, so for
+ * every element x with |x| <= a, |fl(is x)| = fl(|is| |x|) <= fl(|is| a). Elements on vmax's
+ * side (|x| <= |vmax|) give fl(is x) <= 0, and if fl(|is| |vmax|) < nmax + 0.5 then
+ * nearest(fl(is x)) >= -nmax. Elements on the other side (|x| <= lane_opp) give fl(is x) >= 0, and
+ * if fl(|is| opp) < nmax - 0.5 then nearest(fl(is x)) <= nmax - 1. Zeros give 0. All-zero lanes
+ * (their results are masked) do not count.
+ */
+// @ts-ignore: decorator
+@inline function qx_clamps(is: v128, avmax: v128, opp: v128, zero: v128, nmaxf: f32): i32 {
+  const a = f32x4.abs(is);
+  const okLo = v128.or(f32x4.lt(f32x4.mul(a, avmax), f32x4.splat(nmaxf + <f32>0.5)), zero);
+  const okHi = v128.or(f32x4.lt(f32x4.mul(a, opp), f32x4.splat(nmaxf - <f32>0.5)), zero);
+  return (i32x4.all_true(okLo) ? 0 : 1) | (i32x4.all_true(okHi) ? 0 : 2);
+}
 
 /**
  * make_qx_quants(n, nmax, x, L, rmse_type = 1, qw) for four blocks at once (n <= 32). wt = 0:
@@ -186,29 +317,23 @@ const WX4 = memory.data(32 * 16, 16);   // per-row w * x
  * Lt = 0: no codes (the chosen inverse scales and the zero mask are left in qx_bis / qx_zero).
  * In lanes with a nonzero block |iscale * x| <= nmax + 0.9, so ggml's nearest_int equals
  * f32x4.nearest there and the code can be clamped as a float (lanes of all-zero blocks are
- * masked at the end).
+ * masked at the end). Per sweep of three candidates, the clamps that qx_clamps proves to be
+ * no-ops in every lane are left out (one of four loop variants).
  */
 export function make_qx_quants_x4(n: i32, nmax: i32, xt: usize, wt: usize, Lt: usize): v128 {
-  const vmax = lane_max(n, xt);
-  const zero = lane_zero;
+  const vmax = lane_max(n, xt, wt);
+  const zero = lane_zero, opp = lane_opp, avmax = f32x4.abs(vmax);
   const nmaxf = <f32>nmax;
   const lo = f32x4.splat(-nmaxf), hi = f32x4.splat(nmaxf - 1);
-  for (let i = 0; i < n; i++) {
-    const o = <usize>i << 4;
-    const xi = v128.load(xt + o);
-    const w = wt ? v128.load(wt + o) : f32x4.mul(xi, xi);
-    v128.store(W4 + o, w);
-    v128.store(WX4 + o, f32x4.mul(w, xi));
+  const iscale = f32x4.div(f32x4.splat(-nmaxf), vmax);
+  // the first candidate (is = 0): the same sums; fl(nmax / |vmax| * |vmax|) < nmax + 0.5 always,
+  // so only the upper clamp can bind (qx_clamps)
+  if (qx_clamps(iscale, avmax, opp, zero, nmaxf) & 2) {
+    qx_sum1<u32>(n, xt, iscale, lo, hi);
+  } else {
+    qx_sum1<u8>(n, xt, iscale, lo, hi);
   }
-  let iscale = f32x4.div(f32x4.splat(-nmaxf), vmax);
-  let sumlx = f32x4.splat(0);
-  let suml2 = f32x4.splat(0);
-  for (let i = 0; i < n; i++) {
-    const o = <usize>i << 4;
-    const lf = f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(iscale, v128.load(xt + o)))));
-    sumlx = f32x4.add(sumlx, f32x4.mul(v128.load(WX4 + o), lf));
-    suml2 = f32x4.add(suml2, f32x4.mul(f32x4.mul(v128.load(W4 + o), lf), lf));
-  }
+  const sumlx = sw_x0, suml2 = sw_20;
   let scale = v128.and(f32x4.div(sumlx, suml2), f32x4.ne(suml2, f32x4.splat(0)));
   let best = f32x4.mul(scale, sumlx);
   let bis = iscale;
@@ -219,33 +344,37 @@ export function make_qx_quants_x4(n: i32, nmax: i32, xt: usize, wt: usize, Lt: u
     const is0 = f32x4.div(f32x4.splat(-(nmaxf + <f32>0.1 * <f32>i0)), vmax);
     const is1 = f32x4.div(f32x4.splat(-(nmaxf + <f32>0.1 * <f32>(i0 + 1))), vmax);
     const is2 = f32x4.div(f32x4.splat(-(nmaxf + <f32>0.1 * <f32>(i0 + 2))), vmax);
-    let sx0 = f32x4.splat(0), s20 = f32x4.splat(0);
-    let sx1 = f32x4.splat(0), s21 = f32x4.splat(0);
-    let sx2 = f32x4.splat(0), s22 = f32x4.splat(0);
-    for (let i = 0; i < n; i++) {
-      const o = <usize>i << 4;
-      const xi = v128.load(xt + o), wx = v128.load(WX4 + o), w = v128.load(W4 + o);
-      const l0 = f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(is0, xi))));
-      const l1 = f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(is1, xi))));
-      const l2 = f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(is2, xi))));
-      sx0 = f32x4.add(sx0, f32x4.mul(wx, l0));
-      sx1 = f32x4.add(sx1, f32x4.mul(wx, l1));
-      sx2 = f32x4.add(sx2, f32x4.mul(wx, l2));
-      s20 = f32x4.add(s20, f32x4.mul(f32x4.mul(w, l0), l0));
-      s21 = f32x4.add(s21, f32x4.mul(f32x4.mul(w, l1), l1));
-      s22 = f32x4.add(s22, f32x4.mul(f32x4.mul(w, l2), l2));
-    }
-    for (let c = 0; c < 3; c++) {
-      sumlx = c == 0 ? sx0 : c == 1 ? sx1 : sx2;
-      suml2 = c == 0 ? s20 : c == 1 ? s21 : s22;
-      iscale = c == 0 ? is0 : c == 1 ? is1 : is2;
-      const cond = v128.and(f32x4.gt(suml2, f32x4.splat(0)),
-        f32x4.gt(f32x4.mul(sumlx, sumlx), f32x4.mul(best, suml2)));
-      if (!v128.any_true(cond)) continue; // no lane accepts: skip the division
-      const ns = f32x4.div(sumlx, suml2);
+    // |is0| <= |is1| <= |is2| (fl is monotone in the constant), so is2's test covers all three
+    const need = qx_clamps(is2, avmax, opp, zero, nmaxf);
+    if (need == 0) qx_sweep3<u8>(n, xt, is0, is1, is2, lo, hi);
+    else if (need == 1) qx_sweep3<u16>(n, xt, is0, is1, is2, lo, hi);
+    else if (need == 2) qx_sweep3<u32>(n, xt, is0, is1, is2, lo, hi);
+    else qx_sweep3<u64>(n, xt, is0, is1, is2, lo, hi);
+    // ggml's accept tests in candidate order; lanes that do not accept keep their values. With
+    // weights x^2 (wt = 0: q6_K without imatrix) the update is skipped when no lane accepts; with
+    // imatrix weights accepts are frequent and that branch mispredicted, so it is not taken there
+    // (bench/KQUANT-SPEED.md "Session 7": 1.06x vs 0.98x for the other choice)
+    const x0 = sw_x0, x1 = sw_x1, x2 = sw_x2, q0 = sw_20, q1 = sw_21, q2 = sw_22;
+    let cond = v128.and(f32x4.gt(q0, f32x4.splat(0)), f32x4.gt(f32x4.mul(x0, x0), f32x4.mul(best, q0)));
+    if (wt || v128.any_true(cond)) {
+      const ns = f32x4.div(x0, q0);
       scale = v128.bitselect(ns, scale, cond);
-      best = v128.bitselect(f32x4.mul(ns, sumlx), best, cond);
-      bis = v128.bitselect(iscale, bis, cond);
+      best = v128.bitselect(f32x4.mul(ns, x0), best, cond);
+      bis = v128.bitselect(is0, bis, cond);
+    }
+    cond = v128.and(f32x4.gt(q1, f32x4.splat(0)), f32x4.gt(f32x4.mul(x1, x1), f32x4.mul(best, q1)));
+    if (wt || v128.any_true(cond)) {
+      const ns = f32x4.div(x1, q1);
+      scale = v128.bitselect(ns, scale, cond);
+      best = v128.bitselect(f32x4.mul(ns, x1), best, cond);
+      bis = v128.bitselect(is1, bis, cond);
+    }
+    cond = v128.and(f32x4.gt(q2, f32x4.splat(0)), f32x4.gt(f32x4.mul(x2, x2), f32x4.mul(best, q2)));
+    if (wt || v128.any_true(cond)) {
+      const ns = f32x4.div(x2, q2);
+      scale = v128.bitselect(ns, scale, cond);
+      best = v128.bitselect(f32x4.mul(ns, x2), best, cond);
+      bis = v128.bitselect(is2, bis, cond);
     }
   }
   if (!Lt) {
@@ -254,11 +383,17 @@ export function make_qx_quants_x4(n: i32, nmax: i32, xt: usize, wt: usize, Lt: u
     qx_zero = zero;
     return v128.andnot(scale, zero);
   }
-  const vn = f32x4.splat(nmaxf);
+  // codes from the bits of t = clamp(fl(bis x) + M, M - nmax, M + nmax - 1), M = 1.5*2^23: in
+  // nonzero lanes |fl(bis x)| < 2^22, so t - M = nearest(fl(bis x)) clamped (ties to even, the
+  // clamp commutes with the exact shift), and t in [2^23, 2^24) has bits 0x4B000000 + (t - 2^23),
+  // i.e. code = bits(t) - (0x4B400000 - nmax)
+  const m = f32x4.splat(12582912.0);
+  const tlo = f32x4.splat(<f32>12582912.0 - nmaxf), thi = f32x4.splat(<f32>12582912.0 + nmaxf - 1);
+  const cb = i32x4.splat(0x4B400000 - nmax);
   for (let i = 0; i < n; i++) {
     const o = <usize>i << 4;
-    const lf = f32x4.pmax(lo, f32x4.pmin(hi, f32x4.nearest(f32x4.mul(bis, v128.load(xt + o)))));
-    v128.store(Lt + o, v128.andnot(i32x4.trunc_sat_f32x4_s(f32x4.add(lf, vn)), zero));
+    const t = f32x4.pmax(tlo, f32x4.pmin(thi, f32x4.add(f32x4.mul(bis, v128.load(xt + o)), m)));
+    v128.store(Lt + o, v128.andnot(i32x4.sub(t, cb), zero));
   }
   return v128.andnot(scale, zero);
 }
