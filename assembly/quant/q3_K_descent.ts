@@ -152,15 +152,17 @@ const XT = memory.data(256, 16); // transposed group of rtn_only
 /** RTN start of a group without descending lanes: the scales only. */
 // @ts-ignore: decorator
 @inline function rtn_only(p0: usize, p1: usize, p2: usize, p3: usize, vmax: v128, zero: v128): v128 {
-  // |iscale * x| <= 4 in nonzero lanes, so ggml's nearest_int equals f32x4.nearest
-  const flo = f32x4.splat(-4), fhi = f32x4.splat(3);
+  // In nonzero lanes |x| <= |vmax| and iscale = fl(-4 / vmax), so |iscale * x| <= 4 (1 + 2^-24)^2
+  // < 4.5: ggml's nearest_int equals f32x4.nearest and is >= -4 (the lower clamp is dead). Zero
+  // lanes' values do not matter (their scale and codes are 0).
+  const fhi = f32x4.splat(3);
   const iscale = f32x4.div(f32x4.splat(-4), vmax);
   let sumlx = f32x4.splat(0);
   let suml2 = f32x4.splat(0);
   transpose4p(XT, p0, p1, p2, p3);
   for (let p = XT; p < XT + 256; p += 16) {
     const xi = v128.load(p);
-    const l = f32x4.pmax(flo, f32x4.pmin(fhi, f32x4.nearest(f32x4.mul(iscale, xi))));
+    const l = f32x4.pmin(fhi, f32x4.nearest(f32x4.mul(iscale, xi)));
     const w = f32x4.mul(xi, xi);
     sumlx = f32x4.add(sumlx, f32x4.mul(f32x4.mul(w, xi), l));
     suml2 = f32x4.add(suml2, f32x4.mul(f32x4.mul(w, l), l));
@@ -171,7 +173,7 @@ const XT = memory.data(256, 16); // transposed group of rtn_only
 /** RTN start and descent of a group with descending lanes, state in the slot buffer B. */
 // @ts-ignore: decorator
 @inline function rtn_descent(B: usize, p0: usize, p1: usize, p2: usize, p3: usize, vmax: v128, zero: v128): v128 {
-  const flo = f32x4.splat(-4), fhi = f32x4.splat(3);
+  const fhi = f32x4.splat(3); // no lower clamp: as in rtn_only
   const iscale = f32x4.div(f32x4.splat(-4), vmax);
   const bias = i32x4.splat(BIAS), mask = i32x4.splat(0x007FFFFF);
   const magic = f32x4.splat(12582912.0);
@@ -181,7 +183,7 @@ const XT = memory.data(256, 16); // transposed group of rtn_only
   for (let p = B; p < B + 256; p += 16) {
     {
       const xi = v128.load(p);
-      const l = f32x4.pmax(flo, f32x4.pmin(fhi, f32x4.nearest(f32x4.mul(iscale, xi))));
+      const l = f32x4.pmin(fhi, f32x4.nearest(f32x4.mul(iscale, xi)));
       // l is an integer in -4..3: the low 23 bits of l + 1.5 * 2^23 are l + 0x400000
       v128.store(p, v128.and(f32x4.add(l, magic), mask), OLB);
       const w = f32x4.mul(xi, xi);
@@ -197,9 +199,12 @@ const XT = memory.data(256, 16); // transposed group of rtn_only
   const blo = i32x4.splat(BIAS - 4), bhi = i32x4.splat(BIAS + 3);
   let sx = v128.bitselect(nan, sumlx, done_of(vmax, zero));
   let s2 = suml2;
+  // rows 0 .. plim of a pass (all on the first one; see the verified tail below)
+  let plim = B + 256;
+  let lc = i32x4.splat(0); // per lane: the row of its last accepted change in this pass
   for (let itry = 0; itry < 5; ++itry) {
     let chg = i32x4.splat(0);
-    for (let p = B; p < B + 256; p += 16) {
+    for (let p = B; p < plim; p += 16) {
       const slx = f32x4.sub(sx, v128.load(p, OT1));
       const c1 = f32x4.gt(slx, fz);
       const sl2 = f32x4.sub(s2, v128.load(p, OT2));
@@ -222,8 +227,19 @@ const XT = memory.data(256, 16); // transposed group of rtn_only
       sx = v128.bitselect(slx2, sx, c3);
       s2 = v128.bitselect(sl22, s2, c3);
       chg = v128.or(chg, c3);
+      lc = v128.bitselect(i32x4.splat(<i32>(p - B)), lc, c3);
+      plim = B + 256;
     }
     if (!v128.any_true(chg)) break;
+    // Verified tail: after a lane's last change in this pass (row c), its rows > c were tested with
+    // its final sumlx / suml2 and unchanged terms. If the next pass changes nothing in rows 0..c,
+    // the sums and terms are the same again at every row > c, so is each test's outcome (no
+    // accepted change): the lane's next pass changes nothing. So the next pass stops after row
+    // max(c) over the changed lanes unless some lane changes before (then plim is reset to 16 rows).
+    let m = v128.and(lc, chg);
+    m = i32x4.max_s(m, v128.shuffle<u32>(m, m, 2, 3, 0, 1));
+    m = i32x4.max_s(m, v128.shuffle<u32>(m, m, 1, 0, 3, 2));
+    plim = B + <usize>i32x4.extract_lane(m, 0) + 16;
     scale = v128.bitselect(v128.and(f32x4.div(sx, s2), f32x4.gt(s2, fz)), scale, chg);
     sx = v128.bitselect(sx, nan, chg); // lanes without a change are done
   }
@@ -246,13 +262,13 @@ export function q3_K_search_codes16(Lb: usize, x: usize, j: i32): void {
     return;
   }
   // the RTN start, as in rtn_only (same f32 operations lane by lane)
-  const flo = f32x4.splat(-4), fhi = f32x4.splat(3), four = f32x4.splat(4);
+  const fhi = f32x4.splat(3), four = f32x4.splat(4);
   const iscale = f32x4.div(f32x4.splat(-4), f32x4.splat(load<f32>(VM + (<usize>j << 2))));
   const xb = x + (<usize>j << 6);
-  const q0 = i32x4.trunc_sat_f32x4_s(f32x4.add(four, f32x4.pmax(flo, f32x4.pmin(fhi, f32x4.nearest(f32x4.mul(iscale, v128.load(xb)))))));
-  const q1 = i32x4.trunc_sat_f32x4_s(f32x4.add(four, f32x4.pmax(flo, f32x4.pmin(fhi, f32x4.nearest(f32x4.mul(iscale, v128.load(xb, 16)))))));
-  const q2 = i32x4.trunc_sat_f32x4_s(f32x4.add(four, f32x4.pmax(flo, f32x4.pmin(fhi, f32x4.nearest(f32x4.mul(iscale, v128.load(xb, 32)))))));
-  const q3 = i32x4.trunc_sat_f32x4_s(f32x4.add(four, f32x4.pmax(flo, f32x4.pmin(fhi, f32x4.nearest(f32x4.mul(iscale, v128.load(xb, 48)))))));
+  const q0 = i32x4.trunc_sat_f32x4_s(f32x4.add(four, f32x4.pmin(fhi, f32x4.nearest(f32x4.mul(iscale, v128.load(xb))))));
+  const q1 = i32x4.trunc_sat_f32x4_s(f32x4.add(four, f32x4.pmin(fhi, f32x4.nearest(f32x4.mul(iscale, v128.load(xb, 16))))));
+  const q2 = i32x4.trunc_sat_f32x4_s(f32x4.add(four, f32x4.pmin(fhi, f32x4.nearest(f32x4.mul(iscale, v128.load(xb, 32))))));
+  const q3 = i32x4.trunc_sat_f32x4_s(f32x4.add(four, f32x4.pmin(fhi, f32x4.nearest(f32x4.mul(iscale, v128.load(xb, 48))))));
   v128.store(Lb, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(q0, q1), i16x8.narrow_i32x4_u(q2, q3)));
 }
 
