@@ -250,6 +250,22 @@ function q3_K_row_imat_ref(y: usize, x: usize, n: i32, qw: usize): void {
   v128.store(dsub, f32x4.mul(dd, f32x4.convert_i32x4_s(i32x4.sub(l3, off))), 48);
 }
 
+/**
+ * requant16(Lb, xb, d, 4, true) with the clamp on bytes: nearest_int(x / d) + 4 (ggml's bits, kept
+ * as i32 in -0x3FFFFC..0x400003) narrowed with signed saturation to i16, then with unsigned
+ * saturation to u8 (negative -> 0, the lower clamp), then min 7: clamp(l, -4, 3) + 4 exactly.
+ */
+// @ts-ignore: decorator
+@inline function q3_requant16(Lb: usize, xb: usize, d: f32): void {
+  const vd = f32x4.splat(d), magic = f32x4.splat(12582912.0);
+  const mask = i32x4.splat(0x007FFFFF), off = i32x4.splat(0x00400000 - 4);
+  const q0 = i32x4.sub(v128.and(f32x4.add(f32x4.div(v128.load(xb), vd), magic), mask), off);
+  const q1 = i32x4.sub(v128.and(f32x4.add(f32x4.div(v128.load(xb, 16), vd), magic), mask), off);
+  const q2 = i32x4.sub(v128.and(f32x4.add(f32x4.div(v128.load(xb, 32), vd), magic), mask), off);
+  const q3 = i32x4.sub(v128.and(f32x4.add(f32x4.div(v128.load(xb, 48), vd), magic), mask), off);
+  v128.store(Lb, i8x16.min_u(i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)), i8x16.splat(7)));
+}
+
 /** SIMD twin of quantize_row_q3_K_ref: the 16 sub-block searches four at a time (one per lane). */
 function q3_K_row_simd(y: usize, x: usize, k: i32): void {
   const nb = k / QK_K;
@@ -260,7 +276,7 @@ function q3_K_row_simd(y: usize, x: usize, k: i32): void {
       const d = load<f32>(DSUB + (<usize>j << 2));
       // a 0 factor keeps the search's codes (made on demand), as q3_K_codes_pack
       if (d == 0) q3_K_search_codes16(L + (<usize>j << 4), x, j);
-      else requant16(L + (<usize>j << 4), x + (<usize>j << 6), d, 4, true);
+      else q3_requant16(L + (<usize>j << 4), x + (<usize>j << 6), d);
     }
     q3_K_pack_simd(y, L);
     x += QK_K << 2;
