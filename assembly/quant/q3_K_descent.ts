@@ -41,8 +41,13 @@ const B4 = memory.data(4 * 1024, 16);
 
 const VM = memory.data(64, 16);   // f32 signed max of sub-block j at +4j
 const ZM = memory.data(64, 16);   // i32 all-zero mask (0 / -1) of sub-block j at +4j
-const SLOT = memory.data(16, 16); // u8 sub-block of slot s (group s >> 2, lane s & 3)
-const POS = memory.data(16, 16);  // u8 slot of sub-block j
+const SLOT = memory.data(24, 16); // u8 sub-block of slot s (group s >> 2, lane s & 3); 8 spare
+// BITS + 8m: the positions of the set bits of the byte m, ascending (the rest 0)
+const BITS = memory.data(256 * 8, 16);
+for (let m = 0; m < 256; m++) {
+  let k = 0;
+  for (let b = 0; b < 8; b++) if ((m >> b) & 1) store<u8>(BITS + (<usize>m << 3) + k++, b);
+}
 let descending: i32 = 0;          // bit j: sub-block j went through the descent
 
 /** [max(a), max(b), max(c), max(d)] over the lanes of each (f32x4.pmax order; finite inputs). */
@@ -103,19 +108,18 @@ export function q3_K_search16(x: usize, scales: usize): void {
     dm |= (i32x4.bitmask(done_of(vmax, zero)) ^ 0xF) << (<i32>g << 2);
   }
   descending = dm;
-  // 2. slots: descending sub-blocks first (in order), then the others
-  let s: u32 = 0;
-  for (let m = dm; m; m &= m - 1) {
-    const j = ctz(m);
-    store<u8>(SLOT + s, j);
-    store<u8>(POS + j, s++);
-  }
-  const ngd = (s + 3) >> 2; // groups with a descending lane
-  for (let m = ~dm & 0xFFFF; m; m &= m - 1) {
-    const j = ctz(m);
-    store<u8>(SLOT + s, j);
-    store<u8>(POS + j, s++);
-  }
+  // 2. slots: descending sub-blocks first (in order), then the others; 8 positions at a time from
+  //    BITS (a later store overwrites the previous one's unused bytes)
+  const nm = ~dm & 0xFFFF, plus8: u64 = 0x0808080808080808;
+  let s: usize = 0;
+  store<u64>(SLOT, load<u64>(BITS + (<usize>(dm & 0xFF) << 3)));
+  s += <usize>popcnt(dm & 0xFF);
+  store<u64>(SLOT + s, load<u64>(BITS + (<usize>(dm >> 8) << 3)) + plus8);
+  s += <usize>popcnt(dm >> 8);
+  const ngd = <u32>((s + 3) >> 2); // groups with a descending lane
+  store<u64>(SLOT + s, load<u64>(BITS + (<usize>(nm & 0xFF) << 3)));
+  s += <usize>popcnt(nm & 0xFF);
+  store<u64>(SLOT + s, load<u64>(BITS + (<usize>(nm >> 8) << 3)) + plus8);
   // 3. per slot group: RTN start (+ descent)
   for (let q: u32 = 0; q < 4; q++) {
     const j0 = <usize>load<u8>(SLOT + (q << 2)), j1 = <usize>load<u8>(SLOT + (q << 2) + 1);
@@ -252,7 +256,8 @@ const XT = memory.data(256, 16); // transposed group of rtn_only
  */
 export function q3_K_search_codes16(Lb: usize, x: usize, j: i32): void {
   if ((descending >> j) & 1) {
-    const s = <usize>load<u8>(POS + j);
+    let s: usize = 0;
+    while (<i32>load<u8>(SLOT + s) != j) s++;
     const p = B4 + ((s >> 2) << 10) + OLB + ((s & 3) << 2);
     for (let i: usize = 0; i < 16; i++) store<u8>(Lb + i, load<i32>(p + (i << 4)) - (BIAS - 4));
     return;
