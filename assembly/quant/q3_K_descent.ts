@@ -101,7 +101,7 @@ export function q3_K_search16(x: usize, scales: usize): void {
     const nlo = f32x4.neg(lo);
     let vmax = v128.bitselect(hi, lo, f32x4.gt(hi, nlo));
     const tie = v128.and(f32x4.eq(hi, nlo), f32x4.gt(hi, f32x4.splat(0)));
-    if (v128.any_true(tie)) vmax = tie_max(xg, vmax, tie, hi);
+    if (i8x16.bitmask(tie)) vmax = tie_max(xg, vmax, tie, hi);
     const zero = f32x4.lt(f32x4.pmax(hi, nlo), f32x4.splat(GROUP_MAX_EPS));
     v128.store(VM + (g << 4), vmax);
     v128.store(ZM + (g << 4), zero);
@@ -218,7 +218,8 @@ const XT = memory.data(256, 16); // transposed group of rtn_only
         v128.and(f32x4.add(f32x4.div(f32x4.mul(xi, sl2), slx), magic), mask)));
       const Lb = v128.load(p, OLB);
       const c2 = v128.andnot(c1, i32x4.eq(nb, Lb));
-      if (!v128.any_true(c2)) continue;
+      // (lanes are all-ones or zero: a byte bitmask is any_true in one x86 instruction, pmovmskb)
+      if (!i8x16.bitmask(c2)) continue;
       const nf = f32x4.convert_i32x4_s(i32x4.sub(nb, bias));
       const w = f32x4.mul(xi, xi);
       const t1 = f32x4.mul(f32x4.mul(w, xi), nf), t2 = f32x4.mul(f32x4.mul(w, nf), nf);
@@ -234,7 +235,7 @@ const XT = memory.data(256, 16); // transposed group of rtn_only
       lc = v128.bitselect(i32x4.splat(<i32>(p - B)), lc, c3);
       plim = B + 256;
     }
-    if (!v128.any_true(chg)) break;
+    if (!i8x16.bitmask(chg)) break;
     // Verified tail: after a lane's last change in this pass (row c), its rows > c were tested with
     // its final sumlx / suml2 and unchanged terms. If the next pass changes nothing in rows 0..c,
     // the sums and terms are the same again at every row > c, so is each test's outcome (no
