@@ -272,11 +272,14 @@ function q3_K_row_simd(y: usize, x: usize, k: i32): void {
   for (let i = 0; i < nb; i++) {
     q3_K_search16(x, SCALES);
     q3_K_ref_scales_simd(y, SCALES, DSUB);
-    for (let j = 0; j < 16; j++) {
-      const d = load<f32>(DSUB + (<usize>j << 2));
-      // a 0 factor keeps the search's codes (made on demand), as q3_K_codes_pack
-      if (d == 0) q3_K_search_codes16(L + (<usize>j << 4), x, j);
-      else q3_requant16(L + (<usize>j << 4), x + (<usize>j << 6), d);
+    for (let j: usize = 0; j < 16; j++) q3_requant16(L + (j << 4), x + (j << 6), load<f32>(DSUB + (j << 2)));
+    // a 0 factor keeps the search's codes (made on demand, over the requantization's), as q3_K_codes_pack
+    const fz = f32x4.splat(0);
+    let zm = i32x4.bitmask(f32x4.eq(v128.load(DSUB), fz)) | (i32x4.bitmask(f32x4.eq(v128.load(DSUB, 16), fz)) << 4) |
+      (i32x4.bitmask(f32x4.eq(v128.load(DSUB, 32), fz)) << 8) | (i32x4.bitmask(f32x4.eq(v128.load(DSUB, 48), fz)) << 12);
+    for (; zm; zm &= zm - 1) {
+      const j = ctz(zm);
+      q3_K_search_codes16(L + (<usize>j << 4), x, j);
     }
     q3_K_pack_simd(y, L);
     x += QK_K << 2;
