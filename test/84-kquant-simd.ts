@@ -93,11 +93,16 @@ test("special rows (zeros, constants, near-constant, tiny, huge / overflowing ra
 // of descent passes each sub-block runs (0 = none: all-zero or a positive signed max; 1 = the first
 // pass changes nothing; ...). Used to check that the q3_K rows below cover every case.
 function q3Passes(x: Float32Array, o: number): number {
+  return q3Search(x, o).passes;
+}
+
+/** q3Passes' run of make_q3_quants: passes, the returned scale, whether the descent ran at all. */
+function q3Search(x: Float32Array, o: number): { passes: number; scale: number; descends: boolean } {
   const f = Math.fround, L = new Int32Array(16), b = new Float32Array(1), bi = new Int32Array(b.buffer);
   const ni = (v: number) => { b[0] = f(v + 12582912); return (bi[0] & 0x7fffff) - 0x400000; };
   let amax = 0, vmax = 0;
   for (let i = 0; i < 16; i++) { const a = Math.abs(x[o + i]); if (a > amax) { amax = a; vmax = x[o + i]; } }
-  if (amax < 1e-15) return 0;
+  if (amax < 1e-15) return { passes: 0, scale: 0, descends: false };
   const is = f(-4 / vmax);
   let sumlx = 0, suml2 = 0;
   for (let i = 0; i < 16; i++) {
@@ -121,7 +126,21 @@ function q3Passes(x: Float32Array, o: number): number {
     }
     if (!nc) break;
   }
-  return vmax > 0 && !anyPositive ? 0 : passes;
+  return { passes: vmax > 0 && !anyPositive ? 0 : passes, scale: suml2 > 0 ? f(sumlx / suml2) : 0, descends: !(vmax > 0) };
+}
+
+/**
+ * quantize_row_q3_K_ref's 6-bit scale codes (0..63) of one super-block from its 16 sub-block scales,
+ * the sub-block that gave max_scale (-1: none) and whether the first |max| was one of a +a / -a tie.
+ */
+function q3ScaleCodes(sc: number[]): { codes: number[]; first: number; signTie: boolean } {
+  const f = Math.fround, b = new Float32Array(1), bi = new Int32Array(b.buffer);
+  let amax = 0, first = -1;
+  for (let j = 0; j < 16; j++) if (Math.abs(sc[j]) > amax) { amax = Math.abs(sc[j]); first = j; }
+  if (first < 0) return { codes: sc.map(() => 32), first, signTie: false };
+  const is = f(-32 / sc[first]);
+  const codes = sc.map((v) => { b[0] = f(f(is * v) + 12582912); return Math.max(-32, Math.min(31, (((bi[0] & 0x7fffff) - 0x400000) << 24) >> 24)) + 32; });
+  return { codes, first, signTie: sc.some((v) => v === -sc[first]) };
 }
 
 test("q3_K without imatrix: descent lanes that stop after 1..5 passes side by side, skipped positive-max lanes, +a/-a ties, denormals", () => {
@@ -220,6 +239,56 @@ test("symmetric sweeps: elements at the clamp bounds (+-2 ulps), ties, each loop
     const neg = x.map((v) => -v);
     same(t, neg, rows, cols, importance(cols, 3, "random"), "bounds negated, imatrix");
   }
+});
+
+test("q3_K without imatrix: 0..16 descending sub-blocks per super-block, 0 scale codes (search codes kept) of every kind, max-scale sign ties", () => {
+  // q3_K_search16 packs the descending sub-blocks (negative signed max) of a super-block into the
+  // first 4-lane groups and makes codes on demand where the 6-bit scale code is 32 (factor 0):
+  // from the descent's buffer, from the RTN start, or zeros. Super-block b has b % 17 descending
+  // sub-blocks at shuffled positions; every third super-block has 1e-3-sized ones (their scale code
+  // rounds to 32); ties: two sub-blocks x and -x of the largest scale (the first one's sign wins).
+  const nsb = 17 * 6, cols = 256 * nsb, r = rng(203, 5);
+  const x = new Float32Array(cols);
+  for (let b = 0; b < nsb; b++) {
+    const perm = Array.from({ length: 16 }, (_, j) => j);
+    for (let j = 15; j > 0; j--) { const k = Math.floor(r.uniform() * (j + 1)); [perm[j], perm[k]] = [perm[k], perm[j]]; }
+    for (let q = 0; q < 16; q++) {
+      const j = perm[q], o = b * 256 + j * 16, tiny = b % 3 === 1 && q % 3 === 0, zero = b % 5 === 2 && q === 15;
+      let amax = 0, vmax = 0;
+      for (let i = 0; i < 16; i++) {
+        x[o + i] = zero ? 0 : r.gauss() * (tiny ? 4e-5 : 0.04);
+        if (Math.abs(x[o + i]) > amax) { amax = Math.abs(x[o + i]); vmax = x[o + i]; }
+      }
+      if ((vmax < 0) !== (q < b % 17)) for (let i = 0; i < 16; i++) x[o + i] = -x[o + i];
+    }
+    if (b % 4 === 3) { // sign tie: sub-blocks 2 and 11 (or 11 and 2) hold x and -x, 3x the others
+      const a = b * 256 + (b % 8 === 3 ? 2 : 11) * 16, c = b * 256 + (b % 8 === 3 ? 11 : 2) * 16;
+      for (let i = 0; i < 16; i++) { x[a + i] = 3 * x[a + i]; x[c + i] = -x[a + i]; }
+    }
+  }
+  const ndesc = new Set<number>(), kept = { descended: 0, rtn: 0, zero: 0 };
+  let ties = 0;
+  for (let b = 0; b < nsb; b++) {
+    const s = Array.from({ length: 16 }, (_, j) => q3Search(x, b * 256 + j * 16));
+    ndesc.add(s.filter((v) => v.descends && v.passes > 0).length);
+    const { codes, signTie } = q3ScaleCodes(s.map((v) => v.scale));
+    if (signTie) ties++;
+    for (let j = 0; j < 16; j++) {
+      if (codes[j] !== 32) continue;
+      if (s[j].passes >= 2) kept.descended++;
+      else if (s[j].scale === 0) kept.zero++;
+      else if (!s[j].descends) kept.rtn++;
+    }
+  }
+  for (let k = 0; k <= 16; k++) assert.ok(ndesc.has(k), `no super-block with ${k} descending sub-blocks`);
+  assert.ok(kept.descended > 0 && kept.rtn > 0 && kept.zero > 0, `kept search codes: ${JSON.stringify(kept)}`);
+  assert.ok(ties >= 10, `sign ties: ${ties}`);
+  same("q3_K", x, 1, cols, null, `packed descents, kept codes ${JSON.stringify(kept)}, ${ties} sign ties`);
+  same("q3_K", x.map((v) => -v), 1, cols, null, "the same negated");
+  // all scales 0 or NaN (w = x^2 overflows): max_scale stays 0
+  const h = new Float32Array(512);
+  for (let i = 0; i < 512; i++) h[i] = i < 256 ? (i % 2 ? 3e38 : -3e38) : i < 272 ? 2e38 : 0;
+  same("q3_K", h, 1, 512, null, "NaN / zero scales");
 });
 
 test("the comparison can fail: one changed input value changes the SIMD bytes, and the _ref bytes alike", () => {

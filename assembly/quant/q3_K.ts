@@ -8,7 +8,7 @@
 import { fp32_to_fp16, fp16_to_fp32 } from "../inline/f16";
 import { nearest_int_x, transpose4x4, requant16 } from "../inline/sym";
 import { make_qx_quants, make_q3_quants, make_qx_quants_x4, sumsq_x4, qx_bis, qx_zero, qx_codes16 } from "./common_sym";
-import { make_q3_quants_x4e } from "./q3_K_descent";
+import { q3_K_search16, q3_K_search_codes16 } from "./q3_K_descent";
 
 // @ts-ignore: decorator
 @inline const QK_K: i32 = 256;
@@ -27,8 +27,34 @@ const L4 = memory.data(4 * QK_K, 16);     // imatrix SIMD path: codes, scales, w
 const SC4 = memory.data(4 * 64, 16);      // super-scales of four super-blocks
 const SW4 = memory.data(4 * 64, 16);
 const D4 = memory.data(16, 16);
+const DSUB = memory.data(16 * 4, 16);   // f32 sub-block scales fp16(d) * (code - 32), no-imatrix SIMD path
 const BZ4 = memory.data(4 * 128, 16);     // imatrix SIMD path: per sub-block inverse scale of the
                                           // search (+0) and all-zero flag (+64), per super-block
+
+/** hmask / qs of the 256 codes 0..7 at Lp (bytes), SIMD. */
+// @ts-ignore: decorator
+@inline function q3_K_pack_simd(y: usize, Lp: usize): void {
+  // hmask byte m, bit b <- L[32b + m] > 3; qs[32h + l] = L[128h+l] | L[128h+l+32]<<2 | ...
+  const three = i8x16.splat(3);
+  for (let m: usize = 0; m < 32; m += 16) {
+    let hmv = i8x16.splat(0);
+    for (let b = 0; b < 8; b++) {
+      const v = v128.load(Lp + (<usize>b << 5) + m);
+      const bit: i32 = 1 << b;
+      hmv = v128.or(hmv, v128.and(i8x16.gt_u(v, three), i8x16.splat(<i8>bit)));
+    }
+    v128.store(y + m, hmv);
+  }
+  for (let h: usize = 0; h < 2; h++) {
+    for (let l: usize = 0; l < 32; l += 16) {
+      const Lh = Lp + (h << 7) + l;
+      const a = v128.and(v128.load(Lh), three), b = v128.and(v128.load(Lh, 32), three);
+      const c = v128.and(v128.load(Lh, 64), three), e = v128.and(v128.load(Lh, 96), three);
+      v128.store(y + 32 + (h << 5) + l,
+        v128.or(v128.or(a, i8x16.shl(b, 2)), v128.or(i8x16.shl(c, 4), i8x16.shl(e, 6))));
+    }
+  }
+}
 
 /** Final codes from the stored header, then hmask / qs packing. */
 // (inlined with a constant `simd`, so the _ref path compiles to scalar code only)
@@ -50,26 +76,7 @@ const BZ4 = memory.data(4 * 128, 16);     // imatrix SIMD path: per sub-block in
     requant16(Lb, xb, d, 4, simd);
   }
   if (simd) {
-    // hmask byte m, bit b <- L[32b + m] > 3; qs[32h + l] = L[128h+l] | L[128h+l+32]<<2 | ...
-    const three = i8x16.splat(3);
-    for (let m: usize = 0; m < 32; m += 16) {
-      let hmv = i8x16.splat(0);
-      for (let b = 0; b < 8; b++) {
-        const v = v128.load(Lp + (<usize>b << 5) + m);
-        const bit: i32 = 1 << b;
-        hmv = v128.or(hmv, v128.and(i8x16.gt_u(v, three), i8x16.splat(<i8>bit)));
-      }
-      v128.store(y + m, hmv);
-    }
-    for (let h: usize = 0; h < 2; h++) {
-      for (let l: usize = 0; l < 32; l += 16) {
-        const Lh = Lp + (h << 7) + l;
-        const a = v128.and(v128.load(Lh), three), b = v128.and(v128.load(Lh, 32), three);
-        const c = v128.and(v128.load(Lh, 64), three), e = v128.and(v128.load(Lh, 96), three);
-        v128.store(y + 32 + (h << 5) + l,
-          v128.or(v128.or(a, i8x16.shl(b, 2)), v128.or(i8x16.shl(c, 4), i8x16.shl(e, 6))));
-      }
-    }
+    q3_K_pack_simd(y, Lp);
   } else {
     memory.fill(y, 0, 32);
     let m = 0;
@@ -188,13 +195,93 @@ function q3_K_row_imat_ref(y: usize, x: usize, n: i32, qw: usize): void {
 }
 
 
-/** SIMD twin of quantize_row_q3_K_ref: sub-block searches four at a time (one per lane). */
+/**
+ * quantize_row_q3_K_ref's scale quantization (from the 16 f32 scales at `scales`), SIMD: writes the
+ * 12 scale bytes and d of block y and the 16 sub-block factors fp16(d) * (code - 32) (f32) at dsub,
+ * which are the values q3_K_codes_pack decodes from the header.
+ */
+// @ts-ignore: decorator
+@inline function q3_K_ref_scales_simd(y: usize, scales: usize, dsub: usize): void {
+  const s0 = v128.load(scales), s1 = v128.load(scales, 16), s2 = v128.load(scales, 32), s3 = v128.load(scales, 48);
+  // ggml: max_scale = the first scale of the largest |scale| > 0 (NaN never compares greater)
+  const fz = f32x4.splat(0);
+  const a0 = f32x4.abs(s0), a1 = f32x4.abs(s1), a2 = f32x4.abs(s2), a3 = f32x4.abs(s3);
+  const m0 = v128.and(a0, f32x4.gt(a0, fz)), m1 = v128.and(a1, f32x4.gt(a1, fz));
+  const m2 = v128.and(a2, f32x4.gt(a2, fz)), m3 = v128.and(a3, f32x4.gt(a3, fz));
+  let mx = f32x4.max(f32x4.max(m0, m1), f32x4.max(m2, m3));
+  mx = f32x4.max(mx, v128.shuffle<u32>(mx, mx, 2, 3, 0, 1));
+  mx = f32x4.max(mx, v128.shuffle<u32>(mx, mx, 1, 0, 3, 2));
+  const s = y + 96;
+  if (f32x4.extract_lane(mx, 0) == 0) {
+    // all scales 0 (or NaN): zero header, every sub-block factor 0 * (0 - 32)
+    memory.fill(s, 0, 12);
+    store<u16>(y + 108, fp32_to_fp16(0));
+    const dz = f32x4.splat(<f32>0 * <f32>-32);
+    v128.store(dsub, dz);
+    v128.store(dsub, dz, 16);
+    v128.store(dsub, dz, 32);
+    v128.store(dsub, dz, 48);
+    return;
+  }
+  const first = ctz(i32x4.bitmask(f32x4.eq(m0, mx)) | (i32x4.bitmask(f32x4.eq(m1, mx)) << 4) |
+    (i32x4.bitmask(f32x4.eq(m2, mx)) << 8) | (i32x4.bitmask(f32x4.eq(m3, mx)) << 12));
+  const iscale: f32 = <f32>-32 / load<f32>(scales + (<usize>first << 2));
+  const vi = f32x4.splat(iscale);
+  // l = (int8_t)nearest_int(iscale * scale), clamped to -32..31, + 32
+  const magic = f32x4.splat(12582912.0), mask = i32x4.splat(0x007FFFFF), bias = i32x4.splat(0x00400000);
+  const lo = i32x4.splat(-32), hi = i32x4.splat(31), off = i32x4.splat(32);
+  const l0 = i32x4.add(i32x4.max_s(lo, i32x4.min_s(hi, i32x4.shr_s(i32x4.shl(i32x4.sub(v128.and(f32x4.add(f32x4.mul(vi, s0), magic), mask), bias), 24), 24))), off);
+  const l1 = i32x4.add(i32x4.max_s(lo, i32x4.min_s(hi, i32x4.shr_s(i32x4.shl(i32x4.sub(v128.and(f32x4.add(f32x4.mul(vi, s1), magic), mask), bias), 24), 24))), off);
+  const l2 = i32x4.add(i32x4.max_s(lo, i32x4.min_s(hi, i32x4.shr_s(i32x4.shl(i32x4.sub(v128.and(f32x4.add(f32x4.mul(vi, s2), magic), mask), bias), 24), 24))), off);
+  const l3 = i32x4.add(i32x4.max_s(lo, i32x4.min_s(hi, i32x4.shr_s(i32x4.shl(i32x4.sub(v128.and(f32x4.add(f32x4.mul(vi, s3), magic), mask), bias), 24), 24))), off);
+  const lb = i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(l0, l1), i16x8.narrow_i32x4_u(l2, l3)); // 0..63
+  // s[j] = low nibbles of l[j] | l[j + 8] << 4 (j < 8); s[8 + m] = sum over q of (l[4q + m] >> 4) << 2q
+  const ln = v128.and(lb, i8x16.splat(0x0F));
+  store<u64>(s, i64x2.extract_lane(v128.or(ln, i8x16.shl(v128.shuffle<u8>(ln, ln, 8, 9, 10, 11, 12, 13, 14, 15, 0, 0, 0, 0, 0, 0, 0, 0), 4)), 0));
+  const hb = i8x16.shr_u(lb, 4);
+  store<u32>(s + 8, i32x4.extract_lane(hb, 0) | (i32x4.extract_lane(hb, 1) << 2) |
+    (i32x4.extract_lane(hb, 2) << 4) | (i32x4.extract_lane(hb, 3) << 6));
+  const h = fp32_to_fp16(<f32>1 / iscale);
+  store<u16>(y + 108, h);
+  const dd = f32x4.splat(fp16_to_fp32(h));
+  v128.store(dsub, f32x4.mul(dd, f32x4.convert_i32x4_s(i32x4.sub(l0, off))));
+  v128.store(dsub, f32x4.mul(dd, f32x4.convert_i32x4_s(i32x4.sub(l1, off))), 16);
+  v128.store(dsub, f32x4.mul(dd, f32x4.convert_i32x4_s(i32x4.sub(l2, off))), 32);
+  v128.store(dsub, f32x4.mul(dd, f32x4.convert_i32x4_s(i32x4.sub(l3, off))), 48);
+}
+
+/**
+ * requant16(Lb, xb, d, 4, true) with the clamp on bytes: nearest_int(x / d) + 4 (ggml's bits, kept
+ * as i32 in -0x3FFFFC..0x400003) narrowed with signed saturation to i16, then with unsigned
+ * saturation to u8 (negative -> 0, the lower clamp), then min 7: clamp(l, -4, 3) + 4 exactly.
+ */
+// @ts-ignore: decorator
+@inline function q3_requant16(Lb: usize, xb: usize, d: f32): void {
+  const vd = f32x4.splat(d), magic = f32x4.splat(12582912.0);
+  const mask = i32x4.splat(0x007FFFFF), off = i32x4.splat(0x00400000 - 4);
+  const q0 = i32x4.sub(v128.and(f32x4.add(f32x4.div(v128.load(xb), vd), magic), mask), off);
+  const q1 = i32x4.sub(v128.and(f32x4.add(f32x4.div(v128.load(xb, 16), vd), magic), mask), off);
+  const q2 = i32x4.sub(v128.and(f32x4.add(f32x4.div(v128.load(xb, 32), vd), magic), mask), off);
+  const q3 = i32x4.sub(v128.and(f32x4.add(f32x4.div(v128.load(xb, 48), vd), magic), mask), off);
+  v128.store(Lb, i8x16.min_u(i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)), i8x16.splat(7)));
+}
+
+/** SIMD twin of quantize_row_q3_K_ref: the 16 sub-block searches four at a time (one per lane). */
 function q3_K_row_simd(y: usize, x: usize, k: i32): void {
   const nb = k / QK_K;
   for (let i = 0; i < nb; i++) {
-    for (let g: usize = 0; g < 4; g++) v128.store(SCALES + (g << 4), make_q3_quants_x4e(x + (g << 8), L + (g << 6)));
-    q3_K_ref_scales(y, SCALES);
-    q3_K_codes_pack(y, x, L, true, 0);
+    q3_K_search16(x, SCALES);
+    q3_K_ref_scales_simd(y, SCALES, DSUB);
+    for (let j: usize = 0; j < 16; j++) q3_requant16(L + (j << 4), x + (j << 6), load<f32>(DSUB + (j << 2)));
+    // a 0 factor keeps the search's codes (made on demand, over the requantization's), as q3_K_codes_pack
+    const fz = f32x4.splat(0);
+    let zm = i32x4.bitmask(f32x4.eq(v128.load(DSUB), fz)) | (i32x4.bitmask(f32x4.eq(v128.load(DSUB, 16), fz)) << 4) |
+      (i32x4.bitmask(f32x4.eq(v128.load(DSUB, 32), fz)) << 8) | (i32x4.bitmask(f32x4.eq(v128.load(DSUB, 48), fz)) << 12);
+    for (; zm; zm &= zm - 1) {
+      const j = ctz(zm);
+      q3_K_search_codes16(L + (<usize>j << 4), x, j);
+    }
+    q3_K_pack_simd(y, L);
     x += QK_K << 2;
     y += BLOCK_Q3_K;
   }
