@@ -322,18 +322,21 @@ function block_search(xb: usize, qw: usize, sigma2: f32, xxs: bool, simd: bool):
     for (let i = 0; i < 8; i++) v128.store(WX + (<usize>i << 4), f32x4.mul(v128.load(WEIGHT + (<usize>i << 4)), v128.load(XVAL + (<usize>i << 4))));
     search_lanes(nis, mx);
     const n = 2 * nis + 1;
+    // ggml copies the codes and flags at every improvement; only the last improver's survive, so
+    // they are copied once, after the loop (the same final L and ONG)
+    let bc = -1;
     for (let ci = 0; ci < n; ci++) {
-      const q = ci >> 2, c = ci & 3;
-      {
-        const sumqx = f(SUMX4, ci), sumq2 = f(SUMQ4, ci);
-        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-          scale = sumqx / sumq2; best = scale * sumqx;
-          const src = LQ4 + (<usize>q << 9) + (<usize>c << 2);
-          for (let i = 0; i < 32; i++) store<i8>(L + i, <i8>load<i32>(src + (<usize>i << 4)));
-          const og = <i32>load<u8>(ONGM + <usize>ci);
-          for (let k = 0; k < 8; k++) store<u8>(ONG + k, <u8>((og >> k) & 1));
-        }
+      const sumqx = f(SUMX4, ci), sumq2 = f(SUMQ4, ci);
+      if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+        scale = sumqx / sumq2; best = scale * sumqx;
+        bc = ci;
       }
+    }
+    if (bc >= 0) {
+      const src = LQ4 + (<usize>(bc >> 2) << 9) + (<usize>(bc & 3) << 2);
+      for (let i = 0; i < 32; i++) store<i8>(L + i, <i8>load<i32>(src + (<usize>i << 4)));
+      const og = <i32>load<u8>(ONGM + <usize>bc);
+      for (let k = 0; k < 8; k++) store<u8>(ONG + k, <u8>((og >> k) & 1));
     }
   } else {
     for (let is = -nis; is <= nis; is++) {
