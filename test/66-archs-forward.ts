@@ -55,7 +55,11 @@ for (const [name, o] of Object.entries(SHAPES)) {
     const src = await openModel(f32, engine);
     try { await quantizeModel(engine, src, await openFileSink(q4), { ftype: "Q4_K_M" }); } finally { await src.close?.(); }
     const r = rng(o.seed ?? 1, 5);
-    for (const [file, tag, opts, pplB, top1B] of [[f32, "F32", {}, 5e-4, 0.999], [q4, "Q4_K_M", { activations: "llama.cpp" }, 5e-3, 0.98]] as const) {
+    // Q4_K_M bound: the same files and forward pass give qwen2 (a random model with ppl ~2.5e10, so tiny
+    // logit shifts move it) rel 6.08e-3 against the llama.cpp node-llama-cpp ships on an AVX-512 Xeon
+    // (2026-12-02; the same with the session's starting wasm), <= 5e-3 on the earlier AMD machine: the
+    // CPU backend's quantized dot products differ by machine. 1e-2 = |ln ppl ratio| <= 0.01 nats.
+    for (const [file, tag, opts, pplB, top1B] of [[f32, "F32", {}, 5e-4, 0.999], [q4, "Q4_K_M", { activations: "llama.cpp" }, 1e-2, 0.98]] as const) {
       const ref = await llamaCppLogits(file, []);
       const seqs = Array.from({ length: 4 }, () => Array.from({ length: 48 }, () => Math.floor(r.uniform() * ref.V)));
       const { logits } = await llamaCppLogits(file, seqs);
