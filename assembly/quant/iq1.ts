@@ -51,6 +51,42 @@ let G_QG: usize = 0, G_KMAP: usize = 0, G_NB: usize = 0;
 // @ts-ignore: decorator
 @inline function ii(p: usize, i: i32): i32 { return load<i32>(p + (<usize>i << 2)); }
 
+const RANK: usize = memory.data(32 * 4, 16); // sort_values_simd: the sorted position of each value
+const LANE_IDX: usize = memory.data<i32>([0, 1, 2, 3]);
+
+/**
+ * sort_values by ranks (n = 16 or 32; xb need not be 16-byte aligned): value j goes
+ * to position r_j = #{i < j : x_i <= x_j} + #{i > j : x_i < x_j}, four j per lane vector. For values
+ * without NaN (a total preorder under <, with -0 == +0) this is exactly the position the stable
+ * insertion sort gives value j (all smaller values and the equal ones before it precede it), so SV /
+ * SI are identical. A block with a NaN takes sort_values itself.
+ */
+function sort_values_simd(xb: usize, n: i32): void {
+  let nan = v128.or(f32x4.ne(v128.load(xb), v128.load(xb)), f32x4.ne(v128.load(xb, 16), v128.load(xb, 16)));
+  for (let m = 8; m < n; m += 8) {
+    const o = <usize>m << 2;
+    nan = v128.or(nan, v128.or(f32x4.ne(v128.load(xb + o), v128.load(xb + o)), f32x4.ne(v128.load(xb + o, 16), v128.load(xb + o, 16))));
+  }
+  if (v128.any_true(nan)) { sort_values(xb, n); return; }
+  const lane = v128.load(LANE_IDX);
+  for (let m = 0; m < n; m += 4) {
+    const xj = v128.load(xb + (<usize>m << 2));
+    const jidx = i32x4.add(lane, i32x4.splat(m));
+    let acc = i32x4.splat(0);
+    for (let i = 0; i < n; i++) {
+      const xi = f32x4.splat(f(xb, i));
+      const c = v128.bitselect(f32x4.le(xi, xj), f32x4.lt(xi, xj), i32x4.lt_s(i32x4.splat(i), jidx));
+      acc = i32x4.sub(acc, c);
+    }
+    v128.store(RANK + (<usize>m << 2), acc);
+  }
+  for (let j = 0; j < n; j++) {
+    const r = <usize>ii(RANK, j) << 2;
+    store<f32>(SV + r, f(xb, j));
+    store<i32>(SI + r, j);
+  }
+}
+
 /** Stable ascending sort of the n values at xb (insertion sort; equal values keep their order). */
 function sort_values(xb: usize, n: i32): void {
   for (let j = 0; j < n; j++) {
@@ -219,7 +255,7 @@ function quantize_iq1_s_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, ima
         let mx: f32 = abs<f32>(f(xb, 0));
         for (let i = 1; i < 32; i++) { const a = abs<f32>(f(xb, i)); mx = mx > a ? mx : a; }
         if (mx < <f32>1e-12) { fset(SCALES, ib, 0); store<i8>(SHIFTS + ib, 1); continue; }
-        sort_values(xb, 32);
+        if (simd) sort_values_simd(xb, 32); else sort_values(xb, 32);
         fset(SUMX, 0, 0); fset(SUMW, 0, 0);
         for (let j = 0; j < 32; j++) {
           const i = ii(SI, j);
@@ -437,7 +473,7 @@ function quantize_iq1_m_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, ima
         let mx: f32 = abs<f32>(f(xb, 0));
         for (let i = 1; i < 16; i++) { const a = abs<f32>(f(xb, i)); mx = mx > a ? mx : a; }
         if (mx < <f32>1e-7) { fset(SCALES, ib, 0); store<i8>(SHIFTS + ib, 0); continue; }
-        sort_values(xb, 16);
+        if (simd) sort_values_simd(xb, 16); else sort_values(xb, 16);
         if (search == 1) iq1m_search_old(xb, simd);
         else { iq1m_prefix(xb); if (simd) iq1m_search_simd(); else iq1m_search_ref(); }
         let scale: f32 = best_sc;
