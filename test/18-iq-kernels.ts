@@ -73,6 +73,19 @@ for (const [name, g, n, nel, bits, nwant, want] of GRIDS) {
   });
 }
 
+// Wasm memory of a fresh instance after one grid build (its pages, once touched, are never returned):
+// the neighbour table is allocated once at its exact size. Growing it by doubling left the outgrown
+// copies behind (iq1 8.6 MiB, iq2_xs 5 MiB, iq2_xxs 2.5 MiB for tables of 3.0 / 1.2 / 1.0 MB; the
+// +5 MiB peak RSS of the IQ1 files against llama.cpp's).
+for (const [name, g, bound] of [["iq1s", 2, 3.5], ["iq2xs", 1, 1.5], ["iq2xxs", 0, 1.25]] as [string, number, number][]) {
+  test(`lattice ${name}: a fresh instance's wasm memory after the build <= ${bound} MiB`, async () => {
+    const fresh = (await init({ threads: 0 })).exports;
+    fresh.iq_grid_for_kernel(g);
+    const mib = fresh.memory.buffer.byteLength / 1048576;
+    assert.ok(mib <= bound, `${mib} MiB`);
+  });
+}
+
 /** Test matrix: rows x cols with zero, constant, tiny and huge 32-blocks mixed into gaussian data. */
 function special(rows: number, cols: number, seed: number): Float32Array {
   const r = rng(seed, 3), x = randn(rows * cols, seed, 0.05);
@@ -128,6 +141,35 @@ test("4-lane neighbour scans (iq2, iq1: lists of many lengths, tail steps) and t
     const b = engine.quantize(x, { type, rows, cols, imatrix: im, kernel: "ref" });
     assert.is(firstDiff(a, b), -1, type);
   }
+});
+
+test("iq1 rank sort (SIMD) == the stable insertion sort (_ref): blocks of few distinct values (ties, -0 / +0), and NaN blocks at the kernel level", () => {
+  const rows = 8, cols = 512, r = rng(91, 2);
+  const x = new Float32Array(rows * cols);
+  const vals = [-2, -1, -0, 0, 0.5, 1, 2];
+  for (let i = 0; i < x.length; i++) x[i] = vals[r.next() % (i % 512 < 256 ? 3 : vals.length)] * [1e-3, 1, 40][i % 3];
+  const im = imat(cols, 7, true);
+  for (const type of ["iq1_s", "iq1_m"]) {
+    const a = engine.quantize(x, { type, rows, cols, imatrix: im });
+    const b = engine.quantize(x, { type, rows, cols, imatrix: im, kernel: "ref" });
+    assert.is(firstDiff(a, b), -1, type);
+  }
+  for (const search of ["d3cf1f14", undefined] as const) {
+    const a = engine.quantize(x, { type: "iq1_m", rows, cols, iq1mSearch: search });
+    const b = engine.quantize(x, { type: "iq1_m", rows, cols, iq1mSearch: search, kernel: "ref" });
+    assert.is(firstDiff(a, b), -1, `iq1_m ${search} no imatrix`);
+  }
+  // NaN in a block (the facade refuses NaN input; the kernels themselves fall back to the insertion sort)
+  const y = x.slice(0, 2 * 256);
+  y[5] = NaN; y[256 + 31] = NaN; y[256 + 40] = NaN;
+  const px = e.ts_alloc(y.length * 4), pim = e.ts_alloc(256 * 4), pa = e.ts_alloc(2 * 56), pb = e.ts_alloc(2 * 56);
+  new Float32Array(e.memory.buffer, px, y.length).set(y);
+  new Float32Array(e.memory.buffer, pim, 256).set(im.subarray(0, 256));
+  for (const [k, kr, nb] of [["quantize_iq1_s", "quantize_iq1_s_ref", 50], ["quantize_iq1_m", "quantize_iq1_m_ref", 56]] as [string, string, number][]) {
+    e[k](pa, px, 2, 256, pim); e[kr](pb, px, 2, 256, pim);
+    assert.is(firstDiff(u8(pa, 2 * nb), u8(pb, 2 * nb)), -1, `${k} NaN`);
+  }
+  for (const p of [px, pim, pa, pb]) e.ts_free(p);
 });
 
 test("iq1_m with iq1mSearch d3cf1f14 (the vector set's split search): SIMD == _ref on 2 x 1280 with special blocks, with / without imatrix", () => {

@@ -51,6 +51,42 @@ let G_QG: usize = 0, G_KMAP: usize = 0, G_NB: usize = 0;
 // @ts-ignore: decorator
 @inline function ii(p: usize, i: i32): i32 { return load<i32>(p + (<usize>i << 2)); }
 
+const RANK: usize = memory.data(32 * 4, 16); // sort_values_simd: the sorted position of each value
+const LANE_IDX: usize = memory.data<i32>([0, 1, 2, 3]);
+
+/**
+ * sort_values by ranks (n = 16 or 32; xb need not be 16-byte aligned): value j goes
+ * to position r_j = #{i < j : x_i <= x_j} + #{i > j : x_i < x_j}, four j per lane vector. For values
+ * without NaN (a total preorder under <, with -0 == +0) this is exactly the position the stable
+ * insertion sort gives value j (all smaller values and the equal ones before it precede it), so SV /
+ * SI are identical. A block with a NaN takes sort_values itself.
+ */
+function sort_values_simd(xb: usize, n: i32): void {
+  let nan = v128.or(f32x4.ne(v128.load(xb), v128.load(xb)), f32x4.ne(v128.load(xb, 16), v128.load(xb, 16)));
+  for (let m = 8; m < n; m += 8) {
+    const o = <usize>m << 2;
+    nan = v128.or(nan, v128.or(f32x4.ne(v128.load(xb + o), v128.load(xb + o)), f32x4.ne(v128.load(xb + o, 16), v128.load(xb + o, 16))));
+  }
+  if (v128.any_true(nan)) { sort_values(xb, n); return; }
+  const lane = v128.load(LANE_IDX);
+  for (let m = 0; m < n; m += 4) {
+    const xj = v128.load(xb + (<usize>m << 2));
+    const jidx = i32x4.add(lane, i32x4.splat(m));
+    let acc = i32x4.splat(0);
+    for (let i = 0; i < n; i++) {
+      const xi = f32x4.splat(f(xb, i));
+      const c = v128.bitselect(f32x4.le(xi, xj), f32x4.lt(xi, xj), i32x4.lt_s(i32x4.splat(i), jidx));
+      acc = i32x4.sub(acc, c);
+    }
+    v128.store(RANK + (<usize>m << 2), acc);
+  }
+  for (let j = 0; j < n; j++) {
+    const r = <usize>ii(RANK, j) << 2;
+    store<f32>(SV + r, f(xb, j));
+    store<i32>(SI + r, j);
+  }
+}
+
 /** Stable ascending sort of the n values at xb (insertion sort; equal values keep their order). */
 function sort_values(xb: usize, n: i32): void {
   for (let j = 0; j < n; j++) {
@@ -117,6 +153,29 @@ function best_neighbour2(nb: usize, xv: usize, w: usize, scale: f32, xx: usize, 
   return gi;
 }
 
+const WALL: usize = memory.data(QK_K * 4, 16); // iq1_m SIMD: the weights of the whole super-block
+
+/**
+ * ggml's weights of n values (n a multiple of 4) lane-wise: qw[i] sqrt(sigma2 + x^2), or x^2 without
+ * an imatrix (qw == 0); the same float operations as the scalar loops (f32 sqrt is correctly rounded
+ * in both forms).
+ */
+// @ts-ignore: decorator
+@inline function weights_simd(dst: usize, xb: usize, qw: usize, sigma2: f32, n: i32): void {
+  const vs = f32x4.splat(sigma2);
+  for (let i = 0; i < n; i += 4) {
+    const o = <usize>i << 2;
+    const v = v128.load(xb + o), v2 = f32x4.mul(v, v);
+    v128.store(dst + o, qw != 0 ? f32x4.mul(v128.load(qw + o), f32x4.sqrt(f32x4.add(vs, v2))) : v2);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function copy16f(dst: usize, src: usize): void {
+  v128.store(dst, v128.load(src)); v128.store(dst, v128.load(src, 16), 16);
+  v128.store(dst, v128.load(src, 32), 32); v128.store(dst, v128.load(src, 48), 48);
+}
+
 // iq1_s split search result
 let S_SCALE: f32 = 0, S_I1 = -1, S_I2 = -1, S_SHIFT = 0;
 
@@ -163,7 +222,7 @@ function iq1s_split_simd(): void {
   const p0 = f(XP, 0), p1 = f(XP, 1), p2 = f(XP, 2), m0 = f(XM, 0), m1 = f(XM, 1), m2 = f(XM, 2);
   const sx0 = f(SUMX, 0), sxn = f(SUMX, 32), sw0 = f(SUMW, 0), swn = f(SUMW, 32);
   const vp1 = f32x4.splat(p1), vp2 = f32x4.splat(p2), vm1 = f32x4.splat(m1), vm2 = f32x4.splat(m2);
-  const vsxn = f32x4.splat(sxn), vswn = f32x4.splat(swn), zero = f32x4.splat(0);
+  const vsxn = f32x4.splat(sxn), vswn = f32x4.splat(swn);
   for (let i1 = 0; i1 <= 32; i1++) {
     const sx1 = f(SUMX, i1), sw1 = f(SUMW, i1);
     const vsx1 = f32x4.splat(sx1), vsw1 = f32x4.splat(sw1);
@@ -178,9 +237,10 @@ function iq1s_split_simd(): void {
       const q2p = f32x4.add(f32x4.add(bp, f32x4.mul(f32x4.mul(dw1, vp1), vp1)), f32x4.mul(f32x4.mul(dw2, vp2), vp2));
       const qxm = f32x4.add(f32x4.add(am, f32x4.mul(dx1, vm1)), f32x4.mul(dx2, vm2));
       const q2m = f32x4.add(f32x4.add(bm, f32x4.mul(f32x4.mul(dw1, vm1), vm1)), f32x4.mul(f32x4.mul(dw2, vm2), vm2));
+      // filter: the second half of ggml's test only (a superset; the replay applies the whole test)
       const vb = f32x4.splat(best_score);
-      const cp = v128.and(f32x4.gt(q2p, zero), f32x4.gt(f32x4.mul(qxp, qxp), f32x4.mul(vb, q2p)));
-      const cm = v128.and(f32x4.gt(q2m, zero), f32x4.gt(f32x4.mul(qxm, qxm), f32x4.mul(vb, q2m)));
+      const cp = f32x4.gt(f32x4.mul(qxp, qxp), f32x4.mul(vb, q2p));
+      const cm = f32x4.gt(f32x4.mul(qxm, qxm), f32x4.mul(vb, q2m));
       if (!v128.any_true(v128.or(cp, cm))) continue;
       v128.store(SLANES, qxp); v128.store(SLANES, q2p, 16); v128.store(SLANES, qxm, 32); v128.store(SLANES, q2m, 48);
       const nl = min<i32>(4, 33 - i2);
@@ -215,11 +275,12 @@ function quantize_iq1_s_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, ima
       for (let ib = 0; ib < 8; ib++) {
         const xb = x + (<usize>ib << 7);
         const qw = imatrix + (<usize>(QK_K * ibl + 32 * ib) << 2);
-        for (let i = 0; i < 32; i++) { const v = f(xb, i); fset(WEIGHT, i, f(qw, i) * sqrt<f32>(sigma2 + v * v)); }
+        if (simd) weights_simd(WEIGHT, xb, qw, sigma2, 32);
+        else for (let i = 0; i < 32; i++) { const v = f(xb, i); fset(WEIGHT, i, f(qw, i) * sqrt<f32>(sigma2 + v * v)); }
         let mx: f32 = abs<f32>(f(xb, 0));
         for (let i = 1; i < 32; i++) { const a = abs<f32>(f(xb, i)); mx = mx > a ? mx : a; }
         if (mx < <f32>1e-12) { fset(SCALES, ib, 0); store<i8>(SHIFTS + ib, 1); continue; }
-        sort_values(xb, 32);
+        if (simd) sort_values_simd(xb, 32); else sort_values(xb, 32);
         fset(SUMX, 0, 0); fset(SUMW, 0, 0);
         for (let j = 0; j < 32; j++) {
           const i = ii(SI, j);
@@ -352,7 +413,7 @@ function iq1m_search_simd(): i32 {
   const tx0 = f(PX, 16), tx1 = load<f32>(PX + PSTRIDE + 64), tw0 = f(PW, 16), tw1 = load<f32>(PW + PSTRIDE + 64);
   const vtp0 = f32x4.splat(tx0 * p2), vtm0 = f32x4.splat(tx0 * m2), vtp1 = f32x4.splat(tx1 * p2), vtm1 = f32x4.splat(tx1 * m2);
   const ap0: f32 = tw0 * p2 * p2, am0: f32 = tw0 * m2 * m2, ap1: f32 = tw1 * p2 * p2, am1: f32 = tw1 * m2 * m2;
-  const vcp2 = f32x4.splat(cp2), vcm2 = f32x4.splat(cm2), zero = f32x4.splat(0);
+  const vcp2 = f32x4.splat(cp2), vcm2 = f32x4.splat(cm2);
   let best_score: f32 = -FLT_MAX, scale: f32 = 0;
   let b1 = -1, b2 = -1, bk = -1;
   for (let i1 = 0; i1 <= 16; i1++) {
@@ -371,11 +432,13 @@ function iq1m_search_simd(): i32 {
       const q2p1 = f32x4.add(cp1v, f32x4.mul(wv1, vcp2)), q2m1 = f32x4.add(cm1v, f32x4.mul(wv1, vcm2));
       const sx_0 = f32x4.add(qxp0, qxp1), sx_1 = f32x4.add(qxp0, qxm1), sx_2 = f32x4.add(qxm0, qxp1), sx_3 = f32x4.add(qxm0, qxm1);
       const s2_0 = f32x4.add(q2p0, q2p1), s2_1 = f32x4.add(q2p0, q2m1), s2_2 = f32x4.add(q2m0, q2p1), s2_3 = f32x4.add(q2m0, q2m1);
+      // filter: the second half of ggml's test only (a superset of the candidates passing both;
+      // the replay below applies the whole test to each in order)
       const vb = f32x4.splat(best_score);
-      const c0 = v128.and(f32x4.gt(s2_0, zero), f32x4.gt(f32x4.mul(sx_0, sx_0), f32x4.mul(vb, s2_0)));
-      const c1 = v128.and(f32x4.gt(s2_1, zero), f32x4.gt(f32x4.mul(sx_1, sx_1), f32x4.mul(vb, s2_1)));
-      const c2 = v128.and(f32x4.gt(s2_2, zero), f32x4.gt(f32x4.mul(sx_2, sx_2), f32x4.mul(vb, s2_2)));
-      const c3 = v128.and(f32x4.gt(s2_3, zero), f32x4.gt(f32x4.mul(sx_3, sx_3), f32x4.mul(vb, s2_3)));
+      const c0 = f32x4.gt(f32x4.mul(sx_0, sx_0), f32x4.mul(vb, s2_0));
+      const c1 = f32x4.gt(f32x4.mul(sx_1, sx_1), f32x4.mul(vb, s2_1));
+      const c2 = f32x4.gt(f32x4.mul(sx_2, sx_2), f32x4.mul(vb, s2_2));
+      const c3 = f32x4.gt(f32x4.mul(sx_3, sx_3), f32x4.mul(vb, s2_3));
       if (!v128.any_true(v128.or(v128.or(c0, c1), v128.or(c2, c3)))) continue;
       v128.store(LANES, sx_0); v128.store(LANES, sx_1, 16); v128.store(LANES, sx_2, 32); v128.store(LANES, sx_3, 48);
       v128.store(LANES, s2_0, 64); v128.store(LANES, s2_1, 80); v128.store(LANES, s2_2, 96); v128.store(LANES, s2_3, 112);
@@ -430,14 +493,16 @@ function quantize_iq1_m_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, ima
       for (let i = 0; i < QK_K; i++) { const v = f(x, i); sumx2 += v * v; }
       const sigma2: f32 = <f32>2 * sumx2 / <f32>256;
       let max_scale: f32 = 0;
+      if (simd) weights_simd(WALL, x, imatrix != 0 ? imatrix + (<usize>(QK_K * ibl) << 2) : 0, sigma2, QK_K);
       for (let ib = 0; ib < 16; ib++) {
         const xb = x + (<usize>ib << 6);
         const qw = imatrix != 0 ? imatrix + (<usize>(QK_K * ibl + 16 * ib) << 2) : 0;
-        for (let i = 0; i < 16; i++) { const v = f(xb, i); fset(WEIGHT, i, qw != 0 ? f(qw, i) * sqrt<f32>(sigma2 + v * v) : v * v); }
+        if (simd) copy16f(WEIGHT, WALL + (<usize>ib << 6));
+        else for (let i = 0; i < 16; i++) { const v = f(xb, i); fset(WEIGHT, i, qw != 0 ? f(qw, i) * sqrt<f32>(sigma2 + v * v) : v * v); }
         let mx: f32 = abs<f32>(f(xb, 0));
         for (let i = 1; i < 16; i++) { const a = abs<f32>(f(xb, i)); mx = mx > a ? mx : a; }
         if (mx < <f32>1e-7) { fset(SCALES, ib, 0); store<i8>(SHIFTS + ib, 0); continue; }
-        sort_values(xb, 16);
+        if (simd) sort_values_simd(xb, 16); else sort_values(xb, 16);
         if (search == 1) iq1m_search_old(xb, simd);
         else { iq1m_prefix(xb); if (simd) iq1m_search_simd(); else iq1m_search_ref(); }
         let scale: f32 = best_sc;
@@ -495,7 +560,8 @@ function quantize_iq1_m_impl(y: usize, x: usize, nrows: i32, n_per_row: i32, ima
           store<u8>(y + 32 + ib, <u8>qh);
           const xb = x + (<usize>ib << 6);
           const qw = imatrix != 0 ? imatrix + (<usize>(QK_K * ibl + 16 * ib) << 2) : 0;
-          for (let i = 0; i < 16; i++) { const v = f(xb, i); fset(WEIGHT, i, qw != 0 ? f(qw, i) * sqrt<f32>(sigma2 + v * v) : v * v); }
+          if (simd) copy16f(WEIGHT, WALL + (<usize>ib << 6));
+          else for (let i = 0; i < 16; i++) { const v = f(xb, i); fset(WEIGHT, i, qw != 0 ? f(qw, i) * sqrt<f32>(sigma2 + v * v) : v * v); }
           const l21 = l * 2 + 1;
           const fl = <f32>l21;
           for (let k = 0; k < 2; k++) {
