@@ -321,10 +321,19 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
   const lfs = fileSinkReady ? await localFs() : null;
   const poolFiles = pooled > 0 && (await engine.poolReadsFiles());
   const local = !!lfs && (pooled <= 1 || (poolFiles && opts.callingThread !== false));
+  // Importance vectors, checked before anything is written: one value per column, or (3D expert
+  // tensors, as llama.cpp's imatrix stores them) one vector per matrix, ne[0] x (ne[2] * ne[3]) values.
+  const imFor: (Float32Array | null)[] = tensors.map((t, i) => {
+    const im = plan[i].quantize ? imatrix?.get(origName(t)) ?? null : null;
+    if (!im) return null;
+    const cols = t.ne[0], mats = t.ne.length > 2 ? tensorRows(t.ne) / t.ne[1] : 1;
+    if (im.length === cols * mats) return im;
+    throw new TensorshrinkError("E_IMATRIX", `imatrix entry for tensor "${t.name}" has ${im.length} values, the tensor needs ${cols}${mats > 1 ? ` x ${mats} matrices = ${cols * mats}` : " (one per column)"}`, { name: t.name });
+  });
   // pool workers this run uses (beside this thread when `local`: as many as the kernels' estimated CPU pays for)
   const mws = opts.minWorkerSeconds;
   if (mws !== undefined && !(typeof mws === "number" && mws >= 0 && mws < Infinity)) throw new TensorshrinkError("E_RANGE", `minWorkerSeconds must be a finite number >= 0, got ${String(mws)}`);
-  const kernelSeconds = () => estimateKernelSeconds(tensors.flatMap((t, i) => (plan[i].quantize ? [{ type: plan[i].type, values: t.ne.reduce((a, b) => a * b, 1), imatrix: !!imatrix?.get(origName(t)) }] : [])));
+  const kernelSeconds = () => estimateKernelSeconds(tensors.flatMap((t, i) => (plan[i].quantize ? [{ type: plan[i].type, values: t.ne.reduce((a, b) => a * b, 1), imatrix: imFor[i] !== null }] : [])));
   const poolSize = local ? workersWorthStarting(pooled > 1 ? kernelSeconds() : 0, Math.max(0, pooled - 1), engine.poolStarted(), mws) : pooled;
   const poolReadsFiles = poolSize > 0 && poolFiles;
   // `hold`: units that keep their bytes until the writer takes them (copies; rows quantized here
@@ -337,15 +346,6 @@ async function quantizeModelInner(engine: Engine, source: ModelSource, sink: Byt
   const placement: RunPlacement = { workers: poolSize, ahead: local ? 2 : 1 };
   interface Unit { i: number; r: number; n: number }
   interface Done { bytes: Uint8Array | null; se: number; sa: number }
-  // Importance vectors, checked before anything is written: one value per column, or (3D expert
-  // tensors, as llama.cpp's imatrix stores them) one vector per matrix, ne[0] x (ne[2] * ne[3]) values.
-  const imFor: (Float32Array | null)[] = tensors.map((t, i) => {
-    const im = plan[i].quantize ? imatrix?.get(origName(t)) ?? null : null;
-    if (!im) return null;
-    const cols = t.ne[0], mats = t.ne.length > 2 ? tensorRows(t.ne) / t.ne[1] : 1;
-    if (im.length === cols * mats) return im;
-    throw new TensorshrinkError("E_IMATRIX", `imatrix entry for tensor "${t.name}" has ${im.length} values, the tensor needs ${cols}${mats > 1 ? ` x ${mats} matrices = ${cols * mats}` : " (one per column)"}`, { name: t.name });
-  });
   // With a file sink and workers or this thread that access files (Node), each unit is written
   // straight into the temporary output file at its final offset (the header fixes the layout), by
   // whoever quantized it, from rows it read itself when they live in a local file.
