@@ -1,5 +1,6 @@
 // @inline helpers shared by the kvalues_iq4nl quantizers (iq4_nl, iq4_xs): table lookups, ggml's
 // best_index_int8 (scalar and 4-lane) and a 4 x 32 f32 transpose.
+import { transpose4p } from "./simd";
 
 export const KV: usize = memory.data<i8>([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]);
 
@@ -70,16 +71,7 @@ export const KV: usize = memory.data<i8>([-127, -104, -83, -65, -49, -35, -22, -
 /** Transposes 4 blocks of 32 f32 (pointers a..d) into dst: dst[j] = (a[j], b[j], c[j], d[j]). */
 // @ts-ignore: decorator
 @inline export function transpose4(dst: usize, a: usize, b: usize, c: usize, d: usize): void {
-  for (let j: usize = 0; j < 128; j += 16) {
-    const va = v128.load(a + j), vb = v128.load(b + j), vc = v128.load(c + j), vd = v128.load(d + j);
-    const ab_lo = v128.shuffle<u32>(va, vb, 0, 4, 1, 5), ab_hi = v128.shuffle<u32>(va, vb, 2, 6, 3, 7);
-    const cd_lo = v128.shuffle<u32>(vc, vd, 0, 4, 1, 5), cd_hi = v128.shuffle<u32>(vc, vd, 2, 6, 3, 7);
-    const o = dst + (j << 2);
-    v128.store(o, v128.shuffle<u32>(ab_lo, cd_lo, 0, 1, 4, 5));
-    v128.store(o, v128.shuffle<u32>(ab_lo, cd_lo, 2, 3, 6, 7), 16);
-    v128.store(o, v128.shuffle<u32>(ab_hi, cd_hi, 0, 1, 4, 5), 32);
-    v128.store(o, v128.shuffle<u32>(ab_hi, cd_hi, 2, 3, 6, 7), 48);
-  }
+  transpose4p(dst, a, b, c, d, 128);
 }
 
 

@@ -71,3 +71,21 @@
   const t1 = i32x4.max_s(v128.shuffle<u32>(m2, m3, 0, 1, 4, 5), v128.shuffle<u32>(m2, m3, 2, 3, 6, 7));
   return i32x4.max_s(v128.shuffle<u32>(t0, t1, 0, 2, 4, 6), v128.shuffle<u32>(t0, t1, 1, 3, 5, 7));
 }
+
+/**
+ * Four rows of f32 at arbitrary addresses p0..p3 (`bytes` each, a multiple of 16) transposed into
+ * dst: 16-byte row i at dst + 16 i holds element i of p0, p1, p2, p3. Pure data movement.
+ */
+// @ts-ignore: decorator
+@inline export function transpose4p(dst: usize, p0: usize, p1: usize, p2: usize, p3: usize, bytes: usize): void {
+  for (let r: usize = 0; r < bytes; r += 16) {
+    const r0 = v128.load(p0 + r), r1 = v128.load(p1 + r), r2 = v128.load(p2 + r), r3 = v128.load(p3 + r);
+    const t0 = v128.shuffle<u32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<u32>(r0, r1, 2, 6, 3, 7);
+    const t2 = v128.shuffle<u32>(r2, r3, 0, 4, 1, 5), t3 = v128.shuffle<u32>(r2, r3, 2, 6, 3, 7);
+    const d = dst + (r << 2);
+    v128.store(d, v128.shuffle<u32>(t0, t2, 0, 1, 4, 5));
+    v128.store(d, v128.shuffle<u32>(t0, t2, 2, 3, 6, 7), 16);
+    v128.store(d, v128.shuffle<u32>(t1, t3, 0, 1, 4, 5), 32);
+    v128.store(d, v128.shuffle<u32>(t1, t3, 2, 3, 6, 7), 48);
+  }
+}

@@ -24,6 +24,7 @@
 // from their slot's buffer, which lives until the next search; the others: the RTN start again).
 // Not re-exported from assembly/index.ts.
 import { GROUP_MAX_EPS } from "./common_sym";
+import { transpose4p } from "../inline/simd";
 
 // Four slot groups of 1 KiB, each 16 rows of four lanes at fixed distances (loads with immediate
 // offsets): +0 x (transposed), +256 w * x * L (ggml's term of sumlx), +512 w * L * L (the term of
@@ -136,21 +137,6 @@ export function q3_K_search16(x: usize, scales: usize): void {
   }
 }
 
-/** The four sub-blocks at p0..p3 transposed: row i (16 bytes at dst + 16 i) = their elements i. */
-// @ts-ignore: decorator
-@inline function transpose4p(dst: usize, p0: usize, p1: usize, p2: usize, p3: usize): void {
-  for (let r: usize = 0; r < 64; r += 16) {
-    const r0 = v128.load(p0 + r), r1 = v128.load(p1 + r), r2 = v128.load(p2 + r), r3 = v128.load(p3 + r);
-    const t0 = v128.shuffle<u32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<u32>(r0, r1, 2, 6, 3, 7);
-    const t2 = v128.shuffle<u32>(r2, r3, 0, 4, 1, 5), t3 = v128.shuffle<u32>(r2, r3, 2, 6, 3, 7);
-    const d = dst + (r << 2);
-    v128.store(d, v128.shuffle<u32>(t0, t2, 0, 1, 4, 5));
-    v128.store(d, v128.shuffle<u32>(t0, t2, 2, 3, 6, 7), 16);
-    v128.store(d, v128.shuffle<u32>(t1, t3, 0, 1, 4, 5), 32);
-    v128.store(d, v128.shuffle<u32>(t1, t3, 2, 3, 6, 7), 48);
-  }
-}
-
 const XT = memory.data(256, 16); // transposed group of rtn_only
 
 /** RTN start of a group without descending lanes: the scales only. */
@@ -163,7 +149,7 @@ const XT = memory.data(256, 16); // transposed group of rtn_only
   const iscale = f32x4.div(f32x4.splat(-4), vmax);
   let sumlx = f32x4.splat(0);
   let suml2 = f32x4.splat(0);
-  transpose4p(XT, p0, p1, p2, p3);
+  transpose4p(XT, p0, p1, p2, p3, 64);
   for (let p = XT; p < XT + 256; p += 16) {
     const xi = v128.load(p);
     const l = f32x4.pmin(fhi, f32x4.nearest(f32x4.mul(iscale, xi)));
@@ -183,7 +169,7 @@ const XT = memory.data(256, 16); // transposed group of rtn_only
   const magic = f32x4.splat(12582912.0);
   let sumlx = f32x4.splat(0);
   let suml2 = f32x4.splat(0);
-  transpose4p(B, p0, p1, p2, p3);
+  transpose4p(B, p0, p1, p2, p3, 64);
   for (let p = B; p < B + 256; p += 16) {
     {
       const xi = v128.load(p);
