@@ -11,6 +11,7 @@
 import { init } from "../dist/index.js";
 import { writeFileSync, readFileSync, existsSync } from "node:fs";
 import { loadavg } from "node:os";
+import { kquantKernelData } from "./_bench-data.mjs";
 const arg = (k, d) => { const i = process.argv.indexOf(k); return i > 0 ? process.argv[i + 1] : d; };
 const types = arg("--types", "q2_K,q3_K,q4_K,q5_K,q6_K,q4_0,q4_1,q5_0,q5_1").split(",");
 const reps = +arg("--reps", "5");
@@ -22,12 +23,7 @@ const curPath = arg("--cur", "");
 const e = await init({ threads: 0, ...(curPath ? { bytes: readFileSync(curPath) } : {}) });
 const abPath = arg("--ab", "");
 const eb = abPath ? await init({ threads: 0, bytes: readFileSync(abPath) }) : null;
-const x = new Float32Array(n), im = new Float32Array(cols);
-let s = 1;
-const u = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
-const colScale = Float32Array.from({ length: cols }, (_, j) => (j % 199 === 0 ? 10 : 1));
-for (let i = 0; i < n; i++) { let g = (u() + u() + u() + u() - 2) * 1.7320508; if (u() < 0.001) g *= 6; x[i] = g * colScale[i % cols] / 64; }
-for (let j = 0; j < cols; j++) im[j] = 0.01 + u() * u() * 5;
+const { x, imatrix: im } = kquantKernelData(rows, cols);
 const xt = e.tensor(x), it = e.tensor(im), ot = e.tensor(n * 2), ot2 = e.tensor(n * 2);
 const bx = eb?.tensor(x), bi = eb?.tensor(im), bo = eb?.tensor(n * 2);
 const mem = () => new Uint8Array(e.exports.memory.buffer);
