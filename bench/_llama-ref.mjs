@@ -28,8 +28,8 @@ export function buildLlamaQuantizeRef(tmp) {
  * Run `cmd` under /usr/bin/time in the repository root; throws with the tail of stderr when it fails.
  * @returns seconds of wall, user and sys time, cpu = user + sys, and peak RSS in MiB.
  */
-export function timed(cmd) {
-  const r = spawnSync("/usr/bin/time", ["-f", "TIME %e %U %S %M", ...cmd], { encoding: "utf8", cwd: ROOT, maxBuffer: 256 << 20 });
+export function timed(cmd, env = process.env) {
+  const r = spawnSync("/usr/bin/time", ["-f", "TIME %e %U %S %M", ...cmd], { encoding: "utf8", cwd: ROOT, env, maxBuffer: 256 << 20 });
   const m = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(r.stderr);
   if (r.status !== 0 || !m) throw new Error(`${cmd.join(" ")} failed:\n${r.stderr.slice(-3000)}`);
   return { wall: +m[1], user: +m[2], sys: +m[3], cpu: +m[2] + +m[3], maxRssMiB: Math.round(+m[4] / 1024) };

@@ -11,6 +11,8 @@
 // on what the other processes do. Ratios are llama.cpp / tensorshrink (> 1: tensorshrink is faster),
 // from the per-tool medians.
 // Usage: node bench/vs-llama.mjs [--ftypes F16,Q8_0,...] [--threads 1,2] [--reps 2] [--imatrix both|yes|no]
+//        [--no-extra-ca] (both tools run without NODE_EXTRA_CA_CERTS: Node parses that CA file at start-up,
+//          0.04 CPU s on this machine, before any of our code runs; the record says which)
 //        [--stats] (tensorshrink also measures per-tensor SQNR; default --no-stats, as llama.cpp measures nothing)
 //        [--layers 12] [--embd 768] [--ff 2048] [--vocab 16384] [--cli dist|src]
 //        [--out bench/vs-llama.json] (records are appended to this file)
@@ -60,7 +62,10 @@ if (cliKind === "dist" && !existsSync(path.join(ROOT, "dist/cli.js"))) { console
 const tmp = mkdtempSync(path.join(tmpdir(), "ts-bench-vs-llama-"));
 const exe = buildLlamaQuantizeRef(tmp);
 if (!exe) { rmSync(tmp, { recursive: true, force: true }); process.exit(0); }
-const timed = (cmd) => { const t = timedRun(cmd); return { ...t, cpu: +t.cpu.toFixed(2) }; };
+const childEnv = { ...process.env };
+if (process.argv.includes("--no-extra-ca")) delete childEnv.NODE_EXTRA_CA_CERTS;
+const extraCaCerts = !!childEnv.NODE_EXTRA_CA_CERTS;
+const timed = (cmd) => { const t = timedRun(cmd, childEnv); return { ...t, cpu: +t.cpu.toFixed(2) }; };
 /** Reads `file` once, untimed, so that the timed run that follows finds it in the page cache. */
 const warm = (file) => { const fd = openSync(file, "r"), b = Buffer.allocUnsafe(8 << 20); while (readSync(fd, b, 0, b.length, null) > 0); closeSync(fd); };
 const median = (a) => { const s = [...a].sort((x, y) => x - y); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
@@ -68,7 +73,7 @@ const median = (a) => { const s = [...a].sort((x, y) => x - y); return s.length 
 const given = arg("--input", null);
 const { input, im, params } = given ? { input: path.resolve(given), im: arg("--im", null) && path.resolve(arg("--im", null)), params: ggufParams(path.resolve(given)) } : writeSyntheticInput(tmp, dims);
 const inMiB = statSync(input).size / 2 ** 20;
-console.log(`input: ${given ? given : `synthetic llama ${JSON.stringify(dims)}`}, ${(params / 1e6).toFixed(1)}M parameters, ${inMiB.toFixed(0)} MiB F32; ${reps} alternating runs each; tensorshrink ${withStats ? "with" : "without"} SQNR stats`);
+console.log(`input: ${given ? given : `synthetic llama ${JSON.stringify(dims)}`}, ${(params / 1e6).toFixed(1)}M parameters, ${inMiB.toFixed(0)} MiB F32; ${reps} alternating runs each; tensorshrink ${withStats ? "with" : "without"} SQNR stats; NODE_EXTRA_CA_CERTS ${extraCaCerts ? "set" : "unset"}`);
 const cli = cliKind === "dist" ? [process.execPath, path.join(ROOT, "dist/cli.js")] : [process.execPath, "--import", "tsx", path.join(ROOT, "src/cli/main.ts")];
 const records = [];
 const outJson = path.resolve(ROOT, arg("--out", "bench/vs-llama.json"));
@@ -93,7 +98,7 @@ try {
         }
         const lc = median(L.map((x) => x.cpu)), tc = median(T.map((x) => x.cpu)), lw = median(L.map((x) => x.wall)), tw = median(T.map((x) => x.wall));
         const rec = {
-          ftype: f, imatrix: useIm, threads: nt, params, inputMiB: Math.round(inMiB), reps, stats: withStats,
+          ftype: f, imatrix: useIm, threads: nt, params, inputMiB: Math.round(inMiB), reps, stats: withStats, extraCaCerts,
           llamaCpp: { cpu: lc, wall: lw, maxRssMiB: Math.max(...L.map((x) => x.maxRssMiB)), runs: L },
           tensorshrink: { cpu: tc, wall: tw, maxRssMiB: Math.max(...T.map((x) => x.maxRssMiB)), runs: T },
           cpuRatio: +(lc / tc).toFixed(2), wallRatio: +(lw / tw).toFixed(2), identical,
